@@ -1,0 +1,21 @@
+"""The campaign system: profiles now; audiences, sharing, workflows and tracking to come."""
+
+from audiencehub.campaign.profile_fields import ProfileField, UpsertKey
+from audiencehub.campaign.profile_import import ImportReport, import_profiles
+from audiencehub.campaign.profile_store import (
+    add_key_schemes,
+    count_profiles,
+    get_profile,
+    schemes_in_use,
+)
+
+__all__ = [
+    "ImportReport",
+    "ProfileField",
+    "UpsertKey",
+    "add_key_schemes",
+    "count_profiles",
+    "get_profile",
+    "import_profiles",
+    "schemes_in_use",
+]

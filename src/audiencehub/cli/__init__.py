@@ -1,0 +1,55 @@
+"""The ``audiencehub`` command line: parse, call the core, print.
+
+User errors (:class:`~audiencehub.errors.AudienceHubError`) become one message on
+stderr and exit code 2, here and nowhere else; anything unexpected is an
+internal failure, exit code 1, with a traceback only when ``AUDIENCEHUB_DEBUG``
+is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+import typer
+from rich.markup import escape
+
+from audiencehub.cli import identity, profiles, workspace
+from audiencehub.cli.output import err_console
+from audiencehub.errors import AudienceHubError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="audiencehub",
+    help="Share audiences between a campaign tool and a people service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(identity.app, name="id")
+app.add_typer(profiles.app, name="profiles")
+app.add_typer(workspace.db_app, name="db")
+app.command("init")(workspace.init)
+app.command("demo")(workspace.demo)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the CLI and exit with 0, 2 for user errors, or 1 for internal failures."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="audiencehub")
+    except AudienceHubError as exc:
+        err_console.print(f"[bold red]Error:[/] {escape(exc.message)}")
+        if exc.hint:
+            err_console.print(f"[yellow]Fix:[/] {escape(exc.hint)}")
+        sys.exit(2)
+    except Exception as exc:
+        if os.environ.get("AUDIENCEHUB_DEBUG"):
+            traceback.print_exc()
+        err_console.print(f"[bold red]Internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        err_console.print("Set AUDIENCEHUB_DEBUG=1 for a traceback, and report it as a bug.")
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,82 @@
+"""``audiencehub init``, ``db upgrade`` and ``demo``: creating and running workspaces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+from audiencehub.cli.options import WorkspaceOption
+from audiencehub.cli.output import console
+from audiencehub.cli.profiles import print_report
+from audiencehub.demo import run_demo
+from audiencehub.workspace import init_workspace, open_workspace
+
+__all__ = ["byte_progress", "db_app", "demo", "init"]
+
+db_app = typer.Typer(help="Database schema management.")
+
+
+def byte_progress() -> Progress:
+    """A progress bar over the bytes of a file being read."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def init(
+    directory: Annotated[Path | None, typer.Argument(help="Folder (default: current).")] = None,
+    campaign_db_url: Annotated[
+        str | None, typer.Option(help="Campaign database URL (default: SQLite in the folder).")
+    ] = None,
+    people_db_url: Annotated[
+        str | None, typer.Option(help="People database URL (default: SQLite in the folder).")
+    ] = None,
+    default_region: Annotated[
+        str | None, typer.Option(help="Country used to read national phone numbers.")
+    ] = None,
+) -> None:
+    """Create a workspace: its settings file and its migrated databases."""
+    workspace = init_workspace(
+        directory,
+        campaign_db_url=campaign_db_url,
+        people_db_url=people_db_url,
+        default_region=default_region,
+    )
+    console.print(f"Workspace ready in {workspace.path}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(workspace: WorkspaceOption = None) -> None:
+    """Apply pending migrations to the campaign and people databases."""
+    revisions = open_workspace(workspace).upgrade()
+    for system, revision in revisions.items():
+        console.print(f"{system} database at migration {revision}")
+
+
+def demo(
+    workspace: WorkspaceOption = None,
+    count: Annotated[int, typer.Option(min=1, help="How many demo profiles.")] = 100_000,
+) -> None:
+    """Create a workspace and import generated demo profiles into it."""
+    folder = workspace or Path("demo-workspace")
+    console.print(f"Importing {count:,} demo profiles into {folder.resolve()} ...")
+    with byte_progress() as progress:
+        task = progress.add_task("profiles", total=None)
+        result = run_demo(
+            folder,
+            count=count,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    print_report(result.report)
+    console.print(
+        f"\nTry: audiencehub profiles count -w {folder}   |   "
+        f"audiencehub profiles show CRM00000001 -w {folder}"
+    )

@@ -1,0 +1,120 @@
+"""Workspace settings: an ``audiencehub.toml`` file, overridden by ``AUDIENCEHUB_*`` variables.
+
+A workspace is a folder holding that file and, in the embedded default, the two
+SQLite databases. Settings are built by :func:`load_settings` (no import-time
+singleton), so tests can point them anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from audiencehub.errors import ConfigurationError, WorkspaceNotFound
+
+__all__ = ["CONFIG_FILE", "Settings", "find_workspace", "load_settings", "normalize_db_url"]
+
+CONFIG_FILE = "audiencehub.toml"
+_SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def normalize_db_url(url: str) -> str:
+    """Check a database URL and pin PostgreSQL URLs to the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"{url!r} is not a database URL",
+            hint="Use sqlite:///path/to/file.db or postgresql://user@host:5432/dbname.",
+        ) from None
+    if parsed.get_backend_name() not in _SUPPORTED_BACKENDS:
+        raise ConfigurationError(
+            f"database backend {parsed.get_backend_name()!r} is not supported",
+            hint="audiencehub runs on SQLite (embedded) or PostgreSQL.",
+        )
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Settings(BaseSettings):
+    """Everything a command needs to know about where its data lives."""
+
+    model_config = SettingsConfigDict(env_prefix="AUDIENCEHUB_", extra="forbid")
+
+    workspace: Path
+    campaign_db_url: str = ""
+    people_db_url: str = ""
+    default_region: str | None = None
+
+    @field_validator("campaign_db_url", "people_db_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return normalize_db_url(value) if value else value
+
+    @field_validator("default_region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) != 2 or not value.isalpha():
+            raise ValueError("default_region must be a two-letter country code such as US")
+        return value.upper()
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Fill the embedded SQLite defaults for URLs left unset."""
+        if not self.campaign_db_url:
+            self.campaign_db_url = f"sqlite:///{self.workspace / 'campaign.db'}"
+        if not self.people_db_url:
+            self.people_db_url = f"sqlite:///{self.workspace / 'people.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables win over the workspace file (passed as init values)."""
+        return env_settings, init_settings
+
+
+def find_workspace(explicit: Path | None = None) -> Path:
+    """The workspace folder: ``explicit``, else ``AUDIENCEHUB_WORKSPACE``, else the cwd."""
+    if explicit is not None:
+        return explicit.resolve()
+    from_env = os.environ.get("AUDIENCEHUB_WORKSPACE")
+    return Path(from_env).resolve() if from_env else Path.cwd().resolve()
+
+
+def load_settings(workspace: Path | None = None) -> Settings:
+    """Read the settings of the workspace found by :func:`find_workspace`."""
+    folder = find_workspace(workspace)
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise WorkspaceNotFound(f"{folder} is not an audiencehub workspace (no {CONFIG_FILE})")
+    try:
+        values = tomllib.loads(config_path.read_text(encoding="utf-8")).get("audiencehub", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{config_path} is not valid TOML: {exc}") from None
+    values["workspace"] = folder
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(
+            f"the settings of {folder} are invalid: {problems}",
+            hint=f"Fix {config_path} or the AUDIENCEHUB_* environment variables.",
+        ) from None

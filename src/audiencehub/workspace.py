@@ -1,0 +1,98 @@
+"""A workspace: the settings file and the two databases it points at."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from audiencehub.config import CONFIG_FILE, Settings, find_workspace, load_settings, normalize_db_url
+from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
+
+__all__ = ["Workspace", "init_workspace", "open_workspace"]
+
+
+@dataclass
+class Workspace:
+    """Settings plus lazily created engines; engines check the schema version on first use."""
+
+    settings: Settings
+    _engines: dict[System, Engine] = field(default_factory=dict, repr=False)
+
+    @property
+    def path(self) -> Path:
+        """The workspace folder."""
+        return self.settings.workspace
+
+    def url(self, system: System) -> str:
+        """The database URL of ``system``."""
+        return (
+            self.settings.campaign_db_url
+            if system is System.CAMPAIGN
+            else self.settings.people_db_url
+        )
+
+    def engine(self, system: System, *, check: bool = True) -> Engine:
+        """The engine of ``system``'s database; refuses one that needs migrating."""
+        if system not in self._engines:
+            engine = create_db_engine(self.url(system))
+            if check:
+                require_current(engine, system)
+            self._engines[system] = engine
+        return self._engines[system]
+
+    @property
+    def campaign(self) -> Engine:
+        """The campaign database."""
+        return self.engine(System.CAMPAIGN)
+
+    def upgrade(self) -> dict[System, str | None]:
+        """Apply pending migrations to both databases; returns where each now stands."""
+        result: dict[System, str | None] = {}
+        for system in System:
+            engine = self.engine(system, check=False)
+            upgrade(engine, system)
+            result[system] = current_revision(engine, system)
+        return result
+
+    def dispose(self) -> None:
+        """Close every pooled connection (tests and short-lived commands)."""
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
+
+
+def open_workspace(path: Path | None = None) -> Workspace:
+    """Open an existing workspace (``--workspace``, ``AUDIENCEHUB_WORKSPACE`` or the cwd)."""
+    return Workspace(load_settings(path))
+
+
+def init_workspace(
+    path: Path | None = None,
+    *,
+    campaign_db_url: str | None = None,
+    people_db_url: str | None = None,
+    default_region: str | None = None,
+) -> Workspace:
+    """Create (or complete) a workspace and bring its databases to the newest schema.
+
+    Running it on an existing workspace keeps its settings and only migrates.
+    """
+    folder = find_workspace(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / CONFIG_FILE
+    if not config.exists():
+        lines = ["# audiencehub workspace settings; AUDIENCEHUB_* variables override them.", "[audiencehub]"]
+        for name, value in (
+            ("campaign_db_url", campaign_db_url and normalize_db_url(campaign_db_url)),
+            ("people_db_url", people_db_url and normalize_db_url(people_db_url)),
+            ("default_region", default_region),
+        ):
+            if value:
+                lines.append(f"{name} = {json.dumps(value)}")
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    workspace = open_workspace(folder)
+    workspace.upgrade()
+    return workspace
