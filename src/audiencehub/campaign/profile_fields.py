@@ -99,6 +99,21 @@ class ColumnMapping:
         """The built-in fields this file fills."""
         return frozenset(field for _, field in self.fields)
 
+    @property
+    def value_columns(self) -> tuple[str, ...]:
+        """Profile columns an import writes, in the order of a change's values.
+
+        That is the mapped fields in column order, then ``email_key`` (derived from
+        the email) when the email is mapped.
+        """
+        names = tuple(field.value for _, field in self.fields)
+        return (*names, "email_key") if ProfileField.EMAIL in self.mapped_fields else names
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Custom attribute names, in the order of a change's attribute values."""
+        return tuple(name for _, name in self.attributes)
+
 
 def build_mapping(
     header: Sequence[str],

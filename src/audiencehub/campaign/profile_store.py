@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
-from audiencehub.campaign.profile_fields import ColumnMapping, ProfileField, UpsertKey
+from audiencehub.campaign.profile_fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
 from audiencehub.campaign.profile_rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
+from audiencehub.db.bulk import bulk_insert
 from audiencehub.errors import NotFound
 from audiencehub.identity.hashing import encode_digest
 from audiencehub.identity.schemes import HashScheme, IdKind
@@ -30,13 +31,15 @@ __all__ = [
     "schemes_in_use",
 ]
 
-_KIND_FIELD = {IdKind.EMAIL.value: "email", IdKind.PHONE.value: "mobile_phone"}
-_DEFAULTS: dict[str, object] = {
-    column.name: None
-    for column in profiles.columns
-    if column.name not in ("id", "attributes", "created_at", "updated_at")
-} | {"email_opt_out": False, "sms_opt_out": False, "blocklisted": False}
+_KIND_COLUMN = {IdKind.EMAIL.value: "email", IdKind.PHONE.value: "mobile_phone"}
+_FLAGS = frozenset(flag.value for flag in BOOLEAN_FIELDS)
+_KEY_COLUMNS = ("scheme", "kind", "digest", "profile_id")
+_KEY_PARAMS = tuple(f"p_{name}" for name in _KEY_COLUMNS)
 _REKEY_BATCH = 10_000
+
+
+def _email_phone(kind: str, value: str | None) -> tuple[str | None, str | None]:
+    return (value, None) if kind == IdKind.EMAIL.value else (None, value)
 
 
 @dataclass
@@ -54,10 +57,11 @@ class _Pending:
     """A profile as it stands after the rows of this chunk seen so far."""
 
     profile_id: int | None
-    values: dict[str, Any]
+    values: tuple[Any, ...]
     attributes: dict[str, Any]
     keys: KeyDigests
     changed_kinds: set[str] = field(default_factory=set)
+    stale_keys: list[tuple[Any, ...]] = field(default_factory=list)
     dirty: bool = False
 
 
@@ -67,95 +71,150 @@ def schemes_in_use(connection: Connection) -> list[HashScheme]:
     return [HashScheme(row.scheme) for row in rows]
 
 
-def _value_columns(mapping: ColumnMapping) -> list[str]:
-    names = [field.value for field in ProfileField if field in mapping.mapped_fields]
-    if ProfileField.EMAIL in mapping.mapped_fields:
-        names.append("email_key")
-    return names
+class _Merger:
+    """How one file's changes combine with stored profiles (fixed per mapping)."""
+
+    def __init__(self, mapping: ColumnMapping) -> None:
+        self.columns = mapping.value_columns
+        self.flags = [i for i, name in enumerate(self.columns) if name in _FLAGS]
+        self.names = mapping.attribute_names
+        self.kind_at = {
+            kind: self.columns.index(column)
+            for kind, column in _KIND_COLUMN.items()
+            if column in self.columns
+        }
+
+    def values(self, current: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not self.flags:
+            return new
+        merged = list(new)
+        for i in self.flags:
+            if merged[i] is None:
+                merged[i] = current[i]
+        return tuple(merged)
+
+    def attributes(self, current: dict[str, Any], new: tuple[str | None, ...]) -> dict[str, Any]:
+        merged = dict(current)
+        for name, value in zip(self.names, new, strict=True):
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return merged
 
 
 def apply_changes(
-    connection: Connection, mapping: ColumnMapping, changes: Sequence[ProfileChange]
+    connection: Connection,
+    mapping: ColumnMapping,
+    changes: Sequence[ProfileChange],
+    schemes: Sequence[HashScheme],
 ) -> ChunkOutcome:
-    """Upsert a chunk of validated rows, in file order, inside the caller's transaction."""
+    """Upsert a chunk of validated rows, in file order, inside the caller's transaction.
+
+    ``schemes`` are the schemes in use, to find the keys an email or phone change
+    makes stale.
+    """
     outcome = ChunkOutcome()
-    columns = _value_columns(mapping)
+    merger = _Merger(mapping)
     key_column = profiles.c[mapping.key.column]
     existing: dict[str, list[_Pending]] = {}
     wanted = sorted({change.key for change in changes})
     if wanted:
         query = select(
-            profiles.c.id, key_column.label("upsert_key"), profiles.c.attributes,
-            *(profiles.c[name] for name in columns),
-        ).where(key_column.in_(wanted))
-        for row in connection.execute(query).mappings():
-            existing.setdefault(row["upsert_key"], []).append(
-                _Pending(row["id"], {name: row[name] for name in columns}, dict(row["attributes"]), {})
+            key_column, profiles.c.id, profiles.c.attributes,
+            *(profiles.c[name] for name in merger.columns),
+        ).where(key_column.in_(bindparam("wanted", expanding=True)))
+        for key, profile_id, attributes, *values in connection.execute(query, {"wanted": wanted}):
+            existing.setdefault(key, []).append(
+                _Pending(profile_id, tuple(values), dict(attributes), {})
             )
     state: dict[str, _Pending] = {}
     for change in changes:
-        found = existing.get(change.key, [])
+        found = existing.get(change.key, ())
         if len(found) > 1:
             outcome.rejected.append(RejectedRow(
-                change.line, change.fields,
+                change.line,
                 f"{len(found)} profiles share this {mapping.key} ({change.key}); "
                 "import with --key crm_id to tell them apart",
             ))
             continue
         current = state.get(change.key) or (found[0] if found else None)
         if current is None:
-            state[change.key] = _Pending(
-                None,
-                change.values,
-                {k: v for k, v in change.attributes.items() if v is not None},
-                change.keys,
-            )
+            values = merger.values((False,) * len(merger.columns), change.values)
+            state[change.key] = _Pending(None, values, merger.attributes({}, change.attributes), change.keys)
             outcome.inserted += 1
             continue
         state[change.key] = current
-        values = {**current.values, **change.values}
-        attributes = dict(current.attributes)
-        for name, value in change.attributes.items():
-            if value is None:
-                attributes.pop(name, None)
-            else:
-                attributes[name] = value
+        values = merger.values(current.values, change.values)
+        attributes = merger.attributes(current.attributes, change.attributes)
         if values == current.values and attributes == current.attributes:
             outcome.unchanged += 1
             continue
         outcome.updated += 1
         for kind, digests in change.keys.items():
-            if values.get(_KIND_FIELD[kind]) != current.values.get(_KIND_FIELD[kind]):
+            at = merger.kind_at[kind]
+            if values[at] != current.values[at]:
+                if current.profile_id is not None and kind not in current.changed_kinds:
+                    old = key_digests(
+                        *_email_phone(kind, current.values[at]), schemes, (IdKind(kind),)
+                    )
+                    current.stale_keys.extend(_key_rows(current.profile_id, old, old))
                 current.keys[kind] = digests
                 current.changed_kinds.add(kind)
         current.values, current.attributes = values, attributes
         current.dirty = current.profile_id is not None
-    _write(connection, columns, state.values())
+    _write(connection, mapping.key.column, merger.columns, list(state.values()))
     return outcome
 
 
-def _key_rows(profile_id: int, keys: KeyDigests, kinds: Iterable[str]) -> list[dict[str, Any]]:
+def _key_rows(profile_id: int, keys: KeyDigests, kinds: Iterable[str]) -> list[tuple[Any, ...]]:
     return [
-        {"profile_id": profile_id, "scheme": scheme, "kind": kind, "digest": digest}
-        for kind in kinds
-        for scheme, digest in keys.get(kind, [])
+        (scheme, kind, digest, profile_id) for kind in kinds for scheme, digest in keys.get(kind, ())
     ]
 
 
-def _write(connection: Connection, columns: list[str], pending: Iterable[_Pending]) -> None:
+def _new_ids(
+    connection: Connection, key_column: str, columns: tuple[str, ...], new: list[_Pending]
+) -> Iterable[tuple[int, _Pending]]:
+    """The ids the database gave the profiles just inserted.
+
+    SQLite gives each row of one executemany, under the transaction's write
+    lock, the rowid one above the largest so far: the batch's ids end at
+    ``last_insert_rowid()``. Elsewhere (COPY returns nothing) they are looked up
+    by upsert key; INSERT .. RETURNING in parameter order would cost a
+    statement a row on SQLite.
+    """
+    if connection.dialect.name == "sqlite":
+        last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        return zip(range(last - len(new) + 1, last + 1), new, strict=True)
+    at = columns.index(key_column)
+    keyed = {p.values[at]: p for p in new}
+    found = connection.execute(
+        select(profiles.c.id, profiles.c[key_column]).where(
+            profiles.c[key_column].in_(bindparam("keys", expanding=True))
+        ),
+        {"keys": list(keyed)},
+    )
+    return [(profile_id, keyed[key]) for profile_id, key in found]
+
+
+def _write(
+    connection: Connection, key_column: str, columns: tuple[str, ...], pending: list[_Pending]
+) -> None:
     now = datetime.now(UTC)
     new = [p for p in pending if p.profile_id is None]
     dirty = [p for p in pending if p.dirty]
-    key_rows: list[dict[str, Any]] = []
+    key_rows: list[tuple[Any, ...]] = []
     if new:
-        rows = [
-            {**_DEFAULTS, **p.values, "attributes": p.attributes, "created_at": now, "updated_at": now}
-            for p in new
-        ]
-        result = connection.execute(
-            insert(profiles).returning(profiles.c.id, sort_by_parameter_order=True), rows
+        unset_flags = tuple(sorted(_FLAGS - set(columns)))
+        bulk_insert(
+            connection,
+            profiles,
+            [*columns, *unset_flags, "attributes"],
+            ((*p.values, *(False for _ in unset_flags), p.attributes) for p in new),
+            constants={"created_at": now, "updated_at": now},
         )
-        for p, profile_id in zip(new, result.scalars(), strict=True):
+        for profile_id, p in _new_ids(connection, key_column, columns, new):
             key_rows.extend(_key_rows(profile_id, p.keys, p.keys))
     if dirty:
         statement = (
@@ -165,25 +224,22 @@ def _write(connection: Connection, columns: list[str], pending: Iterable[_Pendin
         )
         connection.execute(statement, [
             {"p_id": p.profile_id, "p_attributes": p.attributes, "p_updated_at": now}
-            | {f"p_{name}": p.values.get(name) for name in columns}
+            | {f"p_{name}": value for name, value in zip(columns, p.values, strict=True)}
             for p in dirty
         ])
-        stale = [
-            {"p_id": p.profile_id, "p_kind": kind} for p in dirty for kind in p.changed_kinds
-        ]
+        stale = [dict(zip(_KEY_PARAMS, row, strict=True)) for p in dirty for row in p.stale_keys]
         if stale:
             connection.execute(
                 delete(profile_keys).where(
-                    profile_keys.c.profile_id == bindparam("p_id"),
-                    profile_keys.c.kind == bindparam("p_kind"),
+                    *(profile_keys.c[name] == bindparam(f"p_{name}") for name in _KEY_COLUMNS)
                 ),
                 stale,
             )
         for p in dirty:
-            assert p.profile_id is not None  # noqa: S101 -- dirty implies stored
-            key_rows.extend(_key_rows(p.profile_id, p.keys, p.changed_kinds))
+            if p.profile_id is not None:
+                key_rows.extend(_key_rows(p.profile_id, p.keys, p.changed_kinds))
     if key_rows:
-        connection.execute(insert(profile_keys), key_rows)
+        bulk_insert(connection, profile_keys, _KEY_COLUMNS, key_rows)
 
 
 def count_profiles(connection: Connection) -> int:
@@ -212,15 +268,23 @@ def get_profile(connection: Connection, key: str) -> dict[str, Any]:
     if len(rows) > 1:
         raise NotFound(f"several profiles match {text!r}", hint="Look it up by CRM id instead.")
     profile: dict[str, Any] = dict(rows[0])
-    keys = connection.execute(
-        select(profile_keys.c.scheme, profile_keys.c.kind, profile_keys.c.digest)
-        .where(profile_keys.c.profile_id == profile["id"])
-        .order_by(profile_keys.c.kind, profile_keys.c.scheme)
+    expected = key_digests(
+        profile["email"], profile["mobile_phone"], schemes_in_use(connection), tuple(IdKind)
     )
-    profile["keys"] = [
-        {"scheme": r.scheme, "kind": r.kind, "hash": encode_digest(r.digest, HashScheme(r.scheme))}
-        for r in keys
-    ]
+    profile["keys"] = []
+    for scheme, kind, digest, profile_id in _key_rows(profile["id"], expected, expected):
+        stored = connection.execute(
+            select(func.count()).select_from(profile_keys).where(
+                profile_keys.c.scheme == scheme,
+                profile_keys.c.kind == kind,
+                profile_keys.c.digest == digest,
+                profile_keys.c.profile_id == profile_id,
+            )
+        ).scalar_one()
+        if stored:
+            profile["keys"].append(
+                {"scheme": scheme, "kind": kind, "hash": encode_digest(digest, HashScheme(scheme))}
+            )
     return profile
 
 
@@ -230,14 +294,15 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
     Returns how many key rows were written. Schemes already in use are skipped,
     so running it twice changes nothing.
     """
-    new = [s for s in dict.fromkeys(schemes) if s not in schemes_in_use(connection)]
+    in_use = set(schemes_in_use(connection))
+    new = [s for s in dict.fromkeys(schemes) if s not in in_use]
     if not new:
         return 0
     connection.execute(
         insert(key_schemes), [{"scheme": s.value, "added_at": datetime.now(UTC)} for s in new]
     )
     written, last_id = 0, 0
-    kinds = {IdKind.EMAIL, IdKind.PHONE}
+    kinds = (IdKind.EMAIL, IdKind.PHONE)
     while True:
         batch = connection.execute(
             select(profiles.c.id, profiles.c.email, profiles.c.mobile_phone)
@@ -247,11 +312,11 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
         ).all()
         if not batch:
             return written
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for profile_id, email, phone in batch:
             keys = key_digests(email, phone, new, kinds)
             rows.extend(_key_rows(profile_id, keys, keys))
         if rows:
-            connection.execute(insert(profile_keys), rows)
+            bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
         written += len(rows)
         last_id = batch[-1][0]

@@ -10,7 +10,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -33,7 +32,7 @@ profiles = Table(
     Column("email", String(320)),
     # trim + lowercase of email: the upsert key and the regular declared ID
     Column("email_key", String(320), index=True),
-    Column("mobile_phone", String(32), index=True),  # E.164
+    Column("mobile_phone", String(32)),  # E.164
     Column("first_name", String(255)),
     Column("last_name", String(255)),
     Column("country", String(2)),
@@ -46,16 +45,19 @@ profiles = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# The primary key is the matching path (scheme, kind, digest) and the table is
+# stored in that order (WITHOUT ROWID on SQLite): one B-tree a key, no second
+# index to keep up. Keys of one profile are found from its email and phone.
 profile_keys = Table(
     "profile_keys",
     metadata,
+    Column("scheme", String(16), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("digest", LargeBinary(32), primary_key=True),
     Column(
         "profile_id", _ID, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True
     ),
-    Column("scheme", String(16), primary_key=True),
-    Column("kind", String(8), primary_key=True),
-    Column("digest", LargeBinary(32), nullable=False),
-    Index("ix_profile_keys_lookup", "scheme", "kind", "digest"),
+    sqlite_with_rowid=False,
 )
 
 key_schemes = Table(

@@ -20,6 +20,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA temp_store=MEMORY")
+    # 128 MB of page cache: random-order index inserts (hashes, emails) thrash
+    # the 2 MB default once an index outgrows it; a million profiles need ~100 MB.
+    cursor.execute("PRAGMA cache_size=-131072")
     cursor.close()
 
 

@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("crm_id", sa.String(255), unique=True),
         sa.Column("email", sa.String(320)),
         sa.Column("email_key", sa.String(320), index=True),
-        sa.Column("mobile_phone", sa.String(32), index=True),
+        sa.Column("mobile_phone", sa.String(32)),
         sa.Column("first_name", sa.String(255)),
         sa.Column("last_name", sa.String(255)),
         sa.Column("country", sa.String(2)),
@@ -42,17 +42,17 @@ def upgrade() -> None:
     )
     op.create_table(
         "profile_keys",
+        sa.Column("scheme", sa.String(16), primary_key=True),
+        sa.Column("kind", sa.String(8), primary_key=True),
+        sa.Column("digest", sa.LargeBinary(32), primary_key=True),
         sa.Column(
             "profile_id",
             _ID,
             sa.ForeignKey("profiles.id", ondelete="CASCADE"),
             primary_key=True,
         ),
-        sa.Column("scheme", sa.String(16), primary_key=True),
-        sa.Column("kind", sa.String(8), primary_key=True),
-        sa.Column("digest", sa.LargeBinary(32), nullable=False),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_profile_keys_lookup", "profile_keys", ["scheme", "kind", "digest"])
     schemes = op.create_table(
         "key_schemes",
         sa.Column("scheme", sa.String(16), primary_key=True),
@@ -64,6 +64,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop the profile store."""
     op.drop_table("key_schemes")
-    op.drop_index("ix_profile_keys_lookup", table_name="profile_keys")
     op.drop_table("profile_keys")
     op.drop_table("profiles")

@@ -1,0 +1,95 @@
+"""Bulk inserts that skip the ORM's per-row work: COPY on PostgreSQL, executemany on SQLite.
+
+SQLAlchemy's generic executemany spends about 20 microseconds a row building
+parameters; these paths convert values once per column with the column types'
+own bind processors and hand whole batches to the driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Dialect, Integer, LargeBinary, String, Table
+from sqlalchemy.types import TypeEngine
+
+__all__ = ["bulk_insert"]
+
+# Types the SQLite driver stores exactly as SQLAlchemy would, with no conversion.
+_SQLITE_NATIVE = (Boolean, Integer, LargeBinary, String)
+
+
+def _iso_date(value: dt.date | None) -> str | None:
+    # SQLAlchemy's SQLite DATE format, by a path several times faster than its own
+    return None if value is None else value.isoformat()
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else "{}" if value == {} else json.dumps(value)
+
+
+def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    if dialect.name == "sqlite":
+        if isinstance(column_type, _SQLITE_NATIVE):
+            return None
+        if isinstance(column_type, Date) and not isinstance(column_type, DateTime):
+            return _iso_date
+    if isinstance(column_type, JSON):
+        return _json
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert ``rows`` (value tuples in ``columns`` order) into ``table``, in the open transaction.
+
+    ``constants`` are columns with the same value on every row (timestamps), converted once.
+    """
+    dialect = connection.dialect
+    if constants:
+        fixed = tuple(
+            (processor(value) if (processor := _processor(table.c[name].type, dialect)) else value)
+            for name, value in constants.items()
+        )
+        plain = rows
+        rows = ((*row, *fixed) for row in plain)
+        columns = [*columns, *constants]
+        processors_for = len(columns) - len(fixed)
+    else:
+        processors_for = len(columns)
+    quote = dialect.identifier_preparer.quote
+    column_list = ", ".join(quote(name) for name in columns)
+    processors = [_processor(table.c[name].type, dialect) for name in columns[:processors_for]]
+    needs = [(i, p) for i, p in enumerate(processors) if p is not None]
+
+    def converted(row: Sequence[Any]) -> Sequence[Any]:
+        if not needs:
+            return row
+        values = list(row)
+        for index, processor in needs:
+            values[index] = processor(values[index])
+        return values
+
+    driver = connection.connection.driver_connection
+    if dialect.name == "postgresql":
+        statement = f"COPY {quote(table.name)} ({column_list}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for row in rows:
+                copy.write_row(converted(row))
+        return
+    placeholders = ", ".join("?" for _ in columns)
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            f"INSERT INTO {quote(table.name)} ({column_list}) VALUES ({placeholders})",
+            (converted(row) for row in rows),
+        )
+    finally:
+        cursor.close()
