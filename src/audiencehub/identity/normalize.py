@@ -81,7 +81,18 @@ def to_e164(value: str, region: str | None = None) -> str:
         reason = _POSSIBLE_REASONS.get(result, "it is not a possible number")
         raise InvalidPhone(f"{value!r} is not a possible phone number: {reason}")
     # What format_number(E164) builds, without its formatting machinery (3x faster).
-    return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+    national = phonenumbers.national_significant_number(number)
+    e164 = f"+{number.country_code}{national}"
+    if national.startswith("0"):
+        # A leading zero may be a trunk prefix that a second parse would strip:
+        # only a form that parses back to itself is a normal form.
+        again = phonenumbers.parse(e164, None)
+        if f"+{again.country_code}{phonenumbers.national_significant_number(again)}" != e164:
+            raise InvalidPhone(
+                f"{value!r} is not a phone number: after the country code it starts "
+                "with a trunk prefix 0 (drop it in international form)"
+            )
+    return e164
 
 
 def normalize_phone(

@@ -1,0 +1,72 @@
+"""audiencehub: share audiences between a campaign tool and a people service.
+
+The names below are the public surface; everything else may change between
+releases. Identity functions live in :mod:`audiencehub.identity`.
+"""
+
+from audiencehub.campaign import ImportReport, ProfileField, UpsertKey, import_profiles
+from audiencehub.config import Settings, load_settings
+from audiencehub.errors import (
+    AudienceHubError,
+    ConfigurationError,
+    DecryptionFailed,
+    InputFileError,
+    InvalidDeclaredId,
+    InvalidEmail,
+    InvalidInput,
+    InvalidKey,
+    InvalidPhone,
+    InvalidVisitorId,
+    NotFound,
+    StorageError,
+    WorkspaceNotFound,
+)
+from audiencehub.identity import (
+    AesCbcCipher,
+    AesSivCipher,
+    AuthState,
+    DeclaredIdSync,
+    HashScheme,
+    IdKind,
+    VisitorId,
+    hash_id,
+    normalize,
+)
+from audiencehub.workspace import Workspace, init_workspace, open_workspace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AesCbcCipher",
+    "AesSivCipher",
+    "AudienceHubError",
+    "AuthState",
+    "ConfigurationError",
+    "DecryptionFailed",
+    "DeclaredIdSync",
+    "HashScheme",
+    "IdKind",
+    "ImportReport",
+    "InputFileError",
+    "InvalidDeclaredId",
+    "InvalidEmail",
+    "InvalidInput",
+    "InvalidKey",
+    "InvalidPhone",
+    "InvalidVisitorId",
+    "NotFound",
+    "ProfileField",
+    "Settings",
+    "StorageError",
+    "UpsertKey",
+    "VisitorId",
+    "Workspace",
+    "WorkspaceNotFound",
+    "__version__",
+    "hash_id",
+    "import_profiles",
+    "init_workspace",
+    "load_settings",
+    "normalize",
+    "open_workspace",
+]

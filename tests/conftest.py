@@ -1,0 +1,60 @@
+"""Shared fixtures: workspaces on SQLite and on the local PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from audiencehub.workspace import Workspace, init_workspace
+
+PG_ADMIN_URL = os.environ.get(
+    "AUDIENCEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped after the test."""
+    name = f"ah_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 -- turn any connection failure into one clear message
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is needed for the storage tests ({exc}); "
+            "start it or set AUDIENCEHUB_TEST_PG_URL"
+        )
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend a storage test runs on; every such test runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def workspace(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Workspace]:
+    """A migrated workspace whose campaign database is on ``backend``."""
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    ws = init_workspace(tmp_path / "ws", campaign_db_url=url, people_db_url=url)
+    yield ws
+    ws.dispose()
+
+
+@pytest.fixture
+def sqlite_workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace on the embedded SQLite default."""
+    ws = init_workspace(tmp_path / "ws")
+    yield ws
+    ws.dispose()
