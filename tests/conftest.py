@@ -26,7 +26,7 @@ def pg_url() -> Iterator[str]:
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 -- turn any connection failure into one clear message
+    except Exception as exc:
         pytest.fail(
             f"PostgreSQL at {PG_ADMIN_URL} is needed for the storage tests ({exc}); "
             "start it or set AUDIENCEHUB_TEST_PG_URL"

@@ -19,8 +19,16 @@ from audiencehub.workspace import Workspace, init_workspace
 __all__ = ["DEMO_COLUMNS", "DemoResult", "run_demo", "write_demo_profiles"]
 
 DEMO_COLUMNS = (
-    "crm_id", "email", "mobile_phone", "first_name", "last_name", "country",
-    "birth_date", "email_opt_out", "sms_opt_out", "loyalty_tier",
+    "crm_id",
+    "email",
+    "mobile_phone",
+    "first_name",
+    "last_name",
+    "country",
+    "birth_date",
+    "email_opt_out",
+    "sms_opt_out",
+    "loyalty_tier",
 )
 _FIRST = ("Ada", "Jo", "Marie", "Liam", "Noor", "Kenji", "Olga", "Pedro", "Zoe", "Ines", "Tariq")
 _LAST = ("Martin", "Smith", "Dubois", "Okafor", "Tanaka", "Novak", "Garcia", "Kim", "Rossi")
@@ -55,8 +63,15 @@ def _row(rng: random.Random, index: int, bad_share: float) -> list[str]:
         else:
             birth = "31/12/1999"
     return [
-        f"CRM{index:08d}", email, phone, first, last, country, birth,
-        "1" if rng.random() < 0.05 else "0", "1" if rng.random() < 0.03 else "",
+        f"CRM{index:08d}",
+        email,
+        phone,
+        first,
+        last,
+        country,
+        birth,
+        "1" if rng.random() < 0.05 else "0",
+        "1" if rng.random() < 0.03 else "",
         rng.choice(_TIERS),
     ]
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from audiencehub.config import CONFIG_FILE, Settings, find_workspace, load_settings, normalize_db_url
+from audiencehub.config import (
+    CONFIG_FILE,
+    Settings,
+    find_workspace,
+    load_settings,
+    normalize_db_url,
+)
 from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
 
 __all__ = ["Workspace", "init_workspace", "open_workspace"]
@@ -84,7 +90,10 @@ def init_workspace(
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / CONFIG_FILE
     if not config.exists():
-        lines = ["# audiencehub workspace settings; AUDIENCEHUB_* variables override them.", "[audiencehub]"]
+        lines = [
+            "# audiencehub workspace settings; AUDIENCEHUB_* variables override them.",
+            "[audiencehub]",
+        ]
         for name, value in (
             ("campaign_db_url", campaign_db_url and normalize_db_url(campaign_db_url)),
             ("people_db_url", people_db_url and normalize_db_url(people_db_url)),

@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from audiencehub.campaign import UpsertKey, add_key_schemes, count_profiles, get_profile, import_profiles
-from audiencehub.campaign import profile_import
+from audiencehub.campaign import (
+    UpsertKey,
+    add_key_schemes,
+    count_profiles,
+    get_profile,
+    import_profiles,
+    profile_import,
+)
 from audiencehub.campaign.schema import profile_keys
 from audiencehub.demo import write_demo_profiles
 from audiencehub.errors import InputFileError, NotFound
@@ -38,17 +44,26 @@ def run(workspace, path: Path, **options):
 
 def test_counts_add_up_and_rejects_say_why(workspace, tmp_path):
     """read = inserted + updated + unchanged + rejected, and each reject has line and reason."""
-    path = write(tmp_path / "p.csv", [
-        HEADER,
-        ["ann@example.com", "+14155550101", "C1", "Ann", "US", "0", "gold"],
-        ["bad-email", "", "C2", "Bob", "US", "0", ""],
-        ["cy@example.com", "12", "C3", "Cy", "US", "maybe", ""],
-        ["Ann@Example.com", "", "C1", "Annie", "US", "", "gold"],
-        ["dee@example.com", "", "C4"],
-        ["", "", "C5", "Eve", "FR", "", ""],
-    ])
+    path = write(
+        tmp_path / "p.csv",
+        [
+            HEADER,
+            ["ann@example.com", "+14155550101", "C1", "Ann", "US", "0", "gold"],
+            ["bad-email", "", "C2", "Bob", "US", "0", ""],
+            ["cy@example.com", "12", "C3", "Cy", "US", "maybe", ""],
+            ["Ann@Example.com", "", "C1", "Annie", "US", "", "gold"],
+            ["dee@example.com", "", "C4"],
+            ["", "", "C5", "Eve", "FR", "", ""],
+        ],
+    )
     report = run(workspace, path)
-    assert (report.read, report.inserted, report.updated, report.unchanged, report.rejected) == (6, 1, 1, 0, 4)
+    assert (report.read, report.inserted, report.updated, report.unchanged, report.rejected) == (
+        6,
+        1,
+        1,
+        0,
+        4,
+    )
     assert report.read == report.inserted + report.updated + report.unchanged + report.rejected
     with report.rejects_path.open(encoding="utf-8") as handle:
         rejects = list(csv.DictReader(handle))
@@ -64,7 +79,9 @@ def test_counts_add_up_and_rejects_say_why(workspace, tmp_path):
 def test_upsert_matches_the_normalised_email(workspace, tmp_path):
     """Jo@X.org and jo@x.org are one person, across files."""
     run(workspace, write(tmp_path / "a.csv", [["email", "first_name"], ["Jo@X.org", "Jo"]]))
-    report = run(workspace, write(tmp_path / "b.csv", [["email", "first_name"], [" jo@x.org ", "Joanna"]]))
+    report = run(
+        workspace, write(tmp_path / "b.csv", [["email", "first_name"], [" jo@x.org ", "Joanna"]])
+    )
     assert (report.inserted, report.updated) == (0, 1)
     with workspace.campaign.connect() as connection:
         assert count_profiles(connection) == 1
@@ -90,7 +107,9 @@ def test_reimporting_the_same_file_changes_nothing(workspace, tmp_path):
 def test_empty_flags_never_clear_an_opt_out(workspace, tmp_path):
     """An empty opt-out cell states nothing; an explicit 'no' clears it."""
     run(workspace, write(tmp_path / "a.csv", [["email", "email_opt_out"], ["jo@x.org", "yes"]]))
-    report = run(workspace, write(tmp_path / "b.csv", [["email", "email_opt_out"], ["jo@x.org", ""]]))
+    report = run(
+        workspace, write(tmp_path / "b.csv", [["email", "email_opt_out"], ["jo@x.org", ""]])
+    )
     assert report.unchanged == 1
     with workspace.campaign.connect() as connection:
         assert get_profile(connection, "jo@x.org")["email_opt_out"] is True
@@ -101,7 +120,13 @@ def test_empty_flags_never_clear_an_opt_out(workspace, tmp_path):
 
 def test_partial_files_leave_other_fields_alone(workspace, tmp_path):
     """A file without a phone column neither clears nor re-keys the stored phone."""
-    run(workspace, write(tmp_path / "a.csv", [["email", "mobile_phone", "tier"], ["jo@x.org", "+33612345678", "gold"]]))
+    run(
+        workspace,
+        write(
+            tmp_path / "a.csv",
+            [["email", "mobile_phone", "tier"], ["jo@x.org", "+33612345678", "gold"]],
+        ),
+    )
     run(workspace, write(tmp_path / "b.csv", [["email", "first_name"], ["jo@x.org", "Jo"]]))
     with workspace.campaign.connect() as connection:
         profile = get_profile(connection, "jo@x.org")
@@ -112,7 +137,10 @@ def test_partial_files_leave_other_fields_alone(workspace, tmp_path):
 
 def test_custom_attributes_merge_and_clear(workspace, tmp_path):
     """Unmapped columns become attributes; an empty cell removes that attribute only."""
-    run(workspace, write(tmp_path / "a.csv", [["email", "tier", "store"], ["jo@x.org", "gold", "Paris"]]))
+    run(
+        workspace,
+        write(tmp_path / "a.csv", [["email", "tier", "store"], ["jo@x.org", "gold", "Paris"]]),
+    )
     run(workspace, write(tmp_path / "b.csv", [["email", "tier"], ["jo@x.org", ""]]))
     with workspace.campaign.connect() as connection:
         assert get_profile(connection, "jo@x.org")["attributes"] == {"store": "Paris"}
@@ -120,11 +148,14 @@ def test_custom_attributes_merge_and_clear(workspace, tmp_path):
 
 def test_national_phones_use_the_row_country_then_the_default_region(workspace, tmp_path):
     """A national number is read in the row's country, else in the default region."""
-    path = write(tmp_path / "p.csv", [
-        ["email", "mobile_phone", "country"],
-        ["a@x.org", "06 12 34 56 78", "FR"],
-        ["b@x.org", "(415) 555-0123", ""],
-    ])
+    path = write(
+        tmp_path / "p.csv",
+        [
+            ["email", "mobile_phone", "country"],
+            ["a@x.org", "06 12 34 56 78", "FR"],
+            ["b@x.org", "(415) 555-0123", ""],
+        ],
+    )
     report = run(workspace, path, default_region="US")
     assert report.inserted == 2
     with workspace.campaign.connect() as connection:
@@ -139,7 +170,11 @@ def _stored_keys(workspace):
 
 def test_keys_are_written_for_each_profile_and_follow_email_changes(workspace, tmp_path):
     """Each profile's aam email digest is stored; changing the email replaces it."""
-    run(workspace, write(tmp_path / "a.csv", [["crm_id", "email"], ["C1", "Jo@X.org"], ["C2", "al@x.org"]]), key=UpsertKey.CRM_ID)
+    run(
+        workspace,
+        write(tmp_path / "a.csv", [["crm_id", "email"], ["C1", "Jo@X.org"], ["C2", "al@x.org"]]),
+        key=UpsertKey.CRM_ID,
+    )
     with workspace.campaign.connect() as connection:
         jo = get_profile(connection, "C1")["id"]
         al = get_profile(connection, "C2")["id"]
@@ -148,7 +183,11 @@ def test_keys_are_written_for_each_profile_and_follow_email_changes(workspace, t
         ("aam", "email", aam("jo@x.org"), jo),
         ("aam", "email", aam("al@x.org"), al),
     }
-    run(workspace, write(tmp_path / "b.csv", [["crm_id", "email"], ["C1", "joanna@x.org"]]), key=UpsertKey.CRM_ID)
+    run(
+        workspace,
+        write(tmp_path / "b.csv", [["crm_id", "email"], ["C1", "joanna@x.org"]]),
+        key=UpsertKey.CRM_ID,
+    )
     assert _stored_keys(workspace) == {
         ("aam", "email", aam("joanna@x.org"), jo),
         ("aam", "email", aam("al@x.org"), al),
@@ -157,26 +196,44 @@ def test_keys_are_written_for_each_profile_and_follow_email_changes(workspace, t
 
 def test_rekey_backfills_new_schemes_once(workspace, tmp_path):
     """Adding schemes computes their keys for stored profiles; new imports keep them too."""
-    run(workspace, write(tmp_path / "a.csv", [["email", "mobile_phone"], ["Jo.Doe@gmail.com", "+33612345678"]]))
+    run(
+        workspace,
+        write(
+            tmp_path / "a.csv", [["email", "mobile_phone"], ["Jo.Doe@gmail.com", "+33612345678"]]
+        ),
+    )
     with workspace.campaign.begin() as connection:
         assert add_key_schemes(connection, [HashScheme.UID2, HashScheme.META]) == 4
     with workspace.campaign.begin() as connection:
         assert add_key_schemes(connection, [HashScheme.UID2]) == 0
-    run(workspace, write(tmp_path / "b.csv", [["email", "mobile_phone"], ["al@x.org", "+33612345679"]]))
+    run(
+        workspace,
+        write(tmp_path / "b.csv", [["email", "mobile_phone"], ["al@x.org", "+33612345679"]]),
+    )
     with workspace.campaign.connect() as connection:
         shown = get_profile(connection, "jo.doe@gmail.com")["keys"]
         assert len(get_profile(connection, "al@x.org")["keys"]) == 5
     uid2 = hash_id("Jo.Doe@gmail.com", HashScheme.UID2, IdKind.EMAIL)
     assert {"scheme": "uid2", "kind": "email", "hash": uid2} in shown
     assert {(e["scheme"], e["kind"]) for e in shown} == {
-        ("aam", "email"), ("uid2", "email"), ("uid2", "phone"), ("meta", "email"), ("meta", "phone"),
+        ("aam", "email"),
+        ("uid2", "email"),
+        ("uid2", "phone"),
+        ("meta", "email"),
+        ("meta", "phone"),
     }
 
 
 def test_tsv_and_gzip_and_explicit_mapping(workspace, tmp_path):
     """TSV by extension, gzip by magic bytes, and --map for foreign headers."""
-    path = write(tmp_path / "p.tsv.gz", [["E-Mail Address", "Vorname", "Skip"], ["jo@x.org", "Jo", "x"]], delimiter="\t")
-    report = run(workspace, path, mapping={"E-Mail Address": "email", "Vorname": "first_name", "Skip": "-"})
+    path = write(
+        tmp_path / "p.tsv.gz",
+        [["E-Mail Address", "Vorname", "Skip"], ["jo@x.org", "Jo", "x"]],
+        delimiter="\t",
+    )
+    report = run(
+        workspace, path, mapping={"E-Mail Address": "email", "Vorname": "first_name", "Skip": "-"}
+    )
     assert report.inserted == 1
     with workspace.campaign.connect() as connection:
         profile = get_profile(connection, "jo@x.org")
@@ -221,9 +278,15 @@ def test_mapping_a_missing_column_lists_the_real_ones(workspace, tmp_path):
 
 
 def test_shared_emails_are_ambiguous_for_an_email_keyed_import(workspace, tmp_path):
-    """Two profiles with one email (imported by CRM id) make an email upsert a reject, not a guess."""
-    run(workspace, write(tmp_path / "a.csv", [["crm_id", "email"], ["C1", "jo@x.org"], ["C2", "JO@x.org"]]), key=UpsertKey.CRM_ID)
-    report = run(workspace, write(tmp_path / "b.csv", [["email", "first_name"], ["jo@x.org", "Jo"]]))
+    """Two profiles sharing an email make an email-keyed upsert a reject, not a guess."""
+    run(
+        workspace,
+        write(tmp_path / "a.csv", [["crm_id", "email"], ["C1", "jo@x.org"], ["C2", "JO@x.org"]]),
+        key=UpsertKey.CRM_ID,
+    )
+    report = run(
+        workspace, write(tmp_path / "b.csv", [["email", "first_name"], ["jo@x.org", "Jo"]])
+    )
     assert report.rejected == 1
     assert "2 profiles share this email" in report.rejects_path.read_text(encoding="utf-8")
 
@@ -239,11 +302,17 @@ def test_worker_pool_gives_the_same_result_as_inline(workspace, tmp_path, monkey
     assert (again.unchanged, again.rejected) == (pooled.inserted, pooled.rejected)
     with workspace.campaign.connect() as connection:
         profile = get_profile(connection, "CRM00000500")
-    assert {"scheme": "aam", "kind": "email",
-            "hash": digest(profile["email"], HashScheme.AAM, IdKind.EMAIL).hex()} in profile["keys"]
+    assert {
+        "scheme": "aam",
+        "kind": "email",
+        "hash": digest(profile["email"], HashScheme.AAM, IdKind.EMAIL).hex(),
+    } in profile["keys"]
 
 
 def test_show_unknown_profile_says_how_to_look_up(workspace):
     """Looking up a profile that does not exist is a NotFound with a hint."""
-    with workspace.campaign.connect() as connection, pytest.raises(NotFound, match="no profile has the email"):
+    with (
+        workspace.campaign.connect() as connection,
+        pytest.raises(NotFound, match="no profile has the email"),
+    ):
         get_profile(connection, "nobody@x.org")

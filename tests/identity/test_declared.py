@@ -26,7 +26,11 @@ def test_parse_d_cid_with_state():
 def test_parse_d_cid_ic_without_state():
     """d_cid_ic names the data source by integration code; the state defaults to unknown."""
     sync = parse_declared_sync_param("d_cid_ic=crm_ic%01user%40x.org")
-    assert (sync.namespace, sync.declared_id, sync.auth_state) == ("crm_ic", "user@x.org", AuthState.UNKNOWN)
+    assert (sync.namespace, sync.declared_id, sync.auth_state) == (
+        "crm_ic",
+        "user@x.org",
+        AuthState.UNKNOWN,
+    )
     assert sync.dpid is None
 
 

@@ -82,10 +82,14 @@ def test_e164_keeps_italian_leading_zero():
     assert to_e164("+39 06 1234 5678") == "+390612345678"
 
 
-_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789.+_-", min_size=1, max_size=20)
+_local = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789.+_-", min_size=1, max_size=20
+)
 _domain = st.sampled_from(["gmail.com", "googlemail.com", "example.com", "Mail.Example.ORG"])
 _space = st.sampled_from(["", " ", "\t", " \n"])
-_emails = st.builds(lambda s1, local, domain, s2: f"{s1}{local}@{domain}{s2}", _space, _local, _domain, _space)
+_emails = st.builds(
+    lambda s1, local, domain, s2: f"{s1}{local}@{domain}{s2}", _space, _local, _domain, _space
+)
 
 
 @given(_emails, st.sampled_from(list(HashScheme)))

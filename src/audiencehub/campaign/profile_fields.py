@@ -131,17 +131,17 @@ def build_mapping(
     known = {field.value for field in ProfileField}
     canonical = [canonical_column(name) for name in header]
     by_name = {name: index for index, name in enumerate(canonical)}
-    chosen: dict[int, str] = {}
-    for column, target in (explicit or {}).items():
+    chosen: dict[int, str | None] = {}
+    for column, wanted in (explicit or {}).items():
         index = by_name.get(canonical_column(column))
         if index is None:
             raise InputFileError(
                 f"the mapping names column {column!r}, which the file does not have",
                 hint=f"The file's columns are: {', '.join(header)}.",
             )
-        if target != "-" and target not in known and not _ATTRIBUTE_NAME.match(target):
-            raise InputFileError(f"{target!r} is not a field or attribute name")
-        chosen[index] = target
+        if wanted != "-" and wanted not in known and not _ATTRIBUTE_NAME.match(wanted):
+            raise InputFileError(f"{wanted!r} is not a field or attribute name")
+        chosen[index] = wanted
     fields: dict[ProfileField, int] = {}
     attributes: list[tuple[int, str]] = []
     for index, name in enumerate(canonical):
@@ -157,8 +157,7 @@ def build_mapping(
             field = ProfileField(target)
             if field in fields:
                 raise InputFileError(
-                    f"columns {header[fields[field]]!r} and {header[index]!r} both map "
-                    f"to {field}",
+                    f"columns {header[fields[field]]!r} and {header[index]!r} both map to {field}",
                     hint="Map one of them elsewhere with --map COLUMN=FIELD (or =- to skip).",
                 )
             fields[field] = index

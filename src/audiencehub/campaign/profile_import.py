@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from sqlalchemy import Engine
 
@@ -61,7 +61,7 @@ class ImportReport:
 
 
 def _init_worker(validator: RowValidator, delimiter: str) -> None:
-    global _validator  # noqa: PLW0603 -- one validator per worker process, built once
+    global _validator
     _validator = (validator, delimiter)
 
 
@@ -76,6 +76,7 @@ class _Source:
     """An open data file: text for csv, and the raw position for progress."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         try:
             self.raw: IO[bytes] = path.open("rb")
         except OSError as exc:
@@ -83,10 +84,18 @@ class _Source:
         self.size = path.stat().st_size
         binary: IO[bytes] = self.raw
         if self.raw.read(2) == _GZIP_MAGIC:
-            binary = gzip.GzipFile(fileobj=self.raw, mode="rb")
+            binary = cast(IO[bytes], gzip.GzipFile(fileobj=self.raw, mode="rb"))
         self.raw.seek(0)
         self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         self.line = 0  # physical lines handed out so far
+
+    def header(self) -> str:
+        """The header line; an empty file is refused before anything else happens."""
+        line = self.text.readline()
+        self.line = 1
+        if not line.strip():
+            raise InputFileError(f"{self.path} is empty: it needs a header row and data rows")
+        return line
 
     def blocks(self) -> Iterator[tuple[int, str]]:
         """Blocks of about ``_BLOCK_ROWS`` lines, never cutting a quoted field in two."""
@@ -179,10 +188,7 @@ def import_profiles(
     read = 0
     rejects: _Rejects | None = None
     try:
-        header_text = source.text.readline()
-        source.line = 1
-        if not header_text.strip():
-            raise InputFileError(f"{path} is empty: it needs a header row and data rows")
+        header_text = source.header()
         sep = _delimiter(path, header_text, delimiter)
         header = next(csv.reader([header_text], delimiter=sep))
         column_mapping = build_mapping(header, key, mapping)
@@ -191,7 +197,9 @@ def import_profiles(
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
             pool_size = workers or os.cpu_count() or 1
             inline = pool_size == 1 or source.size < _INLINE_BYTES
-            for results in _validated(source.blocks(), validator, sep, None if inline else pool_size):
+            for results in _validated(
+                source.blocks(), validator, sep, None if inline else pool_size
+            ):
                 read += len(results)
                 changes = []
                 for result in results:

@@ -168,19 +168,24 @@ class RowValidator:
         self._key_at = self._position[mapping.key.value]
         self._kinds = [
             kind
-            for kind, field in ((IdKind.EMAIL, ProfileField.EMAIL), (IdKind.PHONE, ProfileField.MOBILE_PHONE))
+            for kind, field in (
+                (IdKind.EMAIL, ProfileField.EMAIL),
+                (IdKind.PHONE, ProfileField.MOBILE_PHONE),
+            )
             if field in mapping.mapped_fields
         ]
         self._attribute_indexes = [index for index, _ in mapping.attributes]
 
-    def validate_many(self, rows: Iterable[tuple[int, list[str]]]) -> list[ProfileChange | RejectedRow]:
+    def validate_many(
+        self, rows: Iterable[tuple[int, list[str]]]
+    ) -> list[ProfileChange | RejectedRow]:
         """Validate ``(line number, fields)`` rows, in order."""
         return [self.validate(line, fields) for line, fields in rows]
 
     def validate_block(
         self, first_line: int, block: str, delimiter: str
     ) -> list[ProfileChange | RejectedRow]:
-        """Parse a block of whole CSV records starting at file line ``first_line``, and validate it."""
+        """Parse and validate a block of whole CSV records starting at line ``first_line``."""
         return self.validate_many(csv_rows(block, delimiter, first_line))
 
     def validate(self, line: int, fields: list[str]) -> ProfileChange | RejectedRow:

@@ -121,27 +121,33 @@ def apply_changes(
     wanted = sorted({change.key for change in changes})
     if wanted:
         query = select(
-            key_column, profiles.c.id, profiles.c.attributes,
+            key_column,
+            profiles.c.id,
+            profiles.c.attributes,
             *(profiles.c[name] for name in merger.columns),
         ).where(key_column.in_(bindparam("wanted", expanding=True)))
-        for key, profile_id, attributes, *values in connection.execute(query, {"wanted": wanted}):
+        for key, profile_id, attributes, *stored in connection.execute(query, {"wanted": wanted}):
             existing.setdefault(key, []).append(
-                _Pending(profile_id, tuple(values), dict(attributes), {})
+                _Pending(profile_id, tuple(stored), dict(attributes), {})
             )
     state: dict[str, _Pending] = {}
     for change in changes:
         found = existing.get(change.key, ())
         if len(found) > 1:
-            outcome.rejected.append(RejectedRow(
-                change.line,
-                f"{len(found)} profiles share this {mapping.key} ({change.key}); "
-                "import with --key crm_id to tell them apart",
-            ))
+            outcome.rejected.append(
+                RejectedRow(
+                    change.line,
+                    f"{len(found)} profiles share this {mapping.key} ({change.key}); "
+                    "import with --key crm_id to tell them apart",
+                )
+            )
             continue
         current = state.get(change.key) or (found[0] if found else None)
         if current is None:
             values = merger.values((False,) * len(merger.columns), change.values)
-            state[change.key] = _Pending(None, values, merger.attributes({}, change.attributes), change.keys)
+            state[change.key] = _Pending(
+                None, values, merger.attributes({}, change.attributes), change.keys
+            )
             outcome.inserted += 1
             continue
         state[change.key] = current
@@ -169,7 +175,9 @@ def apply_changes(
 
 def _key_rows(profile_id: int, keys: KeyDigests, kinds: Iterable[str]) -> list[tuple[Any, ...]]:
     return [
-        (scheme, kind, digest, profile_id) for kind in kinds for scheme, digest in keys.get(kind, ())
+        (scheme, kind, digest, profile_id)
+        for kind in kinds
+        for scheme, digest in keys.get(kind, ())
     ]
 
 
@@ -220,13 +228,18 @@ def _write(
         statement = (
             update(profiles)
             .where(profiles.c.id == bindparam("p_id"))
-            .values({name: bindparam(f"p_{name}") for name in [*columns, "attributes", "updated_at"]})
+            .values(
+                {name: bindparam(f"p_{name}") for name in [*columns, "attributes", "updated_at"]}
+            )
         )
-        connection.execute(statement, [
-            {"p_id": p.profile_id, "p_attributes": p.attributes, "p_updated_at": now}
-            | {f"p_{name}": value for name, value in zip(columns, p.values, strict=True)}
-            for p in dirty
-        ])
+        connection.execute(
+            statement,
+            [
+                {"p_id": p.profile_id, "p_attributes": p.attributes, "p_updated_at": now}
+                | {f"p_{name}": value for name, value in zip(columns, p.values, strict=True)}
+                for p in dirty
+            ],
+        )
         stale = [dict(zip(_KEY_PARAMS, row, strict=True)) for p in dirty for row in p.stale_keys]
         if stale:
             connection.execute(
@@ -274,7 +287,9 @@ def get_profile(connection: Connection, key: str) -> dict[str, Any]:
     profile["keys"] = []
     for scheme, kind, digest, profile_id in _key_rows(profile["id"], expected, expected):
         stored = connection.execute(
-            select(func.count()).select_from(profile_keys).where(
+            select(func.count())
+            .select_from(profile_keys)
+            .where(
                 profile_keys.c.scheme == scheme,
                 profile_keys.c.kind == kind,
                 profile_keys.c.digest == digest,

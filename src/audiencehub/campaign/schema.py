@@ -54,9 +54,7 @@ profile_keys = Table(
     Column("scheme", String(16), primary_key=True),
     Column("kind", String(8), primary_key=True),
     Column("digest", LargeBinary(32), primary_key=True),
-    Column(
-        "profile_id", _ID, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("profile_id", _ID, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
     sqlite_with_rowid=False,
 )
 

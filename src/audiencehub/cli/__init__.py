@@ -49,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except Exception as exc:
         if os.environ.get("AUDIENCEHUB_DEBUG"):
             traceback.print_exc()
-        err_console.print(f"[bold red]Internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        err_console.print(
+            f"[bold red]Internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}"
+        )
         err_console.print("Set AUDIENCEHUB_DEBUG=1 for a traceback, and report it as a bug.")
         sys.exit(1)
     sys.exit(0)

@@ -53,13 +53,17 @@ AlgorithmOption = Annotated[Algorithm, typer.Option("--algorithm", help="Cipher.
 KeyOption = Annotated[
     str,
     typer.Option(
-        "--key", envvar="AUDIENCEHUB_ENC_KEY", show_envvar=True,
+        "--key",
+        envvar="AUDIENCEHUB_ENC_KEY",
+        show_envvar=True,
         help="Key as hex (AES-CBC: 128/192/256 bits; AES-SIV: 256/384/512 bits).",
     ),
 ]
 IvOption = Annotated[
     str | None,
-    typer.Option("--iv", envvar="AUDIENCEHUB_ENC_IV", show_envvar=True, help="AES-CBC IV, 128 bits as hex."),
+    typer.Option(
+        "--iv", envvar="AUDIENCEHUB_ENC_IV", show_envvar=True, help="AES-CBC IV, 128 bits as hex."
+    ),
 ]
 KeyIdOption = Annotated[
     str | None, typer.Option("--key-id", help="AES-SIV key id, written before the ciphertext.")
@@ -83,7 +87,8 @@ def visitor_cookie(
     visitor_id: Annotated[str, typer.Argument(help="The visitor ID to put in the cookie.")],
     org_id: Annotated[str, typer.Option("--org-id", help="Organisation id, e.g. ABC123@AdobeOrg.")],
     existing: Annotated[
-        str | None, typer.Option("--existing", help="Current cookie value, whose other pairs are kept.")
+        str | None,
+        typer.Option("--existing", help="Current cookie value, whose other pairs are kept."),
     ] = None,
     with_name: Annotated[bool, typer.Option("--with-name", help="Print NAME=VALUE.")] = False,
 ) -> None:
@@ -106,13 +111,15 @@ def dcid_parse(
 ) -> None:
     """Print a d_cid / d_cid_ic sync as JSON."""
     sync = parse_declared_sync_param(fragment)
-    print_json({
-        "param": sync.param,
-        "namespace": sync.namespace,
-        "declared_id": sync.declared_id,
-        "auth_state": int(sync.auth_state),
-        "auth_state_name": sync.auth_state.name.lower(),
-    })
+    print_json(
+        {
+            "param": sync.param,
+            "namespace": sync.namespace,
+            "declared_id": sync.declared_id,
+            "auth_state": int(sync.auth_state),
+            "auth_state_name": sync.auth_state.name.lower(),
+        }
+    )
 
 
 @dcid_app.command("format")
@@ -123,7 +130,10 @@ def dcid_format(
         str | None, typer.Option("--integration-code", help="Data source integration code.")
     ] = None,
     auth_state: Annotated[
-        int, typer.Option("--auth-state", min=0, max=2, help="0 unknown, 1 authenticated, 2 logged out.")
+        int,
+        typer.Option(
+            "--auth-state", min=0, max=2, help="0 unknown, 1 authenticated, 2 logged out."
+        ),
     ] = 0,
 ) -> None:
     """Print the URL-encoded d_cid (or d_cid_ic) query fragment."""

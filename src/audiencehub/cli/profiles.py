@@ -65,7 +65,9 @@ def print_report(report: ImportReport) -> None:
 @app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="CSV or TSV file, optionally .gz.", dir_okay=False)],
-    key: Annotated[UpsertKey, typer.Option(help="Field that matches existing profiles.")] = UpsertKey.EMAIL,
+    key: Annotated[
+        UpsertKey, typer.Option(help="Field that matches existing profiles.")
+    ] = UpsertKey.EMAIL,
     mapping: Annotated[
         list[str] | None,
         typer.Option("--map", help="COLUMN=FIELD (repeatable); FIELD '-' skips the column."),
@@ -77,7 +79,8 @@ def import_command(
         str | None, typer.Option(help="Country for national phone numbers when a row has none.")
     ] = None,
     rejects: Annotated[
-        Path | None, typer.Option(help="Where to write rejected rows (default: workspace/rejects/).")
+        Path | None,
+        typer.Option(help="Where to write rejected rows (default: workspace/rejects/)."),
     ] = None,
     workers: Annotated[
         int | None, typer.Option(min=1, help="Validation processes (default: one per core).")
@@ -105,12 +108,17 @@ def import_command(
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     if as_json:
-        print_json({
-            "read": report.read, "inserted": report.inserted, "updated": report.updated,
-            "unchanged": report.unchanged, "rejected": report.rejected,
-            "rejects_file": str(report.rejects_path) if report.rejects_path else None,
-            "seconds": round(report.seconds, 3),
-        })
+        print_json(
+            {
+                "read": report.read,
+                "inserted": report.inserted,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rejected": report.rejected,
+                "rejects_file": str(report.rejects_path) if report.rejects_path else None,
+                "seconds": round(report.seconds, 3),
+            }
+        )
     else:
         print_report(report)
 

@@ -12,7 +12,18 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Dialect, Integer, LargeBinary, String, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Dialect,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+)
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["bulk_insert"]

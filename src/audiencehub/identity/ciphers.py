@@ -162,7 +162,8 @@ class AesSivCipher:
         """Decrypt and authenticate; a tampered or foreign value is refused."""
         key_id, dot, body = ciphertext.strip().rpartition(".")
         key_id_or_none = key_id if dot else None
-        keys = {self.key_id: self.key, **self.previous}
+        keys: dict[str | None, bytes] = {self.key_id: self.key}
+        keys.update(self.previous)
         if key_id_or_none not in keys:
             raise DecryptionFailed(
                 f"the value was encrypted under key id {key_id_or_none!r}, which this "

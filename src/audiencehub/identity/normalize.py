@@ -33,10 +33,8 @@ def _strip_gmail(local: str) -> str:
 
 def normalize_email(value: str, scheme: HashScheme = HashScheme.AAM) -> str:
     """Normalise an email address the way ``scheme`` does before hashing."""
-    if scheme is HashScheme.GOOGLE:
-        text = "".join(value.split()).lower()
-    else:
-        text = value.strip().lower()
+    google = scheme is HashScheme.GOOGLE  # google removes all white space, others trim
+    text = "".join(value.split()).lower() if google else value.strip().lower()
     if text.count("@") != 1:
         found = "no '@'" if "@" not in text else f"{text.count('@')} '@' signs"
         raise InvalidEmail(f"{value!r} is not an email address: it has {found}")
@@ -118,9 +116,7 @@ def normalize_phone(
     return e164[1:] if scheme is HashScheme.META else e164
 
 
-def normalize(
-    value: str, scheme: HashScheme, kind: IdKind, region: str | None = None
-) -> str:
+def normalize(value: str, scheme: HashScheme, kind: IdKind, region: str | None = None) -> str:
     """Normalise ``value`` of ``kind`` under ``scheme``."""
     if kind is IdKind.EMAIL:
         return normalize_email(value, scheme)

@@ -47,8 +47,7 @@ class VisitorId:
         for position, char in enumerate(text, start=1):
             if not "0" <= char <= "9":
                 raise InvalidVisitorId(
-                    f"{text!r} is not a visitor ID: character {position} is {char!r}, "
-                    "not a digit"
+                    f"{text!r} is not a visitor ID: character {position} is {char!r}, not a digit"
                 )
         for name, half in (("first", text[:_HALF_DIGITS]), ("second", text[_HALF_DIGITS:])):
             if int(half) > MAX_HALF:
