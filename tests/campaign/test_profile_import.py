@@ -293,7 +293,6 @@ def test_shared_emails_are_ambiguous_for_an_email_keyed_import(workspace, tmp_pa
 
 def test_worker_pool_gives_the_same_result_as_inline(workspace, tmp_path, monkeypatch):
     """Validation in worker processes applies the same rows in the same order."""
-    monkeypatch.setattr(profile_import, "_INLINE_BYTES", 0)
     monkeypatch.setattr(profile_import, "_BLOCK_ROWS", 50)
     path = write_demo_profiles(tmp_path / "demo.csv", 1_000, bad_share=0.02)
     pooled = run(workspace, path, workers=2)

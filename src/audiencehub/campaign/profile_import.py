@@ -14,6 +14,7 @@ import csv
 import gc
 import gzip
 import io
+import itertools
 import multiprocessing
 import os
 import time
@@ -36,7 +37,6 @@ __all__ = ["ImportReport", "Progress", "import_profiles"]
 Progress = Callable[[int, int], None]
 Results = list[ProfileChange | RejectedRow]
 _BLOCK_ROWS = 5_000
-_INLINE_BYTES = 4 * 1024 * 1024  # below this a worker pool costs more than it saves
 _GZIP_MAGIC = b"\x1f\x8b"
 _validator: tuple[RowValidator, str] | None = None
 
@@ -196,10 +196,7 @@ def import_profiles(
         with engine.begin() as connection:
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
             pool_size = workers or os.cpu_count() or 1
-            inline = pool_size == 1 or source.size < _INLINE_BYTES
-            for results in _validated(
-                source.blocks(), validator, sep, None if inline else pool_size
-            ):
+            for results in _validated(source.blocks(), validator, sep, pool_size):
                 read += len(results)
                 changes = []
                 for result in results:
@@ -254,11 +251,19 @@ def _validated(
     blocks: Iterator[tuple[int, str]],
     validator: RowValidator,
     delimiter: str,
-    pool_size: int | None,
+    pool_size: int,
 ) -> Iterator[Results]:
-    """Validation results block by block, in file order, inline or from a bounded pool."""
-    if pool_size is None:
-        for first_line, block in blocks:
+    """Validation results block by block, in file order, inline or from a bounded pool.
+
+    A file of one block is validated inline: starting workers would cost more
+    than they save.
+    """
+    first = next(blocks, None)
+    if first is None:
+        return
+    second = next(blocks, None) if pool_size > 1 else None
+    if second is None:
+        for first_line, block in itertools.chain([first], blocks):
             yield validator.validate_block(first_line, block, delimiter)
         return
     # fork: workers inherit the loaded code and start in milliseconds; they never
@@ -271,7 +276,7 @@ def _validated(
         initargs=(validator, delimiter),
     ) as pool:
         in_flight: deque[Future[Results]] = deque()
-        for first_line, block in blocks:
+        for first_line, block in itertools.chain([first, second], blocks):
             in_flight.append(pool.submit(_validate_block, first_line, block))
             if len(in_flight) > 2 * pool_size:
                 yield in_flight.popleft().result()

@@ -1,0 +1,152 @@
+"""Benchmark: importing profiles, beside a bare baseline measured in the same run.
+
+Generates N demo profiles (1,000,000 by default), then for each backend
+(SQLite, PostgreSQL) times, each in a fresh process and a fresh database:
+
+- ``audiencehub``: the real import, with full validation (email syntax, phone
+  parsing), normalised upsert keys and reconciliation keys;
+- ``baseline``: a plain ``csv`` reader and ``executemany`` of the same rows into
+  the same table, with no validation, no upsert and no keys;
+- ``re-import``: the same file imported again (everything unchanged).
+
+Prints rows/s and peak memory (the importing process, and the largest worker).
+
+    python bench/profile_import.py [--rows N] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from audiencehub.campaign import import_profiles
+from audiencehub.demo import write_demo_profiles
+from audiencehub.workspace import init_workspace
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+_BASELINE_COLUMNS = ("crm_id", "email", "mobile_phone", "first_name", "last_name", "country")
+
+
+def _fresh_url(backend: str, folder: Path) -> str | None:
+    if backend == "sqlite":
+        return None
+    name = f"ah_bench_{uuid.uuid4().hex[:10]}"
+    with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(url: str | None) -> None:
+    if url is None:
+        return
+    name = make_url(url).database
+    with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _baseline(workspace_engine: Engine, data: Path) -> int:
+    """csv reader + executemany of the same rows, nothing else."""
+    raw = workspace_engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        marker = "?" if workspace_engine.dialect.name == "sqlite" else "%s"
+        sql = (
+            f"INSERT INTO profiles ({', '.join(_BASELINE_COLUMNS)}, email_opt_out, sms_opt_out, "
+            f"blocklisted, attributes, created_at, updated_at) VALUES "
+            f"({', '.join(marker for _ in _BASELINE_COLUMNS)}, false, false, false, '{{}}', "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        rows = 0
+        with gzip.open(data, "rt", encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            batch: list[tuple[str, ...]] = []
+            for fields in reader:
+                batch.append(tuple(fields[:6]))
+                if len(batch) == 10_000:
+                    cursor.executemany(sql, batch)
+                    rows += len(batch)
+                    batch = []
+            cursor.executemany(sql, batch)
+            rows += len(batch)
+        raw.commit()
+        return rows
+    finally:
+        raw.close()
+
+
+def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
+    """Run one measurement in this (fresh) process and report it as JSON."""
+    folder = Path(tempfile.mkdtemp(prefix="ah-bench-"))
+    url = _fresh_url(backend, folder)
+    try:
+        workspace = init_workspace(folder / "ws", campaign_db_url=url, people_db_url=url)
+        engine = workspace.campaign
+        if mode == "re-import":
+            import_profiles(engine, data, rejects_path=folder / "rejects.csv")
+        started = time.perf_counter()
+        if mode == "baseline":
+            rows = _baseline(engine, data)
+        else:
+            rows = import_profiles(engine, data, rejects_path=folder / "rejects.csv").read
+        seconds = time.perf_counter() - started
+        workspace.dispose()
+    finally:
+        _drop(url)
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--one", nargs=3, metavar=("BACKEND", "MODE", "FILE"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_one(args.one[0], args.one[1], Path(args.one[2]))))
+        return
+    data = Path(tempfile.gettempdir()) / f"ah-bench-profiles-{args.rows}.csv.gz"
+    if not data.exists():
+        print(f"generating {args.rows:,} profiles in {data} ...", file=sys.stderr)
+        write_demo_profiles(data, args.rows)
+    print(f"\nProfile import, {args.rows:,} rows (0.5 % invalid), 2-core machine\n")
+    print(
+        f"{'backend':<11} {'run':<12} {'rows/s':>10} {'seconds':>8} {'peak MB':>8} {'worker MB':>9}"
+    )
+    for backend in args.backends.split(","):
+        for mode in ("baseline", "audiencehub", "re-import"):
+            output = subprocess.run(
+                [sys.executable, __file__, "--one", backend, mode, str(data)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            result = json.loads(output.strip().splitlines()[-1])
+            print(
+                f"{backend:<11} {mode:<12} {result['rows'] / result['seconds']:>10,.0f} "
+                f"{result['seconds']:>8.1f} {result['self_mb']:>8.0f} {result['worker_mb']:>9.0f}"
+            )
+    print("\nbaseline: csv reader + executemany, no validation, no upsert, no keys.")
+
+
+if __name__ == "__main__":
+    main()
