@@ -1,0 +1,142 @@
+"""Rows of inbound data files (campaign -> people).
+
+``<user id><TAB><trait>,<trait>,...`` where a trait is ``d_sid=24`` (realise
+trait 24), ``d_unsid=28`` (remove it), ``ic=52`` or a plain ``30608`` (realise the
+trait with that integration code), ``28:0`` or ``28:-1`` (remove it), or a
+key-value ``"gender"="female"``. Lines over 102,400 bytes are refused; user IDs
+are 38-digit visitor IDs or declared IDs without ``:`` / ``%3A``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from audiencehub.errors import InvalidInput
+
+__all__ = [
+    "MAX_LINES_PER_USER",
+    "MAX_LINE_BYTES",
+    "InboundRow",
+    "TraitRef",
+    "TraitRefKind",
+    "format_inbound_row",
+    "parse_inbound_row",
+]
+
+MAX_LINE_BYTES = 102_400
+MAX_LINES_PER_USER = 200
+
+
+class TraitRefKind(enum.StrEnum):
+    """How a row names a trait: by trait id (``d_sid``) or by integration code."""
+
+    SID = "sid"
+    CODE = "ic"
+
+
+@dataclass(frozen=True, slots=True)
+class TraitRef:
+    """A trait named in a row."""
+
+    kind: TraitRefKind
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRow:
+    """One parsed line: who, which traits to realise and remove, which key-values."""
+
+    user_id: str
+    realize: tuple[TraitRef, ...] = ()
+    remove: tuple[TraitRef, ...] = ()
+    signals: Mapping[str, str] = field(default_factory=dict)
+
+
+def _split_outside_quotes(text: str) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if quoted:
+        raise InvalidInput("a quoted key or value is not closed")
+    parts.append("".join(current))
+    return parts
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    if '"' in text:
+        raise InvalidInput(f"{text!r} has a stray quote")
+    return text
+
+
+def check_user_id(user_id: str) -> None:
+    """Refuse user IDs that cannot be visitor or declared IDs."""
+    if not user_id:
+        raise InvalidInput("the user ID is empty")
+    if ":" in user_id or "%3a" in user_id.lower():
+        raise InvalidInput(f"user ID {user_id!r} contains ':' or '%3A'")
+
+
+def parse_inbound_row(line: str) -> InboundRow:
+    """Parse one line (without its newline); a malformed line is an error with the reason."""
+    if len(line.encode("utf-8")) > MAX_LINE_BYTES:
+        raise InvalidInput(f"the line is over {MAX_LINE_BYTES:,} bytes")
+    user_id, tab, traits = line.partition("\t")
+    if not tab:
+        raise InvalidInput("no TAB between the user ID and the traits")
+    check_user_id(user_id)
+    realize: list[TraitRef] = []
+    remove: list[TraitRef] = []
+    signals: dict[str, str] = {}
+    for raw in _split_outside_quotes(traits):
+        item = raw.strip()
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if eq and key in ("d_sid", "d_unsid", "ic"):
+            if not value.isdigit():
+                raise InvalidInput(f"{item!r}: {key} takes a number")
+            ref = TraitRef(TraitRefKind.CODE if key == "ic" else TraitRefKind.SID, value)
+            (remove if key == "d_unsid" else realize).append(ref)
+        elif eq:
+            name, text = _unquote(key.strip()), _unquote(value.strip())
+            if not name:
+                raise InvalidInput(f"{item!r} has an empty key")
+            signals[name] = text
+        elif item.endswith((":0", ":-1")) and item.rsplit(":", 1)[0].isdigit():
+            remove.append(TraitRef(TraitRefKind.CODE, item.rsplit(":", 1)[0]))
+        elif item.isdigit():
+            realize.append(TraitRef(TraitRefKind.CODE, item))
+        else:
+            raise InvalidInput(
+                f'{item!r} is not a trait (d_sid=N, d_unsid=N, ic=N, N, N:-1, "k"="v")'
+            )
+    return InboundRow(user_id, tuple(realize), tuple(remove), signals)
+
+
+def format_inbound_row(
+    user_id: str,
+    *,
+    sids: Sequence[int] = (),
+    unsids: Sequence[int] = (),
+    codes: Sequence[str] = (),
+    signals: Mapping[str, str] | None = None,
+) -> str:
+    """One inbound line (without newline) realising ``sids`` and ``codes``, removing ``unsids``."""
+    check_user_id(user_id)
+    items = [f"d_sid={sid}" for sid in sids]
+    items += [f"d_unsid={sid}" for sid in unsids]
+    items += [f"ic={code}" for code in codes]
+    items += [f'"{key}"="{value}"' for key, value in (signals or {}).items()]
+    return f"{user_id}\t{','.join(items)}"

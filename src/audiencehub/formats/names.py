@@ -1,0 +1,186 @@
+"""File-name grammars of the three shared file kinds (DOMAIN.md section 6).
+
+- inbound data files (campaign -> people):
+  ``ftp_dpm_<DPID>[_<DPID_TARGET>]_<UNIX s, 10 digits>.(sync|overwrite)[.<split>][.gz]``
+- outbound files (people -> campaign): ``<SYNC_TYPE>_<DID>_<MASTER_DPID>_<PID_ALIAS>``
+  ``_<iter|full>_<UNIX ms, 13 digits>[-<split>].sync[.gz]``
+- ID sync files: ``adobe_id_<MASTER_DPID>_<DPID>[_<DPID>]_<UNIX s>.sync[.<split>][.gz]``
+
+Names are parsed strictly: a wrongly named file is reported, never guessed at.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from audiencehub.errors import InvalidInput
+
+__all__ = [
+    "IdSyncName",
+    "InboundName",
+    "OutboundName",
+    "SyncMode",
+    "parse_id_sync_name",
+    "parse_inbound_name",
+    "parse_outbound_name",
+]
+
+_INBOUND = re.compile(
+    r"^ftp_dpm_(?P<dpid>\d+)(?:_(?P<target>\d+))?_(?P<ts>\d{10})"
+    r"\.(?P<mode>sync|overwrite)(?:\.(?P<split>\d+))?(?P<gz>\.gz)?$"
+)
+_OUTBOUND = re.compile(
+    r"^(?P<sync>[A-Za-z0-9]+)_(?P<did>\d+)_(?P<master>\d+)_(?P<alias>[A-Za-z0-9]+)"
+    r"_(?P<kind>iter|full)_(?P<ts>\d{13})(?:-(?P<split>\d+))?\.sync(?P<gz>\.gz)?$"
+)
+_ID_SYNC = re.compile(
+    r"^adobe_id_(?P<master>\d+)_(?P<dpids>\d+(?:_\d+)*)_(?P<ts>\d{10})"
+    r"\.sync(?:\.(?P<split>\d+))?(?P<gz>\.gz)?$"
+)
+
+
+class SyncMode(enum.StrEnum):
+    """``sync`` adds traits; ``overwrite`` replaces the user's traits from that source."""
+
+    SYNC = "sync"
+    OVERWRITE = "overwrite"
+
+
+def _refuse(name: str, kind: str, form: str) -> InvalidInput:
+    return InvalidInput(f"{name!r} is not an {kind} file name", hint=f"Name it {form}.")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class InboundName:
+    """A parsed inbound data file name."""
+
+    timestamp: int
+    dpid: int
+    target_dpid: int | None
+    mode: SyncMode
+    split: int | None = None
+    gzip: bool = False
+
+    @property
+    def batch(self) -> str:
+        """The name without split number and compression: split files share it."""
+        target = f"_{self.target_dpid}" if self.target_dpid is not None else ""
+        return f"ftp_dpm_{self.dpid}{target}_{self.timestamp:010d}.{self.mode}"
+
+    def __str__(self) -> str:
+        split = f".{self.split}" if self.split is not None else ""
+        return f"{self.batch}{split}{'.gz' if self.gzip else ''}"
+
+
+def parse_inbound_name(name: str) -> InboundName:
+    """Parse an ``ftp_dpm_...`` name, refusing anything else."""
+    match = _INBOUND.match(name)
+    if match is None:
+        raise _refuse(
+            name,
+            "inbound data",
+            "ftp_dpm_<DPID>[_<DPID_TARGET>]_<10-digit UNIX time>.sync|overwrite[.<split>][.gz]",
+        )
+    return InboundName(
+        timestamp=int(match["ts"]),
+        dpid=int(match["dpid"]),
+        target_dpid=int(match["target"]) if match["target"] else None,
+        mode=SyncMode(match["mode"]),
+        split=int(match["split"]) if match["split"] else None,
+        gzip=bool(match["gz"]),
+    )
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class OutboundName:
+    """A parsed outbound file name; ordering sorts batches by time, then split."""
+
+    timestamp_ms: int
+    split: int | None
+    destination_id: int
+    master_dpid: int
+    alias: str
+    full: bool
+    sync_type: str = "S3"
+    gzip: bool = True
+
+    @property
+    def batch(self) -> str:
+        """The batch root shared by split files and their ``.info`` control file."""
+        kind = "full" if self.full else "iter"
+        return (
+            f"{self.sync_type}_{self.destination_id}_{self.master_dpid}_{self.alias}"
+            f"_{kind}_{self.timestamp_ms:013d}"
+        )
+
+    @property
+    def info_name(self) -> str:
+        """The name of the batch's transfer-control file."""
+        return f"{self.batch}.info"
+
+    def __str__(self) -> str:
+        split = f"-{self.split}" if self.split is not None else ""
+        return f"{self.batch}{split}.sync{'.gz' if self.gzip else ''}"
+
+
+def parse_outbound_name(name: str) -> OutboundName:
+    """Parse a name such as ``S3_1234_20914_XYZCustomer_iter_1486140844000.sync.gz``."""
+    match = _OUTBOUND.match(name)
+    if match is None:
+        raise _refuse(
+            name,
+            "outbound",
+            "<SYNC_TYPE>_<DID>_<MASTER_DPID>_<PID_ALIAS>_<iter|full>_<13-digit ms>"
+            "[-<split>].sync[.gz]",
+        )
+    return OutboundName(
+        timestamp_ms=int(match["ts"]),
+        split=int(match["split"]) if match["split"] else None,
+        destination_id=int(match["did"]),
+        master_dpid=int(match["master"]),
+        alias=match["alias"],
+        full=match["kind"] == "full",
+        sync_type=match["sync"],
+        gzip=bool(match["gz"]),
+    )
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class IdSyncName:
+    """A parsed ID sync file name: one column per DPID, the master's first."""
+
+    timestamp: int
+    master_dpid: int
+    dpids: tuple[int, ...]
+    split: int | None = None
+    gzip: bool = False
+
+    @property
+    def batch(self) -> str:
+        """The name without split number and compression."""
+        dpids = "_".join(str(d) for d in self.dpids)
+        return f"adobe_id_{self.master_dpid}_{dpids}_{self.timestamp:010d}.sync"
+
+    def __str__(self) -> str:
+        split = f".{self.split}" if self.split is not None else ""
+        return f"{self.batch}{split}{'.gz' if self.gzip else ''}"
+
+
+def parse_id_sync_name(name: str) -> IdSyncName:
+    """Parse an ``adobe_id_...`` name."""
+    match = _ID_SYNC.match(name)
+    if match is None:
+        raise _refuse(
+            name,
+            "ID sync",
+            "adobe_id_<MASTER_DPID>_<DPID>[_<DPID>]_<10-digit UNIX time>.sync[.<split>][.gz]",
+        )
+    return IdSyncName(
+        timestamp=int(match["ts"]),
+        master_dpid=int(match["master"]),
+        dpids=tuple(int(d) for d in match["dpids"].split("_")),
+        split=int(match["split"]) if match["split"] else None,
+        gzip=bool(match["gz"]),
+    )

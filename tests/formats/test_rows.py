@@ -1,0 +1,98 @@
+"""Inbound and outbound rows: every trait form, round trips, refusals."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audiencehub.errors import InvalidInput
+from audiencehub.formats import (
+    InboundRow,
+    OutboundRow,
+    TraitRef,
+    format_inbound_row,
+    format_outbound_row,
+    parse_inbound_row,
+    parse_outbound_row,
+)
+from audiencehub.formats.inbound import MAX_LINE_BYTES, TraitRefKind
+
+SID, CODE = TraitRefKind.SID, TraitRefKind.CODE
+
+
+def test_every_trait_form():
+    """d_sid, d_unsid, ic, plain codes, :0 and :-1 removals and key-values are all read."""
+    row = parse_inbound_row(
+        'abc123\td_sid=24,d_unsid=28,ic=52,30608,29:0,31:-1,"gender"="female",age=42'
+    )
+    assert row == InboundRow(
+        "abc123",
+        realize=(TraitRef(SID, "24"), TraitRef(CODE, "52"), TraitRef(CODE, "30608")),
+        remove=(TraitRef(SID, "28"), TraitRef(CODE, "29"), TraitRef(CODE, "31")),
+        signals={"gender": "female", "age": "42"},
+    )
+
+
+def test_quoted_values_may_hold_commas():
+    """A comma inside quotes belongs to the value."""
+    assert parse_inbound_row('u1\t"city"="Paris, FR"').signals == {"city": "Paris, FR"}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("u1 d_sid=1", "no TAB"),
+        ("\td_sid=1", "user ID is empty"),
+        ("crm:42\td_sid=1", "contains ':'"),
+        ("crm%3A42\td_sid=1", "contains ':'"),
+        ("u1\td_sid=x", "d_sid takes a number"),
+        ("u1\tshoes", "is not a trait"),
+        ('u1\t"open=1', "not closed"),
+        ("u1\t" + "1," * MAX_LINE_BYTES, "over 102,400 bytes"),
+    ],
+)
+def test_malformed_lines_say_why(line, reason):
+    """Each malformed line is refused with its reason."""
+    with pytest.raises(InvalidInput, match=reason):
+        parse_inbound_row(line)
+
+
+_ids = st.text("abcdef0123456789", min_size=1, max_size=38)
+_nums = st.lists(st.integers(1, 10**7), max_size=5)
+_keys = st.text("abcxyz_", min_size=1, max_size=8)
+_values = st.text("abc ,=019", max_size=8).filter(lambda v: '"' not in v)
+
+
+@given(
+    _ids,
+    _nums,
+    _nums,
+    st.lists(st.integers(1, 10**7).map(str), max_size=3),
+    st.dictionaries(_keys, _values, max_size=3),
+)
+def test_inbound_round_trip(user_id, sids, unsids, codes, signals):
+    """A formatted row parses back to what was written."""
+    row = parse_inbound_row(
+        format_inbound_row(user_id, sids=sids, unsids=unsids, codes=codes, signals=signals)
+    )
+    assert row.user_id == user_id
+    assert row.realize == tuple(TraitRef(SID, str(s)) for s in sids) + tuple(
+        TraitRef(CODE, c) for c in codes
+    )
+    assert row.remove == tuple(TraitRef(SID, str(s)) for s in unsids)
+    assert dict(row.signals) == signals
+
+
+@given(_ids, _nums, _nums)
+def test_outbound_round_trip(user_id, segments, removed):
+    """An outbound row parses back to the same ID and segment lists."""
+    line = format_outbound_row(user_id, segments, removed)
+    assert parse_outbound_row(line) == OutboundRow(user_id, tuple(segments), tuple(removed))
+
+
+def test_outbound_accepts_tabs_and_two_fields():
+    """Readers accept TAB separators and a missing removals field."""
+    assert parse_outbound_row("id1\t1,2") == OutboundRow("id1", (1, 2), ())
+    with pytest.raises(InvalidInput, match="not comma-separated numbers"):
+        parse_outbound_row("id1 1,x")
