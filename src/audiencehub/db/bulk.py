@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["bulk_insert"]
@@ -104,3 +105,32 @@ def bulk_insert(
         )
     finally:
         cursor.close()
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str] = (),
+) -> None:
+    """Insert ``rows``; on a key conflict update ``update`` columns (or keep the row as is).
+
+    SQLite and PostgreSQL share the ``ON CONFLICT`` syntax; SQLAlchemy spells it
+    per dialect.
+    """
+    if not rows:
+        return
+    statement: Any = (
+        postgresql.insert(table)
+        if connection.dialect.name == "postgresql"
+        else sqlite.insert(table)
+    )
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
+    connection.execute(statement, list(rows))

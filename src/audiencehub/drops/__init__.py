@@ -1,0 +1,19 @@
+"""Drop locations: the folders and S3 prefixes both systems exchange files through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audiencehub.drops.base import DropLocation, DropObject
+from audiencehub.drops.folder import FolderDrop
+
+__all__ = ["DropLocation", "DropObject", "FolderDrop", "open_drop"]
+
+
+def open_drop(url: str, *, endpoint_url: str | None = None) -> DropLocation:
+    """The drop location at ``url``: a folder path, or ``s3://bucket/prefix``."""
+    if url.startswith("s3://"):
+        from audiencehub.drops.s3 import S3Drop  # boto3 loads only when S3 is used
+
+        return S3Drop(url, endpoint_url=endpoint_url)
+    return FolderDrop(Path(url.removeprefix("file://")))

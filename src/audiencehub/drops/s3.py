@@ -1,0 +1,88 @@
+"""A drop location in an S3 bucket (or any S3-compatible store, by endpoint URL).
+
+Credentials come from the standard AWS environment and configuration chain;
+they are never logged or returned. Errors name the bucket and what to check.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from audiencehub.drops.base import DropObject
+from audiencehub.errors import ConfigurationError
+
+__all__ = ["S3Drop"]
+
+_SPOOL_BYTES = 64 * 1024 * 1024  # larger uploads spill to disk before they are sent
+
+
+class S3Drop:
+    """Objects under ``s3://bucket/prefix``; keys are relative to the prefix."""
+
+    def __init__(self, url: str, *, endpoint_url: str | None = None) -> None:
+        bucket, _, prefix = url.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ConfigurationError(f"{url!r} names no bucket", hint="Write s3://BUCKET/PREFIX.")
+        self.url, self.bucket = url, bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._client: Any = boto3.client(
+            "s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        )
+
+    def _fail(self, exc: Exception, action: str) -> ConfigurationError:
+        code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+        hints = {
+            "NoSuchBucket": f"Create the bucket {self.bucket} or fix the drop URL.",
+            "AccessDenied": "Check that the credentials may list, read and write this prefix.",
+            "InvalidAccessKeyId": "Check AWS_ACCESS_KEY_ID.",
+            "SignatureDoesNotMatch": "Check AWS_SECRET_ACCESS_KEY.",
+        }
+        return ConfigurationError(
+            f"cannot {action} {self.url}: {code}",
+            hint=hints.get(code, "Check the endpoint URL, region and credentials."),
+        )
+
+    def list(self) -> Iterator[DropObject]:
+        """Every object under the prefix, in key order."""
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix
+            )
+            found = [
+                DropObject(item["Key"][len(self.prefix) :], int(item["Size"]))
+                for page in pages
+                for item in page.get("Contents", [])
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc, "list") from None
+        yield from sorted(found, key=lambda obj: obj.key)
+
+    @contextmanager
+    def open_read(self, key: str) -> Iterator[IO[bytes]]:
+        """Stream one object."""
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"]
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(exc, f"read {key} from") from None
+        try:
+            yield body
+        finally:
+            body.close()
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[IO[bytes]]:
+        """Buffer the object (in memory, then on disk past 64 MB) and upload it on success."""
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as buffer:
+            yield buffer
+            buffer.seek(0)
+            try:
+                self._client.upload_fileobj(buffer, self.bucket, self.prefix + key)
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail(exc, f"write {key} to") from None

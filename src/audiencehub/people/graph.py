@@ -1,0 +1,140 @@
+"""The ID graph: users (visitor IDs and customer IDs), the links between them, opt-outs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Connection, and_, bindparam, delete, select, update
+
+from audiencehub.db.bulk import bulk_insert, upsert
+from audiencehub.identity.declared import AuthState
+from audiencehub.people.data_sources import DEVICE_NAMESPACE
+from audiencehub.people.schema import (
+    data_sources,
+    id_links,
+    opt_outs,
+    user_signals,
+    user_traits,
+    users,
+)
+
+__all__ = ["apply_retention", "ensure_users", "find_users", "link", "opt_out", "touch_users"]
+
+_LOOKUP_BATCH = 5_000
+
+
+def find_users(
+    connection: Connection, namespace: int, external_ids: Iterable[str]
+) -> dict[str, int]:
+    """The user ids of the known ``external_ids`` in ``namespace``."""
+    wanted = list(dict.fromkeys(external_ids))
+    found: dict[str, int] = {}
+    query = select(users.c.external_id, users.c.id).where(
+        users.c.data_source_id == namespace,
+        users.c.external_id.in_(bindparam("ids", expanding=True)),
+    )
+    for start in range(0, len(wanted), _LOOKUP_BATCH):
+        found.update(
+            connection.execute(query, {"ids": wanted[start : start + _LOOKUP_BATCH]}).tuples()
+        )
+    return found
+
+
+def ensure_users(
+    connection: Connection, namespace: int, external_ids: Iterable[str], now: datetime | None = None
+) -> dict[str, int]:
+    """User ids for ``external_ids`` in ``namespace``, creating the unknown ones."""
+    wanted = list(dict.fromkeys(external_ids))
+    found = find_users(connection, namespace, wanted)
+    missing = [external for external in wanted if external not in found]
+    if missing:
+        moment = now or datetime.now(UTC)
+        bulk_insert(
+            connection,
+            users,
+            ["data_source_id", "external_id"],
+            [(namespace, m) for m in missing],
+            constants={"created_at": moment, "last_seen": moment},
+        )
+        found.update(find_users(connection, namespace, missing))
+    return found
+
+
+def touch_users(connection: Connection, user_ids: Iterable[int], now: datetime) -> None:
+    """Record that these users were just seen (retention counts from here)."""
+    ids = list(user_ids)
+    for start in range(0, len(ids), _LOOKUP_BATCH):
+        connection.execute(
+            update(users)
+            .where(users.c.id.in_(ids[start : start + _LOOKUP_BATCH]))
+            .values(last_seen=now)
+        )
+
+
+def link(
+    connection: Connection,
+    device_user_id: int,
+    customer_user_id: int,
+    auth_state: AuthState,
+    now: datetime,
+) -> None:
+    """Link a device to a customer ID; a repeated sync refreshes the state and time."""
+    upsert(
+        connection,
+        id_links,
+        [
+            {
+                "device_user_id": device_user_id,
+                "customer_user_id": customer_user_id,
+                "auth_state": int(auth_state),
+                "last_seen": now,
+            }
+        ],
+        keys=("device_user_id", "customer_user_id"),
+        update=("auth_state", "last_seen"),
+    )
+
+
+def opt_out(connection: Connection, visitor_id: str, data_source_id: int = DEVICE_NAMESPACE) -> int:
+    """Opt a visitor out of one partner's data source (or, with 0, of everything)."""
+    user_id = ensure_users(connection, DEVICE_NAMESPACE, [visitor_id])[visitor_id]
+    upsert(
+        connection,
+        opt_outs,
+        [{"user_id": user_id, "data_source_id": data_source_id, "created_at": datetime.now(UTC)}],
+        keys=("user_id", "data_source_id"),
+    )
+    return user_id
+
+
+def apply_retention(connection: Connection, now: datetime | None = None) -> int:
+    """Forget customer IDs inactive for longer than their data source's retention.
+
+    Returns how many customer IDs were removed, with their links, traits and
+    key-values.
+    """
+    moment = now or datetime.now(UTC)
+    removed = 0
+    for source_id, days in connection.execute(
+        select(data_sources.c.id, data_sources.c.retention_days)
+    ):
+        stale = select(users.c.id).where(
+            and_(
+                users.c.data_source_id == source_id,
+                users.c.last_seen < moment - timedelta(days=days),
+            )
+        )
+        ids = list(connection.execute(stale).scalars())
+        for start in range(0, len(ids), _LOOKUP_BATCH):
+            batch = ids[start : start + _LOOKUP_BATCH]
+            for table, column in (
+                (id_links, id_links.c.customer_user_id),
+                (user_traits, user_traits.c.user_id),
+                (user_signals, user_signals.c.user_id),
+                (opt_outs, opt_outs.c.user_id),
+            ):
+                connection.execute(delete(table).where(column.in_(batch)))
+            connection.execute(delete(users).where(users.c.id.in_(batch)))
+        removed += len(ids)
+    return removed

@@ -1,0 +1,411 @@
+"""Inbound processing: every new ``ftp_dpm_*`` and ``adobe_id_*`` batch in a drop location.
+
+A batch (a file and its split siblings) is applied in one transaction and
+recorded, so a re-run skips it; a batch that cannot be applied (unknown data
+source, empty file, not UTF-8) leaves no trace and is reported on every run.
+Bad lines are counted by reason and never stop a batch. Each batch gets a
+receipt with the reference product's counters.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, cast
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, select
+
+from audiencehub.db.bulk import upsert
+from audiencehub.drops import DropLocation, DropObject
+from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
+from audiencehub.formats.inbound import MAX_LINES_PER_USER, TraitRefKind, parse_inbound_row
+from audiencehub.formats.names import (
+    IdSyncName,
+    InboundName,
+    SyncMode,
+    parse_id_sync_name,
+    parse_inbound_name,
+)
+from audiencehub.identity.declared import AuthState
+from audiencehub.identity.visitor import VisitorId
+from audiencehub.people.data_sources import DEVICE_NAMESPACE, InboundIdType, get_data_source
+from audiencehub.people.graph import ensure_users, find_users, link, touch_users
+from audiencehub.people.schema import ingested_files, traits, user_signals, user_traits
+from audiencehub.people.traits import rule_holds
+
+__all__ = ["IngestRun", "Receipt", "ingest"]
+
+_CHUNK_LINES = 10_000
+_PROBLEMS_KEPT = 20
+
+
+@dataclass
+class Receipt:
+    """The processing receipt of one batch (DOMAIN.md section 6 fields)."""
+
+    batch: str
+    files: list[str]
+    status: str = "applied"
+    records_received: int = 0
+    format_errors: int = 0
+    invalid_ids: int = 0
+    no_matching_id: int = 0
+    no_trait_realized: int = 0
+    stored_records: int = 0
+    realized_traits: int = 0
+    removed_traits: int = 0
+    started_at: str = ""
+    ended_at: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, line: int, file: str, reason: str) -> None:
+        """Keep the first few reasons, with where they were found."""
+        if len(self.problems) < _PROBLEMS_KEPT:
+            self.problems.append(f"{file} line {line}: {reason}")
+
+
+@dataclass
+class IngestRun:
+    """One run of the ingest job: a receipt per batch, and the files it could not name."""
+
+    receipts: list[Receipt] = field(default_factory=list)
+    unrecognised: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    key: str
+    name: InboundName | IdSyncName
+    objects: list[DropObject]
+
+
+def _batches(drop: DropLocation, run: IngestRun) -> list[_Batch]:
+    grouped: dict[str, _Batch] = {}
+    for obj in drop.list():
+        parsed: InboundName | IdSyncName
+        try:
+            parsed = (
+                parse_id_sync_name(obj.name)
+                if obj.name.startswith("adobe_id_")
+                else parse_inbound_name(obj.name)
+            )
+        except InvalidInput as exc:
+            run.unrecognised.append(f"{obj.key}: {exc.message}")
+            continue
+        folder = obj.key[: -len(obj.name)]
+        key = folder + parsed.batch
+        grouped.setdefault(key, _Batch(key, parsed, [])).objects.append(obj)
+    for batch in grouped.values():
+        batch.objects.sort(key=lambda o: (_split_of(o.name), o.name))
+    return sorted(grouped.values(), key=lambda b: (b.name.timestamp, b.key))
+
+
+def _split_of(name: str) -> int:
+    try:
+        parsed = (
+            parse_id_sync_name(name) if name.startswith("adobe_id_") else parse_inbound_name(name)
+        )
+    except InvalidInput:
+        return 0
+    return parsed.split or 0
+
+
+def _lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
+    with drop.open_read(obj.key) as raw:
+        binary = cast(
+            IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if obj.name.endswith(".gz") else raw
+        )
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        try:
+            for line in text:
+                yield line.rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise InputFileError(
+                f"{obj.key} is not UTF-8 text", hint="Send UTF-8 files only."
+            ) from None
+        except (OSError, EOFError) as exc:
+            raise InputFileError(f"{obj.key} cannot be decompressed: {exc}") from None
+
+
+def ingest(engine: Engine, drop: DropLocation) -> IngestRun:
+    """Process every batch of ``drop`` not processed before, oldest first."""
+    run = IngestRun()
+    with engine.connect() as connection:
+        done = set(connection.execute(select(ingested_files.c.batch)).scalars())
+    for batch in _batches(drop, run):
+        if batch.key in done:
+            continue
+        receipt = Receipt(batch.key, [o.key for o in batch.objects])
+        receipt.started_at = datetime.now(UTC).isoformat()
+        try:
+            with engine.begin() as connection:
+                if isinstance(batch.name, IdSyncName):
+                    _apply_id_sync(connection, drop, batch, batch.name, receipt)
+                else:
+                    _apply_inbound(connection, drop, batch, batch.name, receipt)
+                if receipt.records_received == 0:
+                    raise InputFileError(f"{batch.key} is empty; an empty file is invalid")
+                receipt.ended_at = datetime.now(UTC).isoformat()
+                connection.execute(
+                    insert(ingested_files),
+                    {
+                        "batch": batch.key,
+                        "files": receipt.files,
+                        "receipt": asdict(receipt),
+                        "processed_at": datetime.now(UTC),
+                    },
+                )
+        except AudienceHubError as exc:
+            receipt = Receipt(batch.key, [o.key for o in batch.objects], status="refused")
+            receipt.started_at = receipt.ended_at = datetime.now(UTC).isoformat()
+            receipt.problems = [exc.message + (f" ({exc.hint})" if exc.hint else "")]
+        run.receipts.append(receipt)
+    return run
+
+
+class _TraitIndex:
+    """Trait look-ups for one batch: by id, by integration code, and the rule traits."""
+
+    def __init__(self, connection: Connection, dpid: int) -> None:
+        rows = connection.execute(
+            select(traits.c.id, traits.c.data_source_id, traits.c.integration_code, traits.c.rule)
+        ).all()
+        self.ids = {row.id for row in rows if row.rule is None}
+        self.codes = {
+            row.integration_code: row.id
+            for row in rows
+            if row.data_source_id == dpid and row.integration_code and row.rule is None
+        }
+        self.rules = {row.id: row.rule for row in rows if row.rule}
+        self.onboarded_here = [
+            row.id for row in rows if row.data_source_id == dpid and row.rule is None
+        ]
+
+    def resolve(self, kind: TraitRefKind, value: str) -> int | None:
+        if kind is TraitRefKind.SID:
+            return int(value) if int(value) in self.ids else None
+        return self.codes.get(value)
+
+
+def _apply_inbound(
+    connection: Connection, drop: DropLocation, batch: _Batch, name: InboundName, receipt: Receipt
+) -> None:
+    source = get_data_source(connection, name.dpid)
+    owner = get_data_source(connection, name.target_dpid) if name.target_dpid else source
+    device = InboundIdType(owner["inbound_id_type"]).is_device
+    namespace = DEVICE_NAMESPACE if device else owner["id"]
+    index = _TraitIndex(connection, name.dpid)
+    per_user: Counter[str] = Counter()
+    overwritten: set[int] = set()
+    now = datetime.now(UTC)
+    for obj in batch.objects:
+        chunk: list[tuple[int, Any]] = []
+        for number, line in enumerate(_lines(drop, obj), start=1):
+            if not line.strip():
+                continue
+            receipt.records_received += 1
+            try:
+                row = parse_inbound_row(line)
+            except InvalidInput as exc:
+                receipt.format_errors += 1
+                receipt.problem(number, obj.key, exc.message)
+                continue
+            if device:
+                try:
+                    VisitorId.parse(row.user_id)
+                except InvalidInput as exc:
+                    receipt.invalid_ids += 1
+                    receipt.problem(number, obj.key, exc.message)
+                    continue
+            per_user[row.user_id] += 1
+            if per_user[row.user_id] > MAX_LINES_PER_USER:
+                receipt.format_errors += 1
+                receipt.problem(
+                    number, obj.key, f"more than {MAX_LINES_PER_USER} lines for user {row.user_id}"
+                )
+                continue
+            chunk.append((number, row))
+            if len(chunk) == _CHUNK_LINES:
+                _apply_rows(
+                    connection,
+                    chunk,
+                    namespace,
+                    device,
+                    name,
+                    index,
+                    overwritten,
+                    receipt,
+                    now,
+                    obj.key,
+                )
+                chunk = []
+        _apply_rows(
+            connection, chunk, namespace, device, name, index, overwritten, receipt, now, obj.key
+        )
+
+
+def _apply_rows(
+    connection: Connection,
+    chunk: list[tuple[int, Any]],
+    namespace: int,
+    device: bool,
+    name: InboundName,
+    index: _TraitIndex,
+    overwritten: set[int],
+    receipt: Receipt,
+    now: datetime,
+    file_key: str,
+) -> None:
+    if not chunk:
+        return
+    ids = [row.user_id for _, row in chunk]
+    known = (
+        find_users(connection, namespace, ids)
+        if device
+        else ensure_users(connection, namespace, ids, now)
+    )
+    touch_users(connection, set(known.values()), now)
+    realize: dict[tuple[int, int], dict[str, Any]] = {}
+    remove: set[tuple[int, int]] = set()
+    signals: dict[tuple[int, str], str] = {}
+    for number, row in chunk:
+        user_id = known.get(row.user_id)
+        if user_id is None:
+            receipt.no_matching_id += 1
+            receipt.problem(
+                number, file_key, f"{row.user_id} is not a visitor ID the service has seen"
+            )
+            continue
+        if name.mode is SyncMode.OVERWRITE and user_id not in overwritten:
+            overwritten.add(user_id)
+            if index.onboarded_here:
+                connection.execute(
+                    delete(user_traits).where(
+                        and_(
+                            user_traits.c.user_id == user_id,
+                            user_traits.c.trait_id.in_(index.onboarded_here),
+                        )
+                    )
+                )
+        added = [t for ref in row.realize if (t := index.resolve(ref.kind, ref.value)) is not None]
+        dropped = [t for ref in row.remove if (t := index.resolve(ref.kind, ref.value)) is not None]
+        for trait_id in added:
+            realize[(user_id, trait_id)] = {
+                "user_id": user_id,
+                "trait_id": trait_id,
+                "realized_at": now,
+            }
+            remove.discard((user_id, trait_id))
+        for trait_id in dropped:
+            remove.add((user_id, trait_id))
+            realize.pop((user_id, trait_id), None)
+        for key, value in row.signals.items():
+            signals[(user_id, key)] = value
+        receipt.realized_traits += len(added)
+        receipt.removed_traits += len(dropped)
+        if added or dropped or row.signals:
+            receipt.stored_records += 1
+        else:
+            receipt.no_trait_realized += 1
+            receipt.problem(number, file_key, "no trait of the row exists")
+    upsert(
+        connection,
+        user_traits,
+        list(realize.values()),
+        keys=("user_id", "trait_id"),
+        update=("realized_at",),
+    )
+    for user_id, trait_id in remove:
+        connection.execute(
+            delete(user_traits).where(
+                and_(user_traits.c.user_id == user_id, user_traits.c.trait_id == trait_id)
+            )
+        )
+    if signals:
+        upsert(
+            connection,
+            user_signals,
+            [{"user_id": u, "key": k, "value": v} for (u, k), v in signals.items()],
+            keys=("user_id", "key"),
+            update=("value",),
+        )
+        receipt.realized_traits += _apply_rule_traits(
+            connection, {u for u, _ in signals}, index, now
+        )
+
+
+def _apply_rule_traits(
+    connection: Connection, user_ids: set[int], index: _TraitIndex, now: datetime
+) -> int:
+    """Realise (or drop) rule traits for users whose key-values just changed."""
+    if not index.rules:
+        return 0
+    held: dict[int, dict[str, str]] = {u: {} for u in user_ids}
+    rows = connection.execute(
+        select(user_signals).where(user_signals.c.user_id.in_(list(user_ids)))
+    )
+    for row in rows:
+        held[row.user_id][row.key] = row.value
+    realized = []
+    for user_id, values in held.items():
+        for trait_id, rule in index.rules.items():
+            if rule_holds(rule, values):
+                realized.append({"user_id": user_id, "trait_id": trait_id, "realized_at": now})
+            else:
+                connection.execute(
+                    delete(user_traits).where(
+                        and_(user_traits.c.user_id == user_id, user_traits.c.trait_id == trait_id)
+                    )
+                )
+    upsert(connection, user_traits, realized, keys=("user_id", "trait_id"), update=("realized_at",))
+    return len(realized)
+
+
+def _apply_id_sync(
+    connection: Connection, drop: DropLocation, batch: _Batch, name: IdSyncName, receipt: Receipt
+) -> None:
+    """Link the first column's device IDs to the declared IDs of each DPID column.
+
+    Partners send these from their own systems of record, so the links count as
+    authenticated.
+    """
+    for dpid in name.dpids:
+        get_data_source(connection, dpid)
+    master_is_device = name.master_dpid == DEVICE_NAMESPACE
+    now = datetime.now(UTC)
+    for obj in batch.objects:
+        for number, line in enumerate(_lines(drop, obj), start=1):
+            if not line.strip():
+                continue
+            receipt.records_received += 1
+            columns = line.split("\t")
+            if len(columns) != len(name.dpids) + 1:
+                receipt.format_errors += 1
+                receipt.problem(
+                    number,
+                    obj.key,
+                    f"{len(columns)} columns; the name announces {len(name.dpids) + 1}",
+                )
+                continue
+            device_id = columns[0]
+            if master_is_device:
+                try:
+                    VisitorId.parse(device_id)
+                except InvalidInput as exc:
+                    receipt.invalid_ids += 1
+                    receipt.problem(number, obj.key, exc.message)
+                    continue
+            device_user = ensure_users(connection, name.master_dpid, [device_id], now)[device_id]
+            linked = 0
+            for dpid, declared in zip(name.dpids, columns[1:], strict=True):
+                if not declared:
+                    continue
+                customer = ensure_users(connection, dpid, [declared], now)[declared]
+                link(connection, device_user, customer, AuthState.AUTHENTICATED, now)
+                linked += 1
+            receipt.stored_records += 1 if linked else 0
+            receipt.no_matching_id += 0 if linked else 1

@@ -1,0 +1,159 @@
+"""Tables of the people service database (SQLAlchemy Core; migrations mirror them).
+
+Users are the IDs the service knows: devices (visitor IDs, data source 0, the
+service's own namespace) and customer IDs of a data source. The ID graph links
+devices to customer IDs with an authentication state and a last-seen time.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "data_sources",
+    "destinations",
+    "id_links",
+    "ingested_files",
+    "metadata",
+    "opt_outs",
+    "published",
+    "segments",
+    "traits",
+    "user_signals",
+    "user_traits",
+    "users",
+]
+
+metadata = MetaData()
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+data_sources = Table(
+    "people_data_sources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # the DPID
+    Column("name", String(255), nullable=False),
+    Column("integration_code", String(255), unique=True),
+    Column("id_type", String(16), nullable=False),
+    Column("inbound_id_type", String(16), nullable=False),
+    Column("authenticated_profile", Boolean, nullable=False),
+    Column("share_enabled", Boolean, nullable=False),
+    Column("export_controls", JSON, nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+users = Table(
+    "people_users",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("data_source_id", Integer, nullable=False),  # 0: a device (visitor ID)
+    Column("external_id", String(512), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("data_source_id", "external_id", name="uq_people_users_external"),
+)
+
+id_links = Table(
+    "people_id_links",
+    metadata,
+    Column("device_user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("customer_user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("auth_state", Integer, nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Index("ix_people_id_links_customer", "customer_user_id"),
+)
+
+opt_outs = Table(
+    "people_opt_outs",
+    metadata,
+    Column("user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("data_source_id", Integer, primary_key=True),  # 0: every partner
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+traits = Table(
+    "people_traits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("data_source_id", Integer, ForeignKey("people_data_sources.id"), nullable=False),
+    Column("integration_code", String(255)),
+    Column("rule", JSON),  # rule traits: {key: value} conditions that must all hold
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("data_source_id", "integration_code", name="uq_people_traits_code"),
+)
+
+user_traits = Table(
+    "people_user_traits",
+    metadata,
+    Column("user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("trait_id", Integer, ForeignKey("people_traits.id"), primary_key=True),
+    Column("realized_at", DateTime(timezone=True), nullable=False),
+    Index("ix_people_user_traits_trait", "trait_id"),
+)
+
+user_signals = Table(
+    "people_user_signals",
+    metadata,
+    Column("user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+segments = Table(
+    "people_segments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("merge_rule", String(32), nullable=False),
+    Column("data_source_id", Integer),  # the source a partner created it for, if any
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+destinations = Table(
+    "people_destinations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(255), nullable=False),
+    Column("drop_url", Text, nullable=False),
+    Column("id_type", String(16), nullable=False),
+    Column("data_source_id", Integer),
+    Column("segments", JSON, nullable=False),
+    Column("export_labels", JSON, nullable=False),
+    Column("split_rows", Integer, nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+published = Table(
+    "people_published",
+    metadata,
+    Column("destination_id", Integer, primary_key=True),
+    Column("segment_id", Integer, primary_key=True),
+    Column("member", String(512), primary_key=True),
+)
+
+ingested_files = Table(
+    "people_ingested_files",
+    metadata,
+    Column("batch", String(1024), primary_key=True),
+    Column("files", JSON, nullable=False),
+    Column("receipt", JSON, nullable=False),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)

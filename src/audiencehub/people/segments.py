@@ -1,0 +1,191 @@
+"""Segments: a rule over traits and a merge rule, materialised with SQL set operations.
+
+A rule compiles to INTERSECT / UNION / EXCEPT over the users holding each trait,
+so a segment of millions of IDs is computed inside the database. What a user
+"holds" depends on the merge rule: its own traits (device profile only), plus
+those of the customer ID it most recently authenticated as (last authenticated
+profile), or plus those of every linked ID (all cross-device). Opted-out users
+are never members.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    except_,
+    func,
+    insert,
+    intersect,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement, Subquery
+
+from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.identity.declared import AuthState
+from audiencehub.people.data_sources import DEVICE_NAMESPACE
+from audiencehub.people.schema import id_links, opt_outs, segments, traits, user_traits, users
+from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule, trait_ids
+
+__all__ = [
+    "MergeRule",
+    "add_segment",
+    "get_segment",
+    "list_segments",
+    "members_query",
+    "segment_size",
+]
+
+
+class MergeRule(enum.StrEnum):
+    """Which linked IDs contribute traits to a user when a segment is evaluated."""
+
+    DEVICE = "device"
+    LAST_AUTHENTICATED = "last-authenticated"
+    ALL_CROSS_DEVICE = "all-cross-device"
+
+
+def _merged_traits(merge_rule: MergeRule) -> Subquery:
+    own = select(user_traits.c.user_id, user_traits.c.trait_id)
+    if merge_rule is MergeRule.DEVICE:
+        return own.subquery("held")
+    link = id_links.alias("link")
+    held = user_traits.alias("linked")
+    condition: ColumnElement[bool] = true()
+    if merge_rule is MergeRule.LAST_AUTHENTICATED:
+        other = id_links.alias("other")
+        latest = (
+            select(func.max(other.c.last_seen))
+            .where(
+                other.c.device_user_id == link.c.device_user_id,
+                other.c.auth_state == int(AuthState.AUTHENTICATED),
+            )
+            .scalar_subquery()
+        )
+        condition = and_(
+            link.c.auth_state == int(AuthState.AUTHENTICATED), link.c.last_seen == latest
+        )
+    to_device = (
+        select(link.c.device_user_id, held.c.trait_id)
+        .select_from(link.join(held, held.c.user_id == link.c.customer_user_id))
+        .where(condition)
+    )
+    to_customer = (
+        select(link.c.customer_user_id, held.c.trait_id)
+        .select_from(link.join(held, held.c.user_id == link.c.device_user_id))
+        .where(condition)
+    )
+    return union(own, to_device, to_customer).subquery("held")
+
+
+def _ids(query: Any) -> Select[Any]:
+    inner = query.subquery()
+    return select(inner.c[0].label("user_id"))
+
+
+def _compile(rule: Rule, held: Subquery, universe: Select[Any]) -> Select[Any]:
+    if isinstance(rule, Trait):
+        return select(held.c.user_id.label("user_id")).where(held.c.trait_id == rule.trait_id)
+    if isinstance(rule, Not):
+        return _ids(except_(universe, _compile(rule.operand, held, universe)))
+    left, right = _compile(rule.left, held, universe), _compile(rule.right, held, universe)
+    combine = intersect if isinstance(rule, And) else union
+    assert isinstance(rule, And | Or)  # noqa: S101 -- the Rule union has no other member
+    return _ids(combine(left, right))
+
+
+def members_query(
+    rule: Rule,
+    merge_rule: MergeRule,
+    *,
+    namespace: int | None = None,
+    opted_out_of: Sequence[int] = (DEVICE_NAMESPACE,),
+) -> Select[Any]:
+    """``(user_id, external_id)`` of every member, optionally only IDs of one namespace.
+
+    ``namespace`` 0 keeps visitor IDs, a DPID keeps that source's customer IDs;
+    users opted out of any of ``opted_out_of`` (0: of everything) are left out.
+    """
+    universe = select(users.c.id.label("user_id"))
+    if namespace is not None:
+        universe = universe.where(users.c.data_source_id == namespace)
+    blocked = select(opt_outs.c.user_id).where(opt_outs.c.data_source_id.in_(list(opted_out_of)))
+    universe = universe.where(users.c.id.not_in(blocked))
+    chosen = _ids(intersect(_compile(rule, _merged_traits(merge_rule), universe), universe))
+    member = chosen.subquery("member")
+    return select(users.c.id, users.c.external_id).join(member, member.c.user_id == users.c.id)
+
+
+def add_segment(
+    connection: Connection,
+    *,
+    segment_id: int,
+    name: str,
+    rule: str,
+    merge_rule: MergeRule = MergeRule.DEVICE,
+    data_source_id: int | None = None,
+) -> dict[str, Any]:
+    """Create a segment after checking its rule parses and names only known traits."""
+    parsed = parse_rule(rule)
+    wanted = trait_ids(parsed)
+    known = set(connection.execute(select(traits.c.id).where(traits.c.id.in_(wanted))).scalars())
+    if wanted - known:
+        missing = ", ".join(f"T{t}" for t in sorted(wanted - known))
+        raise InvalidInput(
+            f"the rule names traits that do not exist: {missing}",
+            hint="Create them with `audiencehub people traits add` first.",
+        )
+    now = datetime.now(UTC)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(segments),
+                {
+                    "id": segment_id,
+                    "name": name,
+                    "rule": rule,
+                    "merge_rule": MergeRule(merge_rule).value,
+                    "data_source_id": data_source_id,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+    except IntegrityError:
+        raise InvalidInput(f"segment {segment_id} already exists") from None
+    return get_segment(connection, segment_id)
+
+
+def get_segment(connection: Connection, segment_id: int) -> dict[str, Any]:
+    """One segment, with its current size."""
+    row = connection.execute(select(segments).where(segments.c.id == segment_id)).mappings().first()
+    if row is None:
+        raise NotFound(
+            f"the people service has no segment {segment_id}",
+            hint="List segments with `audiencehub people segments list`.",
+        )
+    segment = dict(row)
+    segment["size"] = segment_size(connection, segment)
+    return segment
+
+
+def segment_size(connection: Connection, segment: dict[str, Any]) -> int:
+    """How many IDs (visitor and customer) are in the segment now."""
+    members = members_query(parse_rule(segment["rule"]), MergeRule(segment["merge_rule"]))
+    return int(
+        connection.execute(select(func.count()).select_from(members.subquery())).scalar_one()
+    )
+
+
+def list_segments(connection: Connection) -> list[dict[str, Any]]:
+    """Every segment with its size."""
+    rows = connection.execute(select(segments).order_by(segments.c.id)).mappings()
+    return [{**row, "size": segment_size(connection, dict(row))} for row in rows]

@@ -1,0 +1,70 @@
+"""Traits: onboarded ones (realised by inbound files) and rule ones (key-value conditions)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from audiencehub.errors import InvalidInput
+from audiencehub.people.data_sources import get_data_source
+from audiencehub.people.schema import traits
+
+__all__ = ["add_trait", "list_traits", "parse_trait_rule", "rule_holds"]
+
+
+def parse_trait_rule(text: str) -> dict[str, str]:
+    """Read ``key=value,key=value``: the key-values a rule trait needs, all of them."""
+    rule: dict[str, str] = {}
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise InvalidInput(
+                f"{part!r} is not a key=value condition",
+                hint="Write key=value[,key=value...], e.g. gender=female,country=FR.",
+            )
+        rule[key.strip()] = value.strip()
+    return rule
+
+
+def rule_holds(rule: Mapping[str, str], signals: Mapping[str, str]) -> bool:
+    """True when every condition of the rule matches the user's key-values."""
+    return all(signals.get(key) == value for key, value in rule.items())
+
+
+def add_trait(
+    connection: Connection,
+    *,
+    trait_id: int,
+    name: str,
+    data_source_id: int,
+    integration_code: str | None = None,
+    rule: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Create a trait; with ``rule`` it is realised by matching key-values instead of by name."""
+    get_data_source(connection, data_source_id)
+    row = {
+        "id": trait_id,
+        "name": name,
+        "data_source_id": data_source_id,
+        "integration_code": integration_code,
+        "rule": dict(rule) if rule else None,
+        "created_at": datetime.now(UTC),
+    }
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(traits), row)
+    except IntegrityError:
+        raise InvalidInput(
+            f"trait {trait_id} (or integration code {integration_code!r} in data source "
+            f"{data_source_id}) already exists"
+        ) from None
+    return row
+
+
+def list_traits(connection: Connection) -> list[dict[str, Any]]:
+    """Every trait, by id."""
+    return [dict(r) for r in connection.execute(select(traits).order_by(traits.c.id)).mappings()]
