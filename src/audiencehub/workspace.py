@@ -54,6 +54,11 @@ class Workspace:
         """The campaign database."""
         return self.engine(System.CAMPAIGN)
 
+    @property
+    def people(self) -> Engine:
+        """The people service database."""
+        return self.engine(System.PEOPLE)
+
     def upgrade(self) -> dict[System, str | None]:
         """Apply pending migrations to both databases; returns where each now stands."""
         result: dict[System, str | None] = {}

@@ -17,7 +17,7 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-from audiencehub.cli import identity, profiles, workspace
+from audiencehub.cli import identity, people, profiles, workspace
 from audiencehub.cli.output import err_console
 from audiencehub.errors import AudienceHubError
 
@@ -32,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(identity.app, name="id")
 app.add_typer(profiles.app, name="profiles")
+app.add_typer(people.app, name="people")
 app.add_typer(workspace.db_app, name="db")
 app.command("init")(workspace.init)
 app.command("demo")(workspace.demo)

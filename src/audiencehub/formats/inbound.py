@@ -105,7 +105,9 @@ def parse_inbound_row(line: str) -> InboundRow:
             continue
         key, eq, value = item.partition("=")
         if eq and key in ("d_sid", "d_unsid", "ic"):
-            if not value.isdigit():
+            if key == "ic" and (not value or '"' in value or " " in value):
+                raise InvalidInput(f"{item!r}: ic takes an integration code")
+            if key != "ic" and not value.isdigit():
                 raise InvalidInput(f"{item!r}: {key} takes a number")
             ref = TraitRef(TraitRefKind.CODE if key == "ic" else TraitRefKind.SID, value)
             (remove if key == "d_unsid" else realize).append(ref)

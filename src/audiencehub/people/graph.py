@@ -35,9 +35,8 @@ def find_users(
         users.c.external_id.in_(bindparam("ids", expanding=True)),
     )
     for start in range(0, len(wanted), _LOOKUP_BATCH):
-        found.update(
-            connection.execute(query, {"ids": wanted[start : start + _LOOKUP_BATCH]}).tuples()
-        )
+        rows = connection.execute(query, {"ids": wanted[start : start + _LOOKUP_BATCH]})
+        found.update((external, user_id) for external, user_id in rows)
     return found
 
 

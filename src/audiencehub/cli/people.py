@@ -1,0 +1,293 @@
+"""``audiencehub people``: the people service's data sources, traits, segments, jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from audiencehub.cli.options import JsonOption, WorkspaceOption
+from audiencehub.cli.output import console, print_json
+from audiencehub.drops import open_drop
+from audiencehub.people.data_sources import (
+    ExportControl,
+    IdType,
+    InboundIdType,
+    add_data_source,
+    get_data_source,
+    list_data_sources,
+)
+from audiencehub.people.graph import apply_retention, opt_out
+from audiencehub.people.ingest import ingest
+from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.schema import destinations
+from audiencehub.people.segments import MergeRule, add_segment, get_segment, list_segments
+from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
+from audiencehub.workspace import open_workspace
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The people service (audience manager).")
+datasources_app = typer.Typer(help="People-service data sources.")
+traits_app = typer.Typer(help="Traits: onboarded and rule-based.")
+segments_app = typer.Typer(help="Segments: rules over traits.")
+destinations_app = typer.Typer(help="Destinations that segments are published to.")
+app.add_typer(datasources_app, name="datasources")
+app.add_typer(traits_app, name="traits")
+app.add_typer(segments_app, name="segments")
+app.add_typer(destinations_app, name="destinations")
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)
+
+
+@datasources_app.command("add")
+def datasources_add(
+    dpid: Annotated[int, typer.Option("--id", help="Numeric id (DPID).")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    inbound_id_type: Annotated[InboundIdType, typer.Option(help="What inbound user IDs are.")],
+    integration_code: Annotated[str | None, typer.Option(help="Integration code.")] = None,
+    id_type: Annotated[IdType, typer.Option(help="Kind of ID held.")] = IdType.CROSS_DEVICE,
+    authenticated_profile: Annotated[
+        bool, typer.Option(help="Use as an authenticated profile.")
+    ] = False,
+    share: Annotated[bool, typer.Option(help="Share enabled.")] = True,
+    export_control: Annotated[
+        list[ExportControl] | None, typer.Option(help="Data export control (repeatable).")
+    ] = None,
+    retention_days: Annotated[int, typer.Option(help="Retention of inactive customer IDs.")] = 720,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a data source."""
+    with open_workspace(workspace).people.begin() as connection:
+        source = add_data_source(
+            connection,
+            dpid=dpid,
+            name=name,
+            inbound_id_type=inbound_id_type,
+            integration_code=integration_code,
+            id_type=id_type,
+            authenticated_profile=authenticated_profile,
+            share_enabled=share,
+            export_controls=export_control or [],
+            retention_days=retention_days,
+        )
+    console.print(f"Data source {source['id']} ({source['name']}) created")
+
+
+@datasources_app.command("list")
+def datasources_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List data sources."""
+    with open_workspace(workspace).people.connect() as connection:
+        rows = list_data_sources(connection)
+    if as_json:
+        print_json(rows)
+    else:
+        _table(
+            rows,
+            ["id", "name", "integration_code", "inbound_id_type", "export_controls"],
+            "Data sources",
+        )
+
+
+@datasources_app.command("show")
+def datasources_show(dpid: int, workspace: WorkspaceOption = None) -> None:
+    """Show one data source as JSON."""
+    with open_workspace(workspace).people.connect() as connection:
+        print_json(get_data_source(connection, dpid))
+
+
+@traits_app.command("add")
+def traits_add(
+    trait_id: Annotated[int, typer.Option("--id", help="Trait id (T<id> in rules).")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    datasource: Annotated[int, typer.Option(help="Data source (DPID).")],
+    integration_code: Annotated[str | None, typer.Option(help="Integration code.")] = None,
+    rule: Annotated[
+        str | None, typer.Option(help="Rule trait: key=value[,key=value] that must all hold.")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a trait."""
+    with open_workspace(workspace).people.begin() as connection:
+        add_trait(
+            connection,
+            trait_id=trait_id,
+            name=name,
+            data_source_id=datasource,
+            integration_code=integration_code,
+            rule=parse_trait_rule(rule) if rule else None,
+        )
+    console.print(f"Trait T{trait_id} ({name}) created")
+
+
+@traits_app.command("list")
+def traits_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List traits."""
+    with open_workspace(workspace).people.connect() as connection:
+        rows = list_traits(connection)
+    if as_json:
+        print_json(rows)
+    else:
+        _table(rows, ["id", "name", "data_source_id", "integration_code", "rule"], "Traits")
+
+
+@segments_app.command("add")
+def segments_add(
+    segment_id: Annotated[int, typer.Option("--id", help="Segment id.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    rule: Annotated[str, typer.Option(help="Rule, e.g. 'T101 AND NOT T103'.")],
+    merge_rule: Annotated[MergeRule, typer.Option(help="Merge rule.")] = MergeRule.DEVICE,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a segment."""
+    with open_workspace(workspace).people.begin() as connection:
+        segment = add_segment(
+            connection, segment_id=segment_id, name=name, rule=rule, merge_rule=merge_rule
+        )
+    console.print(f"Segment {segment['id']} ({segment['name']}) created, {segment['size']:,} IDs")
+
+
+@segments_app.command("list")
+def segments_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List segments with their sizes."""
+    with open_workspace(workspace).people.connect() as connection:
+        rows = list_segments(connection)
+    if as_json:
+        print_json(rows)
+    else:
+        _table(rows, ["id", "name", "rule", "merge_rule", "size"], "Segments")
+
+
+@segments_app.command("show")
+def segments_show(
+    segment_id: int, workspace: WorkspaceOption = None, as_json: JsonOption = False
+) -> None:
+    """Show one segment and its current size."""
+    with open_workspace(workspace).people.connect() as connection:
+        segment = get_segment(connection, segment_id)
+    if as_json:
+        print_json(segment)
+    else:
+        _table([segment], ["id", "name", "rule", "merge_rule", "size"], "Segment")
+
+
+@destinations_app.command("add")
+def destinations_add(
+    destination_id: Annotated[int, typer.Option("--id", help="Destination id (DID).")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    drop: Annotated[str, typer.Option(help="Drop location: a folder or s3://BUCKET/PREFIX.")],
+    id_type: Annotated[str, typer.Option(help="visitor or declared.")],
+    segments: Annotated[str, typer.Option(help="Segment ids, comma-separated.")],
+    datasource: Annotated[int | None, typer.Option(help="Data source of declared IDs.")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="Export label (repeatable).")] = None,
+    split_rows: Annotated[int, typer.Option(help="Rows per outbound file.")] = 1_000_000,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a campaign destination."""
+    ids = [int(part) for part in segments.split(",") if part.strip()]
+    with open_workspace(workspace).people.begin() as connection:
+        add_destination(
+            connection,
+            destination_id=destination_id,
+            name=name,
+            drop_url=drop,
+            id_type=id_type,
+            segment_ids=ids,
+            data_source_id=datasource,
+            export_labels=label or [],
+            split_rows=split_rows,
+        )
+    console.print(f"Destination {destination_id} ({name}) created")
+
+
+@app.command("ingest")
+def ingest_command(
+    source: Annotated[
+        str, typer.Option("--from", help="Drop location: a folder or s3://BUCKET/PREFIX.")
+    ],
+    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Process every new inbound file in a drop location and print the receipts."""
+    run = ingest(open_workspace(workspace).people, open_drop(source, endpoint_url=endpoint_url))
+    if as_json:
+        print_json([vars(receipt) for receipt in run.receipts])
+        return
+    columns = [
+        "batch",
+        "status",
+        "records_received",
+        "format_errors",
+        "invalid_ids",
+        "no_matching_id",
+        "no_trait_realized",
+        "stored_records",
+        "realized_traits",
+        "removed_traits",
+    ]
+    _table([vars(r) for r in run.receipts], columns, "Ingest receipts")
+    for receipt in run.receipts:
+        for problem in receipt.problems:
+            console.print(f"  {receipt.batch}: {problem}")
+    for name in run.unrecognised:
+        console.print(f"  not processed: {name}")
+
+
+@app.command("publish")
+def publish_command(
+    destination: Annotated[int | None, typer.Option(help="One destination (default: all).")] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Send a full batch even if one was sent.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Publish the destinations' segments as outbound batches."""
+    engine = open_workspace(workspace).people
+    if destination is None:
+        with engine.connect() as connection:
+            targets = list(
+                connection.execute(
+                    destinations.select().with_only_columns(destinations.c.id)
+                ).scalars()
+            )
+    else:
+        targets = [destination]
+    results = [vars(publish(engine, target, force_full=full)) for target in targets]
+    if as_json:
+        print_json(results)
+    else:
+        _table(
+            results, ["destination_id", "full", "batch", "rows", "added", "removed"], "Publications"
+        )
+
+
+@app.command("optout")
+def optout_command(
+    visitor_id: Annotated[str, typer.Argument(help="The visitor ID opting out.")],
+    datasource: Annotated[int, typer.Option(help="Partner data source (0: everything).")] = 0,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Opt a visitor ID out; published segments drop it at the next publication."""
+    from audiencehub.identity import VisitorId
+
+    VisitorId.parse(visitor_id)
+    with open_workspace(workspace).people.begin() as connection:
+        opt_out(connection, visitor_id, datasource)
+    scope = "everything" if datasource == 0 else f"data source {datasource}"
+    console.print(f"{visitor_id} opted out of {scope}")
+
+
+@app.command("retention")
+def retention_command(workspace: WorkspaceOption = None) -> None:
+    """Forget customer IDs inactive for longer than their data source keeps them."""
+    with open_workspace(workspace).people.begin() as connection:
+        removed = apply_retention(connection)
+    console.print(f"{removed:,} inactive customer IDs removed")

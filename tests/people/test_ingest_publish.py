@@ -1,0 +1,315 @@
+"""Ingest receipts, idempotence, atomicity, merge rules, export controls and publication.
+
+Every test runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from audiencehub.drops import FolderDrop
+from audiencehub.errors import InvalidInput
+from audiencehub.formats import ControlFile, parse_outbound_name, parse_outbound_row
+from audiencehub.identity import AuthState
+from audiencehub.people.data_sources import (
+    DEVICE_NAMESPACE,
+    ExportControl,
+    InboundIdType,
+    add_data_source,
+)
+from audiencehub.people.graph import apply_retention, ensure_users, link, opt_out
+from audiencehub.people.ingest import ingest
+from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.schema import user_traits, users
+from audiencehub.people.segments import MergeRule, add_segment, get_segment
+from audiencehub.people.traits import add_trait
+from tests.people.conftest import write_inbound
+
+V1, V2, V3 = ("1" * 38, "2" * 38, "3" * 38)
+
+
+def _held(workspace, external_id):
+    with workspace.people.connect() as connection:
+        query = (
+            select(user_traits.c.trait_id)
+            .join(users, users.c.id == user_traits.c.user_id)
+            .where(users.c.external_id == external_id)
+        )
+        return set(connection.execute(query).scalars())
+
+
+def test_receipt_counts_every_reason(people, tmp_path):
+    """Each line lands in exactly one receipt counter, with reasons for the bad ones."""
+    drop = tmp_path / "export"
+    write_inbound(
+        drop,
+        "date=2026-11-28/ftp_dpm_7001_1764300000.sync.gz",
+        [
+            "c1\td_sid=101,ic=bags",
+            'c2\td_sid=101,"gender"="female"',
+            "c3\td_sid=999",
+            "c:4\td_sid=101",
+            "c5 d_sid=101",
+            "c1\td_unsid=102",
+        ],
+    )
+    run = ingest(people.people, FolderDrop(drop))
+    [receipt] = run.receipts
+    assert (receipt.status, receipt.records_received, receipt.format_errors) == ("applied", 6, 2)
+    assert (receipt.no_trait_realized, receipt.stored_records) == (1, 3)
+    assert (receipt.realized_traits, receipt.removed_traits) == (4, 1)  # 101, bags, 101, rule T104
+    assert _held(people, "c1") == {101}
+    assert _held(people, "c2") == {101, 104}
+    assert any("contains ':'" in p for p in receipt.problems)
+
+
+def test_a_rerun_changes_nothing(people, tmp_path):
+    """Processed batches are skipped; nothing is counted or applied twice."""
+    drop = tmp_path / "export"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=101"])
+    assert len(ingest(people.people, FolderDrop(drop)).receipts) == 1
+    assert ingest(people.people, FolderDrop(drop)).receipts == []
+    assert _held(people, "c1") == {101}
+
+
+def test_visitor_ids_are_checked_and_matched(people, tmp_path):
+    """Visitor-ID sources refuse non-38-digit IDs and count IDs the service never saw."""
+    with people.people.begin() as connection:
+        ensure_users(connection, DEVICE_NAMESPACE, [V1])
+    drop = tmp_path / "export"
+    write_inbound(
+        drop,
+        "ftp_dpm_7002_1764300000.sync",
+        [f"{V1}\td_sid=201", "123\td_sid=201", f"{V2}\td_sid=201"],
+    )
+    [receipt] = ingest(people.people, FolderDrop(drop)).receipts
+    assert (receipt.invalid_ids, receipt.no_matching_id, receipt.stored_records) == (1, 1, 1)
+
+
+def test_overwrite_replaces_the_sources_traits(people, tmp_path):
+    """An .overwrite file replaces the user's traits from that source; .sync adds."""
+    drop = tmp_path / "export"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=101,d_sid=103"])
+    write_inbound(drop, "ftp_dpm_7001_1764300100.overwrite", ["c1\tic=bags"])
+    ingest(people.people, FolderDrop(drop))
+    assert _held(people, "c1") == {102}
+
+
+def test_a_batch_that_fails_leaves_no_trace(people, tmp_path):
+    """If a split file of a batch is unreadable, none of the batch is applied, and it is retried."""
+    drop = tmp_path / "export"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync.0", ["c1\td_sid=101"])
+    (drop / "ftp_dpm_7001_1764300000.sync.1").write_bytes(b"c2\td_sid=101\n\xff\xfe\n")
+    [receipt] = ingest(people.people, FolderDrop(drop)).receipts
+    assert receipt.status == "refused"
+    assert "not UTF-8" in receipt.problems[0]
+    assert _held(people, "c1") == set()
+    (drop / "ftp_dpm_7001_1764300000.sync.1").write_bytes(b"c2\td_sid=101\n")
+    [again] = ingest(people.people, FolderDrop(drop)).receipts
+    assert (again.status, again.stored_records) == ("applied", 2)
+
+
+def test_unknown_sources_empty_and_misnamed_files_are_reported(people, tmp_path):
+    """Such files are reported, never guessed at, and nothing is applied."""
+    drop = tmp_path / "export"
+    write_inbound(drop, "ftp_dpm_9999_1764300000.sync", ["c1\td_sid=101"])
+    write_inbound(drop, "ftp_dpm_7001_1764300001.sync", [])
+    write_inbound(drop, "profiles.csv", ["x"])
+    run = ingest(people.people, FolderDrop(drop))
+    assert [r.status for r in run.receipts] == ["refused", "refused"]
+    assert "no data source 9999" in run.receipts[0].problems[0]
+    assert "is empty" in run.receipts[1].problems[0]
+    assert run.unrecognised == ["profiles.csv: 'profiles.csv' is not an inbound data file name"]
+
+
+def test_id_sync_files_link_devices_to_customer_ids(people, tmp_path):
+    """adobe_id files link the first column's visitor IDs to each DPID column's IDs."""
+    drop = tmp_path / "export"
+    write_inbound(
+        drop, "adobe_id_0_7001_1764300000.sync", [f"{V1}\tc1", "42\tc2", f"{V2}\tc2\textra"]
+    )
+    [receipt] = ingest(people.people, FolderDrop(drop)).receipts
+    assert (receipt.stored_records, receipt.invalid_ids, receipt.format_errors) == (1, 1, 1)
+
+
+def _scenario(workspace):
+    """V1 authenticated as c1 then c2 (c2 later); V2 linked unauthenticated to c3."""
+    now = datetime.now(UTC)
+    with workspace.people.begin() as connection:
+        devices = ensure_users(connection, DEVICE_NAMESPACE, [V1, V2, V3])
+        customers = ensure_users(connection, 7001, ["c1", "c2", "c3"])
+        link(
+            connection,
+            devices[V1],
+            customers["c1"],
+            AuthState.AUTHENTICATED,
+            now - timedelta(hours=2),
+        )
+        link(
+            connection,
+            devices[V1],
+            customers["c2"],
+            AuthState.AUTHENTICATED,
+            now - timedelta(hours=1),
+        )
+        link(connection, devices[V2], customers["c3"], AuthState.UNKNOWN, now)
+        connection.execute(
+            user_traits.insert(),
+            [
+                {"user_id": customers["c1"], "trait_id": 101, "realized_at": now},
+                {"user_id": customers["c2"], "trait_id": 102, "realized_at": now},
+                {"user_id": customers["c3"], "trait_id": 101, "realized_at": now},
+                {"user_id": devices[V3], "trait_id": 101, "realized_at": now},
+            ],
+        )
+
+
+def _members(workspace, segment_id, rule, merge):
+    from audiencehub.people.segment_rules import parse_rule
+    from audiencehub.people.segments import members_query
+
+    with workspace.people.begin() as connection:
+        add_segment(connection, segment_id=segment_id, name="s", rule=rule, merge_rule=merge)
+        return {
+            e for _, e in connection.execute(members_query(parse_rule(rule), merge, namespace=0))
+        }
+
+
+@pytest.mark.parametrize(
+    ("merge", "expected"),
+    [
+        (MergeRule.DEVICE, {V3}),
+        (MergeRule.LAST_AUTHENTICATED, {V3}),  # V1's last authenticated ID is c2, without T101
+        (MergeRule.ALL_CROSS_DEVICE, {V1, V2, V3}),
+    ],
+)
+def test_merge_rules(people, merge, expected):
+    """Which devices hold T101 depends on the merge rule."""
+    _scenario(people)
+    assert _members(people, 900, "T101", merge) == expected
+
+
+def test_last_authenticated_uses_the_latest_login(people):
+    """Under last-authenticated, V1 holds c2's trait, not c1's."""
+    _scenario(people)
+    assert _members(people, 901, "T102 AND NOT T101", MergeRule.LAST_AUTHENTICATED) == {V1}
+
+
+def test_opted_out_ids_are_never_members(people):
+    """An opt-out removes the ID from segments."""
+    _scenario(people)
+    with people.people.begin() as connection:
+        opt_out(connection, V3)
+    assert _members(people, 900, "T101", MergeRule.DEVICE) == set()
+
+
+def test_segments_refuse_unknown_traits(people):
+    """A rule naming a missing trait is refused, listing it."""
+    with people.people.begin() as connection, pytest.raises(InvalidInput, match="T555"):
+        add_segment(connection, segment_id=1, name="x", rule="T101 OR T555")
+
+
+def test_export_controls_refuse_clashing_destinations(people, tmp_path):
+    """A segment built on a no-PII source cannot go to a destination labelled pii."""
+    with people.people.begin() as connection:
+        add_data_source(
+            connection,
+            dpid=7003,
+            name="Panel",
+            inbound_id_type=InboundIdType.CUSTOMER,
+            export_controls=[ExportControl.NO_PII],
+        )
+        add_trait(connection, trait_id=301, name="Panel", data_source_id=7003)
+        add_segment(connection, segment_id=930, name="panel", rule="T301")
+    with (
+        people.people.begin() as connection,
+        pytest.raises(InvalidInput, match=r"no-pii.*labelled pii"),
+    ):
+        add_destination(
+            connection,
+            destination_id=1,
+            name="c",
+            drop_url=str(tmp_path),
+            id_type="visitor",
+            segment_ids=[930],
+            export_labels=["pii"],
+        )
+
+
+def _read_batch(folder):
+    """Rows of the newest batch in folder, checked against its control file."""
+    infos = sorted(folder.rglob("*.info"))
+    control = ControlFile.from_json(infos[-1].read_text())
+    rows = []
+    for entry in control.files:
+        data = (infos[-1].parent / entry.name).read_bytes()
+        lines = gzip.decompress(data).decode().splitlines()
+        assert len(lines) == entry.line_count
+        rows.extend(parse_outbound_row(line) for line in lines)
+    return parse_outbound_name(control.files[0].name), sorted(rows, key=lambda r: r.user_id)
+
+
+def test_publication_full_then_iter(people, tmp_path):
+    """First a full batch of members, then iter batches of adds and removals only."""
+    out = tmp_path / "import"
+    drop = tmp_path / "export"
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300000.sync",
+        ["c1\td_sid=101", "c2\td_sid=101", "c3\td_sid=101,d_sid=103"],
+    )
+    ingest(people.people, FolderDrop(drop))
+    with people.people.begin() as connection:
+        add_segment(connection, segment_id=900, name="Shoe lovers", rule="T101 AND NOT T103")
+        add_destination(
+            connection,
+            destination_id=46390,
+            name="Campaign",
+            drop_url=str(out),
+            id_type="declared",
+            data_source_id=7001,
+            segment_ids=[900],
+            split_rows=1,
+        )
+    first = publish(people.people, 46390, now_ms=1764300000000)
+    name, rows = _read_batch(out)
+    assert (first.full, name.full, name.master_dpid, len(first.files)) == (True, True, 7001, 3)
+    assert [(r.user_id, r.segments, r.removed) for r in rows] == [
+        ("c1", (900,), ()),
+        ("c2", (900,), ()),
+    ]
+    write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c2\td_sid=103", "c3\td_unsid=103"])
+    ingest(people.people, FolderDrop(drop))
+    second = publish(people.people, 46390, now_ms=1764300100000)
+    name, rows = _read_batch(out)
+    assert (second.full, second.added, second.removed) == (False, 1, 1)
+    assert [(r.user_id, r.segments, r.removed) for r in rows] == [
+        ("c2", (), (900,)),
+        ("c3", (900,), ()),
+    ]
+    third = publish(people.people, 46390, now_ms=1764300200000)
+    assert (third.batch, third.rows) == (None, 0)
+    with people.people.connect() as connection:
+        assert get_segment(connection, 900)["size"] == 2
+
+
+def test_retention_forgets_inactive_customer_ids(people):
+    """Customer IDs unseen for longer than the source's retention are removed."""
+    _scenario(people)
+    with people.people.begin() as connection:
+        connection.execute(
+            update(users)
+            .where(users.c.external_id == "c1")
+            .values(last_seen=datetime.now(UTC) - timedelta(days=721))
+        )
+        assert apply_retention(connection) == 1
+        assert (
+            connection.execute(
+                select(func.count()).select_from(users).where(users.c.data_source_id == 7001)
+            ).scalar_one()
+            == 2
+        )
