@@ -246,6 +246,7 @@ def publish_command(
     full: Annotated[
         bool, typer.Option("--full", help="Send a full batch even if one was sent.")
     ] = False,
+    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -260,7 +261,10 @@ def publish_command(
             )
     else:
         targets = [destination]
-    results = [vars(publish(engine, target, force_full=full)) for target in targets]
+    results = [
+        vars(publish(engine, target, force_full=full, endpoint_url=endpoint_url))
+        for target in targets
+    ]
     if as_json:
         print_json(results)
     else:

@@ -169,9 +169,17 @@ def _previous(connection: Connection, destination_id: int) -> dict[str, set[int]
 
 
 def publish(
-    engine: Engine, destination_id: int, *, force_full: bool = False, now_ms: int | None = None
+    engine: Engine,
+    destination_id: int,
+    *,
+    force_full: bool = False,
+    now_ms: int | None = None,
+    endpoint_url: str | None = None,
 ) -> Publication:
-    """Write the destination's next batch and remember what it now holds."""
+    """Write the destination's next batch and remember what it now holds.
+
+    ``endpoint_url`` reaches an S3-compatible store (else ``AWS_ENDPOINT_URL``).
+    """
     with engine.begin() as connection:
         destination = get_destination(connection, destination_id)
         current = _current(connection, destination)
@@ -191,7 +199,7 @@ def publish(
             destination_id, full, None, rows=len(rows), added=added, removed=removed
         )
         if rows or full:
-            result.batch, result.files = _write_batch(destination, rows, full, now_ms)
+            result.batch, result.files = _write_batch(destination, rows, full, now_ms, endpoint_url)
         connection.execute(delete(published).where(published.c.destination_id == destination_id))
         bulk_insert(
             connection,
@@ -222,8 +230,9 @@ def _write_batch(
     rows: list[tuple[str, list[int], list[int]]],
     full: bool,
     now_ms: int | None,
+    endpoint_url: str | None,
 ) -> tuple[str, list[str]]:
-    drop = open_drop(destination["drop_url"])
+    drop = open_drop(destination["drop_url"], endpoint_url=endpoint_url)
     stamp = now_ms if now_ms is not None else int(time.time() * 1000)
     master = (
         DEVICE_NAMESPACE if destination["id_type"] == "visitor" else destination["data_source_id"]

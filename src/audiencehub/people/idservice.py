@@ -1,0 +1,82 @@
+"""The visitor ID service: issues and confirms visitor IDs, records declared-ID syncs.
+
+``GET /id`` returns ``{"d_mid", "id_sync_ttl", "dcs_region"}``. Given ``d_mid``
+it confirms that ID, else it issues a new one; every ``d_cid`` /
+``d_cid_ic`` parameter (repeatable) links the visitor ID to a declared ID in
+the graph, with its authentication state. ``POST /optout`` opts a visitor ID
+out of one partner's data source, or of everything. Malformed parameters get
+HTTP 400 with the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Connection, Engine, select
+
+from audiencehub.errors import AudienceHubError, InvalidDeclaredId
+from audiencehub.identity.declared import DeclaredIdSync, parse_declared_sync
+from audiencehub.identity.visitor import VisitorId
+from audiencehub.people.data_sources import DEVICE_NAMESPACE, get_data_source
+from audiencehub.people.graph import ensure_users, link, opt_out
+from audiencehub.people.schema import data_sources
+
+__all__ = ["ID_SYNC_TTL", "create_id_service"]
+
+ID_SYNC_TTL = 604_800  # seconds a browser waits before syncing the same IDs again
+
+
+def _dpid(connection: Connection, sync: DeclaredIdSync) -> int:
+    if sync.dpid is not None:
+        return int(get_data_source(connection, sync.dpid)["id"])
+    found = connection.execute(
+        select(data_sources.c.id).where(data_sources.c.integration_code == sync.namespace)
+    ).scalar()
+    if found is None:
+        raise InvalidDeclaredId(f"no data source has the integration code {sync.namespace!r}")
+    return int(found)
+
+
+def create_id_service(engine: Engine, *, region: int = 6) -> FastAPI:
+    """The ID service app on ``engine``'s people database; ``region`` is sent as dcs_region."""
+    app = FastAPI(title="audiencehub visitor ID service", docs_url=None, redoc_url=None)
+
+    @app.exception_handler(AudienceHubError)
+    async def _problem(_: Request, exc: AudienceHubError) -> JSONResponse:
+        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+
+    @app.get("/id")
+    def issue_id(
+        d_mid: Annotated[str | None, Query()] = None,
+        d_cid: Annotated[list[str] | None, Query()] = None,
+        d_cid_ic: Annotated[list[str] | None, Query()] = None,
+    ) -> dict[str, object]:
+        """Issue or confirm a visitor ID and record its declared-ID syncs."""
+        visitor = VisitorId.parse(d_mid) if d_mid else VisitorId.new()
+        syncs = [parse_declared_sync(v) for v in d_cid or []]
+        syncs += [parse_declared_sync(v, by_integration_code=True) for v in d_cid_ic or []]
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            device = ensure_users(connection, DEVICE_NAMESPACE, [visitor.value], now)[visitor.value]
+            for sync in syncs:
+                dpid = _dpid(connection, sync)
+                customer = ensure_users(connection, dpid, [sync.declared_id], now)[sync.declared_id]
+                link(connection, device, customer, sync.auth_state, now)
+        return {"d_mid": visitor.value, "id_sync_ttl": ID_SYNC_TTL, "dcs_region": region}
+
+    @app.post("/optout")
+    def opt_out_route(
+        d_mid: Annotated[str, Query()], dpid: Annotated[int, Query()] = DEVICE_NAMESPACE
+    ) -> dict[str, object]:
+        """Opt a visitor ID out of a partner's data source (0: of everything)."""
+        visitor = VisitorId.parse(d_mid)
+        with engine.begin() as connection:
+            if dpid != DEVICE_NAMESPACE:
+                get_data_source(connection, dpid)
+            opt_out(connection, visitor.value, dpid)
+        return {"d_mid": visitor.value, "opted_out_of": dpid}
+
+    return app

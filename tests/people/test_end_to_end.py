@@ -1,0 +1,120 @@
+"""End to end: ID syncs through /id, an inbound file, ingest, a segment, publish; folder and S3.
+
+S3 runs against a real S3-compatible server on loopback (moto in server mode).
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
+
+from audiencehub.drops import open_drop
+from audiencehub.formats import (
+    ControlFile,
+    format_inbound_row,
+    parse_outbound_name,
+    parse_outbound_row,
+)
+from audiencehub.people.data_sources import InboundIdType, add_data_source
+from audiencehub.people.idservice import create_id_service
+from audiencehub.people.ingest import ingest
+from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.segments import MergeRule, add_segment
+from audiencehub.people.traits import add_trait
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A moto S3 server on a free loopback port, for the whole module."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _drops(kind, tmp_path, endpoint):
+    if kind == "folder":
+        return str(tmp_path / "export"), str(tmp_path / "import"), None
+    bucket = f"drops-{tmp_path.name.replace('_', '-').lower()[:40]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/exportSharedAudience", f"s3://{bucket}/importSharedAudience", endpoint
+
+
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
+    """Synced visitors with onboarded CRM traits come out of the published batch exactly."""
+    endpoint = None
+    if kind == "s3":
+        request.getfixturevalue("aws_env")
+        endpoint = request.getfixturevalue("s3_endpoint")
+    export_url, import_url, endpoint = _drops(kind, tmp_path, endpoint)
+    with workspace.people.begin() as connection:
+        add_data_source(connection, dpid=20915, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+        add_trait(connection, trait_id=101, name="Shoes", data_source_id=20915)
+        add_trait(connection, trait_id=103, name="Returns", data_source_id=20915)
+        add_segment(
+            connection,
+            segment_id=900,
+            name="Shoe lovers",
+            rule="T101 AND NOT T103",
+            merge_rule=MergeRule.LAST_AUTHENTICATED,
+        )
+        add_destination(
+            connection,
+            destination_id=46390,
+            name="Campaign",
+            drop_url=import_url,
+            id_type="visitor",
+            segment_ids=[900],
+            split_rows=1,
+        )
+    client = TestClient(create_id_service(workspace.people))
+    visitors = {
+        crm: client.get(f"/id?d_cid=20915%01{crm}%011").json()["d_mid"]
+        for crm in ("crm1", "crm2", "crm3", "crm4")
+    }
+    export = open_drop(export_url, endpoint_url=endpoint)
+    lines = [
+        format_inbound_row("crm1", sids=[101]),
+        format_inbound_row("crm2", sids=[101, 103]),
+        format_inbound_row("crm3", sids=[101]),
+        format_inbound_row("crm9", sids=[101]),  # onboarded, never synced to a visitor
+    ]
+    with export.open_write("date=2026-11-28/ftp_dpm_20915_1764300000.sync.gz") as sink:
+        sink.write(gzip.compress(("\n".join(lines) + "\n").encode()))
+    [receipt] = ingest(workspace.people, export).receipts
+    assert (receipt.stored_records, receipt.realized_traits) == (4, 5)
+
+    result = publish(workspace.people, 46390, now_ms=1764300000000, endpoint_url=endpoint)
+    assert (result.full, result.rows) == (True, 2)
+    target = open_drop(import_url, endpoint_url=endpoint)
+    objects = {obj.name: obj for obj in target.list()}
+    [info_name] = [name for name in objects if name.endswith(".info")]
+    with target.open_read(objects[info_name].key) as handle:
+        control = ControlFile.from_json(handle.read().decode())
+    members = []
+    for entry in control.files:
+        assert objects[entry.name].size == entry.byte_size
+        with target.open_read(objects[entry.name].key) as handle:
+            rows = gzip.decompress(handle.read()).decode().splitlines()
+        assert len(rows) == entry.line_count
+        members += [parse_outbound_row(row) for row in rows]
+        assert parse_outbound_name(entry.name).master_dpid == 0
+    assert sorted(m.user_id for m in members) == sorted([visitors["crm1"], visitors["crm3"]])
+    assert all(m.segments == (900,) and m.removed == () for m in members)
+    assert len(control.files) == 2  # split at one row per file

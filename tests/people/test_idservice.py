@@ -1,0 +1,75 @@
+"""The visitor ID service over HTTP (ASGI test client)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from audiencehub.identity import VisitorId
+from audiencehub.people.data_sources import InboundIdType, add_data_source
+from audiencehub.people.idservice import create_id_service
+from audiencehub.people.schema import id_links, opt_outs, users
+
+
+@pytest.fixture
+def client(workspace):
+    with workspace.people.begin() as connection:
+        add_data_source(
+            connection,
+            dpid=20915,
+            name="CRM",
+            inbound_id_type=InboundIdType.CUSTOMER,
+            integration_code="crm",
+        )
+    return TestClient(create_id_service(workspace.people))
+
+
+def test_issues_a_new_visitor_id(client):
+    """Without d_mid the service issues a valid ID and the documented fields."""
+    body = client.get("/id").json()
+    VisitorId.parse(body["d_mid"])
+    assert (body["id_sync_ttl"], body["dcs_region"]) == (604800, 6)
+
+
+def test_confirms_and_records_several_syncs(client, workspace):
+    """d_mid is confirmed; each d_cid / d_cid_ic links a declared ID with its state."""
+    visitor = "0" * 19 + "1" * 19
+    response = client.get(
+        f"/id?d_mid={visitor}&d_cid=20915%01abc%011&d_cid_ic=crm%01def%012&d_cid=20915%01ghi"
+    )
+    assert response.status_code == 200
+    assert response.json()["d_mid"] == visitor
+    with workspace.people.connect() as connection:
+        rows = connection.execute(
+            select(users.c.external_id, id_links.c.auth_state)
+            .join(id_links, id_links.c.customer_user_id == users.c.id)
+            .order_by(users.c.external_id)
+        ).all()
+    assert [tuple(r) for r in rows] == [("abc", 1), ("def", 2), ("ghi", 0)]
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("d_mid=123", "not a visitor ID"),
+        ("d_cid=20915", "1 part"),
+        ("d_cid=20915%01abc%019", "not 0, 1 or 2"),
+        ("d_cid=999%01abc", "no data source 999"),
+        ("d_cid_ic=nope%01abc", "no data source has the integration code 'nope'"),
+    ],
+)
+def test_malformed_parameters_are_400_with_the_reason(client, query, reason):
+    """Bad input gets HTTP 400 and says why."""
+    response = client.get(f"/id?{query}")
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+
+
+def test_opt_out_per_partner(client, workspace):
+    """An opt-out is recorded for the partner named, or for everything."""
+    visitor = client.get("/id").json()["d_mid"]
+    assert client.post(f"/optout?d_mid={visitor}&dpid=20915").status_code == 200
+    assert client.post(f"/optout?d_mid={visitor}&dpid=4242").status_code == 400
+    with workspace.people.connect() as connection:
+        assert list(connection.execute(select(opt_outs.c.data_source_id)).scalars()) == [20915]
