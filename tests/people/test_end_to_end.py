@@ -20,8 +20,8 @@ from audiencehub.formats import (
     parse_outbound_name,
     parse_outbound_row,
 )
+from audiencehub.people.app import create_people_app
 from audiencehub.people.data_sources import InboundIdType, add_data_source
-from audiencehub.people.idservice import create_id_service
 from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import add_destination, publish
 from audiencehub.people.segments import MergeRule, add_segment
@@ -83,7 +83,7 @@ def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
             segment_ids=[900],
             split_rows=1,
         )
-    client = TestClient(create_id_service(workspace.people))
+    client = TestClient(create_people_app(workspace.people))
     visitors = {
         crm: client.get(f"/id?d_cid=20915%01{crm}%011").json()["d_mid"]
         for crm in ("crm1", "crm2", "crm3", "crm4")

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from audiencehub.identity import VisitorId
+from audiencehub.people.app import create_people_app
 from audiencehub.people.data_sources import InboundIdType, add_data_source
-from audiencehub.people.idservice import create_id_service
 from audiencehub.people.schema import id_links, opt_outs, users
 
 
@@ -22,7 +22,7 @@ def client(workspace):
             inbound_id_type=InboundIdType.CUSTOMER,
             integration_code="crm",
         )
-    return TestClient(create_id_service(workspace.people))
+    return TestClient(create_people_app(workspace.people))
 
 
 def test_issues_a_new_visitor_id(client):

@@ -10,6 +10,7 @@ from rich.table import Table
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json
 from audiencehub.drops import open_drop
+from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import (
     ExportControl,
     IdType,
@@ -204,6 +205,22 @@ def destinations_add(
             split_rows=split_rows,
         )
     console.print(f"Destination {destination_id} ({name}) created")
+
+
+clients_app = typer.Typer(help="OAuth2 clients of the partner API.")
+app.add_typer(clients_app, name="clients")
+
+
+@clients_app.command("add")
+def clients_add(
+    name: Annotated[str, typer.Option(help="Who the client is, e.g. campaign.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Register a partner API client and print its id and secret (shown this once)."""
+    with open_workspace(workspace).people.begin() as connection:
+        client_id, secret = register_client(connection, name)
+    console.print(f"client id:     {client_id}\nclient secret: {secret}")
+    console.print("Store the secret now: it is kept only as a hash and cannot be shown again.")
 
 
 @app.command("ingest")

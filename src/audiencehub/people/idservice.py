@@ -13,18 +13,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query
 from sqlalchemy import Connection, Engine, select
 
-from audiencehub.errors import AudienceHubError, InvalidDeclaredId
+from audiencehub.errors import InvalidDeclaredId
 from audiencehub.identity.declared import DeclaredIdSync, parse_declared_sync
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, get_data_source
 from audiencehub.people.graph import ensure_users, link, opt_out
 from audiencehub.people.schema import data_sources
 
-__all__ = ["ID_SYNC_TTL", "create_id_service"]
+__all__ = ["ID_SYNC_TTL", "id_service_router"]
 
 ID_SYNC_TTL = 604_800  # seconds a browser waits before syncing the same IDs again
 
@@ -40,13 +39,9 @@ def _dpid(connection: Connection, sync: DeclaredIdSync) -> int:
     return int(found)
 
 
-def create_id_service(engine: Engine, *, region: int = 6) -> FastAPI:
-    """The ID service app on ``engine``'s people database; ``region`` is sent as dcs_region."""
-    app = FastAPI(title="audiencehub visitor ID service", docs_url=None, redoc_url=None)
-
-    @app.exception_handler(AudienceHubError)
-    async def _problem(_: Request, exc: AudienceHubError) -> JSONResponse:
-        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=400)
+def id_service_router(engine: Engine, *, region: int = 6) -> APIRouter:
+    """The ID service routes on ``engine``'s people database; ``region`` is sent as dcs_region."""
+    app = APIRouter(tags=["visitor ID service"])
 
     @app.get("/id")
     def issue_id(

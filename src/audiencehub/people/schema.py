@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "api_clients",
+    "api_tokens",
     "data_sources",
     "destinations",
     "id_links",
@@ -156,4 +158,21 @@ ingested_files = Table(
     Column("files", JSON, nullable=False),
     Column("receipt", JSON, nullable=False),
     Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+api_clients = Table(
+    "people_api_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("secret_sha256", String(64), nullable=False),  # secrets are random 256-bit values
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+api_tokens = Table(
+    "people_api_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("client_id", String(64), ForeignKey("people_api_clients.client_id"), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )

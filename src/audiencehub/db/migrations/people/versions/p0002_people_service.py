@@ -16,10 +16,25 @@ down_revision = "p0001"
 branch_labels = None
 depends_on = None
 
-# This first revision of the people tables creates them from the Core metadata
-# in one step; later revisions alter them explicitly, and a test checks that a
-# migrated database matches the metadata.
-_TABLES = list(metadata.sorted_tables)
+# This first revision of the people tables creates the tables it names from the
+# Core metadata; later revisions create and alter tables explicitly, and a test
+# checks that a migrated database matches the metadata.
+_NAMES = frozenset(
+    {
+        "people_data_sources",
+        "people_users",
+        "people_id_links",
+        "people_opt_outs",
+        "people_traits",
+        "people_user_traits",
+        "people_user_signals",
+        "people_segments",
+        "people_destinations",
+        "people_published",
+        "people_ingested_files",
+    }
+)
+_TABLES = [table for table in metadata.sorted_tables if table.name in _NAMES]
 
 
 def upgrade() -> None:

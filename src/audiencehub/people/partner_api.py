@@ -1,0 +1,99 @@
+"""The partner API: an OAuth2 token endpoint and the shared-audience routes behind it.
+
+``POST /oauth/token`` (client credentials, form fields or HTTP Basic) returns a
+bearer token; ``/api/v1/...`` routes need it, and answer 401 with a
+``WWW-Authenticate: Bearer`` header when it is missing, unknown or expired.
+"""
+
+# No `from __future__ import annotations` here: FastAPI resolves the route
+# annotations at run time, and `Depends(client)` names a local function.
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from audiencehub.people.clients import InvalidCredentials, issue_token, verify_token
+from audiencehub.people.data_sources import get_data_source
+from audiencehub.people.shared_audiences import create_shared_segment, list_shared_audiences
+
+__all__ = ["SegmentCreate", "partner_router"]
+
+
+class SegmentCreate(BaseModel):
+    """A segment a partner asks for, to fill with its own inbound files."""
+
+    name: str = Field(min_length=1, max_length=255)
+    data_source_id: int = Field(gt=0)
+    id: int | None = Field(default=None, gt=0)
+
+
+def _basic(authorization: str | None) -> tuple[str, str] | None:
+    if not authorization or not authorization.lower().startswith("basic "):
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return client_id, secret
+
+
+def partner_router(engine: Engine) -> APIRouter:
+    """Token endpoint and partner routes on ``engine``'s people database."""
+    router = APIRouter()
+
+    def client(authorization: Annotated[str | None, Header()] = None) -> str:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            raise InvalidCredentials("the request has no bearer token")
+        with engine.connect() as connection:
+            return verify_token(connection, authorization[7:].strip())
+
+    @router.post("/oauth/token", tags=["oauth"])
+    def token(
+        grant_type: Annotated[str, Form()],
+        client_id: Annotated[str | None, Form()] = None,
+        client_secret: Annotated[str | None, Form()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> JSONResponse:
+        """Exchange client credentials for a bearer token (RFC 6749, section 4.4)."""
+        if grant_type != "client_credentials":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        credentials = _basic(authorization) or (client_id or "", client_secret or "")
+        try:
+            with engine.begin() as connection:
+                access_token, lifetime = issue_token(connection, *credentials)
+        except InvalidCredentials:
+            return JSONResponse(
+                {"error": "invalid_client"}, status_code=401, headers={"WWW-Authenticate": "Basic"}
+            )
+        return JSONResponse(
+            {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.get("/api/v1/segments", tags=["shared audiences"])
+    def segments(_: Annotated[str, Depends(client)]) -> list[dict[str, Any]]:
+        """Shared audiences: title, source, current size, active, date modified."""
+        with engine.connect() as connection:
+            return list_shared_audiences(connection)
+
+    @router.post("/api/v1/segments", tags=["shared audiences"], status_code=201)
+    def create(body: SegmentCreate, _: Annotated[str, Depends(client)]) -> dict[str, Any]:
+        """Create a segment the partner will fill (campaign's share mode)."""
+        with engine.begin() as connection:
+            return create_shared_segment(
+                connection, name=body.name, data_source_id=body.data_source_id, segment_id=body.id
+            )
+
+    @router.get("/api/v1/datasources/{dpid}", tags=["data sources"])
+    def datasource(dpid: int, _: Annotated[str, Depends(client)]) -> dict[str, Any]:
+        """One data source's settings."""
+        with engine.connect() as connection:
+            source = get_data_source(connection, dpid)
+        source["created_at"] = source["created_at"].isoformat()
+        return source
+
+    return router

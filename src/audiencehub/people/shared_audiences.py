@@ -1,0 +1,80 @@
+"""Shared audiences: segments as partners see them, and segments partners create to fill."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from audiencehub.people.data_sources import get_data_source
+from audiencehub.people.schema import data_sources, destinations, segments, traits
+from audiencehub.people.segments import MergeRule, add_segment, segment_size
+from audiencehub.people.traits import add_trait
+
+__all__ = ["create_shared_segment", "list_shared_audiences"]
+
+
+def list_shared_audiences(connection: Connection) -> list[dict[str, Any]]:
+    """Every segment with title, source, current size, active flag and date modified.
+
+    A segment is active while at least one destination carries it.
+    """
+    carried: set[int] = set()
+    for ids in connection.execute(select(destinations.c.segments)).scalars():
+        carried.update(ids)
+    names = dict(connection.execute(select(data_sources.c.id, data_sources.c.name)).tuples().all())
+    result = []
+    for row in connection.execute(select(segments).order_by(segments.c.id)).mappings():
+        result.append(
+            {
+                "id": row["id"],
+                "title": row["name"],
+                "source": names.get(row["data_source_id"], "people service"),
+                "size": segment_size(connection, dict(row)),
+                "active": row["id"] in carried,
+                "modified": row["updated_at"].isoformat(),
+            }
+        )
+    return result
+
+
+def create_shared_segment(
+    connection: Connection, *, name: str, data_source_id: int, segment_id: int | None = None
+) -> dict[str, Any]:
+    """Create a segment a partner fills through inbound files.
+
+    It gets its own onboarded trait in the partner's data source; the partner
+    realises it with ``d_sid=<trait id>`` (or ``ic=<integration code>``).
+    """
+    get_data_source(connection, data_source_id)
+    next_segment = (
+        segment_id
+        or int(connection.execute(select(func.coalesce(func.max(segments.c.id), 0))).scalar_one())
+        + 1
+    )
+    trait_id = (
+        int(connection.execute(select(func.coalesce(func.max(traits.c.id), 0))).scalar_one()) + 1
+    )
+    code = f"segment-{next_segment}"
+    add_trait(
+        connection,
+        trait_id=trait_id,
+        name=f"{name} (shared)",
+        data_source_id=data_source_id,
+        integration_code=code,
+    )
+    segment = add_segment(
+        connection,
+        segment_id=next_segment,
+        name=name,
+        rule=f"T{trait_id}",
+        merge_rule=MergeRule.DEVICE,
+        data_source_id=data_source_id,
+    )
+    return {
+        "id": segment["id"],
+        "title": name,
+        "data_source_id": data_source_id,
+        "trait_id": trait_id,
+        "integration_code": code,
+    }

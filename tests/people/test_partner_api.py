@@ -1,0 +1,159 @@
+"""The partner API: OAuth2 client credentials, bearer tokens, shared audiences."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from audiencehub.people.app import create_people_app
+from audiencehub.people.clients import register_client
+from audiencehub.people.data_sources import ExportControl, InboundIdType, add_data_source
+from audiencehub.people.publication import add_destination
+from audiencehub.people.schema import api_tokens
+from audiencehub.people.segments import add_segment
+from audiencehub.people.traits import add_trait
+
+
+@pytest.fixture
+def api(workspace, tmp_path):
+    with workspace.people.begin() as connection:
+        add_data_source(
+            connection,
+            dpid=7001,
+            name="CRM",
+            inbound_id_type=InboundIdType.CUSTOMER,
+            export_controls=[ExportControl.NO_OFFSITE_ADS],
+        )
+        add_trait(connection, trait_id=101, name="Shoes", data_source_id=7001)
+        add_segment(connection, segment_id=900, name="Shoe lovers", rule="T101")
+        add_segment(connection, segment_id=901, name="Idle", rule="NOT T101")
+        add_destination(
+            connection,
+            destination_id=1,
+            name="Campaign",
+            drop_url=str(tmp_path),
+            id_type="visitor",
+            segment_ids=[900],
+        )
+        client_id, secret = register_client(connection, "campaign")
+    return TestClient(create_people_app(workspace.people)), client_id, secret
+
+
+def _token(http, client_id, secret):
+    response = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 3600)
+    assert response.headers["cache-control"] == "no-store"
+    return body["access_token"]
+
+
+def test_client_credentials_then_list_shared_audiences(api):
+    """A token from valid credentials lists segments with title, source, size, active, modified."""
+    http, client_id, secret = api
+    token = _token(http, client_id, secret)
+    listed = http.get("/api/v1/segments", headers={"Authorization": f"Bearer {token}"}).json()
+    assert [(s["id"], s["title"], s["size"], s["active"]) for s in listed] == [
+        (900, "Shoe lovers", 0, True),
+        (901, "Idle", 0, False),
+    ]
+    assert listed[0]["source"] == "people service" and "modified" in listed[0]
+
+
+def test_basic_authentication_is_accepted(api):
+    """Credentials may come as HTTP Basic, as RFC 6749 recommends."""
+    http, client_id, secret = api
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "error"),
+    [
+        (
+            {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"},
+            401,
+            "invalid_client",
+        ),
+        (
+            {"grant_type": "password", "client_id": "x", "client_secret": "y"},
+            400,
+            "unsupported_grant_type",
+        ),
+    ],
+)
+def test_bad_token_requests(api, form, status, error):
+    """Wrong credentials are 401 invalid_client; other grants are refused."""
+    http, _, _ = api
+    response = http.post("/oauth/token", data=form)
+    assert (response.status_code, response.json()["error"]) == (status, error)
+
+
+def test_wrong_secret_is_401(api):
+    """A right client id with a wrong secret gets no token."""
+    http, client_id, _ = api
+    response = http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "guess"},
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nonsense", "Basic abc"])
+def test_routes_need_a_valid_bearer_token(api, header):
+    """Missing or unknown tokens get 401 with a Bearer challenge."""
+    http, _, _ = api
+    response = http.get("/api/v1/segments", headers={"Authorization": header} if header else {})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_expired_tokens_are_refused(api, workspace):
+    """A token past its expiry gets 401."""
+    http, client_id, secret = api
+    token = _token(http, client_id, secret)
+    with workspace.people.begin() as connection:
+        connection.execute(
+            update(api_tokens).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    response = http.get("/api/v1/segments", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+    assert "expired" in response.json()["error_description"]
+
+
+def test_create_a_segment_to_fill_and_look_up_a_data_source(api):
+    """A partner creates a segment backed by its own trait, and reads its data source."""
+    http, client_id, secret = api
+    headers = {"Authorization": f"Bearer {_token(http, client_id, secret)}"}
+    created = http.post(
+        "/api/v1/segments",
+        json={"name": "Campaign buyers", "data_source_id": 7001},
+        headers=headers,
+    )
+    assert created.status_code == 201
+    assert created.json() == {
+        "id": 902,
+        "title": "Campaign buyers",
+        "data_source_id": 7001,
+        "trait_id": 102,
+        "integration_code": "segment-902",
+    }
+    listed = http.get("/api/v1/segments", headers=headers).json()
+    assert listed[-1]["source"] == "CRM"
+    source = http.get("/api/v1/datasources/7001", headers=headers).json()
+    assert source["export_controls"] == ["no-offsite-ads"]
+    assert http.get("/api/v1/datasources/4242", headers=headers).status_code == 404
+    bad = http.post("/api/v1/segments", json={"name": "", "data_source_id": 7001}, headers=headers)
+    assert bad.status_code == 422
