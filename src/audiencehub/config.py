@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     campaign_db_url: str = ""
     people_db_url: str = ""
     default_region: str | None = None
+    # where campaign drops inbound files for the people service (exportSharedAudience)
+    people_inbound_drop: str = ""
+    s3_endpoint_url: str | None = None
 
     @field_validator("campaign_db_url", "people_db_url")
     @classmethod
@@ -74,6 +77,8 @@ class Settings(BaseSettings):
             self.campaign_db_url = f"sqlite:///{self.workspace / 'campaign.db'}"
         if not self.people_db_url:
             self.people_db_url = f"sqlite:///{self.workspace / 'people.db'}"
+        if not self.people_inbound_drop:
+            self.people_inbound_drop = str(self.workspace / "drops" / "exportSharedAudience")
 
     @classmethod
     def settings_customise_sources(

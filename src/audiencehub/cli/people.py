@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
 
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json
@@ -21,8 +22,9 @@ from audiencehub.people.data_sources import (
 )
 from audiencehub.people.graph import apply_retention, opt_out
 from audiencehub.people.ingest import ingest
+from audiencehub.people.jobs import PeopleJob, due_jobs, run_job
 from audiencehub.people.publication import add_destination, publish
-from audiencehub.people.schema import destinations
+from audiencehub.people.schema import destinations, job_runs
 from audiencehub.people.segments import MergeRule, add_segment, get_segment, list_segments
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
 from audiencehub.workspace import open_workspace
@@ -221,6 +223,62 @@ def clients_add(
         client_id, secret = register_client(connection, name)
     console.print(f"client id:     {client_id}\nclient secret: {secret}")
     console.print("Store the secret now: it is kept only as a hash and cannot be shown again.")
+
+
+jobs_app = typer.Typer(help="The people service's technical jobs.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@jobs_app.command("run")
+def jobs_run(
+    job: Annotated[PeopleJob, typer.Argument(help="ingest, publish or retention.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a job now, as the scheduler would (ingest reads the workspace's inbound drop)."""
+    ws = open_workspace(workspace)
+    summary = run_job(
+        ws.people,
+        job,
+        inbound_drop=ws.settings.people_inbound_drop,
+        endpoint_url=ws.settings.s3_endpoint_url,
+    )
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(f"{job} finished")
+        print_json(summary)
+
+
+@jobs_app.command("list")
+def jobs_list(workspace: WorkspaceOption = None) -> None:
+    """Show which jobs are due, and the last runs."""
+    ws = open_workspace(workspace)
+    due = due_jobs(ws.people)
+    console.print("due now: " + (", ".join(due) if due else "nothing"))
+    with ws.people.connect() as connection:
+        rows = (
+            connection.execute(select(job_runs).order_by(job_runs.c.started_at.desc()).limit(20))
+            .mappings()
+            .all()
+        )
+    _table([dict(r) for r in rows], ["job", "started_at", "ended_at", "status"], "Recent runs")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8081,
+    scheduler: Annotated[bool, typer.Option(help="Run the job scheduler.")] = True,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Serve the people service: visitor ID service, OAuth2 token endpoint, partner API, jobs."""
+    import uvicorn
+
+    from audiencehub.server import build_people_server
+
+    app = build_people_server(open_workspace(workspace), scheduler=scheduler)
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @app.command("ingest")

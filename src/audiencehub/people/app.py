@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
@@ -13,10 +16,17 @@ from audiencehub.people.partner_api import partner_router
 
 __all__ = ["create_people_app"]
 
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
-def create_people_app(engine: Engine, *, region: int = 6) -> FastAPI:
-    """Build the people service app on ``engine``; errors become JSON problems in one place."""
-    app = FastAPI(title="audiencehub people service", version="0.1.0")
+
+def create_people_app(
+    engine: Engine, *, region: int = 6, lifespan: Lifespan | None = None
+) -> FastAPI:
+    """Build the people service app on ``engine``; errors become JSON problems in one place.
+
+    ``lifespan`` runs beside the app (the server passes the job scheduler).
+    """
+    app = FastAPI(title="audiencehub people service", version="0.1.0", lifespan=lifespan)
     app.include_router(id_service_router(engine, region=region))
     app.include_router(partner_router(engine))
 

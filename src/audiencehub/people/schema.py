@@ -30,6 +30,7 @@ __all__ = [
     "destinations",
     "id_links",
     "ingested_files",
+    "job_runs",
     "metadata",
     "opt_outs",
     "published",
@@ -175,4 +176,15 @@ api_tokens = Table(
     Column("token_sha256", String(64), primary_key=True),
     Column("client_id", String(64), ForeignKey("people_api_clients.client_id"), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+job_runs = Table(
+    "people_job_runs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("job", String(32), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("summary", JSON, nullable=False),
 )

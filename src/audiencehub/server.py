@@ -1,0 +1,48 @@
+"""Builds the ASGI apps and their schedulers for the ``serve`` commands.
+
+The people service runs its technical jobs (ingest twice a day, publication
+and retention daily) from a scheduler that lives as long as the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from audiencehub.people.app import create_people_app
+from audiencehub.people.jobs import run_scheduler
+from audiencehub.workspace import Workspace
+
+__all__ = ["build_people_server"]
+
+
+def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
+    """The people service app of ``workspace``, with its job scheduler unless told otherwise."""
+    engine = workspace.people
+    settings = workspace.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = (
+            asyncio.create_task(
+                run_scheduler(
+                    engine,
+                    inbound_drop=settings.people_inbound_drop,
+                    endpoint_url=settings.s3_endpoint_url,
+                )
+            )
+            if scheduler
+            else None
+        )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return create_people_app(engine, lifespan=lifespan)
