@@ -69,7 +69,7 @@ def test_rekey_and_db_upgrade(cli, tmp_path):
     )
     upgraded = cli("db", "upgrade", "-w", str(ws)).out
     assert "campaign database at migration c0001" in upgraded
-    assert "people database at migration p0002" in upgraded
+    assert "people database at migration p0004" in upgraded
 
 
 def test_demo_is_idempotent(cli, tmp_path):
