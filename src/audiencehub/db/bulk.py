@@ -24,7 +24,6 @@ from sqlalchemy import (
     String,
     Table,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["bulk_insert"]
@@ -117,20 +116,35 @@ def upsert(
 ) -> None:
     """Insert ``rows``; on a key conflict update ``update`` columns (or keep the row as is).
 
-    SQLite and PostgreSQL share the ``ON CONFLICT`` syntax; SQLAlchemy spells it
-    per dialect.
+    SQLite and PostgreSQL share the ``ON CONFLICT`` syntax, so one statement is
+    handed to the driver's executemany with values converted once per column.
     """
     if not rows:
         return
-    statement: Any = (
-        postgresql.insert(table)
-        if connection.dialect.name == "postgresql"
-        else sqlite.insert(table)
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    columns = list(rows[0])
+    marker = "?" if dialect.name == "sqlite" else "%s"
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in update)
+        if update
+        else "DO NOTHING"
     )
-    if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    connection.execute(statement, list(rows))
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join(marker for _ in columns)}) "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) {action}"
+    )
+    processors = [_processor(table.c[name].type, dialect) for name in columns]
+    needs = [(i, p) for i, p in enumerate(processors) if p is not None]
+    values = []
+    for row in rows:
+        record = [row[name] for name in columns]
+        for index, processor in needs:
+            record[index] = processor(record[index])
+        values.append(record)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(statement, values)
+    finally:
+        cursor.close()

@@ -55,6 +55,8 @@ class InboundRow:
 
 
 def _split_outside_quotes(text: str) -> list[str]:
+    if '"' not in text:
+        return text.split(",")
     parts: list[str] = []
     current: list[str] = []
     quoted = False

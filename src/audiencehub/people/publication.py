@@ -31,6 +31,7 @@ from audiencehub.people.segments import MergeRule, get_segment, members_query
 
 __all__ = ["Publication", "add_destination", "get_destination", "publish"]
 
+_BLOCK_ROWS = 10_000  # lines handed to gzip at a time
 _LABELS = frozenset(control.forbidden_label for control in ExportControl)
 
 
@@ -246,8 +247,11 @@ def _write_batch(
         name = OutboundName(stamp, sequence, base.destination_id, master, base.alias, full)
         with drop.open_write(folder + str(name)) as sink:
             writer = LineWriter(sink, str(name), sequence, compress=True)
-            for member, segment_ids, removed_ids in chunk:
-                writer.write_line(format_outbound_row(member, segment_ids, removed_ids))
+            for start in range(0, len(chunk), _BLOCK_ROWS):
+                writer.write_lines(
+                    format_outbound_row(member, segment_ids, removed_ids)
+                    for member, segment_ids, removed_ids in chunk[start : start + _BLOCK_ROWS]
+                )
             entries.append(writer.close())
     control = ControlFile(base.info_name, tuple(entries))
     with drop.open_write(folder + base.info_name) as sink:

@@ -1,0 +1,150 @@
+"""Benchmark: people-service ingest and publication, beside plain Python loops in the same run.
+
+Generates an inbound file of N lines (customer IDs, one to three onboarded
+traits each), then, each step in a fresh process on a fresh SQLite workspace:
+
+- ``ingest`` baseline: a plain Python loop that reads the gzip file and splits
+  every line into its ID and trait numbers, and nothing else;
+- ``ingest`` audiencehub: ``people ingest`` of the same file (receipt, users,
+  traits, one transaction);
+- ``publish`` baseline: a plain loop writing the segment's member IDs to a gzip file;
+- ``publish`` audiencehub: a full publication of a segment holding about half
+  of the IDs (segment SQL, outbound files, ``.info``, published state).
+
+    python bench/people_pipeline.py [--lines N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from audiencehub.drops import FolderDrop
+from audiencehub.people.data_sources import InboundIdType, add_data_source
+from audiencehub.people.ingest import ingest
+from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.segments import add_segment
+from audiencehub.people.traits import add_trait
+from audiencehub.workspace import Workspace, init_workspace
+
+_NAME = "ftp_dpm_7001_1764300000.sync.gz"
+
+
+def _generate(path: Path, lines: int) -> None:
+    rng = random.Random(11)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as handle:
+        for index in range(lines):
+            traits = ",".join(f"d_sid={t}" for t in rng.sample(range(101, 111), rng.randint(1, 3)))
+            handle.write(f"c{index}\t{traits}\n")
+
+
+def _setup(folder: Path) -> Workspace:
+    workspace = init_workspace(folder / "ws")
+    with workspace.people.begin() as connection:
+        add_data_source(connection, dpid=7001, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+        for trait in range(101, 111):
+            add_trait(connection, trait_id=trait, name=f"T{trait}", data_source_id=7001)
+        add_segment(connection, segment_id=900, name="half", rule="T101 OR T102 OR T103")
+        add_destination(
+            connection,
+            destination_id=1,
+            name="Campaign",
+            drop_url=str(folder / "out"),
+            id_type="declared",
+            data_source_id=7001,
+            segment_ids=[900],
+        )
+    return workspace
+
+
+def _one(step: str, data: Path) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(prefix="ah-bench-people-"))
+    drop = folder / "in"
+    drop.mkdir()
+    (drop / _NAME).hardlink_to(data)  # a symlink would point outside the drop, which is refused
+    if step == "ingest-baseline":
+        started, count = time.perf_counter(), 0
+        with gzip.open(data, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                _, _, traits = line.rstrip("\n").partition("\t")
+                count += len([int(t.partition("=")[2]) for t in traits.split(",")]) and 1
+        return {"items": count, "seconds": time.perf_counter() - started, **_memory()}
+    workspace = _setup(folder)
+    if step == "ingest":
+        started = time.perf_counter()
+        [receipt] = ingest(workspace.people, FolderDrop(drop)).receipts
+        if receipt.status != "applied":
+            raise SystemExit(f"ingest refused the batch: {receipt.problems}")
+        return {
+            "items": receipt.records_received,
+            "seconds": time.perf_counter() - started,
+            **_memory(),
+        }
+    ingest(workspace.people, FolderDrop(drop))
+    if step == "publish-baseline":
+        with workspace.people.connect() as connection:
+            from audiencehub.people.segment_rules import parse_rule
+            from audiencehub.people.segments import MergeRule, members_query
+
+            members = [
+                e
+                for _, e in connection.execute(
+                    members_query(
+                        parse_rule("T101 OR T102 OR T103"), MergeRule.DEVICE, namespace=7001
+                    )
+                )
+            ]
+        started = time.perf_counter()
+        with gzip.open(folder / "baseline.sync.gz", "wt", encoding="utf-8") as handle:
+            for member in members:
+                handle.write(f"{member} 900 \n")
+        return {"items": len(members), "seconds": time.perf_counter() - started, **_memory()}
+    started = time.perf_counter()
+    result = publish(workspace.people, 1)
+    return {"items": result.rows, "seconds": time.perf_counter() - started, **_memory()}
+
+
+def _memory() -> dict[str, float]:
+    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_one(args.one[0], Path(args.one[1]))))
+        return
+    data = Path(tempfile.gettempdir()) / f"ah-bench-inbound-{args.lines}.sync.gz"
+    if not data.exists():
+        _generate(data, args.lines)
+    print(f"\nPeople service, {args.lines:,} inbound lines, SQLite, 2-core machine\n")
+    print(f"{'step':<10} {'run':<12} {'items':>11} {'items/s':>11} {'seconds':>8} {'peak MB':>8}")
+    for step in ("ingest", "publish"):
+        for run in ("baseline", "audiencehub"):
+            name = f"{step}-baseline" if run == "baseline" else step
+            output = subprocess.run(
+                [sys.executable, __file__, "--one", name, str(data)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            r = json.loads(output.strip().splitlines()[-1])
+            print(
+                f"{step:<10} {run:<12} {r['items']:>11,.0f} {r['items'] / r['seconds']:>11,.0f} "
+                f"{r['seconds']:>8.1f} {r['peak_mb']:>8.0f}"
+            )
+    print("\nitems: lines for ingest, member IDs written for publish.")
+
+
+if __name__ == "__main__":
+    main()
