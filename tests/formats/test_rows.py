@@ -8,11 +8,14 @@ from hypothesis import strategies as st
 
 from audiencehub.errors import InvalidInput
 from audiencehub.formats import (
+    IdSyncRow,
     InboundRow,
     OutboundRow,
     TraitRef,
+    format_id_sync_row,
     format_inbound_row,
     format_outbound_row,
+    parse_id_sync_row,
     parse_inbound_row,
     parse_outbound_row,
 )
@@ -96,3 +99,19 @@ def test_outbound_accepts_tabs_and_two_fields():
     assert parse_outbound_row("id1\t1,2") == OutboundRow("id1", (1, 2), ())
     with pytest.raises(InvalidInput, match="not comma-separated numbers"):
         parse_outbound_row("id1 1,x")
+
+
+@given(
+    st.text("0123456789", min_size=1, max_size=38),
+    st.lists(st.none() | st.text("abc019@.", min_size=1, max_size=12), min_size=1, max_size=4),
+)
+def test_id_sync_round_trip(device_id, declared):
+    """An ID sync row parses back to the same device ID and declared IDs."""
+    line = format_id_sync_row(device_id, declared)
+    assert parse_id_sync_row(line, len(declared)) == IdSyncRow(device_id, tuple(declared))
+
+
+def test_id_sync_rows_must_match_the_announced_columns():
+    """A row with more or fewer columns than the name announces is refused."""
+    with pytest.raises(InvalidInput, match="3 columns; the file name announces 2"):
+        parse_id_sync_row("v\ta\tb", 1)

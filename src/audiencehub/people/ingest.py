@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select
 from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, DropObject
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
+from audiencehub.formats.idsync import parse_id_sync_row
 from audiencehub.formats.inbound import MAX_LINES_PER_USER, TraitRefKind, parse_inbound_row
 from audiencehub.formats.names import (
     IdSyncName,
@@ -393,16 +394,13 @@ def _apply_id_sync(
             if not line.strip():
                 continue
             receipt.records_received += 1
-            columns = line.split("\t")
-            if len(columns) != len(name.dpids) + 1:
+            try:
+                row = parse_id_sync_row(line, len(name.dpids))
+            except InvalidInput as exc:
                 receipt.format_errors += 1
-                receipt.problem(
-                    number,
-                    obj.key,
-                    f"{len(columns)} columns; the name announces {len(name.dpids) + 1}",
-                )
+                receipt.problem(number, obj.key, exc.message)
                 continue
-            device_id = columns[0]
+            device_id = row.device_id
             if master_is_device:
                 try:
                     VisitorId.parse(device_id)
@@ -412,8 +410,8 @@ def _apply_id_sync(
                     continue
             device_user = ensure_users(connection, name.master_dpid, [device_id], now)[device_id]
             linked = 0
-            for dpid, declared in zip(name.dpids, columns[1:], strict=True):
-                if not declared:
+            for dpid, declared in zip(name.dpids, row.declared, strict=True):
+                if declared is None:
                     continue
                 customer = ensure_users(connection, dpid, [declared], now)[declared]
                 link(connection, device_user, customer, AuthState.AUTHENTICATED, now)
