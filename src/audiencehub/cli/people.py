@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json
@@ -40,6 +42,22 @@ app.add_typer(datasources_app, name="datasources")
 app.add_typer(traits_app, name="traits")
 app.add_typer(segments_app, name="segments")
 app.add_typer(destinations_app, name="destinations")
+
+
+def _print_rows(
+    workspace: Path | None,
+    fetch: Callable[[Connection], list[dict[str, Any]]],
+    columns: list[str],
+    title: str,
+    as_json: bool,
+) -> None:
+    """Read rows from the people database and print them as JSON or a table."""
+    with open_workspace(workspace).people.connect() as connection:
+        rows = fetch(connection)
+    if as_json:
+        print_json(rows)
+    else:
+        _table(rows, columns, title)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
@@ -86,16 +104,13 @@ def datasources_add(
 @datasources_app.command("list")
 def datasources_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """List data sources."""
-    with open_workspace(workspace).people.connect() as connection:
-        rows = list_data_sources(connection)
-    if as_json:
-        print_json(rows)
-    else:
-        _table(
-            rows,
-            ["id", "name", "integration_code", "inbound_id_type", "export_controls"],
-            "Data sources",
-        )
+    _print_rows(
+        workspace,
+        list_data_sources,
+        ["id", "name", "integration_code", "inbound_id_type", "export_controls"],
+        "Data sources",
+        as_json,
+    )
 
 
 @datasources_app.command("show")
@@ -132,12 +147,8 @@ def traits_add(
 @traits_app.command("list")
 def traits_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """List traits."""
-    with open_workspace(workspace).people.connect() as connection:
-        rows = list_traits(connection)
-    if as_json:
-        print_json(rows)
-    else:
-        _table(rows, ["id", "name", "data_source_id", "integration_code", "rule"], "Traits")
+    columns = ["id", "name", "data_source_id", "integration_code", "rule"]
+    _print_rows(workspace, list_traits, columns, "Traits", as_json)
 
 
 @segments_app.command("add")
@@ -159,12 +170,8 @@ def segments_add(
 @segments_app.command("list")
 def segments_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """List segments with their sizes."""
-    with open_workspace(workspace).people.connect() as connection:
-        rows = list_segments(connection)
-    if as_json:
-        print_json(rows)
-    else:
-        _table(rows, ["id", "name", "rule", "merge_rule", "size"], "Segments")
+    columns = ["id", "name", "rule", "merge_rule", "size"]
+    _print_rows(workspace, list_segments, columns, "Segments", as_json)
 
 
 @segments_app.command("show")
