@@ -9,16 +9,34 @@ knows every data file is complete.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    delete,
+    except_,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+)
 
-from audiencehub.db.bulk import bulk_insert
 from audiencehub.drops import open_drop
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
@@ -131,42 +149,66 @@ def get_destination(connection: Connection, destination_id: int) -> dict[str, An
     return dict(row)
 
 
-def _current(connection: Connection, destination: dict[str, Any]) -> dict[str, set[int]]:
-    """member external ID -> the destination's segments it is in now."""
-    namespace = (
-        DEVICE_NAMESPACE if destination["id_type"] == "visitor" else destination["data_source_id"]
-    )
+# Current membership of the destination being published, one row per (member,
+# segment); a temporary table, so the diff against what was published runs in SQL.
+_staging = Table(
+    "people_publish_staging",
+    MetaData(),
+    Column("member", String(512), nullable=False),
+    Column("segment_id", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _stage_current(connection: Connection, destination: dict[str, Any]) -> None:
+    """Fill the staging table with the destination's members, segment by segment."""
+    declared = destination["id_type"] == "declared"
+    namespace = destination["data_source_id"] if declared else DEVICE_NAMESPACE
     blocked = [DEVICE_NAMESPACE] + ([namespace] if namespace else [])
-    membership: dict[str, set[int]] = defaultdict(set)
     for segment_id in destination["segments"]:
         segment = (
             connection.execute(select(segments).where(segments.c.id == segment_id)).mappings().one()
         )
         _check_controls(connection, segment_id, destination["export_labels"])
-        merge = MergeRule(segment["merge_rule"])
-        if destination["id_type"] == "declared":
-            merge = (
-                MergeRule.LAST_AUTHENTICATED
-            )  # declared-ID destinations use the last authenticated profile
-        query = members_query(
+        # declared-ID destinations use the last authenticated profile, whatever the segment says
+        merge = MergeRule.LAST_AUTHENTICATED if declared else MergeRule(segment["merge_rule"])
+        members = members_query(
             parse_rule(segment["rule"]), merge, namespace=namespace, opted_out_of=blocked
+        ).subquery()
+        connection.execute(
+            insert(_staging).from_select(
+                ["member", "segment_id"], select(members.c.external_id, literal(segment_id))
+            )
         )
-        for _, external_id in connection.execute(query):
-            membership[external_id].add(segment_id)
-    return membership
 
 
-def _previous(connection: Connection, destination_id: int) -> dict[str, set[int]]:
-    membership: dict[str, set[int]] = defaultdict(set)
-    rows = connection.execute(
-        select(published.c.member, published.c.segment_id).where(
-            published.c.destination_id == destination_id
-        )
+def _previous(destination_id: int) -> Select[Any]:
+    """What the destination holds since its last publication (segment 0 is a marker)."""
+    return select(published.c.member, published.c.segment_id).where(
+        published.c.destination_id == destination_id, published.c.segment_id != 0
     )
-    for member, segment_id in rows:
-        if segment_id != 0:  # segment 0 is the "has had its full batch" marker
-            membership[member].add(segment_id)
-    return membership
+
+
+def _changes(destination_id: int, full: bool) -> Select[Any]:
+    """(member, segment, joined?) rows ordered by member: everything, or the differences."""
+    now = select(_staging.c.member, _staging.c.segment_id)
+    if full:
+        current = now.subquery()
+        rows = select(current.c.member, current.c.segment_id, literal(1).label("joined"))
+        return rows.order_by(current.c.member, current.c.segment_id)
+    joined = except_(now, _previous(destination_id)).subquery()
+    left = except_(_previous(destination_id), now).subquery()
+    both = union_all(
+        select(joined.c.member, joined.c.segment_id, literal(1).label("joined")),
+        select(left.c.member, left.c.segment_id, literal(0).label("joined")),
+    ).subquery()
+    return select(both.c.member, both.c.segment_id, both.c.joined).order_by(
+        both.c.member, both.c.segment_id
+    )
+
+
+def _count(connection: Connection, query: Any) -> int:
+    return int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
 def publish(
@@ -179,42 +221,48 @@ def publish(
 ) -> Publication:
     """Write the destination's next batch and remember what it now holds.
 
-    ``endpoint_url`` reaches an S3-compatible store (else ``AWS_ENDPOINT_URL``).
+    Membership is staged and diffed in the database and streamed to the files,
+    so memory stays flat whatever the segment sizes. ``endpoint_url`` reaches an
+    S3-compatible store (else ``AWS_ENDPOINT_URL``).
     """
     with engine.begin() as connection:
         destination = get_destination(connection, destination_id)
-        current = _current(connection, destination)
-        previous = _previous(connection, destination_id)
+        _staging.drop(connection, checkfirst=True)
+        _staging.create(connection)
+        _stage_current(connection, destination)
         full = force_full or not _has_published(connection, destination_id)
-        rows: list[tuple[str, list[int], list[int]]] = []
-        added = removed = 0
-        for member in sorted(set(current) | set(previous)):
-            now_in, before = current.get(member, set()), previous.get(member, set())
-            added += len(now_in - before)
-            removed += len(before - now_in)
-            if full and now_in:
-                rows.append((member, sorted(now_in), []))
-            elif not full and now_in != before:
-                rows.append((member, sorted(now_in - before), sorted(before - now_in)))
+        now = select(_staging.c.member, _staging.c.segment_id)
         result = Publication(
-            destination_id, full, None, rows=len(rows), added=added, removed=removed
+            destination_id,
+            full,
+            None,
+            added=_count(connection, except_(now, _previous(destination_id))),
+            removed=_count(connection, except_(_previous(destination_id), now)),
         )
-        if rows or full:
-            result.batch, result.files = _write_batch(destination, rows, full, now_ms, endpoint_url)
+        writer = _BatchWriter(destination, full, now_ms, endpoint_url)
+        rows = connection.execute(
+            _changes(destination_id, full), execution_options={"yield_per": _BLOCK_ROWS}
+        )
+        for member, group in itertools.groupby(rows, key=lambda row: row[0]):
+            entries = list(group)
+            writer.add(
+                member,
+                [segment for _, segment, joined in entries if joined],
+                [segment for _, segment, joined in entries if not joined],
+            )
+        result.rows = writer.rows
+        result.batch, result.files = writer.close()
         connection.execute(delete(published).where(published.c.destination_id == destination_id))
-        bulk_insert(
-            connection,
-            published,
-            ["destination_id", "segment_id", "member"],
-            (
-                (destination_id, segment_id, member)
-                for member, ids in current.items()
-                for segment_id in ids
-            ),
+        connection.execute(
+            insert(published).from_select(
+                ["destination_id", "segment_id", "member"],
+                select(literal(destination_id), _staging.c.segment_id, _staging.c.member),
+            )
         )
         connection.execute(
             insert(published), {"destination_id": destination_id, "segment_id": 0, "member": ""}
         )
+        _staging.drop(connection)
     return result
 
 
@@ -226,36 +274,69 @@ def _has_published(connection: Connection, destination_id: int) -> bool:
     return connection.execute(marker).first() is not None
 
 
-def _write_batch(
-    destination: dict[str, Any],
-    rows: list[tuple[str, list[int], list[int]]],
-    full: bool,
-    now_ms: int | None,
-    endpoint_url: str | None,
-) -> tuple[str, list[str]]:
-    drop = open_drop(destination["drop_url"], endpoint_url=endpoint_url)
-    stamp = now_ms if now_ms is not None else int(time.time() * 1000)
-    master = (
-        DEVICE_NAMESPACE if destination["id_type"] == "visitor" else destination["data_source_id"]
-    )
-    base = OutboundName(stamp, None, destination["id"], master, destination["alias"], full)
-    folder = f"date={datetime.fromtimestamp(stamp / 1000, UTC):%Y-%m-%d}/"
-    split = destination["split_rows"]
-    entries: list[FileEntry] = []
-    chunks = [rows[i : i + split] for i in range(0, len(rows), split)] or [[]]
-    for sequence, chunk in enumerate(chunks):
-        name = OutboundName(stamp, sequence, base.destination_id, master, base.alias, full)
-        with drop.open_write(folder + str(name)) as sink:
-            writer = LineWriter(sink, str(name), sequence, compress=True)
-            for start in range(0, len(chunk), _BLOCK_ROWS):
-                writer.write_lines(
-                    format_outbound_row(member, segment_ids, removed_ids)
-                    for member, segment_ids, removed_ids in chunk[start : start + _BLOCK_ROWS]
-                )
-            entries.append(writer.close())
-    control = ControlFile(base.info_name, tuple(entries))
-    with drop.open_write(folder + base.info_name) as sink:
-        sink.write(control.to_json().encode("utf-8"))
-    return folder + base.batch, [folder + entry.name for entry in entries] + [
-        folder + base.info_name
-    ]
+class _BatchWriter:
+    """Streams outbound rows into split gzip files, then writes the ``.info`` last.
+
+    Nothing is written for an iter batch without rows; a full batch is always
+    written, even empty, since it tells the reader that nobody is in.
+    """
+
+    def __init__(
+        self, destination: dict[str, Any], full: bool, now_ms: int | None, endpoint_url: str | None
+    ) -> None:
+        self.drop = open_drop(destination["drop_url"], endpoint_url=endpoint_url)
+        stamp = now_ms if now_ms is not None else int(time.time() * 1000)
+        master = (
+            DEVICE_NAMESPACE
+            if destination["id_type"] == "visitor"
+            else destination["data_source_id"]
+        )
+        self.base = OutboundName(stamp, None, destination["id"], master, destination["alias"], full)
+        self.folder = f"date={datetime.fromtimestamp(stamp / 1000, UTC):%Y-%m-%d}/"
+        self.split, self.full = int(destination["split_rows"]), full
+        self.rows = 0
+        self.entries: list[FileEntry] = []
+        self._pending: list[str] = []
+        self._file: contextlib.ExitStack | None = None
+        self._writer: LineWriter | None = None
+
+    def add(self, member: str, segment_ids: list[int], removed_ids: list[int]) -> None:
+        if self._writer is None or self._writer.lines + len(self._pending) >= self.split:
+            self._rotate()
+        self._pending.append(format_outbound_row(member, segment_ids, removed_ids))
+        self.rows += 1
+        if len(self._pending) >= _BLOCK_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._writer is not None and self._pending:
+            self._writer.write_lines(self._pending)
+        self._pending = []
+
+    def _rotate(self) -> None:
+        self._finish_file()
+        name = dataclasses.replace(self.base, split=len(self.entries))
+        self._file = contextlib.ExitStack()
+        sink = self._file.enter_context(self.drop.open_write(self.folder + str(name)))
+        self._writer = LineWriter(sink, str(name), len(self.entries), compress=True)
+
+    def _finish_file(self) -> None:
+        if self._writer is None or self._file is None:
+            return
+        self._flush()
+        self.entries.append(self._writer.close())
+        self._file.close()
+        self._writer = self._file = None
+
+    def close(self) -> tuple[str | None, list[str]]:
+        """Finish the data files and write the control file; (batch, files written)."""
+        if self._writer is None and self.full:
+            self._rotate()
+        self._finish_file()
+        if not self.entries:
+            return None, []
+        control = ControlFile(self.base.info_name, tuple(self.entries))
+        with self.drop.open_write(self.folder + self.base.info_name) as sink:
+            sink.write(control.to_json().encode("utf-8"))
+        names = [self.folder + entry.name for entry in self.entries]
+        return self.folder + self.base.batch, [*names, self.folder + self.base.info_name]
