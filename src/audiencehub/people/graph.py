@@ -19,7 +19,15 @@ from audiencehub.people.schema import (
     users,
 )
 
-__all__ = ["apply_retention", "ensure_users", "find_users", "link", "opt_out", "touch_users"]
+__all__ = [
+    "apply_retention",
+    "create_users",
+    "ensure_users",
+    "find_users",
+    "link",
+    "opt_out",
+    "touch_users",
+]
 
 _LOOKUP_BATCH = 5_000
 
@@ -46,7 +54,15 @@ def ensure_users(
     """User ids for ``external_ids`` in ``namespace``, creating the unknown ones."""
     wanted = list(dict.fromkeys(external_ids))
     found = find_users(connection, namespace, wanted)
-    missing = [external for external in wanted if external not in found]
+    found.update(create_users(connection, namespace, [e for e in wanted if e not in found], now))
+    return found
+
+
+def create_users(
+    connection: Connection, namespace: int, missing: list[str], now: datetime | None = None
+) -> dict[str, int]:
+    """Create users known not to exist yet, seen ``now``; returns their ids."""
+    found: dict[str, int] = {}
     if missing:
         moment = now or datetime.now(UTC)
         bulk_insert(

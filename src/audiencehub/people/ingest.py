@@ -35,7 +35,7 @@ from audiencehub.formats.names import (
 from audiencehub.identity.declared import AuthState
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, InboundIdType, get_data_source
-from audiencehub.people.graph import ensure_users, find_users, link, touch_users
+from audiencehub.people.graph import create_users, ensure_users, find_users, link, touch_users
 from audiencehub.people.schema import ingested_files, traits, user_signals, user_traits
 from audiencehub.people.traits import rule_holds
 
@@ -275,12 +275,14 @@ def _apply_rows(
     if not chunk:
         return
     ids = [row.user_id for _, row in chunk]
-    known = (
-        find_users(connection, namespace, ids)
-        if device
-        else ensure_users(connection, namespace, ids, now)
-    )
-    touch_users(connection, set(known.values()), now)
+    known = find_users(connection, namespace, ids)
+    touch_users(connection, set(known.values()), now)  # new users are created seen now
+    if not device:  # customer IDs are onboarded as they come; visitor IDs must be known
+        known.update(
+            create_users(
+                connection, namespace, list(dict.fromkeys(i for i in ids if i not in known)), now
+            )
+        )
     realize: dict[tuple[int, int], dict[str, Any]] = {}
     remove: set[tuple[int, int]] = set()
     signals: dict[tuple[int, str], str] = {}
