@@ -41,6 +41,18 @@ def _json(value: Any) -> str | None:
     return None if value is None else "{}" if value == {} else json.dumps(value)
 
 
+def _repeat_cached(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Reuse the last conversion when the same object comes again (a batch's timestamp)."""
+    last: list[Any] = [object(), None]
+
+    def convert(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, processor(value)
+        return last[1]
+
+    return convert
+
+
 def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     if dialect.name == "sqlite":
         if isinstance(column_type, _SQLITE_NATIVE):
@@ -136,7 +148,7 @@ def upsert(
         f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) {action}"
     )
     processors = [_processor(table.c[name].type, dialect) for name in columns]
-    needs = [(i, p) for i, p in enumerate(processors) if p is not None]
+    needs = [(i, _repeat_cached(p)) for i, p in enumerate(processors) if p is not None]
     values = []
     for row in rows:
         record = [row[name] for name in columns]
