@@ -6,6 +6,7 @@ S3 runs against a real S3-compatible server on loopback (moto in server mode).
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 
 import boto3
@@ -118,3 +119,45 @@ def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
     assert sorted(m.user_id for m in members) == sorted([visitors["crm1"], visitors["crm3"]])
     assert all(m.segments == (900,) and m.removed == () for m in members)
     assert len(control.files) == 2  # split at one row per file
+    assert _totals(control) == (2, 2)
+
+    # crm3 returns something, crm4 buys shoes: the next batch is an iter of exactly that
+    lines = [format_inbound_row("crm3", sids=[103]), format_inbound_row("crm4", sids=[101])]
+    with export.open_write("date=2026-11-28/ftp_dpm_20915_1764300600.sync.gz") as sink:
+        sink.write(gzip.compress(("\n".join(lines) + "\n").encode()))
+    ingest(workspace.people, export)
+    second = publish(workspace.people, 46390, now_ms=1764300600000, endpoint_url=endpoint)
+    assert (second.full, second.added, second.removed) == (False, 1, 1)
+    control, rows = _newest_batch(target)
+    assert parse_outbound_name(control.files[0].name).full is False
+    assert sorted((r.user_id, r.segments, r.removed) for r in rows) == sorted(
+        [(visitors["crm3"], (), (900,)), (visitors["crm4"], (900,), ())]
+    )
+    assert _totals(control) == (2, 2)
+
+
+def _totals(control):
+    """(files, lines) the control file announces, checked against its own list."""
+    data = json.loads(control.to_json())["Totals"]
+    assert data["TotalNumberLines"] == sum(f.line_count for f in control.files)
+    assert data["TotalByteSize"] == sum(f.byte_size for f in control.files)
+    return data["TotalNumberFiles"], data["TotalNumberLines"]
+
+
+def _newest_batch(target):
+    """The newest batch of a drop: its control file and every row, sizes verified."""
+    objects = {obj.name: obj for obj in target.list()}
+    info = max(
+        (n for n in objects if n.endswith(".info")),
+        key=lambda n: parse_outbound_name(n.replace(".info", ".sync.gz")).timestamp_ms,
+    )
+    with target.open_read(objects[info].key) as handle:
+        control = ControlFile.from_json(handle.read().decode())
+    rows = []
+    for entry in control.files:
+        assert objects[entry.name].size == entry.byte_size
+        with target.open_read(objects[entry.name].key) as handle:
+            lines = gzip.decompress(handle.read()).decode().splitlines()
+        assert len(lines) == entry.line_count
+        rows += [parse_outbound_row(line) for line in lines]
+    return control, rows

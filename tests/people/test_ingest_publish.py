@@ -313,3 +313,19 @@ def test_retention_forgets_inactive_customer_ids(people):
             ).scalar_one()
             == 2
         )
+
+
+def test_a_declared_id_resolves_to_its_most_recent_visitor(people):
+    """When a declared ID maps to several visitor IDs, the most recent mapping wins."""
+    from audiencehub.people.graph import visitor_for_declared
+
+    now = datetime.now(UTC)
+    with people.people.begin() as connection:
+        devices = ensure_users(connection, DEVICE_NAMESPACE, [V1, V2])
+        customer = ensure_users(connection, 7001, ["c1"])["c1"]
+        link(connection, devices[V1], customer, AuthState.AUTHENTICATED, now - timedelta(days=1))
+        link(connection, devices[V2], customer, AuthState.UNKNOWN, now)
+        assert visitor_for_declared(connection, 7001, "c1") == V2
+        link(connection, devices[V1], customer, AuthState.AUTHENTICATED, now + timedelta(seconds=1))
+        assert visitor_for_declared(connection, 7001, "c1") == V1
+        assert visitor_for_declared(connection, 7001, "nobody") is None

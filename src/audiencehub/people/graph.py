@@ -27,6 +27,7 @@ __all__ = [
     "link",
     "opt_out",
     "touch_users",
+    "visitor_for_declared",
 ]
 
 _LOOKUP_BATCH = 5_000
@@ -153,3 +154,22 @@ def apply_retention(connection: Connection, now: datetime | None = None) -> int:
             connection.execute(delete(users).where(users.c.id.in_(batch)))
         removed += len(ids)
     return removed
+
+
+def visitor_for_declared(connection: Connection, dpid: int, declared_id: str) -> str | None:
+    """The visitor ID a declared ID resolves to: of several, the most recently linked."""
+    device = users.alias("device")
+    customer = users.alias("customer")
+    query = (
+        select(device.c.external_id)
+        .select_from(
+            id_links.join(customer, customer.c.id == id_links.c.customer_user_id).join(
+                device, device.c.id == id_links.c.device_user_id
+            )
+        )
+        .where(customer.c.data_source_id == dpid, customer.c.external_id == declared_id)
+        .order_by(id_links.c.last_seen.desc(), device.c.id.desc())
+        .limit(1)
+    )
+    found = connection.execute(query).scalar()
+    return str(found) if found is not None else None
