@@ -14,6 +14,7 @@ is an internal failure (exit code 1).
     │   ├── InvalidKey               a cipher key or IV of the wrong size or not hex
     │   └── DecryptionFailed         wrong key, bad padding, tampered or foreign input
     ├── InputFileError               a file that cannot be read as asked (header, mapping)
+    ├── LegalRestriction             data may not move this way (terms not accepted, raw PII)
     ├── ConfigurationError           settings that make no sense
     │   └── WorkspaceNotFound        no workspace where one was expected
     ├── NotFound                     a named thing (profile, ...) does not exist
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidKey",
     "InvalidPhone",
     "InvalidVisitorId",
+    "LegalRestriction",
     "NotFound",
     "StorageError",
     "WorkspaceNotFound",
@@ -105,6 +107,10 @@ class DecryptionFailed(InvalidInput):
 
 class InputFileError(AudienceHubError):
     """A file that cannot be read the way it was asked to be read."""
+
+
+class LegalRestriction(AudienceHubError):
+    """Moving this data this way is not allowed (terms not accepted, personal data in clear)."""
 
 
 class ConfigurationError(AudienceHubError):

@@ -15,9 +15,22 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
-__all__ = ["key_schemes", "metadata", "profile_keys", "profiles"]
+__all__ = [
+    "audience_members",
+    "audiences",
+    "audit_log",
+    "external_accounts",
+    "key_schemes",
+    "metadata",
+    "processed_batches",
+    "profile_keys",
+    "profiles",
+    "shared_data_sources",
+    "visitor_links",
+]
 
 metadata = MetaData()
 
@@ -63,4 +76,86 @@ key_schemes = Table(
     metadata,
     Column("scheme", String(16), primary_key=True),
     Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+shared_data_sources = Table(
+    "shared_data_sources",
+    metadata,
+    Column("id", String(32), primary_key=True),  # defaultDataSource or AMCDS<n>
+    Column("label", String(255), nullable=False),
+    Column("alias_dpid", Integer),
+    Column("destination_id", Integer, index=True),
+    Column("priority", Integer, nullable=False),
+    Column("reconciliation", String(16), nullable=False),  # visitor | declared
+    Column("reconciliation_key", String(32)),  # email | mobile_phone | crm_id
+    Column("hashing", String(16)),
+    Column("encryption", String(16)),  # aes-cbc | aes-siv
+    Column("channel", String(8)),  # email | sms | other
+    Column("secret", LargeBinary),  # key material, encrypted with the workspace key
+    Column("terms_accepted_by", String(255)),
+    Column("terms_accepted_at", DateTime(timezone=True)),
+    Column("last_file_processed", String(1024)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+audiences = Table(
+    "audiences",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("type", String(16), nullable=False),  # shared | file
+    Column("segment_id", Integer),
+    Column("data_source_id", String(32), ForeignKey("shared_data_sources.id")),
+    Column("force_profile", Boolean, nullable=False),
+    Column("last_report", JSON),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+audience_members = Table(
+    "audience_members",
+    metadata,
+    Column("audience_id", _ID, ForeignKey("audiences.id"), primary_key=True),
+    # "p:<profile id>" for profiles, "a:<address>" for people known only by an address
+    Column("member", String(512), primary_key=True),
+    Column("profile_id", _ID),
+    Column("address", String(320)),
+    sqlite_with_rowid=False,
+)
+
+visitor_links = Table(
+    "visitor_links",
+    metadata,
+    Column("visitor_id", String(38), primary_key=True),
+    Column("profile_id", _ID, ForeignKey("profiles.id"), primary_key=True),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+)
+
+external_accounts = Table(
+    "external_accounts",
+    metadata,
+    Column("name", String(32), primary_key=True),  # importSharedAudience | exportSharedAudience
+    Column("url", Text, nullable=False),
+    Column("endpoint_url", Text),
+    Column("region", String(32)),
+    Column("server_side_encryption", Boolean, nullable=False),
+)
+
+processed_batches = Table(
+    "processed_batches",
+    metadata,
+    Column("batch", String(1024), primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+    Column("report", JSON, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("data_source_id", String(32)),
+    Column("details", JSON, nullable=False),
 )

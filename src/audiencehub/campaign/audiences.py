@@ -1,0 +1,86 @@
+"""Campaign audiences: shared ones fed by the people service, and their members."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from audiencehub.campaign.data_sources import Channel, get_shared_data_source, require_terms
+from audiencehub.campaign.schema import audience_members, audiences
+from audiencehub.errors import InvalidInput, NotFound
+
+__all__ = ["create_shared_audience", "get_audience", "list_members"]
+
+
+def create_shared_audience(
+    connection: Connection,
+    *,
+    name: str,
+    segment_id: int,
+    data_source_id: str,
+    force_profile: bool = True,
+) -> dict[str, Any]:
+    """A shared audience fed by a segment through a data source (filled by the import job).
+
+    With an encrypted email or SMS source and ``force_profile`` off, the audience
+    is a *file* audience of decrypted addresses, people without a profile included.
+    """
+    source = get_shared_data_source(connection, data_source_id)
+    require_terms(source)
+    file_audience = (
+        not force_profile
+        and source["encryption"] is not None
+        and source["channel"] in (Channel.EMAIL.value, Channel.SMS.value)
+    )
+    if not force_profile and not file_audience:
+        raise InvalidInput(
+            "--no-force-profile needs an encrypted data source whose channel is email or sms"
+        )
+    now = datetime.now(UTC)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(audiences),
+                {
+                    "name": name,
+                    "type": "file" if file_audience else "shared",
+                    "segment_id": segment_id,
+                    "data_source_id": data_source_id,
+                    "force_profile": force_profile,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+    except IntegrityError:
+        raise InvalidInput(f"an audience named {name!r} already exists") from None
+    return get_audience(connection, name)
+
+
+def get_audience(connection: Connection, name: str) -> dict[str, Any]:
+    """An audience with its size and last import report."""
+    row = connection.execute(select(audiences).where(audiences.c.name == name)).mappings().first()
+    if row is None:
+        raise NotFound(f"no audience is named {name!r}")
+    audience = dict(row)
+    audience["size"] = int(
+        connection.execute(
+            select(func.count())
+            .select_from(audience_members)
+            .where(audience_members.c.audience_id == audience["id"])
+        ).scalar_one()
+    )
+    return audience
+
+
+def list_members(connection: Connection, name: str) -> list[dict[str, Any]]:
+    """Members of an audience: profile ids, and addresses for file audiences."""
+    audience = get_audience(connection, name)
+    rows = connection.execute(
+        select(audience_members.c.profile_id, audience_members.c.address)
+        .where(audience_members.c.audience_id == audience["id"])
+        .order_by(audience_members.c.member)
+    )
+    return [dict(row) for row in rows.mappings()]

@@ -1,0 +1,48 @@
+"""The audit trail of data moving in and out of campaign: who, what, through which source."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from audiencehub.campaign.schema import audit_log
+
+__all__ = ["current_actor", "list_audit", "record"]
+
+
+def current_actor() -> str:
+    """The operating-system user running the command (the service's own user for jobs)."""
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"
+
+
+def record(
+    connection: Connection,
+    action: str,
+    details: dict[str, Any],
+    *,
+    data_source_id: str | None = None,
+    actor: str | None = None,
+) -> None:
+    """Write one audit entry in the caller's transaction."""
+    connection.execute(
+        insert(audit_log),
+        {
+            "at": datetime.now(UTC),
+            "actor": actor or current_actor(),
+            "action": action,
+            "data_source_id": data_source_id,
+            "details": details,
+        },
+    )
+
+
+def list_audit(connection: Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest entries first."""
+    rows = connection.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
+    return [dict(row) for row in rows.mappings()]
