@@ -68,7 +68,7 @@ def test_rekey_and_db_upgrade(cli, tmp_path):
         in cli("profiles", "rekey", "--scheme", "uid2", "-w", str(ws)).out
     )
     upgraded = cli("db", "upgrade", "-w", str(ws)).out
-    assert "campaign database at migration c0001" in upgraded
+    assert "campaign database at migration c0002" in upgraded
     assert "people database at migration p0004" in upgraded
 
 

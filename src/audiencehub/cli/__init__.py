@@ -17,7 +17,7 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-from audiencehub.cli import identity, people, profiles, workspace
+from audiencehub.cli import identity, people, profiles, sharing, workspace
 from audiencehub.cli.output import err_console
 from audiencehub.errors import AudienceHubError
 
@@ -33,6 +33,11 @@ app = typer.Typer(
 app.add_typer(identity.app, name="id")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(people.app, name="people")
+app.add_typer(sharing.accounts_app, name="accounts")
+app.add_typer(sharing.datasources_app, name="datasources")
+app.add_typer(sharing.audiences_app, name="audiences")
+app.add_typer(sharing.jobs_app, name="jobs")
+app.command("audit")(sharing.audit_command)
 app.add_typer(workspace.db_app, name="db")
 app.command("init")(workspace.init)
 app.command("demo")(workspace.demo)

@@ -1,0 +1,258 @@
+"""Campaign's sharing commands: accounts, shared data sources, audiences, jobs, audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from audiencehub.campaign.accounts import (
+    Account,
+    account_drop,
+    get_account,
+    set_account,
+    test_account,
+)
+from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
+from audiencehub.campaign.audit import current_actor, list_audit
+from audiencehub.campaign.data_sources import (
+    Channel,
+    Encryption,
+    ReconciliationKey,
+    accept_terms,
+    add_shared_data_source,
+    list_shared_data_sources,
+)
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.shared_import import run_import
+from audiencehub.cli.options import JsonOption, WorkspaceOption
+from audiencehub.cli.output import console, print_json, print_value
+from audiencehub.errors import InvalidInput
+from audiencehub.identity import HashScheme
+from audiencehub.workspace import open_workspace
+
+__all__ = ["accounts_app", "audiences_app", "audit_command", "datasources_app", "jobs_app"]
+
+accounts_app = typer.Typer(help="External accounts: the drop locations shared files go through.")
+datasources_app = typer.Typer(help="Campaign's shared data sources.")
+audiences_app = typer.Typer(help="Audiences, shared ones included.")
+jobs_app = typer.Typer(help="Campaign's technical jobs.")
+
+
+@accounts_app.command("set")
+def accounts_set(
+    name: Annotated[Account, typer.Argument(help="importSharedAudience or exportSharedAudience.")],
+    folder: Annotated[Path | None, typer.Option(help="A local folder.")] = None,
+    s3: Annotated[str | None, typer.Option(help="s3://BUCKET/PREFIX.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
+    region: Annotated[str | None, typer.Option(help="S3 region.")] = None,
+    sse: Annotated[bool, typer.Option(help="Server-side encryption.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Point an external account at a folder or an S3 prefix."""
+    if (folder is None) == (s3 is None):
+        raise InvalidInput("give exactly one of --folder and --s3")
+    if s3 is not None and not s3.startswith("s3://"):
+        raise InvalidInput(f"{s3!r} is not an s3:// URL", hint="Write s3://BUCKET/PREFIX.")
+    url = s3 or str(Path(folder or ".").resolve())
+    with open_workspace(workspace).campaign.begin() as connection:
+        set_account(
+            connection,
+            name,
+            url,
+            endpoint_url=endpoint_url,
+            region=region,
+            server_side_encryption=sse,
+        )
+    console.print(f"{name} -> {url}")
+
+
+@accounts_app.command("show")
+def accounts_show(workspace: WorkspaceOption = None) -> None:
+    """Show both accounts (credentials come from the AWS environment and are not stored)."""
+    ws = open_workspace(workspace)
+    with ws.campaign.connect() as connection:
+        print_json([get_account(connection, name, ws.path) for name in Account])
+
+
+@accounts_app.command("test")
+def accounts_test(
+    name: Annotated[Account, typer.Argument(help="The account to test.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """List the account's location, or say precisely what is wrong."""
+    ws = open_workspace(workspace)
+    with ws.campaign.connect() as connection:
+        keys = test_account(connection, name, ws.path)
+    console.print(f"{name}: reachable, {len(keys)} object(s)")
+    for key in keys[:20]:
+        console.print(f"  {key}")
+
+
+@datasources_app.command("add")
+def datasources_add(
+    label: Annotated[str, typer.Option(help="Display name.")],
+    reconciliation: Annotated[str, typer.Option(help="declared (visitor is defaultDataSource).")],
+    key: Annotated[ReconciliationKey, typer.Option(help="Profile field compared.")],
+    hashing: Annotated[HashScheme | None, typer.Option(help="Hashing scheme.")] = None,
+    encryption: Annotated[Encryption | None, typer.Option(help="Encryption algorithm.")] = None,
+    enc_key: Annotated[
+        str | None, typer.Option(envvar="AUDIENCEHUB_ENC_KEY", help="Key, hex (stored sealed).")
+    ] = None,
+    enc_iv: Annotated[
+        str | None, typer.Option(envvar="AUDIENCEHUB_ENC_IV", help="AES-CBC IV, hex.")
+    ] = None,
+    channel: Annotated[Channel | None, typer.Option(help="email, sms or other.")] = None,
+    priority: Annotated[int, typer.Option(help="Higher first.")] = 0,
+    alias: Annotated[int | None, typer.Option(help="People-service data source (DPID).")] = None,
+    destination_id: Annotated[
+        int | None, typer.Option(help="People-service destination id.")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a declared-ID data source and print its id (AMCDS<n>)."""
+    if reconciliation != "declared":
+        raise InvalidInput(
+            "only declared-ID sources can be added",
+            hint="Visitor IDs reconcile through the built-in defaultDataSource.",
+        )
+    ws = open_workspace(workspace)
+    with ws.campaign.begin() as connection:
+        source = add_shared_data_source(
+            connection,
+            KeyVault(ws.path),
+            label=label,
+            key=key,
+            hashing=hashing,
+            encryption=encryption,
+            enc_key=enc_key,
+            enc_iv=enc_iv,
+            channel=channel,
+            priority=priority,
+            alias_dpid=alias,
+            destination_id=destination_id,
+        )
+    print_value(source["id"])
+
+
+@datasources_app.command("list")
+def datasources_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """List shared data sources (keys are never shown)."""
+    with open_workspace(workspace).campaign.connect() as connection:
+        rows = list_shared_data_sources(connection)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "label", "key", "hashing", "encryption", "destination", "terms accepted")
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[c] or "")
+                for c in (
+                    "id",
+                    "label",
+                    "reconciliation_key",
+                    "hashing",
+                    "encryption",
+                    "destination_id",
+                    "terms_accepted_by",
+                )
+            )
+        )
+    console.print(table)
+
+
+@datasources_app.command("accept-terms")
+def datasources_accept_terms(
+    source_id: Annotated[str, typer.Argument(help="defaultDataSource or AMCDS<n>.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Accept the data-use terms of a data source, as the current user."""
+    with open_workspace(workspace).campaign.begin() as connection:
+        source = accept_terms(connection, source_id, current_actor())
+    console.print(f"Terms of {source_id} accepted by {source['terms_accepted_by']}")
+
+
+@audiences_app.command("import-shared")
+def audiences_import_shared(
+    segment: Annotated[int, typer.Option(help="People-service segment id.")],
+    datasource: Annotated[str, typer.Option(help="Shared data source id.")],
+    name: Annotated[str, typer.Option(help="Audience name.")],
+    force_profile: Annotated[bool, typer.Option(help="Keep only IDs that match a profile.")] = True,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a shared audience; the importSharedAudience job fills it."""
+    with open_workspace(workspace).campaign.begin() as connection:
+        audience = create_shared_audience(
+            connection,
+            name=name,
+            segment_id=segment,
+            data_source_id=datasource,
+            force_profile=force_profile,
+        )
+    console.print(f"Audience {audience['name']} ({audience['type']}) created")
+
+
+@audiences_app.command("show")
+def audiences_show(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show an audience: type, size and the last import report."""
+    with open_workspace(workspace).campaign.connect() as connection:
+        audience = get_audience(connection, name)
+    del as_json  # the audience is always printed as JSON; the flag keeps scripts explicit
+    print_json({k: audience[k] for k in ("name", "type", "size", "last_report")})
+
+
+@audiences_app.command("members")
+def audiences_members(
+    name: Annotated[str, typer.Argument(help="Audience name.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print the members as CSV: profile id and address."""
+    with open_workspace(workspace).campaign.connect() as connection:
+        members = list_members(connection, name)
+    print_value("profile_id,address")
+    for member in members:
+        print_value(f"{member['profile_id'] or ''},{member['address'] or ''}")
+
+
+@jobs_app.command("run")
+def jobs_run(
+    job: Annotated[str, typer.Argument(help="importSharedAudience.")],
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a technical job now."""
+    if job != "importSharedAudience":
+        raise InvalidInput(f"{job!r} is not a campaign job", hint="Jobs: importSharedAudience.")
+    ws = open_workspace(workspace)
+    with ws.campaign.connect() as connection:
+        drop = account_drop(connection, Account.IMPORT, ws.path)
+    run = run_import(ws.campaign, KeyVault(ws.path), drop)
+    if as_json:
+        print_json(vars(run))
+        return
+    for report in run.reports:
+        console.print(
+            f"{report['audience']}: {report['rows_read']} rows, {report['matched']} matched, "
+            f"{report['unmatched']} unmatched, {report['invalid_ids']} invalid, "
+            f"+{report['added']} -{report['removed']} (match rate {report['match_rate']:.1%})"
+        )
+    for line in run.waiting:
+        console.print(f"waiting: {line}")
+    for line in run.refused:
+        console.print(f"refused: {line}")
+
+
+def audit_command(
+    workspace: WorkspaceOption = None,
+    limit: Annotated[int, typer.Option(help="How many entries.")] = 50,
+) -> None:
+    """List the audit trail of imports and exports, newest first."""
+    with open_workspace(workspace).campaign.connect() as connection:
+        print_json(list_audit(connection, limit))
