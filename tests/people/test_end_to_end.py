@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 
 import boto3
 import pytest
 from fastapi.testclient import TestClient
-from moto.server import ThreadedMotoServer
 
 from audiencehub.drops import open_drop
 from audiencehub.formats import (
@@ -27,25 +25,6 @@ from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import add_destination, publish
 from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on a free loopback port, for the whole module."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def _drops(kind, tmp_path, endpoint):

@@ -25,10 +25,13 @@ __all__ = [
     "external_accounts",
     "key_schemes",
     "metadata",
+    "people_connection",
     "processed_batches",
     "profile_keys",
     "profiles",
+    "share_exports",
     "shared_data_sources",
+    "shares",
     "visitor_links",
 ]
 
@@ -158,4 +161,35 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("data_source_id", String(32)),
     Column("details", JSON, nullable=False),
+)
+
+people_connection = Table(
+    "people_connection",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("people_url", Text, nullable=False),
+    Column("client_id", String(255), nullable=False),
+    Column("secret", LargeBinary, nullable=False),  # sealed with the workspace key
+    Column("org_id", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("source_audience_id", _ID, ForeignKey("audiences.id"), nullable=False),
+    Column("segment_id", Integer, nullable=False),
+    Column("trait_code", String(255), nullable=False),
+    Column("data_source_id", String(32), ForeignKey("shared_data_sources.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+share_exports = Table(
+    "share_exports",
+    metadata,
+    Column("share_id", _ID, ForeignKey("shares.id"), primary_key=True),
+    Column("profile_id", _ID, primary_key=True),
+    Column("exported_at", DateTime(timezone=True), nullable=False),
+    sqlite_with_rowid=False,
 )

@@ -1,0 +1,129 @@
+"""The connection to the people service: OAuth2 client credentials and its partner API.
+
+The client secret is sealed with the workspace key and never printed. Enabling
+the connection also switches click tracking from campaign's own permanent
+cookie to visitor IDs (the tracking server reads :func:`connection_enabled`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, select
+
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.schema import people_connection
+from audiencehub.db.bulk import upsert
+from audiencehub.errors import ConfigurationError, NotFound
+
+__all__ = [
+    "PeopleClient",
+    "connection_enabled",
+    "get_connection",
+    "people_client",
+    "set_connection",
+]
+
+
+def set_connection(
+    connection: Connection,
+    vault: KeyVault,
+    *,
+    people_url: str,
+    client_id: str,
+    client_secret: str,
+    org_id: str,
+    enabled: bool = True,
+) -> dict[str, Any]:
+    """Store the connection settings (the secret sealed)."""
+    if not people_url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"{people_url!r} is not an http(s) URL")
+    upsert(
+        connection,
+        people_connection,
+        [
+            {
+                "id": 1,
+                "people_url": people_url.rstrip("/"),
+                "client_id": client_id,
+                "secret": vault.seal({"client_secret": client_secret}),
+                "org_id": org_id,
+                "enabled": enabled,
+            }
+        ],
+        keys=("id",),
+        update=("people_url", "client_id", "secret", "org_id", "enabled"),
+    )
+    return get_connection(connection)
+
+
+def get_connection(connection: Connection) -> dict[str, Any]:
+    """The connection settings, without the secret."""
+    row = connection.execute(select(people_connection)).mappings().first()
+    if row is None:
+        raise NotFound(
+            "no connection to the people service is set",
+            hint="Set one with `audiencehub connection set --people-url URL --client-id ID "
+            "--client-secret SECRET --org-id ORG`.",
+        )
+    return {k: v for k, v in row.items() if k != "secret"}
+
+
+def connection_enabled(connection: Connection) -> bool:
+    """Whether tracking uses visitor IDs (a connection is set and enabled)."""
+    row = connection.execute(select(people_connection.c.enabled)).first()
+    return bool(row and row.enabled)
+
+
+class PeopleClient:
+    """The people service's partner API, authenticated by client credentials."""
+
+    def __init__(self, http: httpx.Client, client_id: str, client_secret: str) -> None:
+        self._http, self._id, self._secret = http, client_id, client_secret
+        self._token: str | None = None
+
+    def _authorised(self) -> dict[str, str]:
+        if self._token is None:
+            response = self._http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(self._id, self._secret),
+            )
+            if response.status_code == 401:
+                raise ConfigurationError(
+                    "the people service refused the client id or secret",
+                    hint="Check them with the people service's administrator.",
+                )
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def shared_audiences(self) -> list[dict[str, Any]]:
+        """Segments the people service shares: title, source, size, active, modified."""
+        response = self._http.get("/api/v1/segments", headers=self._authorised())
+        response.raise_for_status()
+        audiences: list[dict[str, Any]] = response.json()
+        return audiences
+
+    def create_segment(self, name: str, data_source_id: int) -> dict[str, Any]:
+        """Create a segment campaign will fill; returns its id and trait integration code."""
+        response = self._http.post(
+            "/api/v1/segments",
+            json={"name": name, "data_source_id": data_source_id},
+            headers=self._authorised(),
+        )
+        response.raise_for_status()
+        created: dict[str, Any] = response.json()
+        return created
+
+
+def people_client(
+    connection: Connection, vault: KeyVault, http: httpx.Client | None = None
+) -> PeopleClient:
+    """A client for the configured connection (``http`` lets tests reach an in-process app)."""
+    settings = get_connection(connection)
+    row = connection.execute(select(people_connection.c.secret)).one()
+    secret = vault.open(row.secret)["client_secret"]
+    transport = http or httpx.Client(base_url=settings["people_url"], timeout=30)
+    return PeopleClient(transport, settings["client_id"], secret)

@@ -1,0 +1,235 @@
+"""Sharing campaign audiences with the people service: the Save audience *share* mode.
+
+A share names a source audience, a people-service segment and a data source;
+the ``exportSharedAudience`` job then sends the audience's new records as
+inbound files that realise the segment's trait. Only new records are sent;
+records with no ID for the data source are counted and kept as the complement.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from audiencehub.campaign.audiences import get_audience
+from audiencehub.campaign.audit import record
+from audiencehub.campaign.connection import PeopleClient
+from audiencehub.campaign.data_sources import (
+    DEFAULT_SOURCE,
+    ReconciliationKey,
+    cipher_of,
+    get_shared_data_source,
+    require_terms,
+)
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.schema import (
+    audience_members,
+    profiles,
+    share_exports,
+    shares,
+    visitor_links,
+)
+from audiencehub.db.bulk import bulk_insert
+from audiencehub.drops import DropLocation
+from audiencehub.errors import ConfigurationError, InvalidInput
+from audiencehub.formats.inbound import format_inbound_row
+from audiencehub.formats.names import InboundName, SyncMode
+from audiencehub.identity.hashing import hash_id
+from audiencehub.identity.normalize import normalize_email, to_e164
+from audiencehub.identity.schemes import HashScheme
+
+__all__ = ["ExportRun", "run_export", "share_audience"]
+
+
+def _trait_code(segment_id: int) -> str:
+    # the integration code the people service gives a segment's own trait
+    return f"segment-{segment_id}"
+
+
+def share_audience(
+    connection: Connection,
+    *,
+    source_audience: str,
+    shared_audience: str,
+    data_source_id: str,
+    client: Callable[[], PeopleClient] | None = None,
+) -> dict[str, Any]:
+    """Share an audience into a people-service segment (created by API when named and new).
+
+    A numeric ``shared_audience`` is a segment id and needs no call to the people service.
+    """
+    audience = get_audience(connection, source_audience)
+    source = get_shared_data_source(connection, data_source_id)
+    require_terms(source)
+    if source["alias_dpid"] is None:
+        raise ConfigurationError(
+            f"data source {data_source_id} has no people-service alias (DPID)",
+            hint="Recreate it with --alias DPID, the people data source its IDs belong to.",
+        )
+    if shared_audience.isdigit():
+        segment_id, code = int(shared_audience), _trait_code(int(shared_audience))
+    else:
+        if client is None:
+            raise ConfigurationError("sharing into a new shared audience needs the connection")
+        api = client()
+        existing = [s for s in api.shared_audiences() if s["title"] == shared_audience]
+        if existing:
+            segment_id, code = int(existing[0]["id"]), _trait_code(int(existing[0]["id"]))
+        else:
+            created = api.create_segment(shared_audience, int(source["alias_dpid"]))
+            segment_id, code = int(created["id"]), str(created["integration_code"])
+    found = connection.execute(
+        select(shares.c.id).where(
+            shares.c.source_audience_id == audience["id"],
+            shares.c.segment_id == segment_id,
+            shares.c.data_source_id == data_source_id,
+        )
+    ).scalar()
+    if found is None:
+        connection.execute(
+            insert(shares),
+            {
+                "source_audience_id": audience["id"],
+                "segment_id": segment_id,
+                "trait_code": code,
+                "data_source_id": data_source_id,
+                "created_at": datetime.now(UTC),
+            },
+        )
+    return {
+        "audience": source_audience,
+        "segment_id": segment_id,
+        "trait_code": code,
+        "data_source_id": data_source_id,
+    }
+
+
+@dataclass
+class ExportRun:
+    """Files written, and per share: records sent, without an ID, excluded by opt-outs."""
+
+    files: list[str] = field(default_factory=list)
+    shares: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _declared_id(source: dict[str, Any], value: str, cipher: Any) -> str | None:
+    key = ReconciliationKey(source["reconciliation_key"])
+    try:
+        if key is ReconciliationKey.EMAIL:
+            normal = normalize_email(value)
+        elif key is ReconciliationKey.MOBILE_PHONE:
+            normal = to_e164(value)
+        else:
+            normal = value
+        if source["hashing"]:
+            kind = key.kind
+            if kind is None:
+                return None
+            return hash_id(value, HashScheme(source["hashing"]), kind)
+        if cipher is not None:
+            return str(cipher.encrypt(normal))
+    except InvalidInput:
+        return None
+    if key.kind is not None:  # never in clear; such sources cannot be created
+        return None
+    return None if ":" in normal or "%3a" in normal.lower() else normal
+
+
+def run_export(
+    engine: Engine, vault: KeyVault, drop: DropLocation, *, now: float | None = None
+) -> ExportRun:
+    """Write one inbound file per data source with every share's new records."""
+    run = ExportRun()
+    stamp = int(now if now is not None else time.time())
+    with engine.begin() as connection:
+        by_source: dict[str, list[dict[str, Any]]] = {}
+        for row in connection.execute(select(shares).order_by(shares.c.id)).mappings():
+            by_source.setdefault(row["data_source_id"], []).append(dict(row))
+        for source_id, group in by_source.items():
+            source = get_shared_data_source(connection, source_id)
+            require_terms(source)
+            cipher = cipher_of(connection, vault, source_id)
+            lines: dict[str, list[str]] = {}
+            sent: list[tuple[int, int]] = []
+            for share in group:
+                stats = _collect(connection, source, cipher, share, lines, sent)
+                run.shares.append(stats)
+                record(connection, "export", stats, data_source_id=source_id)
+            if not lines:
+                continue
+            name = InboundName(stamp, int(source["alias_dpid"]), None, SyncMode.SYNC, None, True)
+            key = f"date={datetime.fromtimestamp(stamp, UTC):%Y-%m-%d}/{name}"
+            body = "".join(
+                format_inbound_row(user_id, codes=codes) + "\n"
+                for user_id, codes in sorted(lines.items())
+            )
+            with drop.open_write(key) as sink:
+                sink.write(gzip.compress(body.encode("utf-8"), mtime=0))
+            run.files.append(key)
+            moment = datetime.now(UTC)
+            bulk_insert(
+                connection,
+                share_exports,
+                ["share_id", "profile_id", "exported_at"],
+                [(share_id, profile_id, moment) for share_id, profile_id in sent],
+            )
+    return run
+
+
+def _collect(
+    connection: Connection,
+    source: dict[str, Any],
+    cipher: Any,
+    share: dict[str, Any],
+    lines: dict[str, list[str]],
+    sent: list[tuple[int, int]],
+) -> dict[str, Any]:
+    """Add a share's new records to ``lines``; returns its counts."""
+    already = select(share_exports.c.profile_id).where(share_exports.c.share_id == share["id"])
+    members = (
+        select(
+            profiles.c.id,
+            profiles.c.email,
+            profiles.c.mobile_phone,
+            profiles.c.crm_id,
+            profiles.c.blocklisted,
+            profiles.c.email_opt_out,
+            profiles.c.sms_opt_out,
+        )
+        .join(audience_members, audience_members.c.profile_id == profiles.c.id)
+        .where(
+            audience_members.c.audience_id == share["source_audience_id"],
+            profiles.c.id.not_in(already),
+        )
+    )
+    stats = {"segment_id": share["segment_id"], "sent": 0, "no_id": 0, "excluded": 0}
+    visitor = {}
+    if source["id"] == DEFAULT_SOURCE:
+        for visitor_id, profile_id in connection.execute(
+            select(visitor_links.c.visitor_id, visitor_links.c.profile_id).order_by(
+                visitor_links.c.linked_at
+            )
+        ):
+            visitor[profile_id] = visitor_id  # latest link wins
+    for row in connection.execute(members).mappings():
+        if row["blocklisted"] or row["email_opt_out"] or row["sms_opt_out"]:
+            stats["excluded"] += 1
+            continue
+        if source["id"] == DEFAULT_SOURCE:
+            user_id = visitor.get(row["id"])
+        else:
+            value = row[source["reconciliation_key"]]
+            user_id = _declared_id(source, value, cipher) if value else None
+        if user_id is None:
+            stats["no_id"] += 1
+            continue
+        lines.setdefault(user_id, []).append(share["trait_code"])
+        sent.append((share["id"], row["id"]))
+        stats["sent"] += 1
+    return stats
