@@ -17,6 +17,7 @@ from audiencehub.campaign.accounts import (
 )
 from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
 from audiencehub.campaign.audit import current_actor, list_audit
+from audiencehub.campaign.connection import people_client, set_connection
 from audiencehub.campaign.data_sources import (
     Channel,
     Encryption,
@@ -27,13 +28,21 @@ from audiencehub.campaign.data_sources import (
 )
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.shared_import import run_import
+from audiencehub.campaign.sharing import run_export, share_audience
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_value
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import open_workspace
 
-__all__ = ["accounts_app", "audiences_app", "audit_command", "datasources_app", "jobs_app"]
+__all__ = [
+    "accounts_app",
+    "audiences_app",
+    "audit_command",
+    "connection_app",
+    "datasources_app",
+    "jobs_app",
+]
 
 accounts_app = typer.Typer(help="External accounts: the drop locations shared files go through.")
 datasources_app = typer.Typer(help="Campaign's shared data sources.")
@@ -221,16 +230,102 @@ def audiences_members(
         print_value(f"{member['profile_id'] or ''},{member['address'] or ''}")
 
 
+connection_app = typer.Typer(help="The connection to the people service (OAuth2).")
+
+
+@connection_app.command("set")
+def connection_set(
+    people_url: Annotated[str, typer.Option(help="The people service's base URL.")],
+    client_id: Annotated[str, typer.Option(help="OAuth2 client id.")],
+    client_secret: Annotated[
+        str, typer.Option(envvar="AUDIENCEHUB_CLIENT_SECRET", help="OAuth2 client secret.")
+    ],
+    org_id: Annotated[str, typer.Option(help="Organisation id, e.g. ABC123@AdobeOrg.")],
+    enabled: Annotated[
+        bool, typer.Option(help="Enable (tracking switches to visitor IDs).")
+    ] = True,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Store the connection; the secret is sealed and never shown again."""
+    ws = open_workspace(workspace)
+    with ws.campaign.begin() as connection:
+        settings = set_connection(
+            connection,
+            KeyVault(ws.path),
+            people_url=people_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            org_id=org_id,
+            enabled=enabled,
+        )
+    console.print(
+        f"Connection to {settings['people_url']} set ({'enabled' if enabled else 'disabled'})"
+    )
+
+
+@connection_app.command("test")
+def connection_test(workspace: WorkspaceOption = None) -> None:
+    """Obtain a token and list the shared audiences."""
+    ws = open_workspace(workspace)
+    with ws.campaign.connect() as connection:
+        audiences = people_client(connection, KeyVault(ws.path)).shared_audiences()
+    console.print(f"Connected: {len(audiences)} shared audience(s)")
+    for audience in audiences:
+        console.print(f"  {audience['id']}: {audience['title']} ({audience['size']:,} IDs)")
+
+
+@audiences_app.command("share")
+def audiences_share(
+    source: Annotated[str, typer.Argument(help="The campaign audience to share.")],
+    shared_audience: Annotated[str, typer.Option(help="Segment name (created if new) or id.")],
+    datasource: Annotated[str, typer.Option(help="Shared data source id.")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Share an audience into a people-service segment; exportSharedAudience sends it."""
+    ws = open_workspace(workspace)
+    vault = KeyVault(ws.path)
+    with ws.campaign.begin() as connection:
+        shared = share_audience(
+            connection,
+            source_audience=source,
+            shared_audience=shared_audience,
+            data_source_id=datasource,
+            client=lambda: people_client(connection, vault),
+        )
+    console.print(
+        f"{source} is shared into segment {shared['segment_id']} through {datasource}; "
+        "run `audiencehub jobs run exportSharedAudience` to send it"
+    )
+
+
 @jobs_app.command("run")
 def jobs_run(
-    job: Annotated[str, typer.Argument(help="importSharedAudience.")],
+    job: Annotated[str, typer.Argument(help="importSharedAudience or exportSharedAudience.")],
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a technical job now."""
-    if job != "importSharedAudience":
-        raise InvalidInput(f"{job!r} is not a campaign job", hint="Jobs: importSharedAudience.")
     ws = open_workspace(workspace)
+    if job == "exportSharedAudience":
+        with ws.campaign.connect() as connection:
+            target = account_drop(connection, Account.EXPORT, ws.path)
+        exported = run_export(ws.campaign, KeyVault(ws.path), target)
+        if as_json:
+            print_json(vars(exported))
+        else:
+            for stats in exported.shares:
+                console.print(
+                    f"segment {stats['segment_id']}: {stats['sent']} sent, {stats['no_id']} "
+                    f"without an ID, {stats['excluded']} opted out or blocklisted"
+                )
+            for name in exported.files:
+                console.print(f"wrote {name}")
+        return
+    if job != "importSharedAudience":
+        raise InvalidInput(
+            f"{job!r} is not a campaign job",
+            hint="Jobs: importSharedAudience, exportSharedAudience.",
+        )
     with ws.campaign.connect() as connection:
         drop = account_drop(connection, Account.IMPORT, ws.path)
     run = run_import(ws.campaign, KeyVault(ws.path), drop)
