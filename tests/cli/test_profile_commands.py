@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from audiencehub.cli import app
+from audiencehub.db import System
+from audiencehub.db.migrate import head_revision
 
 
 def test_commands_need_a_workspace(cli, tmp_path):
@@ -68,8 +70,8 @@ def test_rekey_and_db_upgrade(cli, tmp_path):
         in cli("profiles", "rekey", "--scheme", "uid2", "-w", str(ws)).out
     )
     upgraded = cli("db", "upgrade", "-w", str(ws)).out
-    assert "campaign database at migration c0002" in upgraded
-    assert "people database at migration p0004" in upgraded
+    assert f"campaign database at migration {head_revision(System.CAMPAIGN)}" in upgraded
+    assert f"people database at migration {head_revision(System.PEOPLE)}" in upgraded
 
 
 def test_demo_is_idempotent(cli, tmp_path):
