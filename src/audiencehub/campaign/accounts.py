@@ -77,7 +77,12 @@ def get_account(connection: Connection, name: Account, workspace: Path) -> dict[
 def account_drop(connection: Connection, name: Account, workspace: Path) -> DropLocation:
     """The drop location an account points at."""
     account = get_account(connection, name, workspace)
-    return open_drop(account["url"], endpoint_url=account["endpoint_url"])
+    return open_drop(
+        account["url"],
+        endpoint_url=account["endpoint_url"],
+        region=account["region"],
+        server_side_encryption=account["server_side_encryption"],
+    )
 
 
 def test_account(connection: Connection, name: Account, workspace: Path) -> list[str]:

@@ -157,29 +157,38 @@ def run_export(
             cipher = cipher_of(connection, vault, source_id)
             lines: dict[str, list[str]] = {}
             sent: list[tuple[int, int]] = []
-            for share in group:
-                stats = _collect(connection, source, cipher, share, lines, sent)
-                run.shares.append(stats)
-                record(connection, "export", stats, data_source_id=source_id)
-            if not lines:
-                continue
-            name = InboundName(stamp, int(source["alias_dpid"]), None, SyncMode.SYNC, None, True)
-            key = f"date={datetime.fromtimestamp(stamp, UTC):%Y-%m-%d}/{name}"
-            body = "".join(
-                format_inbound_row(user_id, codes=codes) + "\n"
-                for user_id, codes in sorted(lines.items())
-            )
-            with drop.open_write(key) as sink:
-                sink.write(gzip.compress(body.encode("utf-8"), mtime=0))
-            run.files.append(key)
-            moment = datetime.now(UTC)
-            bulk_insert(
-                connection,
-                share_exports,
-                ["share_id", "profile_id", "exported_at"],
-                [(share_id, profile_id, moment) for share_id, profile_id in sent],
-            )
+            stats_of_group = [
+                _collect(connection, source, cipher, share, lines, sent) for share in group
+            ]
+            run.shares.extend(stats_of_group)
+            key = None
+            if lines:
+                key = _write_inbound(drop, source, stamp, lines)
+                run.files.append(key)
+                moment = datetime.now(UTC)
+                bulk_insert(
+                    connection,
+                    share_exports,
+                    ["share_id", "profile_id", "exported_at"],
+                    [(share_id, profile_id, moment) for share_id, profile_id in sent],
+                )
+            for stats in stats_of_group:
+                record(connection, "export", {**stats, "file": key}, data_source_id=source_id)
     return run
+
+
+def _write_inbound(
+    drop: DropLocation, source: dict[str, Any], stamp: int, lines: dict[str, list[str]]
+) -> str:
+    """Write one gzip inbound data file under today's ``date=`` prefix; returns its key."""
+    name = InboundName(stamp, int(source["alias_dpid"]), None, SyncMode.SYNC, None, True)
+    key = f"date={datetime.fromtimestamp(stamp, UTC):%Y-%m-%d}/{name}"
+    body = "".join(
+        format_inbound_row(user_id, codes=codes) + "\n" for user_id, codes in sorted(lines.items())
+    )
+    with drop.open_write(key) as sink:
+        sink.write(gzip.compress(body.encode("utf-8"), mtime=0))
+    return key
 
 
 def _collect(

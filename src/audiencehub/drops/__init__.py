@@ -10,10 +10,21 @@ from audiencehub.drops.folder import FolderDrop
 __all__ = ["DropLocation", "DropObject", "FolderDrop", "open_drop"]
 
 
-def open_drop(url: str, *, endpoint_url: str | None = None) -> DropLocation:
+def open_drop(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    server_side_encryption: bool = False,
+) -> DropLocation:
     """The drop location at ``url``: a folder path, or ``s3://bucket/prefix``."""
     if url.startswith("s3://"):
         from audiencehub.drops.s3 import S3Drop  # boto3 loads only when S3 is used
 
-        return S3Drop(url, endpoint_url=endpoint_url)
+        return S3Drop(
+            url,
+            endpoint_url=endpoint_url,
+            region=region,
+            server_side_encryption=server_side_encryption,
+        )
     return FolderDrop(Path(url.removeprefix("file://")))

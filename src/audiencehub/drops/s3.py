@@ -26,15 +26,25 @@ _SPOOL_BYTES = 64 * 1024 * 1024  # larger uploads spill to disk before they are 
 class S3Drop:
     """Objects under ``s3://bucket/prefix``; keys are relative to the prefix."""
 
-    def __init__(self, url: str, *, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        server_side_encryption: bool = False,
+    ) -> None:
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
             raise ConfigurationError(f"{url!r} names no bucket", hint="Write s3://BUCKET/PREFIX.")
         self.url, self.bucket = url, bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._client: Any = boto3.client(
-            "s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+            "s3",
+            endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+            region_name=region,
         )
+        self._upload_args = {"ServerSideEncryption": "AES256"} if server_side_encryption else None
 
     def _fail(self, exc: Exception, action: str) -> ConfigurationError:
         code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
@@ -83,6 +93,8 @@ class S3Drop:
             yield buffer
             buffer.seek(0)
             try:
-                self._client.upload_fileobj(buffer, self.bucket, self.prefix + key)
+                self._client.upload_fileobj(
+                    buffer, self.bucket, self.prefix + key, ExtraArgs=self._upload_args
+                )
             except (ClientError, BotoCoreError) as exc:
                 raise self._fail(exc, f"write {key} to") from None
