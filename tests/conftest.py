@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from sqlalchemy import create_engine, text
@@ -80,3 +81,16 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def drop_urls(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[str, str, str | None]:
+    """(export URL, import URL, S3 endpoint): folders, or a fresh bucket on the S3 server."""
+    if kind == "folder":
+        return str(tmp_path / "export"), str(tmp_path / "import"), None
+    request.getfixturevalue("aws_env")
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    bucket = f"drops-{tmp_path.name.replace('_', '-').lower()[:40]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/exportSharedAudience", f"s3://{bucket}/importSharedAudience", endpoint

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
@@ -37,6 +36,7 @@ from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import add_destination, publish
 from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.traits import add_trait
+from tests.conftest import drop_urls
 
 EMAILS = {
     "C1": "jo@example.com",
@@ -49,15 +49,7 @@ EMAILS = {
 @pytest.mark.parametrize("kind", ["folder", "s3"])
 def test_import_then_share_back(workspace, tmp_path, kind, request):
     """Exactly the expected profiles arrive, and exactly they go back into the new segment."""
-    endpoint = None
-    if kind == "s3":
-        request.getfixturevalue("aws_env")
-        endpoint = request.getfixturevalue("s3_endpoint")
-        bucket = f"e2e-{tmp_path.name.replace('_', '-').lower()[:40]}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-        import_url, export_url = f"s3://{bucket}/import", f"s3://{bucket}/export"
-    else:
-        import_url, export_url = str(tmp_path / "import"), str(tmp_path / "export")
+    export_url, import_url, endpoint = drop_urls(kind, tmp_path, request)
     vault = KeyVault(workspace.path)
 
     # campaign: four profiles; C4 clicked a tracked link (a visitor link)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 
@@ -25,24 +24,13 @@ from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import add_destination, publish
 from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
-
-
-def _drops(kind, tmp_path, endpoint):
-    if kind == "folder":
-        return str(tmp_path / "export"), str(tmp_path / "import"), None
-    bucket = f"drops-{tmp_path.name.replace('_', '-').lower()[:40]}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-    return f"s3://{bucket}/exportSharedAudience", f"s3://{bucket}/importSharedAudience", endpoint
+from tests.conftest import drop_urls
 
 
 @pytest.mark.parametrize("kind", ["folder", "s3"])
 def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
     """Synced visitors with onboarded CRM traits come out of the published batch exactly."""
-    endpoint = None
-    if kind == "s3":
-        request.getfixturevalue("aws_env")
-        endpoint = request.getfixturevalue("s3_endpoint")
-    export_url, import_url, endpoint = _drops(kind, tmp_path, endpoint)
+    export_url, import_url, endpoint = drop_urls(kind, tmp_path, request)
     with workspace.people.begin() as connection:
         add_data_source(connection, dpid=20915, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
         add_trait(connection, trait_id=101, name="Shoes", data_source_id=20915)
@@ -83,18 +71,8 @@ def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
     result = publish(workspace.people, 46390, now_ms=1764300000000, endpoint_url=endpoint)
     assert (result.full, result.rows) == (True, 2)
     target = open_drop(import_url, endpoint_url=endpoint)
-    objects = {obj.name: obj for obj in target.list()}
-    [info_name] = [name for name in objects if name.endswith(".info")]
-    with target.open_read(objects[info_name].key) as handle:
-        control = ControlFile.from_json(handle.read().decode())
-    members = []
-    for entry in control.files:
-        assert objects[entry.name].size == entry.byte_size
-        with target.open_read(objects[entry.name].key) as handle:
-            rows = gzip.decompress(handle.read()).decode().splitlines()
-        assert len(rows) == entry.line_count
-        members += [parse_outbound_row(row) for row in rows]
-        assert parse_outbound_name(entry.name).master_dpid == 0
+    control, members = _newest_batch(target)
+    assert {parse_outbound_name(entry.name).master_dpid for entry in control.files} == {0}
     assert sorted(m.user_id for m in members) == sorted([visitors["crm1"], visitors["crm3"]])
     assert all(m.segments == (900,) and m.removed == () for m in members)
     assert len(control.files) == 2  # split at one row per file
