@@ -113,3 +113,15 @@ def test_every_command_has_help_and_is_documented():
         assert f"`audiencehub {name}`" in reference, (
             f"docs/cli.md does not document `audiencehub {name}`"
         )
+
+
+def test_count_with_a_filter(cli, tmp_path):
+    """--where counts matching profiles; a bad filter is exit 2 with the position."""
+    ws = tmp_path / "ws"
+    cli("init", str(ws))
+    data = tmp_path / "p.csv"
+    data.write_text("email,country\na@x.org,FR\nb@x.org,US\nc@x.org,FR\n", encoding="utf-8")
+    cli("profiles", "import", str(data), "-w", str(ws))
+    assert cli("profiles", "count", "--where", "country = 'FR'", "-w", str(ws)).out == "2\n"
+    bad = cli("profiles", "count", "--where", "country = FR", "-w", str(ws))
+    assert bad.code == 2 and "position 11: a value expected" in bad.err

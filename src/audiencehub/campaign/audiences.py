@@ -12,7 +12,7 @@ from audiencehub.campaign.data_sources import Channel, get_shared_data_source, r
 from audiencehub.campaign.schema import audience_members, audiences
 from audiencehub.errors import InvalidInput, NotFound
 
-__all__ = ["create_shared_audience", "get_audience", "list_members"]
+__all__ = ["audience_id", "create_shared_audience", "get_audience", "list_members"]
 
 
 def create_shared_audience(
@@ -73,6 +73,14 @@ def get_audience(connection: Connection, name: str) -> dict[str, Any]:
         ).scalar_one()
     )
     return audience
+
+
+def audience_id(connection: Connection, name: str) -> int:
+    """The id of the audience called ``name`` (for filters that test membership)."""
+    found = connection.execute(select(audiences.c.id).where(audiences.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no audience is named {name!r}")
+    return int(found)
 
 
 def list_members(connection: Connection, name: str) -> list[dict[str, Any]]:

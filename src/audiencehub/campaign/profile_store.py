@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
 
 from audiencehub.campaign.profile_fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
 from audiencehub.campaign.profile_rows import KeyDigests, ProfileChange, RejectedRow, key_digests
@@ -255,9 +255,12 @@ def _write(
         bulk_insert(connection, profile_keys, _KEY_COLUMNS, key_rows)
 
 
-def count_profiles(connection: Connection) -> int:
-    """How many profiles the store holds."""
-    return int(connection.execute(select(func.count()).select_from(profiles)).scalar_one())
+def count_profiles(connection: Connection, where: ColumnElement[bool] | None = None) -> int:
+    """How many profiles the store holds (that match ``where``, a targeting filter)."""
+    query = select(func.count()).select_from(profiles)
+    if where is not None:
+        query = query.where(where)
+    return int(connection.execute(query).scalar_one())
 
 
 def get_profile(connection: Connection, key: str) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from audiencehub.campaign import (
     import_profiles,
     schemes_in_use,
 )
+from audiencehub.campaign.audiences import audience_id
+from audiencehub.campaign.targeting import compile_filter
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_value
 from audiencehub.errors import InvalidInput
@@ -124,10 +126,19 @@ def import_command(
 
 
 @app.command("count")
-def count_command(workspace: WorkspaceOption = None) -> None:
-    """Print how many profiles the workspace holds."""
+def count_command(
+    where: Annotated[
+        str | None,
+        typer.Option(help="A targeting filter, e.g. \"country = 'FR' AND NOT email_opt_out\"."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print how many profiles the workspace holds (matching --where, if given)."""
     with open_workspace(workspace).campaign.connect() as connection:
-        print_value(count_profiles(connection))
+        condition = (
+            compile_filter(where, lambda name: audience_id(connection, name)) if where else None
+        )
+        print_value(count_profiles(connection, condition))
 
 
 @app.command("show")
