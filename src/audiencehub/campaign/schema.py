@@ -33,6 +33,8 @@ __all__ = [
     "shared_data_sources",
     "shares",
     "visitor_links",
+    "workflow_runs",
+    "workflow_sets",
 ]
 
 metadata = MetaData()
@@ -191,5 +193,26 @@ share_exports = Table(
     Column("share_id", _ID, ForeignKey("shares.id"), primary_key=True),
     Column("profile_id", _ID, primary_key=True),
     Column("exported_at", DateTime(timezone=True), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("status", String(16), nullable=False),
+    Column("activities", JSON, nullable=False),  # per activity: inputs and output counts
+)
+
+# Working sets of workflow runs: the profiles on each transition, kept in the database.
+workflow_sets = Table(
+    "workflow_sets",
+    metadata,
+    Column("run_id", _ID, ForeignKey("workflow_runs.id"), primary_key=True),
+    Column("output", String(255), primary_key=True),
+    Column("profile_id", _ID, primary_key=True),
     sqlite_with_rowid=False,
 )

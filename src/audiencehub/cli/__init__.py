@@ -17,7 +17,7 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-from audiencehub.cli import identity, people, profiles, sharing, workspace
+from audiencehub.cli import identity, people, profiles, sharing, workflows, workspace
 from audiencehub.cli.output import err_console
 from audiencehub.errors import AudienceHubError
 
@@ -38,6 +38,7 @@ app.add_typer(sharing.datasources_app, name="datasources")
 app.add_typer(sharing.audiences_app, name="audiences")
 app.add_typer(sharing.jobs_app, name="jobs")
 app.add_typer(sharing.connection_app, name="connection")
+app.add_typer(workflows.app, name="workflows")
 app.command("audit")(sharing.audit_command)
 app.add_typer(workspace.db_app, name="db")
 app.command("init")(workspace.init)

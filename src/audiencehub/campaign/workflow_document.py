@@ -1,0 +1,203 @@
+"""Workflow documents: activities and their transitions, validated all at once.
+
+A workflow is YAML or JSON::
+
+    name: French gold customers
+    activities:
+      - {id: fr, type: query, filter: "country = 'FR'"}
+      - {id: vip, type: read_audience, audience: VIP}
+      - {id: both, type: union, inputs: [fr, vip]}
+      - id: split
+        type: segmentation
+        input: both
+        segments:
+          - {name: gold, filter: "attributes.tier = 'gold'"}
+          - {name: sample, percent: 10}
+        remainder: true
+      - {id: save, type: save_audience, input: split.gold, mode: create_or_update, audience: Gold}
+
+An activity's output is named by its id; a segmentation's by ``<id>.<segment>``
+(and ``<id>.remainder``). Validation reports every problem at once: unknown
+activity types, missing or unknown settings, dangling transitions, cycles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from audiencehub.errors import InputFileError
+
+__all__ = ["ACTIVITY_TYPES", "Activity", "Workflow", "load_workflow", "parse_workflow"]
+
+# type -> (required settings, optional settings)
+ACTIVITY_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "query": (frozenset({"filter"}), frozenset()),
+    "read_audience": (frozenset({"audience"}), frozenset()),
+    "union": (frozenset({"inputs"}), frozenset()),
+    "intersection": (frozenset({"inputs"}), frozenset()),
+    "exclusion": (frozenset({"inputs"}), frozenset()),
+    "deduplication": (frozenset({"input"}), frozenset({"by"})),
+    "segmentation": (frozenset({"input", "segments"}), frozenset({"remainder"})),
+    "save_audience": (
+        frozenset({"input", "mode"}),
+        frozenset({"audience", "shared_audience", "datasource"}),
+    ),
+}
+SAVE_MODES = frozenset({"replace", "complete", "create_or_update", "create_unique", "share"})
+_NOT_YET = frozenset({"email_delivery", "sms_delivery", "scheduler"})
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One activity: its id, type, settings, and the outputs it reads."""
+
+    id: str
+    type: str
+    settings: Mapping[str, Any]
+    inputs: tuple[str, ...]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The transitions this activity writes."""
+        if self.type == "segmentation":
+            names = [f"{self.id}.{segment['name']}" for segment in self.settings["segments"]]
+            if self.settings.get("remainder"):
+                names.append(f"{self.id}.remainder")
+            return tuple(names)
+        if self.type == "save_audience":
+            return ()
+        return (self.id,)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A validated workflow, activities in an order that respects every transition."""
+
+    name: str
+    activities: tuple[Activity, ...]
+    problems: tuple[str, ...] = field(default=())
+
+
+def _activity(raw: Any, index: int, problems: list[str]) -> Activity | None:
+    where = f"activity {index + 1}"
+    if not isinstance(raw, dict):
+        problems.append(f"{where} is not a mapping")
+        return None
+    identifier, kind = raw.get("id"), raw.get("type")
+    if not isinstance(identifier, str) or not identifier or "." in identifier:
+        problems.append(f"{where} needs an id (text without '.')")
+        return None
+    where = f"activity {identifier!r}"
+    if kind in _NOT_YET:
+        problems.append(f"{where}: type {kind!r} is not available in this version yet")
+        return None
+    if kind not in ACTIVITY_TYPES:
+        problems.append(
+            f"{where}: unknown activity type {kind!r}; "
+            f"types are {', '.join(sorted(ACTIVITY_TYPES))}"
+        )
+        return None
+    required, optional = ACTIVITY_TYPES[kind]
+    settings = {k: v for k, v in raw.items() if k not in ("id", "type")}
+    for missing in sorted(required - set(settings)):
+        problems.append(f"{where}: missing setting {missing!r}")
+    for unknown in sorted(set(settings) - required - optional):
+        problems.append(f"{where}: unknown setting {unknown!r}")
+    if kind == "save_audience" and settings.get("mode") not in SAVE_MODES:
+        problems.append(f"{where}: mode must be one of {', '.join(sorted(SAVE_MODES))}")
+    if kind == "save_audience" and settings.get("mode") == "share":
+        if "shared_audience" not in settings or "datasource" not in settings:
+            problems.append(f"{where}: share needs shared_audience and datasource")
+    elif kind == "save_audience" and "audience" not in settings:
+        problems.append(f"{where}: missing setting 'audience'")
+    if kind == "segmentation":
+        for number, segment in enumerate(settings.get("segments") or [], start=1):
+            rules = {"filter", "percent", "count"} & set(
+                segment if isinstance(segment, dict) else {}
+            )
+            if not isinstance(segment, dict) or "name" not in segment or len(rules) != 1:
+                problems.append(
+                    f"{where}: segment {number} needs a name and one of filter, percent, count"
+                )
+    raw_inputs = settings.get("inputs", [settings["input"]] if "input" in settings else [])
+    if kind in ("union", "intersection", "exclusion") and len(raw_inputs or []) < 2:
+        problems.append(f"{where}: {kind} needs at least two inputs")
+    inputs = tuple(str(i) for i in raw_inputs or [])
+    return Activity(identifier, kind, settings, inputs)
+
+
+def parse_workflow(document: Mapping[str, Any]) -> Workflow:
+    """Validate a workflow document; problems are collected, not raised."""
+    problems: list[str] = []
+    name = str(document.get("name") or "workflow")
+    raw = document.get("activities")
+    if not isinstance(raw, list) or not raw:
+        return Workflow(name, (), ("the workflow has no activities list",))
+    activities = [a for i, r in enumerate(raw) if (a := _activity(r, i, problems)) is not None]
+    seen: dict[str, int] = {}
+    for activity in activities:
+        seen[activity.id] = seen.get(activity.id, 0) + 1
+    problems += [f"activity id {i!r} is used {n} times" for i, n in seen.items() if n > 1]
+    producer = {
+        output: activity.id
+        for activity in activities
+        if not _bad(activity)
+        for output in activity.outputs
+    }
+    for activity in activities:
+        for source in activity.inputs:
+            if source not in producer:
+                problems.append(
+                    f"activity {activity.id!r}: input {source!r} is no activity's output "
+                    "(dangling transition)"
+                )
+    ordered, cyclic = _order(activities, producer)
+    if cyclic:
+        problems.append(f"the transitions form a cycle through {', '.join(sorted(cyclic))}")
+    return Workflow(name, tuple(ordered), tuple(problems))
+
+
+def _bad(activity: Activity) -> bool:
+    return activity.type == "segmentation" and not all(
+        isinstance(s, dict) and "name" in s for s in activity.settings.get("segments") or []
+    )
+
+
+def _order(activities: list[Activity], producer: dict[str, str]) -> tuple[list[Activity], set[str]]:
+    """Kahn's algorithm; what cannot be ordered is on a cycle."""
+    by_id = {a.id: a for a in activities}
+    needs = {a.id: {producer[i] for i in a.inputs if i in producer} for a in activities}
+    ordered: list[Activity] = []
+    ready = [i for i, n in needs.items() if not n]
+    while ready:
+        current = ready.pop(0)
+        ordered.append(by_id[current])
+        for other, wanted in needs.items():
+            if current in wanted:
+                wanted.discard(current)
+                if not wanted and by_id[other] not in ordered and other not in ready:
+                    ready.append(other)
+    return ordered, {i for i in needs if by_id[i] not in ordered}
+
+
+def load_workflow(path: Path) -> Workflow:
+    """Read a YAML or JSON workflow file and validate it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InputFileError(
+            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
+        ) from None
+    if not isinstance(document, dict):
+        raise InputFileError(f"{path} does not hold a workflow (a mapping with activities)")
+    return parse_workflow(document)

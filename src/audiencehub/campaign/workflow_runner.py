@@ -1,0 +1,348 @@
+"""Running workflows: each transition is a working set stored in the database.
+
+Activities are INSERT ... SELECT statements over ``workflow_sets``, so a
+workflow over millions of profiles never brings them into Python. A run is one
+transaction: it is applied whole or not at all, and recorded with each
+activity's input and output counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CompoundSelect,
+    Connection,
+    Engine,
+    Select,
+    String,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+
+from audiencehub.campaign.audiences import audience_id
+from audiencehub.campaign.connection import PeopleClient
+from audiencehub.campaign.schema import (
+    audience_members,
+    audiences,
+    profiles,
+    workflow_runs,
+    workflow_sets,
+)
+from audiencehub.campaign.sharing import share_audience
+from audiencehub.campaign.targeting import compile_filter
+from audiencehub.campaign.workflow_document import Activity, Workflow
+from audiencehub.errors import InvalidInput, NotFound
+
+__all__ = ["WorkflowRun", "run_workflow"]
+
+
+@dataclass
+class WorkflowRun:
+    """A finished run: its id and, per activity, input and output counts."""
+
+    run_id: int
+    name: str
+    activities: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+
+class _Context:
+    def __init__(
+        self,
+        connection: Connection,
+        run_id: int,
+        now: datetime,
+        client: Callable[[], PeopleClient] | None,
+    ) -> None:
+        self.connection, self.run_id, self.now, self.client = connection, run_id, now, client
+
+    def members(self, output: str) -> Select[Any]:
+        return select(workflow_sets.c.profile_id).where(
+            workflow_sets.c.run_id == self.run_id, workflow_sets.c.output == output
+        )
+
+    def store(self, output: str, query: Select[Any] | CompoundSelect[Any]) -> int:
+        source = query.subquery()
+        self.connection.execute(
+            insert(workflow_sets).from_select(
+                ["run_id", "output", "profile_id"],
+                select(literal(self.run_id), literal(output), source.c[0]),
+            )
+        )
+        return self.count(output)
+
+    def count(self, output: str) -> int:
+        return int(
+            self.connection.execute(
+                select(func.count()).select_from(self.members(output).subquery())
+            ).scalar_one()
+        )
+
+    def audience(self, name: str) -> int:
+        return audience_id(self.connection, name)
+
+
+def run_workflow(
+    engine: Engine,
+    workflow: Workflow,
+    *,
+    client: Callable[[], PeopleClient] | None = None,
+    now: datetime | None = None,
+) -> WorkflowRun:
+    """Run a validated workflow in one transaction and record it."""
+    if workflow.problems:
+        raise InvalidInput(
+            "the workflow cannot run:\n" + "\n".join(f"- {p}" for p in workflow.problems),
+            hint="Run `audiencehub workflows validate FILE` and fix every problem listed.",
+        )
+    moment = now or datetime.now(UTC)
+    with engine.begin() as connection:
+        run_id = int(
+            connection.execute(
+                insert(workflow_runs).returning(workflow_runs.c.id),
+                {
+                    "name": workflow.name,
+                    "started_at": moment,
+                    "status": "running",
+                    "activities": {},
+                },
+            ).scalar_one()
+        )
+        context = _Context(connection, run_id, moment, client)
+        result = WorkflowRun(run_id, workflow.name)
+        for activity in workflow.activities:
+            inputs = {name: context.count(name) for name in activity.inputs}
+            outputs = _RUNNERS[activity.type](context, activity)
+            result.activities[activity.id] = {"inputs": inputs, "outputs": outputs}
+        connection.execute(
+            update(workflow_runs)
+            .where(workflow_runs.c.id == run_id)
+            .values(status="succeeded", ended_at=datetime.now(UTC), activities=result.activities)
+        )
+    return result
+
+
+def _query(context: _Context, activity: Activity) -> dict[str, int]:
+    condition = compile_filter(str(activity.settings["filter"]), context.audience)
+    return {activity.id: context.store(activity.id, select(profiles.c.id).where(condition))}
+
+
+def _read_audience(context: _Context, activity: Activity) -> dict[str, int]:
+    query = select(audience_members.c.profile_id).where(
+        audience_members.c.audience_id == context.audience(str(activity.settings["audience"])),
+        audience_members.c.profile_id.is_not(None),
+    )
+    return {activity.id: context.store(activity.id, query)}
+
+
+def _union(context: _Context, activity: Activity) -> dict[str, int]:
+    query = (
+        select(workflow_sets.c.profile_id)
+        .distinct()
+        .where(
+            workflow_sets.c.run_id == context.run_id, workflow_sets.c.output.in_(activity.inputs)
+        )
+    )
+    return {activity.id: context.store(activity.id, query)}
+
+
+def _intersection(context: _Context, activity: Activity) -> dict[str, int]:
+    query = (
+        select(workflow_sets.c.profile_id)
+        .where(
+            workflow_sets.c.run_id == context.run_id, workflow_sets.c.output.in_(activity.inputs)
+        )
+        .group_by(workflow_sets.c.profile_id)
+        .having(func.count(workflow_sets.c.output.distinct()) == len(set(activity.inputs)))
+    )
+    return {activity.id: context.store(activity.id, query)}
+
+
+def _exclusion(context: _Context, activity: Activity) -> dict[str, int]:
+    first, rest = activity.inputs[0], activity.inputs[1:]
+    other = workflow_sets.alias("other")
+    kept = workflow_sets.alias("kept")
+    query = select(kept.c.profile_id).where(
+        kept.c.run_id == context.run_id,
+        kept.c.output == first,
+        ~exists(
+            select(other.c.profile_id).where(
+                other.c.run_id == context.run_id,
+                other.c.output.in_(rest),
+                other.c.profile_id == kept.c.profile_id,
+            )
+        ),
+    )
+    return {activity.id: context.store(activity.id, query)}
+
+
+def _deduplication(context: _Context, activity: Activity) -> dict[str, int]:
+    """One profile per value of ``by`` (email by default, compared normalised): the oldest."""
+    by = str(activity.settings.get("by", "email"))
+    column = profiles.c.email_key if by == "email" else profiles.c.get(by)
+    if column is None:
+        raise InvalidInput(f"activity {activity.id!r}: cannot deduplicate by {by!r}")
+    members = context.members(activity.inputs[0]).subquery()
+    joined = profiles.join(members, members.c.profile_id == profiles.c.id)
+    keyed = (
+        select(func.min(profiles.c.id))
+        .select_from(joined)
+        .where(column.is_not(None))
+        .group_by(column)
+    )
+    unkeyed = select(profiles.c.id).select_from(joined).where(column.is_(None))
+    return {activity.id: context.store(activity.id, keyed.union(unkeyed))}
+
+
+def _segmentation(context: _Context, activity: Activity) -> dict[str, int]:
+    """Segments take, in order, from what earlier segments left; the rest is the remainder."""
+    source = activity.inputs[0]
+    taken: list[str] = []
+    counts: dict[str, int] = {}
+
+    def remaining() -> Select[Any]:
+        mine = workflow_sets.alias("mine")
+        query = select(mine.c.profile_id).where(
+            mine.c.run_id == context.run_id, mine.c.output == source
+        )
+        if taken:
+            done = workflow_sets.alias("done")
+            query = query.where(
+                ~exists(
+                    select(done.c.profile_id).where(
+                        done.c.run_id == context.run_id,
+                        done.c.output.in_(list(taken)),
+                        done.c.profile_id == mine.c.profile_id,
+                    )
+                )
+            )
+        return query
+
+    for segment in activity.settings["segments"]:
+        output = f"{activity.id}.{segment['name']}"
+        candidates = remaining().subquery()
+        if "filter" in segment:
+            condition = compile_filter(str(segment["filter"]), context.audience)
+            query = (
+                select(profiles.c.id)
+                .join(candidates, candidates.c.profile_id == profiles.c.id)
+                .where(condition)
+            )
+        else:
+            available = int(
+                context.connection.execute(
+                    select(func.count()).select_from(candidates)
+                ).scalar_one()
+            )
+            size = (
+                int(segment["count"])
+                if "count" in segment
+                else available * float(segment["percent"]) // 100
+            )
+            query = (
+                select(candidates.c.profile_id).order_by(candidates.c.profile_id).limit(int(size))
+            )
+        counts[output] = context.store(output, query)
+        taken.append(output)
+    if activity.settings.get("remainder"):
+        output = f"{activity.id}.remainder"
+        counts[output] = context.store(output, remaining())
+    return counts
+
+
+def _ensure_audience(context: _Context, name: str, kind: str = "list") -> int:
+    found = context.connection.execute(
+        select(audiences.c.id).where(audiences.c.name == name)
+    ).scalar()
+    if found is not None:
+        return int(found)
+    context.connection.execute(
+        insert(audiences),
+        {
+            "name": name,
+            "type": kind,
+            "force_profile": True,
+            "created_at": context.now,
+            "updated_at": context.now,
+        },
+    )
+    return context.audience(name)
+
+
+def _save_audience(context: _Context, activity: Activity) -> dict[str, int]:
+    """Save modes: replace or complete an existing audience, create or update, unique, share."""
+    mode = activity.settings["mode"]
+    source = activity.inputs[0]
+    if mode == "share":
+        name = f"{activity.settings['shared_audience']} (shared from campaign)"
+        target = _ensure_audience(context, name, kind="share")
+    elif mode in ("replace", "complete"):
+        name = str(activity.settings["audience"])
+        try:
+            target = context.audience(name)
+        except NotFound:
+            raise InvalidInput(
+                f"activity {activity.id!r}: mode {mode} updates an existing audience, and "
+                f"{name!r} does not exist",
+                hint="Use mode create_or_update to create it.",
+            ) from None
+    elif mode == "create_unique":
+        name = f"{activity.settings['audience']} {context.now:%Y%m%d-%H%M%S}"
+        target = _ensure_audience(context, name)
+    else:
+        name = str(activity.settings["audience"])
+        target = _ensure_audience(context, name)
+    current = audience_members.c.audience_id == target
+    if mode in ("replace", "create_or_update", "share"):
+        context.connection.execute(delete(audience_members).where(current))
+    members = context.members(source).subquery()
+    already = select(audience_members.c.profile_id).where(current)
+    context.connection.execute(
+        insert(audience_members).from_select(
+            ["audience_id", "member", "profile_id", "address"],
+            select(
+                literal(target),
+                literal("p:") + cast(members.c.profile_id, String),
+                members.c.profile_id,
+                literal(None, String),
+            ).where(members.c.profile_id.not_in(already)),
+        )
+    )
+    context.connection.execute(
+        update(audiences).where(audiences.c.id == target).values(updated_at=context.now)
+    )
+    if mode == "share":
+        share_audience(
+            context.connection,
+            source_audience=name,
+            shared_audience=str(activity.settings["shared_audience"]),
+            data_source_id=str(activity.settings["datasource"]),
+            client=context.client,
+        )
+    size = int(
+        context.connection.execute(
+            select(func.count()).select_from(audience_members).where(current)
+        ).scalar_one()
+    )
+    return {name: size}
+
+
+_RUNNERS: dict[str, Callable[[_Context, Activity], dict[str, int]]] = {
+    "query": _query,
+    "read_audience": _read_audience,
+    "union": _union,
+    "intersection": _intersection,
+    "exclusion": _exclusion,
+    "deduplication": _deduplication,
+    "segmentation": _segmentation,
+    "save_audience": _save_audience,
+}

@@ -1,0 +1,58 @@
+"""``audiencehub workflows``: validate and run targeting workflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from audiencehub.campaign.connection import people_client
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.workflow_document import load_workflow
+from audiencehub.campaign.workflow_runner import run_workflow
+from audiencehub.cli.options import JsonOption, WorkspaceOption
+from audiencehub.cli.output import console, err_console, print_json
+from audiencehub.workspace import open_workspace
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Targeting workflows.")
+FileArgument = Annotated[Path, typer.Argument(help="Workflow file (YAML or JSON).", dir_okay=False)]
+
+
+@app.command("validate")
+def validate_command(file: FileArgument) -> None:
+    """Report every problem of a workflow at once; exit 2 if there is any."""
+    workflow = load_workflow(file)
+    if workflow.problems:
+        for problem in workflow.problems:
+            err_console.print(f"- {problem}", markup=False)
+        raise typer.Exit(2)
+    console.print(f"{workflow.name}: {len(workflow.activities)} activities, no problems")
+
+
+@app.command("run")
+def run_command(
+    file: FileArgument, workspace: WorkspaceOption = None, as_json: JsonOption = False
+) -> None:
+    """Run a workflow and print each activity's input and output counts."""
+    workflow = load_workflow(file)
+    ws = open_workspace(workspace)
+    vault = KeyVault(ws.path)
+    with ws.campaign.connect() as connection:
+        result = run_workflow(
+            ws.campaign, workflow, client=lambda: people_client(connection, vault)
+        )
+    if as_json:
+        print_json(vars(result))
+        return
+    table = Table("activity", "inputs", "outputs", title=f"{result.name} (run {result.run_id})")
+    for activity, counts in result.activities.items():
+        table.add_row(
+            activity,
+            ", ".join(f"{k}: {v:,}" for k, v in counts["inputs"].items()),
+            ", ".join(f"{k}: {v:,}" for k, v in counts["outputs"].items()),
+        )
+    console.print(table)
