@@ -8,6 +8,8 @@ master key reveals no data-source key.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -42,6 +44,12 @@ class KeyVault:
                 "the workspace master key is malformed",
                 hint=f"Set {_ENV} to a key made by cryptography's Fernet.generate_key().",
             ) from None
+
+    def derive(self, purpose: str) -> bytes:
+        """A secret for one purpose (signing tracked links, ...), derived from the master key."""
+        self._fernet()  # creates the master key on first use
+        key = os.environ.get(_ENV) or self._path.read_text(encoding="ascii").strip()
+        return hmac.new(key.encode("ascii"), purpose.encode("utf-8"), hashlib.sha256).digest()
 
     def seal(self, secret: dict[str, Any]) -> bytes:
         """Encrypt a secret for storage."""

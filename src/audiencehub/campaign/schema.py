@@ -32,6 +32,7 @@ __all__ = [
     "share_exports",
     "shared_data_sources",
     "shares",
+    "tracking_log",
     "visitor_links",
     "workflow_runs",
     "workflow_sets",
@@ -215,4 +216,18 @@ workflow_sets = Table(
     Column("output", String(255), primary_key=True),
     Column("profile_id", _ID, primary_key=True),
     sqlite_with_rowid=False,
+)
+
+tracking_log = Table(
+    "tracking_log",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # click | open
+    Column("delivery_id", _ID),
+    Column("profile_id", _ID, index=True),
+    Column("link", Integer),
+    Column("url", Text),
+    Column("visitor_id", String(64)),  # a visitor ID, or campaign's own cookie id
+    Column("user_agent", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
