@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # where campaign drops inbound files for the people service (exportSharedAudience)
     people_inbound_drop: str = ""
     s3_endpoint_url: str | None = None
+    # deliveries: with no SMTP host, messages are written to WORKSPACE/outbox as .eml files
+    tracking_base_url: str = "http://127.0.0.1:8080"
+    tracking_domain: str | None = None
+    mail_from: str = "audiencehub <no-reply@localhost>"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_security: str = "none"  # none | starttls | tls
+    smtp_user: str | None = None
+    smtp_password: str | None = None  # prefer AUDIENCEHUB_SMTP_PASSWORD over the file
 
     @field_validator("campaign_db_url", "people_db_url")
     @classmethod

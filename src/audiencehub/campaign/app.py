@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
-from sqlalchemy import Engine
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy import Engine, update
 
 from audiencehub.campaign.connection import connection_enabled, get_connection
+from audiencehub.campaign.schema import profiles
 from audiencehub.campaign.tracking import LinkSigner, choose_visitor, record_click, record_open
 from audiencehub.errors import AudienceHubError, NotFound
 
@@ -61,6 +62,17 @@ def create_campaign_app(
                 )
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.api_route("/u/{token}", methods=["GET", "POST"])
+    def unsubscribe(token: str) -> Response:
+        """Opt the profile out of the channel (GET from the link, POST for one-click)."""
+        profile_id, channel = signer.verify_unsubscribe(token)
+        column = "email_opt_out" if channel == "email" else "sms_opt_out"
+        with engine.begin() as connection:
+            connection.execute(
+                update(profiles).where(profiles.c.id == profile_id).values({column: True})
+            )
+        return HTMLResponse(f"<p>You will receive no more {channel} messages from us.</p>")
 
     @app.get("/o/{token}")
     def open_pixel(token: str, request: Request) -> Response:

@@ -24,6 +24,7 @@ __all__ = [
     "audit_log",
     "external_accounts",
     "key_schemes",
+    "messages",
     "metadata",
     "people_connection",
     "processed_batches",
@@ -33,6 +34,7 @@ __all__ = [
     "shared_data_sources",
     "shares",
     "tracking_log",
+    "trigger_events",
     "visitor_links",
     "workflow_runs",
     "workflow_sets",
@@ -229,5 +231,26 @@ tracking_log = Table(
     Column("url", Text),
     Column("visitor_id", String(64)),  # a visitor ID, or campaign's own cookie id
     Column("user_agent", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("delivery", String(255), nullable=False),  # the delivery's name (or the trigger's)
+    Column("channel", String(8), nullable=False),  # email | sms
+    Column("profile_id", _ID, index=True),
+    Column("address", String(320), nullable=False),
+    Column("status", String(8), nullable=False),  # sent | failed | skipped
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+trigger_events = Table(
+    "trigger_events",
+    metadata,
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("message_id", _ID, ForeignKey("messages.id")),
     Column("at", DateTime(timezone=True), nullable=False),
 )

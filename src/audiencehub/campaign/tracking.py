@@ -57,6 +57,21 @@ class LinkSigner:
 
     def __init__(self, secret: bytes) -> None:
         self._serializer = URLSafeSerializer(secret, salt=_SALT)
+        self._unsubscribe = URLSafeSerializer(secret, salt=_SALT + " unsubscribe")
+
+    def sign_unsubscribe(self, profile_id: int, channel: str) -> str:
+        """A token that opts one profile out of one channel."""
+        return str(self._unsubscribe.dumps([profile_id, channel]))
+
+    def verify_unsubscribe(self, token: str) -> tuple[int, str]:
+        """(profile id, channel) of an unsubscribe token; forged ones are NotFound."""
+        try:
+            profile_id, channel = self._unsubscribe.loads(token)
+        except (BadSignature, ValueError, TypeError):
+            raise NotFound("this unsubscribe link is not valid") from None
+        if channel not in ("email", "sms"):
+            raise NotFound("this unsubscribe link is not valid")
+        return int(profile_id), str(channel)
 
     def sign(self, link: TrackedLink) -> str:
         """A token for ``link``; only http(s) targets can be tracked."""
