@@ -1,26 +1,58 @@
-"""The campaign app: the tracking server (click redirects and the open pixel)."""
+"""The campaign app: tracking server (redirects, pixel, unsubscribe) and the triggers API."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
 import base64
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Header, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, update
 
 from audiencehub.campaign.connection import connection_enabled, get_connection
+from audiencehub.campaign.delivery import Mailer
+from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import profiles
 from audiencehub.campaign.tracking import LinkSigner, choose_visitor, record_click, record_open
+from audiencehub.campaign.triggers import trigger
+from audiencehub.config import Settings
 from audiencehub.errors import AudienceHubError, NotFound
 
-__all__ = ["create_campaign_app"]
+__all__ = ["TriggerBody", "TriggerService", "create_campaign_app"]
 
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _TWO_YEARS = 2 * 365 * 24 * 3600
 
 
+class TriggerBody(BaseModel):
+    """A triggered-message event."""
+
+    data_source_id: str
+    encrypted_id: str = Field(min_length=1)
+    template: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str = Field(min_length=1, max_length=255)
+    create_profile: bool = False
+
+
+@dataclass(frozen=True)
+class TriggerService:
+    """What the trigger route needs: settings, the key vault and a way to get a mailer."""
+
+    settings: Settings
+    vault: KeyVault
+    mailer: Callable[[], Mailer]
+
+
 def create_campaign_app(
-    engine: Engine, signer: LinkSigner, *, tracking_domain: str | None = None
+    engine: Engine,
+    signer: LinkSigner,
+    *,
+    tracking_domain: str | None = None,
+    triggers: TriggerService | None = None,
 ) -> FastAPI:
     """Build the campaign app; ``tracking_domain`` scopes the visitor cookie (a site CNAME)."""
     app = FastAPI(title="audiencehub campaign", version="0.1.0", docs_url=None, redoc_url=None)
@@ -62,6 +94,47 @@ def create_campaign_app(
                 )
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    @app.post("/api/triggers")
+    def post_trigger(
+        body: TriggerBody, authorization: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        """Send one triggered message; the same idempotency key twice sends once."""
+        if triggers is None or not triggers.settings.api_token:
+            return JSONResponse({"error": "the API is not configured (api_token)"}, status_code=503)
+        expected = f"Bearer {triggers.settings.api_token}"
+        if not authorization or not hmac.compare_digest(authorization, expected):
+            return JSONResponse(
+                {"error": "a valid bearer token is required"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        mailer = triggers.mailer()
+        try:
+            result = trigger(
+                engine,
+                triggers.settings,
+                triggers.vault,
+                signer,
+                mailer,
+                data_source_id=body.data_source_id,
+                encrypted_id=body.encrypted_id,
+                template=body.template,
+                payload=body.payload,
+                idempotency_key=body.idempotency_key,
+                create_profile=body.create_profile,
+            )
+        finally:
+            mailer.close()
+        return JSONResponse(
+            {
+                "status": result.status,
+                "message_id": result.message_id,
+                "channel": result.channel,
+                "profile_id": result.profile_id,
+            },
+            status_code=200 if result.status == "duplicate" else 201,
+        )
 
     @app.api_route("/u/{token}", methods=["GET", "POST"])
     def unsubscribe(token: str) -> Response:

@@ -40,6 +40,7 @@ __all__ = [
     "compose_email",
     "log_message",
     "mailer_for",
+    "render",
 ]
 
 _HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
@@ -81,7 +82,7 @@ _ENVIRONMENTS = {
 }
 
 
-def _render(source: str, context: dict[str, Any], *, html: bool) -> str:
+def render(source: str, context: dict[str, Any], *, html: bool) -> str:
     try:
         return str(_ENVIRONMENTS[html].from_string(source).render(**context))
     except TemplateError as exc:
@@ -100,9 +101,9 @@ def compose_email(
     base_url: str,
 ) -> EmailMessage:
     """Render one message with tracked links, an open pixel and unsubscribe headers."""
-    subject = _render(template.subject, context, html=False).replace("\n", " ")
-    text = _render(template.text, context, html=False)
-    html = _render(template.html, context, html=True)
+    subject = render(template.subject, context, html=False).replace("\n", " ")
+    text = render(template.text, context, html=False)
+    html = render(template.html, context, html=True)
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = sender, to, subject
     message["Message-ID"] = make_msgid(domain="audiencehub.local")

@@ -24,6 +24,7 @@ __all__ = [
     "audit_log",
     "external_accounts",
     "key_schemes",
+    "message_templates",
     "messages",
     "metadata",
     "people_connection",
@@ -253,4 +254,14 @@ trigger_events = Table(
     Column("idempotency_key", String(255), primary_key=True),
     Column("message_id", _ID, ForeignKey("messages.id")),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+message_templates = Table(
+    "message_templates",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("channel", String(8), nullable=False),  # email | sms
+    Column("subject", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("html", Text, nullable=False),
 )
