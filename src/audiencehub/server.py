@@ -12,11 +12,27 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from audiencehub.campaign.app import TriggerService, create_campaign_app
+from audiencehub.campaign.delivery import mailer_for
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.people.app import create_people_app
 from audiencehub.people.jobs import run_scheduler
 from audiencehub.workspace import Workspace
 
-__all__ = ["build_people_server"]
+__all__ = ["build_campaign_server", "build_people_server"]
+
+
+def build_campaign_server(workspace: Workspace) -> FastAPI:
+    """The campaign app of ``workspace``: tracking server and triggers API."""
+    vault = KeyVault(workspace.path)
+    settings = workspace.settings
+    return create_campaign_app(
+        workspace.campaign,
+        LinkSigner(vault.derive("tracking")),
+        tracking_domain=settings.tracking_domain,
+        triggers=TriggerService(settings, vault, lambda: mailer_for(settings)),
+    )
 
 
 def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:

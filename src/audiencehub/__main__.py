@@ -1,0 +1,5 @@
+"""``python -m audiencehub``: the same as the ``audiencehub`` command."""
+
+from audiencehub.cli import main
+
+main()

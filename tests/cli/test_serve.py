@@ -1,0 +1,63 @@
+"""`audiencehub serve` starts both apps for real, on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_answers_on_both_ports(tmp_path):
+    """The people service issues visitor IDs and the tracking server refuses forged links."""
+    workspace = tmp_path / "ws"
+    env = {**os.environ, "AUDIENCEHUB_WORKSPACE": str(workspace)}
+    subprocess.run(
+        [sys.executable, "-m", "audiencehub", "init", str(workspace)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    campaign, people = _free_port(), _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "audiencehub",
+            "serve",
+            "--campaign-port",
+            str(campaign),
+            "--people-port",
+            str(people),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                issued = httpx.get(f"http://127.0.0.1:{people}/id", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert issued.status_code == 200 and len(issued.json()["d_mid"]) == 38
+        forged = httpx.get(
+            f"http://127.0.0.1:{campaign}/r/forged", timeout=5, follow_redirects=False
+        )
+        assert forged.status_code == 404 and "location" not in forged.headers
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
