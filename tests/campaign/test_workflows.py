@@ -61,7 +61,7 @@ def test_validation_reports_every_problem_at_once():
                 {"id": "c", "type": "union", "inputs": ["a", "ghost"]},
                 {"id": "d", "type": "union", "inputs": ["e", "a"]},
                 {"id": "e", "type": "exclusion", "inputs": ["d", "a"]},
-                {"id": "f", "type": "email_delivery"},
+                {"id": "f", "type": "scheduler"},
                 {
                     "id": "g",
                     "type": "save_audience",
@@ -77,7 +77,7 @@ def test_validation_reports_every_problem_at_once():
     assert "unknown activity type 'teleport'" in problems
     assert "input 'ghost' is no activity's output (dangling transition)" in problems
     assert "cycle through d, e" in problems
-    assert "'email_delivery' is not available in this version yet" in problems
+    assert "'scheduler' is not available in this version yet" in problems
     assert (
         "mode must be one of complete, create_or_update, create_unique, replace, share" in problems
     )
@@ -295,3 +295,40 @@ def test_a_failing_run_leaves_nothing(base):
     with base.campaign.connect() as connection:
         assert connection.execute(select(audiences)).first() is None
         assert connection.execute(select(workflow_runs)).first() is None
+
+
+def test_email_and_sms_delivery_activities(base):
+    """Delivery activities send to their input set; counts are the activity's outputs."""
+    from audiencehub.campaign.delivery import OutboxMailer
+    from audiencehub.campaign.key_vault import KeyVault
+    from audiencehub.campaign.tracking import LinkSigner
+    from audiencehub.campaign.workflow_runner import Messaging
+
+    messaging = Messaging(
+        base.settings,
+        LinkSigner(KeyVault(base.path).derive("tracking")),
+        lambda: OutboxMailer(base.path / "outbox"),
+    )
+    result = _run(
+        base,
+        [
+            {"id": "q", "type": "query", "filter": "crm_id IN ('C1', 'C2', 'C3')"},
+            {
+                "id": "mail",
+                "type": "email_delivery",
+                "input": "q",
+                "subject": "Hi {{ profile.crm_id }}",
+                "text": "See https://example.com/",
+                "html": "<a href='https://example.com/'>x</a>",
+            },
+            {"id": "sms", "type": "sms_delivery", "input": "q", "text": "Hi {{ profile.crm_id }}"},
+        ],
+        messaging=messaging,
+    )
+    assert result.activities["mail"]["outputs"] == {"sent": 3, "failed": 0, "skipped": 0}
+    assert result.activities["sms"]["outputs"] == {
+        "sent": 0,
+        "failed": 0,
+        "skipped": 3,
+    }  # no phones
+    assert len(list((base.path / "outbox").glob("*.eml"))) == 3

@@ -12,6 +12,7 @@ to the workspace outbox.
 
 from __future__ import annotations
 
+import json
 import re
 import smtplib
 import ssl
@@ -22,6 +23,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 from jinja2 import ChainableUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, insert
@@ -41,6 +43,7 @@ __all__ = [
     "log_message",
     "mailer_for",
     "render",
+    "send_sms",
 ]
 
 _HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
@@ -204,6 +207,31 @@ class SmtpMailer:
             self._smtp.quit()
         except (smtplib.SMTPException, OSError):
             self._smtp.close()
+
+
+def send_sms(settings: Settings, to: str, body: str) -> None:
+    """Send through the HTTP gateway, or write to the outbox when none is configured."""
+    if settings.sms_gateway_url is None:
+        folder = settings.workspace / "outbox"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        (folder / f"{stamp}-{to.lstrip('+')}.sms.json").write_text(
+            json.dumps({"to": to, "body": body})
+        )
+        return
+    headers = (
+        {"Authorization": f"Bearer {settings.sms_gateway_token}"}
+        if settings.sms_gateway_token
+        else {}
+    )
+    try:
+        response = httpx.post(
+            settings.sms_gateway_url, json={"to": to, "body": body}, headers=headers, timeout=30
+        )
+    except httpx.HTTPError as exc:
+        raise SendFailed(f"the SMS gateway cannot be reached: {exc}") from None
+    if response.status_code >= 400:
+        raise SendFailed(f"the SMS gateway answered {response.status_code}: {response.text[:200]}")
 
 
 def mailer_for(settings: Settings) -> Mailer:

@@ -1,11 +1,19 @@
-"""Sending an email delivery to a set of profiles, message by message, each one logged."""
+"""Sending a delivery to a set of profiles, message by message, each one logged.
+
+Given an engine, each message is logged in its own transaction (a crash loses
+at most the message in flight); given a connection (a workflow run), messages
+are logged in the caller's transaction. Profiles are read in pages by id, so
+no cursor stays open while messages are written.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Connection, Engine, RowMapping, Select, select
 
 from audiencehub.campaign.delivery import (
     EmailTemplate,
@@ -13,15 +21,17 @@ from audiencehub.campaign.delivery import (
     SendFailed,
     compose_email,
     log_message,
+    render,
+    send_sms,
 )
 from audiencehub.campaign.schema import profiles
 from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.config import Settings
 from audiencehub.errors import InvalidInput
 
-__all__ = ["DeliveryReport", "profile_context", "send_email_delivery"]
+__all__ = ["DeliveryReport", "profile_context", "send_email_delivery", "send_sms_delivery"]
 
-_BATCH = 1_000
+_PAGE = 1_000
 
 
 @dataclass
@@ -60,8 +70,43 @@ def profile_context(row: Any) -> dict[str, Any]:
     }
 
 
+def _pages(target: Engine | Connection, profile_ids: Select[Any]) -> Iterator[RowMapping]:
+    chosen = profile_ids.subquery()
+    last = 0
+    while True:
+        query = (
+            select(profiles)
+            .where(profiles.c.id.in_(select(chosen.c[0])), profiles.c.id > last)
+            .order_by(profiles.c.id)
+            .limit(_PAGE)
+        )
+        with nullcontext(target) if isinstance(target, Connection) else target.connect() as reader:
+            rows = list(reader.execute(query).mappings())
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1]["id"]
+
+
+def _writer(target: Engine | Connection) -> Callable[[], AbstractContextManager[Connection]]:
+    if isinstance(target, Connection):
+        return lambda: nullcontext(target)
+    return target.begin
+
+
+def _skip_reason(row: RowMapping, channel: str) -> str | None:
+    address = row["email"] if channel == "email" else row["mobile_phone"]
+    if row["blocklisted"]:
+        return "blocklisted"
+    if row[f"{channel}_opt_out"]:
+        return f"opted out of {channel}"
+    if not address:
+        return "no email address" if channel == "email" else "no mobile phone"
+    return None
+
+
 def send_email_delivery(
-    engine: Engine,
+    target: Engine | Connection,
     settings: Settings,
     signer: LinkSigner,
     mailer: Mailer,
@@ -73,62 +118,108 @@ def send_email_delivery(
     """Send ``template`` to every profile in ``profile_ids`` that may receive email."""
     template.check()
     report = DeliveryReport(name)
-    chosen = profile_ids.subquery()
-    query = select(profiles).where(profiles.c.id.in_(select(chosen.c[0]))).order_by(profiles.c.id)
-    with engine.connect() as reader:
-        rows = reader.execute(query.execution_options(yield_per=_BATCH)).mappings()
-        for row in rows:
-            reason = None
-            if row["blocklisted"]:
-                reason = "blocklisted"
-            elif row["email_opt_out"]:
-                reason = "opted out of email"
-            elif not row["email"]:
-                reason = "no email address"
-            with engine.begin() as connection:
-                if reason is not None:
-                    log_message(
-                        connection,
-                        delivery=name,
-                        channel="email",
-                        profile_id=row["id"],
-                        address=row["email"] or "",
-                        status="skipped",
-                        reason=reason,
-                    )
-                    report.note("skipped", reason)
-                    continue
-                try:
-                    message = compose_email(
-                        template,
-                        profile_context(row),
-                        to=row["email"],
-                        sender=settings.mail_from,
-                        profile_id=row["id"],
-                        delivery_id=None,
-                        signer=signer,
-                        base_url=settings.tracking_base_url.rstrip("/"),
-                    )
-                    mailer.send(message)
-                except (SendFailed, InvalidInput) as exc:
-                    log_message(
-                        connection,
-                        delivery=name,
-                        channel="email",
-                        profile_id=row["id"],
-                        address=row["email"],
-                        status="failed",
-                        reason=str(exc),
-                    )
-                    report.note("failed", str(exc))
-                    continue
+    begin = _writer(target)
+    for row in _pages(target, profile_ids):
+        reason = _skip_reason(row, "email")
+        with begin() as connection:
+            if reason is not None:
+                log_message(
+                    connection,
+                    delivery=name,
+                    channel="email",
+                    profile_id=row["id"],
+                    address=row["email"] or "",
+                    status="skipped",
+                    reason=reason,
+                )
+                report.note("skipped", reason)
+                continue
+            try:
+                message = compose_email(
+                    template,
+                    profile_context(row),
+                    to=row["email"],
+                    sender=settings.mail_from,
+                    profile_id=row["id"],
+                    delivery_id=None,
+                    signer=signer,
+                    base_url=settings.tracking_base_url.rstrip("/"),
+                )
+                mailer.send(message)
+            except (SendFailed, InvalidInput) as exc:
                 log_message(
                     connection,
                     delivery=name,
                     channel="email",
                     profile_id=row["id"],
                     address=row["email"],
-                    status="sent",
+                    status="failed",
+                    reason=str(exc),
                 )
-                report.note("sent")
+                report.note("failed", str(exc))
+                continue
+            log_message(
+                connection,
+                delivery=name,
+                channel="email",
+                profile_id=row["id"],
+                address=row["email"],
+                status="sent",
+            )
+            report.note("sent")
+    return report
+
+
+def send_sms_delivery(
+    target: Engine | Connection,
+    settings: Settings,
+    *,
+    name: str,
+    text: str,
+    profile_ids: Select[Any],
+) -> DeliveryReport:
+    """Send an SMS rendered from ``text`` to every profile that may receive one."""
+    EmailTemplate("", text, "").check()
+    report = DeliveryReport(name)
+    begin = _writer(target)
+    for row in _pages(target, profile_ids):
+        reason = _skip_reason(row, "sms")
+        with begin() as connection:
+            if reason is not None:
+                log_message(
+                    connection,
+                    delivery=name,
+                    channel="sms",
+                    profile_id=row["id"],
+                    address=row["mobile_phone"] or "",
+                    status="skipped",
+                    reason=reason,
+                )
+                report.note("skipped", reason)
+                continue
+            try:
+                send_sms(
+                    settings, row["mobile_phone"], render(text, profile_context(row), html=False)
+                )
+            except (SendFailed, InvalidInput) as exc:
+                log_message(
+                    connection,
+                    delivery=name,
+                    channel="sms",
+                    profile_id=row["id"],
+                    address=row["mobile_phone"],
+                    status="failed",
+                    reason=str(exc),
+                )
+                report.note("failed", str(exc))
+                continue
+            log_message(
+                connection,
+                delivery=name,
+                channel="sms",
+                profile_id=row["id"],
+                address=row["mobile_phone"],
+                status="sent",
+            )
+            report.note("sent")
     return report

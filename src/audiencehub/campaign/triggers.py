@@ -8,12 +8,10 @@ same idempotency key twice sends once. Nothing is sent when anything is wrong.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlalchemy import Engine, insert, select
 
 from audiencehub.campaign.data_sources import (
@@ -29,6 +27,7 @@ from audiencehub.campaign.delivery import (
     compose_email,
     log_message,
     render,
+    send_sms,
 )
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import message_templates, profiles, trigger_events
@@ -38,7 +37,7 @@ from audiencehub.config import Settings
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.identity.normalize import normalize_email, to_e164
 
-__all__ = ["TriggerResult", "add_template", "send_sms", "trigger"]
+__all__ = ["TriggerResult", "add_template", "trigger"]
 
 
 @dataclass(frozen=True)
@@ -64,31 +63,6 @@ def add_template(
             insert(message_templates),
             {"name": name, "channel": channel, "subject": subject, "text": text, "html": html},
         )
-
-
-def send_sms(settings: Settings, to: str, body: str) -> None:
-    """Send through the HTTP gateway, or write to the outbox when none is configured."""
-    if settings.sms_gateway_url is None:
-        folder = settings.workspace / "outbox"
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        (folder / f"{stamp}-{to.lstrip('+')}.sms.json").write_text(
-            json.dumps({"to": to, "body": body})
-        )
-        return
-    headers = (
-        {"Authorization": f"Bearer {settings.sms_gateway_token}"}
-        if settings.sms_gateway_token
-        else {}
-    )
-    try:
-        response = httpx.post(
-            settings.sms_gateway_url, json={"to": to, "body": body}, headers=headers, timeout=30
-        )
-    except httpx.HTTPError as exc:
-        raise SendFailed(f"the SMS gateway cannot be reached: {exc}") from None
-    if response.status_code >= 400:
-        raise SendFailed(f"the SMS gateway answered {response.status_code}: {response.text[:200]}")
 
 
 def trigger(

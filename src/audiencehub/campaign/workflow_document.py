@@ -48,9 +48,11 @@ ACTIVITY_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"input", "mode"}),
         frozenset({"audience", "shared_audience", "datasource"}),
     ),
+    "email_delivery": (frozenset({"input", "subject", "text", "html"}), frozenset({"name"})),
+    "sms_delivery": (frozenset({"input", "text"}), frozenset({"name"})),
 }
 SAVE_MODES = frozenset({"replace", "complete", "create_or_update", "create_unique", "share"})
-_NOT_YET = frozenset({"email_delivery", "sms_delivery", "scheduler"})
+_NOT_YET = frozenset({"scheduler"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Activity:
             if self.settings.get("remainder"):
                 names.append(f"{self.id}.remainder")
             return tuple(names)
-        if self.type == "save_audience":
+        if self.type in ("save_audience", "email_delivery", "sms_delivery"):
             return ()
         return (self.id,)
 

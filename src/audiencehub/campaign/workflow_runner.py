@@ -31,6 +31,7 @@ from sqlalchemy import (
 
 from audiencehub.campaign.audiences import audience_id
 from audiencehub.campaign.connection import PeopleClient
+from audiencehub.campaign.delivery import EmailTemplate, Mailer
 from audiencehub.campaign.schema import (
     audience_members,
     audiences,
@@ -38,12 +39,15 @@ from audiencehub.campaign.schema import (
     workflow_runs,
     workflow_sets,
 )
+from audiencehub.campaign.sending import send_email_delivery, send_sms_delivery
 from audiencehub.campaign.sharing import share_audience
 from audiencehub.campaign.targeting import compile_filter
+from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.campaign.workflow_document import Activity, Workflow
+from audiencehub.config import Settings
 from audiencehub.errors import InvalidInput, NotFound
 
-__all__ = ["WorkflowRun", "run_workflow"]
+__all__ = ["Messaging", "WorkflowRun", "run_workflow"]
 
 
 @dataclass
@@ -55,6 +59,15 @@ class WorkflowRun:
     activities: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Messaging:
+    """What delivery activities need: settings, a link signer and a way to get a mailer."""
+
+    settings: Settings
+    signer: LinkSigner
+    mailer: Callable[[], Mailer]
+
+
 class _Context:
     def __init__(
         self,
@@ -62,8 +75,10 @@ class _Context:
         run_id: int,
         now: datetime,
         client: Callable[[], PeopleClient] | None,
+        messaging: Messaging | None,
     ) -> None:
         self.connection, self.run_id, self.now, self.client = connection, run_id, now, client
+        self.messaging = messaging
 
     def members(self, output: str) -> Select[Any]:
         return select(workflow_sets.c.profile_id).where(
@@ -97,6 +112,7 @@ def run_workflow(
     *,
     client: Callable[[], PeopleClient] | None = None,
     now: datetime | None = None,
+    messaging: Messaging | None = None,
 ) -> WorkflowRun:
     """Run a validated workflow in one transaction and record it."""
     if workflow.problems:
@@ -117,7 +133,7 @@ def run_workflow(
                 },
             ).scalar_one()
         )
-        context = _Context(connection, run_id, moment, client)
+        context = _Context(connection, run_id, moment, client, messaging)
         result = WorkflowRun(run_id, workflow.name)
         for activity in workflow.activities:
             inputs = {name: context.count(name) for name in activity.inputs}
@@ -336,6 +352,49 @@ def _save_audience(context: _Context, activity: Activity) -> dict[str, int]:
     return {name: size}
 
 
+def _messaging(context: _Context, activity: Activity) -> Messaging:
+    if context.messaging is None:
+        raise InvalidInput(f"activity {activity.id!r} sends messages; no mail settings were given")
+    return context.messaging
+
+
+def _email_delivery(context: _Context, activity: Activity) -> dict[str, int]:
+    """Send an email to the input set; each message is logged in the run's transaction."""
+    messaging = _messaging(context, activity)
+    template = EmailTemplate(
+        str(activity.settings["subject"]),
+        str(activity.settings["text"]),
+        str(activity.settings["html"]),
+    )
+    mailer = messaging.mailer()
+    try:
+        report = send_email_delivery(
+            context.connection,
+            messaging.settings,
+            messaging.signer,
+            mailer,
+            name=str(activity.settings.get("name", activity.id)),
+            template=template,
+            profile_ids=context.members(activity.inputs[0]),
+        )
+    finally:
+        mailer.close()
+    return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
+
+
+def _sms_delivery(context: _Context, activity: Activity) -> dict[str, int]:
+    """Send an SMS (a text template) to the input set's mobile phones."""
+    messaging = _messaging(context, activity)
+    report = send_sms_delivery(
+        context.connection,
+        messaging.settings,
+        name=str(activity.settings.get("name", activity.id)),
+        text=str(activity.settings["text"]),
+        profile_ids=context.members(activity.inputs[0]),
+    )
+    return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
+
+
 _RUNNERS: dict[str, Callable[[_Context, Activity], dict[str, int]]] = {
     "query": _query,
     "read_audience": _read_audience,
@@ -345,4 +404,6 @@ _RUNNERS: dict[str, Callable[[_Context, Activity], dict[str, int]]] = {
     "deduplication": _deduplication,
     "segmentation": _segmentation,
     "save_audience": _save_audience,
+    "email_delivery": _email_delivery,
+    "sms_delivery": _sms_delivery,
 }

@@ -9,9 +9,11 @@ import typer
 from rich.table import Table
 
 from audiencehub.campaign.connection import people_client
+from audiencehub.campaign.delivery import mailer_for
 from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.campaign.workflow_document import load_workflow
-from audiencehub.campaign.workflow_runner import run_workflow
+from audiencehub.campaign.workflow_runner import Messaging, run_workflow
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, err_console, print_json
 from audiencehub.workspace import open_workspace
@@ -41,9 +43,15 @@ def run_command(
     workflow = load_workflow(file)
     ws = open_workspace(workspace)
     vault = KeyVault(ws.path)
+    messaging = Messaging(
+        ws.settings, LinkSigner(vault.derive("tracking")), lambda: mailer_for(ws.settings)
+    )
     with ws.campaign.connect() as connection:
         result = run_workflow(
-            ws.campaign, workflow, client=lambda: people_client(connection, vault)
+            ws.campaign,
+            workflow,
+            client=lambda: people_client(connection, vault),
+            messaging=messaging,
         )
     if as_json:
         print_json(vars(result))
