@@ -20,7 +20,7 @@ from audiencehub.people.app import create_people_app
 from audiencehub.people.jobs import run_scheduler
 from audiencehub.workspace import Workspace
 
-__all__ = ["build_campaign_server", "build_people_server"]
+__all__ = ["build_campaign_server", "build_people_server", "campaign_app_from_env"]
 
 
 def build_campaign_server(workspace: Workspace) -> FastAPI:
@@ -33,6 +33,13 @@ def build_campaign_server(workspace: Workspace) -> FastAPI:
         tracking_domain=settings.tracking_domain,
         triggers=TriggerService(settings, vault, lambda: mailer_for(settings)),
     )
+
+
+def campaign_app_from_env() -> FastAPI:
+    """The campaign app of ``$AUDIENCEHUB_WORKSPACE`` (for ``uvicorn --factory``)."""
+    from audiencehub.workspace import open_workspace
+
+    return build_campaign_server(open_workspace())
 
 
 def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
