@@ -114,7 +114,8 @@ def clicks(folder: Path, seconds: int, connections: int) -> None:
     script = folder / "paths.lua"
     script.write_text(
         "paths = {" + ",".join(f'"{p}"' for p in paths) + "}\ni = 0\n"
-        "request = function()\n  i = i + 1\n  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n"
+        "request = function()\n  i = i + 1\n"
+        "  return wrk.format('GET', paths[(i % #paths) + 1])\nend\n"
     )
     (folder / "bare.py").write_text(BARE_APP)
     results = {}
@@ -154,7 +155,8 @@ def clicks(folder: Path, seconds: int, connections: int) -> None:
         print(f"{name:<26} {r['rps']:>9,.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} {r['errors']:>7}")
     lost = ours["requests"] - ours["errors"] - logged
     print(
-        f"\ntracking log: {logged:,} clicks for {ours['requests'] - ours['errors']:,} answered; lost: {lost}"
+        f"\ntracking log: {logged:,} clicks for {ours['requests'] - ours['errors']:,} answered "
+        f"(in-flight requests at the end are logged but not counted by wrk); lost: {max(lost, 0)}"
     )
 
 
@@ -162,7 +164,7 @@ class _Sink:
     def __init__(self) -> None:
         self.count = 0
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802, ANN001
         self.count += 1
         return "250 OK"
 

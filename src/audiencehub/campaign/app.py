@@ -12,11 +12,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, update
 
-from audiencehub.campaign.connection import connection_enabled, get_connection
+from audiencehub.campaign.click_writer import ClickWriter
 from audiencehub.campaign.delivery import Mailer
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import profiles
-from audiencehub.campaign.tracking import LinkSigner, choose_visitor, record_click, record_open
+from audiencehub.campaign.tracking import LinkSigner, choose_visitor, record_open
 from audiencehub.campaign.triggers import trigger
 from audiencehub.config import Settings
 from audiencehub.errors import AudienceHubError, NotFound
@@ -62,17 +62,15 @@ def create_campaign_app(
         status = 404 if isinstance(exc, NotFound) else 400
         return JSONResponse({"error": exc.message}, status_code=status)
 
+    clicks = ClickWriter(engine)
+
     @app.get("/r/{token}")
-    def click(token: str, request: Request) -> Response:
+    async def click(token: str, request: Request) -> Response:
         """Log a click, link the visitor ID to the profile, and redirect to the signed target."""
         link = signer.verify(token)
-        with engine.begin() as connection:
-            enabled = connection_enabled(connection)
-            org_id = get_connection(connection)["org_id"] if enabled else None
-            visitor = choose_visitor(
-                dict(request.cookies), connection_enabled=enabled, org_id=org_id
-            )
-            record_click(connection, link, visitor, request.headers.get("user-agent"))
+        enabled, org_id = await clicks.settings()
+        visitor = choose_visitor(dict(request.cookies), connection_enabled=enabled, org_id=org_id)
+        await clicks.record((link, visitor, request.headers.get("user-agent")))
         response = RedirectResponse(link.url, status_code=302)
         if visitor.cookie_value is not None:
             response.set_cookie(

@@ -19,7 +19,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import Connection, insert
 
 from audiencehub.campaign.schema import tracking_log, visitor_links
-from audiencehub.db.bulk import upsert
+from audiencehub.db.bulk import bulk_insert, upsert
 from audiencehub.errors import InvalidInput, InvalidVisitorId, NotFound
 from audiencehub.identity.visitor import (
     VisitorId,
@@ -30,11 +30,13 @@ from audiencehub.identity.visitor import (
 
 __all__ = [
     "OWN_COOKIE",
+    "Click",
     "LinkSigner",
     "TrackedLink",
     "VisitorCookie",
     "choose_visitor",
     "record_click",
+    "record_clicks",
     "record_open",
 ]
 
@@ -119,32 +121,53 @@ def choose_visitor(
     return VisitorCookie(fresh_own, OWN_COOKIE, fresh_own, False)
 
 
+Click = tuple[TrackedLink, VisitorCookie, str | None]  # link, visitor, user agent
+
+
+def record_clicks(connection: Connection, clicks: list[Click]) -> None:
+    """Log clicks and link each visitor ID to its profile (the latest link wins)."""
+    now = datetime.now(UTC)
+    bulk_insert(
+        connection,
+        tracking_log,
+        ["kind", "delivery_id", "profile_id", "link", "url", "visitor_id", "user_agent"],
+        [
+            (
+                "click",
+                link.delivery_id,
+                link.profile_id,
+                link.link,
+                link.url,
+                visitor.visitor_id,
+                (agent or "")[:1000],
+            )
+            for link, visitor, agent in clicks
+        ],
+        constants={"at": now},
+    )
+    links = {
+        (visitor.visitor_id, link.profile_id): {
+            "visitor_id": visitor.visitor_id,
+            "profile_id": link.profile_id,
+            "linked_at": now,
+        }
+        for link, visitor, _ in clicks
+        if visitor.is_visitor_id
+    }
+    upsert(
+        connection,
+        visitor_links,
+        list(links.values()),
+        keys=("visitor_id", "profile_id"),
+        update=("linked_at",),
+    )
+
+
 def record_click(
     connection: Connection, link: TrackedLink, visitor: VisitorCookie, user_agent: str | None
 ) -> None:
-    """Log the click and, for a visitor ID, link it to the profile (the latest link wins)."""
-    now = datetime.now(UTC)
-    connection.execute(
-        insert(tracking_log),
-        {
-            "kind": "click",
-            "delivery_id": link.delivery_id,
-            "profile_id": link.profile_id,
-            "link": link.link,
-            "url": link.url,
-            "visitor_id": visitor.visitor_id,
-            "user_agent": (user_agent or "")[:1000],
-            "at": now,
-        },
-    )
-    if visitor.is_visitor_id:
-        upsert(
-            connection,
-            visitor_links,
-            [{"visitor_id": visitor.visitor_id, "profile_id": link.profile_id, "linked_at": now}],
-            keys=("visitor_id", "profile_id"),
-            update=("linked_at",),
-        )
+    """Log one click (see :func:`record_clicks`)."""
+    record_clicks(connection, [(link, visitor, user_agent)])
 
 
 def record_open(connection: Connection, link: TrackedLink, user_agent: str | None) -> None:
