@@ -105,6 +105,41 @@ def _skip_reason(row: RowMapping, channel: str) -> str | None:
     return None
 
 
+def _deliver(
+    target: Engine | Connection,
+    channel: str,
+    name: str,
+    profile_ids: Select[Any],
+    send_one: Callable[[RowMapping, str], None],
+) -> DeliveryReport:
+    """Skip who may not receive ``channel``, send to the rest, and log every message."""
+    report = DeliveryReport(name)
+    begin = _writer(target)
+    column = "email" if channel == "email" else "mobile_phone"
+    for row in _pages(target, profile_ids):
+        reason = _skip_reason(row, channel)
+        address = row[column] or ""
+        status = "skipped"
+        if reason is None:
+            try:
+                send_one(row, address)
+                status = "sent"
+            except (SendFailed, InvalidInput) as exc:
+                status, reason = "failed", str(exc)
+        with begin() as connection:
+            log_message(
+                connection,
+                delivery=name,
+                channel=channel,
+                profile_id=row["id"],
+                address=address,
+                status=status,
+                reason=reason,
+            )
+        report.note(status, reason)
+    return report
+
+
 def send_email_delivery(
     target: Engine | Connection,
     settings: Settings,
@@ -117,57 +152,22 @@ def send_email_delivery(
 ) -> DeliveryReport:
     """Send ``template`` to every profile in ``profile_ids`` that may receive email."""
     template.check()
-    report = DeliveryReport(name)
-    begin = _writer(target)
-    for row in _pages(target, profile_ids):
-        reason = _skip_reason(row, "email")
-        with begin() as connection:
-            if reason is not None:
-                log_message(
-                    connection,
-                    delivery=name,
-                    channel="email",
-                    profile_id=row["id"],
-                    address=row["email"] or "",
-                    status="skipped",
-                    reason=reason,
-                )
-                report.note("skipped", reason)
-                continue
-            try:
-                message = compose_email(
-                    template,
-                    profile_context(row),
-                    to=row["email"],
-                    sender=settings.mail_from,
-                    profile_id=row["id"],
-                    delivery_id=None,
-                    signer=signer,
-                    base_url=settings.tracking_base_url.rstrip("/"),
-                )
-                mailer.send(message)
-            except (SendFailed, InvalidInput) as exc:
-                log_message(
-                    connection,
-                    delivery=name,
-                    channel="email",
-                    profile_id=row["id"],
-                    address=row["email"],
-                    status="failed",
-                    reason=str(exc),
-                )
-                report.note("failed", str(exc))
-                continue
-            log_message(
-                connection,
-                delivery=name,
-                channel="email",
+
+    def send_one(row: RowMapping, address: str) -> None:
+        mailer.send(
+            compose_email(
+                template,
+                profile_context(row),
+                to=address,
+                sender=settings.mail_from,
                 profile_id=row["id"],
-                address=row["email"],
-                status="sent",
+                delivery_id=None,
+                signer=signer,
+                base_url=settings.tracking_base_url.rstrip("/"),
             )
-            report.note("sent")
-    return report
+        )
+
+    return _deliver(target, "email", name, profile_ids, send_one)
 
 
 def send_sms_delivery(
@@ -180,46 +180,8 @@ def send_sms_delivery(
 ) -> DeliveryReport:
     """Send an SMS rendered from ``text`` to every profile that may receive one."""
     EmailTemplate("", text, "").check()
-    report = DeliveryReport(name)
-    begin = _writer(target)
-    for row in _pages(target, profile_ids):
-        reason = _skip_reason(row, "sms")
-        with begin() as connection:
-            if reason is not None:
-                log_message(
-                    connection,
-                    delivery=name,
-                    channel="sms",
-                    profile_id=row["id"],
-                    address=row["mobile_phone"] or "",
-                    status="skipped",
-                    reason=reason,
-                )
-                report.note("skipped", reason)
-                continue
-            try:
-                send_sms(
-                    settings, row["mobile_phone"], render(text, profile_context(row), html=False)
-                )
-            except (SendFailed, InvalidInput) as exc:
-                log_message(
-                    connection,
-                    delivery=name,
-                    channel="sms",
-                    profile_id=row["id"],
-                    address=row["mobile_phone"],
-                    status="failed",
-                    reason=str(exc),
-                )
-                report.note("failed", str(exc))
-                continue
-            log_message(
-                connection,
-                delivery=name,
-                channel="sms",
-                profile_id=row["id"],
-                address=row["mobile_phone"],
-                status="sent",
-            )
-            report.note("sent")
-    return report
+
+    def send_one(row: RowMapping, address: str) -> None:
+        send_sms(settings, address, render(text, profile_context(row), html=False))
+
+    return _deliver(target, "sms", name, profile_ids, send_one)
