@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WORKSPACE ?= demo-workspace
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: serve demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/audiencehub demo --workspace $(WORKSPACE)
+
+serve: demo
+	$(BIN)/audiencehub serve --workspace $(WORKSPACE)
 
 test: lint typecheck unit
 
