@@ -178,3 +178,26 @@ def test_templates_are_sandboxed_and_checked(setup):
     assert report.sent == 2
     written = [p.read_text() for p in (workspace.path / "outbox").glob("*.eml")]
     assert written and not any("class" in text or "object" in text for text in written)
+
+
+def test_non_ascii_subjects_and_bodies_survive(setup):
+    """Subjects are RFC 2047 encoded and parts UTF-8; both read back as written."""
+    from email.header import decode_header, make_header
+
+    from audiencehub.campaign.delivery import compose_email
+
+    workspace, signer = setup
+    template = EmailTemplate("Zoë, {{ profile.first_name }} ✓", "Grüße", "<p>Grüße</p>")
+    message = compose_email(
+        template,
+        {"profile": {"first_name": "Ana"}, "attributes": {}},
+        to="a@b.co",
+        sender="x@y.z",
+        profile_id=1,
+        delivery_id=None,
+        signer=signer,
+        base_url="https://t.example.com",
+    )
+    parsed = email.message_from_bytes(bytes(message))
+    assert str(make_header(decode_header(parsed["Subject"]))) == "Zoë, Ana ✓"
+    assert "Grüße" in _part(parsed, "text/plain") and "Grüße" in _part(parsed, "text/html")

@@ -12,19 +12,23 @@ to the workspace outbox.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import smtplib
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from jinja2 import ChainableUndefined, TemplateError, meta
+from jinja2 import ChainableUndefined, Template, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, insert
 
@@ -85,9 +89,16 @@ _ENVIRONMENTS = {
 }
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> Template:
+    # compiling costs a millisecond; a delivery renders the same three sources per message
+    return _ENVIRONMENTS[html].from_string(source)
+
+
 def render(source: str, context: dict[str, Any], *, html: bool) -> str:
+    """Render a template source in the sandbox (compiled once, then cached)."""
     try:
-        return str(_ENVIRONMENTS[html].from_string(source).render(**context))
+        return str(_compiled(source, html).render(**context))
     except TemplateError as exc:
         raise InvalidInput(f"the template cannot be rendered: {exc}") from None
 
@@ -102,13 +113,16 @@ def compose_email(
     delivery_id: int | None,
     signer: LinkSigner,
     base_url: str,
-) -> EmailMessage:
+) -> Message:
     """Render one message with tracked links, an open pixel and unsubscribe headers."""
     subject = render(template.subject, context, html=False).replace("\n", " ")
     text = render(template.text, context, html=False)
     html = render(template.html, context, html=True)
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = sender, to, subject
+    # The legacy (compat32) MIME classes build a message several times faster than
+    # EmailMessage, whose header registry parses every header it is given.
+    message = MIMEMultipart("alternative")
+    message["From"], message["To"] = sender, to
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
     message["Message-ID"] = make_msgid(domain="audiencehub.local")
     if profile_id is not None:
         links: dict[str, str] = {}
@@ -129,15 +143,15 @@ def compose_email(
         text += f"\n\nUnsubscribe: {unsubscribe}\n"
         message["List-Unsubscribe"] = f"<{unsubscribe}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
+    message.attach(MIMEText(text, "plain", "utf-8"))
+    message.attach(MIMEText(html, "html", "utf-8"))
     return message
 
 
 class Mailer(Protocol):
     """Sends messages; :class:`SendFailed` carries the reason of a refusal."""
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Send one message."""
         ...
 
@@ -153,7 +167,7 @@ class OutboxMailer:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
         (self.folder / f"{name}.eml").write_bytes(bytes(message))
 
@@ -186,7 +200,7 @@ class SmtpMailer:
                 hint="Check smtp_host, smtp_port, smtp_security and the credentials.",
             ) from None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             refused = self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
