@@ -186,7 +186,7 @@ def test_non_ascii_subjects_and_bodies_survive(setup):
 
     from audiencehub.campaign.delivery import compose_email
 
-    workspace, signer = setup
+    _, signer = setup
     template = EmailTemplate("Zoë, {{ profile.first_name }} ✓", "Grüße", "<p>Grüße</p>")
     message = compose_email(
         template,
