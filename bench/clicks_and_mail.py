@@ -97,7 +97,7 @@ def _wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, f
     }
 
 
-def clicks(folder: Path, seconds: int, connections: int) -> None:
+def clicks(folder: Path, seconds: int, connections: int, workers: int) -> None:
     workspace = init_workspace(folder / "ws")
     data = folder / "p.csv"
     with data.open("w", newline="") as handle:
@@ -135,6 +135,8 @@ def clicks(folder: Path, seconds: int, connections: int) -> None:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(workers),
             ]
             + (["--factory"] if "from_env" in target else []),
             cwd=cwd,
@@ -149,7 +151,10 @@ def clicks(folder: Path, seconds: int, connections: int) -> None:
     with workspace.campaign.connect() as connection:
         logged = connection.execute(select(func.count()).select_from(tracking_log)).scalar_one()
     ours = results["audiencehub"]
-    print(f"\nClick redirects, {seconds} s, {connections} connections, wrk on loopback, 2 cores\n")
+    print(
+        f"\nClick redirects, {seconds} s, {connections} connections, {workers} uvicorn "
+        "worker(s) each, wrk on loopback, 2 cores\n"
+    )
     print(f"{'run':<26} {'clicks/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
     for name, r in results.items():
         print(f"{name:<26} {r['rps']:>9,.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} {r['errors']:>7}")
@@ -226,11 +231,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--emails", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both servers")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     folder = Path(tempfile.mkdtemp(prefix="ah-bench-clicks-"))
-    clicks(folder, args.seconds, args.connections)
+    clicks(folder, args.seconds, args.connections, args.workers)
     mail(folder, args.emails)
 
 

@@ -101,13 +101,14 @@ def serve_command(
     """Serve campaign and the people service together, with the people job scheduler."""
     import uvicorn
 
-    from audiencehub.server import build_campaign_server, build_people_server
+    from audiencehub.server import build_campaign_server, build_people_server, tune_gc_for_serving
 
     ws = open_workspace(workspace)
     servers = [
         uvicorn.Server(uvicorn.Config(build_campaign_server(ws), host=host, port=campaign_port)),
         uvicorn.Server(uvicorn.Config(build_people_server(ws), host=host, port=people_port)),
     ]
+    tune_gc_for_serving()
     console.print(
         f"campaign on http://{host}:{campaign_port}, people service on http://{host}:{people_port}"
     )
