@@ -17,6 +17,8 @@ from audiencehub.campaign.app import TriggerService, create_campaign_app
 from audiencehub.campaign.delivery import mailer_for
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.tracking import LinkSigner
+from audiencehub.campaign.workflow_runner import Messaging
+from audiencehub.campaign.workflow_schedule import run_workflow_scheduler
 from audiencehub.people.app import create_people_app
 from audiencehub.people.jobs import run_scheduler
 from audiencehub.workspace import Workspace
@@ -29,15 +31,34 @@ __all__ = [
 ]
 
 
-def build_campaign_server(workspace: Workspace) -> FastAPI:
-    """The campaign app of ``workspace``: tracking server and triggers API."""
+def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
+    """The campaign app of ``workspace``: tracking server, triggers API, scheduled workflows."""
     vault = KeyVault(workspace.path)
     settings = workspace.settings
+    signer = LinkSigner(vault.derive("tracking"))
+    messaging = Messaging(settings, signer, lambda: mailer_for(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = (
+            asyncio.create_task(run_workflow_scheduler(workspace.campaign, messaging=messaging))
+            if scheduler
+            else None
+        )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     return create_campaign_app(
         workspace.campaign,
-        LinkSigner(vault.derive("tracking")),
+        signer,
         tracking_domain=settings.tracking_domain,
         triggers=TriggerService(settings, vault, lambda: mailer_for(settings)),
+        lifespan=lifespan,
     )
 
 

@@ -61,7 +61,7 @@ def test_validation_reports_every_problem_at_once():
                 {"id": "c", "type": "union", "inputs": ["a", "ghost"]},
                 {"id": "d", "type": "union", "inputs": ["e", "a"]},
                 {"id": "e", "type": "exclusion", "inputs": ["d", "a"]},
-                {"id": "f", "type": "scheduler"},
+                {"id": "f", "type": "scheduler", "cron": "never"},
                 {
                     "id": "g",
                     "type": "save_audience",
@@ -77,7 +77,7 @@ def test_validation_reports_every_problem_at_once():
     assert "unknown activity type 'teleport'" in problems
     assert "input 'ghost' is no activity's output (dangling transition)" in problems
     assert "cycle through d, e" in problems
-    assert "'scheduler' is not available in this version yet" in problems
+    assert "'never' is not a cron expression" in problems
     assert (
         "mode must be one of complete, create_or_update, create_unique, replace, share" in problems
     )
@@ -332,3 +332,42 @@ def test_email_and_sms_delivery_activities(base):
         "skipped": 3,
     }  # no phones
     assert len(list((base.path / "outbox").glob("*.eml"))) == 3
+
+
+def test_scheduled_workflows_run_when_due(base):
+    """A scheduler activity's cron decides when the workflow runs; a bad cron is refused."""
+    from audiencehub.campaign.workflow_schedule import (
+        list_schedules,
+        run_due_workflows,
+        schedule_workflow,
+    )
+
+    bad = parse_workflow(
+        {"name": "b", "activities": [{"id": "s", "type": "scheduler", "cron": "61 * * * *"}]}
+    )
+    assert "'61 * * * *' is not a cron expression" in "\n".join(bad.problems)
+    document = {
+        "name": "Daily FR",
+        "activities": [
+            {"id": "start", "type": "scheduler", "cron": "0 6 * * *"},
+            {"id": "q", "type": "query", "filter": "country = 'FR'"},
+            {
+                "id": "s",
+                "type": "save_audience",
+                "input": "q",
+                "mode": "create_or_update",
+                "audience": "Daily FR",
+            },
+        ],
+    }
+    start = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    assert schedule_workflow(base.campaign, parse_workflow(document), start) == datetime(
+        2026, 11, 29, 6, 0, tzinfo=UTC
+    )
+    assert run_due_workflows(base.campaign, start) == []
+    [run] = run_due_workflows(base.campaign, datetime(2026, 11, 29, 6, 1, tzinfo=UTC))
+    assert run.activities["s"]["outputs"] == {"Daily FR": 11}
+    [schedule] = list_schedules(base.campaign)
+    assert schedule["last_run_id"] == run.run_id
+    assert schedule["next_run_at"].replace(tzinfo=UTC) == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    assert run_due_workflows(base.campaign, datetime(2026, 11, 29, 6, 2, tzinfo=UTC)) == []

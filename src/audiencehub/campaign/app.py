@@ -4,6 +4,7 @@
 import base64
 import hmac
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -53,9 +54,16 @@ def create_campaign_app(
     *,
     tracking_domain: str | None = None,
     triggers: TriggerService | None = None,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     """Build the campaign app; ``tracking_domain`` scopes the visitor cookie (a site CNAME)."""
-    app = FastAPI(title="audiencehub campaign", version="0.1.0", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="audiencehub campaign",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
 
     @app.exception_handler(AudienceHubError)
     async def _problem(_: Request, exc: AudienceHubError) -> JSONResponse:

@@ -38,6 +38,7 @@ __all__ = [
     "trigger_events",
     "visitor_links",
     "workflow_runs",
+    "workflow_schedules",
     "workflow_sets",
 ]
 
@@ -264,4 +265,14 @@ message_templates = Table(
     Column("subject", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("html", Text, nullable=False),
+)
+
+workflow_schedules = Table(
+    "workflow_schedules",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("document", JSON, nullable=False),
+    Column("cron", String(255), nullable=False),
+    Column("next_run_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_id", _ID),
 )

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from croniter import croniter
 
 from audiencehub.errors import InputFileError
 
@@ -48,11 +49,12 @@ ACTIVITY_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"input", "mode"}),
         frozenset({"audience", "shared_audience", "datasource"}),
     ),
+    "scheduler": (frozenset({"cron"}), frozenset()),
     "email_delivery": (frozenset({"input", "subject", "text", "html"}), frozenset({"name"})),
     "sms_delivery": (frozenset({"input", "text"}), frozenset({"name"})),
 }
 SAVE_MODES = frozenset({"replace", "complete", "create_or_update", "create_unique", "share"})
-_NOT_YET = frozenset({"scheduler"})
+_NOT_YET: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Activity:
             if self.settings.get("remainder"):
                 names.append(f"{self.id}.remainder")
             return tuple(names)
-        if self.type in ("save_audience", "email_delivery", "sms_delivery"):
+        if self.type in ("save_audience", "email_delivery", "sms_delivery", "scheduler"):
             return ()
         return (self.id,)
 
@@ -84,6 +86,15 @@ class Workflow:
     name: str
     activities: tuple[Activity, ...]
     problems: tuple[str, ...] = field(default=())
+    document: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def cron(self) -> str | None:
+        """The Scheduler activity's cron expression, when the workflow has one."""
+        for activity in self.activities:
+            if activity.type == "scheduler":
+                return str(activity.settings["cron"])
+        return None
 
 
 def _activity(raw: Any, index: int, problems: list[str]) -> Activity | None:
@@ -118,6 +129,11 @@ def _activity(raw: Any, index: int, problems: list[str]) -> Activity | None:
             problems.append(f"{where}: share needs shared_audience and datasource")
     elif kind == "save_audience" and "audience" not in settings:
         problems.append(f"{where}: missing setting 'audience'")
+    if kind == "scheduler" and not croniter.is_valid(str(settings.get("cron", ""))):
+        problems.append(
+            f"{where}: {settings.get('cron')!r} is not a cron expression "
+            "(five fields: minute hour day month weekday)"
+        )
     if kind == "segmentation":
         for number, segment in enumerate(settings.get("segments") or [], start=1):
             rules = {"filter", "percent", "count"} & set(
@@ -162,7 +178,9 @@ def parse_workflow(document: Mapping[str, Any]) -> Workflow:
     ordered, cyclic = _order(activities, producer)
     if cyclic:
         problems.append(f"the transitions form a cycle through {', '.join(sorted(cyclic))}")
-    return Workflow(name, tuple(ordered), tuple(problems))
+    if sum(1 for a in activities if a.type == "scheduler") > 1:
+        problems.append("a workflow has at most one scheduler activity")
+    return Workflow(name, tuple(ordered), tuple(problems), dict(document))
 
 
 def _bad(activity: Activity) -> bool:

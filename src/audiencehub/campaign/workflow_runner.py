@@ -404,6 +404,7 @@ _RUNNERS: dict[str, Callable[[_Context, Activity], dict[str, int]]] = {
     "deduplication": _deduplication,
     "segmentation": _segmentation,
     "save_audience": _save_audience,
+    "scheduler": lambda _context, _activity: {},  # the start: the schedule decides when
     "email_delivery": _email_delivery,
     "sms_delivery": _sms_delivery,
 }

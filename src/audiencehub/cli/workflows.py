@@ -14,6 +14,7 @@ from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.campaign.workflow_document import load_workflow
 from audiencehub.campaign.workflow_runner import Messaging, run_workflow
+from audiencehub.campaign.workflow_schedule import list_schedules, schedule_workflow
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, err_console, print_json
 from audiencehub.workspace import open_workspace
@@ -64,3 +65,16 @@ def run_command(
             ", ".join(f"{k}: {v:,}" for k, v in counts["outputs"].items()),
         )
     console.print(table)
+
+
+@app.command("schedule")
+def schedule_command(file: FileArgument, workspace: WorkspaceOption = None) -> None:
+    """Register a workflow with a scheduler activity; `audiencehub serve` runs it on time."""
+    next_run = schedule_workflow(open_workspace(workspace).campaign, load_workflow(file))
+    console.print(f"scheduled; next run at {next_run:%Y-%m-%d %H:%M %Z}")
+
+
+@app.command("list")
+def list_command(workspace: WorkspaceOption = None) -> None:
+    """List scheduled workflows with their cron and next run."""
+    print_json(list_schedules(open_workspace(workspace).campaign))
