@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None  # with none, SMS go to WORKSPACE/outbox as .sms.json
     sms_gateway_token: str | None = None
     api_token: str | None = None  # bearer token of campaign's API (AUDIENCEHUB_API_TOKEN)
+    # declared-ID mode of the tracking server: on click, sync this source's ID with /id
+    tracking_declared_source: str | None = None
 
     @field_validator("campaign_db_url", "people_db_url")
     @classmethod

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from audiencehub.campaign.app import TriggerService, create_campaign_app
+from audiencehub.campaign.declared_sync import DeclaredSync
 from audiencehub.campaign.delivery import mailer_for
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.tracking import LinkSigner
@@ -59,6 +60,11 @@ def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> Fa
         tracking_domain=settings.tracking_domain,
         triggers=TriggerService(settings, vault, lambda: mailer_for(settings)),
         lifespan=lifespan,
+        declared_sync=(
+            DeclaredSync(workspace.campaign, vault, settings.tracking_declared_source)
+            if settings.tracking_declared_source
+            else None
+        ),
     )
 
 

@@ -148,3 +148,55 @@ def test_the_open_pixel(server, workspace):
         b"GIF89a"
     )
     assert _log(workspace) == [("open", 1, None)]
+
+
+def test_declared_id_mode_syncs_the_click_with_the_people_service(server, workspace):
+    """After a click, the profile's hashed email is synced to /id with the visitor ID."""
+    from audiencehub.campaign.data_sources import (
+        ReconciliationKey,
+        accept_terms,
+        add_shared_data_source,
+    )
+    from audiencehub.campaign.declared_sync import DeclaredSync
+    from audiencehub.identity import HashScheme, IdKind, hash_id
+    from audiencehub.people.app import create_people_app
+    from audiencehub.people.data_sources import InboundIdType, add_data_source
+    from audiencehub.people.schema import id_links, users
+
+    _enable(workspace)
+    vault = KeyVault(workspace.path)
+    with workspace.campaign.begin() as connection:
+        source = add_shared_data_source(
+            connection,
+            vault,
+            label="CRM",
+            key=ReconciliationKey.EMAIL,
+            hashing=HashScheme.AAM,
+            alias_dpid=7001,
+        )
+        accept_terms(connection, source["id"], "tester")
+    with workspace.people.begin() as connection:
+        add_data_source(connection, dpid=7001, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+    people = TestClient(create_people_app(workspace.people))
+    _, signer = server
+    app = create_campaign_app(
+        workspace.campaign,
+        signer,
+        declared_sync=DeclaredSync(
+            workspace.campaign, vault, source["id"], http=lambda _url: people
+        ),
+    )
+    response = TestClient(app, follow_redirects=False).get(f"/r/{_token(signer)}")
+    visitor = visitor_id_from_amcv(unquote(response.cookies[COOKIE])).value
+    device, customer = users.alias("device"), users.alias("customer")
+    with workspace.people.connect() as connection:
+        rows = connection.execute(
+            select(device.c.external_id, customer.c.external_id, id_links.c.auth_state).select_from(
+                id_links.join(device, device.c.id == id_links.c.device_user_id).join(
+                    customer, customer.c.id == id_links.c.customer_user_id
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (visitor, hash_id("jo@example.com", HashScheme.AAM, IdKind.EMAIL), 1)
+    ]

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import BackgroundTasks, FastAPI, Header, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, update
@@ -55,6 +55,7 @@ def create_campaign_app(
     tracking_domain: str | None = None,
     triggers: TriggerService | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    declared_sync: Callable[[int, str], None] | None = None,
 ) -> FastAPI:
     """Build the campaign app; ``tracking_domain`` scopes the visitor cookie (a site CNAME)."""
     app = FastAPI(
@@ -79,7 +80,10 @@ def create_campaign_app(
         enabled, org_id = await clicks.settings()
         visitor = choose_visitor(dict(request.cookies), connection_enabled=enabled, org_id=org_id)
         await clicks.record((link, visitor, request.headers.get("user-agent")))
-        response = RedirectResponse(link.url, status_code=302)
+        tasks = BackgroundTasks()
+        if declared_sync is not None and visitor.is_visitor_id:
+            tasks.add_task(declared_sync, link.profile_id, visitor.visitor_id)
+        response = RedirectResponse(link.url, status_code=302, background=tasks)
         if visitor.cookie_value is not None:
             response.set_cookie(
                 visitor.cookie_name,

@@ -44,7 +44,7 @@ from audiencehub.identity.hashing import hash_id
 from audiencehub.identity.normalize import normalize_email, to_e164
 from audiencehub.identity.schemes import HashScheme
 
-__all__ = ["ExportRun", "run_export", "share_audience"]
+__all__ = ["ExportRun", "declared_id_of", "run_export", "share_audience"]
 
 
 def _trait_code(segment_id: int) -> str:
@@ -118,7 +118,12 @@ class ExportRun:
     shares: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _declared_id(source: dict[str, Any], value: str, cipher: Any) -> str | None:
+def declared_id_of(source: dict[str, Any], value: str, cipher: Any) -> str | None:
+    """A profile value in the form a data source shares it (hashed, encrypted or raw CRM id).
+
+    None when it cannot be shared: invalid, or personal data with neither hashing
+    nor encryption (such sources cannot be created).
+    """
     key = ReconciliationKey(source["reconciliation_key"])
     try:
         if key is ReconciliationKey.EMAIL:
@@ -234,7 +239,7 @@ def _collect(
             user_id = visitor.get(row["id"])
         else:
             value = row[source["reconciliation_key"]]
-            user_id = _declared_id(source, value, cipher) if value else None
+            user_id = declared_id_of(source, value, cipher) if value else None
         if user_id is None:
             stats["no_id"] += 1
             continue
