@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     smtp_security: str = "none"  # none | starttls | tls
     smtp_user: str | None = None
     smtp_password: str | None = None  # prefer AUDIENCEHUB_SMTP_PASSWORD over the file
+    smtp_ca_file: str | None = None  # a CA bundle to trust besides the system's (private relays)
     sms_gateway_url: str | None = None  # with none, SMS go to WORKSPACE/outbox as .sms.json
     sms_gateway_token: str | None = None
     api_token: str | None = None  # bearer token of campaign's API (AUDIENCEHUB_API_TOKEN)

@@ -175,32 +175,41 @@ class OutboxMailer:
         """Nothing to release."""
 
 
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    """Verify the server's certificate and name, against the system CAs or ``smtp_ca_file``."""
+    return ssl.create_default_context(cafile=settings.smtp_ca_file)
+
+
 class SmtpMailer:
     """One SMTP session for a batch: plain, STARTTLS or TLS, with optional authentication."""
 
     def __init__(self, settings: Settings) -> None:
         assert settings.smtp_host is not None  # noqa: S101 -- chosen by mailer_for
+        self._smtp: smtplib.SMTP | None = None
         try:
             if settings.smtp_security == "tls":
-                self._smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                self._smtp = smtplib.SMTP_SSL(
                     settings.smtp_host,
                     settings.smtp_port,
-                    context=ssl.create_default_context(),
+                    context=_tls_context(settings),
                     timeout=30,
                 )
             else:
                 self._smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30)
                 if settings.smtp_security == "starttls":
-                    self._smtp.starttls(context=ssl.create_default_context())
+                    self._smtp.starttls(context=_tls_context(settings))
             if settings.smtp_user:
                 self._smtp.login(settings.smtp_user, settings.smtp_password or "")
         except (OSError, smtplib.SMTPException) as exc:
+            if self._smtp is not None:
+                self._smtp.close()  # a half-open session would hold the server's slot
             raise ConfigurationError(
                 f"cannot reach the SMTP server {settings.smtp_host}:{settings.smtp_port}: {exc}",
                 hint="Check smtp_host, smtp_port, smtp_security and the credentials.",
             ) from None
 
     def send(self, message: Message) -> None:
+        assert self._smtp is not None  # noqa: S101 -- set by __init__ or it raised
         try:
             refused = self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -217,6 +226,8 @@ class SmtpMailer:
             raise SendFailed(f"{code} {reason.decode(errors='replace')}")
 
     def close(self) -> None:
+        if self._smtp is None:
+            return
         try:
             self._smtp.quit()
         except (smtplib.SMTPException, OSError):
