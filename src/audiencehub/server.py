@@ -69,10 +69,14 @@ def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> Fa
 
 
 def campaign_app_from_env() -> FastAPI:
-    """The campaign app of ``$AUDIENCEHUB_WORKSPACE`` (for ``uvicorn --factory``)."""
+    """The campaign app of ``$AUDIENCEHUB_WORKSPACE``, for ``uvicorn --factory --workers N``.
+
+    Without the workflow scheduler: several workers would each run it; scheduled
+    workflows run in ``audiencehub serve``.
+    """
     from audiencehub.workspace import open_workspace
 
-    app = build_campaign_server(open_workspace())
+    app = build_campaign_server(open_workspace(), scheduler=False)
     tune_gc_for_serving()
     return app
 
