@@ -10,20 +10,16 @@ receipt with the reference product's counters.
 from __future__ import annotations
 
 import gc
-import gzip
-import io
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, select
 
 from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, DropObject
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
-from audiencehub.formats.idsync import parse_id_sync_row
 from audiencehub.formats.inbound import MAX_LINES_PER_USER, TraitRefKind, parse_inbound_row
 from audiencehub.formats.names import (
     IdSyncName,
@@ -32,42 +28,17 @@ from audiencehub.formats.names import (
     parse_id_sync_name,
     parse_inbound_name,
 )
-from audiencehub.identity.declared import AuthState
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, InboundIdType, get_data_source
-from audiencehub.people.graph import create_users, ensure_users, find_users, link, touch_users
+from audiencehub.people.graph import create_users, find_users, touch_users
+from audiencehub.people.id_sync_ingest import apply_id_sync
+from audiencehub.people.receipts import Receipt, read_lines
 from audiencehub.people.schema import ingested_files, traits, user_signals, user_traits
 from audiencehub.people.traits import rule_holds
 
 __all__ = ["IngestRun", "Receipt", "ingest"]
 
 _CHUNK_LINES = 10_000
-_PROBLEMS_KEPT = 20
-
-
-@dataclass
-class Receipt:
-    """The processing receipt of one batch (DOMAIN.md section 6 fields)."""
-
-    batch: str
-    files: list[str]
-    status: str = "applied"
-    records_received: int = 0
-    format_errors: int = 0
-    invalid_ids: int = 0
-    no_matching_id: int = 0
-    no_trait_realized: int = 0
-    stored_records: int = 0
-    realized_traits: int = 0
-    removed_traits: int = 0
-    started_at: str = ""
-    ended_at: str = ""
-    problems: list[str] = field(default_factory=list)
-
-    def problem(self, line: int, file: str, reason: str) -> None:
-        """Keep the first few reasons, with where they were found."""
-        if len(self.problems) < _PROBLEMS_KEPT:
-            self.problems.append(f"{file} line {line}: {reason}")
 
 
 @dataclass
@@ -116,23 +87,6 @@ def _split_of(name: str) -> int:
     return parsed.split or 0
 
 
-def _lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
-    with drop.open_read(obj.key) as raw:
-        binary = cast(
-            IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if obj.name.endswith(".gz") else raw
-        )
-        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-        try:
-            for line in text:
-                yield line.rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise InputFileError(
-                f"{obj.key} is not UTF-8 text", hint="Send UTF-8 files only."
-            ) from None
-        except (OSError, EOFError) as exc:
-            raise InputFileError(f"{obj.key} cannot be decompressed: {exc}") from None
-
-
 def ingest(engine: Engine, drop: DropLocation) -> IngestRun:
     """Process every batch of ``drop`` not processed before, oldest first."""
     run = IngestRun()
@@ -157,7 +111,7 @@ def _ingest_batches(engine: Engine, drop: DropLocation, run: IngestRun) -> None:
         try:
             with engine.begin() as connection:
                 if isinstance(batch.name, IdSyncName):
-                    _apply_id_sync(connection, drop, batch, batch.name, receipt)
+                    apply_id_sync(connection, drop, batch.objects, batch.name, receipt)
                 else:
                     _apply_inbound(connection, drop, batch, batch.name, receipt)
                 if receipt.records_received == 0:
@@ -216,7 +170,7 @@ def _apply_inbound(
     now = datetime.now(UTC)
     for obj in batch.objects:
         chunk: list[tuple[int, Any]] = []
-        for number, line in enumerate(_lines(drop, obj), start=1):
+        for number, line in enumerate(read_lines(drop, obj), start=1):
             if not line.strip():
                 continue
             receipt.records_received += 1
@@ -377,46 +331,3 @@ def _apply_rule_traits(
                 )
     upsert(connection, user_traits, realized, keys=("user_id", "trait_id"), update=("realized_at",))
     return len(realized)
-
-
-def _apply_id_sync(
-    connection: Connection, drop: DropLocation, batch: _Batch, name: IdSyncName, receipt: Receipt
-) -> None:
-    """Link the first column's device IDs to the declared IDs of each DPID column.
-
-    Partners send these from their own systems of record, so the links count as
-    authenticated.
-    """
-    for dpid in name.dpids:
-        get_data_source(connection, dpid)
-    master_is_device = name.master_dpid == DEVICE_NAMESPACE
-    now = datetime.now(UTC)
-    for obj in batch.objects:
-        for number, line in enumerate(_lines(drop, obj), start=1):
-            if not line.strip():
-                continue
-            receipt.records_received += 1
-            try:
-                row = parse_id_sync_row(line, len(name.dpids))
-            except InvalidInput as exc:
-                receipt.format_errors += 1
-                receipt.problem(number, obj.key, exc.message)
-                continue
-            device_id = row.device_id
-            if master_is_device:
-                try:
-                    VisitorId.parse(device_id)
-                except InvalidInput as exc:
-                    receipt.invalid_ids += 1
-                    receipt.problem(number, obj.key, exc.message)
-                    continue
-            device_user = ensure_users(connection, name.master_dpid, [device_id], now)[device_id]
-            linked = 0
-            for dpid, declared in zip(name.dpids, row.declared, strict=True):
-                if declared is None:
-                    continue
-                customer = ensure_users(connection, dpid, [declared], now)[declared]
-                link(connection, device_user, customer, AuthState.AUTHENTICATED, now)
-                linked += 1
-            receipt.stored_records += 1 if linked else 0
-            receipt.no_matching_id += 0 if linked else 1

@@ -1,0 +1,59 @@
+"""Processing receipts of inbound batches, and reading a drop object as text lines."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, cast
+
+from audiencehub.drops import DropLocation, DropObject
+from audiencehub.errors import InputFileError
+
+__all__ = ["Receipt", "read_lines"]
+
+_PROBLEMS_KEPT = 20
+
+
+@dataclass
+class Receipt:
+    """The processing receipt of one batch (DOMAIN.md section 6 fields)."""
+
+    batch: str
+    files: list[str]
+    status: str = "applied"
+    records_received: int = 0
+    format_errors: int = 0
+    invalid_ids: int = 0
+    no_matching_id: int = 0
+    no_trait_realized: int = 0
+    stored_records: int = 0
+    realized_traits: int = 0
+    removed_traits: int = 0
+    started_at: str = ""
+    ended_at: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, line: int, file: str, reason: str) -> None:
+        """Keep the first few reasons, with where they were found."""
+        if len(self.problems) < _PROBLEMS_KEPT:
+            self.problems.append(f"{file} line {line}: {reason}")
+
+
+def read_lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
+    """The object's lines (gzip by name), refusing non-UTF-8 or broken compression."""
+    with drop.open_read(obj.key) as raw:
+        binary = cast(
+            IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if obj.name.endswith(".gz") else raw
+        )
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        try:
+            for line in text:
+                yield line.rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise InputFileError(
+                f"{obj.key} is not UTF-8 text", hint="Send UTF-8 files only."
+            ) from None
+        except (OSError, EOFError) as exc:
+            raise InputFileError(f"{obj.key} cannot be decompressed: {exc}") from None
