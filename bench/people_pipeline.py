@@ -20,9 +20,6 @@ import argparse
 import gzip
 import json
 import random
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +31,7 @@ from audiencehub.people.publication import add_destination, publish
 from audiencehub.people.segments import add_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.workspace import Workspace, init_workspace
+from measure import peak_mb, run_child
 
 _NAME = "ftp_dpm_7001_1764300000.sync.gz"
 
@@ -113,7 +111,7 @@ def _one(step: str, data: Path) -> dict[str, float]:
 
 
 def _memory() -> dict[str, float]:
-    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"peak_mb": peak_mb()}
 
 
 def main() -> None:
@@ -132,13 +130,7 @@ def main() -> None:
     for step in ("ingest", "publish"):
         for run in ("baseline", "audiencehub"):
             name = f"{step}-baseline" if run == "baseline" else step
-            output = subprocess.run(
-                [sys.executable, __file__, "--one", name, str(data)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            r = json.loads(output.strip().splitlines()[-1])
+            r = run_child(__file__, "--one", name, str(data))
             print(
                 f"{step:<10} {run:<12} {r['items']:>11,.0f} {r['items'] / r['seconds']:>11,.0f} "
                 f"{r['seconds']:>8.1f} {r['peak_mb']:>8.0f}"

@@ -20,8 +20,6 @@ import argparse
 import csv
 import gzip
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ from sqlalchemy.engine import make_url
 from audiencehub.campaign import import_profiles
 from audiencehub.demo import write_demo_profiles
 from audiencehub.workspace import init_workspace
+from measure import children_peak_mb, peak_mb, run_child
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _BASELINE_COLUMNS = ("crm_id", "email", "mobile_phone", "first_name", "last_name", "country")
@@ -108,8 +107,8 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
     return {
         "rows": rows,
         "seconds": seconds,
-        "self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "self_mb": peak_mb(),
+        "worker_mb": children_peak_mb(),
     }
 
 
@@ -134,13 +133,7 @@ def main() -> None:
     )
     for backend in args.backends.split(","):
         for mode in ("baseline", "audiencehub", "re-import"):
-            output = subprocess.run(
-                [sys.executable, __file__, "--one", backend, mode, str(data)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            result = json.loads(output.strip().splitlines()[-1])
+            result = run_child(__file__, "--one", backend, mode, str(data))
             print(
                 f"{backend:<11} {mode:<12} {result['rows'] / result['seconds']:>10,.0f} "
                 f"{result['seconds']:>8.1f} {result['self_mb']:>8.0f} {result['worker_mb']:>9.0f}"

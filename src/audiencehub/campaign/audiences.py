@@ -5,14 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, String, cast, func, insert, literal, null, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
 from audiencehub.campaign.data_sources import Channel, get_shared_data_source, require_terms
 from audiencehub.campaign.schema import audience_members, audiences
 from audiencehub.errors import InvalidInput, NotFound
 
-__all__ = ["audience_id", "create_shared_audience", "get_audience", "list_members"]
+__all__ = [
+    "add_profile_members",
+    "audience_id",
+    "create_shared_audience",
+    "get_audience",
+    "list_members",
+]
 
 
 def create_shared_audience(
@@ -92,3 +99,15 @@ def list_members(connection: Connection, name: str) -> list[dict[str, Any]]:
         .order_by(audience_members.c.member)
     )
     return [dict(row) for row in rows.mappings()]
+
+
+def add_profile_members(connection: Connection, audience: int, profile_ids: Select[Any]) -> None:
+    """Add the profiles a one-column query selects, keyed ``p:<profile id>``, in one statement."""
+    ids = profile_ids.subquery()
+    column = next(iter(ids.c))
+    connection.execute(
+        insert(audience_members).from_select(
+            ["audience_id", "member", "profile_id", "address"],
+            select(literal(audience), literal("p:") + cast(column, String), column, null()),
+        )
+    )

@@ -9,19 +9,36 @@ changes nothing, and leaves a report per audience and an audit entry.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
+import logging
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+import pyarrow.compute as pc
+from sqlalchemy import (
+    Connection,
+    Engine,
+    delete,
+    insert,
+    select,
+    update,
+)
 
+from audiencehub.campaign.audiences import add_profile_members
 from audiencehub.campaign.audit import record
-from audiencehub.campaign.data_sources import cipher_of, require_terms
+from audiencehub.campaign.batch_reconciliation import (
+    Lookups,
+    MembershipChange,
+    membership_change,
+    prefetch,
+    resolve_lines,
+)
+from audiencehub.campaign.data_sources import require_terms
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.reconciliation import Member, reconcile
 from audiencehub.campaign.schema import (
     audience_members,
     audiences,
@@ -29,13 +46,18 @@ from audiencehub.campaign.schema import (
     shared_data_sources,
 )
 from audiencehub.db.bulk import bulk_insert
+from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation, DropObject
+from audiencehub.drops.staging import StagedBatch, stage_files
+from audiencehub.engines import open_session
+from audiencehub.engines.outbound import open_lines
 from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.formats.control import ControlFile, FileEntry
 from audiencehub.formats.names import OutboundName, parse_outbound_name
-from audiencehub.formats.outbound import OutboundRow, parse_outbound_row
 
 __all__ = ["ImportRun", "run_import"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,218 +100,228 @@ def _read(drop: DropLocation, obj: DropObject) -> bytes:
         return handle.read()
 
 
-def _verify(
-    drop: DropLocation, batch: _Batch
-) -> tuple[ControlFile | None, list[str], dict[str, bytes]]:
-    """The control file, the reasons to wait (if any), and the verified data files' bytes."""
+def _precheck(drop: DropLocation, batch: _Batch) -> tuple[ControlFile | None, list[str]]:
+    """The control file, and reasons to wait that the listing alone shows.
+
+    Sizes from the listing are compared first, so an upload still in progress is
+    waited for without downloading anything.
+    """
     if batch.info is None:
-        return None, ["its control file (.info) has not arrived"], {}
+        return None, ["its control file (.info) has not arrived"]
     try:
         control = ControlFile.from_json(_read(drop, batch.info).decode("utf-8"))
     except (InvalidInput, UnicodeDecodeError) as exc:
-        return None, [f"its control file is unreadable: {exc}"], {}
-    contents: dict[str, bytes] = {}
-    observed: list[FileEntry] = []
-    for entry in control.files:
-        obj = batch.data.get(entry.name)
-        if obj is None:
-            continue
-        data = _read(drop, obj)
-        try:
-            text = gzip.decompress(data) if entry.name.endswith(".gz") else data
-            lines = text.count(b"\n")
-        except (OSError, EOFError):
-            lines = -1
-        md5 = hashlib.md5(data).hexdigest()  # noqa: S324 -- the format's checksum
-        observed.append(FileEntry(entry.name, len(data), lines, entry.sequence, md5))
-        contents[entry.name] = data
-    return control, control.mismatches(observed), contents
+        return None, [f"its control file is unreadable: {exc}"]
+    listed = [
+        FileEntry(e.name, batch.data[e.name].size, e.line_count, e.sequence, e.md5)
+        for e in control.files
+        if e.name in batch.data
+    ]
+    return control, control.mismatches(listed)
 
 
-def run_import(engine: Engine, vault: KeyVault, drop: DropLocation) -> ImportRun:
-    """Apply every new, verified outbound batch of ``drop``."""
+def run_import(
+    engine: Engine, vault: KeyVault, drop: DropLocation, *, scratch: Path | None = None
+) -> ImportRun:
+    """Apply every new, verified outbound batch of ``drop``.
+
+    ``scratch`` holds a batch's staged files and the engine's spills while the
+    batch is processed (a temporary folder by default).
+    """
     run = ImportRun()
     with engine.connect() as connection:
         done = set(connection.execute(select(processed_batches.c.batch)).scalars())
     for batch in _batches(drop, run):
         if batch.key in done:
             continue
-        control, problems, contents = _verify(drop, batch)
+        control, problems = _precheck(drop, batch)
         if problems or control is None:
             run.waiting.append(f"{batch.key}: " + "; ".join(problems))
             continue
         try:
-            with engine.begin() as connection:
-                run.reports.extend(_apply(connection, vault, batch, control, contents))
+            with engine.connect() as connection:
+                sources = _sources(connection, batch.name.destination_id)
+            with tempfile.TemporaryDirectory(dir=scratch, prefix="import-") as folder:
+                report = _verified_and_applied(
+                    engine, vault, drop, batch, control, sources, Path(folder)
+                )
         except AudienceHubError as exc:
             run.refused.append(
                 f"{batch.key}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
             )
+            continue
+        if isinstance(report, str):
+            run.waiting.append(f"{batch.key}: {report}")
+        else:
+            run.reports.extend(report)
     return run
 
 
-def _rows(control: ControlFile, contents: dict[str, bytes]) -> tuple[list[OutboundRow], int, int]:
-    rows, read, errors = [], 0, 0
-    for entry in sorted(control.files, key=lambda e: e.sequence):
-        data = contents[entry.name]
-        text = gzip.decompress(data) if entry.name.endswith(".gz") else data
-        for line in io.StringIO(text.decode("utf-8")):
-            if not line.strip():
-                continue
-            read += 1
-            try:
-                rows.append(parse_outbound_row(line.rstrip("\r\n")))
-            except InvalidInput:
-                errors += 1
-    return rows, read, errors
-
-
-def _apply(
-    connection: Connection,
+def _verified_and_applied(
+    engine: Engine,
     vault: KeyVault,
+    drop: DropLocation,
     batch: _Batch,
     control: ControlFile,
-    contents: dict[str, bytes],
-) -> list[dict[str, Any]]:
+    sources: list[dict[str, Any]],
+    scratch: Path,
+) -> list[dict[str, Any]] | str:
+    """Stage and check the files while the stored keys are read; apply, or say why not.
+
+    The keys are read in a process of their own (see :func:`~audiencehub.engines.extract`),
+    so reading them and staging the files use both cores.
+    """
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stored = pool.submit(prefetch, engine, sources)
+        staged = stage_files(drop, control.files, batch.data, scratch)
+        _log.info("%s: staged in %.2f s", batch.key, _since(started))
+        problems = control.mismatches(list(staged.observed))
+        if problems:
+            stored.cancel()
+            return "; ".join(problems)
+        lookups = stored.result()
+    _log.info("%s: stored keys read in %.2f s", batch.key, _since(started))
+    return _apply(engine, vault, batch, control, sources, staged, lookups, scratch)
+
+
+def _sources(connection: Connection, destination_id: int) -> list[dict[str, Any]]:
     sources = [
         dict(r)
         for r in connection.execute(
             select(shared_data_sources)
-            .where(shared_data_sources.c.destination_id == batch.name.destination_id)
+            .where(shared_data_sources.c.destination_id == destination_id)
             .order_by(shared_data_sources.c.priority.desc(), shared_data_sources.c.id)
         ).mappings()
     ]
     if not sources:
         raise InvalidInput(
-            f"no shared data source has destination id {batch.name.destination_id}; "
+            f"no shared data source has destination id {destination_id}; "
             "the batch is left in place",
             hint="Set --destination-id on the data source that receives this destination.",
         )
     for source in sources:
         require_terms(source)
-    rows, read, format_errors = _rows(control, contents)
-    ids = [row.user_id for row in rows]
-    # with several sources, each ID goes to the highest-priority one that resolves it
-    resolved: dict[str, dict[str, Member]] = {}
-    remaining = set(ids)
-    invalid: set[str] = set()
-    for source in sources:
-        cipher = cipher_of(connection, vault, source["id"])
-        outcome = reconcile(connection, source, cipher, remaining)
-        resolved[source["id"]] = outcome.members
-        remaining -= set(outcome.members)
-        invalid |= outcome.invalid
-    invalid &= remaining
-    unmatched = remaining - invalid
-    matched_by_any = {
-        value: member for members in resolved.values() for value, member in members.items()
-    }
+    return sources
+
+
+def _apply(
+    engine: Engine,
+    vault: KeyVault,
+    batch: _Batch,
+    control: ControlFile,
+    sources: list[dict[str, Any]],
+    staged: StagedBatch,
+    lookups: Lookups,
+    scratch: Path,
+) -> list[dict[str, Any]]:
+    """Reconcile the batch in the bulk engine, then write every change in one transaction."""
+    changes: list[tuple[Any, int, MembershipChange]] = []
+    with engine.connect() as connection:
+        targets = (
+            connection.execute(
+                select(audiences).where(audiences.c.data_source_id.in_([s["id"] for s in sources]))
+            )
+            .mappings()
+            .all()
+        )
+        with open_session(scratch) as session:
+            started = time.perf_counter()
+            open_lines(session, staged)
+            shared = [a for a in targets if a["type"] != "file"]
+            outcome = resolve_lines(
+                session, lookups, connection, vault, sources, [a["segment_id"] for a in shared]
+            )
+            tally = outcome.tally
+            _log.info("%s: %d lines resolved in %.2f s", batch.key, tally.read, _since(started))
+            for flag, audience in enumerate(shared):
+                change = membership_change(
+                    session, engine, audience, outcome, flag, full=batch.name.full
+                )
+                changes.append((audience, tally.matched, change))
+            for number, audience in enumerate(a for a in targets if a["type"] == "file"):
+                source = next(s for s in sources if s["id"] == audience["data_source_id"])
+                own = resolve_lines(
+                    session,
+                    lookups,
+                    connection,
+                    vault,
+                    [source],
+                    [audience["segment_id"]],
+                    file_source=source,
+                    table=f"file_outcome_{number}",
+                )
+                change = membership_change(session, engine, audience, own, 0, full=batch.name.full)
+                changes.append((audience, own.tally.matched, change))
+    _log.info("%s: changes computed in %.2f s", batch.key, _since(started))
     reports = []
-    targets = (
-        connection.execute(
-            select(audiences).where(audiences.c.data_source_id.in_([s["id"] for s in sources]))
-        )
-        .mappings()
-        .all()
-    )
-    for audience in targets:
-        members = matched_by_any
-        if audience["type"] == "file":
-            source = next(s for s in sources if s["id"] == audience["data_source_id"])
-            members = reconcile(
-                connection,
-                source,
-                cipher_of(connection, vault, source["id"]),
-                ids,
-                force_profile=False,
-            ).members
-        added, removed = _apply_membership(connection, audience, rows, members, batch.name.full)
-        report = {
-            "audience": audience["name"],
-            "batch": batch.key,
-            "full": batch.name.full,
-            "rows_read": read,
-            "format_errors": format_errors,
-            "invalid_ids": len(invalid),
-            "matched": len(set(ids) & set(members)),
-            "unmatched": len(unmatched),
-            "added": added,
-            "removed": removed,
-        }
-        considered = report["matched"] + report["unmatched"]
-        report["match_rate"] = round(report["matched"] / considered, 4) if considered else 0.0
-        connection.execute(
-            update(audiences)
-            .where(audiences.c.id == audience["id"])
-            .values(last_report=report, updated_at=datetime.now(UTC))
-        )
-        record(connection, "import", report, data_source_id=audience["data_source_id"])
-        reports.append(report)
-    last = max(control.files, key=lambda e: e.sequence).name
-    for source in sources:
+    with engine.begin() as connection:
+        for audience, matched, change in changes:
+            _write_membership(connection, audience["id"], change)
+            report = {
+                "audience": audience["name"],
+                "batch": batch.key,
+                "full": batch.name.full,
+                "rows_read": tally.read,
+                "format_errors": tally.format_errors,
+                "invalid_ids": tally.invalid,
+                "matched": matched,
+                "unmatched": tally.unmatched,
+                "added": change.added.num_rows,
+                "removed": len(change.removed),
+            }
+            considered = report["matched"] + report["unmatched"]
+            report["match_rate"] = round(report["matched"] / considered, 4) if considered else 0.0
+            connection.execute(
+                update(audiences)
+                .where(audiences.c.id == audience["id"])
+                .values(last_report=report, updated_at=datetime.now(UTC))
+            )
+            record(connection, "import", report, data_source_id=audience["data_source_id"])
+            reports.append(report)
+        last = max(control.files, key=lambda e: e.sequence).name
         connection.execute(
             update(shared_data_sources)
-            .where(shared_data_sources.c.id == source["id"])
+            .where(shared_data_sources.c.id.in_([s["id"] for s in sources]))
             .values(last_file_processed=last)
         )
-    connection.execute(
-        insert(processed_batches),
-        {
-            "batch": batch.key,
-            "processed_at": datetime.now(UTC),
-            "report": {"rows_read": read, "audiences": [r["audience"] for r in reports]},
-        },
-    )
+        _log.info("%s: written in %.2f s", batch.key, _since(started))
+        connection.execute(
+            insert(processed_batches),
+            {
+                "batch": batch.key,
+                "processed_at": datetime.now(UTC),
+                "report": {"rows_read": tally.read, "audiences": [r["audience"] for r in reports]},
+            },
+        )
     return reports
 
 
-def _apply_membership(
-    connection: Connection,
-    audience: Any,
-    rows: list[OutboundRow],
-    members: dict[str, Member],
-    full: bool,
-) -> tuple[int, int]:
-    segment = audience["segment_id"]
-    wanted: dict[str, Member] = {}
-    dropped: set[str] = set()
-    for row in rows:
-        member = members.get(row.user_id)
-        if member is None:
-            continue
-        if segment in row.segments:
-            wanted[member[0]] = member
-        if segment in row.removed:
-            dropped.add(member[0])
-    current = set(
-        connection.execute(
-            select(audience_members.c.member).where(
-                audience_members.c.audience_id == audience["id"]
-            )
-        ).scalars()
-    )
-    if full:
-        to_remove = current - set(wanted)
-        to_add = {k: v for k, v in wanted.items() if k not in current}
-    else:
-        to_remove = (dropped - set(wanted)) & current
-        to_add = {k: v for k, v in wanted.items() if k not in current}
-    for member_key in to_remove:
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _write_membership(connection: Connection, audience_id: int, change: MembershipChange) -> None:
+    """Apply one audience's changes; members are passed as whole lists, not row by row."""
+    if len(change.removed):
         connection.execute(
             delete(audience_members).where(
-                and_(
-                    audience_members.c.audience_id == audience["id"],
-                    audience_members.c.member == member_key,
-                )
+                audience_members.c.audience_id == audience_id,
+                audience_members.c.member.in_(value_list(connection, change.removed)),
             )
         )
+    added = change.added
+    by_profile = added.filter(pc.is_null(added.column("address")))
+    if by_profile.num_rows:
+        ids = by_profile.column("profile_id").combine_chunks()
+        add_profile_members(connection, audience_id, value_list(connection, ids))
+    by_address = added.filter(pc.is_valid(added.column("address")))
     bulk_insert(
         connection,
         audience_members,
         ["audience_id", "member", "profile_id", "address"],
-        [
-            (audience["id"], key, profile_id, address)
-            for key, profile_id, address in to_add.values()
-        ],
+        (
+            (audience_id, row["member"], row["profile_id"], row["address"])
+            for row in by_address.to_pylist()
+        ),
     )
-    return len(to_add), len(to_remove)

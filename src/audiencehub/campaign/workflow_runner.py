@@ -18,8 +18,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
-    String,
-    cast,
     delete,
     exists,
     func,
@@ -29,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 
-from audiencehub.campaign.audiences import audience_id
+from audiencehub.campaign.audiences import add_profile_members, audience_id
 from audiencehub.campaign.connection import PeopleClient
 from audiencehub.campaign.delivery import EmailTemplate, Mailer
 from audiencehub.campaign.schema import (
@@ -322,16 +320,10 @@ def _save_audience(context: _Context, activity: Activity) -> dict[str, int]:
         context.connection.execute(delete(audience_members).where(current))
     members = context.members(source).subquery()
     already = select(audience_members.c.profile_id).where(current)
-    context.connection.execute(
-        insert(audience_members).from_select(
-            ["audience_id", "member", "profile_id", "address"],
-            select(
-                literal(target),
-                literal("p:") + cast(members.c.profile_id, String),
-                members.c.profile_id,
-                literal(None, String),
-            ).where(members.c.profile_id.not_in(already)),
-        )
+    add_profile_members(
+        context.connection,
+        target,
+        select(members.c.profile_id).where(members.c.profile_id.not_in(already)),
     )
     context.connection.execute(
         update(audiences).where(audiences.c.id == target).values(updated_at=context.now)

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
+import re
 
 from audiencehub.errors import InvalidInput
 from audiencehub.identity.normalize import normalize
 from audiencehub.identity.schemes import DigestEncoding, HashScheme, IdKind
 
-__all__ = ["decode_digest", "digest", "digest_normalized", "encode_digest", "hash_id"]
+__all__ = [
+    "DIGEST_PATTERNS",
+    "decode_digest",
+    "digest",
+    "digest_normalized",
+    "encode_digest",
+    "hash_id",
+]
 
-_DIGEST_SIZE = 32
+#: the exact text of a 32-byte digest in each encoding (regular expressions that
+#: Python's ``re`` and RE2 read alike; the bulk engine decodes with the same ones)
+DIGEST_PATTERNS = {
+    DigestEncoding.HEX: "[0-9A-Fa-f]{64}",
+    DigestEncoding.BASE64: "[A-Za-z0-9+/]{43}=",
+}
+_COMPILED = {encoding: re.compile(pattern) for encoding, pattern in DIGEST_PATTERNS.items()}
 
 
 def digest_normalized(normalized: str) -> bytes:
@@ -47,16 +60,8 @@ def decode_digest(text: str, scheme: HashScheme) -> bytes:
     if scheme is HashScheme.GOOGLE:
         candidates.append(DigestEncoding.BASE64)
     for encoding in candidates:
-        try:
-            raw = (
-                bytes.fromhex(text)
-                if encoding is DigestEncoding.HEX
-                else base64.b64decode(text, validate=True)
-            )
-        except (ValueError, binascii.Error):
-            continue
-        if len(raw) == _DIGEST_SIZE:
-            return raw
+        if _COMPILED[encoding].fullmatch(text):
+            return bytes.fromhex(text) if encoding is DigestEncoding.HEX else base64.b64decode(text)
     expected = " or ".join(str(encoding) for encoding in candidates)
     raise InvalidInput(
         f"{text!r} is not a SHA-256 digest in {expected}",

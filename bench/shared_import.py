@@ -1,0 +1,264 @@
+"""Benchmark: reconciling a shared-audience batch of hashed IDs against campaign profiles.
+
+Generates (once, cached in ``--data``) a campaign workspace on SQLite with N
+profiles and their ``aam`` email keys, and an outbound batch of N hashed emails
+(60 % of them profiles' emails), split into four gzip files with their ``.info``.
+Then times, each in a fresh process on a fresh copy of the database:
+
+- ``audiencehub``: the ``importSharedAudience`` job, end to end: control-file
+  check, file read, reconciliation, membership committed, report written;
+- ``per-row Python``: a plain loop over the lines (``bytes.fromhex``, a dict of
+  the stored keys), the members inserted with ``executemany``;
+- ``DuckDB join``: the lower bound: DuckDB reads the same gzip files and the
+  same keys (exported to Parquet beforehand, not timed) and writes the matched
+  profile ids to Parquet; no database, no verification, no report.
+
+Prints seconds, IDs/s and peak memory (the process and its largest child).
+
+    python bench/shared_import.py [--ids N] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+from isal import igzip
+
+from audiencehub.campaign.audiences import create_shared_audience
+from audiencehub.campaign.data_sources import (
+    ReconciliationKey,
+    accept_terms,
+    add_shared_data_source,
+)
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.shared_import import run_import
+from audiencehub.drops import FolderDrop
+from audiencehub.formats import ControlFile, FileEntry, OutboundName
+from audiencehub.identity import HashScheme, IdKind, hash_id
+from audiencehub.workspace import init_workspace, open_workspace
+from measure import children_peak_mb, peak_mb, run_child
+
+DESTINATION, SEGMENT, PARTS = 46390, 900, 4
+MATCHING = 0.6
+
+
+def _profiles(workspace: Path, count: int) -> None:
+    """Profiles ``user<i>@example.com`` and their aam keys, written straight to SQLite."""
+    database = sqlite3.connect(workspace / "campaign.db")
+    database.execute("PRAGMA journal_mode=WAL")
+    database.execute("PRAGMA synchronous=OFF")
+    database.execute("PRAGMA cache_size=-262144")
+    database.execute(
+        "INSERT INTO profiles (id, crm_id, email, email_key, email_opt_out, sms_opt_out, "
+        "blocklisted, attributes, created_at, updated_at) "
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+        "SELECT i, 'C' || i, 'user' || i || '@example.com', 'user' || i || '@example.com', "
+        "0, 0, 0, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00' FROM n",
+        (count,),
+    )
+    keys = duckdb.sql(
+        f"SELECT unhex(sha256('user' || i || '@example.com')) AS digest, i AS profile_id "
+        f"FROM range(1, {count + 1}) t(i) ORDER BY digest"
+    )
+    reader = keys.to_arrow_reader(1_000_000)
+    for batch in reader:
+        database.executemany(
+            "INSERT INTO profile_keys VALUES ('aam', 'email', ?, ?)",
+            zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True),
+        )
+    database.commit()
+    database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database.close()
+    sample = duckdb.sql("SELECT sha256('user7@example.com')").fetchall()[0][0]
+    if sample != hash_id("User7@Example.com ", HashScheme.AAM, IdKind.EMAIL):
+        raise SystemExit("DuckDB's digests differ from audiencehub's aam keys")
+
+
+def _batch(drop: Path, count: int) -> None:
+    """An outbound full batch: ``count`` lines, 60 % profiles' emails, four gzip files."""
+    base = OutboundName(1764300000000, None, DESTINATION, 7001, "people", True)
+    per_part = -(-count // PARTS)
+    matching = int(count * MATCHING)
+
+    def write(sequence: int) -> FileEntry:
+        name = OutboundName(1764300000000, sequence, DESTINATION, 7001, "people", True)
+        plain = drop / f"part{sequence}.txt"
+        low, high = sequence * per_part, min(count, (sequence + 1) * per_part)
+        duckdb.connect().execute(
+            f"COPY (SELECT CASE WHEN i < {matching} "
+            f"THEN sha256('user' || (i * 7919 % {count} + 1) || '@example.com') "
+            f"ELSE sha256('stranger' || i || '@example.net') END || ' {SEGMENT} ' AS line "
+            f"FROM range({low}, {high}) t(i) ORDER BY hash(i)) "
+            f"TO '{plain}' (FORMAT csv, HEADER false, QUOTE '')"
+        )
+        target = drop / str(name)
+        md5 = hashlib.md5()  # noqa: S324 -- the format's checksum
+        lines = 0
+        with plain.open("rb") as source, igzip.open(target, "wb", compresslevel=1) as sink:
+            while chunk := source.read(4 << 20):
+                lines += chunk.count(b"\n")
+                sink.write(chunk)
+        with target.open("rb") as stored:
+            while chunk := stored.read(4 << 20):
+                md5.update(chunk)
+        plain.unlink()
+        return FileEntry(str(name), target.stat().st_size, lines, sequence, md5.hexdigest())
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        entries = list(pool.map(write, range(PARTS)))
+    (drop / base.info_name).write_text(ControlFile(base.info_name, tuple(entries)).to_json())
+
+
+def _generate(data: Path, count: int) -> None:
+    if (data / "ready").exists() and json.loads((data / "ready").read_text()) == count:
+        return
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    print(f"generating {count:,} profiles and a {count:,}-ID batch in {data} ...", file=sys.stderr)
+    workspace = init_workspace(data / "workspace")
+    vault = KeyVault(workspace.path)
+    with workspace.campaign.begin() as connection:
+        source = add_shared_data_source(
+            connection,
+            vault,
+            label="CRM",
+            key=ReconciliationKey.EMAIL,
+            hashing=HashScheme.AAM,
+            destination_id=DESTINATION,
+        )
+        accept_terms(connection, source["id"], "bench")
+        create_shared_audience(
+            connection, name="Shared", segment_id=SEGMENT, data_source_id=source["id"]
+        )
+    workspace.campaign.dispose()
+    _profiles(workspace.path, count)
+    (data / "drop").mkdir()
+    _batch(data / "drop", count)
+    keys = duckdb.sql(
+        f"SELECT unhex(sha256('user' || i || '@example.com')) AS digest, i AS profile_id "
+        f"FROM range(1, {count + 1}) t(i)"
+    )
+    keys.write_parquet(str(data / "keys.parquet"))
+    (data / "ready").write_text(json.dumps(count))
+
+
+def _run_audiencehub(data: Path, folder: Path) -> int:
+    workspace = open_workspace(folder / "workspace")
+    run = run_import(workspace.campaign, KeyVault(workspace.path), FolderDrop(data / "drop"))
+    [report] = run.reports
+    return int(report["added"])
+
+
+def _run_per_row(data: Path, folder: Path) -> int:
+    database = sqlite3.connect(folder / "workspace" / "campaign.db")
+    keys = dict(
+        database.execute("SELECT digest, profile_id FROM profile_keys WHERE scheme = 'aam'")
+    )
+    members: set[int] = set()
+    for path in sorted((data / "drop").glob("*.gz")):
+        with igzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                user_id, segments, _ = line.rstrip("\n").split(" ")
+                if str(SEGMENT) not in segments.split(","):
+                    continue
+                try:
+                    profile = keys.get(bytes.fromhex(user_id))
+                except ValueError:
+                    continue
+                if profile is not None:
+                    members.add(profile)
+    database.executemany(
+        "INSERT INTO audience_members VALUES (1, ?, ?, NULL)",
+        ((f"p:{p}", p) for p in sorted(members)),
+    )
+    database.commit()
+    return len(members)
+
+
+def _run_duckdb(data: Path, folder: Path) -> int:
+    files = [str(p) for p in sorted((data / "drop").glob("*.gz"))]
+    session = duckdb.connect()
+    session.execute(
+        "COPY (SELECT DISTINCT k.profile_id FROM read_csv($files, columns = {'line': 'VARCHAR'}, "
+        "delim = '\x01', quote = '', escape = '', header = false, auto_detect = false) b "
+        "JOIN read_parquet($keys) k ON k.digest = unhex(split_part(b.line, ' ', 1)) "
+        f"WHERE contains(',' || split_part(b.line, ' ', 2) || ',', ',{SEGMENT},')) "
+        "TO $out (FORMAT parquet)",
+        {"files": files, "keys": str(data / "keys.parquet"), "out": str(folder / "m.parquet")},
+    )
+    return int(duckdb.sql(f"SELECT count(*) FROM '{folder / 'm.parquet'}'").fetchall()[0][0])
+
+
+_RUNS = {
+    "audiencehub": _run_audiencehub,
+    "per-row Python": _run_per_row,
+    "DuckDB join": _run_duckdb,
+}
+
+
+def _one(name: str, data: Path) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(dir=data) as folder:
+        shutil.copytree(data / "workspace", Path(folder) / "workspace")  # not timed
+        os.sync()  # nor is writing the copy back to disk
+        start = time.perf_counter()
+        members = _RUNS[name](data, Path(folder))
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "members": members,
+        "self_mb": peak_mb(),
+        "child_mb": children_peak_mb(),
+    }
+
+
+def main() -> None:
+    """Generate once, then time each run in its own process."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ids", type=int, default=10_000_000)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "ah-bench-share")
+    parser.add_argument("--runs", default=",".join(_RUNS))
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_one(args.one, args.data)))
+        return
+    if args.generate:
+        _generate(args.data, args.ids)
+        return
+    subprocess.run(  # generating in a child keeps this process small: children inherit its peak
+        [sys.executable, __file__, "--generate", "--ids", str(args.ids), "--data", str(args.data)],
+        check=True,
+    )
+    print(
+        f"\nShared-audience import: {args.ids:,} hashed IDs ({MATCHING:.0%} matching) "
+        f"against {args.ids:,} profiles, SQLite, 2-core machine\n"
+    )
+    print("| run | s | IDs/s | members | peak MB (process / largest child, an upper bound) |")
+    print("|---|---|---|---|---|")
+    for name in args.runs.split(","):
+        result = run_child(__file__, "--one", name, "--data", str(args.data))
+        print(
+            f"| {name} | {result['seconds']:.2f} | {args.ids / result['seconds']:,.0f} | "
+            f"{result['members']:,} | {result['self_mb']:,.0f} / {result['child_mb']:,.0f} |"
+        )
+    print(
+        "\naudiencehub: end to end, from the control-file check to the membership committed."
+        "\nDuckDB join: file read and hash join only, keys already in Parquet: the lower bound."
+    )
+
+
+if __name__ == "__main__":
+    main()

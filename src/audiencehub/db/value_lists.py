@@ -1,0 +1,44 @@
+"""Millions of values passed to one statement as a single parameter.
+
+A bulk job's result (the profiles an audience gains, the members it loses) goes
+into the database inside the job's one transaction. Row-by-row executemany
+costs about a microsecond a row in the driver; passing the whole list as one
+parameter lets the database expand it itself: SQLite's ``json_each`` reads a
+JSON array (6 M ids inserted in 1.4 s), PostgreSQL's ``unnest`` an array.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import BigInteger, Connection, String, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql import Select
+
+__all__ = ["value_list"]
+
+
+def _json_array(values: pa.Array) -> str:
+    if pa.types.is_integer(values.type):
+        if values.null_count:
+            raise ValueError("an id list holds no nulls")
+        as_text = pc.cast(values, pa.string())
+        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(values)]), as_text), ",")
+        return f"[{joined[0].as_py()}]"
+    return json.dumps(values.to_pylist())
+
+
+def value_list(connection: Connection, values: pa.Array, name: str = "values") -> Select[Any]:
+    """``SELECT value FROM`` the given integers or strings, expanded by the database."""
+    if connection.dialect.name == "sqlite":
+        table = func.json_each(bindparam(name, _json_array(values), type_=String)).table_valued(
+            "value"
+        )
+        return select(table.c.value)
+    element = BigInteger() if pa.types.is_integer(values.type) else String()
+    param = bindparam(name, values.to_pylist(), type_=ARRAY(element))
+    table = func.unnest(cast(param, ARRAY(element))).table_valued("value").render_derived()
+    return select(table.c.value)

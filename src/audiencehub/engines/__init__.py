@@ -1,0 +1,13 @@
+"""Bulk engines: batch files and stored keys joined in columnar form.
+
+DuckDB is the embedded engine. It reads staged batch files in parallel, takes
+stored keys as Arrow tables (:func:`extract`), and does in one pass the hashing,
+decoding and joining that a per-row Python loop does several times slower.
+"""
+
+from __future__ import annotations
+
+from audiencehub.engines.extracts import extract
+from audiencehub.engines.session import open_session, scalar
+
+__all__ = ["extract", "open_session", "scalar"]

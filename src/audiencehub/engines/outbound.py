@@ -1,0 +1,105 @@
+"""Outbound batches (people -> campaign) as a DuckDB relation of lines.
+
+Staged files with plain lines (valid UTF-8, no CR, no U+0001: see
+:class:`~audiencehub.drops.staging.StagedBatch`) are read by DuckDB's parallel
+CSV reader, one column per line, and checked against the format's grammar in
+SQL. The relation is a view: each query over it streams the files again (0.4 s
+for 10 M lines) instead of holding 10 M IDs in memory. Any other batch goes
+through the reference parser line by line: slower, but the same answers, which
+a differential test holds; there a line that is not UTF-8 is one format error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from audiencehub.drops.staging import StagedBatch
+from audiencehub.errors import InvalidInput
+from audiencehub.formats.outbound import BLANK, SEGMENT_LIST, is_blank, parse_outbound_row
+
+__all__ = ["LINES", "open_lines"]
+
+#: the relation :func:`open_lines` creates: one row per non-blank line, with
+#: ``id``, ``segments`` and ``removed`` (text, comma-separated, empty when none)
+#: and ``ok``, false for a line that breaks the grammar (its fields are then
+#: meaningless)
+LINES = "outbound_lines"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _columnar(session: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
+    files = "[" + ", ".join(_literal(path) for path in paths) + "]"
+    segment_list = _literal(f"^(?:{SEGMENT_LIST})$")
+    session.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW {LINES} AS
+        SELECT id, segments, removed,
+               id <> '' AND fields <= 3
+               AND (segments = '' OR regexp_matches(segments, {segment_list}))
+               AND (removed = '' OR regexp_matches(removed, {segment_list})) AS ok
+        FROM (
+            SELECT parts[1] AS id, coalesce(parts[2], '') AS segments,
+                   coalesce(parts[3], '') AS removed, len(parts) AS fields
+            FROM (
+                SELECT string_split(replace(line, chr(9), ' '), ' ') AS parts
+                FROM read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\x01',
+                              quote = '', escape = '', header = false, auto_detect = false)
+                WHERE line IS NOT NULL AND NOT regexp_full_match(line, {_literal(BLANK)})
+            )
+        )
+        """
+    )
+
+
+def _by_line(session: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+    columns: dict[str, list[str | bool]] = {"id": [], "segments": [], "removed": [], "ok": []}
+
+    def add(user_id: str, segments: str, removed: str, ok: bool) -> None:
+        values: tuple[str | bool, ...] = (user_id, segments, removed, ok)
+        for name, value in zip(columns, values, strict=True):
+            columns[name].append(value)
+
+    for path in paths:
+        with path.open("rb") as handle:
+            for raw in handle:
+                try:
+                    line = raw.rstrip(b"\n").decode("utf-8")
+                except UnicodeDecodeError:
+                    add("", "", "", False)
+                    continue
+                if is_blank(line):
+                    continue
+                try:
+                    row = parse_outbound_row(line.rstrip("\r"))
+                except InvalidInput:
+                    add("", "", "", False)
+                    continue
+                add(
+                    row.user_id,
+                    ",".join(map(str, row.segments)),
+                    ",".join(map(str, row.removed)),
+                    True,
+                )
+    table = pa.table(
+        {
+            name: pa.array(values, pa.bool_() if name == "ok" else pa.string())
+            for name, values in columns.items()
+        }
+    )
+    session.register("by_line", table)
+    session.execute(f"CREATE OR REPLACE TEMP TABLE {LINES} AS SELECT * FROM by_line")
+    session.unregister("by_line")
+
+
+def open_lines(session: duckdb.DuckDBPyConnection, staged: StagedBatch) -> None:
+    """Create :data:`LINES` over a staged batch."""
+    if staged.plain_lines:
+        _columnar(session, [str(path) for path in staged.paths])
+    else:
+        _by_line(session, list(staged.paths))
