@@ -54,3 +54,37 @@ def test_a_database_behind_the_code_is_refused(tmp_path):
     with pytest.raises(StorageError, match="at migration none") as caught:
         _ = open_workspace(tmp_path).campaign
     assert "audiencehub db upgrade" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AUDIENCEHUB_API_TOKEN", "changeme"),
+        ("AUDIENCEHUB_SMTP_PASSWORD", "<password>"),
+        ("AUDIENCEHUB_SMS_GATEWAY_TOKEN", "${SMS_TOKEN}"),
+        ("AUDIENCEHUB_API_TOKEN", "your-api-token-here"),
+        ("AUDIENCEHUB_CAMPAIGN_DB_URL", "postgresql://app:password@db:5432/campaign"),
+    ],
+)
+def test_placeholder_secrets_are_refused_outside_demo_mode(tmp_path, monkeypatch, variable, value):
+    """A secret left at its placeholder is refused by name, and the value is not echoed."""
+    init_workspace(tmp_path)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match="placeholder") as caught:
+        load_settings(tmp_path)
+    assert value not in str(caught.value) and "password@" not in str(caught.value)
+
+
+def test_a_demo_workspace_may_keep_example_secrets(tmp_path, monkeypatch):
+    """`audiencehub demo` marks its workspace; there example secrets are accepted."""
+    init_workspace(tmp_path, demo=True)
+    monkeypatch.setenv("AUDIENCEHUB_API_TOKEN", "changeme")
+    assert load_settings(tmp_path).api_token == "changeme"
+
+
+def test_real_secrets_pass(tmp_path, monkeypatch):
+    """Random tokens and ordinary passwords are not mistaken for placeholders."""
+    init_workspace(tmp_path)
+    monkeypatch.setenv("AUDIENCEHUB_API_TOKEN", "q3J8s-W2x9aVb7Lr0Tz4")
+    monkeypatch.setenv("AUDIENCEHUB_SMTP_PASSWORD", "Changeling-42!")
+    assert load_settings(tmp_path).smtp_password == "Changeling-42!"

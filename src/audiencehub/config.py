@@ -8,18 +8,26 @@ singleton), so tests can point them anywhere.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from audiencehub.errors import ConfigurationError, WorkspaceNotFound
 
-__all__ = ["CONFIG_FILE", "Settings", "find_workspace", "load_settings", "normalize_db_url"]
+__all__ = [
+    "CONFIG_FILE",
+    "Settings",
+    "find_workspace",
+    "load_settings",
+    "normalize_db_url",
+    "placeholder_reason",
+]
 
 CONFIG_FILE = "audiencehub.toml"
 _SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -42,6 +50,33 @@ def normalize_db_url(url: str) -> str:
     if parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+# Values people leave in a settings file meaning "fill this in later".
+_PLACEHOLDERS = frozenset(
+    {
+        "changeme", "change-me", "change_me", "secret", "password", "passw0rd", "passwd",
+        "placeholder", "example", "default", "admin", "test", "token", "todo", "tbd",
+        "none", "null", "dummy", "fixme", "1234", "12345", "123456", "12345678",
+    }
+)  # fmt: skip
+_PLACEHOLDER_SHAPES = re.compile(
+    r"x+|\*+|0+|<[^>]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|(your|replace|insert)[-_ ].*|change[-_ ]?me.*"
+)
+
+
+def placeholder_reason(value: str) -> str | None:
+    """Why ``value`` looks like a placeholder rather than a real secret (None if it does not).
+
+    The reason never quotes the value: a real secret that happens to look like a
+    placeholder must not end up in a terminal or a log.
+    """
+    lowered = value.strip().lower()
+    if not lowered:
+        return "it is empty"
+    if lowered in _PLACEHOLDERS or _PLACEHOLDER_SHAPES.fullmatch(lowered):
+        return "it is a placeholder left where a secret belongs"
+    return None
 
 
 class Settings(BaseSettings):
@@ -71,6 +106,8 @@ class Settings(BaseSettings):
     api_token: str | None = None  # bearer token of campaign's API (AUDIENCEHUB_API_TOKEN)
     # declared-ID mode of the tracking server: on click, sync this source's ID with /id
     tracking_declared_source: str | None = None
+    # a demo workspace (``audiencehub demo``) may carry example secrets; no other may
+    demo: bool = False
 
     @field_validator("campaign_db_url", "people_db_url")
     @classmethod
@@ -85,6 +122,24 @@ class Settings(BaseSettings):
         if len(value) != 2 or not value.isalpha():
             raise ValueError("default_region must be a two-letter country code such as US")
         return value.upper()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.demo:
+            return self
+        secrets = {
+            "smtp_password": self.smtp_password,
+            "sms_gateway_token": self.sms_gateway_token,
+            "api_token": self.api_token,
+        }
+        for name in ("campaign_db_url", "people_db_url"):
+            url = getattr(self, name)
+            secrets[f"the password in {name}"] = make_url(url).password if url else None
+        for name, value in secrets.items():
+            reason = None if value is None else placeholder_reason(str(value))
+            if reason:
+                raise ValueError(f"{name}: {reason}; set the real value or remove the setting")
+        return self
 
     def model_post_init(self, context: Any, /) -> None:
         """Fill the embedded SQLite defaults for URLs left unset."""

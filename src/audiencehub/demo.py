@@ -105,7 +105,7 @@ def run_demo(folder: Path, *, count: int = 100_000, progress: Progress | None = 
 
     Running it again re-imports the same file, which changes nothing.
     """
-    workspace = init_workspace(folder)
+    workspace = init_workspace(folder, demo=True)
     data_file = workspace.path / "demo" / f"profiles-{count}.csv.gz"
     if not data_file.exists():
         write_demo_profiles(data_file, count)

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from audiencehub.campaign.app import TriggerService, create_campaign_app
 from audiencehub.campaign.declared_sync import DeclaredSync
 from audiencehub.campaign.delivery import mailer_for
+from audiencehub.campaign.jobs import run_campaign_jobs
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.campaign.workflow_runner import Messaging
@@ -33,7 +34,8 @@ __all__ = [
 
 
 def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
-    """The campaign app of ``workspace``: tracking server, triggers API, scheduled workflows."""
+    """The campaign app of ``workspace``: tracking server, triggers API, scheduled workflows,
+    and the hourly importSharedAudience and exportSharedAudience jobs."""
     vault = KeyVault(workspace.path)
     settings = workspace.settings
     signer = LinkSigner(vault.derive("tracking"))
@@ -41,15 +43,20 @@ def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> Fa
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = (
-            asyncio.create_task(run_workflow_scheduler(workspace.campaign, messaging=messaging))
+        tasks = (
+            [
+                asyncio.create_task(
+                    run_workflow_scheduler(workspace.campaign, messaging=messaging)
+                ),
+                asyncio.create_task(run_campaign_jobs(workspace.campaign, workspace.path)),
+            ]
             if scheduler
-            else None
+            else []
         )
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -86,10 +86,12 @@ def init_workspace(
     campaign_db_url: str | None = None,
     people_db_url: str | None = None,
     default_region: str | None = None,
+    demo: bool = False,
 ) -> Workspace:
     """Create (or complete) a workspace and bring its databases to the newest schema.
 
-    Running it on an existing workspace keeps its settings and only migrates.
+    Running it on an existing workspace keeps its settings and only migrates. A
+    ``demo`` workspace may hold example secrets, which any other refuses.
     """
     folder = find_workspace(path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -106,6 +108,8 @@ def init_workspace(
         ):
             if value:
                 lines.append(f"{name} = {json.dumps(value)}")
+        if demo:
+            lines.append("demo = true")
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     workspace = open_workspace(folder)
     workspace.upgrade()

@@ -69,7 +69,7 @@ def _enable(workspace):
             KeyVault(workspace.path),
             people_url="https://people.example.com",
             client_id="c",
-            client_secret="s",
+            client_secret="s3cr3t-from-the-people-service",
             org_id=ORG,
         )
 

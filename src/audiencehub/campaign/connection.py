@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import people_connection
+from audiencehub.config import placeholder_reason
 from audiencehub.db.bulk import upsert
 from audiencehub.errors import ConfigurationError, NotFound
 
@@ -35,10 +36,21 @@ def set_connection(
     client_secret: str,
     org_id: str,
     enabled: bool = True,
+    demo: bool = False,
 ) -> dict[str, Any]:
-    """Store the connection settings (the secret sealed)."""
+    """Store the connection settings (the secret sealed).
+
+    A placeholder secret is refused outside a demo workspace: a connection that
+    cannot authenticate should fail here, not at the first hourly import.
+    """
     if not people_url.startswith(("http://", "https://")):
         raise ConfigurationError(f"{people_url!r} is not an http(s) URL")
+    reason = None if demo else placeholder_reason(client_secret)
+    if reason:
+        raise ConfigurationError(
+            f"the client secret is refused: {reason}",
+            hint="Pass the secret the people service issued for this client id.",
+        )
     upsert(
         connection,
         people_connection,

@@ -233,6 +233,7 @@ def _apply(
                 session, lookups, connection, vault, sources, [a["segment_id"] for a in shared]
             )
             tally = outcome.tally
+            lookups.clear()  # the stored keys are joined: free them before the writes
             _log.info("%s: %d lines resolved in %.2f s", batch.key, tally.read, _since(started))
             for flag, audience in enumerate(shared):
                 change = membership_change(

@@ -10,7 +10,6 @@ from rich.table import Table
 
 from audiencehub.campaign.accounts import (
     Account,
-    account_drop,
     get_account,
     set_account,
     test_account,
@@ -26,9 +25,9 @@ from audiencehub.campaign.data_sources import (
     add_shared_data_source,
     list_shared_data_sources,
 )
+from audiencehub.campaign.jobs import CampaignJob, run_campaign_job
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.shared_import import run_import
-from audiencehub.campaign.sharing import run_export, share_audience
+from audiencehub.campaign.sharing import ExportRun, share_audience
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_value
 from audiencehub.errors import InvalidInput
@@ -257,6 +256,7 @@ def connection_set(
             client_secret=client_secret,
             org_id=org_id,
             enabled=enabled,
+            demo=ws.settings.demo,
         )
     console.print(
         f"Connection to {settings['people_url']} set ({'enabled' if enabled else 'disabled'})"
@@ -306,31 +306,18 @@ def jobs_run(
 ) -> None:
     """Run a technical job now."""
     ws = open_workspace(workspace)
-    if job == "exportSharedAudience":
-        with ws.campaign.connect() as connection:
-            target = account_drop(connection, Account.EXPORT, ws.path)
-        exported = run_export(ws.campaign, KeyVault(ws.path), target)
-        if as_json:
-            print_json(vars(exported))
-        else:
-            for stats in exported.shares:
-                console.print(
-                    f"segment {stats['segment_id']}: {stats['sent']} sent, {stats['no_id']} "
-                    f"without an ID, {stats['excluded']} opted out or blocklisted"
-                )
-            for name in exported.files:
-                console.print(f"wrote {name}")
-        return
-    if job != "importSharedAudience":
-        raise InvalidInput(
-            f"{job!r} is not a campaign job",
-            hint="Jobs: importSharedAudience, exportSharedAudience.",
-        )
-    with ws.campaign.connect() as connection:
-        drop = account_drop(connection, Account.IMPORT, ws.path)
-    run = run_import(ws.campaign, KeyVault(ws.path), drop)
+    run = run_campaign_job(ws.campaign, ws.path, CampaignJob.parse(job))
     if as_json:
         print_json(vars(run))
+        return
+    if isinstance(run, ExportRun):
+        for stats in run.shares:
+            console.print(
+                f"segment {stats['segment_id']}: {stats['sent']} sent, {stats['no_id']} "
+                f"without an ID, {stats['excluded']} opted out or blocklisted"
+            )
+        for name in run.files:
+            console.print(f"wrote {name}")
         return
     for report in run.reports:
         console.print(

@@ -2,8 +2,8 @@
 
 Run as a file (``python -I extract_worker.py``), not as a module of the package:
 it imports only pyarrow and the ADBC driver, so it starts in a fifth of a second.
-Reads one JSON request on stdin (``database``, ``sql``) and writes the result to
-stdout as an Arrow IPC stream, one record batch at a time.
+Reads one JSON request on stdin (``database``, ``sql``, ``target``) and writes
+the result to ``target`` as an Arrow IPC stream, one record batch at a time.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ def main() -> None:
     ):
         cursor.execute(request["sql"])
         reader = cursor.fetch_record_batch()
-        with pa.ipc.new_stream(sys.stdout.buffer, reader.schema) as writer:
+        with (
+            pa.OSFile(request["target"], "wb") as sink,
+            pa.ipc.new_stream(sink, reader.schema) as writer,
+        ):
             for batch in reader:
                 writer.write_batch(batch)
 
