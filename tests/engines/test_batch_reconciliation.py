@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from audiencehub.campaign.batch_reconciliation import digest_of, visitor_valid
 from audiencehub.campaign.schema import audience_members, audiences
 from audiencehub.db.value_lists import value_list
 from audiencehub.engines import extract
+from audiencehub.engines.identifiers import digest_of, visitor_valid
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme, VisitorId
 from audiencehub.identity.hashing import decode_digest

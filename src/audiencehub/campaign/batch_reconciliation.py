@@ -36,10 +36,9 @@ from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.reconciliation import reconcile
 from audiencehub.campaign.schema import audience_members, profile_keys, visitor_links
 from audiencehub.engines import extract
+from audiencehub.engines.identifiers import digest_of, visitor_valid
 from audiencehub.engines.outbound import LINES
-from audiencehub.identity.hashing import DIGEST_PATTERNS
-from audiencehub.identity.schemes import DigestEncoding, HashScheme
-from audiencehub.identity.visitor import MAX_HALF
+from audiencehub.identity.schemes import HashScheme
 
 __all__ = [
     "LineTally",
@@ -147,35 +146,6 @@ class _Lookup:
     address: str  # NULL for profiles; the address of a file audience's member
     valid: str
     derived: str = ""  # ", <expression> AS <name>" computed once per line, for the joins
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def visitor_valid(column: str) -> str:
-    """SQL: ``column`` is a visitor ID, exactly as :meth:`VisitorId.parse` decides."""
-    return (
-        f"(regexp_full_match({column}, '[0-9]{{38}}') "
-        f"AND TRY_CAST(substr({column}, 1, 19) AS UBIGINT) <= {MAX_HALF} "
-        f"AND TRY_CAST(substr({column}, 20, 19) AS UBIGINT) <= {MAX_HALF})"
-    )
-
-
-def digest_of(column: str, scheme: HashScheme) -> str:
-    """SQL: ``column`` decoded to its 32 raw bytes under ``scheme``, NULL when it is no digest."""
-    b64_pattern = _quote(DIGEST_PATTERNS[DigestEncoding.BASE64])
-    decoders = {
-        # unhex refuses any character that is not a hex digit: on 64 characters
-        # this is the pattern, at two thirds of the regular expression's cost
-        DigestEncoding.HEX: f"CASE WHEN length({column}) = 64 THEN try(unhex({column})) END",
-        DigestEncoding.BASE64: (
-            f"CASE WHEN regexp_full_match({column}, {b64_pattern}) THEN from_base64({column}) END"
-        ),
-    }
-    accepted = [scheme.encoding] + ([DigestEncoding.BASE64] if scheme is HashScheme.GOOGLE else [])
-    parts = [decoders[encoding] for encoding in accepted]
-    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
 def _hashed(

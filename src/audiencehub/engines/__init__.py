@@ -8,6 +8,6 @@ decoding and joining that a per-row Python loop does several times slower.
 from __future__ import annotations
 
 from audiencehub.engines.extracts import extract
-from audiencehub.engines.session import open_session, scalar
+from audiencehub.engines.session import open_session, sql_text
 
-__all__ = ["extract", "open_session", "scalar"]
+__all__ = ["extract", "open_session", "sql_text"]

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from audiencehub.drops.staging import StagedBatch
+from audiencehub.engines.session import sql_text
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.outbound import BLANK, SEGMENT_LIST, is_blank, parse_outbound_row
 
@@ -29,13 +30,9 @@ __all__ = ["LINES", "open_lines"]
 LINES = "outbound_lines"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _columnar(session: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
-    files = "[" + ", ".join(_literal(path) for path in paths) + "]"
-    segment_list = _literal(f"^(?:{SEGMENT_LIST})$")
+    files = "[" + ", ".join(sql_text(path) for path in paths) + "]"
+    segment_list = sql_text(f"^(?:{SEGMENT_LIST})$")
     session.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {LINES} AS
@@ -50,7 +47,7 @@ def _columnar(session: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
                 SELECT string_split(replace(line, chr(9), ' '), ' ') AS parts
                 FROM read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\x01',
                               quote = '', escape = '', header = false, auto_detect = false)
-                WHERE line IS NOT NULL AND NOT regexp_full_match(line, {_literal(BLANK)})
+                WHERE line IS NOT NULL AND NOT regexp_full_match(line, {sql_text(BLANK)})
             )
         )
         """

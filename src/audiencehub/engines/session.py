@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
-__all__ = ["open_session", "scalar"]
+__all__ = ["open_session", "sql_text"]
 
 # Beyond this DuckDB spills joins and sorts to the scratch folder, which keeps the
 # whole job (DuckDB, Arrow extracts, the Python heap) well under 2 GB.
@@ -27,11 +26,6 @@ def open_session(scratch: Path) -> duckdb.DuckDBPyConnection:
     )
 
 
-def scalar(session: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> int:
-    """The integer a one-row query returns (0 for NULL).
-
-    Results are fetched whole: DuckDB 2 refuses further work on a connection
-    whose last result was not read to the end.
-    """
-    rows = session.execute(sql, params).fetchall()
-    return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+def sql_text(text: str) -> str:
+    """``text`` as a SQL string literal, quotes doubled (for views, which take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
