@@ -371,3 +371,72 @@ def test_scheduled_workflows_run_when_due(base):
     assert schedule["last_run_id"] == run.run_id
     assert schedule["next_run_at"].replace(tzinfo=UTC) == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
     assert run_due_workflows(base.campaign, datetime(2026, 11, 29, 6, 2, tzinfo=UTC)) == []
+
+
+def test_share_mode_sends_records_without_an_id_down_the_complement(base, tmp_path):
+    """With complement: true, the profiles the data source has no ID for go on, to be saved here."""
+    from audiencehub.campaign.data_sources import (
+        ReconciliationKey,
+        accept_terms,
+        add_shared_data_source,
+    )
+    from audiencehub.campaign.key_vault import KeyVault
+    from audiencehub.identity import HashScheme
+
+    extra = tmp_path / "no-email.csv"
+    extra.write_text("crm_id,country\nC40,FR\nC41,FR\nC42,US\n", encoding="utf-8")
+    import_profiles(base.campaign, extra, key=UpsertKey.CRM_ID)
+    with base.campaign.begin() as connection:
+        source = add_shared_data_source(
+            connection,
+            KeyVault(base.path),
+            label="Hashed emails",
+            key=ReconciliationKey.EMAIL,
+            hashing=HashScheme.AAM,
+            alias_dpid=7001,
+        )
+        accept_terms(connection, source["id"], "tester")
+    run = _run(
+        base,
+        [
+            {"id": "q", "type": "query", "filter": "country = 'FR'"},
+            {
+                "id": "s",
+                "type": "save_audience",
+                "input": "q",
+                "mode": "share",
+                "shared_audience": "903",
+                "datasource": source["id"],
+                "complement": True,
+            },
+            {
+                "id": "rest",
+                "type": "save_audience",
+                "input": "s.complement",
+                "mode": "create_or_update",
+                "audience": "FR without email",
+            },
+        ],
+    )
+    assert run.activities["s"]["outputs"]["s.complement"] == 2
+    assert _crm(base, "FR without email") == ["C40", "C41"]
+
+
+def test_complement_needs_share_mode():
+    """Only a share leaves records out, so only a share has a complement."""
+    workflow = parse_workflow(
+        {
+            "activities": [
+                {"id": "q", "type": "query", "filter": "country = 'FR'"},
+                {
+                    "id": "s",
+                    "type": "save_audience",
+                    "input": "q",
+                    "mode": "create_or_update",
+                    "audience": "A",
+                    "complement": True,
+                },
+            ]
+        }
+    )
+    assert any("complement" in problem and "share" in problem for problem in workflow.problems)

@@ -17,8 +17,10 @@ A workflow is YAML or JSON::
       - {id: save, type: save_audience, input: split.gold, mode: create_or_update, audience: Gold}
 
 An activity's output is named by its id; a segmentation's by ``<id>.<segment>``
-(and ``<id>.remainder``). Validation reports every problem at once: unknown
-activity types, missing or unknown settings, dangling transitions, cycles.
+(and ``<id>.remainder``); a Save audience in share mode with ``complement: true``
+writes ``<id>.complement``, the records that have no ID for its data source.
+Validation reports every problem at once: unknown activity types, missing or
+unknown settings, dangling transitions, cycles.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ ACTIVITY_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "segmentation": (frozenset({"input", "segments"}), frozenset({"remainder"})),
     "save_audience": (
         frozenset({"input", "mode"}),
-        frozenset({"audience", "shared_audience", "datasource"}),
+        frozenset({"audience", "shared_audience", "datasource", "complement"}),
     ),
     "scheduler": (frozenset({"cron"}), frozenset()),
     "email_delivery": (frozenset({"input", "subject", "text", "html"}), frozenset({"name"})),
@@ -74,6 +76,8 @@ class Activity:
             if self.settings.get("remainder"):
                 names.append(f"{self.id}.remainder")
             return tuple(names)
+        if self.type == "save_audience" and self.settings.get("complement"):
+            return (f"{self.id}.complement",)
         if self.type in ("save_audience", "email_delivery", "sms_delivery", "scheduler"):
             return ()
         return (self.id,)
@@ -129,6 +133,8 @@ def _activity(raw: Any, index: int, problems: list[str]) -> Activity | None:
             problems.append(f"{where}: share needs shared_audience and datasource")
     elif kind == "save_audience" and "audience" not in settings:
         problems.append(f"{where}: missing setting 'audience'")
+    if kind == "save_audience" and settings.get("complement") and settings.get("mode") != "share":
+        problems.append(f"{where}: complement (records without an ID) needs mode share")
     if kind == "scheduler" and not croniter.is_valid(str(settings.get("cron", ""))):
         problems.append(
             f"{where}: {settings.get('cron')!r} is not a cron expression "

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import (
     CompoundSelect,
     Connection,
@@ -38,11 +39,12 @@ from audiencehub.campaign.schema import (
     workflow_sets,
 )
 from audiencehub.campaign.sending import send_email_delivery, send_sms_delivery
-from audiencehub.campaign.sharing import share_audience
+from audiencehub.campaign.sharing import profiles_without_id, share_audience
 from audiencehub.campaign.targeting import compile_filter
 from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.campaign.workflow_document import Activity, Workflow
 from audiencehub.config import Settings
+from audiencehub.db.value_lists import value_list
 from audiencehub.errors import InvalidInput, NotFound
 
 __all__ = ["Messaging", "WorkflowRun", "run_workflow"]
@@ -328,6 +330,7 @@ def _save_audience(context: _Context, activity: Activity) -> dict[str, int]:
     context.connection.execute(
         update(audiences).where(audiences.c.id == target).values(updated_at=context.now)
     )
+    complement: dict[str, int] = {}
     if mode == "share":
         share_audience(
             context.connection,
@@ -336,12 +339,19 @@ def _save_audience(context: _Context, activity: Activity) -> dict[str, int]:
             data_source_id=str(activity.settings["datasource"]),
             client=context.client,
         )
+        if activity.settings.get("complement"):
+            left_out = profiles_without_id(
+                context.connection, str(activity.settings["datasource"]), context.members(source)
+            )
+            output = f"{activity.id}.complement"
+            ids = value_list(context.connection, pa.array(left_out, pa.int64()))
+            complement[output] = context.store(output, ids)
     size = int(
         context.connection.execute(
             select(func.count()).select_from(audience_members).where(current)
         ).scalar_one()
     )
-    return {name: size}
+    return {name: size, **complement}
 
 
 def _messaging(context: _Context, activity: Activity) -> Messaging:
