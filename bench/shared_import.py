@@ -123,6 +123,7 @@ def _batch(drop: Path, count: int) -> None:
 
 def _generate(data: Path, count: int) -> None:
     if (data / "ready").exists() and json.loads((data / "ready").read_text()) == count:
+        init_workspace(data / "workspace").dispose()  # a cached workspace gets new migrations
         return
     shutil.rmtree(data, ignore_errors=True)
     data.mkdir(parents=True)

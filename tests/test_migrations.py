@@ -34,3 +34,57 @@ def test_campaign_migrations_match_the_schema(workspace):
 def test_people_migrations_match_the_schema(workspace):
     """No table, column or index differs between migrations and people/schema.py."""
     assert _differences(workspace.people, people_metadata, System.PEOPLE) == []
+
+
+def _migrate(engine, target):
+    from alembic import command
+
+    from audiencehub.db.migrate import _config
+
+    config = _config(System.CAMPAIGN)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        if target == "c0008":
+            command.downgrade(config, target)
+        else:
+            command.upgrade(config, target)
+
+
+def test_member_keys_move_to_numbers_and_back(workspace):
+    """c0009 moves `p:` members to profile ids and `a:` members to addresses, and back."""
+    from sqlalchemy import text
+
+    engine = workspace.campaign
+    _migrate(engine, "c0008")
+    with engine.begin() as connection:
+        for name, kind in (("List", "shared"), ("File", "file")):
+            connection.execute(
+                text(
+                    "INSERT INTO audiences (name, type, force_profile, created_at, updated_at) "
+                    "VALUES (:n, :t, true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"n": name, "t": kind},
+            )
+        ids = dict(connection.execute(text("SELECT name, id FROM audiences")).tuples().all())
+        connection.execute(
+            text("INSERT INTO audience_members VALUES (:a, :m, :p, :addr)"),
+            [
+                {"a": ids["List"], "m": "p:7", "p": 7, "addr": None},
+                {"a": ids["File"], "m": "a:jo@x.org", "p": 7, "addr": "jo@x.org"},
+                {"a": ids["File"], "m": "a:al@x.org", "p": None, "addr": "al@x.org"},
+            ],
+        )
+    _migrate(engine, "c0009")
+    with engine.connect() as connection:
+        members = set(connection.execute(text("SELECT * FROM audience_members")).tuples())
+        addresses = set(connection.execute(text("SELECT * FROM audience_addresses")).tuples())
+    assert members == {(ids["List"], 7), (ids["File"], 7)}
+    assert addresses == {(ids["File"], "jo@x.org", 7), (ids["File"], "al@x.org", None)}
+    _migrate(engine, "c0008")
+    with engine.connect() as connection:
+        back = set(connection.execute(text("SELECT * FROM audience_members")).tuples())
+    assert back == {
+        (ids["List"], "p:7", 7, None),
+        (ids["File"], "a:jo@x.org", 7, "jo@x.org"),
+        (ids["File"], "a:al@x.org", None, "al@x.org"),
+    }

@@ -44,9 +44,7 @@ def base(workspace, tmp_path):
         )
         vip = connection.execute(select(audiences.c.id)).scalar_one()
         c4 = connection.execute(select(profiles.c.id).where(profiles.c.crm_id == "C4")).scalar_one()
-        connection.execute(
-            insert(audience_members), {"audience_id": vip, "member": f"p:{c4}", "profile_id": c4}
-        )
+        connection.execute(insert(audience_members), {"audience_id": vip, "profile_id": c4})
     return workspace
 
 

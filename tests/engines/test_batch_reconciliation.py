@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from audiencehub.campaign.schema import audience_members, audiences
+from audiencehub.campaign.schema import audience_addresses, audiences
 from audiencehub.db.value_lists import value_list
 from audiencehub.engines import extract
 from audiencehub.engines.identifiers import digest_of, visitor_valid
@@ -72,7 +72,7 @@ def test_extracts_see_each_commit(workspace):
     (ADBC's own SQLite, in the same process as Python's, kept seeing a stale WAL.)
     """
     engine = workspace.campaign
-    query = select(audience_members.c.member).where(audience_members.c.audience_id == 1)
+    query = select(audience_addresses.c.address).where(audience_addresses.c.audience_id == 1)
     with engine.begin() as connection:
         now = datetime.now(UTC)
         connection.execute(
@@ -84,9 +84,11 @@ def test_extracts_see_each_commit(workspace):
     for count in range(3):
         seen.append(extract(engine, query).num_rows)
         with engine.begin() as connection:
-            connection.execute(insert(audience_members).values(audience_id=1, member=f"p:{count}"))
+            connection.execute(
+                insert(audience_addresses).values(audience_id=1, address=f"{count}@example.com")
+            )
     assert seen == [0, 1, 2]
-    assert extract(engine, query).schema.field("member").type == pa.string()
+    assert extract(engine, query).schema.field("address").type == pa.string()
 
 
 @pytest.mark.parametrize("values", [pa.array([3, 1, 2]), pa.array(["p:1", "it's", 'q"'])])

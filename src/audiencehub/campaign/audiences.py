@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, cast, func, insert, literal, null, select
+from sqlalchemy import Connection, func, insert, literal, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from audiencehub.campaign.data_sources import Channel, get_shared_data_source, require_terms
-from audiencehub.campaign.schema import audience_members, audiences
+from audiencehub.campaign.schema import audience_addresses, audience_members, audiences
 from audiencehub.errors import InvalidInput, NotFound
 
 __all__ = [
@@ -72,11 +72,10 @@ def get_audience(connection: Connection, name: str) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"no audience is named {name!r}")
     audience = dict(row)
+    table = audience_addresses if audience["type"] == "file" else audience_members
     audience["size"] = int(
         connection.execute(
-            select(func.count())
-            .select_from(audience_members)
-            .where(audience_members.c.audience_id == audience["id"])
+            select(func.count()).select_from(table).where(table.c.audience_id == audience["id"])
         ).scalar_one()
     )
     return audience
@@ -93,21 +92,27 @@ def audience_id(connection: Connection, name: str) -> int:
 def list_members(connection: Connection, name: str) -> list[dict[str, Any]]:
     """Members of an audience: profile ids, and addresses for file audiences."""
     audience = get_audience(connection, name)
-    rows = connection.execute(
-        select(audience_members.c.profile_id, audience_members.c.address)
-        .where(audience_members.c.audience_id == audience["id"])
-        .order_by(audience_members.c.member)
-    )
-    return [dict(row) for row in rows.mappings()]
+    if audience["type"] == "file":
+        query = (
+            select(audience_addresses.c.profile_id, audience_addresses.c.address)
+            .where(audience_addresses.c.audience_id == audience["id"])
+            .order_by(audience_addresses.c.address)
+        )
+    else:
+        query = (
+            select(audience_members.c.profile_id, null().label("address"))
+            .where(audience_members.c.audience_id == audience["id"])
+            .order_by(audience_members.c.profile_id)
+        )
+    return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def add_profile_members(connection: Connection, audience: int, profile_ids: Select[Any]) -> None:
-    """Add the profiles a one-column query selects, keyed ``p:<profile id>``, in one statement."""
+    """Add the profiles a one-column query selects, in one statement."""
     ids = profile_ids.subquery()
     column = next(iter(ids.c))
     connection.execute(
         insert(audience_members).from_select(
-            ["audience_id", "member", "profile_id", "address"],
-            select(literal(audience), literal("p:") + cast(column, String), column, null()),
+            ["audience_id", "profile_id"], select(literal(audience), column)
         )
     )

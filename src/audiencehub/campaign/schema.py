@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "audience_addresses",
     "audience_members",
     "audiences",
     "audit_log",
@@ -122,14 +123,23 @@ audiences = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Every (audience, profile) pair, file audiences' profiles included: what targeting,
+# workflows, deliveries and shares read.
 audience_members = Table(
     "audience_members",
     metadata,
     Column("audience_id", _ID, ForeignKey("audiences.id"), primary_key=True),
-    # "p:<profile id>" for profiles, "a:<address>" for people known only by an address
-    Column("member", String(512), primary_key=True),
+    Column("profile_id", _ID, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# A file audience's members: decrypted addresses, with their profile when there is one.
+audience_addresses = Table(
+    "audience_addresses",
+    metadata,
+    Column("audience_id", _ID, ForeignKey("audiences.id"), primary_key=True),
+    Column("address", String(320), primary_key=True),
     Column("profile_id", _ID),
-    Column("address", String(320)),
     sqlite_with_rowid=False,
 )
 

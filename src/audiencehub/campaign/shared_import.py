@@ -10,6 +10,7 @@ changes nothing, and leaves a report per audience and an audit entry.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 from sqlalchemy import (
     Connection,
     Engine,
@@ -40,6 +40,7 @@ from audiencehub.campaign.batch_reconciliation import (
 from audiencehub.campaign.data_sources import require_terms
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import (
+    audience_addresses,
     audience_members,
     audiences,
     processed_batches,
@@ -174,7 +175,10 @@ def _verified_and_applied(
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as pool:
         stored = pool.submit(prefetch, engine, sources)
-        staged = stage_files(drop, control.files, batch.data, scratch)
+        # stored keys are read by a process of their own: leave it a core
+        reading = any(s["reconciliation"] == "visitor" or s["hashing"] for s in sources)
+        cores = (os.cpu_count() or 1) - (1 if reading else 0)
+        staged = stage_files(drop, control.files, batch.data, scratch, workers=cores)
         _log.info("%s: staged in %.2f s", batch.key, _since(started))
         problems = control.mismatches(list(staged.observed))
         if problems:
@@ -258,7 +262,7 @@ def _apply(
     reports = []
     with engine.begin() as connection:
         for audience, matched, change in changes:
-            _write_membership(connection, audience["id"], change)
+            _write_membership(connection, audience, change)
             report = {
                 "audience": audience["name"],
                 "batch": batch.key,
@@ -302,27 +306,43 @@ def _since(started: float) -> float:
     return time.perf_counter() - started
 
 
-def _write_membership(connection: Connection, audience_id: int, change: MembershipChange) -> None:
+def _write_membership(connection: Connection, audience: Any, change: MembershipChange) -> None:
     """Apply one audience's changes; members are passed as whole lists, not row by row."""
+    target = audience["id"]
+    if audience["type"] != "file":
+        if len(change.removed):
+            connection.execute(
+                delete(audience_members).where(
+                    audience_members.c.audience_id == target,
+                    audience_members.c.profile_id.in_(value_list(connection, change.removed)),
+                )
+            )
+        if change.added.num_rows:
+            ids = change.added.column("profile_id").combine_chunks()
+            add_profile_members(connection, target, value_list(connection, ids))
+        return
     if len(change.removed):
         connection.execute(
-            delete(audience_members).where(
-                audience_members.c.audience_id == audience_id,
-                audience_members.c.member.in_(value_list(connection, change.removed)),
+            delete(audience_addresses).where(
+                audience_addresses.c.audience_id == target,
+                audience_addresses.c.address.in_(value_list(connection, change.removed)),
             )
         )
-    added = change.added
-    by_profile = added.filter(pc.is_null(added.column("address")))
-    if by_profile.num_rows:
-        ids = by_profile.column("profile_id").combine_chunks()
-        add_profile_members(connection, audience_id, value_list(connection, ids))
-    by_address = added.filter(pc.is_valid(added.column("address")))
     bulk_insert(
         connection,
-        audience_members,
-        ["audience_id", "member", "profile_id", "address"],
-        (
-            (audience_id, row["member"], row["profile_id"], row["address"])
-            for row in by_address.to_pylist()
-        ),
+        audience_addresses,
+        ["audience_id", "address", "profile_id"],
+        ((target, row["address"], row["profile_id"]) for row in change.added.to_pylist()),
+    )
+    # the profiles behind the addresses, for everything that reads profiles
+    connection.execute(delete(audience_members).where(audience_members.c.audience_id == target))
+    add_profile_members(
+        connection,
+        target,
+        select(audience_addresses.c.profile_id)
+        .where(
+            audience_addresses.c.audience_id == target,
+            audience_addresses.c.profile_id.is_not(None),
+        )
+        .distinct(),
     )

@@ -5,7 +5,7 @@ count, MD5 of the stored bytes). Checking and decompressing are one streaming
 pass per file: the stored bytes are hashed as they arrive, gzip is inflated with
 ISA-L (several times faster than zlib), lines are counted and the plain text is
 written to a scratch folder the bulk engine reads in parallel. Files are staged
-on two threads; hashing and inflating release the GIL. Nothing is held in memory
+on several threads; hashing and inflating release the GIL. Nothing is held in memory
 beyond one chunk per file, so a batch of any size stages in constant memory.
 """
 
@@ -28,7 +28,6 @@ __all__ = ["StagedBatch", "stage_files"]
 
 _CHUNK = 4 << 20
 _GZIP_WINDOW = 31  # zlib's window bits for a gzip wrapper
-_WORKERS = 2
 # isal's stubs declare its error as an instance; at run time it is the class
 _CORRUPT = (cast(type[Exception], isal_zlib.error), ValueError)
 
@@ -113,15 +112,18 @@ def stage_files(
     entries: Sequence[FileEntry],
     objects: Mapping[str, DropObject],
     folder: Path,
+    *,
+    workers: int = 2,
 ) -> StagedBatch:
     """Stage the files of ``entries`` present in ``objects`` into ``folder``.
 
     Missing files are skipped: the control file comparison reports them. Paths come
-    back in sequence order, the order the batch's lines were written in.
+    back in sequence order, the order the batch's lines were written in. ``workers``
+    files are staged at once: one per core that nothing else is using.
     """
     wanted = sorted((e for e in entries if e.name in objects), key=lambda e: e.sequence)
     targets = [folder / f"{index:05d}.txt" for index in range(len(wanted))]
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         staged = list(
             pool.map(
                 lambda pair: _stage_one(drop, objects[pair[0].name], pair[0], pair[1]),

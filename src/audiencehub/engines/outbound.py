@@ -44,7 +44,9 @@ def _columnar(session: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
             SELECT parts[1] AS id, coalesce(parts[2], '') AS segments,
                    coalesce(parts[3], '') AS removed, len(parts) AS fields
             FROM (
-                SELECT string_split(replace(line, chr(9), ' '), ' ') AS parts
+                SELECT string_split(CASE WHEN contains(line, chr(9))
+                                         THEN replace(line, chr(9), ' ') ELSE line END,
+                                    ' ') AS parts
                 FROM read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\x01',
                               quote = '', escape = '', header = false, auto_detect = false)
                 WHERE line IS NOT NULL AND NOT regexp_full_match(line, {sql_text(BLANK)})
