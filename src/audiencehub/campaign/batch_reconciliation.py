@@ -364,7 +364,14 @@ def membership_change(
         key, columns, table = "address", "address, profile_id", audience_addresses
     else:
         key, columns, table = "profile_id", "profile_id", audience_members
-    current = extract(engine, select(table.c[key]).where(table.c.audience_id == audience["id"]))
+    stored = select(table.c[key]).where(table.c.audience_id == audience["id"])
+    with engine.connect() as connection:  # an empty audience needs no extract (and no process)
+        empty = connection.execute(stored.limit(1)).first() is None
+    current = (
+        pa.table({key: pa.array([], pa.string() if key == "address" else pa.int64())})
+        if empty
+        else extract(engine, stored)
+    )
     session.register("current_members", current)
     matched = f"SELECT * FROM {outcome.table} WHERE status = {_MATCHED} AND {key} IS NOT NULL"
     added = session.sql(
