@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from audiencehub.campaign.schema import audience_addresses, audiences
+from audiencehub.campaign.schema import audience_addresses, audience_members, audiences
 from audiencehub.db.value_lists import value_list
 from audiencehub.engines import extract
 from audiencehub.engines.identifiers import digest_of, visitor_valid
@@ -97,3 +97,13 @@ def test_value_lists_expand_in_the_database(workspace, values):
     with workspace.campaign.connect() as connection:
         got = connection.execute(value_list(connection, values)).scalars().all()
     assert sorted(got) == sorted(values.to_pylist())
+
+
+def test_extracts_work_without_shared_memory(sqlite_workspace, monkeypatch):
+    """Where /dev/shm is missing or small (containers), the hand-over goes through /tmp."""
+    from audiencehub.engines import extracts
+
+    monkeypatch.setattr(extracts, "_SHM", sqlite_workspace.path / "no-shm-here")
+    query = select(audience_members.c.profile_id)
+    assert extracts._scratch() is None
+    assert extract(sqlite_workspace.campaign, query).num_rows == 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,10 +40,21 @@ from audiencehub.errors import StorageError
 __all__ = ["extract"]
 
 _WORKER = Path(__file__).with_name("extract_worker.py")
-# the hand-over file lives in shared memory where there is some: it is written
-# once and read once, and a disk would only add writeback to both
+# the hand-over file lives in shared memory when there is room: it is written once
+# and read once, and a disk would only add writeback to both. Containers often
+# mount a 64 MB /dev/shm; 10 M keys need 442 MB, so below 2 GB free the system's
+# temporary folder is used instead.
 _SHM = Path("/dev/shm")  # noqa: S108 -- a private mkdtemp folder is made inside
-_SCRATCH = str(_SHM) if _SHM.is_dir() and os.access(_SHM, os.W_OK) else None
+_SHM_NEEDED = 2 << 30
+
+
+def _scratch() -> str | None:
+    try:
+        roomy = shutil.disk_usage(_SHM).free >= _SHM_NEEDED and os.access(_SHM, os.W_OK)
+    except OSError:
+        return None
+    return str(_SHM) if roomy else None
+
 
 # SQLite's driver infers column types from the values it sees (an empty result
 # comes back as int64); the query's declared types are what callers rely on.
@@ -59,7 +71,7 @@ def _declared(query: Select[Any], table: pa.Table) -> pa.Table:
 
 
 def _from_sqlite(database: str, sql: str) -> pa.Table:
-    with tempfile.TemporaryDirectory(prefix="extract-", dir=_SCRATCH) as folder:
+    with tempfile.TemporaryDirectory(prefix="extract-", dir=_scratch()) as folder:
         target = Path(folder) / "result.arrows"
         done = subprocess.run(  # noqa: S603 -- our own interpreter and worker file
             [sys.executable, "-I", str(_WORKER)],
