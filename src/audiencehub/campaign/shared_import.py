@@ -31,10 +31,8 @@ from sqlalchemy import (
 from audiencehub.campaign.audiences import add_profile_members
 from audiencehub.campaign.audit import record
 from audiencehub.campaign.batch_reconciliation import (
-    Lookups,
     MembershipChange,
     membership_change,
-    prefetch,
     resolve_lines,
 )
 from audiencehub.campaign.data_sources import require_terms
@@ -46,6 +44,7 @@ from audiencehub.campaign.schema import (
     processed_batches,
     shared_data_sources,
 )
+from audiencehub.campaign.stored_keys import Lookups, prefetch
 from audiencehub.db.bulk import bulk_insert
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation, DropObject
