@@ -166,6 +166,10 @@ def test_import_then_share_back(workspace, tmp_path, kind, request):
     assert export.shares == [
         {"segment_id": shared["segment_id"], "sent": 2, "no_id": 0, "excluded": 0}
     ]
+    [written] = export.files
+    with inbound.open_read(written) as handle:
+        header = handle.read(10)
+    assert header[3] == 0  # streamed gzip: no file name (a local path) in the header
     [receipt] = ingest(workspace.people, inbound).receipts
     assert (receipt.status, receipt.stored_records) == ("applied", 2)
     with workspace.people.connect() as connection:

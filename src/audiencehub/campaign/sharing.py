@@ -9,6 +9,7 @@ records with no ID for the data source are counted and kept as the complement.
 from __future__ import annotations
 
 import gzip
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -240,11 +241,13 @@ def _write_inbound(
     """Write one gzip inbound data file under today's ``date=`` prefix; returns its key."""
     name = InboundName(stamp, int(source["alias_dpid"]), None, SyncMode.SYNC, None, True)
     key = f"date={datetime.fromtimestamp(stamp, UTC):%Y-%m-%d}/{name}"
-    body = "".join(
-        format_inbound_row(user_id, codes=codes) + "\n" for user_id, codes in sorted(lines.items())
-    )
-    with drop.open_write(key) as sink:
-        sink.write(gzip.compress(body.encode("utf-8"), mtime=0))
+    with (
+        drop.open_write(key) as sink,
+        gzip.GzipFile(filename="", fileobj=sink, mode="wb", mtime=0) as packed,
+        io.TextIOWrapper(packed, encoding="utf-8", newline="\n") as text,
+    ):
+        for user_id, codes in sorted(lines.items()):
+            text.write(format_inbound_row(user_id, codes=codes) + "\n")
     return key
 
 
