@@ -51,6 +51,19 @@ def _run(workspace, activities, **options):
     )
 
 
+def _source(workspace, **options):
+    """A shared data source with its terms accepted."""
+    from audiencehub.campaign.data_sources import accept_terms, add_shared_data_source
+    from audiencehub.campaign.key_vault import KeyVault
+
+    with workspace.campaign.begin() as connection:
+        source = add_shared_data_source(
+            connection, KeyVault(workspace.path), label="CRM", **options
+        )
+        accept_terms(connection, source["id"], "tester")
+    return source
+
+
 def test_validation_reports_every_problem_at_once():
     """Unknown types, missing settings, dangling transitions and cycles are all listed."""
     workflow = parse_workflow(
@@ -238,22 +251,9 @@ def test_save_modes(base):
 
 def test_share_mode_records_a_share_into_a_segment_id(base):
     """Share mode saves the result outside the audience list and shares it (an id needs no API)."""
-    from audiencehub.campaign.data_sources import (
-        ReconciliationKey,
-        accept_terms,
-        add_shared_data_source,
-    )
-    from audiencehub.campaign.key_vault import KeyVault
+    from audiencehub.campaign.data_sources import ReconciliationKey
 
-    with base.campaign.begin() as connection:
-        source = add_shared_data_source(
-            connection,
-            KeyVault(base.path),
-            label="CRM",
-            key=ReconciliationKey.CRM_ID,
-            alias_dpid=7001,
-        )
-        accept_terms(connection, source["id"], "tester")
+    source = _source(base, key=ReconciliationKey.CRM_ID, alias_dpid=7001)
     _run(
         base,
         [
@@ -375,27 +375,13 @@ def test_scheduled_workflows_run_when_due(base):
 
 def test_share_mode_sends_records_without_an_id_down_the_complement(base, tmp_path):
     """With complement: true, the profiles the data source has no ID for go on, to be saved here."""
-    from audiencehub.campaign.data_sources import (
-        ReconciliationKey,
-        accept_terms,
-        add_shared_data_source,
-    )
-    from audiencehub.campaign.key_vault import KeyVault
+    from audiencehub.campaign.data_sources import ReconciliationKey
     from audiencehub.identity import HashScheme
 
     extra = tmp_path / "no-email.csv"
     extra.write_text("crm_id,country\nC40,FR\nC41,FR\nC42,US\n", encoding="utf-8")
     import_profiles(base.campaign, extra, key=UpsertKey.CRM_ID)
-    with base.campaign.begin() as connection:
-        source = add_shared_data_source(
-            connection,
-            KeyVault(base.path),
-            label="Hashed emails",
-            key=ReconciliationKey.EMAIL,
-            hashing=HashScheme.AAM,
-            alias_dpid=7001,
-        )
-        accept_terms(connection, source["id"], "tester")
+    source = _source(base, key=ReconciliationKey.EMAIL, hashing=HashScheme.AAM, alias_dpid=7001)
     run = _run(
         base,
         [
@@ -440,3 +426,32 @@ def test_complement_needs_share_mode():
         }
     )
     assert any("complement" in problem and "share" in problem for problem in workflow.problems)
+
+
+@pytest.mark.parametrize("mode", ["replace", "complete", "create_or_update"])
+def test_a_workflow_cannot_save_into_an_imported_audience(base, mode):
+    """Shared audiences belong to the import job: saving into one is refused, nothing changes."""
+    from audiencehub.campaign.audiences import create_shared_audience
+    from audiencehub.campaign.data_sources import ReconciliationKey
+
+    source = _source(base, key=ReconciliationKey.CRM_ID)
+    with base.campaign.begin() as connection:
+        create_shared_audience(
+            connection, name="From the people service", segment_id=900, data_source_id=source["id"]
+        )
+    with pytest.raises(InvalidInput, match="filled by the importSharedAudience job"):
+        _run(
+            base,
+            [
+                {"id": "q", "type": "query", "filter": "country = 'FR'"},
+                {
+                    "id": "s",
+                    "type": "save_audience",
+                    "input": "q",
+                    "mode": mode,
+                    "audience": "From the people service",
+                },
+            ],
+        )
+    with base.campaign.connect() as connection:
+        assert get_audience(connection, "From the people service")["size"] == 0

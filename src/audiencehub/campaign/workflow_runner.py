@@ -45,7 +45,7 @@ from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.campaign.workflow_document import Activity, Workflow
 from audiencehub.config import Settings
 from audiencehub.db.value_lists import value_list
-from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.errors import InvalidInput
 
 __all__ = ["Messaging", "WorkflowRun", "run_workflow"]
 
@@ -275,12 +275,31 @@ def _segmentation(context: _Context, activity: Activity) -> dict[str, int]:
     return counts
 
 
-def _ensure_audience(context: _Context, name: str, kind: str = "list") -> int:
+# audiences the importSharedAudience job fills; a workflow saving into one would be
+# overwritten at the next import, and would overwrite it meanwhile
+_IMPORTED = frozenset({"shared", "file"})
+
+
+def _writable(context: _Context, name: str) -> int | None:
+    """The id of the audience ``name`` if a workflow may save into it (None: no such audience)."""
     found = context.connection.execute(
-        select(audiences.c.id).where(audiences.c.name == name)
-    ).scalar()
+        select(audiences.c.id, audiences.c.type).where(audiences.c.name == name)
+    ).first()
+    if found is None:
+        return None
+    if found.type in _IMPORTED:
+        raise InvalidInput(
+            f"{name!r} is a shared audience filled by the importSharedAudience job; "
+            "a workflow cannot save into it",
+            hint="Save the result into an audience of its own (mode create_or_update).",
+        )
+    return int(found.id)
+
+
+def _ensure_audience(context: _Context, name: str, kind: str = "list") -> int:
+    found = _writable(context, name)
     if found is not None:
-        return int(found)
+        return found
     context.connection.execute(
         insert(audiences),
         {
@@ -303,14 +322,14 @@ def _save_audience(context: _Context, activity: Activity) -> dict[str, int]:
         target = _ensure_audience(context, name, kind="share")
     elif mode in ("replace", "complete"):
         name = str(activity.settings["audience"])
-        try:
-            target = context.audience(name)
-        except NotFound:
+        existing = _writable(context, name)
+        if existing is None:
             raise InvalidInput(
                 f"activity {activity.id!r}: mode {mode} updates an existing audience, and "
                 f"{name!r} does not exist",
                 hint="Use mode create_or_update to create it.",
-            ) from None
+            )
+        target = existing
     elif mode == "create_unique":
         name = f"{activity.settings['audience']} {context.now:%Y%m%d-%H%M%S}"
         target = _ensure_audience(context, name)
