@@ -13,38 +13,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
 from sqlalchemy import (
-    CompoundSelect,
-    Connection,
     Engine,
     Select,
-    delete,
     exists,
     func,
     insert,
-    literal,
     select,
     update,
 )
 
-from audiencehub.campaign.audiences import add_profile_members, audience_id
 from audiencehub.campaign.connection import PeopleClient
-from audiencehub.campaign.delivery import EmailTemplate, Mailer
+from audiencehub.campaign.delivery import EmailTemplate
 from audiencehub.campaign.schema import (
     audience_members,
-    audiences,
     profiles,
     workflow_runs,
     workflow_sets,
 )
 from audiencehub.campaign.sending import send_email_delivery, send_sms_delivery
-from audiencehub.campaign.sharing import profiles_without_id, share_audience
 from audiencehub.campaign.targeting import compile_filter
-from audiencehub.campaign.tracking import LinkSigner
+from audiencehub.campaign.workflow_context import Messaging, WorkflowContext
 from audiencehub.campaign.workflow_document import Activity, Workflow
-from audiencehub.config import Settings
-from audiencehub.db.value_lists import value_list
+from audiencehub.campaign.workflow_saving import save_audience
 from audiencehub.errors import InvalidInput
 
 __all__ = ["Messaging", "WorkflowRun", "run_workflow"]
@@ -57,53 +48,6 @@ class WorkflowRun:
     run_id: int
     name: str
     activities: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Messaging:
-    """What delivery activities need: settings, a link signer and a way to get a mailer."""
-
-    settings: Settings
-    signer: LinkSigner
-    mailer: Callable[[], Mailer]
-
-
-class _Context:
-    def __init__(
-        self,
-        connection: Connection,
-        run_id: int,
-        now: datetime,
-        client: Callable[[], PeopleClient] | None,
-        messaging: Messaging | None,
-    ) -> None:
-        self.connection, self.run_id, self.now, self.client = connection, run_id, now, client
-        self.messaging = messaging
-
-    def members(self, output: str) -> Select[Any]:
-        return select(workflow_sets.c.profile_id).where(
-            workflow_sets.c.run_id == self.run_id, workflow_sets.c.output == output
-        )
-
-    def store(self, output: str, query: Select[Any] | CompoundSelect[Any]) -> int:
-        source = query.subquery()
-        self.connection.execute(
-            insert(workflow_sets).from_select(
-                ["run_id", "output", "profile_id"],
-                select(literal(self.run_id), literal(output), source.c[0]),
-            )
-        )
-        return self.count(output)
-
-    def count(self, output: str) -> int:
-        return int(
-            self.connection.execute(
-                select(func.count()).select_from(self.members(output).subquery())
-            ).scalar_one()
-        )
-
-    def audience(self, name: str) -> int:
-        return audience_id(self.connection, name)
 
 
 def run_workflow(
@@ -133,7 +77,7 @@ def run_workflow(
                 },
             ).scalar_one()
         )
-        context = _Context(connection, run_id, moment, client, messaging)
+        context = WorkflowContext(connection, run_id, moment, client, messaging)
         result = WorkflowRun(run_id, workflow.name)
         for activity in workflow.activities:
             inputs = {name: context.count(name) for name in activity.inputs}
@@ -147,12 +91,12 @@ def run_workflow(
     return result
 
 
-def _query(context: _Context, activity: Activity) -> dict[str, int]:
+def _query(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     condition = compile_filter(str(activity.settings["filter"]), context.audience)
     return {activity.id: context.store(activity.id, select(profiles.c.id).where(condition))}
 
 
-def _read_audience(context: _Context, activity: Activity) -> dict[str, int]:
+def _read_audience(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     query = select(audience_members.c.profile_id).where(
         audience_members.c.audience_id == context.audience(str(activity.settings["audience"])),
         audience_members.c.profile_id.is_not(None),
@@ -160,7 +104,7 @@ def _read_audience(context: _Context, activity: Activity) -> dict[str, int]:
     return {activity.id: context.store(activity.id, query)}
 
 
-def _union(context: _Context, activity: Activity) -> dict[str, int]:
+def _union(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     query = (
         select(workflow_sets.c.profile_id)
         .distinct()
@@ -171,7 +115,7 @@ def _union(context: _Context, activity: Activity) -> dict[str, int]:
     return {activity.id: context.store(activity.id, query)}
 
 
-def _intersection(context: _Context, activity: Activity) -> dict[str, int]:
+def _intersection(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     query = (
         select(workflow_sets.c.profile_id)
         .where(
@@ -183,7 +127,7 @@ def _intersection(context: _Context, activity: Activity) -> dict[str, int]:
     return {activity.id: context.store(activity.id, query)}
 
 
-def _exclusion(context: _Context, activity: Activity) -> dict[str, int]:
+def _exclusion(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     first, rest = activity.inputs[0], activity.inputs[1:]
     other = workflow_sets.alias("other")
     kept = workflow_sets.alias("kept")
@@ -201,7 +145,7 @@ def _exclusion(context: _Context, activity: Activity) -> dict[str, int]:
     return {activity.id: context.store(activity.id, query)}
 
 
-def _deduplication(context: _Context, activity: Activity) -> dict[str, int]:
+def _deduplication(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     """One profile per value of ``by`` (email by default, compared normalised): the oldest."""
     by = str(activity.settings.get("by", "email"))
     column = profiles.c.email_key if by == "email" else profiles.c.get(by)
@@ -219,7 +163,7 @@ def _deduplication(context: _Context, activity: Activity) -> dict[str, int]:
     return {activity.id: context.store(activity.id, keyed.union(unkeyed))}
 
 
-def _segmentation(context: _Context, activity: Activity) -> dict[str, int]:
+def _segmentation(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     """Segments take, in order, from what earlier segments left; the rest is the remainder."""
     source = activity.inputs[0]
     taken: list[str] = []
@@ -275,111 +219,13 @@ def _segmentation(context: _Context, activity: Activity) -> dict[str, int]:
     return counts
 
 
-# audiences the importSharedAudience job fills; a workflow saving into one would be
-# overwritten at the next import, and would overwrite it meanwhile
-_IMPORTED = frozenset({"shared", "file"})
-
-
-def _writable(context: _Context, name: str) -> int | None:
-    """The id of the audience ``name`` if a workflow may save into it (None: no such audience)."""
-    found = context.connection.execute(
-        select(audiences.c.id, audiences.c.type).where(audiences.c.name == name)
-    ).first()
-    if found is None:
-        return None
-    if found.type in _IMPORTED:
-        raise InvalidInput(
-            f"{name!r} is a shared audience filled by the importSharedAudience job; "
-            "a workflow cannot save into it",
-            hint="Save the result into an audience of its own (mode create_or_update).",
-        )
-    return int(found.id)
-
-
-def _ensure_audience(context: _Context, name: str, kind: str = "list") -> int:
-    found = _writable(context, name)
-    if found is not None:
-        return found
-    context.connection.execute(
-        insert(audiences),
-        {
-            "name": name,
-            "type": kind,
-            "force_profile": True,
-            "created_at": context.now,
-            "updated_at": context.now,
-        },
-    )
-    return context.audience(name)
-
-
-def _save_audience(context: _Context, activity: Activity) -> dict[str, int]:
-    """Save modes: replace or complete an existing audience, create or update, unique, share."""
-    mode = activity.settings["mode"]
-    source = activity.inputs[0]
-    if mode == "share":
-        name = f"{activity.settings['shared_audience']} (shared from campaign)"
-        target = _ensure_audience(context, name, kind="share")
-    elif mode in ("replace", "complete"):
-        name = str(activity.settings["audience"])
-        existing = _writable(context, name)
-        if existing is None:
-            raise InvalidInput(
-                f"activity {activity.id!r}: mode {mode} updates an existing audience, and "
-                f"{name!r} does not exist",
-                hint="Use mode create_or_update to create it.",
-            )
-        target = existing
-    elif mode == "create_unique":
-        name = f"{activity.settings['audience']} {context.now:%Y%m%d-%H%M%S}"
-        target = _ensure_audience(context, name)
-    else:
-        name = str(activity.settings["audience"])
-        target = _ensure_audience(context, name)
-    current = audience_members.c.audience_id == target
-    if mode in ("replace", "create_or_update", "share"):
-        context.connection.execute(delete(audience_members).where(current))
-    members = context.members(source).subquery()
-    already = select(audience_members.c.profile_id).where(current)
-    add_profile_members(
-        context.connection,
-        target,
-        select(members.c.profile_id).where(members.c.profile_id.not_in(already)),
-    )
-    context.connection.execute(
-        update(audiences).where(audiences.c.id == target).values(updated_at=context.now)
-    )
-    complement: dict[str, int] = {}
-    if mode == "share":
-        share_audience(
-            context.connection,
-            source_audience=name,
-            shared_audience=str(activity.settings["shared_audience"]),
-            data_source_id=str(activity.settings["datasource"]),
-            client=context.client,
-        )
-        if activity.settings.get("complement"):
-            left_out = profiles_without_id(
-                context.connection, str(activity.settings["datasource"]), context.members(source)
-            )
-            output = f"{activity.id}.complement"
-            ids = value_list(context.connection, pa.array(left_out, pa.int64()))
-            complement[output] = context.store(output, ids)
-    size = int(
-        context.connection.execute(
-            select(func.count()).select_from(audience_members).where(current)
-        ).scalar_one()
-    )
-    return {name: size, **complement}
-
-
-def _messaging(context: _Context, activity: Activity) -> Messaging:
+def _messaging(context: WorkflowContext, activity: Activity) -> Messaging:
     if context.messaging is None:
         raise InvalidInput(f"activity {activity.id!r} sends messages; no mail settings were given")
     return context.messaging
 
 
-def _email_delivery(context: _Context, activity: Activity) -> dict[str, int]:
+def _email_delivery(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     """Send an email to the input set; each message is logged in the run's transaction."""
     messaging = _messaging(context, activity)
     template = EmailTemplate(
@@ -403,7 +249,7 @@ def _email_delivery(context: _Context, activity: Activity) -> dict[str, int]:
     return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
 
 
-def _sms_delivery(context: _Context, activity: Activity) -> dict[str, int]:
+def _sms_delivery(context: WorkflowContext, activity: Activity) -> dict[str, int]:
     """Send an SMS (a text template) to the input set's mobile phones."""
     messaging = _messaging(context, activity)
     report = send_sms_delivery(
@@ -416,7 +262,7 @@ def _sms_delivery(context: _Context, activity: Activity) -> dict[str, int]:
     return {"sent": report.sent, "failed": report.failed, "skipped": report.skipped}
 
 
-_RUNNERS: dict[str, Callable[[_Context, Activity], dict[str, int]]] = {
+_RUNNERS: dict[str, Callable[[WorkflowContext, Activity], dict[str, int]]] = {
     "query": _query,
     "read_audience": _read_audience,
     "union": _union,
@@ -424,7 +270,7 @@ _RUNNERS: dict[str, Callable[[_Context, Activity], dict[str, int]]] = {
     "exclusion": _exclusion,
     "deduplication": _deduplication,
     "segmentation": _segmentation,
-    "save_audience": _save_audience,
+    "save_audience": save_audience,
     "scheduler": lambda _context, _activity: {},  # the start: the schedule decides when
     "email_delivery": _email_delivery,
     "sms_delivery": _sms_delivery,
