@@ -1,9 +1,12 @@
-"""Reconciling people-service IDs to campaign profiles, through a shared data source.
+"""Reconciling regular and encrypted declared IDs to campaign profiles.
 
-Visitor IDs go through the links click tracking records; declared IDs are
-compared as regular values, as hashes against the stored reconciliation keys,
-or decrypted and then compared. Encrypted email or SMS sources without forced
-reconciliation keep every decrypted address, profile or not.
+These need Python per value (normalisation, a cipher), so the import's bulk
+engine hands them here; visitor IDs and hashed declared IDs are joined in SQL
+(:mod:`audiencehub.campaign.batch_reconciliation`). Regular values are
+compared as the profile field stores them; encrypted ones are decrypted first
+(or, for the ``other`` channel, matched by encrypting the profiles' values).
+Encrypted email or SMS sources without forced reconciliation keep every
+decrypted address, profile or not.
 """
 
 from __future__ import annotations
@@ -15,13 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from audiencehub.campaign.data_sources import Channel, ReconciliationKey
-from audiencehub.campaign.schema import profile_keys, profiles, visitor_links
+from audiencehub.campaign.schema import profiles
 from audiencehub.errors import InvalidInput
 from audiencehub.identity.ciphers import DeclaredIdCipher
-from audiencehub.identity.hashing import decode_digest
 from audiencehub.identity.normalize import normalize_email, to_e164
-from audiencehub.identity.schemes import HashScheme
-from audiencehub.identity.visitor import VisitorId
 
 __all__ = ["Member", "Reconciled", "reconcile"]
 
@@ -37,13 +37,11 @@ class Reconciled:
     unmatched: set[str] = field(default_factory=set)
 
 
-def _lookup(
-    connection: Connection, column: Any, values: Iterable[Any], extra: Sequence[Any] = ()
-) -> dict[Any, int]:
+def _lookup(connection: Connection, column: Any, values: Iterable[Any]) -> dict[Any, int]:
     wanted = list(dict.fromkeys(values))
     if not wanted:
         return {}
-    query = select(column, profiles.c.id).where(column.in_(bindparam("v", expanding=True)), *extra)
+    query = select(column, profiles.c.id).where(column.in_(bindparam("v", expanding=True)))
     found: dict[Any, int] = {}
     for start in range(0, len(wanted), 5_000):
         for value, profile_id in connection.execute(query, {"v": wanted[start : start + 5_000]}):
@@ -83,53 +81,10 @@ def reconcile(
     *,
     force_profile: bool = True,
 ) -> Reconciled:
-    """Resolve ``ids`` through one data source."""
+    """Resolve ``ids`` through one regular or encrypted declared-ID source."""
     result = Reconciled()
     ids = list(dict.fromkeys(ids))
-    if source["reconciliation"] == "visitor":
-        valid = []
-        for value in ids:
-            try:
-                valid.append(VisitorId.parse(value).value)
-            except InvalidInput:
-                result.invalid.add(value)
-        query = (
-            select(visitor_links.c.visitor_id, visitor_links.c.profile_id)
-            .where(visitor_links.c.visitor_id.in_(bindparam("v", expanding=True)))
-            .order_by(visitor_links.c.linked_at)
-        )
-        linked: dict[str, int] = {}
-        for start in range(0, len(valid), 5_000):
-            for visitor, profile_id in connection.execute(
-                query, {"v": valid[start : start + 5_000]}
-            ):
-                linked[visitor] = profile_id  # ordered by time: the latest link wins
-        _collect(result, valid, linked)
-        return result
     key = ReconciliationKey(source["reconciliation_key"])
-    if source["hashing"]:
-        scheme = HashScheme(source["hashing"])
-        digests: dict[str, bytes] = {}
-        for value in ids:
-            try:
-                digests[value] = decode_digest(value, scheme)
-            except InvalidInput:
-                result.invalid.add(value)
-        kind = key.kind.value if key.kind else ""
-        by_digest = _lookup(
-            connection,
-            profile_keys.c.digest,
-            digests.values(),
-            (
-                profile_keys.c.scheme == scheme.value,
-                profile_keys.c.kind == kind,
-                profile_keys.c.profile_id == profiles.c.id,
-            ),
-        )
-        _collect(
-            result, list(digests), {v: by_digest[d] for v, d in digests.items() if d in by_digest}
-        )
-        return result
     if cipher is None:
         _collect(result, ids, _regular(connection, key, {v: v for v in ids}))
         return result
