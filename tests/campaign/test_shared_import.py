@@ -313,3 +313,71 @@ def test_a_batch_for_no_data_source_is_left_in_place(campaign, tmp_path):
     run = _run(campaign, tmp_path / "in")
     assert "no shared data source has destination id 46390" in run.refused[0]
     assert any(p.name.endswith(".info") for p in (tmp_path / "in").iterdir())
+
+
+def test_kept_keys_serve_later_batches_until_a_profile_key_changes(campaign, tmp_path, monkeypatch):
+    """The columnar copy of the keys is used only while no key of its scheme was written."""
+    from audiencehub.campaign import stored_keys
+
+    source = _source(campaign, key=ReconciliationKey.EMAIL, hashing=HashScheme.AAM)
+    _audience(campaign, source)
+    cache = tmp_path / "cache"
+    reads = []
+    real_extract = stored_keys.extract
+    monkeypatch.setattr(
+        stored_keys, "extract", lambda *a, **k: reads.append(1) or real_extract(*a, **k)
+    )
+
+    def run(rows, ts):
+        drop = tmp_path / f"in{ts}"
+        write_batch(drop, rows, ts=ts)
+        return run_import(campaign.campaign, _vault(campaign), FolderDrop(drop), cache=cache)
+
+    def digest(email):
+        return hash_id(email, HashScheme.AAM, IdKind.EMAIL)
+
+    run([(digest("jo@example.com"), [900], [])], 1764300000000)
+    assert len(reads) == 1 and len(list(cache.glob("aam-email-*.arrows"))) == 1
+    run([(digest("al@example.com"), [900], [])], 1764300001000)
+    assert len(reads) == 1, "the kept copy was not used"
+    assert _crm_ids(campaign) == {"C2"}
+
+    # al changes email: the copy is stale, the new digest matches and the old one does not
+    data = tmp_path / "change.csv"
+    data.write_text("crm_id,email\nC2,al@new.example\n")
+    import_profiles(campaign.campaign, data, key=UpsertKey.CRM_ID)
+    [report] = run(
+        [(digest("al@new.example"), [900], []), (digest("al@example.com"), [900], [])],
+        1764300002000,
+    ).reports
+    assert len(reads) == 2
+    assert (report["matched"], report["unmatched"]) == (1, 1)
+    assert _crm_ids(campaign) == {"C2"}
+    assert len(list(cache.glob("aam-email-*.arrows"))) == 1, "the stale copy was not removed"
+
+
+def test_keys_read_while_they_change_are_not_kept(campaign, tmp_path, monkeypatch):
+    """A copy whose token changed during the read could mix two states: it is dropped."""
+    from audiencehub.campaign import stored_keys
+    from audiencehub.campaign.profile_store import keys_changed
+
+    source = _source(campaign, key=ReconciliationKey.EMAIL, hashing=HashScheme.AAM)
+    _audience(campaign, source)
+    real_extract = stored_keys.extract
+
+    def extract_then_write(*args, **kwargs):
+        table = real_extract(*args, **kwargs)
+        with campaign.campaign.begin() as connection:
+            keys_changed(connection)
+        return table
+
+    monkeypatch.setattr(stored_keys, "extract", extract_then_write)
+    write_batch(
+        tmp_path / "in", [(hash_id("jo@example.com", HashScheme.AAM, IdKind.EMAIL), [900], [])]
+    )
+    cache = tmp_path / "cache"
+    [report] = run_import(
+        campaign.campaign, _vault(campaign), FolderDrop(tmp_path / "in"), cache=cache
+    ).reports
+    assert report["matched"] == 1
+    assert list(cache.iterdir()) == []

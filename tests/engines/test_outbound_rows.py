@@ -137,3 +137,27 @@ def test_staging_counts_a_corrupt_gzip_as_minus_one_line(tmp_path, data):
         FolderDrop(drop), [_entry("x.gz", data, 1)], objects, tmp_path / "s"
     ).observed
     assert (seen.line_count, seen.byte_size, seen.md5) == (-1, len(data), _entry("x", data, 0).md5)
+
+
+@pytest.mark.parametrize(
+    ("data", "plain"),
+    [
+        ("a\u00e9 900 \nb 900 \n".encode(), True),  # é split across two chunks, then ASCII
+        (b"a 900 \n" + "é".encode()[:1], False),  # ends inside a character
+        (b"a 900 \n" + "é".encode()[:1] + b"bc\n", False),  # broken, then ASCII
+    ],
+)
+def test_staging_checks_utf8_across_chunk_boundaries(tmp_path, monkeypatch, data, plain):
+    """An ASCII chunk after a split character is still decoded, never waved through."""
+    from audiencehub.drops import staging
+
+    monkeypatch.setattr(staging, "_CHUNK", 2)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "x.txt").write_bytes(data)
+    objects = {obj.name: obj for obj in FolderDrop(drop).list()}
+    (tmp_path / "s").mkdir()
+    entry = _entry("x.txt", data, data.count(b"\n"))
+    staged = stage_files(FolderDrop(drop), [entry], objects, tmp_path / "s")
+    assert staged.observed == (entry,)
+    assert staged.plain_lines is plain

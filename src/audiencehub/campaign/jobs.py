@@ -21,6 +21,7 @@ from audiencehub.campaign.accounts import Account, account_drop
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.shared_import import ImportRun, run_import
 from audiencehub.campaign.sharing import ExportRun, run_export
+from audiencehub.campaign.stored_keys import KEY_CACHE
 from audiencehub.errors import InvalidInput
 
 __all__ = ["CampaignJob", "run_campaign_job", "run_campaign_jobs"]
@@ -58,7 +59,7 @@ def run_campaign_job(engine: Engine, workspace: Path, job: CampaignJob) -> Impor
     with engine.connect() as connection:
         drop = account_drop(connection, account, workspace)
     if job is CampaignJob.IMPORT:
-        return run_import(engine, vault, drop, scratch=workspace)
+        return run_import(engine, vault, drop, scratch=workspace, cache=workspace / KEY_CACHE)
     return run_export(engine, vault, drop)
 
 

@@ -7,6 +7,7 @@ audience never re-hashes the profile base.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ __all__ = [
     "apply_changes",
     "count_profiles",
     "get_profile",
+    "keys_changed",
     "schemes_in_use",
 ]
 
@@ -213,6 +215,7 @@ def _write(
     new = [p for p in pending if p.profile_id is None]
     dirty = [p for p in pending if p.dirty]
     key_rows: list[tuple[Any, ...]] = []
+    stale: list[dict[str, Any]] = []
     if new:
         unset_flags = tuple(sorted(_FLAGS - set(columns)))
         bulk_insert(
@@ -253,6 +256,20 @@ def _write(
                 key_rows.extend(_key_rows(p.profile_id, p.keys, p.changed_kinds))
     if key_rows:
         bulk_insert(connection, profile_keys, _KEY_COLUMNS, key_rows)
+    if key_rows or stale:
+        keys_changed(connection)
+
+
+def keys_changed(connection: Connection, schemes: Sequence[HashScheme] | None = None) -> None:
+    """Give ``schemes`` (every scheme in use by default) a new keys token.
+
+    Called in the transaction that writes their keys, so a columnar copy read
+    under the old token is never used again once that transaction commits.
+    """
+    statement = update(key_schemes).values(keys_token=secrets.token_hex(16))
+    if schemes is not None:
+        statement = statement.where(key_schemes.c.scheme.in_([s.value for s in schemes]))
+    connection.execute(statement)
 
 
 def count_profiles(connection: Connection, where: ColumnElement[bool] | None = None) -> int:
@@ -317,7 +334,11 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
     if not new:
         return 0
     connection.execute(
-        insert(key_schemes), [{"scheme": s.value, "added_at": datetime.now(UTC)} for s in new]
+        insert(key_schemes),
+        [
+            {"scheme": s.value, "added_at": datetime.now(UTC), "keys_token": secrets.token_hex(16)}
+            for s in new
+        ],
     )
     written, last_id = 0, 0
     kinds = (IdKind.EMAIL, IdKind.PHONE)

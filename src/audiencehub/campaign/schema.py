@@ -87,6 +87,9 @@ key_schemes = Table(
     metadata,
     Column("scheme", String(16), primary_key=True),
     Column("added_at", DateTime(timezone=True), nullable=False),
+    # replaced by a fresh random value in every transaction that writes this
+    # scheme's keys: names the columnar copies of campaign.stored_keys
+    Column("keys_token", String(32)),
 )
 
 shared_data_sources = Table(

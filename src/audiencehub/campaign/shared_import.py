@@ -44,7 +44,7 @@ from audiencehub.campaign.schema import (
     processed_batches,
     shared_data_sources,
 )
-from audiencehub.campaign.stored_keys import Lookups, prefetch
+from audiencehub.campaign.stored_keys import Lookups, prefetch, reads_database
 from audiencehub.db.bulk import bulk_insert
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation, DropObject
@@ -121,12 +121,19 @@ def _precheck(drop: DropLocation, batch: _Batch) -> tuple[ControlFile | None, li
 
 
 def run_import(
-    engine: Engine, vault: KeyVault, drop: DropLocation, *, scratch: Path | None = None
+    engine: Engine,
+    vault: KeyVault,
+    drop: DropLocation,
+    *,
+    scratch: Path | None = None,
+    cache: Path | None = None,
 ) -> ImportRun:
     """Apply every new, verified outbound batch of ``drop``.
 
     ``scratch`` holds a batch's staged files and the engine's spills while the
-    batch is processed (a temporary folder by default).
+    batch is processed (a temporary folder by default). ``cache`` keeps columnar
+    copies of the stored keys between runs (see :mod:`~audiencehub.campaign.stored_keys`);
+    without it every batch reads them from the database.
     """
     run = ImportRun()
     with engine.connect() as connection:
@@ -143,7 +150,7 @@ def run_import(
                 sources = _sources(connection, batch.name.destination_id)
             with tempfile.TemporaryDirectory(dir=scratch, prefix="import-") as folder:
                 report = _verified_and_applied(
-                    engine, vault, drop, batch, control, sources, Path(folder)
+                    engine, vault, drop, batch, control, sources, Path(folder), cache
                 )
         except AudienceHubError as exc:
             run.refused.append(
@@ -165,17 +172,18 @@ def _verified_and_applied(
     control: ControlFile,
     sources: list[dict[str, Any]],
     scratch: Path,
+    cache: Path | None,
 ) -> list[dict[str, Any]] | str:
     """Stage and check the files while the stored keys are read; apply, or say why not.
 
     The keys are read in a process of their own (see :func:`~audiencehub.engines.extract`),
-    so reading them and staging the files use both cores.
+    so reading them and staging the files use both cores; kept keys need no core.
     """
     started = time.perf_counter()
+    reading = reads_database(engine, sources, cache)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        stored = pool.submit(prefetch, engine, sources)
+        stored = pool.submit(prefetch, engine, sources, cache)
         # stored keys are read by a process of their own: leave it a core
-        reading = any(s["reconciliation"] == "visitor" or s["hashing"] for s in sources)
         cores = (os.cpu_count() or 1) - (1 if reading else 0)
         staged = stage_files(drop, control.files, batch.data, scratch, workers=cores)
         _log.info("%s: staged in %.2f s", batch.key, _since(started))

@@ -7,7 +7,7 @@ decoding and joining that a per-row Python loop does several times slower.
 
 from __future__ import annotations
 
-from audiencehub.engines.extracts import extract
+from audiencehub.engines.extracts import extract, read_kept
 from audiencehub.engines.session import open_session, sql_text
 
-__all__ = ["extract", "open_session", "sql_text"]
+__all__ = ["extract", "open_session", "read_kept", "sql_text"]

@@ -37,7 +37,7 @@ from sqlalchemy.sql import Select
 
 from audiencehub.errors import StorageError
 
-__all__ = ["extract"]
+__all__ = ["extract", "read_kept"]
 
 _WORKER = Path(__file__).with_name("extract_worker.py")
 # the hand-over file lives in shared memory when there is room: it is written once
@@ -56,6 +56,9 @@ def _scratch() -> str | None:
     return str(_SHM) if roomy else None
 
 
+# the worker's batch size (see extract_worker.py), for kept PostgreSQL results too
+_BATCH_ROWS = 262_144
+
 # SQLite's driver infers column types from the values it sees (an empty result
 # comes back as int64); the query's declared types are what callers rely on.
 _ARROW_TYPES = ((String, pa.string()), (Integer, pa.int64()), (LargeBinary, pa.binary()))
@@ -70,9 +73,9 @@ def _declared(query: Select[Any], table: pa.Table) -> pa.Table:
     return table if schema == table.schema else table.cast(schema)
 
 
-def _from_sqlite(database: str, sql: str) -> pa.Table:
+def _from_sqlite(database: str, sql: str, keep: Path | None) -> pa.Table:
     with tempfile.TemporaryDirectory(prefix="extract-", dir=_scratch()) as folder:
-        target = Path(folder) / "result.arrows"
+        target = keep or Path(folder) / "result.arrows"
         done = subprocess.run(  # noqa: S603 -- our own interpreter and worker file
             [sys.executable, "-I", str(_WORKER)],
             input=json.dumps({"database": database, "sql": sql, "target": str(target)}),
@@ -87,9 +90,20 @@ def _from_sqlite(database: str, sql: str) -> pa.Table:
                 + (lines[-1] if lines else "no message"),
                 hint="Check that the workspace database is readable and not corrupt.",
             )
+        if keep is not None:
+            with pa.memory_map(str(keep)) as kept:  # mapped: it stays in the page cache
+                mapped: pa.Table = pa.ipc.open_stream(kept).read_all()
+            return mapped
         with pa.OSFile(str(target)) as source:  # read into memory, not mapped
             table: pa.Table = pa.ipc.open_stream(source).read_all()
     return table
+
+
+def read_kept(query: Select[Any], path: Path) -> pa.Table:
+    """The result of ``query`` that :func:`extract` kept in ``path``, mapped, not copied."""
+    with pa.memory_map(str(path)) as source:
+        table: pa.Table = pa.ipc.open_stream(source).read_all()
+    return _declared(query, table)
 
 
 def _from_postgresql(engine: Engine, sql: str) -> pa.Table:
@@ -102,15 +116,22 @@ def _from_postgresql(engine: Engine, sql: str) -> pa.Table:
     return table
 
 
-def extract(engine: Engine, query: Select[Any]) -> pa.Table:
+def extract(engine: Engine, query: Select[Any], *, keep: Path | None = None) -> pa.Table:
     """The rows of ``query``, read from ``engine``'s database on a connection of their own.
+
+    With ``keep``, the result is also left in that file as an Arrow IPC stream
+    (:func:`read_kept` reads it back): for SQLite the worker writes it there in
+    the first place, so keeping a copy costs nothing.
 
     Bound values are rendered as SQL literals by SQLAlchemy's dialect (quoted and
     escaped); queries built here carry only enum values and ids.
     """
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     if engine.url.get_backend_name() == "sqlite":
-        table = _from_sqlite(engine.url.database or "", sql)
+        table = _from_sqlite(engine.url.database or "", sql, keep)
     else:
         table = _from_postgresql(engine, sql)
+        if keep is not None:
+            with pa.OSFile(str(keep), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as out:
+                out.write_table(table, max_chunksize=_BATCH_ROWS)
     return _declared(query, table)

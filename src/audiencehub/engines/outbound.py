@@ -33,6 +33,7 @@ LINES = "outbound_lines"
 def _columnar(session: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
     files = "[" + ", ".join(sql_text(path) for path in paths) + "]"
     segment_list = sql_text(f"^(?:{SEGMENT_LIST})$")
+    # a blank line is empty or starts with blank characters: only those need the pattern
     session.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW {LINES} AS
@@ -49,7 +50,9 @@ def _columnar(session: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
                                     ' ') AS parts
                 FROM read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\x01',
                               quote = '', escape = '', header = false, auto_detect = false)
-                WHERE line IS NOT NULL AND NOT regexp_full_match(line, {sql_text(BLANK)})
+                WHERE line IS NOT NULL AND line <> ''
+                      AND (left(line, 1) NOT IN (' ', chr(9), chr(13))
+                           OR NOT regexp_full_match(line, {sql_text(BLANK)}))
             )
         )
         """
