@@ -19,7 +19,7 @@ from audiencehub.formats import (
     parse_inbound_row,
     parse_outbound_row,
 )
-from audiencehub.formats.inbound import MAX_LINE_BYTES, TraitRefKind
+from audiencehub.formats.inbound import MAX_LINE_BYTES, TraitRefKind, parse_general_row
 
 SID, CODE = TraitRefKind.SID, TraitRefKind.CODE
 
@@ -85,6 +85,57 @@ def test_inbound_round_trip(user_id, sids, unsids, codes, signals):
     )
     assert row.remove == tuple(TraitRef(SID, str(s)) for s in unsids)
     assert dict(row.signals) == signals
+
+
+def _outcome(parse, line):
+    try:
+        return parse(line)
+    except InvalidInput as exc:
+        return exc.message
+
+
+_near_simple = st.lists(
+    st.sampled_from(
+        [
+            "u1",
+            "C",
+            "\t",
+            "d_sid=",
+            "d_unsid=",
+            "ic=",
+            "7",
+            "0",
+            "42",
+            ",",
+            " ",
+            ":",
+            "%3A",
+            "%",
+            '"',
+            "=",
+            "\u0663",
+            "\u00e9",
+            "\r",
+            ":-1",
+            "\xa0",
+        ]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(st.one_of(_near_simple, st.text(max_size=30)))
+def test_the_fast_path_parses_exactly_as_the_general_one(line):
+    """Lines of ids and d_sid traits take a shortcut; every line gets the same answer."""
+    assert _outcome(parse_inbound_row, line) == _outcome(parse_general_row, line)
+
+
+@pytest.mark.parametrize(
+    "line", ["c1\td_sid=101", "c1\td_sid=101,d_sid=007", "x" * 25_600 + "\td_sid=1"]
+)
+def test_fast_path_examples_match_the_general_one(line):
+    """The common shape, leading zeros kept, up to the length the shortcut takes."""
+    assert parse_inbound_row(line) == parse_general_row(line)
 
 
 @given(_ids, _nums, _nums)
