@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, inser
 from audiencehub.campaign.profile_fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
 from audiencehub.campaign.profile_rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
-from audiencehub.db.bulk import bulk_insert
+from audiencehub.db.bulk import bulk_insert, inserted_rowids
 from audiencehub.errors import NotFound
 from audiencehub.identity.hashing import encode_digest
 from audiencehub.identity.schemes import HashScheme, IdKind
@@ -186,17 +186,10 @@ def _key_rows(profile_id: int, keys: KeyDigests, kinds: Iterable[str]) -> list[t
 def _new_ids(
     connection: Connection, key_column: str, columns: tuple[str, ...], new: list[_Pending]
 ) -> Iterable[tuple[int, _Pending]]:
-    """The ids the database gave the profiles just inserted.
-
-    SQLite gives each row of one executemany, under the transaction's write
-    lock, the rowid one above the largest so far: the batch's ids end at
-    ``last_insert_rowid()``. Elsewhere (COPY returns nothing) they are looked up
-    by upsert key; INSERT .. RETURNING in parameter order would cost a
-    statement a row on SQLite.
-    """
-    if connection.dialect.name == "sqlite":
-        last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
-        return zip(range(last - len(new) + 1, last + 1), new, strict=True)
+    """The ids the database gave the profiles just inserted (see :func:`inserted_rowids`)."""
+    rowids = inserted_rowids(connection, len(new))
+    if rowids is not None:
+        return zip(rowids, new, strict=True)
     at = columns.index(key_column)
     keyed = {p.values[at]: p for p in new}
     found = connection.execute(

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["bulk_insert"]
+__all__ = ["bulk_insert", "inserted_rowids", "upsert"]
 
 # Types the SQLite driver stores exactly as SQLAlchemy would, with no conversion.
 _SQLITE_NATIVE = (Boolean, Integer, LargeBinary, String)
@@ -116,6 +116,21 @@ def bulk_insert(
         )
     finally:
         cursor.close()
+
+
+def inserted_rowids(connection: Connection, count: int) -> range | None:
+    """The rowids SQLite gave the ``count`` rows one :func:`bulk_insert` just wrote.
+
+    SQLite gives each row of one executemany, under the transaction's write
+    lock, the rowid one above the largest so far: the rows' ids end at
+    ``last_insert_rowid()``. ``None`` on other databases (COPY returns nothing),
+    where callers look the rows up by key; INSERT .. RETURNING in parameter
+    order would cost a statement a row on SQLite.
+    """
+    if connection.dialect.name != "sqlite":
+        return None
+    last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    return range(last - count + 1, last + 1)
 
 
 def upsert(

@@ -10,6 +10,7 @@ are 38-digit visitor IDs or declared IDs without ``:`` / ``%3A``.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -100,12 +101,18 @@ _SIMPLE = re.compile(r"([^\t:%\s\"]+)\t((?:d_sid=[0-9]+,)*d_sid=[0-9]+)")
 _SIMPLE_MAX_CHARS = MAX_LINE_BYTES // 4  # at most 4 UTF-8 bytes a character
 
 
+@functools.lru_cache(maxsize=4096)
+def _sid(value: str) -> TraitRef:
+    """The (immutable) reference to trait ``value``: a file names few traits, many times."""
+    return TraitRef(TraitRefKind.SID, value)
+
+
 def parse_inbound_row(line: str) -> InboundRow:
     """Parse one line (without its newline); a malformed line is an error with the reason."""
     simple = _SIMPLE.fullmatch(line) if len(line) <= _SIMPLE_MAX_CHARS else None
     if simple is not None:
         sids = simple.group(2).split(",")
-        return InboundRow(simple.group(1), tuple(TraitRef(TraitRefKind.SID, t[6:]) for t in sids))
+        return InboundRow(simple.group(1), tuple(_sid(t[6:]) for t in sids))
     return parse_general_row(line)
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 from sqlalchemy import Connection, and_, delete, select, update
 
-from audiencehub.db.bulk import bulk_insert, upsert
+from audiencehub.db.bulk import bulk_insert, inserted_rowids, upsert
 from audiencehub.db.value_lists import value_list
 from audiencehub.identity.declared import AuthState
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
@@ -79,7 +79,11 @@ def create_users(
             [(namespace, m) for m in missing],
             constants={"created_at": moment, "last_seen": moment},
         )
-        found.update(find_users(connection, namespace, missing))
+        rowids = inserted_rowids(connection, len(missing))
+        if rowids is None:
+            found.update(find_users(connection, namespace, missing))
+        else:
+            found.update(zip(missing, rowids, strict=True))
     return found
 
 
