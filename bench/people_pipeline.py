@@ -88,7 +88,7 @@ def _one(step: str, data: Path) -> dict[str, float]:
         return {"items": count, "seconds": time.perf_counter() - started, **_memory()}
     workspace = _setup(folder)
     if step == "ingest-floor":
-        now = datetime.now(UTC)
+        now = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f}"  # as SQLAlchemy stores it
         rows = [(7001, f"c{index}", now, now) for index in range(_line_count(data))]
         started = time.perf_counter()
         with workspace.people.begin() as connection:
