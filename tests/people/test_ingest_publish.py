@@ -253,6 +253,20 @@ def _read_batch(folder):
     return parse_outbound_name(control.files[0].name), sorted(rows, key=lambda r: r.user_id)
 
 
+def _campaign_destination(connection, out, segment_ids, *, split_rows):
+    """Destination 46390: declared IDs of data source 7001, published to folder ``out``."""
+    add_destination(
+        connection,
+        destination_id=46390,
+        name="Campaign",
+        drop_url=str(out),
+        id_type="declared",
+        data_source_id=7001,
+        segment_ids=segment_ids,
+        split_rows=split_rows,
+    )
+
+
 def test_publication_full_then_iter(people, tmp_path):
     """First a full batch of members, then iter batches of adds and removals only."""
     out = tmp_path / "import"
@@ -265,16 +279,7 @@ def test_publication_full_then_iter(people, tmp_path):
     ingest(people.people, FolderDrop(drop))
     with people.people.begin() as connection:
         add_segment(connection, segment_id=900, name="Shoe lovers", rule="T101 AND NOT T103")
-        add_destination(
-            connection,
-            destination_id=46390,
-            name="Campaign",
-            drop_url=str(out),
-            id_type="declared",
-            data_source_id=7001,
-            segment_ids=[900],
-            split_rows=1,
-        )
+        _campaign_destination(connection, out, [900], split_rows=1)
     first = publish(people.people, 46390, now_ms=1764300000000)
     name, rows = _read_batch(out)
     assert (first.full, name.full, name.master_dpid, len(first.files)) == (True, True, 7001, 3)
@@ -295,6 +300,45 @@ def test_publication_full_then_iter(people, tmp_path):
     assert (third.batch, third.rows) == (None, 0)
     with people.people.connect() as connection:
         assert get_segment(connection, 900)["size"] == 2
+
+
+def test_publication_of_several_segments_splits_and_forced_full(people, tmp_path, monkeypatch):
+    """One line per member with every segment it joins and leaves; files split at the
+    row count across write blocks; a forced full batch after iters carries everyone."""
+    from audiencehub.people import publication
+
+    monkeypatch.setattr(publication, "_BLOCK_ROWS", 4)  # several blocks per file and per read
+    out, drop = tmp_path / "import", tmp_path / "export"
+    lines = [f"c{i:02d}\td_sid=101" + (",d_sid=102" if i % 2 else "") for i in range(11)]
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", lines)
+    ingest(people.people, FolderDrop(drop))
+    with people.people.begin() as connection:
+        add_segment(connection, segment_id=900, name="a", rule="T101")
+        add_segment(connection, segment_id=901, name="b", rule="T102")
+        _campaign_destination(connection, out, [901, 900], split_rows=5)
+    first = publish(people.people, 46390, now_ms=1764300000000)
+    _, rows = _read_batch(out)
+    assert (first.rows, first.added, first.removed, len(first.files)) == (11, 16, 0, 4)
+    assert [(r.user_id, r.segments) for r in rows[:2]] == [("c00", (900,)), ("c01", (900, 901))]
+    write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c01\td_unsid=102", "c02\td_unsid=101"])
+    ingest(people.people, FolderDrop(drop))
+    second = publish(people.people, 46390, now_ms=1764300100000)
+    _, rows = _read_batch(out)
+    assert [(r.user_id, r.segments, r.removed) for r in rows] == [
+        ("c01", (), (901,)),
+        ("c02", (), (900,)),
+    ]
+    assert (second.added, second.removed) == (0, 2)
+    forced = publish(people.people, 46390, force_full=True, now_ms=1764300200000)
+    assert (forced.full, forced.rows, forced.added, forced.removed) == (True, 10, 0, 0)
+    members = [
+        parse_outbound_row(line).user_id
+        for name in forced.files
+        if not name.endswith(".info")
+        for line in gzip.decompress((out / name).read_bytes()).decode().splitlines()
+    ]
+    assert members == [f"c{i:02d}" for i in range(11) if i != 2]
+    assert publish(people.people, 46390, now_ms=1764300300000).rows == 0
 
 
 def test_retention_forgets_inactive_customer_ids(people):

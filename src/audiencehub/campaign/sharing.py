@@ -8,7 +8,6 @@ records with no ID for the data source are counted and kept as the complement.
 
 from __future__ import annotations
 
-import gzip
 import io
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from audiencehub.campaign.schema import (
 from audiencehub.db.bulk import bulk_insert
 from audiencehub.drops import DropLocation
 from audiencehub.errors import ConfigurationError, InvalidInput
+from audiencehub.formats.compression import gzip_writer
 from audiencehub.formats.inbound import format_inbound_row
 from audiencehub.formats.names import InboundName, SyncMode
 from audiencehub.identity.hashing import hash_id
@@ -243,7 +243,7 @@ def _write_inbound(
     key = f"date={datetime.fromtimestamp(stamp, UTC):%Y-%m-%d}/{name}"
     with (
         drop.open_write(key) as sink,
-        gzip.GzipFile(filename="", fileobj=sink, mode="wb", mtime=0) as packed,
+        gzip_writer(sink) as packed,
         io.TextIOWrapper(packed, encoding="utf-8", newline="\n") as text,
     ):
         for user_id, codes in sorted(lines.items()):

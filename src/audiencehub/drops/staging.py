@@ -17,19 +17,19 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from isal import isal_zlib
 
 from audiencehub.drops.base import DropLocation, DropObject
+from audiencehub.formats.compression import CORRUPT
 from audiencehub.formats.control import FileEntry
 
 __all__ = ["StagedBatch", "stage_files"]
 
 _CHUNK = 4 << 20
 _GZIP_WINDOW = 31  # zlib's window bits for a gzip wrapper
-# isal's stubs declare its error as an instance; at run time it is the class
-_CORRUPT = (cast(type[Exception], isal_zlib.error), ValueError)
+# ValueError: the stream ends before its end marker
+_CORRUPT: tuple[type[Exception], ...] = (*CORRUPT, ValueError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,14 @@ same names, byte sizes, line counts and MD5 digests.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from audiencehub.errors import InvalidInput
+from audiencehub.formats.compression import gzip_writer
 
 __all__ = ["ControlFile", "FileEntry", "LineWriter"]
 
@@ -132,7 +132,7 @@ class LineWriter:
     def __init__(self, sink: IO[bytes], name: str, sequence: int, *, compress: bool) -> None:
         self.name, self.sequence, self.lines = name, sequence, 0
         self._counting = _Counting(sink)
-        self._gzip = gzip.GzipFile(fileobj=self._counting, mode="wb", mtime=0) if compress else None
+        self._gzip = gzip_writer(cast(IO[bytes], self._counting)) if compress else None
 
     def write_line(self, line: str) -> None:
         """Write one line; the newline is added here."""

@@ -11,33 +11,32 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 from sqlalchemy import (
-    Column,
     Connection,
     Engine,
     Integer,
-    MetaData,
     Select,
-    String,
-    Table,
-    and_,
     delete,
-    except_,
-    func,
     insert,
     literal,
     select,
     union_all,
+    update,
 )
 
+from audiencehub.db.value_lists import value_list
 from audiencehub.drops import open_drop
+from audiencehub.engines import extract, open_session
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
@@ -149,22 +148,12 @@ def get_destination(connection: Connection, destination_id: int) -> dict[str, An
     return dict(row)
 
 
-# Current membership of the destination being published, one row per (member,
-# segment); a temporary table, so the diff against what was published runs in SQL.
-_staging = Table(
-    "people_publish_staging",
-    MetaData(),
-    Column("member", String(512), nullable=False),
-    Column("segment_id", Integer, nullable=False),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _stage_current(connection: Connection, destination: dict[str, Any]) -> None:
-    """Fill the staging table with the destination's members, segment by segment."""
+def _current(connection: Connection, destination: dict[str, Any]) -> Select[Any] | None:
+    """The destination's ``(member, segment_id)`` rows now, or None when it carries no segment."""
     declared = destination["id_type"] == "declared"
     namespace = destination["data_source_id"] if declared else DEVICE_NAMESPACE
     blocked = [DEVICE_NAMESPACE] + ([namespace] if namespace else [])
+    parts: list[Select[Any]] = []
     for segment_id in destination["segments"]:
         segment = (
             connection.execute(select(segments).where(segments.c.id == segment_id)).mappings().one()
@@ -175,11 +164,15 @@ def _stage_current(connection: Connection, destination: dict[str, Any]) -> None:
         members = members_query(
             parse_rule(segment["rule"]), merge, namespace=namespace, opted_out_of=blocked
         ).subquery()
-        connection.execute(
-            insert(_staging).from_select(
-                ["member", "segment_id"], select(members.c.external_id, literal(segment_id))
+        parts.append(
+            select(
+                members.c.external_id.label("member"),
+                literal(segment_id, Integer).label("segment_id"),
             )
         )
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else select(union_all(*parts).subquery())
 
 
 def _previous(destination_id: int) -> Select[Any]:
@@ -189,26 +182,27 @@ def _previous(destination_id: int) -> Select[Any]:
     )
 
 
-def _changes(destination_id: int, full: bool) -> Select[Any]:
-    """(member, segment, joined?) rows ordered by member: everything, or the differences."""
-    now = select(_staging.c.member, _staging.c.segment_id)
-    if full:
-        current = now.subquery()
-        rows = select(current.c.member, current.c.segment_id, literal(1).label("joined"))
-        return rows.order_by(current.c.member, current.c.segment_id)
-    joined = except_(now, _previous(destination_id)).subquery()
-    left = except_(_previous(destination_id), now).subquery()
-    both = union_all(
-        select(joined.c.member, joined.c.segment_id, literal(1).label("joined")),
-        select(left.c.member, left.c.segment_id, literal(0).label("joined")),
-    ).subquery()
-    return select(both.c.member, both.c.segment_id, both.c.joined).order_by(
-        both.c.member, both.c.segment_id
+_EMPTY = pa.table({"member": pa.array([], pa.string()), "segment_id": pa.array([], pa.int64())})
+
+# The batch's lines, in member order: a member with the segments it joins and the
+# segments it leaves (both empty-or-comma-separated, as format_outbound_row writes).
+_LINES = """
+SELECT member || ' ' || coalesce(string_agg(CASE WHEN joined THEN segment_id::VARCHAR END,
+                                            ',' ORDER BY segment_id), '')
+              || ' ' || coalesce(string_agg(CASE WHEN NOT joined THEN segment_id::VARCHAR END,
+                                            ',' ORDER BY segment_id), '') AS line
+FROM changes GROUP BY member ORDER BY member
+"""
+
+
+def _lock(connection: Connection, destination_id: int) -> None:
+    """Take the destination's row for this transaction: one publication at a time per destination.
+
+    (On SQLite any write takes the database's write lock; on PostgreSQL the row lock.)
+    """
+    connection.execute(
+        update(destinations).where(destinations.c.id == destination_id).values(id=destinations.c.id)
     )
-
-
-def _count(connection: Connection, query: Any) -> int:
-    return int(connection.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
 def publish(
@@ -218,58 +212,108 @@ def publish(
     force_full: bool = False,
     now_ms: int | None = None,
     endpoint_url: str | None = None,
+    scratch: Path | None = None,
 ) -> Publication:
     """Write the destination's next batch and remember what it now holds.
 
-    Membership is staged and diffed in the database and streamed to the files,
-    so memory stays flat whatever the segment sizes. ``endpoint_url`` reaches an
-    S3-compatible store (else ``AWS_ENDPOINT_URL``).
+    The current members and what was published last are read as Arrow tables
+    (:func:`~audiencehub.engines.extract`) and compared in DuckDB, which also
+    writes the lines in member order; only the differences go back into the
+    published state. Memory stays bounded: DuckDB spills to ``scratch`` (a
+    temporary folder by default). ``endpoint_url`` reaches an S3-compatible
+    store (else ``AWS_ENDPOINT_URL``).
     """
     with engine.begin() as connection:
+        _lock(connection, destination_id)
         destination = get_destination(connection, destination_id)
-        _staging.drop(connection, checkfirst=True)
-        _staging.create(connection)
-        _stage_current(connection, destination)
+        current = _current(connection, destination)
         full = force_full or not _has_published(connection, destination_id)
-        now = select(_staging.c.member, _staging.c.segment_id)
-        result = Publication(
-            destination_id,
-            full,
-            None,
-            added=_count(connection, except_(now, _previous(destination_id))),
-            removed=_count(connection, except_(_previous(destination_id), now)),
-        )
-        writer = _BatchWriter(destination, full, now_ms, endpoint_url)
-        rows = connection.execute(
-            _changes(destination_id, full), execution_options={"yield_per": _BLOCK_ROWS}
-        )
-        for member, group in itertools.groupby(rows, key=lambda row: row[0]):
-            entries = list(group)
-            writer.add(
-                member,
-                [segment for _, segment, joined in entries if joined],
-                [segment for _, segment, joined in entries if not joined],
+        with (
+            tempfile.TemporaryDirectory(dir=scratch, prefix="publish-") as folder,
+            open_session(Path(folder)) as session,
+        ):
+            session.register("now_rows", _EMPTY if current is None else extract(engine, current))
+            session.register("before_rows", extract(engine, _previous(destination_id)))
+            session.execute(
+                "CREATE TEMP TABLE joined AS SELECT member, segment_id FROM now_rows "
+                "EXCEPT SELECT member, segment_id FROM before_rows"
             )
-        result.rows = writer.rows
-        result.batch, result.files = writer.close()
-        connection.execute(delete(published).where(published.c.destination_id == destination_id))
-        connection.execute(
-            insert(published).from_select(
-                ["destination_id", "segment_id", "member"],
-                select(literal(destination_id), _staging.c.segment_id, _staging.c.member),
+            session.execute(
+                "CREATE TEMP TABLE left_rows AS SELECT member, segment_id FROM before_rows "
+                "EXCEPT SELECT member, segment_id FROM now_rows"
             )
+            changes = (
+                "SELECT member, segment_id, true AS joined FROM now_rows"
+                if full
+                else "SELECT member, segment_id, true AS joined FROM joined "
+                "UNION ALL SELECT member, segment_id, false FROM left_rows"
+            )
+            session.execute(f"CREATE TEMP VIEW changes AS {changes}")
+            result = Publication(
+                destination_id,
+                full,
+                None,
+                added=_size(session, "joined"),
+                removed=_size(session, "left_rows"),
+            )
+            writer = _BatchWriter(destination, full, now_ms, endpoint_url)
+            for block in session.sql(_LINES).to_arrow_reader(_BLOCK_ROWS):
+                writer.add_lines(block.column(0).to_pylist())
+            result.rows = writer.rows
+            result.batch, result.files = writer.close()
+            _record(connection, session, destination_id)
+    return result
+
+
+def _size(session: duckdb.DuckDBPyConnection, table: str) -> int:
+    [(count,)] = session.execute(f"SELECT count(*) FROM {table}").fetchall()
+    return int(count)
+
+
+def _record(
+    connection: Connection, session: duckdb.DuckDBPyConnection, destination_id: int
+) -> None:
+    """Bring the published state up to date with the differences only, segment by segment."""
+    for table, joined in (("left_rows", False), ("joined", True)):
+        grouped = (
+            session.sql(f"SELECT segment_id, list(member) FROM {table} GROUP BY segment_id")
+            .to_arrow_table()
+            .combine_chunks()
         )
+        if not grouped.num_rows:
+            continue
+        lists = grouped.column(1).chunk(0)
+        for index, segment_id in enumerate(grouped.column(0).to_pylist()):
+            values = value_list(connection, lists[index].values)
+            if joined:
+                connection.execute(
+                    insert(published).from_select(
+                        ["destination_id", "segment_id", "member"],
+                        select(
+                            literal(destination_id, Integer),
+                            literal(segment_id, Integer),
+                            values.subquery().c.value,
+                        ),
+                    )
+                )
+            else:
+                connection.execute(
+                    delete(published).where(
+                        published.c.destination_id == destination_id,
+                        published.c.segment_id == segment_id,
+                        published.c.member.in_(values),
+                    )
+                )
+    if not _has_published(connection, destination_id):
         connection.execute(
             insert(published), {"destination_id": destination_id, "segment_id": 0, "member": ""}
         )
-        _staging.drop(connection)
-    return result
 
 
 def _has_published(connection: Connection, destination_id: int) -> bool:
     """A marker row (segment 0) records that a destination has had its full batch."""
     marker = select(published.c.member).where(
-        and_(published.c.destination_id == destination_id, published.c.segment_id == 0)
+        published.c.destination_id == destination_id, published.c.segment_id == 0
     )
     return connection.execute(marker).first() is not None
 
@@ -308,17 +352,31 @@ class _BatchWriter:
         if len(self._pending) >= _BLOCK_ROWS:
             self._flush()
 
+    def add_lines(self, lines: list[str]) -> None:
+        """Add lines already formatted (by the publication's SQL), splitting files as due."""
+        while lines:
+            writer = self._writer
+            if writer is None or writer.lines + len(self._pending) >= self.split:
+                writer = self._rotate()
+            room = self.split - writer.lines - len(self._pending)
+            taken, lines = lines[:room], lines[room:]
+            self._pending.extend(taken)
+            self.rows += len(taken)
+            if len(self._pending) >= _BLOCK_ROWS:
+                self._flush()
+
     def _flush(self) -> None:
         if self._writer is not None and self._pending:
             self._writer.write_lines(self._pending)
         self._pending = []
 
-    def _rotate(self) -> None:
+    def _rotate(self) -> LineWriter:
         self._finish_file()
         name = dataclasses.replace(self.base, split=len(self.entries))
         self._file = contextlib.ExitStack()
         sink = self._file.enter_context(self.drop.open_write(self.folder + str(name)))
         self._writer = LineWriter(sink, str(name), len(self.entries), compress=True)
+        return self._writer
 
     def _finish_file(self) -> None:
         if self._writer is None or self._file is None:

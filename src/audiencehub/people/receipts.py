@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, cast
 
 from audiencehub.drops import DropLocation, DropObject
 from audiencehub.errors import InputFileError
+from audiencehub.formats.compression import CORRUPT, gzip_reader
 
 __all__ = ["Receipt", "read_lines"]
 
@@ -44,9 +43,7 @@ class Receipt:
 def read_lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
     """The object's lines (gzip by name), refusing non-UTF-8 or broken compression."""
     with drop.open_read(obj.key) as raw:
-        binary = cast(
-            IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if obj.name.endswith(".gz") else raw
-        )
+        binary = gzip_reader(raw) if obj.name.endswith(".gz") else raw
         text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         try:
             for line in text:
@@ -55,5 +52,5 @@ def read_lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
             raise InputFileError(
                 f"{obj.key} is not UTF-8 text", hint="Send UTF-8 files only."
             ) from None
-        except (OSError, EOFError) as exc:
+        except CORRUPT as exc:
             raise InputFileError(f"{obj.key} cannot be decompressed: {exc}") from None
