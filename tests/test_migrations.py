@@ -36,15 +36,15 @@ def test_people_migrations_match_the_schema(workspace):
     assert _differences(workspace.people, people_metadata, System.PEOPLE) == []
 
 
-def _migrate(engine, target):
+def _migrate(engine, target, system=System.CAMPAIGN, *, down=None):
     from alembic import command
 
     from audiencehub.db.migrate import _config
 
-    config = _config(System.CAMPAIGN)
+    config = _config(system)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        if target == "c0008":
+        if target == "c0008" if down is None else down:
             command.downgrade(config, target)
         else:
             command.upgrade(config, target)
@@ -88,3 +88,71 @@ def test_member_keys_move_to_numbers_and_back(workspace):
         (ids["File"], "a:jo@x.org", 7, "jo@x.org"),
         (ids["File"], "a:al@x.org", None, "al@x.org"),
     }
+
+
+def test_people_tables_move_to_key_order_and_back(workspace):
+    """p0005 rebuilds trait realisations and published state WITHOUT ROWID on SQLite,
+    keeping every row (and the trait index), and back; PostgreSQL is left as it is."""
+    from sqlalchemy import text
+
+    engine = workspace.people
+    sqlite = engine.dialect.name == "sqlite"
+
+    def layout():
+        if not sqlite:
+            return None
+        with engine.connect() as connection:
+            return {
+                name: "WITHOUT ROWID" in sql.upper()
+                for name, sql in connection.execute(
+                    text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+                )
+                if name in ("people_user_traits", "people_published")
+            }
+
+    def rows():
+        with engine.connect() as connection:
+            return [
+                sorted(connection.execute(text(f"SELECT * FROM {table}")).tuples())
+                for table in ("people_user_traits", "people_published")
+            ]
+
+    _migrate(engine, "p0004", System.PEOPLE, down=True)
+    if sqlite:
+        assert layout() == {"people_user_traits": False, "people_published": False}
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO people_data_sources (id, name, id_type, inbound_id_type, "
+                "authenticated_profile, share_enabled, export_controls, retention_days, "
+                "created_at) VALUES (7001, 'CRM', 'cross-device', 'customer', false, true, "
+                "'[]', 120, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO people_traits (id, name, data_source_id, created_at) "
+                "VALUES (101, 'T', 7001, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO people_users (id, data_source_id, external_id, created_at, "
+                "last_seen) VALUES (1, 7001, 'c1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO people_user_traits VALUES (1, 101, '2026-11-28 00:00:00')")
+        )
+        connection.execute(text("INSERT INTO people_published VALUES (46390, 900, 'c1')"))
+    before = rows()
+    _migrate(engine, "p0005", System.PEOPLE, down=False)
+    if sqlite:
+        assert layout() == {"people_user_traits": True, "people_published": True}
+    assert rows() == before
+    assert _differences(engine, people_metadata, System.PEOPLE) == []
+    _migrate(engine, "p0004", System.PEOPLE, down=True)
+    if sqlite:
+        assert layout() == {"people_user_traits": False, "people_published": False}
+    assert rows() == before
+    _migrate(engine, "p0005", System.PEOPLE, down=False)

@@ -107,6 +107,7 @@ user_traits = Table(
     Column("trait_id", Integer, ForeignKey("people_traits.id"), primary_key=True),
     Column("realized_at", DateTime(timezone=True), nullable=False),
     Index("ix_people_user_traits_trait", "trait_id"),
+    sqlite_with_rowid=False,  # stored in key order: one B-tree (migration p0005)
 )
 
 user_signals = Table(
@@ -150,6 +151,7 @@ published = Table(
     Column("destination_id", Integer, primary_key=True),
     Column("segment_id", Integer, primary_key=True),
     Column("member", String(512), primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 ingested_files = Table(
