@@ -141,12 +141,15 @@ class LineWriter:
     def write_lines(self, lines: Iterable[str]) -> None:
         """Write many lines in one block: gzip costs per call, not per byte."""
         block = [line + "\n" for line in lines]
-        data = "".join(block).encode("utf-8")
+        self.write_text("".join(block).encode("utf-8"), len(block))
+
+    def write_text(self, data: bytes, lines: int) -> None:
+        """Write ``lines`` lines already encoded, each ending in a newline."""
         if self._gzip is not None:
             self._gzip.write(data)
         else:
             self._counting.write(data)
-        self.lines += len(block)
+        self.lines += lines
 
     def close(self) -> FileEntry:
         """Finish the stream and return the control-file entry describing it."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import (
     Connection,
     Engine,
@@ -40,7 +41,6 @@ from audiencehub.engines import extract, open_session
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
-from audiencehub.formats.outbound import format_outbound_row
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, ExportControl, get_data_source
 from audiencehub.people.schema import data_sources, destinations, published, segments, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
@@ -184,13 +184,15 @@ def _previous(destination_id: int) -> Select[Any]:
 
 _EMPTY = pa.table({"member": pa.array([], pa.string()), "segment_id": pa.array([], pa.int64())})
 
-# The batch's lines, in member order: a member with the segments it joins and the
-# segments it leaves (both empty-or-comma-separated, as format_outbound_row writes).
+# The batch's lines, in member order, each with its newline: a member with the
+# segments it joins and those it leaves, as formats.outbound.format_outbound_row
+# writes them (the publication tests parse them back with its reader).
+# (Lists sorted after grouping: ordered aggregates cost three times as much.)
 _LINES = """
-SELECT member || ' ' || coalesce(string_agg(CASE WHEN joined THEN segment_id::VARCHAR END,
-                                            ',' ORDER BY segment_id), '')
-              || ' ' || coalesce(string_agg(CASE WHEN NOT joined THEN segment_id::VARCHAR END,
-                                            ',' ORDER BY segment_id), '') AS line
+SELECT member
+       || ' ' || coalesce(array_to_string(list_sort(list(segment_id) FILTER (joined)), ','), '')
+       || ' ' || coalesce(array_to_string(list_sort(list(segment_id) FILTER (NOT joined)), ','), '')
+       || chr(10) AS line
 FROM changes GROUP BY member ORDER BY member
 """
 
@@ -258,7 +260,7 @@ def publish(
             )
             writer = _BatchWriter(destination, full, now_ms, endpoint_url)
             for block in session.sql(_LINES).to_arrow_reader(_BLOCK_ROWS):
-                writer.add_lines(block.column(0).to_pylist())
+                writer.add_block(block.column(0))
             result.rows = writer.rows
             result.batch, result.files = writer.close()
             _record(connection, session, destination_id)
@@ -276,7 +278,10 @@ def _record(
     """Bring the published state up to date with the differences only, segment by segment."""
     for table, joined in (("left_rows", False), ("joined", True)):
         grouped = (
-            session.sql(f"SELECT segment_id, list(member) FROM {table} GROUP BY segment_id")
+            # in key order: the B-tree is appended to, not split all over (5 M rows: 20 s -> 14 s)
+            session.sql(
+                f"SELECT segment_id, list(member ORDER BY member) FROM {table} GROUP BY segment_id"
+            )
             .to_arrow_table()
             .combine_chunks()
         )
@@ -340,35 +345,21 @@ class _BatchWriter:
         self.split, self.full = int(destination["split_rows"]), full
         self.rows = 0
         self.entries: list[FileEntry] = []
-        self._pending: list[str] = []
         self._file: contextlib.ExitStack | None = None
         self._writer: LineWriter | None = None
 
-    def add(self, member: str, segment_ids: list[int], removed_ids: list[int]) -> None:
-        if self._writer is None or self._writer.lines + len(self._pending) >= self.split:
-            self._rotate()
-        self._pending.append(format_outbound_row(member, segment_ids, removed_ids))
-        self.rows += 1
-        if len(self._pending) >= _BLOCK_ROWS:
-            self._flush()
-
-    def add_lines(self, lines: list[str]) -> None:
-        """Add lines already formatted (by the publication's SQL), splitting files as due."""
-        while lines:
+    def add_block(self, lines: pa.Array) -> None:
+        """Add lines formatted by the publication's SQL (newlines included), splitting
+        files at the destination's row count; no Python object is made per line."""
+        while len(lines):
             writer = self._writer
-            if writer is None or writer.lines + len(self._pending) >= self.split:
+            if writer is None or writer.lines >= self.split:
                 writer = self._rotate()
-            room = self.split - writer.lines - len(self._pending)
-            taken, lines = lines[:room], lines[room:]
-            self._pending.extend(taken)
-            self.rows += len(taken)
-            if len(self._pending) >= _BLOCK_ROWS:
-                self._flush()
-
-    def _flush(self) -> None:
-        if self._writer is not None and self._pending:
-            self._writer.write_lines(self._pending)
-        self._pending = []
+            part = lines.slice(0, self.split - writer.lines)
+            whole = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(part)]), part), "")
+            writer.write_text(whole[0].as_py().encode("utf-8"), len(part))
+            self.rows += len(part)
+            lines = lines.slice(len(part))
 
     def _rotate(self) -> LineWriter:
         self._finish_file()
@@ -381,7 +372,6 @@ class _BatchWriter:
     def _finish_file(self) -> None:
         if self._writer is None or self._file is None:
             return
-        self._flush()
         self.entries.append(self._writer.close())
         self._file.close()
         self._writer = self._file = None
