@@ -80,6 +80,13 @@ def _setup(folder: Path) -> Workspace:
 
 def _one(step: str, data: Path) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="ah-bench-people-"))
+    try:
+        return _step(step, data, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # a 10 M-line workspace is gigabytes
+
+
+def _step(step: str, data: Path, folder: Path) -> dict[str, float]:
     drop = folder / "in"
     drop.mkdir()
     (drop / _NAME).hardlink_to(data)  # a symlink would point outside the drop, which is refused
@@ -141,7 +148,8 @@ def _ingested(data: Path, folder: Path) -> Workspace:
     """``folder``'s workspace replaced by a copy of one with ``data`` ingested.
 
     The ingested workspace is made once and kept beside the data (ingesting 10 M
-    lines takes minutes; each publication run starts from a fresh copy of it).
+    lines takes minutes; each publication run starts from a fresh copy of it). Delete
+    it (``<data>.ingested``) after changing how ingest stores what it reads.
     """
     cached = data.with_suffix(".ingested")
     if not (cached / "ready").exists():
