@@ -18,7 +18,7 @@ traits each), then, each step in a fresh process on a fresh SQLite workspace:
   by SQLite and fetched as Arrow (no diff, no files, no state written). When a
   floor is below a target, no ingest or publication on this store can meet it.
 
-    python bench/people_pipeline.py [--lines N]
+    python bench/people_pipeline.py [--lines N] [--steps ingest,publish]
 """
 
 from __future__ import annotations
@@ -180,6 +180,7 @@ def _memory() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--steps", default="ingest,publish", help="comma-separated")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -190,7 +191,7 @@ def main() -> None:
         _generate(data, args.lines)
     print(f"\nPeople service, {args.lines:,} inbound lines, SQLite, 2-core machine\n")
     print(f"{'step':<10} {'run':<13} {'items':>11} {'items/s':>11} {'seconds':>8} {'peak MB':>8}")
-    for step in ("ingest", "publish"):
+    for step in args.steps.split(","):
         for run in ("baseline", "audiencehub", "SQLite floor"):
             name = {"baseline": f"{step}-baseline", "SQLite floor": f"{step}-floor"}.get(run, step)
             r = run_child(__file__, "--one", name, str(data))
