@@ -240,6 +240,29 @@ def test_tsv_and_gzip_and_explicit_mapping(workspace, tmp_path):
     assert (profile["first_name"], profile["attributes"]) == ("Jo", {})
 
 
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_gzip_file_imports_nothing_and_says_so(workspace, tmp_path, damage):
+    """A cut-short or damaged gzip file is refused whole, with what to do about it."""
+    rows = [["email"]] + [[f"p{i}@x.org"] for i in range(20_000)]
+    data = write(tmp_path / "p.csv.gz", rows).read_bytes()
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        middle = len(data) // 2
+        data = (
+            data[:middle]
+            + bytes(b ^ 0xFF for b in data[middle : middle + 64])
+            + data[middle + 64 :]
+        )
+    path = tmp_path / "damaged.csv.gz"
+    path.write_bytes(data)
+    with pytest.raises(InputFileError, match="cannot be decompressed") as raised:
+        run(workspace, path)
+    assert "Send the whole file again" in (raised.value.hint or "")
+    with workspace.campaign.connect() as connection:
+        assert count_profiles(connection) == 0
+
+
 def test_multiline_fields_keep_true_line_numbers(workspace, tmp_path):
     """A quoted field spanning lines does not shift the line numbers of later rejects."""
     path = tmp_path / "p.csv"

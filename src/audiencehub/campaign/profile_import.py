@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import gzip
 import io
 import itertools
 import multiprocessing
@@ -23,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 from sqlalchemy import Engine
 
@@ -31,6 +30,7 @@ from audiencehub.campaign.profile_fields import REJECT_COLUMNS, UpsertKey, build
 from audiencehub.campaign.profile_rows import ProfileChange, RejectedRow, RowValidator
 from audiencehub.campaign.profile_store import ChunkOutcome, apply_changes, schemes_in_use
 from audiencehub.errors import InputFileError
+from audiencehub.formats.compression import CORRUPT, gzip_reader
 
 __all__ = ["ImportReport", "Progress", "import_profiles"]
 
@@ -84,7 +84,7 @@ class _Source:
         self.size = path.stat().st_size
         binary: IO[bytes] = self.raw
         if self.raw.read(2) == _GZIP_MAGIC:
-            binary = cast(IO[bytes], gzip.GzipFile(fileobj=self.raw, mode="rb"))
+            binary = gzip_reader(self.raw)
         self.raw.seek(0)
         self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         self.line = 0  # physical lines handed out so far
@@ -222,6 +222,12 @@ def import_profiles(
     except csv.Error as exc:
         _discard(rejects)
         raise InputFileError(f"{path} cannot be read as CSV: {exc}; nothing was imported") from exc
+    except CORRUPT as exc:
+        _discard(rejects)
+        raise InputFileError(
+            f"{path} cannot be decompressed after line {source.line}: {exc}; nothing was imported",
+            hint="Send the whole file again: it looks truncated or damaged.",
+        ) from exc
     except BaseException:
         _discard(rejects)
         raise

@@ -8,15 +8,21 @@ corrupt stream always surfaces as one of :data:`CORRUPT`.
 
 from __future__ import annotations
 
+import gzip
 from typing import IO, cast
 
 from isal import igzip, isal_zlib
 
 __all__ = ["CORRUPT", "gzip_reader", "gzip_writer"]
 
-#: what reading a corrupt or truncated gzip stream raises (isal's stubs declare
-#: its error as an instance; at run time it is the class)
-CORRUPT: tuple[type[Exception], ...] = (OSError, EOFError, cast(type[Exception], isal_zlib.error))
+#: what reading a corrupt or truncated gzip stream raises: not gzip or a bad CRC,
+#: cut short, an invalid deflate block (isal's stubs declare its error as an
+#: instance; at run time it is the class)
+CORRUPT: tuple[type[Exception], ...] = (
+    gzip.BadGzipFile,
+    EOFError,
+    cast(type[Exception], isal_zlib.error),
+)
 
 
 def gzip_reader(raw: IO[bytes]) -> IO[bytes]:

@@ -40,6 +40,10 @@ class Receipt:
             self.problems.append(f"{file} line {line}: {reason}")
 
 
+# a damaged stream, or the storage failing under it
+_UNREADABLE: tuple[type[Exception], ...] = (OSError, *CORRUPT)
+
+
 def read_lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
     """The object's lines (gzip by name), refusing non-UTF-8 or broken compression."""
     with drop.open_read(obj.key) as raw:
@@ -52,5 +56,5 @@ def read_lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
             raise InputFileError(
                 f"{obj.key} is not UTF-8 text", hint="Send UTF-8 files only."
             ) from None
-        except CORRUPT as exc:
+        except _UNREADABLE as exc:
             raise InputFileError(f"{obj.key} cannot be decompressed: {exc}") from None
