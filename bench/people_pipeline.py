@@ -38,8 +38,9 @@ from sqlalchemy import update
 from audiencehub.drops import FolderDrop
 from audiencehub.engines import extract
 from audiencehub.people.data_sources import InboundIdType, add_data_source
+from audiencehub.people.destinations import add_destination
 from audiencehub.people.ingest import ingest
-from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.publication import publish
 from audiencehub.people.schema import destinations
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.segments import MergeRule, add_segment, members_query

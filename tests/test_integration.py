@@ -32,8 +32,9 @@ from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.people.app import create_people_app
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import InboundIdType, add_data_source
+from audiencehub.people.destinations import add_destination
 from audiencehub.people.ingest import ingest
-from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.publication import publish
 from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.traits import add_trait
 from tests.conftest import drop_urls

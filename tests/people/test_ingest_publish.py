@@ -21,9 +21,10 @@ from audiencehub.people.data_sources import (
     InboundIdType,
     add_data_source,
 )
+from audiencehub.people.destinations import add_destination
 from audiencehub.people.graph import apply_retention, ensure_users, link, opt_out
 from audiencehub.people.ingest import ingest
-from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.publication import publish
 from audiencehub.people.schema import user_traits, users
 from audiencehub.people.segments import MergeRule, add_segment, get_segment
 from audiencehub.people.traits import add_trait

@@ -12,7 +12,7 @@ from sqlalchemy import update
 from audiencehub.people.app import create_people_app
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import ExportControl, InboundIdType, add_data_source
-from audiencehub.people.publication import add_destination
+from audiencehub.people.destinations import add_destination
 from audiencehub.people.schema import api_tokens
 from audiencehub.people.segments import add_segment
 from audiencehub.people.traits import add_trait

@@ -22,10 +22,11 @@ from audiencehub.people.data_sources import (
     get_data_source,
     list_data_sources,
 )
+from audiencehub.people.destinations import add_destination
 from audiencehub.people.graph import apply_retention, opt_out
 from audiencehub.people.ingest import ingest
 from audiencehub.people.jobs import PeopleJob, due_jobs, run_job
-from audiencehub.people.publication import add_destination, publish
+from audiencehub.people.publication import publish
 from audiencehub.people.schema import destinations, job_runs
 from audiencehub.people.segments import MergeRule, add_segment, get_segment, list_segments
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule

@@ -74,36 +74,44 @@ def _declared(query: Select[Any], table: pa.Table) -> pa.Table:
 
 
 def _from_sqlite(database: str, sql: str, keep: Path | None) -> pa.Table:
+    if keep is not None:
+        _run_worker(database, sql, keep)
+        return _mapped(keep)
     with tempfile.TemporaryDirectory(prefix="extract-", dir=_scratch()) as folder:
-        target = keep or Path(folder) / "result.arrows"
-        done = subprocess.run(  # noqa: S603 -- our own interpreter and worker file
-            [sys.executable, "-I", str(_WORKER)],
-            input=json.dumps({"database": database, "sql": sql, "target": str(target)}),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines()
-            raise StorageError(
-                f"reading {database} for the bulk engine failed: "
-                + (lines[-1] if lines else "no message"),
-                hint="Check that the workspace database is readable and not corrupt.",
-            )
-        if keep is not None:
-            with pa.memory_map(str(keep)) as kept:  # mapped: it stays in the page cache
-                mapped: pa.Table = pa.ipc.open_stream(kept).read_all()
-            return mapped
+        target = Path(folder) / "result.arrows"
+        _run_worker(database, sql, target)
         with pa.OSFile(str(target)) as source:  # read into memory, not mapped
             table: pa.Table = pa.ipc.open_stream(source).read_all()
     return table
 
 
-def read_kept(query: Select[Any], path: Path) -> pa.Table:
-    """The result of ``query`` that :func:`extract` kept in ``path``, mapped, not copied."""
+def _run_worker(database: str, sql: str, target: Path) -> None:
+    done = subprocess.run(  # noqa: S603 -- our own interpreter and worker file
+        [sys.executable, "-I", str(_WORKER)],
+        input=json.dumps({"database": database, "sql": sql, "target": str(target)}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise StorageError(
+            f"reading {database} for the bulk engine failed: "
+            + (lines[-1] if lines else "no message"),
+            hint="Check that the workspace database is readable and not corrupt.",
+        )
+
+
+def _mapped(path: Path) -> pa.Table:
+    """An Arrow stream file mapped, not copied: it stays in the page cache, shared."""
     with pa.memory_map(str(path)) as source:
         table: pa.Table = pa.ipc.open_stream(source).read_all()
-    return _declared(query, table)
+    return table
+
+
+def read_kept(query: Select[Any], path: Path) -> pa.Table:
+    """The result of ``query`` that :func:`extract` kept in ``path``, mapped, not copied."""
+    return _declared(query, _mapped(path))
 
 
 def _from_postgresql(engine: Engine, sql: str) -> pa.Table:

@@ -1,4 +1,4 @@
-"""Destinations and publication: outbound batches for campaign, full then iter.
+"""Publication: outbound batches for campaign's destinations, full then iter.
 
 The first publication to a destination (or a forced one) is a *full* batch of
 every current member; later ones are *iter* batches of the adds and removals
@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,18 +37,17 @@ from sqlalchemy import (
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import open_drop
 from audiencehub.engines import extract, open_session
-from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
-from audiencehub.people.data_sources import DEVICE_NAMESPACE, ExportControl, get_data_source
-from audiencehub.people.schema import data_sources, destinations, published, segments, traits
-from audiencehub.people.segment_rules import parse_rule, trait_ids
-from audiencehub.people.segments import MergeRule, get_segment, members_query
+from audiencehub.people.data_sources import DEVICE_NAMESPACE
+from audiencehub.people.destinations import check_controls, get_destination
+from audiencehub.people.schema import destinations, published, segments
+from audiencehub.people.segment_rules import parse_rule
+from audiencehub.people.segments import MergeRule, members_query
 
-__all__ = ["Publication", "add_destination", "get_destination", "publish"]
+__all__ = ["Publication", "publish"]
 
 _BLOCK_ROWS = 10_000  # lines handed to gzip at a time
-_LABELS = frozenset(control.forbidden_label for control in ExportControl)
 
 
 @dataclass
@@ -65,89 +63,6 @@ class Publication:
     removed: int = 0
 
 
-def add_destination(
-    connection: Connection,
-    *,
-    destination_id: int,
-    name: str,
-    drop_url: str,
-    id_type: str,
-    segment_ids: Sequence[int],
-    data_source_id: int | None = None,
-    export_labels: Sequence[str] = (),
-    split_rows: int = 1_000_000,
-    alias: str = "audiencehub",
-) -> dict[str, Any]:
-    """Create a campaign destination, refusing segments its labels may not carry."""
-    if id_type not in ("visitor", "declared"):
-        raise InvalidInput(f"ID type {id_type!r} is not visitor or declared")
-    if id_type == "declared":
-        if data_source_id is None:
-            raise InvalidInput(
-                "a declared-ID destination names the data source of its IDs",
-                hint="Pass --datasource DPID.",
-            )
-        get_data_source(connection, data_source_id)
-    unknown = set(export_labels) - _LABELS
-    if unknown:
-        raise InvalidInput(
-            f"unknown export labels: {', '.join(sorted(unknown))}",
-            hint=f"Labels are {', '.join(sorted(_LABELS))}.",
-        )
-    if split_rows < 1 or not alias.isalnum():
-        raise InvalidInput("split rows must be positive and the alias letters and digits only")
-    for segment_id in segment_ids:
-        _check_controls(connection, segment_id, export_labels)
-    connection.execute(
-        insert(destinations),
-        {
-            "id": destination_id,
-            "name": name,
-            "drop_url": drop_url,
-            "id_type": id_type,
-            "data_source_id": data_source_id,
-            "segments": sorted(set(segment_ids)),
-            "export_labels": sorted(set(export_labels)),
-            "split_rows": split_rows,
-            "alias": alias,
-            "created_at": datetime.now(UTC),
-        },
-    )
-    return get_destination(connection, destination_id)
-
-
-def _check_controls(connection: Connection, segment_id: int, labels: Sequence[str]) -> None:
-    segment = get_segment(connection, segment_id)
-    used = trait_ids(parse_rule(segment["rule"]))
-    sources = select(traits.c.data_source_id).where(traits.c.id.in_(used))
-    rows = connection.execute(
-        select(data_sources.c.id, data_sources.c.name, data_sources.c.export_controls)
-        .where(data_sources.c.id.in_(sources))
-        .order_by(data_sources.c.id)
-    )
-    for source_id, source_name, controls in rows:
-        for control in map(ExportControl, controls):
-            if control.forbidden_label in labels:
-                raise InvalidInput(
-                    f"segment {segment_id} uses data source {source_id} ({source_name}), whose "
-                    f"data {control.description} ({control}); the destination is labelled "
-                    f"{control.forbidden_label}",
-                    hint="Remove that label from the destination, or the segment from it.",
-                )
-
-
-def get_destination(connection: Connection, destination_id: int) -> dict[str, Any]:
-    """One destination."""
-    row = (
-        connection.execute(select(destinations).where(destinations.c.id == destination_id))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound(f"the people service has no destination {destination_id}")
-    return dict(row)
-
-
 def _current(connection: Connection, destination: dict[str, Any]) -> Select[Any] | None:
     """The destination's ``(member, segment_id)`` rows now, or None when it carries no segment."""
     declared = destination["id_type"] == "declared"
@@ -158,7 +73,7 @@ def _current(connection: Connection, destination: dict[str, Any]) -> Select[Any]
         segment = (
             connection.execute(select(segments).where(segments.c.id == segment_id)).mappings().one()
         )
-        _check_controls(connection, segment_id, destination["export_labels"])
+        check_controls(connection, segment_id, destination["export_labels"])
         # declared-ID destinations use the last authenticated profile, whatever the segment says
         merge = MergeRule.LAST_AUTHENTICATED if declared else MergeRule(segment["merge_rule"])
         members = members_query(
@@ -229,7 +144,8 @@ def publish(
         _lock(connection, destination_id)
         destination = get_destination(connection, destination_id)
         current = _current(connection, destination)
-        full = force_full or not _has_published(connection, destination_id)
+        marked = _has_published(connection, destination_id)
+        full = force_full or not marked
         with (
             tempfile.TemporaryDirectory(dir=scratch, prefix="publish-") as folder,
             open_session(Path(folder)) as session,
@@ -263,7 +179,7 @@ def publish(
                 writer.add_block(block.column(0))
             result.rows = writer.rows
             result.batch, result.files = writer.close()
-            _record(connection, session, destination_id)
+            _record(connection, session, destination_id, marked=marked)
     return result
 
 
@@ -273,7 +189,7 @@ def _size(session: duckdb.DuckDBPyConnection, table: str) -> int:
 
 
 def _record(
-    connection: Connection, session: duckdb.DuckDBPyConnection, destination_id: int
+    connection: Connection, session: duckdb.DuckDBPyConnection, destination_id: int, *, marked: bool
 ) -> None:
     """Bring the published state up to date with the differences only, segment by segment."""
     for table, joined in (("left_rows", False), ("joined", True)):
@@ -309,7 +225,7 @@ def _record(
                         published.c.member.in_(values),
                     )
                 )
-    if not _has_published(connection, destination_id):
+    if not marked:
         connection.execute(
             insert(published), {"destination_id": destination_id, "segment_id": 0, "member": ""}
         )

@@ -1,0 +1,109 @@
+"""Campaign destinations of the people service: where batches go, with which IDs and labels.
+
+A destination names a drop location, an ID type (visitor IDs, or the declared
+IDs of one data source), the segments it carries, export labels and a split
+size. A segment whose data sources' export controls clash with the labels is
+refused, here and again at each publication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.people.data_sources import ExportControl, get_data_source
+from audiencehub.people.schema import data_sources, destinations, traits
+from audiencehub.people.segment_rules import parse_rule, trait_ids
+from audiencehub.people.segments import get_segment
+
+__all__ = ["add_destination", "check_controls", "get_destination"]
+
+_LABELS = frozenset(control.forbidden_label for control in ExportControl)
+
+
+def add_destination(
+    connection: Connection,
+    *,
+    destination_id: int,
+    name: str,
+    drop_url: str,
+    id_type: str,
+    segment_ids: Sequence[int],
+    data_source_id: int | None = None,
+    export_labels: Sequence[str] = (),
+    split_rows: int = 1_000_000,
+    alias: str = "audiencehub",
+) -> dict[str, Any]:
+    """Create a campaign destination, refusing segments its labels may not carry."""
+    if id_type not in ("visitor", "declared"):
+        raise InvalidInput(f"ID type {id_type!r} is not visitor or declared")
+    if id_type == "declared":
+        if data_source_id is None:
+            raise InvalidInput(
+                "a declared-ID destination names the data source of its IDs",
+                hint="Pass --datasource DPID.",
+            )
+        get_data_source(connection, data_source_id)
+    unknown = set(export_labels) - _LABELS
+    if unknown:
+        raise InvalidInput(
+            f"unknown export labels: {', '.join(sorted(unknown))}",
+            hint=f"Labels are {', '.join(sorted(_LABELS))}.",
+        )
+    if split_rows < 1 or not alias.isalnum():
+        raise InvalidInput("split rows must be positive and the alias letters and digits only")
+    for segment_id in segment_ids:
+        check_controls(connection, segment_id, export_labels)
+    connection.execute(
+        insert(destinations),
+        {
+            "id": destination_id,
+            "name": name,
+            "drop_url": drop_url,
+            "id_type": id_type,
+            "data_source_id": data_source_id,
+            "segments": sorted(set(segment_ids)),
+            "export_labels": sorted(set(export_labels)),
+            "split_rows": split_rows,
+            "alias": alias,
+            "created_at": datetime.now(UTC),
+        },
+    )
+    return get_destination(connection, destination_id)
+
+
+def check_controls(connection: Connection, segment_id: int, labels: Sequence[str]) -> None:
+    """Refuse a segment whose data sources' export controls forbid one of ``labels``."""
+    segment = get_segment(connection, segment_id)
+    used = trait_ids(parse_rule(segment["rule"]))
+    sources = select(traits.c.data_source_id).where(traits.c.id.in_(used))
+    rows = connection.execute(
+        select(data_sources.c.id, data_sources.c.name, data_sources.c.export_controls)
+        .where(data_sources.c.id.in_(sources))
+        .order_by(data_sources.c.id)
+    )
+    for source_id, source_name, controls in rows:
+        for control in map(ExportControl, controls):
+            if control.forbidden_label in labels:
+                raise InvalidInput(
+                    f"segment {segment_id} uses data source {source_id} ({source_name}), whose "
+                    f"data {control.description} ({control}); the destination is labelled "
+                    f"{control.forbidden_label}",
+                    hint="Remove that label from the destination, or the segment from it.",
+                )
+
+
+def get_destination(connection: Connection, destination_id: int) -> dict[str, Any]:
+    """One destination."""
+    row = (
+        connection.execute(select(destinations).where(destinations.c.id == destination_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"the people service has no destination {destination_id}")
+    return dict(row)
