@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import email
 import re
-import socket
 from email.message import Message
 
 import pytest
@@ -21,6 +20,7 @@ from audiencehub.campaign.schema import messages, profiles
 from audiencehub.campaign.sending import send_email_delivery
 from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.errors import InvalidInput
+from tests.conftest import free_port
 
 TEMPLATE = EmailTemplate(
     subject="Hello {{ profile.first_name }}",
@@ -49,9 +49,7 @@ class _Inbox:
 
 @pytest.fixture
 def smtp():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     inbox = _Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()

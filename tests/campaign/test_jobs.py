@@ -11,6 +11,7 @@ from audiencehub.campaign.accounts import Account, set_account
 from audiencehub.campaign.audiences import get_audience
 from audiencehub.campaign.data_sources import ReconciliationKey
 from audiencehub.campaign.jobs import CampaignJob, run_campaign_job, run_campaign_jobs
+from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import processed_batches
 from audiencehub.campaign.shared_import import ImportRun
 from audiencehub.errors import InvalidInput
@@ -26,8 +27,8 @@ def _ready(workspace, tmp_path):
     jo = hash_id("jo@example.com", HashScheme.AAM, IdKind.EMAIL)
     write_batch(tmp_path / "in", [(jo, [900], [])])
     with workspace.campaign.begin() as connection:
-        set_account(connection, Account.IMPORT, str(tmp_path / "in"))
-        set_account(connection, Account.EXPORT, str(tmp_path / "out"))
+        set_account(connection, KeyVault(workspace.path), Account.IMPORT, str(tmp_path / "in"))
+        set_account(connection, KeyVault(workspace.path), Account.EXPORT, str(tmp_path / "out"))
 
 
 def test_jobs_run_on_demand_through_their_accounts(campaign, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -11,6 +10,7 @@ import uvicorn
 from fastapi import FastAPI, Header, Request, Response
 
 from audiencehub.campaign.delivery import SendFailed, send_sms
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -29,9 +29,7 @@ def gateway():
         received.append(body)
         return Response(status_code=202)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

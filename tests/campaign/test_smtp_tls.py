@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import socket
 import ssl
 from email.message import EmailMessage
 
@@ -18,6 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from audiencehub.campaign.delivery import SmtpMailer
 from audiencehub.errors import ConfigurationError
+from tests.conftest import free_port
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +69,6 @@ def _authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok)
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _message() -> EmailMessage:
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = "a@x.org", "b@x.org", "TLS"
@@ -93,7 +87,7 @@ def test_encrypted_and_authenticated_sessions(sqlite_workspace, certificate, sec
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     inbox = _Inbox()
-    port = _port()
+    port = free_port()
     # with implicit TLS the whole session is encrypted, and aiosmtpd's "AUTH only
     # over TLS" check knows only STARTTLS, so it is asked for in that case only
     options = (

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.conftest import free_port
 
 
 def test_serve_answers_on_both_ports(tmp_path):
@@ -27,7 +22,7 @@ def test_serve_answers_on_both_ports(tmp_path):
         env=env,
         capture_output=True,
     )
-    campaign, people = _free_port(), _free_port()
+    campaign, people = free_port(), free_port()
     server = subprocess.Popen(
         [
             sys.executable,

@@ -116,3 +116,31 @@ def test_publish_then_import_through_the_cli(cli, tmp_path):
     audit = json.loads(cli("audit", "-w", ws).out)
     assert audit[0]["action"] == "import" and audit[0]["data_source_id"] == "AMCDS1"
     assert "raw" not in cli("datasources", "list", "--json", "-w", ws).out
+
+
+def test_account_credentials_are_stored_sealed_and_never_shown(cli, tmp_path, monkeypatch):
+    """The secret goes in through a variable, and out nowhere: show says only where from."""
+    ws = str(tmp_path / "ws")
+    assert cli("init", ws).code == 0
+    monkeypatch.setenv(
+        "AUDIENCEHUB_S3_SECRET_ACCESS_KEY", "s3cr3t-value-of-forty-characters-000000"
+    )
+    result = cli(
+        "accounts",
+        "set",
+        "exportSharedAudience",
+        "--s3",
+        "s3://drops/export",
+        "--access-key-id",
+        "AKIAEXAMPLE",
+        "-w",
+        ws,
+    )
+    assert result.code == 0, result.err
+    shown = cli("accounts", "show", "-w", ws)
+    [account] = [a for a in json.loads(shown.out) if a["name"] == "exportSharedAudience"]
+    assert (account["access_key_id"], account["credentials"]) == ("AKIAEXAMPLE", "stored (sealed)")
+    assert "s3cr3t" not in shown.out + shown.err
+    missing = cli("accounts", "test", "importSharedAudience", "-w", ws)
+    assert missing.code != 0
+    assert "does not exist" in missing.err and "mkdir -p" in missing.err

@@ -2,23 +2,28 @@
 
 ``importSharedAudience`` (people -> campaign) and ``exportSharedAudience``
 (campaign -> people), each a local folder (the embedded default, under the
-workspace) or an S3 prefix. S3 credentials come from the standard AWS
-environment and are never stored here.
+workspace) or an S3 prefix. An S3 account may carry its own access key id and
+secret (the secret sealed with the workspace key, never shown); without them
+it uses the standard AWS environment, so a server with an instance role needs
+no stored secret at all.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, select
 
+from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import external_accounts
 from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, open_drop
+from audiencehub.errors import ConfigurationError, InvalidInput
 
-__all__ = ["Account", "account_drop", "get_account", "set_account", "test_account"]
+__all__ = ["Account", "account_drop", "check_account", "get_account", "set_account"]
 
 
 class Account(enum.StrEnum):
@@ -30,14 +35,24 @@ class Account(enum.StrEnum):
 
 def set_account(
     connection: Connection,
+    vault: KeyVault,
     name: Account,
     url: str,
     *,
     endpoint_url: str | None = None,
     region: str | None = None,
     server_side_encryption: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
 ) -> dict[str, Any]:
-    """Point an account at a folder or an S3 prefix."""
+    """Point an account at a folder or an S3 prefix (with credentials, or the environment's)."""
+    if (access_key_id is None) != (secret_access_key is None):
+        raise InvalidInput(
+            "give both an access key id and its secret access key, or neither",
+            hint="Without them the account uses the AWS environment's credentials.",
+        )
+    if access_key_id is not None and not url.startswith("s3://"):
+        raise InvalidInput("credentials are for S3 accounts; a folder needs none")
     upsert(
         connection,
         external_accounts,
@@ -48,21 +63,39 @@ def set_account(
                 "endpoint_url": endpoint_url,
                 "region": region,
                 "server_side_encryption": server_side_encryption,
+                "access_key_id": access_key_id,
+                "secret": (
+                    None
+                    if secret_access_key is None
+                    else vault.seal({"secret_access_key": secret_access_key})
+                ),
             }
         ],
         keys=("name",),
-        update=("url", "endpoint_url", "region", "server_side_encryption"),
+        update=(
+            "url",
+            "endpoint_url",
+            "region",
+            "server_side_encryption",
+            "access_key_id",
+            "secret",
+        ),
     )
     return get_account(connection, name, Path())
 
 
-def get_account(connection: Connection, name: Account, workspace: Path) -> dict[str, Any]:
-    """An account's settings; unset accounts are folders under ``workspace/drops``."""
-    row = (
+def _row(connection: Connection, name: Account) -> Any:
+    return (
         connection.execute(select(external_accounts).where(external_accounts.c.name == name.value))
         .mappings()
         .first()
     )
+
+
+def get_account(connection: Connection, name: Account, workspace: Path) -> dict[str, Any]:
+    """An account's settings, never its secret; unset accounts are folders under
+    ``workspace/drops``. ``credentials`` says where S3 credentials come from."""
+    row = _row(connection, name)
     if row is None:
         return {
             "name": name.value,
@@ -70,21 +103,54 @@ def get_account(connection: Connection, name: Account, workspace: Path) -> dict[
             "endpoint_url": None,
             "region": None,
             "server_side_encryption": False,
+            "access_key_id": None,
+            "credentials": None,
         }
-    return dict(row)
+    shown = {k: v for k, v in row.items() if k != "secret"}
+    if row["url"].startswith("s3://"):
+        shown["credentials"] = "stored (sealed)" if row["secret"] else "AWS environment"
+    else:
+        shown["credentials"] = None
+    return shown
 
 
-def account_drop(connection: Connection, name: Account, workspace: Path) -> DropLocation:
-    """The drop location an account points at."""
+def account_drop(
+    connection: Connection, vault: KeyVault, name: Account, workspace: Path
+) -> DropLocation:
+    """The drop location an account points at, with its credentials."""
     account = get_account(connection, name, workspace)
+    row = _row(connection, name)
+    credentials = None
+    if row is not None and row["secret"] is not None:
+        secret = vault.open(row["secret"])["secret_access_key"]
+        credentials = (str(row["access_key_id"]), str(secret))
     return open_drop(
         account["url"],
         endpoint_url=account["endpoint_url"],
         region=account["region"],
         server_side_encryption=account["server_side_encryption"],
+        credentials=credentials,
     )
 
 
-def test_account(connection: Connection, name: Account, workspace: Path) -> list[str]:
-    """List the location; connection, bucket and permission problems raise with the reason."""
-    return [obj.key for obj in account_drop(connection, name, workspace).list()]
+def check_account(
+    connection: Connection, vault: KeyVault, name: Account, workspace: Path
+) -> list[str]:
+    """List the location; what is wrong (a missing folder or bucket, bad credentials,
+    no permission) raises with the reason and what to do."""
+    account = get_account(connection, name, workspace)
+    url = account["url"]
+    if not url.startswith("s3://"):
+        folder = Path(url)
+        if not folder.is_dir():
+            raise ConfigurationError(
+                f"{name}: the folder {folder} does not exist",
+                hint=f"Create it (mkdir -p {folder}) or point the account elsewhere with "
+                "`audiencehub accounts set`.",
+            )
+        if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+            raise ConfigurationError(
+                f"{name}: no permission to read and write the folder {folder}",
+                hint="Give the user running audiencehub read and write access to it.",
+            )
+    return [obj.key for obj in account_drop(connection, vault, name, workspace).list()]

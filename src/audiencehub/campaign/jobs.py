@@ -57,7 +57,7 @@ def run_campaign_job(engine: Engine, workspace: Path, job: CampaignJob) -> Impor
     vault = KeyVault(workspace)
     account = Account.IMPORT if job is CampaignJob.IMPORT else Account.EXPORT
     with engine.connect() as connection:
-        drop = account_drop(connection, account, workspace)
+        drop = account_drop(connection, vault, account, workspace)
     if job is CampaignJob.IMPORT:
         return run_import(engine, vault, drop, scratch=workspace, cache=workspace / KEY_CACHE)
     return run_export(engine, vault, drop)

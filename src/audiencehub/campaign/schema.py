@@ -162,6 +162,8 @@ external_accounts = Table(
     Column("endpoint_url", Text),
     Column("region", String(32)),
     Column("server_side_encryption", Boolean, nullable=False),
+    Column("access_key_id", String(128)),  # S3; none: the AWS environment's credentials
+    Column("secret", LargeBinary),  # the secret access key, sealed with the workspace key
 )
 
 processed_batches = Table(

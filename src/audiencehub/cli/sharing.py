@@ -10,9 +10,9 @@ from rich.table import Table
 
 from audiencehub.campaign.accounts import (
     Account,
+    check_account,
     get_account,
     set_account,
-    test_account,
 )
 from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
 from audiencehub.campaign.audit import current_actor, list_audit
@@ -57,6 +57,17 @@ def accounts_set(
     endpoint_url: Annotated[str | None, typer.Option(help="S3-compatible endpoint URL.")] = None,
     region: Annotated[str | None, typer.Option(help="S3 region.")] = None,
     sse: Annotated[bool, typer.Option(help="Server-side encryption.")] = False,
+    access_key_id: Annotated[
+        str | None, typer.Option(help="S3 access key id (default: the AWS environment's).")
+    ] = None,
+    secret_access_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AUDIENCEHUB_S3_SECRET_ACCESS_KEY",
+            show_envvar=True,
+            help="Its secret (stored sealed, never shown); better given by the variable.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
     """Point an external account at a folder or an S3 prefix."""
@@ -65,21 +76,25 @@ def accounts_set(
     if s3 is not None and not s3.startswith("s3://"):
         raise InvalidInput(f"{s3!r} is not an s3:// URL", hint="Write s3://BUCKET/PREFIX.")
     url = s3 or str(Path(folder or ".").resolve())
-    with open_workspace(workspace).campaign.begin() as connection:
+    ws = open_workspace(workspace)
+    with ws.campaign.begin() as connection:
         set_account(
             connection,
+            KeyVault(ws.path),
             name,
             url,
             endpoint_url=endpoint_url,
             region=region,
             server_side_encryption=sse,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
         )
     console.print(f"{name} -> {url}")
 
 
 @accounts_app.command("show")
 def accounts_show(workspace: WorkspaceOption = None) -> None:
-    """Show both accounts (credentials come from the AWS environment and are not stored)."""
+    """Show both accounts; a stored secret is never shown, only where credentials come from."""
     ws = open_workspace(workspace)
     with ws.campaign.connect() as connection:
         print_json([get_account(connection, name, ws.path) for name in Account])
@@ -93,7 +108,7 @@ def accounts_test(
     """List the account's location, or say precisely what is wrong."""
     ws = open_workspace(workspace)
     with ws.campaign.connect() as connection:
-        keys = test_account(connection, name, ws.path)
+        keys = check_account(connection, KeyVault(ws.path), name, ws.path)
     console.print(f"{name}: reachable, {len(keys)} object(s)")
     for key in keys[:20]:
         console.print(f"  {key}")

@@ -16,8 +16,13 @@ def open_drop(
     endpoint_url: str | None = None,
     region: str | None = None,
     server_side_encryption: bool = False,
+    credentials: tuple[str, str] | None = None,
 ) -> DropLocation:
-    """The drop location at ``url``: a folder path, or ``s3://bucket/prefix``."""
+    """The drop location at ``url``: a folder path, or ``s3://bucket/prefix``.
+
+    ``credentials`` (access key id, secret) are for S3; without them the AWS
+    environment's are used.
+    """
     if url.startswith("s3://"):
         from audiencehub.drops.s3 import S3Drop  # boto3 loads only when S3 is used
 
@@ -26,5 +31,6 @@ def open_drop(
             endpoint_url=endpoint_url,
             region=region,
             server_side_encryption=server_side_encryption,
+            credentials=credentials,
         )
     return FolderDrop(Path(url.removeprefix("file://")))

@@ -1,7 +1,9 @@
 """A drop location in an S3 bucket (or any S3-compatible store, by endpoint URL).
 
-Credentials come from the standard AWS environment and configuration chain;
-they are never logged or returned. Errors name the bucket and what to check.
+Credentials are given (an external account's stored ones) or come from the
+standard AWS environment and configuration chain; they are never logged or
+returned. Errors say what is wrong in the user's terms (bad credentials, missing
+bucket, no permission), name the location and say what to check.
 """
 
 from __future__ import annotations
@@ -22,6 +24,34 @@ __all__ = ["S3Drop"]
 
 _SPOOL_BYTES = 64 * 1024 * 1024  # larger uploads spill to disk before they are sent
 
+#: S3 error codes -> (what is wrong, what to do)
+_REASONS = {
+    "NoSuchBucket": ("the bucket {bucket} does not exist", "Create it or fix the S3 URL."),
+    "AccessDenied": (
+        "no permission: the credentials may not use this location",
+        "Allow them to list, read and write s3://{bucket}/{prefix}* (s3:ListBucket, "
+        "s3:GetObject, s3:PutObject).",
+    ),
+    "AllAccessDisabled": ("no permission: all access to {bucket} is disabled", "Ask its owner."),
+    "InvalidAccessKeyId": (
+        "bad credentials: the store does not know the access key id",
+        "Check --access-key-id of the account, or AWS_ACCESS_KEY_ID when it has none.",
+    ),
+    "SignatureDoesNotMatch": (
+        "bad credentials: the secret access key does not belong to the access key id",
+        "Check --secret-access-key of the account, or AWS_SECRET_ACCESS_KEY when it has none.",
+    ),
+    "NoCredentialsError": (
+        "no credentials: the account has none and the AWS environment gives none",
+        "Set --access-key-id and --secret-access-key on the account, or AWS_ACCESS_KEY_ID "
+        "and AWS_SECRET_ACCESS_KEY.",
+    ),
+    "EndpointConnectionError": (
+        "the S3 endpoint cannot be reached",
+        "Check --endpoint-url and --region, and that the store is up.",
+    ),
+}
+
 
 class S3Drop:
     """Objects under ``s3://bucket/prefix``; keys are relative to the prefix."""
@@ -33,6 +63,7 @@ class S3Drop:
         endpoint_url: str | None = None,
         region: str | None = None,
         server_side_encryption: bool = False,
+        credentials: tuple[str, str] | None = None,
     ) -> None:
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
         if not bucket:
@@ -43,20 +74,19 @@ class S3Drop:
             "s3",
             endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
             region_name=region,
+            aws_access_key_id=credentials[0] if credentials else None,
+            aws_secret_access_key=credentials[1] if credentials else None,
         )
         self._upload_args = {"ServerSideEncryption": "AES256"} if server_side_encryption else None
 
     def _fail(self, exc: Exception, action: str) -> ConfigurationError:
         code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
-        hints = {
-            "NoSuchBucket": f"Create the bucket {self.bucket} or fix the drop URL.",
-            "AccessDenied": "Check that the credentials may list, read and write this prefix.",
-            "InvalidAccessKeyId": "Check AWS_ACCESS_KEY_ID.",
-            "SignatureDoesNotMatch": "Check AWS_SECRET_ACCESS_KEY.",
-        }
+        what, hint = _REASONS.get(
+            code, (f"the store answered {code}", "Check the endpoint URL, region and credentials.")
+        )
+        where = {"bucket": self.bucket, "prefix": self.prefix}
         return ConfigurationError(
-            f"cannot {action} {self.url}: {code}",
-            hint=hints.get(code, "Check the endpoint URL, region and credentials."),
+            f"cannot {action} {self.url}: {what.format(**where)}", hint=hint.format(**where)
         )
 
     def list(self) -> Iterator[DropObject]:
