@@ -163,6 +163,14 @@ def test_import_then_share_back(workspace, tmp_path, kind, request):
             data_source_id=crm["id"],
             client=lambda: people_client(connection, vault, http=people),
         )
+        again = share_audience(  # the name is found through the API, not created twice
+            connection,
+            source_audience="Shoe lovers",
+            shared_audience="Campaign buyers",
+            data_source_id=crm["id"],
+            client=lambda: people_client(connection, vault, http=people),
+        )
+    assert again["segment_id"] == shared["segment_id"]
     export = run_export(workspace.campaign, vault, inbound, now=1764300100)
     assert export.shares == [
         {"segment_id": shared["segment_id"], "sent": 2, "no_id": 0, "excluded": 0}

@@ -6,12 +6,13 @@ from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from audiencehub.campaign.app import create_campaign_app
 from audiencehub.campaign.connection import set_connection
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.schema import profiles, tracking_log, visitor_links
+from audiencehub.campaign.profile_store import create_profile
+from audiencehub.campaign.schema import tracking_log, visitor_links
 from audiencehub.campaign.tracking import OWN_COOKIE, LinkSigner, TrackedLink
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import VisitorId, visitor_id_from_amcv
@@ -23,22 +24,7 @@ COOKIE = "AMCV_ABC123%40AdobeOrg"
 @pytest.fixture
 def server(workspace):
     with workspace.campaign.begin() as connection:
-        from datetime import UTC, datetime
-
-        now = datetime.now(UTC)
-        connection.execute(
-            insert(profiles),
-            {
-                "email": "jo@example.com",
-                "email_key": "jo@example.com",
-                "email_opt_out": False,
-                "sms_opt_out": False,
-                "blocklisted": False,
-                "attributes": {},
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+        create_profile(connection, email="jo@example.com")
     signer = LinkSigner(KeyVault(workspace.path).derive("tracking"))
     client = TestClient(
         create_campaign_app(workspace.campaign, signer, tracking_domain="t.example.com"),

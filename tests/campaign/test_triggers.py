@@ -18,10 +18,11 @@ from audiencehub.campaign.data_sources import (
 )
 from audiencehub.campaign.delivery import OutboxMailer
 from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.profile_store import add_key_schemes, get_profile
 from audiencehub.campaign.schema import messages, profiles
 from audiencehub.campaign.tracking import LinkSigner
 from audiencehub.campaign.triggers import add_template
-from audiencehub.identity import AesCbcCipher
+from audiencehub.identity import AesCbcCipher, HashScheme, IdKind, hash_id
 
 KEY, IV = "00" * 16, "11" * 16
 TOKEN = "test-api-token"
@@ -99,8 +100,10 @@ def test_an_encrypted_email_reaches_someone_without_a_profile(api, workspace):
 
 
 def test_a_profile_can_be_created(api, workspace):
-    """With create_profile, the person becomes a profile."""
+    """With create_profile, the person becomes a profile, reconciliation keys included."""
     client, ids = api
+    with workspace.campaign.begin() as connection:
+        add_key_schemes(connection, [HashScheme.AAM])
     response = _post(
         client, _event(ids["Emails"], "jo@example.com", key="evt-2", create_profile=True)
     )
@@ -109,6 +112,15 @@ def test_a_profile_can_be_created(api, workspace):
         assert connection.execute(select(profiles.c.email_key)).scalars().all() == [
             "jo@example.com"
         ]
+        keys = get_profile(connection, "jo@example.com")["keys"]
+    # a shared-audience import of hashed emails can match the new profile
+    assert keys == [
+        {
+            "scheme": "aam",
+            "kind": "email",
+            "hash": hash_id("jo@example.com", HashScheme.AAM, IdKind.EMAIL),
+        }
+    ]
 
 
 def test_sms_go_to_the_outbox_by_default(api, workspace):

@@ -19,8 +19,9 @@ from audiencehub.campaign.profile_fields import BOOLEAN_FIELDS, ColumnMapping, U
 from audiencehub.campaign.profile_rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
 from audiencehub.db.bulk import bulk_insert, inserted_rowids
-from audiencehub.errors import NotFound
+from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.identity.hashing import encode_digest
+from audiencehub.identity.normalize import normalize_email
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "add_key_schemes",
     "apply_changes",
     "count_profiles",
+    "create_profile",
     "get_profile",
     "keys_changed",
     "schemes_in_use",
@@ -263,6 +265,47 @@ def keys_changed(connection: Connection, schemes: Sequence[HashScheme] | None = 
     if schemes is not None:
         statement = statement.where(key_schemes.c.scheme.in_([s.value for s in schemes]))
     connection.execute(statement)
+
+
+def create_profile(
+    connection: Connection,
+    *,
+    email: str | None = None,
+    mobile_phone: str | None = None,
+    crm_id: str | None = None,
+    **flags: bool,
+) -> int:
+    """Insert one profile with its reconciliation keys; returns its id.
+
+    For profiles made one at a time (a triggered message's recipient who had
+    none): like an import, it writes the keys of every scheme in use, so a
+    shared-audience import matches the profile from its first minute. ``flags``
+    are the opt-out and blocklist fields, false when not given.
+    """
+    unknown = sorted(set(flags) - _FLAGS)
+    if unknown:
+        raise InvalidInput(f"unknown profile flags: {', '.join(unknown)}")
+    now = datetime.now(UTC)
+    profile_id = connection.execute(
+        insert(profiles).returning(profiles.c.id),
+        {
+            "crm_id": crm_id,
+            "email": email,
+            "email_key": normalize_email(email) if email else None,
+            "mobile_phone": mobile_phone,
+            "attributes": {},
+            "created_at": now,
+            "updated_at": now,
+            **dict.fromkeys(_FLAGS, False),
+            **flags,
+        },
+    ).scalar_one()
+    keys = key_digests(email, mobile_phone, schemes_in_use(connection), tuple(IdKind))
+    rows = _key_rows(profile_id, keys, keys)
+    if rows:
+        bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
+        keys_changed(connection)
+    return int(profile_id)
 
 
 def count_profiles(connection: Connection, where: ColumnElement[bool] | None = None) -> int:

@@ -9,13 +9,16 @@ records with no ID for the data source are counted and kept as the complement.
 from __future__ import annotations
 
 import io
+import itertools
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+import pyarrow as pa
+from sqlalchemy import Connection, DateTime, Engine, exists, func, insert, literal, or_, select
 from sqlalchemy.sql import Select
 
 from audiencehub.campaign.audiences import get_audience
@@ -36,7 +39,7 @@ from audiencehub.campaign.schema import (
     shares,
     visitor_links,
 )
-from audiencehub.db.bulk import bulk_insert
+from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
 from audiencehub.errors import ConfigurationError, InvalidInput
 from audiencehub.formats.compression import gzip_writer
@@ -54,6 +57,8 @@ __all__ = [
     "run_export",
     "share_audience",
 ]
+
+_STREAM_ROWS = 50_000  # rows fetched at a time from a server-side cursor
 
 
 def _trait_code(segment_id: int) -> str:
@@ -202,7 +207,15 @@ def declared_id_of(source: dict[str, Any], value: str, cipher: Any) -> str | Non
 def run_export(
     engine: Engine, vault: KeyVault, drop: DropLocation, *, now: float | None = None
 ) -> ExportRun:
-    """Write one inbound file per data source with every share's new records."""
+    """Write one inbound file per data source with every share's new records.
+
+    Records stream from the database in profile order and straight into the
+    gzip file, one line per profile carrying the trait of every share it is new
+    to: memory holds the sent profile ids (8 bytes each), not the lines. What
+    was sent is recorded in the same transaction, after the file is complete; a
+    file whose transaction then fails is sent again by the next run, which the
+    people service applies as the same adds (``.sync`` files add).
+    """
     run = ExportRun()
     stamp = int(now if now is not None else time.time())
     with engine.begin() as connection:
@@ -212,33 +225,24 @@ def run_export(
         for source_id, group in by_source.items():
             source = get_shared_data_source(connection, source_id)
             require_terms(source)
-            cipher = cipher_of(connection, vault, source_id)
-            lines: dict[str, list[str]] = {}
-            sent: list[tuple[int, int]] = []
-            stats_of_group = [
-                _collect(connection, source, cipher, share, lines, sent) for share in group
-            ]
-            run.shares.extend(stats_of_group)
+            export = _Export(source, cipher_of(connection, vault, source_id), group)
+            lines = export.lines(connection)
+            first = next(lines, None)  # nothing to send: no file at all
             key = None
-            if lines:
-                key = _write_inbound(drop, source, stamp, lines)
+            if first is not None:
+                key = _write_inbound(drop, source, stamp, itertools.chain([first], lines))
                 run.files.append(key)
-                moment = datetime.now(UTC)
-                bulk_insert(
-                    connection,
-                    share_exports,
-                    ["share_id", "profile_id", "exported_at"],
-                    [(share_id, profile_id, moment) for share_id, profile_id in sent],
-                )
-            for stats in stats_of_group:
+                export.record_sent(connection)
+            run.shares.extend(export.stats.values())
+            for stats in export.stats.values():
                 record(connection, "export", {**stats, "file": key}, data_source_id=source_id)
     return run
 
 
 def _write_inbound(
-    drop: DropLocation, source: dict[str, Any], stamp: int, lines: dict[str, list[str]]
+    drop: DropLocation, source: dict[str, Any], stamp: int, lines: Iterator[str]
 ) -> str:
-    """Write one gzip inbound data file under today's ``date=`` prefix; returns its key."""
+    """Write one gzip inbound data file under the day's ``date=`` prefix; returns its key."""
     name = InboundName(stamp, int(source["alias_dpid"]), None, SyncMode.SYNC, None, True)
     key = f"date={datetime.fromtimestamp(stamp, UTC):%Y-%m-%d}/{name}"
     with (
@@ -246,59 +250,102 @@ def _write_inbound(
         gzip_writer(sink) as packed,
         io.TextIOWrapper(packed, encoding="utf-8", newline="\n") as text,
     ):
-        for user_id, codes in sorted(lines.items()):
-            text.write(format_inbound_row(user_id, codes=codes) + "\n")
+        for line in lines:
+            text.write(line)
     return key
 
 
-def _collect(
-    connection: Connection,
-    source: dict[str, Any],
-    cipher: Any,
-    share: dict[str, Any],
-    lines: dict[str, list[str]],
-    sent: list[tuple[int, int]],
-) -> dict[str, Any]:
-    """Add a share's new records to ``lines``; returns its counts."""
-    already = select(share_exports.c.profile_id).where(share_exports.c.share_id == share["id"])
-    members = (
-        select(
-            profiles.c.id,
-            profiles.c.email,
-            profiles.c.mobile_phone,
-            profiles.c.crm_id,
-            profiles.c.blocklisted,
-            profiles.c.email_opt_out,
-            profiles.c.sms_opt_out,
-        )
-        .join(audience_members, audience_members.c.profile_id == profiles.c.id)
-        .where(
-            audience_members.c.audience_id == share["source_audience_id"],
-            profiles.c.id.not_in(already),
-        )
-    )
-    stats = {"segment_id": share["segment_id"], "sent": 0, "no_id": 0, "excluded": 0}
-    visitor = {}
-    if source["id"] == DEFAULT_SOURCE:
-        for visitor_id, profile_id in connection.execute(
-            select(visitor_links.c.visitor_id, visitor_links.c.profile_id).order_by(
-                visitor_links.c.linked_at
-            )
-        ):
-            visitor[profile_id] = visitor_id  # latest link wins
-    for row in connection.execute(members).mappings():
-        if row["blocklisted"] or row["email_opt_out"] or row["sms_opt_out"]:
-            stats["excluded"] += 1
-            continue
-        if source["id"] == DEFAULT_SOURCE:
-            user_id = visitor.get(row["id"])
+class _Export:
+    """One data source's new records: the lines to send, counts per share, what was sent."""
+
+    def __init__(self, source: dict[str, Any], cipher: Any, group: list[dict[str, Any]]) -> None:
+        self.source, self.cipher = source, cipher
+        self.codes = {share["id"]: share["trait_code"] for share in group}
+        self.stats = {
+            share["id"]: {"segment_id": share["segment_id"], "sent": 0, "no_id": 0, "excluded": 0}
+            for share in group
+        }
+        self.sent: dict[int, array[int]] = {share["id"]: array("q") for share in group}
+
+    def _records(self, connection: Connection) -> Any:
+        """(share, profile, its ID material, excluded) for every member not yet sent,
+        in profile order."""
+        visitor = self.source["id"] == DEFAULT_SOURCE
+        if visitor:  # the latest link of each profile
+            ranked = select(
+                visitor_links.c.profile_id,
+                visitor_links.c.visitor_id,
+                func.row_number()
+                .over(
+                    partition_by=visitor_links.c.profile_id,
+                    order_by=(visitor_links.c.linked_at.desc(), visitor_links.c.visitor_id.desc()),
+                )
+                .label("rank"),
+            ).subquery()
+            latest = select(ranked.c.profile_id, ranked.c.visitor_id).where(ranked.c.rank == 1)
+            links = latest.subquery()
+            material = links.c.visitor_id
         else:
-            value = row[source["reconciliation_key"]]
-            user_id = declared_id_of(source, value, cipher) if value else None
-        if user_id is None:
-            stats["no_id"] += 1
-            continue
-        lines.setdefault(user_id, []).append(share["trait_code"])
-        sent.append((share["id"], row["id"]))
-        stats["sent"] += 1
-    return stats
+            material = profiles.c[self.source["reconciliation_key"]]
+        excluded = or_(
+            profiles.c.blocklisted, profiles.c.email_opt_out, profiles.c.sms_opt_out
+        ).label("excluded")
+        query = (
+            select(shares.c.id, profiles.c.id, material, excluded)
+            .join(audience_members, audience_members.c.audience_id == shares.c.source_audience_id)
+            .join(profiles, profiles.c.id == audience_members.c.profile_id)
+            .where(
+                shares.c.id.in_(list(self.codes)),
+                ~exists().where(
+                    share_exports.c.share_id == shares.c.id,
+                    share_exports.c.profile_id == profiles.c.id,
+                ),
+            )
+            .order_by(profiles.c.id, shares.c.id)
+        )
+        if visitor:
+            query = query.outerjoin(links, links.c.profile_id == profiles.c.id)
+        # per statement: Connection.execution_options would stream every later statement too
+        return connection.execute(
+            query, execution_options={"stream_results": True, "yield_per": _STREAM_ROWS}
+        )
+
+    def _user_id(self, value: str | None) -> str | None:
+        if not value:
+            return None
+        if self.source["id"] == DEFAULT_SOURCE:
+            return value
+        return declared_id_of(self.source, value, self.cipher)
+
+    def lines(self, connection: Connection) -> Iterator[str]:
+        """Inbound lines, one per profile with an ID, counting every record as it goes."""
+        rows = self._records(connection)
+        for profile_id, records in itertools.groupby(rows, key=lambda row: row[1]):
+            wanted = list(records)
+            if wanted[0][3]:  # opted out or blocklisted: never exported
+                for share_id, *_ in wanted:
+                    self.stats[share_id]["excluded"] += 1
+                continue
+            user_id = self._user_id(wanted[0][2])
+            if user_id is None:
+                for share_id, *_ in wanted:
+                    self.stats[share_id]["no_id"] += 1
+                continue
+            for share_id, *_ in wanted:
+                self.stats[share_id]["sent"] += 1
+                self.sent[share_id].append(profile_id)
+            yield format_inbound_row(user_id, codes=[self.codes[s] for s, *_ in wanted]) + "\n"
+
+    def record_sent(self, connection: Connection) -> None:
+        """Remember what was sent, so sharing again sends only new records."""
+        moment = datetime.now(UTC)
+        for share_id, profile_ids in self.sent.items():
+            if profile_ids:
+                ids = value_list(connection, pa.array(profile_ids, pa.int64())).subquery()
+                column = next(iter(ids.c))
+                connection.execute(
+                    insert(share_exports).from_select(
+                        ["share_id", "profile_id", "exported_at"],
+                        select(literal(share_id), column, literal(moment, DateTime(timezone=True))),
+                    )
+                )

@@ -30,6 +30,7 @@ from audiencehub.campaign.delivery import (
     send_sms,
 )
 from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.profile_store import create_profile as new_profile
 from audiencehub.campaign.schema import message_templates, profiles, trigger_events
 from audiencehub.campaign.sending import profile_context
 from audiencehub.campaign.tracking import LinkSigner
@@ -124,23 +125,15 @@ def trigger(
             .first()
         )
         if profile is None and create_profile:
-            now = datetime.now(UTC)
-            connection.execute(
-                insert(profiles),
-                {
-                    "email": address if channel == "email" else None,
-                    "email_key": address if channel == "email" else None,
-                    "mobile_phone": address if channel == "sms" else None,
-                    "email_opt_out": False,
-                    "sms_opt_out": False,
-                    "blocklisted": False,
-                    "attributes": {},
-                    "created_at": now,
-                    "updated_at": now,
-                },
+            created = new_profile(
+                connection,
+                email=address if channel == "email" else None,
+                mobile_phone=address if channel == "sms" else None,
             )
             profile = (
-                connection.execute(select(profiles).where(column == address)).mappings().first()
+                connection.execute(select(profiles).where(profiles.c.id == created))
+                .mappings()
+                .one()
             )
         profile_id = profile["id"] if profile is not None else None
         if profile is not None and (profile["blocklisted"] or profile[f"{channel}_opt_out"]):
