@@ -89,43 +89,69 @@ def connection_enabled(connection: Connection) -> bool:
 
 
 class PeopleClient:
-    """The people service's partner API, authenticated by client credentials."""
+    """The people service's partner API, authenticated by client credentials.
+
+    Every failure is a :class:`ConfigurationError` that says what went wrong in
+    the user's terms (unreachable, refused credentials, an error answer) and
+    never carries the secret.
+    """
 
     def __init__(self, http: httpx.Client, client_id: str, client_secret: str) -> None:
         self._http, self._id, self._secret = http, client_id, client_secret
         self._token: str | None = None
 
+    def _call(self, method: str, path: str, action: str, **options: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **options)
+        except httpx.TransportError as exc:
+            raise ConfigurationError(
+                f"cannot reach the people service at {self._http.base_url}: {exc}",
+                hint="Check --people-url of `audiencehub connection set` and that the "
+                "service is up.",
+            ) from None
+        if response.status_code == 401:
+            raise ConfigurationError(
+                "the people service refused the client id or secret",
+                hint="Check them with the people service's administrator, then run "
+                "`audiencehub connection set` again.",
+            )
+        if response.is_error:
+            raise ConfigurationError(
+                f"the people service could not {action}: HTTP {response.status_code} "
+                f"{response.text[:200]}",
+                hint="Its answer says why; `audiencehub connection test` checks the connection.",
+            )
+        return response
+
     def _authorised(self) -> dict[str, str]:
         if self._token is None:
-            response = self._http.post(
+            response = self._call(
+                "POST",
                 "/oauth/token",
+                "issue a token",
                 data={"grant_type": "client_credentials"},
                 auth=(self._id, self._secret),
             )
-            if response.status_code == 401:
-                raise ConfigurationError(
-                    "the people service refused the client id or secret",
-                    hint="Check them with the people service's administrator.",
-                )
-            response.raise_for_status()
             self._token = response.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
     def shared_audiences(self) -> list[dict[str, Any]]:
         """Segments the people service shares: title, source, size, active, modified."""
-        response = self._http.get("/api/v1/segments", headers=self._authorised())
-        response.raise_for_status()
+        response = self._call(
+            "GET", "/api/v1/segments", "list shared audiences", headers=self._authorised()
+        )
         audiences: list[dict[str, Any]] = response.json()
         return audiences
 
     def create_segment(self, name: str, data_source_id: int) -> dict[str, Any]:
         """Create a segment campaign will fill; returns its id and trait integration code."""
-        response = self._http.post(
+        response = self._call(
+            "POST",
             "/api/v1/segments",
+            f"create the segment {name!r}",
             json={"name": name, "data_source_id": data_source_id},
             headers=self._authorised(),
         )
-        response.raise_for_status()
         created: dict[str, Any] = response.json()
         return created
 
