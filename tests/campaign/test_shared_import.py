@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from audiencehub.campaign import UpsertKey, import_profiles
 from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
@@ -21,9 +21,10 @@ from audiencehub.campaign.data_sources import (
     ReconciliationKey,
     accept_terms,
     add_shared_data_source,
+    get_shared_data_source,
 )
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.schema import visitor_links
+from audiencehub.campaign.schema import shared_data_sources, visitor_links
 from audiencehub.campaign.shared_import import run_import
 from audiencehub.drops import FolderDrop
 from audiencehub.errors import LegalRestriction
@@ -381,3 +382,47 @@ def test_keys_read_while_they_change_are_not_kept(campaign, tmp_path, monkeypatc
     ).reports
     assert report["matched"] == 1
     assert list(cache.iterdir()) == []
+
+
+def test_keys_referenced_from_the_environment_are_read_at_each_use(campaign, tmp_path, monkeypatch):
+    """Only the variable's name is kept; an unset variable refuses the batch and says which."""
+    monkeypatch.setenv("CRM_SIV_KEY", SIV)
+    source = _source(
+        campaign,
+        key=ReconciliationKey.CRM_ID,
+        encryption=Encryption.AES_SIV,
+        enc_key_env="CRM_SIV_KEY",
+        channel=Channel.OTHER,
+    )
+    _audience(campaign, source)
+    with campaign.campaign.connect() as connection:
+        stored = connection.execute(
+            select(shared_data_sources.c.secret).where(shared_data_sources.c.id == source)
+        ).scalar_one()
+    assert SIV.encode() not in stored and bytes.fromhex(SIV) not in stored
+    write_batch(tmp_path / "in", [(AesSivCipher.from_hex(SIV).encrypt("C2"), [900], [])])
+    monkeypatch.delenv("CRM_SIV_KEY")
+    waiting = _run(campaign, tmp_path / "in")
+    assert waiting.reports == []
+    [refused] = waiting.refused
+    assert "environment variable CRM_SIV_KEY, which is not set" in refused
+    monkeypatch.setenv("CRM_SIV_KEY", SIV)
+    _run(campaign, tmp_path / "in")
+    assert _crm_ids(campaign) == {"C2"}
+
+
+def test_sealed_keys_are_not_in_the_database_in_clear(sqlite_workspace):
+    source = _source(
+        sqlite_workspace,
+        key=ReconciliationKey.EMAIL,
+        encryption=Encryption.AES_CBC,
+        enc_key=KEY.replace("0", "7"),
+        enc_iv=IV,
+        channel=Channel.EMAIL,
+    )
+    stored = (sqlite_workspace.path / "campaign.db").read_bytes()
+    assert KEY.replace("0", "7").encode() not in stored
+    assert bytes.fromhex(KEY.replace("0", "7")) not in stored
+    with sqlite_workspace.campaign.connect() as connection:
+        shown = get_shared_data_source(connection, source)
+    assert shown["has_key"] is True and "secret" not in shown

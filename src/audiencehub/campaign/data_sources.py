@@ -9,6 +9,7 @@ accepted, and no source may carry an email or phone number in clear.
 from __future__ import annotations
 
 import enum
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.profile_store import add_key_schemes
 from audiencehub.campaign.schema import shared_data_sources
-from audiencehub.errors import InvalidInput, LegalRestriction, NotFound
+from audiencehub.errors import ConfigurationError, InvalidInput, LegalRestriction, NotFound
 from audiencehub.identity.ciphers import AesCbcCipher, AesSivCipher, DeclaredIdCipher
 from audiencehub.identity.schemes import HashScheme, IdKind
 
@@ -79,8 +80,20 @@ def add_shared_data_source(
     priority: int = 0,
     alias_dpid: int | None = None,
     destination_id: int | None = None,
+    enc_key_env: str | None = None,
+    enc_iv_env: str | None = None,
 ) -> dict[str, Any]:
-    """Create a declared-ID source ``AMCDS<n>``; keys are checked, then stored sealed."""
+    """Create a declared-ID source ``AMCDS<n>``; keys are checked, then stored sealed.
+
+    ``enc_key_env`` / ``enc_iv_env`` reference environment variables instead:
+    only their names are stored, and the values are read each time the key is
+    used, for secrets kept in a secret manager that injects them. The variables
+    must be set now, so a wrong name fails here and not at the next import.
+    """
+    if enc_key_env is not None:
+        enc_key = _from_environment(enc_key_env, "the key")
+    if enc_iv_env is not None:
+        enc_iv = _from_environment(enc_iv_env, "the IV")
     if hashing and encryption:
         raise InvalidInput("choose hashing or encryption, not both")
     if key.kind is not None and not hashing and not encryption:
@@ -100,7 +113,14 @@ def add_shared_data_source(
             AesCbcCipher.from_hex(enc_key, enc_iv)
         else:
             AesSivCipher.from_hex(enc_key)
-        secret = vault.seal({"key": enc_key, "iv": enc_iv})
+        secret = vault.seal(
+            {
+                "key": None if enc_key_env else enc_key,
+                "iv": None if enc_iv_env else enc_iv,
+                "key_env": enc_key_env,
+                "iv_env": enc_iv_env,
+            }
+        )
         channel = channel or Channel.OTHER
     count = connection.execute(
         select(func.count())
@@ -188,6 +208,20 @@ def cipher_of(connection: Connection, vault: KeyVault, source_id: str) -> Declar
     if row is None or row.encryption is None:
         return None
     secret = vault.open(row.secret)
+    what = f"data source {source_id}'s"
+    key = secret.get("key") or _from_environment(secret.get("key_env"), f"{what} key")
     if row.encryption == Encryption.AES_CBC.value:
-        return AesCbcCipher.from_hex(secret["key"], secret["iv"])
-    return AesSivCipher.from_hex(secret["key"])
+        iv = secret.get("iv") or _from_environment(secret.get("iv_env"), f"{what} IV")
+        return AesCbcCipher.from_hex(key, iv)
+    return AesSivCipher.from_hex(key)
+
+
+def _from_environment(name: str | None, what: str) -> str:
+    """A key referenced by an environment variable's name."""
+    value = os.environ.get(name) if name else None
+    if not value:
+        raise ConfigurationError(
+            f"{what} is referenced from the environment variable {name}, which is not set",
+            hint=f"Set {name} in the environment of every audiencehub process.",
+        )
+    return value

@@ -127,6 +127,13 @@ def datasources_add(
     enc_iv: Annotated[
         str | None, typer.Option(envvar="AUDIENCEHUB_ENC_IV", help="AES-CBC IV, hex.")
     ] = None,
+    enc_key_env: Annotated[
+        str | None,
+        typer.Option(help="Read the key from this environment variable at each use (not stored)."),
+    ] = None,
+    enc_iv_env: Annotated[
+        str | None, typer.Option(help="Read the AES-CBC IV from this environment variable.")
+    ] = None,
     channel: Annotated[Channel | None, typer.Option(help="email, sms or other.")] = None,
     priority: Annotated[int, typer.Option(help="Higher first.")] = 0,
     alias: Annotated[int | None, typer.Option(help="People-service data source (DPID).")] = None,
@@ -152,6 +159,8 @@ def datasources_add(
             encryption=encryption,
             enc_key=enc_key,
             enc_iv=enc_iv,
+            enc_key_env=enc_key_env,
+            enc_iv_env=enc_iv_env,
             channel=channel,
             priority=priority,
             alias_dpid=alias,
