@@ -8,6 +8,7 @@ records with no ID for the data source are counted and kept as the complement.
 
 from __future__ import annotations
 
+import heapq
 import io
 import itertools
 import time
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 _STREAM_ROWS = 50_000  # rows fetched at a time from a server-side cursor
+_RECORD_BATCH = 100_000  # sent ids recorded per statement
 
 
 def _trait_code(segment_id: int) -> str:
@@ -259,7 +261,7 @@ class _Export:
     """One data source's new records: the lines to send, counts per share, what was sent."""
 
     def __init__(self, source: dict[str, Any], cipher: Any, group: list[dict[str, Any]]) -> None:
-        self.source, self.cipher = source, cipher
+        self.source, self.cipher, self.shares = source, cipher, group
         self.codes = {share["id"]: share["trait_code"] for share in group}
         self.stats = {
             share["id"]: {"segment_id": share["segment_id"], "sent": 0, "no_id": 0, "excluded": 0}
@@ -267,9 +269,10 @@ class _Export:
         }
         self.sent: dict[int, array[int]] = {share["id"]: array("q") for share in group}
 
-    def _records(self, connection: Connection) -> Any:
-        """(share, profile, its ID material, excluded) for every member not yet sent,
-        in profile order."""
+    def _records(self, connection: Connection, share: dict[str, Any]) -> Any:
+        """(share, profile, its ID material, excluded) for every member of ``share`` not yet
+        sent, in profile order: the order of the membership's key, so the database
+        streams rows without sorting the audience first."""
         visitor = self.source["id"] == DEFAULT_SOURCE
         if visitor:  # the latest link of each profile
             ranked = select(
@@ -290,21 +293,20 @@ class _Export:
         excluded = or_(
             profiles.c.blocklisted, profiles.c.email_opt_out, profiles.c.sms_opt_out
         ).label("excluded")
+        member = audience_members.c.profile_id
         query = (
-            select(shares.c.id, profiles.c.id, material, excluded)
-            .join(audience_members, audience_members.c.audience_id == shares.c.source_audience_id)
-            .join(profiles, profiles.c.id == audience_members.c.profile_id)
+            select(literal(share["id"]), member, material, excluded)
+            .join(profiles, profiles.c.id == member)
             .where(
-                shares.c.id.in_(list(self.codes)),
+                audience_members.c.audience_id == share["source_audience_id"],
                 ~exists().where(
-                    share_exports.c.share_id == shares.c.id,
-                    share_exports.c.profile_id == profiles.c.id,
+                    share_exports.c.share_id == share["id"], share_exports.c.profile_id == member
                 ),
             )
-            .order_by(profiles.c.id, shares.c.id)
+            .order_by(member)
         )
         if visitor:
-            query = query.outerjoin(links, links.c.profile_id == profiles.c.id)
+            query = query.outerjoin(links, links.c.profile_id == member)
         # per statement: Connection.execution_options would stream every later statement too
         return connection.execute(
             query, execution_options={"stream_results": True, "yield_per": _STREAM_ROWS}
@@ -319,7 +321,10 @@ class _Export:
 
     def lines(self, connection: Connection) -> Iterator[str]:
         """Inbound lines, one per profile with an ID, counting every record as it goes."""
-        rows = self._records(connection)
+        rows = heapq.merge(
+            *(self._records(connection, share) for share in self.shares),
+            key=lambda row: (row[1], row[0]),
+        )
         for profile_id, records in itertools.groupby(rows, key=lambda row: row[1]):
             wanted = list(records)
             if wanted[0][3]:  # opted out or blocklisted: never exported
@@ -337,15 +342,19 @@ class _Export:
             yield format_inbound_row(user_id, codes=[self.codes[s] for s, *_ in wanted]) + "\n"
 
     def record_sent(self, connection: Connection) -> None:
-        """Remember what was sent, so sharing again sends only new records."""
-        moment = datetime.now(UTC)
+        """Remember what was sent, so sharing again sends only new records.
+
+        In batches: a list of millions of ids passed at once would cost a
+        hundred bytes an id in the statement's parameter.
+        """
+        moment = literal(datetime.now(UTC), DateTime(timezone=True))
         for share_id, profile_ids in self.sent.items():
-            if profile_ids:
-                ids = value_list(connection, pa.array(profile_ids, pa.int64())).subquery()
-                column = next(iter(ids.c))
+            for start in range(0, len(profile_ids), _RECORD_BATCH):
+                batch = pa.array(profile_ids[start : start + _RECORD_BATCH], pa.int64())
+                ids = value_list(connection, batch).subquery()
                 connection.execute(
                     insert(share_exports).from_select(
                         ["share_id", "profile_id", "exported_at"],
-                        select(literal(share_id), column, literal(moment, DateTime(timezone=True))),
+                        select(literal(share_id), next(iter(ids.c)), moment),
                     )
                 )
