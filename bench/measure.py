@@ -6,10 +6,13 @@ colour the next; the child prints its result as JSON on its last line.
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,3 +41,20 @@ def run_child(script: str, *args: str) -> dict[str, Any]:
     ).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
+
+
+def bench_parser(doc: str, runs: Iterable[str], data_name: str) -> argparse.ArgumentParser:
+    """The options every generating benchmark takes: ``--data`` (the cache of generated
+    data), ``--runs``, and the hidden ``--one NAME`` / ``--generate`` of its children."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / data_name)
+    parser.add_argument("--runs", default=",".join(runs))
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def generate_in_child(script: str, *args: str) -> None:
+    """Run ``script --generate ARGS`` in a child: the measuring runs are children of this
+    process, and a child starts with its parent's peak memory."""
+    subprocess.run([sys.executable, script, "--generate", *args], check=True)

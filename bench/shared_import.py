@@ -20,13 +20,11 @@ Prints seconds, IDs/s and the peak memory of the measuring process.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +50,7 @@ from audiencehub.drops import FolderDrop
 from audiencehub.formats import ControlFile, FileEntry, OutboundName
 from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.workspace import init_workspace, open_workspace
-from measure import peak_mb, run_child
+from measure import bench_parser, generate_in_child, peak_mb, run_child
 
 DESTINATION, SEGMENT, PARTS = 46390, 900, 4
 MATCHING = 0.6
@@ -271,12 +269,8 @@ def _one(name: str, data: Path) -> dict[str, float]:
 
 def main() -> None:
     """Generate once, then time each run in its own process."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__, _RUNS, "ah-bench-share")
     parser.add_argument("--ids", type=int, default=10_000_000)
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "ah-bench-share")
-    parser.add_argument("--runs", default=",".join(_RUNS))
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(_one(args.one, args.data)))
@@ -284,10 +278,7 @@ def main() -> None:
     if args.generate:
         _generate(args.data, args.ids)
         return
-    subprocess.run(  # generating in a child keeps this process small: children inherit its peak
-        [sys.executable, __file__, "--generate", "--ids", str(args.ids), "--data", str(args.data)],
-        check=True,
-    )
+    generate_in_child(__file__, "--ids", str(args.ids), "--data", str(args.data))
     print(
         f"\nShared-audience import: {args.ids:,} hashed IDs ({MATCHING:.0%} matching) "
         f"against {args.ids:,} profiles, SQLite, 2-core machine\n"
