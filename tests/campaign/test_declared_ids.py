@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiencehub.campaign.sharing import declared_id_of, has_declared_id
+from audiencehub.campaign.shared_ids import declared_id_of, has_declared_id
 from audiencehub.identity import AesCbcCipher
 
 _CIPHER = AesCbcCipher.from_hex("00" * 16, "11" * 16)

@@ -29,7 +29,8 @@ from audiencehub.campaign.schema import (
     shared_data_sources,
     visitor_links,
 )
-from audiencehub.campaign.sharing import profiles_without_id, run_export, share_audience
+from audiencehub.campaign.shared_ids import profiles_without_id
+from audiencehub.campaign.sharing import run_export, share_audience
 from audiencehub.drops import FolderDrop
 from audiencehub.errors import LegalRestriction
 from audiencehub.formats.compression import gzip_reader

@@ -20,7 +20,7 @@ from audiencehub.campaign.connection import get_connection
 from audiencehub.campaign.data_sources import cipher_of, get_shared_data_source, require_terms
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import profiles
-from audiencehub.campaign.sharing import declared_id_of
+from audiencehub.campaign.shared_ids import declared_id_of
 from audiencehub.errors import AudienceHubError
 from audiencehub.identity.declared import AuthState, DeclaredIdSync, format_declared_sync
 

@@ -20,14 +20,12 @@ from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Connection, DateTime, Engine, exists, func, insert, literal, or_, select
-from sqlalchemy.sql import Select
 
 from audiencehub.campaign.audiences import get_audience
 from audiencehub.campaign.audit import record
 from audiencehub.campaign.connection import PeopleClient
 from audiencehub.campaign.data_sources import (
     DEFAULT_SOURCE,
-    ReconciliationKey,
     cipher_of,
     get_shared_data_source,
     require_terms,
@@ -40,21 +38,16 @@ from audiencehub.campaign.schema import (
     shares,
     visitor_links,
 )
+from audiencehub.campaign.shared_ids import declared_id_of
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
-from audiencehub.errors import ConfigurationError, InvalidInput
+from audiencehub.errors import ConfigurationError
 from audiencehub.formats.compression import gzip_writer
 from audiencehub.formats.inbound import format_inbound_row
 from audiencehub.formats.names import InboundName, SyncMode
-from audiencehub.identity.hashing import hash_id
-from audiencehub.identity.normalize import normalize_email, to_e164
-from audiencehub.identity.schemes import HashScheme
 
 __all__ = [
     "ExportRun",
-    "declared_id_of",
-    "has_declared_id",
-    "profiles_without_id",
     "run_export",
     "share_audience",
 ]
@@ -132,78 +125,6 @@ class ExportRun:
 
     files: list[str] = field(default_factory=list)
     shares: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _normalised(key: ReconciliationKey, value: str) -> str | None:
-    """The reconciliation key's value as the profile field compares it (None: unusable)."""
-    if not value.strip():
-        return None
-    try:
-        if key is ReconciliationKey.EMAIL:
-            return normalize_email(value)
-        if key is ReconciliationKey.MOBILE_PHONE:
-            return to_e164(value)
-    except InvalidInput:
-        return None
-    return value
-
-
-def has_declared_id(source: dict[str, Any], value: str | None) -> bool:
-    """Whether a profile value gives the data source an ID (what :func:`declared_id_of`
-    returns something for), without needing the source's key."""
-    if not value:
-        return False
-    if source["hashing"]:  # hashing needs no key: ask the real thing
-        return declared_id_of(source, value, None) is not None
-    key = ReconciliationKey(source["reconciliation_key"])
-    normal = _normalised(key, value)
-    if normal is None:
-        return False
-    if source["encryption"]:
-        return True
-    return key.kind is None and ":" not in normal and "%3a" not in normal.lower()
-
-
-def profiles_without_id(
-    connection: Connection, data_source_id: str, members: Select[Any]
-) -> list[int]:
-    """The profiles of ``members`` (a one-column query of profile ids) that have no ID
-    for the data source: no visitor link for ``defaultDataSource``, else no usable
-    reconciliation key. They are what a share leaves out: its complement."""
-    source = get_shared_data_source(connection, data_source_id)
-    wanted = members.subquery()
-    ids = next(iter(wanted.c))
-    if source["id"] == DEFAULT_SOURCE:
-        linked = select(visitor_links.c.profile_id)
-        return list(connection.execute(select(ids).where(ids.not_in(linked))).scalars())
-    column = profiles.c[source["reconciliation_key"]]
-    rows = connection.execute(select(profiles.c.id, column).join(wanted, ids == profiles.c.id))
-    return [profile for profile, value in rows if not has_declared_id(source, value)]
-
-
-def declared_id_of(source: dict[str, Any], value: str, cipher: Any) -> str | None:
-    """A profile value in the form a data source shares it (hashed, encrypted or raw CRM id).
-
-    None when it cannot be shared: invalid, or personal data with neither hashing
-    nor encryption (such sources cannot be created).
-    """
-    key = ReconciliationKey(source["reconciliation_key"])
-    normal = _normalised(key, value)
-    if normal is None:
-        return None
-    try:
-        if source["hashing"]:
-            kind = key.kind
-            if kind is None:
-                return None
-            return hash_id(value, HashScheme(source["hashing"]), kind)
-        if cipher is not None:
-            return str(cipher.encrypt(normal))
-    except InvalidInput:
-        return None
-    if key.kind is not None:  # never in clear; such sources cannot be created
-        return None
-    return None if ":" in normal or "%3a" in normal.lower() else normal
 
 
 def run_export(

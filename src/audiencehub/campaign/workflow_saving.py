@@ -12,7 +12,8 @@ from sqlalchemy import delete, func, insert, select, update
 
 from audiencehub.campaign.audiences import add_profile_members
 from audiencehub.campaign.schema import audience_members, audiences
-from audiencehub.campaign.sharing import profiles_without_id, share_audience
+from audiencehub.campaign.shared_ids import profiles_without_id
+from audiencehub.campaign.sharing import share_audience
 from audiencehub.campaign.workflow_context import WorkflowContext
 from audiencehub.campaign.workflow_document import Activity
 from audiencehub.db.value_lists import value_list
