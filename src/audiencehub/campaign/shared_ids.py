@@ -8,6 +8,7 @@ share's complement.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -24,7 +25,7 @@ from audiencehub.identity.hashing import hash_id
 from audiencehub.identity.normalize import normalize_email, to_e164
 from audiencehub.identity.schemes import HashScheme
 
-__all__ = ["declared_id_of", "has_declared_id", "profiles_without_id"]
+__all__ = ["declared_id_of", "declared_ids", "has_declared_id", "profiles_without_id"]
 
 
 def _normalised(key: ReconciliationKey, value: str) -> str | None:
@@ -80,20 +81,29 @@ def declared_id_of(source: dict[str, Any], value: str, cipher: Any) -> str | Non
     None when it cannot be shared: invalid, or personal data with neither hashing
     nor encryption (such sources cannot be created).
     """
+    return declared_ids(source, cipher)(value)
+
+
+def declared_ids(source: dict[str, Any], cipher: Any) -> Callable[[str], str | None]:
+    """:func:`declared_id_of` for one source, its settings read once: an export calls
+    it for every member."""
     key = ReconciliationKey(source["reconciliation_key"])
-    normal = _normalised(key, value)
-    if normal is None:
-        return None
-    try:
-        if source["hashing"]:
-            kind = key.kind
-            if kind is None:
-                return None
-            return hash_id(value, HashScheme(source["hashing"]), kind)
-        if cipher is not None:
-            return str(cipher.encrypt(normal))
-    except InvalidInput:
-        return None
-    if key.kind is not None:  # never in clear; such sources cannot be created
-        return None
-    return None if ":" in normal or "%3a" in normal.lower() else normal
+    kind = key.kind
+    scheme = HashScheme(source["hashing"]) if source["hashing"] else None
+
+    def shared(value: str) -> str | None:
+        normal = _normalised(key, value)
+        if normal is None:
+            return None
+        try:
+            if scheme is not None:
+                return None if kind is None else hash_id(value, scheme, kind)
+            if cipher is not None:
+                return str(cipher.encrypt(normal))
+        except InvalidInput:
+            return None
+        if kind is not None:  # never in clear; such sources cannot be created
+            return None
+        return None if ":" in normal or "%3a" in normal.lower() else normal
+
+    return shared

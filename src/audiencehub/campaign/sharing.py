@@ -38,12 +38,12 @@ from audiencehub.campaign.schema import (
     shares,
     visitor_links,
 )
-from audiencehub.campaign.shared_ids import declared_id_of
+from audiencehub.campaign.shared_ids import declared_ids
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
 from audiencehub.errors import ConfigurationError
 from audiencehub.formats.compression import gzip_writer
-from audiencehub.formats.inbound import format_inbound_row
+from audiencehub.formats.inbound import check_user_id, format_traits
 from audiencehub.formats.names import InboundName, SyncMode
 
 __all__ = [
@@ -233,34 +233,38 @@ class _Export:
             query, execution_options={"stream_results": True, "yield_per": _STREAM_ROWS}
         )
 
-    def _user_id(self, value: str | None) -> str | None:
-        if not value:
-            return None
-        if self.source["id"] == DEFAULT_SOURCE:
-            return value
-        return declared_id_of(self.source, value, self.cipher)
-
     def lines(self, connection: Connection) -> Iterator[str]:
         """Inbound lines, one per profile with an ID, counting every record as it goes."""
+        shared_id: Callable[[str], str | None] = (
+            str if self.source["id"] == DEFAULT_SOURCE else declared_ids(self.source, self.cipher)
+        )
+        traits: dict[tuple[int, ...], str] = {}  # the traits column, per set of shares
         rows = heapq.merge(
             *(self._records(connection, share) for share in self.shares),
             key=lambda row: (row[1], row[0]),
         )
         for profile_id, records in itertools.groupby(rows, key=lambda row: row[1]):
-            wanted = list(records)
-            if wanted[0][3]:  # opted out or blocklisted: never exported
-                for share_id, *_ in wanted:
-                    self.stats[share_id]["excluded"] += 1
+            group = list(records)
+            wanted = tuple(row[0] for row in group)
+            material, excluded = group[0][2], group[0][3]
+            if excluded:  # opted out or blocklisted: never exported
+                self._count(wanted, "excluded")
                 continue
-            user_id = self._user_id(wanted[0][2])
-            if user_id is None:
-                for share_id, *_ in wanted:
-                    self.stats[share_id]["no_id"] += 1
+            user_id = shared_id(material) if material else None
+            if not user_id:
+                self._count(wanted, "no_id")
                 continue
-            for share_id, *_ in wanted:
-                self.stats[share_id]["sent"] += 1
+            self._count(wanted, "sent")
+            for share_id in wanted:
                 self.sent[share_id].append(profile_id)
-            yield format_inbound_row(user_id, codes=[self.codes[s] for s, *_ in wanted]) + "\n"
+            if wanted not in traits:
+                traits[wanted] = format_traits(codes=[self.codes[s] for s in wanted])
+            check_user_id(user_id)
+            yield f"{user_id}\t{traits[wanted]}\n"
+
+    def _count(self, share_ids: tuple[int, ...], outcome: str) -> None:
+        for share_id in share_ids:
+            self.stats[share_id][outcome] += 1
 
     def record_sent(self, connection: Connection) -> None:
         """Remember what was sent, so sharing again sends only new records.

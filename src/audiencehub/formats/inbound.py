@@ -24,6 +24,7 @@ __all__ = [
     "TraitRef",
     "TraitRefKind",
     "format_inbound_row",
+    "format_traits",
     "parse_general_row",
     "parse_inbound_row",
 ]
@@ -165,8 +166,20 @@ def format_inbound_row(
 ) -> str:
     """One inbound line (without newline) realising ``sids`` and ``codes``, removing ``unsids``."""
     check_user_id(user_id)
+    return f"{user_id}\t{format_traits(sids=sids, unsids=unsids, codes=codes, signals=signals)}"
+
+
+def format_traits(
+    *,
+    sids: Sequence[int] = (),
+    unsids: Sequence[int] = (),
+    codes: Sequence[str] = (),
+    signals: Mapping[str, str] | None = None,
+) -> str:
+    """The traits column of an inbound line (a writer sending the same traits to many
+    users formats it once)."""
     items = [f"d_sid={sid}" for sid in sids]
     items += [f"d_unsid={sid}" for sid in unsids]
     items += [f"ic={code}" for code in codes]
     items += [f'"{key}"="{value}"' for key, value in (signals or {}).items()]
-    return f"{user_id}\t{','.join(items)}"
+    return ",".join(items)
