@@ -196,27 +196,37 @@ _FORMAT, _MATCHED, _INVALID, _UNMATCHED = range(4)
 
 
 def _group(
-    session: duckdb.DuckDBPyConnection, table: str, parts: Sequence[_Lookup], segments: list[int]
+    session: duckdb.DuckDBPyConnection,
+    table: str,
+    parts: Sequence[_Lookup],
+    segments: list[int],
+    *,
+    removals: bool,
 ) -> Outcome:
     """One pass over the lines: members with their segment flags, and the tally.
 
     Members are grouped on (profile id, address): a number for profiles, the
-    address for a file audience's members.
+    address for a file audience's members. What no lookup can give is left out of
+    the grouping (10 M lines: a tenth of the pass): the address when every lookup
+    finds profiles, the removal flags when the batch is *full* (it replaces, so
+    its removals mean nothing).
     """
     valid = " AND ".join(p.valid for p in parts) or "true"
     hit = " OR ".join(p.hit for p in parts) or "false"
     flags = "".join(
         f"bool_or(l_ok AND {_lists('segments', s)}) AS add_{i}, "
-        f"bool_or(l_ok AND {_lists('removed', s)}) AS drop_{i}, "
+        + (f"bool_or(l_ok AND {_lists('removed', s)}) AS drop_{i}, " if removals else "")
         for i, s in enumerate(segments)
     )
+    addresses = any(p.address != "NULL" for p in parts)
+    address, grouped = ("address", ", address") if addresses else ("NULL::VARCHAR AS address", "")
     session.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {table} AS
-        SELECT status, profile_id, address, {flags}count(*) AS n
+        SELECT status, profile_id, {address}, {flags}count(*) AS n
         FROM (
             SELECT {_first(parts, "profile_id")} AS profile_id,
-                   {_first(parts, "address")} AS address,
+                   {_first(parts, "address") if addresses else "NULL"} AS address,
                    CASE WHEN NOT l.ok THEN {_FORMAT}
                         WHEN {hit} THEN {_MATCHED}
                         WHEN NOT ({valid}) THEN {_INVALID}
@@ -224,7 +234,7 @@ def _group(
                    l.segments, l.removed, l.ok AS l_ok
             FROM {_lines(parts)} {" ".join(p.joins for p in parts)}
         )
-        GROUP BY status, profile_id, address
+        GROUP BY status, profile_id{grouped}
         """
     )
     counts = dict(session.execute(f"SELECT status, sum(n) FROM {table} GROUP BY status").fetchall())
@@ -246,10 +256,12 @@ def resolve_lines(
     sources: Sequence[dict[str, Any]],
     segments: list[int],
     *,
+    full: bool,
     file_source: dict[str, Any] | None = None,
     table: str = "outcome",
 ) -> Outcome:
-    """Resolve the lines through ``sources`` in order, grouped with a flag per segment.
+    """Resolve the lines through ``sources`` in order, grouped with a flag per segment
+    (and, for an *iter* batch, a removal flag per segment).
 
     With ``file_source``, resolve through that encrypted source alone, keeping
     every decrypted address, profile or not (a *file* audience).
@@ -259,7 +271,8 @@ def resolve_lines(
         parts.append(
             _by_python(session, connection, vault, 0, file_source, [], force_profile=False)
         )
-        return _released(session, _group(session, table, parts, segments), 1)
+        outcome = _group(session, table, parts, segments, removals=not full)
+        return _released(session, outcome, 1)
     for index, source in enumerate(sources):
         if source["reconciliation"] == "visitor":
             parts.append(_visitor(session, lookups[index], index))
@@ -269,7 +282,8 @@ def resolve_lines(
             parts.append(
                 _by_python(session, connection, vault, index, source, parts, force_profile=True)
             )
-    return _released(session, _group(session, table, parts, segments), len(sources))
+    outcome = _group(session, table, parts, segments, removals=not full)
+    return _released(session, outcome, len(sources))
 
 
 def _released(session: duckdb.DuckDBPyConnection, outcome: Outcome, sources: int) -> Outcome:

@@ -241,7 +241,13 @@ def _apply(
             open_lines(session, staged)
             shared = [a for a in targets if a["type"] != "file"]
             outcome = resolve_lines(
-                session, lookups, connection, vault, sources, [a["segment_id"] for a in shared]
+                session,
+                lookups,
+                connection,
+                vault,
+                sources,
+                [a["segment_id"] for a in shared],
+                full=batch.name.full,
             )
             tally = outcome.tally
             lookups.clear()  # the stored keys are joined: free them before the writes
@@ -260,6 +266,7 @@ def _apply(
                     vault,
                     [source],
                     [audience["segment_id"]],
+                    full=batch.name.full,
                     file_source=source,
                     table=f"file_outcome_{number}",
                 )
