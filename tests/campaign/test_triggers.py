@@ -163,3 +163,6 @@ def test_the_api_needs_its_token(api):
     client, ids = api
     assert _post(client, _event(ids["Emails"], "a@b.co"), token="wrong").status_code == 401
     assert client.post("/api/triggers", json=_event(ids["Emails"], "a@b.co")).status_code == 401
+    # checked before the body: no token, no word about what the API expects
+    bare = client.post("/api/triggers")
+    assert (bare.status_code, bare.json()) == (401, {"error": "a valid bearer token is required"})

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, FastAPI, Header, Request, Response
+from fastapi import BackgroundTasks, Depends, FastAPI, Header, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, update
@@ -37,6 +37,14 @@ class TriggerBody(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str = Field(min_length=1, max_length=255)
     create_profile: bool = False
+
+
+class _Refused(Exception):
+    """A request refused before its body is read (no API token, a wrong one)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,20 @@ def create_campaign_app(
     async def _problem(_: Request, exc: AudienceHubError) -> JSONResponse:
         status = 404 if isinstance(exc, NotFound) else 400
         return JSONResponse({"error": exc.message}, status_code=status)
+
+    @app.exception_handler(_Refused)
+    async def _refused(_: Request, exc: _Refused) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    def authorised(authorization: Annotated[str | None, Header()] = None) -> TriggerService:
+        """The caller holds the API token. A dependency, so it runs before the body is
+        validated: without the token a caller learns nothing about what the API takes."""
+        if triggers is None or not triggers.settings.api_token:
+            raise _Refused(503, "the API is not configured (api_token)")
+        expected = f"Bearer {triggers.settings.api_token}"
+        if not authorization or not hmac.compare_digest(authorization, expected):
+            raise _Refused(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+        return triggers
 
     clicks = ClickWriter(engine)
 
@@ -107,24 +129,15 @@ def create_campaign_app(
 
     @app.post("/api/triggers")
     def post_trigger(
-        body: TriggerBody, authorization: Annotated[str | None, Header()] = None
+        service: Annotated[TriggerService, Depends(authorised)], body: TriggerBody
     ) -> JSONResponse:
         """Send one triggered message; the same idempotency key twice sends once."""
-        if triggers is None or not triggers.settings.api_token:
-            return JSONResponse({"error": "the API is not configured (api_token)"}, status_code=503)
-        expected = f"Bearer {triggers.settings.api_token}"
-        if not authorization or not hmac.compare_digest(authorization, expected):
-            return JSONResponse(
-                {"error": "a valid bearer token is required"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        mailer = triggers.mailer()
+        mailer = service.mailer()
         try:
             result = trigger(
                 engine,
-                triggers.settings,
-                triggers.vault,
+                service.settings,
+                service.vault,
                 signer,
                 mailer,
                 data_source_id=body.data_source_id,
