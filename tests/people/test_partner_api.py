@@ -92,10 +92,13 @@ def test_basic_authentication_is_accepted(api):
             400,
             "unsupported_grant_type",
         ),
+        ({"client_id": "x", "client_secret": "y"}, 400, "invalid_request"),
+        ({}, 400, "invalid_request"),
     ],
 )
 def test_bad_token_requests(api, form, status, error):
-    """Wrong credentials are 401 invalid_client; other grants are refused."""
+    """Wrong credentials are 401 invalid_client; other grants are refused; a request
+    without a grant type is the RFC's invalid_request, not a validation report."""
     http, _, _ = api
     response = http.post("/oauth/token", data=form)
     assert (response.status_code, response.json()["error"]) == (status, error)

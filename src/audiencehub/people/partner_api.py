@@ -53,12 +53,20 @@ def partner_router(engine: Engine) -> APIRouter:
 
     @router.post("/oauth/token", tags=["oauth"])
     def token(
-        grant_type: Annotated[str, Form()],
+        grant_type: Annotated[str | None, Form()] = None,
         client_id: Annotated[str | None, Form()] = None,
         client_secret: Annotated[str | None, Form()] = None,
         authorization: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
-        """Exchange client credentials for a bearer token (RFC 6749, section 4.4)."""
+        """Exchange client credentials for a bearer token (RFC 6749, section 4.4).
+
+        Errors are the RFC's (section 5.2), not the framework's validation report.
+        """
+        if not grant_type:
+            return JSONResponse(
+                {"error": "invalid_request", "error_description": "grant_type is required"},
+                status_code=400,
+            )
         if grant_type != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         credentials = _basic(authorization) or (client_id or "", client_secret or "")
