@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiencehub.campaign.profile_import import ImportReport, Progress, import_profiles
+from audiencehub.demo_sharing import SharingDemo, seed_sharing
 from audiencehub.workspace import Workspace, init_workspace
 
 __all__ = ["DEMO_COLUMNS", "DemoResult", "run_demo", "write_demo_profiles"]
@@ -98,10 +99,12 @@ class DemoResult:
     workspace: Workspace
     data_file: Path
     report: ImportReport
+    sharing: SharingDemo | None  # None: the workspace had it already
 
 
 def run_demo(folder: Path, *, count: int = 100_000, progress: Progress | None = None) -> DemoResult:
-    """Create a workspace in ``folder`` and import ``count`` generated demo profiles.
+    """Create a workspace in ``folder``, import ``count`` generated demo profiles, and
+    share a people-service segment into campaign (see :mod:`audiencehub.demo_sharing`).
 
     Running it again re-imports the same file, which changes nothing.
     """
@@ -115,4 +118,4 @@ def run_demo(folder: Path, *, count: int = 100_000, progress: Progress | None = 
         rejects_path=workspace.path / "rejects" / f"{data_file.name}.rejects.csv",
         progress=progress,
     )
-    return DemoResult(workspace, data_file, report)
+    return DemoResult(workspace, data_file, report, seed_sharing(workspace))

@@ -75,13 +75,22 @@ def test_rekey_and_db_upgrade(cli, tmp_path):
 
 
 def test_demo_is_idempotent(cli, tmp_path):
-    """The demo imports its profiles; running it again changes nothing."""
+    """The demo imports its profiles and shares a people segment into campaign;
+    running it again changes nothing."""
     ws = tmp_path / "demo"
     first = cli("demo", "--workspace", str(ws), "--count", "500")
     assert first.code == 0
     assert cli("profiles", "count", "-w", str(ws)).out.strip() == str(500 - _rejected(first.out))
+    shown = json.loads(cli("audiences", "show", "Shoe buyers", "--json", "-w", str(ws)).out)
+    report = shown["last_report"]
+    # a third of the stored profiles' hashed emails, and 1,000 strangers
+    assert report["unmatched"] == 1000 and report["invalid_ids"] == 0
+    assert report["matched"] == report["added"] == shown["size"] > 100
+    assert "Shared audience 'Shoe buyers'" in first.out
     again = cli("demo", "--workspace", str(ws), "--count", "500").out
     assert "│ inserted  │ 0" in again and "│ updated   │ 0" in again
+    assert "Shared audience" not in again
+    assert json.loads(cli("audiences", "show", "Shoe buyers", "--json", "-w", str(ws)).out) == shown
 
 
 def _rejected(output: str) -> int:

@@ -1,0 +1,134 @@
+"""The integration on demo data: a segment published by the people service,
+imported into campaign as a shared audience.
+
+What `make serve` shows should be the product working end to end, not an empty
+people service: the CRM sends hashed emails of a third of the demo profiles
+(and some strangers) with a trait, the people service ingests them, publishes
+its segment to campaign's import drop, and campaign reconciles the batch to
+profiles. It runs once: a workspace that has it is left as it is, and the
+servers' schedulers keep both sides in step from then on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from audiencehub.campaign.accounts import Account, get_account
+from audiencehub.campaign.audiences import create_shared_audience, get_audience
+from audiencehub.campaign.data_sources import (
+    ReconciliationKey,
+    accept_terms,
+    add_shared_data_source,
+)
+from audiencehub.campaign.jobs import CampaignJob, run_campaign_job
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.schema import profiles
+from audiencehub.drops import open_drop
+from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.formats.compression import gzip_writer
+from audiencehub.formats.names import InboundName, SyncMode
+from audiencehub.identity import HashScheme, IdKind, hash_id
+from audiencehub.people.data_sources import InboundIdType, add_data_source, get_data_source
+from audiencehub.people.destinations import add_destination
+from audiencehub.people.ingest import ingest
+from audiencehub.people.publication import publish
+from audiencehub.people.segments import add_segment
+from audiencehub.people.traits import add_trait
+from audiencehub.workspace import Workspace
+
+__all__ = ["DEMO_SHARED_AUDIENCE", "SharingDemo", "seed_sharing"]
+
+DEMO_SHARED_AUDIENCE = "Shoe buyers"
+_DPID, _TRAIT, _SEGMENT, _DESTINATION = 7001, 101, 900, 46390
+_STRANGERS = 1_000  # hashed emails no demo profile has: they stay unmatched
+_EVERY = 3  # one demo profile in three is a shoe buyer
+
+
+@dataclass(frozen=True)
+class SharingDemo:
+    """What the demo shared: lines sent by the CRM, and the imported audience's report."""
+
+    sent: int
+    report: dict[str, Any]
+
+
+def _inbound_lines(workspace: Workspace) -> list[str]:
+    with workspace.campaign.connect() as connection:
+        emails = connection.execute(
+            select(profiles.c.email).where(profiles.c.email.is_not(None)).order_by(profiles.c.id)
+        ).scalars()
+        lines = []
+        for index, email in enumerate(emails):
+            if index % _EVERY:
+                continue
+            try:
+                lines.append(f"{hash_id(email, HashScheme.AAM, IdKind.EMAIL)}\td_sid={_TRAIT}\n")
+            except InvalidInput:
+                continue
+    strangers = (f"stranger{i}@example.invalid" for i in range(_STRANGERS))
+    lines += [f"{hash_id(e, HashScheme.AAM, IdKind.EMAIL)}\td_sid={_TRAIT}\n" for e in strangers]
+    return lines
+
+
+def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo | None:
+    """Set up both sides and run one publication and import; None when already done."""
+    with workspace.people.connect() as connection:
+        try:
+            get_data_source(connection, _DPID)
+        except NotFound:
+            pass
+        else:
+            return None
+    with workspace.campaign.connect() as connection:
+        import_url = get_account(connection, Account.IMPORT, workspace.path)["url"]
+    with workspace.people.begin() as connection:
+        add_data_source(
+            connection,
+            dpid=_DPID,
+            name="CRM (hashed emails)",
+            inbound_id_type=InboundIdType.CUSTOMER,
+        )
+        add_trait(connection, trait_id=_TRAIT, name="Bought shoes", data_source_id=_DPID)
+        add_segment(connection, segment_id=_SEGMENT, name=DEMO_SHARED_AUDIENCE, rule=f"T{_TRAIT}")
+        add_destination(
+            connection,
+            destination_id=_DESTINATION,
+            name="Campaign",
+            drop_url=import_url,
+            id_type="declared",
+            data_source_id=_DPID,
+            segment_ids=[_SEGMENT],
+        )
+    lines = _inbound_lines(workspace)
+    inbound = open_drop(workspace.settings.people_inbound_drop)
+    name = InboundName(now, _DPID, None, SyncMode.SYNC, None, True)
+    day = f"date={datetime.fromtimestamp(now, UTC):%Y-%m-%d}"
+    with inbound.open_write(f"{day}/{name}") as sink, gzip_writer(sink) as packed:
+        packed.write("".join(lines).encode("utf-8"))
+    ingest(workspace.people, inbound)
+    publish(workspace.people, _DESTINATION, now_ms=now * 1000, scratch=workspace.path)
+    with workspace.campaign.begin() as connection:
+        source = add_shared_data_source(
+            connection,
+            KeyVault(workspace.path),
+            label="CRM (hashed emails)",
+            key=ReconciliationKey.EMAIL,
+            hashing=HashScheme.AAM,
+            alias_dpid=_DPID,
+            destination_id=_DESTINATION,
+        )
+        accept_terms(connection, source["id"], "demo")
+        create_shared_audience(
+            connection,
+            name=DEMO_SHARED_AUDIENCE,
+            segment_id=_SEGMENT,
+            data_source_id=source["id"],
+        )
+    run_campaign_job(workspace.campaign, workspace.path, CampaignJob.IMPORT)
+    with workspace.campaign.connect() as connection:
+        report = dict(get_audience(connection, DEMO_SHARED_AUDIENCE)["last_report"] or {})
+    return SharingDemo(len(lines), report)
