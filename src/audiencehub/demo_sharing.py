@@ -1,12 +1,13 @@
-"""The integration on demo data: a segment published by the people service,
-imported into campaign as a shared audience.
+"""The integration on demo data, both ways.
 
 What `make serve` shows should be the product working end to end, not an empty
-people service: the CRM sends hashed emails of a third of the demo profiles
-(and some strangers) with a trait, the people service ingests them, publishes
-its segment to campaign's import drop, and campaign reconciles the batch to
-profiles. It runs once: a workspace that has it is left as it is, and the
-servers' schedulers keep both sides in step from then on.
+people service. People to campaign: the CRM sends hashed emails of a third of
+the demo profiles (and some strangers) with a trait, the people service ingests
+them, publishes its segment to campaign's import drop, and campaign reconciles
+the batch to profiles. Campaign to people: a workflow shares the French
+profiles into a segment made for it, the export job writes the inbound file and
+the people service ingests it. It runs once: a workspace that has it is left as
+it is, and the servers' schedulers keep both sides in step from then on.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from audiencehub.campaign.data_sources import (
 from audiencehub.campaign.jobs import CampaignJob, run_campaign_job
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import profiles
-from audiencehub.drops import open_drop
+from audiencehub.campaign.workflow_document import parse_workflow
+from audiencehub.campaign.workflow_runner import run_workflow
+from audiencehub.drops import DropLocation, open_drop
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.formats.compression import gzip_writer
 from audiencehub.formats.names import InboundName, SyncMode
@@ -36,13 +39,15 @@ from audiencehub.people.data_sources import InboundIdType, add_data_source, get_
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import publish
-from audiencehub.people.segments import add_segment
+from audiencehub.people.segments import add_segment, get_segment
+from audiencehub.people.shared_audiences import create_shared_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.workspace import Workspace
 
-__all__ = ["DEMO_SHARED_AUDIENCE", "SharingDemo", "seed_sharing"]
+__all__ = ["DEMO_SHARED_AUDIENCE", "DEMO_SHARED_BACK", "SharingDemo", "seed_sharing"]
 
 DEMO_SHARED_AUDIENCE = "Shoe buyers"
+DEMO_SHARED_BACK = 901  # the people segment campaign fills
 _DPID, _TRAIT, _SEGMENT, _DESTINATION = 7001, 101, 900, 46390
 _STRANGERS = 1_000  # hashed emails no demo profile has: they stay unmatched
 _EVERY = 3  # one demo profile in three is a shoe buyer
@@ -50,10 +55,12 @@ _EVERY = 3  # one demo profile in three is a shoe buyer
 
 @dataclass(frozen=True)
 class SharingDemo:
-    """What the demo shared: lines sent by the CRM, and the imported audience's report."""
+    """What the demo shared: lines sent by the CRM, the imported audience's report, and
+    the size of the people segment campaign shared back into."""
 
     sent: int
     report: dict[str, Any]
+    shared_back: int
 
 
 def _inbound_lines(workspace: Workspace) -> list[str]:
@@ -131,4 +138,35 @@ def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo 
     run_campaign_job(workspace.campaign, workspace.path, CampaignJob.IMPORT)
     with workspace.campaign.connect() as connection:
         report = dict(get_audience(connection, DEMO_SHARED_AUDIENCE)["last_report"] or {})
-    return SharingDemo(len(lines), report)
+    return SharingDemo(len(lines), report, _share_back(workspace, source["id"], inbound))
+
+
+def _share_back(workspace: Workspace, source_id: str, inbound: DropLocation) -> int:
+    """A workflow shares the French profiles into a segment made for them; the export
+    job sends them and the people service ingests them. Returns the segment's size."""
+    with workspace.people.begin() as connection:
+        create_shared_segment(
+            connection,
+            name="French profiles (from campaign)",
+            data_source_id=_DPID,
+            segment_id=DEMO_SHARED_BACK,
+        )
+    workflow = {
+        "name": "Share the French profiles",
+        "activities": [
+            {"id": "french", "type": "query", "filter": "country = 'FR'"},
+            {
+                "id": "share",
+                "type": "save_audience",
+                "input": "french",
+                "mode": "share",
+                "shared_audience": str(DEMO_SHARED_BACK),
+                "datasource": source_id,
+            },
+        ],
+    }
+    run_workflow(workspace.campaign, parse_workflow(workflow))
+    run_campaign_job(workspace.campaign, workspace.path, CampaignJob.EXPORT)
+    ingest(workspace.people, inbound)
+    with workspace.people.connect() as connection:
+        return int(get_segment(connection, DEMO_SHARED_BACK)["size"])

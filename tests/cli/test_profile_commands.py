@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import text
+
 from audiencehub.cli import app
 from audiencehub.db import System
 from audiencehub.db.migrate import head_revision
+from audiencehub.workspace import open_workspace
 
 
 def test_commands_need_a_workspace(cli, tmp_path):
@@ -87,6 +90,16 @@ def test_demo_is_idempotent(cli, tmp_path):
     assert report["unmatched"] == 1000 and report["invalid_ids"] == 0
     assert report["matched"] == report["added"] == shown["size"] > 100
     assert "Shared audience 'Shoe buyers'" in first.out
+    # and back: the French profiles with an email, shared by a workflow, in segment 901
+    segment = json.loads(cli("people", "segments", "show", "901", "--json", "-w", str(ws)).out)
+    with open_workspace(ws).campaign.connect() as connection:
+        french = connection.execute(
+            text(
+                "SELECT count(DISTINCT email_key) FROM profiles WHERE country = 'FR' "
+                "AND email_key IS NOT NULL AND NOT (email_opt_out OR sms_opt_out OR blocklisted)"
+            )
+        ).scalar_one()
+    assert segment["size"] == french > 0
     again = cli("demo", "--workspace", str(ws), "--count", "500").out
     assert "│ inserted  │ 0" in again and "│ updated   │ 0" in again
     assert "Shared audience" not in again

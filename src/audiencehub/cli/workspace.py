@@ -12,7 +12,7 @@ from audiencehub.cli.options import WorkspaceOption
 from audiencehub.cli.output import console
 from audiencehub.cli.profiles import print_report
 from audiencehub.demo import run_demo
-from audiencehub.demo_sharing import DEMO_SHARED_AUDIENCE
+from audiencehub.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
 from audiencehub.workspace import init_workspace, open_workspace
 
 __all__ = ["byte_progress", "db_app", "demo", "init"]
@@ -82,10 +82,13 @@ def demo(
         console.print(
             f"\nShared audience {DEMO_SHARED_AUDIENCE!r}: the people service published "
             f"{report.get('rows_read', 0):,} IDs, {report.get('matched', 0):,} matched demo "
-            f"profiles (match rate {report.get('match_rate', 0):.0%})"
+            f"profiles (match rate {report.get('match_rate', 0):.0%})\n"
+            f"People segment {DEMO_SHARED_BACK}: {result.sharing.shared_back:,} French profiles "
+            "shared back by a campaign workflow"
         )
     console.print(
         f"\nTry: audiencehub profiles count -w {folder}   |   "
         f"audiencehub profiles show CRM00000001 -w {folder}   |   "
-        f"audiencehub audiences show {DEMO_SHARED_AUDIENCE!r} -w {folder}"
+        f"audiencehub audiences show {DEMO_SHARED_AUDIENCE!r} -w {folder}   |   "
+        f"audiencehub people segments show {DEMO_SHARED_BACK} -w {folder}"
     )
