@@ -12,7 +12,7 @@ import resource
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +58,19 @@ def generate_in_child(script: str, *args: str) -> None:
     """Run ``script --generate ARGS`` in a child: the measuring runs are children of this
     process, and a child starts with its parent's peak memory."""
     subprocess.run([sys.executable, script, "--generate", *args], check=True)
+
+
+def as_child(
+    args: argparse.Namespace,
+    one: Callable[[str], dict[str, Any]],
+    generate: Callable[[], None],
+) -> bool:
+    """Play the child this process was started as, if any: ``--one NAME`` prints that
+    run's result as JSON, ``--generate`` makes the data. False for the parent."""
+    if args.one:
+        print(json.dumps(one(args.one)))
+        return True
+    if args.generate:
+        generate()
+        return True
+    return False

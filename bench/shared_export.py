@@ -22,7 +22,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from audiencehub.campaign.sharing import run_export, share_audience
 from audiencehub.drops import FolderDrop
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import init_workspace, open_workspace
-from measure import bench_parser, generate_in_child, peak_mb, run_child
+from measure import as_child, bench_parser, generate_in_child, peak_mb, run_child
 
 
 def _generate(data: Path, count: int) -> None:
@@ -134,11 +133,7 @@ def main() -> None:
     parser = bench_parser(__doc__, _RUNS, "ah-bench-export")
     parser.add_argument("--members", type=int, default=3_000_000)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(_one(args.one, args.data)))
-        return
-    if args.generate:
-        _generate(args.data, args.members)
+    if as_child(args, lambda run: _one(run, args.data), lambda: _generate(args.data, args.members)):
         return
     generate_in_child(__file__, "--members", str(args.members), "--data", str(args.data))
     print(f"\nShared-audience export: {args.members:,} members as aam hashed emails, SQLite\n")
@@ -153,8 +148,7 @@ def main() -> None:
     print(
         "\naudiencehub: the whole job (exclusions, normalised hashing, gzip file, sent records"
         "\nremembered). plain Python loop: read, hash and write only. peak MB: the measuring"
-        "\nprocess (VmHWM), SQLite's 128 MB page cache included.",
-        file=sys.stdout,
+        "\nprocess (VmHWM), SQLite's 128 MB page cache included."
     )
 
 

@@ -50,7 +50,7 @@ from audiencehub.drops import FolderDrop
 from audiencehub.formats import ControlFile, FileEntry, OutboundName
 from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.workspace import init_workspace, open_workspace
-from measure import bench_parser, generate_in_child, peak_mb, run_child
+from measure import as_child, bench_parser, generate_in_child, peak_mb, run_child
 
 DESTINATION, SEGMENT, PARTS = 46390, 900, 4
 MATCHING = 0.6
@@ -272,11 +272,7 @@ def main() -> None:
     parser = bench_parser(__doc__, _RUNS, "ah-bench-share")
     parser.add_argument("--ids", type=int, default=10_000_000)
     args = parser.parse_args()
-    if args.one:
-        print(json.dumps(_one(args.one, args.data)))
-        return
-    if args.generate:
-        _generate(args.data, args.ids)
+    if as_child(args, lambda run: _one(run, args.data), lambda: _generate(args.data, args.ids)):
         return
     generate_in_child(__file__, "--ids", str(args.ids), "--data", str(args.data))
     print(

@@ -13,7 +13,6 @@ it is, and the servers' schedulers keep both sides in step from then on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,12 +27,12 @@ from audiencehub.campaign.data_sources import (
 from audiencehub.campaign.jobs import CampaignJob, run_campaign_job
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import profiles
+from audiencehub.campaign.sharing import write_inbound_file
 from audiencehub.campaign.workflow_document import parse_workflow
 from audiencehub.campaign.workflow_runner import run_workflow
 from audiencehub.drops import DropLocation, open_drop
 from audiencehub.errors import InvalidInput, NotFound
-from audiencehub.formats.compression import gzip_writer
-from audiencehub.formats.names import InboundName, SyncMode
+from audiencehub.formats.inbound import format_inbound_row
 from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.people.data_sources import InboundIdType, add_data_source, get_data_source
 from audiencehub.people.destinations import add_destination
@@ -73,12 +72,16 @@ def _inbound_lines(workspace: Workspace) -> list[str]:
             if index % _EVERY:
                 continue
             try:
-                lines.append(f"{hash_id(email, HashScheme.AAM, IdKind.EMAIL)}\td_sid={_TRAIT}\n")
+                lines.append(_line(email))
             except InvalidInput:
                 continue
-    strangers = (f"stranger{i}@example.invalid" for i in range(_STRANGERS))
-    lines += [f"{hash_id(e, HashScheme.AAM, IdKind.EMAIL)}\td_sid={_TRAIT}\n" for e in strangers]
-    return lines
+    return lines + [_line(f"stranger{i}@example.invalid") for i in range(_STRANGERS)]
+
+
+def _line(email: str) -> str:
+    """The CRM's line for a buyer: the aam hash of the email, realising the trait."""
+    hashed = hash_id(email, HashScheme.AAM, IdKind.EMAIL)
+    return format_inbound_row(hashed, sids=[_TRAIT]) + "\n"
 
 
 def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo | None:
@@ -112,10 +115,7 @@ def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo 
         )
     lines = _inbound_lines(workspace)
     inbound = open_drop(workspace.settings.people_inbound_drop)
-    name = InboundName(now, _DPID, None, SyncMode.SYNC, None, True)
-    day = f"date={datetime.fromtimestamp(now, UTC):%Y-%m-%d}"
-    with inbound.open_write(f"{day}/{name}") as sink, gzip_writer(sink) as packed:
-        packed.write("".join(lines).encode("utf-8"))
+    write_inbound_file(inbound, _DPID, now, lines)
     ingest(workspace.people, inbound)
     publish(workspace.people, _DESTINATION, now_ms=now * 1000, scratch=workspace.path)
     with workspace.campaign.begin() as connection:

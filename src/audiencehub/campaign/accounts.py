@@ -84,20 +84,17 @@ def set_account(
     return get_account(connection, name, Path())
 
 
-def _row(connection: Connection, name: Account) -> Any:
-    return (
+def _settings(
+    connection: Connection, name: Account, workspace: Path
+) -> tuple[dict[str, Any], bytes | None]:
+    """An account's settings as shown (never the secret), and its sealed secret."""
+    row = (
         connection.execute(select(external_accounts).where(external_accounts.c.name == name.value))
         .mappings()
         .first()
     )
-
-
-def get_account(connection: Connection, name: Account, workspace: Path) -> dict[str, Any]:
-    """An account's settings, never its secret; unset accounts are folders under
-    ``workspace/drops``. ``credentials`` says where S3 credentials come from."""
-    row = _row(connection, name)
     if row is None:
-        return {
+        default = {
             "name": name.value,
             "url": str(workspace / "drops" / name.value),
             "endpoint_url": None,
@@ -106,24 +103,30 @@ def get_account(connection: Connection, name: Account, workspace: Path) -> dict[
             "access_key_id": None,
             "credentials": None,
         }
+        return default, None
     shown = {k: v for k, v in row.items() if k != "secret"}
     if row["url"].startswith("s3://"):
         shown["credentials"] = "stored (sealed)" if row["secret"] else "AWS environment"
     else:
         shown["credentials"] = None
-    return shown
+    return shown, row["secret"]
+
+
+def get_account(connection: Connection, name: Account, workspace: Path) -> dict[str, Any]:
+    """An account's settings, never its secret; unset accounts are folders under
+    ``workspace/drops``. ``credentials`` says where S3 credentials come from."""
+    return _settings(connection, name, workspace)[0]
 
 
 def account_drop(
     connection: Connection, vault: KeyVault, name: Account, workspace: Path
 ) -> DropLocation:
     """The drop location an account points at, with its credentials."""
-    account = get_account(connection, name, workspace)
-    row = _row(connection, name)
+    account, sealed = _settings(connection, name, workspace)
     credentials = None
-    if row is not None and row["secret"] is not None:
-        secret = vault.open(row["secret"])["secret_access_key"]
-        credentials = (str(row["access_key_id"]), str(secret))
+    if sealed is not None:
+        secret = vault.open(sealed)["secret_access_key"]
+        credentials = (str(account["access_key_id"]), str(secret))
     return open_drop(
         account["url"],
         endpoint_url=account["endpoint_url"],

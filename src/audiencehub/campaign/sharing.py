@@ -13,7 +13,7 @@ import io
 import itertools
 import time
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +50,7 @@ __all__ = [
     "ExportRun",
     "run_export",
     "share_audience",
+    "write_inbound_file",
 ]
 
 _STREAM_ROWS = 50_000  # rows fetched at a time from a server-side cursor
@@ -153,7 +154,8 @@ def run_export(
             first = next(lines, None)  # nothing to send: no file at all
             key = None
             if first is not None:
-                key = _write_inbound(drop, source, stamp, itertools.chain([first], lines))
+                dpid = int(source["alias_dpid"])
+                key = write_inbound_file(drop, dpid, stamp, itertools.chain([first], lines))
                 run.files.append(key)
                 export.record_sent(connection)
             run.shares.extend(export.stats.values())
@@ -162,11 +164,10 @@ def run_export(
     return run
 
 
-def _write_inbound(
-    drop: DropLocation, source: dict[str, Any], stamp: int, lines: Iterator[str]
-) -> str:
-    """Write one gzip inbound data file under the day's ``date=`` prefix; returns its key."""
-    name = InboundName(stamp, int(source["alias_dpid"]), None, SyncMode.SYNC, None, True)
+def write_inbound_file(drop: DropLocation, dpid: int, stamp: int, lines: Iterable[str]) -> str:
+    """Write one gzip ``.sync`` inbound data file of data source ``dpid`` under the day's
+    ``date=`` prefix, ``lines`` newline-terminated; returns its key."""
+    name = InboundName(stamp, dpid, None, SyncMode.SYNC, None, True)
     key = f"date={datetime.fromtimestamp(stamp, UTC):%Y-%m-%d}/{name}"
     with (
         drop.open_write(key) as sink,
