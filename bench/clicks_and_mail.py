@@ -33,11 +33,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from audiencehub.campaign import UpsertKey, import_profiles
-from audiencehub.campaign.delivery import EmailTemplate, SmtpMailer
 from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.messaging.delivery import EmailTemplate, SmtpMailer
+from audiencehub.campaign.messaging.sending import send_email_delivery
+from audiencehub.campaign.messaging.tracking import LinkSigner, TrackedLink
 from audiencehub.campaign.schema import profiles, tracking_log
-from audiencehub.campaign.sending import send_email_delivery
-from audiencehub.campaign.tracking import LinkSigner, TrackedLink
 from audiencehub.workspace import init_workspace
 
 BARE_APP = """
@@ -121,7 +121,7 @@ def clicks(folder: Path, seconds: int, connections: int, workers: int) -> None:
     results = {}
     for name, target, cwd in (
         ("baseline (bare redirect)", "bare:app", folder),
-        ("audiencehub", "audiencehub.server:campaign_app_from_env", None),
+        ("audiencehub", "audiencehub.runtime.servers:campaign_app_from_env", None),
     ):
         port = _port()
         server = subprocess.Popen(

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from audiencehub.campaign import import_profiles
-from audiencehub.demo import write_demo_profiles
+from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.workspace import init_workspace
 from measure import children_peak_mb, peak_mb, run_child
 

@@ -29,13 +29,13 @@ from pathlib import Path
 
 from isal import igzip
 
-from audiencehub.campaign.data_sources import (
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.sharing.data_sources import (
     ReconciliationKey,
     accept_terms,
     add_shared_data_source,
 )
-from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.sharing import run_export, share_audience
+from audiencehub.campaign.sharing.export_job import run_export, share_audience
 from audiencehub.drops import FolderDrop
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import init_workspace, open_workspace

@@ -37,15 +37,15 @@ from isal import igzip
 from sqlalchemy import select
 
 from audiencehub.campaign.audiences import create_shared_audience
-from audiencehub.campaign.data_sources import (
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.schema import shared_data_sources
+from audiencehub.campaign.sharing.data_sources import (
     ReconciliationKey,
     accept_terms,
     add_shared_data_source,
 )
-from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.schema import shared_data_sources
-from audiencehub.campaign.shared_import import run_import
-from audiencehub.campaign.stored_keys import KEY_CACHE, prefetch
+from audiencehub.campaign.sharing.import_job import run_import
+from audiencehub.campaign.sharing.stored_keys import KEY_CACHE, prefetch
 from audiencehub.drops import FolderDrop
 from audiencehub.formats import ControlFile, FileEntry, OutboundName
 from audiencehub.identity import HashScheme, IdKind, hash_id

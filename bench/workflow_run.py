@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from audiencehub.campaign import import_profiles
-from audiencehub.campaign.workflow_document import parse_workflow
-from audiencehub.campaign.workflow_runner import run_workflow
-from audiencehub.demo import write_demo_profiles
+from audiencehub.campaign.workflows.document import parse_workflow
+from audiencehub.campaign.workflows.runner import run_workflow
+from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.workspace import init_workspace
 
 WORKFLOW = {

@@ -16,20 +16,19 @@ from sqlalchemy import insert
 
 from audiencehub.campaign import UpsertKey, get_profile, import_profiles
 from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
-from audiencehub.campaign.connection import people_client, set_connection
-from audiencehub.campaign.data_sources import (
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.schema import shared_data_sources, visitor_links
+from audiencehub.campaign.sharing.data_sources import (
     DEFAULT_SOURCE,
     ReconciliationKey,
     accept_terms,
     add_shared_data_source,
 )
-from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.schema import shared_data_sources, visitor_links
-from audiencehub.campaign.shared_import import run_import
-from audiencehub.campaign.sharing import run_export, share_audience
+from audiencehub.campaign.sharing.export_job import run_export, share_audience
+from audiencehub.campaign.sharing.import_job import run_import
+from audiencehub.campaign.sharing.people_link import people_client, set_connection
 from audiencehub.drops import open_drop
 from audiencehub.identity import HashScheme, IdKind, hash_id
-from audiencehub.people.app import create_people_app
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
@@ -37,6 +36,7 @@ from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import publish
 from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.traits import add_trait
+from audiencehub.people.web.app import create_people_app
 from tests.conftest import drop_urls
 
 EMAILS = {

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from audiencehub.people.app import create_people_app
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.segments import add_segment
 from audiencehub.people.traits import add_trait
+from audiencehub.people.web.app import create_people_app
 from audiencehub.workspace import open_workspace
 from tests.conftest import free_port
 

@@ -18,13 +18,13 @@ from audiencehub.formats import (
     parse_outbound_name,
     parse_outbound_row,
 )
-from audiencehub.people.app import create_people_app
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import publish
 from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
+from audiencehub.people.web.app import create_people_app
 from tests.conftest import drop_urls
 
 

@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from audiencehub.identity import VisitorId
-from audiencehub.people.app import create_people_app
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.schema import id_links, opt_outs, users
+from audiencehub.people.web.app import create_people_app
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from audiencehub.errors import ConfigurationError
 from audiencehub.people.jobs import PeopleJob, due_jobs, run_job
 from audiencehub.people.schema import job_runs
-from audiencehub.server import build_people_server
+from audiencehub.runtime.servers import build_people_server
 from tests.people.conftest import write_inbound
 
 

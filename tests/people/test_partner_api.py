@@ -9,13 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from audiencehub.people.app import create_people_app
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import ExportControl, InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.schema import api_tokens
 from audiencehub.people.segments import add_segment
 from audiencehub.people.traits import add_trait
+from audiencehub.people.web.app import create_people_app
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """The campaign system: profiles now; audiences, sharing, workflows and tracking to come."""
 
-from audiencehub.campaign.profile_fields import ProfileField, UpsertKey
-from audiencehub.campaign.profile_import import ImportReport, import_profiles
-from audiencehub.campaign.profile_store import (
+from audiencehub.campaign.profiles.fields import ProfileField, UpsertKey
+from audiencehub.campaign.profiles.file_import import ImportReport, import_profiles
+from audiencehub.campaign.profiles.store import (
     add_key_schemes,
     count_profiles,
     get_profile,

@@ -9,8 +9,8 @@ from sqlalchemy import Connection, func, insert, literal, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from audiencehub.campaign.data_sources import Channel, get_shared_data_source, require_terms
 from audiencehub.campaign.schema import audience_addresses, audience_members, audiences
+from audiencehub.campaign.sharing.data_sources import Channel, get_shared_data_source, require_terms
 from audiencehub.errors import InvalidInput, NotFound
 
 __all__ = [

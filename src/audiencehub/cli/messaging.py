@@ -10,10 +10,10 @@ import typer
 from sqlalchemy import select
 
 from audiencehub.campaign.audiences import audience_id
-from audiencehub.campaign.delivery import EmailTemplate, mailer_for
+from audiencehub.campaign.messaging.delivery import EmailTemplate, mailer_for
+from audiencehub.campaign.messaging.sending import send_email_delivery
+from audiencehub.campaign.messaging.triggers import add_template
 from audiencehub.campaign.schema import audience_members
-from audiencehub.campaign.sending import send_email_delivery
-from audiencehub.campaign.triggers import add_template
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json
 from audiencehub.workspace import open_workspace
@@ -58,7 +58,7 @@ def deliveries_send(
 ) -> None:
     """Send an email delivery to an audience (SMTP when configured, else the outbox)."""
     from audiencehub.campaign.key_vault import KeyVault
-    from audiencehub.campaign.tracking import LinkSigner
+    from audiencehub.campaign.messaging.tracking import LinkSigner
 
     ws = open_workspace(workspace)
     template = EmailTemplate(
@@ -101,7 +101,11 @@ def serve_command(
     """Serve campaign and the people service together, with the people job scheduler."""
     import uvicorn
 
-    from audiencehub.server import build_campaign_server, build_people_server, tune_gc_for_serving
+    from audiencehub.runtime.servers import (
+        build_campaign_server,
+        build_people_server,
+        tune_gc_for_serving,
+    )
 
     ws = open_workspace(workspace)
     servers = [

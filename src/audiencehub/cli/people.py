@@ -283,7 +283,7 @@ def serve_command(
     """Serve the people service: visitor ID service, OAuth2 token endpoint, partner API, jobs."""
     import uvicorn
 
-    from audiencehub.server import build_people_server
+    from audiencehub.runtime.servers import build_people_server
 
     app = build_people_server(open_workspace(workspace), scheduler=scheduler)
     uvicorn.run(app, host=host, port=port, log_level="info")

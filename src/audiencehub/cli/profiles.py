@@ -19,7 +19,7 @@ from audiencehub.campaign import (
     schemes_in_use,
 )
 from audiencehub.campaign.audiences import audience_id
-from audiencehub.campaign.targeting import compile_filter
+from audiencehub.campaign.workflows.targeting import compile_filter
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_value
 from audiencehub.errors import InvalidInput

@@ -8,16 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from audiencehub.campaign.accounts import (
+from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.sharing.accounts import (
     Account,
     check_account,
     get_account,
     set_account,
 )
-from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
-from audiencehub.campaign.audit import current_actor, list_audit
-from audiencehub.campaign.connection import people_client, set_connection
-from audiencehub.campaign.data_sources import (
+from audiencehub.campaign.sharing.audit import current_actor, list_audit
+from audiencehub.campaign.sharing.data_sources import (
     Channel,
     Encryption,
     ReconciliationKey,
@@ -25,9 +25,9 @@ from audiencehub.campaign.data_sources import (
     add_shared_data_source,
     list_shared_data_sources,
 )
-from audiencehub.campaign.jobs import CampaignJob, run_campaign_job
-from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.sharing import ExportRun, share_audience
+from audiencehub.campaign.sharing.export_job import ExportRun, share_audience
+from audiencehub.campaign.sharing.jobs import CampaignJob, run_campaign_job
+from audiencehub.campaign.sharing.people_link import people_client, set_connection
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_value
 from audiencehub.errors import InvalidInput

@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from audiencehub.campaign.connection import people_client
-from audiencehub.campaign.delivery import mailer_for
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.tracking import LinkSigner
-from audiencehub.campaign.workflow_document import load_workflow
-from audiencehub.campaign.workflow_runner import Messaging, run_workflow
-from audiencehub.campaign.workflow_schedule import list_schedules, schedule_workflow
+from audiencehub.campaign.messaging.delivery import mailer_for
+from audiencehub.campaign.messaging.tracking import LinkSigner
+from audiencehub.campaign.sharing.people_link import people_client
+from audiencehub.campaign.workflows.document import load_workflow
+from audiencehub.campaign.workflows.runner import Messaging, run_workflow
+from audiencehub.campaign.workflows.schedule import list_schedules, schedule_workflow
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, err_console, print_json
 from audiencehub.workspace import open_workspace

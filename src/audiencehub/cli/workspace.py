@@ -11,8 +11,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from audiencehub.cli.options import WorkspaceOption
 from audiencehub.cli.output import console
 from audiencehub.cli.profiles import print_report
-from audiencehub.demo import run_demo
-from audiencehub.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
+from audiencehub.runtime.demo import run_demo
+from audiencehub.runtime.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
 from audiencehub.workspace import init_workspace, open_workspace
 
 __all__ = ["byte_progress", "db_app", "demo", "init"]

@@ -1,13 +1,14 @@
 """Alembic migrations, one history per system, run programmatically.
 
-Each system keeps its own version table so that both can share one PostgreSQL
-database when an operator points both URLs at it.
+Each system keeps its history beside its schema (``audiencehub.<system>.migrations``)
+and its own version table, so that both can share one PostgreSQL database when an
+operator points both URLs at it. The history is named as a package resource, so
+this module imports no system.
 """
 
 from __future__ import annotations
 
 import enum
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -19,8 +20,6 @@ from sqlalchemy.exc import OperationalError
 from audiencehub.errors import StorageError
 
 __all__ = ["System", "current_revision", "head_revision", "require_current", "upgrade"]
-
-_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class System(enum.StrEnum):
@@ -34,10 +33,15 @@ class System(enum.StrEnum):
         """The Alembic version table of this system."""
         return f"alembic_version_{self.value}"
 
+    @property
+    def script_location(self) -> str:
+        """Where the system's Alembic history lives, as a package resource."""
+        return f"audiencehub.{self.value}:migrations"
+
 
 def _config(system: System) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS / system.value))
+    config.set_main_option("script_location", system.script_location)
     config.attributes["version_table"] = system.version_table
     return config
 

@@ -1,0 +1,187 @@
+"""Sending a delivery to a set of profiles, message by message, each one logged.
+
+Given an engine, each message is logged in its own transaction (a crash loses
+at most the message in flight); given a connection (a workflow run), messages
+are logged in the caller's transaction. Profiles are read in pages by id, so
+no cursor stays open while messages are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RowMapping, Select, select
+
+from audiencehub.campaign.messaging.delivery import (
+    EmailTemplate,
+    Mailer,
+    SendFailed,
+    compose_email,
+    log_message,
+    render,
+    send_sms,
+)
+from audiencehub.campaign.messaging.tracking import LinkSigner
+from audiencehub.campaign.schema import profiles
+from audiencehub.config import Settings
+from audiencehub.errors import InvalidInput
+
+__all__ = ["DeliveryReport", "profile_context", "send_email_delivery", "send_sms_delivery"]
+
+_PAGE = 1_000
+
+
+@dataclass
+class DeliveryReport:
+    """Counts of one delivery, and the reasons messages were skipped or failed."""
+
+    delivery: str
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def note(self, status: str, reason: str | None = None) -> None:
+        setattr(self, status, getattr(self, status) + 1)
+        if reason:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+
+def profile_context(row: Any) -> dict[str, Any]:
+    """What templates see of a profile: its fields, and its custom attributes as ``attributes``."""
+    return {
+        "profile": {
+            k: row[k]
+            for k in (
+                "id",
+                "crm_id",
+                "email",
+                "mobile_phone",
+                "first_name",
+                "last_name",
+                "country",
+                "birth_date",
+            )
+        },
+        "attributes": dict(row["attributes"] or {}),
+    }
+
+
+def _pages(target: Engine | Connection, profile_ids: Select[Any]) -> Iterator[RowMapping]:
+    chosen = profile_ids.subquery()
+    last = 0
+    while True:
+        query = (
+            select(profiles)
+            .where(profiles.c.id.in_(select(chosen.c[0])), profiles.c.id > last)
+            .order_by(profiles.c.id)
+            .limit(_PAGE)
+        )
+        with nullcontext(target) if isinstance(target, Connection) else target.connect() as reader:
+            rows = list(reader.execute(query).mappings())
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1]["id"]
+
+
+def _writer(target: Engine | Connection) -> Callable[[], AbstractContextManager[Connection]]:
+    if isinstance(target, Connection):
+        return lambda: nullcontext(target)
+    return target.begin
+
+
+def _skip_reason(row: RowMapping, channel: str) -> str | None:
+    address = row["email"] if channel == "email" else row["mobile_phone"]
+    if row["blocklisted"]:
+        return "blocklisted"
+    if row[f"{channel}_opt_out"]:
+        return f"opted out of {channel}"
+    if not address:
+        return "no email address" if channel == "email" else "no mobile phone"
+    return None
+
+
+def _deliver(
+    target: Engine | Connection,
+    channel: str,
+    name: str,
+    profile_ids: Select[Any],
+    send_one: Callable[[RowMapping, str], None],
+) -> DeliveryReport:
+    """Skip who may not receive ``channel``, send to the rest, and log every message."""
+    report = DeliveryReport(name)
+    begin = _writer(target)
+    column = "email" if channel == "email" else "mobile_phone"
+    for row in _pages(target, profile_ids):
+        reason = _skip_reason(row, channel)
+        address = row[column] or ""
+        status = "skipped"
+        if reason is None:
+            try:
+                send_one(row, address)
+                status = "sent"
+            except (SendFailed, InvalidInput) as exc:
+                status, reason = "failed", str(exc)
+        with begin() as connection:
+            log_message(
+                connection,
+                delivery=name,
+                channel=channel,
+                profile_id=row["id"],
+                address=address,
+                status=status,
+                reason=reason,
+            )
+        report.note(status, reason)
+    return report
+
+
+def send_email_delivery(
+    target: Engine | Connection,
+    settings: Settings,
+    signer: LinkSigner,
+    mailer: Mailer,
+    *,
+    name: str,
+    template: EmailTemplate,
+    profile_ids: Select[Any],
+) -> DeliveryReport:
+    """Send ``template`` to every profile in ``profile_ids`` that may receive email."""
+    template.check()
+
+    def send_one(row: RowMapping, address: str) -> None:
+        mailer.send(
+            compose_email(
+                template,
+                profile_context(row),
+                to=address,
+                sender=settings.mail_from,
+                profile_id=row["id"],
+                delivery_id=None,
+                signer=signer,
+                base_url=settings.tracking_base_url.rstrip("/"),
+            )
+        )
+
+    return _deliver(target, "email", name, profile_ids, send_one)
+
+
+def send_sms_delivery(
+    target: Engine | Connection,
+    settings: Settings,
+    *,
+    name: str,
+    text: str,
+    profile_ids: Select[Any],
+) -> DeliveryReport:
+    """Send an SMS rendered from ``text`` to every profile that may receive one."""
+    EmailTemplate("", text, "").check()
+
+    def send_one(row: RowMapping, address: str) -> None:
+        send_sms(settings, address, render(text, profile_context(row), html=False))
+
+    return _deliver(target, "sms", name, profile_ids, send_one)

@@ -1,0 +1,397 @@
+"""Reads and writes of the profile store: chunked upserts, look-ups and key upkeep.
+
+Reconciliation keys (the digests in ``profile_keys``) are written with every
+profile write, for every scheme listed in ``key_schemes``, so matching a shared
+audience never re-hashes the profile base.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
+
+from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
+from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
+from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
+from audiencehub.db.bulk import bulk_insert, inserted_rowids
+from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.identity.hashing import encode_digest
+from audiencehub.identity.normalize import normalize_email
+from audiencehub.identity.schemes import HashScheme, IdKind
+
+__all__ = [
+    "ChunkOutcome",
+    "add_key_schemes",
+    "apply_changes",
+    "count_profiles",
+    "create_profile",
+    "get_profile",
+    "keys_changed",
+    "schemes_in_use",
+]
+
+_KIND_COLUMN = {IdKind.EMAIL.value: "email", IdKind.PHONE.value: "mobile_phone"}
+_FLAGS = frozenset(flag.value for flag in BOOLEAN_FIELDS)
+_KEY_COLUMNS = ("scheme", "kind", "digest", "profile_id")
+_KEY_PARAMS = tuple(f"p_{name}" for name in _KEY_COLUMNS)
+_REKEY_BATCH = 10_000
+
+
+def _email_phone(kind: str, value: str | None) -> tuple[str | None, str | None]:
+    return (value, None) if kind == IdKind.EMAIL.value else (None, value)
+
+
+@dataclass
+class ChunkOutcome:
+    """What applying one chunk of changes did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    """A profile as it stands after the rows of this chunk seen so far."""
+
+    profile_id: int | None
+    values: tuple[Any, ...]
+    attributes: dict[str, Any]
+    keys: KeyDigests
+    changed_kinds: set[str] = field(default_factory=set)
+    stale_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    dirty: bool = False
+
+
+def schemes_in_use(connection: Connection) -> list[HashScheme]:
+    """The hashing schemes reconciliation keys are kept for, in a stable order."""
+    rows = connection.execute(select(key_schemes.c.scheme).order_by(key_schemes.c.scheme))
+    return [HashScheme(row.scheme) for row in rows]
+
+
+class _Merger:
+    """How one file's changes combine with stored profiles (fixed per mapping)."""
+
+    def __init__(self, mapping: ColumnMapping) -> None:
+        self.columns = mapping.value_columns
+        self.flags = [i for i, name in enumerate(self.columns) if name in _FLAGS]
+        self.names = mapping.attribute_names
+        self.kind_at = {
+            kind: self.columns.index(column)
+            for kind, column in _KIND_COLUMN.items()
+            if column in self.columns
+        }
+
+    def values(self, current: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+        if not self.flags:
+            return new
+        merged = list(new)
+        for i in self.flags:
+            if merged[i] is None:
+                merged[i] = current[i]
+        return tuple(merged)
+
+    def attributes(self, current: dict[str, Any], new: tuple[str | None, ...]) -> dict[str, Any]:
+        merged = dict(current)
+        for name, value in zip(self.names, new, strict=True):
+            if value is None:
+                merged.pop(name, None)
+            else:
+                merged[name] = value
+        return merged
+
+
+def apply_changes(
+    connection: Connection,
+    mapping: ColumnMapping,
+    changes: Sequence[ProfileChange],
+    schemes: Sequence[HashScheme],
+) -> ChunkOutcome:
+    """Upsert a chunk of validated rows, in file order, inside the caller's transaction.
+
+    ``schemes`` are the schemes in use, to find the keys an email or phone change
+    makes stale.
+    """
+    outcome = ChunkOutcome()
+    merger = _Merger(mapping)
+    key_column = profiles.c[mapping.key.column]
+    existing: dict[str, list[_Pending]] = {}
+    wanted = sorted({change.key for change in changes})
+    if wanted:
+        query = select(
+            key_column,
+            profiles.c.id,
+            profiles.c.attributes,
+            *(profiles.c[name] for name in merger.columns),
+        ).where(key_column.in_(bindparam("wanted", expanding=True)))
+        for key, profile_id, attributes, *stored in connection.execute(query, {"wanted": wanted}):
+            existing.setdefault(key, []).append(
+                _Pending(profile_id, tuple(stored), dict(attributes), {})
+            )
+    state: dict[str, _Pending] = {}
+    for change in changes:
+        found = existing.get(change.key, ())
+        if len(found) > 1:
+            outcome.rejected.append(
+                RejectedRow(
+                    change.line,
+                    f"{len(found)} profiles share this {mapping.key} ({change.key}); "
+                    "import with --key crm_id to tell them apart",
+                )
+            )
+            continue
+        current = state.get(change.key) or (found[0] if found else None)
+        if current is None:
+            values = merger.values((False,) * len(merger.columns), change.values)
+            state[change.key] = _Pending(
+                None, values, merger.attributes({}, change.attributes), change.keys
+            )
+            outcome.inserted += 1
+            continue
+        state[change.key] = current
+        values = merger.values(current.values, change.values)
+        attributes = merger.attributes(current.attributes, change.attributes)
+        if values == current.values and attributes == current.attributes:
+            outcome.unchanged += 1
+            continue
+        outcome.updated += 1
+        for kind, digests in change.keys.items():
+            at = merger.kind_at[kind]
+            if values[at] != current.values[at]:
+                if current.profile_id is not None and kind not in current.changed_kinds:
+                    old = key_digests(
+                        *_email_phone(kind, current.values[at]), schemes, (IdKind(kind),)
+                    )
+                    current.stale_keys.extend(_key_rows(current.profile_id, old, old))
+                current.keys[kind] = digests
+                current.changed_kinds.add(kind)
+        current.values, current.attributes = values, attributes
+        current.dirty = current.profile_id is not None
+    _write(connection, mapping.key.column, merger.columns, list(state.values()))
+    return outcome
+
+
+def _key_rows(profile_id: int, keys: KeyDigests, kinds: Iterable[str]) -> list[tuple[Any, ...]]:
+    return [
+        (scheme, kind, digest, profile_id)
+        for kind in kinds
+        for scheme, digest in keys.get(kind, ())
+    ]
+
+
+def _new_ids(
+    connection: Connection, key_column: str, columns: tuple[str, ...], new: list[_Pending]
+) -> Iterable[tuple[int, _Pending]]:
+    """The ids the database gave the profiles just inserted (see :func:`inserted_rowids`)."""
+    rowids = inserted_rowids(connection, len(new))
+    if rowids is not None:
+        return zip(rowids, new, strict=True)
+    at = columns.index(key_column)
+    keyed = {p.values[at]: p for p in new}
+    found = connection.execute(
+        select(profiles.c.id, profiles.c[key_column]).where(
+            profiles.c[key_column].in_(bindparam("keys", expanding=True))
+        ),
+        {"keys": list(keyed)},
+    )
+    return [(profile_id, keyed[key]) for profile_id, key in found]
+
+
+def _write(
+    connection: Connection, key_column: str, columns: tuple[str, ...], pending: list[_Pending]
+) -> None:
+    now = datetime.now(UTC)
+    new = [p for p in pending if p.profile_id is None]
+    dirty = [p for p in pending if p.dirty]
+    key_rows: list[tuple[Any, ...]] = []
+    stale: list[dict[str, Any]] = []
+    if new:
+        unset_flags = tuple(sorted(_FLAGS - set(columns)))
+        bulk_insert(
+            connection,
+            profiles,
+            [*columns, *unset_flags, "attributes"],
+            ((*p.values, *(False for _ in unset_flags), p.attributes) for p in new),
+            constants={"created_at": now, "updated_at": now},
+        )
+        for profile_id, p in _new_ids(connection, key_column, columns, new):
+            key_rows.extend(_key_rows(profile_id, p.keys, p.keys))
+    if dirty:
+        statement = (
+            update(profiles)
+            .where(profiles.c.id == bindparam("p_id"))
+            .values(
+                {name: bindparam(f"p_{name}") for name in [*columns, "attributes", "updated_at"]}
+            )
+        )
+        connection.execute(
+            statement,
+            [
+                {"p_id": p.profile_id, "p_attributes": p.attributes, "p_updated_at": now}
+                | {f"p_{name}": value for name, value in zip(columns, p.values, strict=True)}
+                for p in dirty
+            ],
+        )
+        stale = [dict(zip(_KEY_PARAMS, row, strict=True)) for p in dirty for row in p.stale_keys]
+        if stale:
+            connection.execute(
+                delete(profile_keys).where(
+                    *(profile_keys.c[name] == bindparam(f"p_{name}") for name in _KEY_COLUMNS)
+                ),
+                stale,
+            )
+        for p in dirty:
+            if p.profile_id is not None:
+                key_rows.extend(_key_rows(p.profile_id, p.keys, p.changed_kinds))
+    if key_rows:
+        bulk_insert(connection, profile_keys, _KEY_COLUMNS, key_rows)
+    if key_rows or stale:
+        keys_changed(connection)
+
+
+def keys_changed(connection: Connection, schemes: Sequence[HashScheme] | None = None) -> None:
+    """Give ``schemes`` (every scheme in use by default) a new keys token.
+
+    Called in the transaction that writes their keys, so a columnar copy read
+    under the old token is never used again once that transaction commits.
+    """
+    statement = update(key_schemes).values(keys_token=secrets.token_hex(16))
+    if schemes is not None:
+        statement = statement.where(key_schemes.c.scheme.in_([s.value for s in schemes]))
+    connection.execute(statement)
+
+
+def create_profile(
+    connection: Connection,
+    *,
+    email: str | None = None,
+    mobile_phone: str | None = None,
+    crm_id: str | None = None,
+    **flags: bool,
+) -> int:
+    """Insert one profile with its reconciliation keys; returns its id.
+
+    For profiles made one at a time (a triggered message's recipient who had
+    none): like an import, it writes the keys of every scheme in use, so a
+    shared-audience import matches the profile from its first minute. ``flags``
+    are the opt-out and blocklist fields, false when not given.
+    """
+    unknown = sorted(set(flags) - _FLAGS)
+    if unknown:
+        raise InvalidInput(f"unknown profile flags: {', '.join(unknown)}")
+    now = datetime.now(UTC)
+    profile_id = connection.execute(
+        insert(profiles).returning(profiles.c.id),
+        {
+            "crm_id": crm_id,
+            "email": email,
+            "email_key": normalize_email(email) if email else None,
+            "mobile_phone": mobile_phone,
+            "attributes": {},
+            "created_at": now,
+            "updated_at": now,
+            **dict.fromkeys(_FLAGS, False),
+            **flags,
+        },
+    ).scalar_one()
+    keys = key_digests(email, mobile_phone, schemes_in_use(connection), tuple(IdKind))
+    rows = _key_rows(profile_id, keys, keys)
+    if rows:
+        bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
+        keys_changed(connection)
+    return int(profile_id)
+
+
+def count_profiles(connection: Connection, where: ColumnElement[bool] | None = None) -> int:
+    """How many profiles the store holds (that match ``where``, a targeting filter)."""
+    query = select(func.count()).select_from(profiles)
+    if where is not None:
+        query = query.where(where)
+    return int(connection.execute(query).scalar_one())
+
+
+def get_profile(connection: Connection, key: str) -> dict[str, Any]:
+    """A profile by email (any case), CRM id or numeric id, with its reconciliation keys."""
+    text = key.strip()
+    if "@" in text:
+        condition = profiles.c.email_key == text.lower()
+        by = UpsertKey.EMAIL.value
+    else:
+        condition = profiles.c.crm_id == text
+        by = "CRM id"
+        if text.isdigit():
+            condition = condition | (profiles.c.id == int(text))
+            by = "CRM id or id"
+    rows = connection.execute(select(profiles).where(condition).limit(2)).mappings().all()
+    if not rows:
+        raise NotFound(
+            f"no profile has the {by} {text!r}",
+            hint="Look a profile up by email, CRM id or numeric id.",
+        )
+    if len(rows) > 1:
+        raise NotFound(f"several profiles match {text!r}", hint="Look it up by CRM id instead.")
+    profile: dict[str, Any] = dict(rows[0])
+    expected = key_digests(
+        profile["email"], profile["mobile_phone"], schemes_in_use(connection), tuple(IdKind)
+    )
+    profile["keys"] = []
+    for scheme, kind, digest, profile_id in _key_rows(profile["id"], expected, expected):
+        stored = connection.execute(
+            select(func.count())
+            .select_from(profile_keys)
+            .where(
+                profile_keys.c.scheme == scheme,
+                profile_keys.c.kind == kind,
+                profile_keys.c.digest == digest,
+                profile_keys.c.profile_id == profile_id,
+            )
+        ).scalar_one()
+        if stored:
+            profile["keys"].append(
+                {"scheme": scheme, "kind": kind, "hash": encode_digest(digest, HashScheme(scheme))}
+            )
+    return profile
+
+
+def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> int:
+    """Start keeping keys for ``schemes`` and compute them for every stored profile.
+
+    Returns how many key rows were written. Schemes already in use are skipped,
+    so running it twice changes nothing.
+    """
+    in_use = set(schemes_in_use(connection))
+    new = [s for s in dict.fromkeys(schemes) if s not in in_use]
+    if not new:
+        return 0
+    connection.execute(
+        insert(key_schemes),
+        [
+            {"scheme": s.value, "added_at": datetime.now(UTC), "keys_token": secrets.token_hex(16)}
+            for s in new
+        ],
+    )
+    written, last_id = 0, 0
+    kinds = (IdKind.EMAIL, IdKind.PHONE)
+    while True:
+        batch = connection.execute(
+            select(profiles.c.id, profiles.c.email, profiles.c.mobile_phone)
+            .where(profiles.c.id > last_id)
+            .order_by(profiles.c.id)
+            .limit(_REKEY_BATCH)
+        ).all()
+        if not batch:
+            return written
+        rows: list[tuple[Any, ...]] = []
+        for profile_id, email, phone in batch:
+            keys = key_digests(email, phone, new, kinds)
+            rows.extend(_key_rows(profile_id, keys, keys))
+        if rows:
+            bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
+        written += len(rows)
+        last_id = batch[-1][0]

@@ -1,0 +1,227 @@
+"""Campaign's shared data sources: how IDs of a people-service source map to profiles.
+
+``defaultDataSource`` reconciles visitor IDs; ``AMCDS<n>`` sources reconcile
+declared IDs through a profile field, compared as a regular, hashed or
+encrypted value. Nothing moves through a source whose data-use terms are not
+accepted, and no source may carry an email or phone number in clear.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.profiles.store import add_key_schemes
+from audiencehub.campaign.schema import shared_data_sources
+from audiencehub.errors import ConfigurationError, InvalidInput, LegalRestriction, NotFound
+from audiencehub.identity.ciphers import AesCbcCipher, AesSivCipher, DeclaredIdCipher
+from audiencehub.identity.schemes import HashScheme, IdKind
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "Channel",
+    "Encryption",
+    "ReconciliationKey",
+    "accept_terms",
+    "add_shared_data_source",
+    "cipher_of",
+    "get_shared_data_source",
+    "list_shared_data_sources",
+    "require_terms",
+]
+
+DEFAULT_SOURCE = "defaultDataSource"
+
+
+class ReconciliationKey(enum.StrEnum):
+    """The profile field a declared ID is compared with."""
+
+    EMAIL = "email"
+    MOBILE_PHONE = "mobile_phone"
+    CRM_ID = "crm_id"
+
+    @property
+    def kind(self) -> IdKind | None:
+        """The kind of personal data the field holds (None: an opaque id)."""
+        return {"email": IdKind.EMAIL, "mobile_phone": IdKind.PHONE}.get(self.value)
+
+
+class Encryption(enum.StrEnum):
+    """How a source's declared IDs are encrypted."""
+
+    AES_CBC = "aes-cbc"
+    AES_SIV = "aes-siv"
+
+
+class Channel(enum.StrEnum):
+    """What decrypted IDs can be used for; ``other`` is never decrypted."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    OTHER = "other"
+
+
+def add_shared_data_source(
+    connection: Connection,
+    vault: KeyVault,
+    *,
+    label: str,
+    key: ReconciliationKey,
+    hashing: HashScheme | None = None,
+    encryption: Encryption | None = None,
+    enc_key: str | None = None,
+    enc_iv: str | None = None,
+    channel: Channel | None = None,
+    priority: int = 0,
+    alias_dpid: int | None = None,
+    destination_id: int | None = None,
+    enc_key_env: str | None = None,
+    enc_iv_env: str | None = None,
+) -> dict[str, Any]:
+    """Create a declared-ID source ``AMCDS<n>``; keys are checked, then stored sealed.
+
+    ``enc_key_env`` / ``enc_iv_env`` reference environment variables instead:
+    only their names are stored, and the values are read each time the key is
+    used, for secrets kept in a secret manager that injects them. The variables
+    must be set now, so a wrong name fails here and not at the next import.
+    """
+    if enc_key_env is not None:
+        enc_key = _from_environment(enc_key_env, "the key")
+    if enc_iv_env is not None:
+        enc_iv = _from_environment(enc_iv_env, "the IV")
+    if hashing and encryption:
+        raise InvalidInput("choose hashing or encryption, not both")
+    if key.kind is not None and not hashing and not encryption:
+        raise LegalRestriction(
+            f"reconciliation key {key} would put personal data in clear into shared files",
+            hint="Choose --hashing (aam, uid2, google, meta) or --encryption for this source.",
+        )
+    if hashing and key.kind not in HashScheme(hashing).kinds:
+        raise InvalidInput(f"the {hashing} scheme cannot hash a {key}")
+    secret = None
+    if encryption is not None:
+        if enc_key is None:
+            raise InvalidInput("encryption needs --enc-key")
+        if encryption is Encryption.AES_CBC:
+            if enc_iv is None:
+                raise InvalidInput("AES-CBC needs --enc-iv")
+            AesCbcCipher.from_hex(enc_key, enc_iv)
+        else:
+            AesSivCipher.from_hex(enc_key)
+        secret = vault.seal(
+            {
+                "key": None if enc_key_env else enc_key,
+                "iv": None if enc_iv_env else enc_iv,
+                "key_env": enc_key_env,
+                "iv_env": enc_iv_env,
+            }
+        )
+        channel = channel or Channel.OTHER
+    count = connection.execute(
+        select(func.count())
+        .select_from(shared_data_sources)
+        .where(shared_data_sources.c.id.like("AMCDS%"))
+    ).scalar_one()
+    source_id = f"AMCDS{count + 1}"
+    connection.execute(
+        insert(shared_data_sources),
+        {
+            "id": source_id,
+            "label": label,
+            "alias_dpid": alias_dpid,
+            "destination_id": destination_id,
+            "priority": priority,
+            "reconciliation": "declared",
+            "reconciliation_key": key.value,
+            "hashing": hashing.value if hashing else None,
+            "encryption": encryption.value if encryption else None,
+            "channel": channel.value if channel else None,
+            "secret": secret,
+            "created_at": datetime.now(UTC),
+        },
+    )
+    if hashing:
+        add_key_schemes(connection, [HashScheme(hashing)])
+    return get_shared_data_source(connection, source_id)
+
+
+def get_shared_data_source(connection: Connection, source_id: str) -> dict[str, Any]:
+    """One source, without its sealed key material."""
+    row = (
+        connection.execute(select(shared_data_sources).where(shared_data_sources.c.id == source_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"campaign has no shared data source {source_id!r}",
+            hint="List them with `audiencehub datasources list`.",
+        )
+    source = dict(row)
+    source["has_key"] = source.pop("secret") is not None
+    return source
+
+
+def list_shared_data_sources(connection: Connection) -> list[dict[str, Any]]:
+    """Every source, highest priority first."""
+    ids = connection.execute(
+        select(shared_data_sources.c.id).order_by(
+            shared_data_sources.c.priority.desc(), shared_data_sources.c.id
+        )
+    ).scalars()
+    return [get_shared_data_source(connection, source_id) for source_id in ids]
+
+
+def accept_terms(connection: Connection, source_id: str, actor: str) -> dict[str, Any]:
+    """Record who accepted the data-use terms of a source, and when."""
+    get_shared_data_source(connection, source_id)
+    connection.execute(
+        update(shared_data_sources)
+        .where(shared_data_sources.c.id == source_id)
+        .values(terms_accepted_by=actor, terms_accepted_at=datetime.now(UTC))
+    )
+    return get_shared_data_source(connection, source_id)
+
+
+def require_terms(source: dict[str, Any]) -> None:
+    """Refuse to move data through a source whose terms are not accepted."""
+    if source["terms_accepted_at"] is None:
+        raise LegalRestriction(
+            f"the data-use terms of data source {source['id']} are not accepted; "
+            "nothing is imported or exported through it",
+            hint=f"Accept them with `audiencehub datasources accept-terms {source['id']}`.",
+        )
+
+
+def cipher_of(connection: Connection, vault: KeyVault, source_id: str) -> DeclaredIdCipher | None:
+    """The source's cipher, opened from its sealed key (None when it does not encrypt)."""
+    row = connection.execute(
+        select(shared_data_sources.c.encryption, shared_data_sources.c.secret).where(
+            shared_data_sources.c.id == source_id
+        )
+    ).first()
+    if row is None or row.encryption is None:
+        return None
+    secret = vault.open(row.secret)
+    what = f"data source {source_id}'s"
+    key = secret.get("key") or _from_environment(secret.get("key_env"), f"{what} key")
+    if row.encryption == Encryption.AES_CBC.value:
+        iv = secret.get("iv") or _from_environment(secret.get("iv_env"), f"{what} IV")
+        return AesCbcCipher.from_hex(key, iv)
+    return AesSivCipher.from_hex(key)
+
+
+def _from_environment(name: str | None, what: str) -> str:
+    """A key referenced by an environment variable's name."""
+    value = os.environ.get(name) if name else None
+    if not value:
+        raise ConfigurationError(
+            f"{what} is referenced from the environment variable {name}, which is not set",
+            hint=f"Set {name} in the environment of every audiencehub process.",
+        )
+    return value

@@ -1,0 +1,362 @@
+"""The ``importSharedAudience`` job: outbound batches of the people service into audiences.
+
+A batch (split data files and their ``.info``) is applied only once its files
+match the control file exactly; until then it waits. Batches apply in time
+order, in one transaction each: *full* ones replace the audiences' membership,
+*iter* ones add and remove. Each applied batch is recorded, so a re-run
+changes nothing, and leaves a report per audience and an audit entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from audiencehub.campaign.audiences import add_profile_members
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.schema import (
+    audience_addresses,
+    audience_members,
+    audiences,
+    processed_batches,
+    shared_data_sources,
+)
+from audiencehub.campaign.sharing.audit import record
+from audiencehub.campaign.sharing.bulk_matching import (
+    MembershipChange,
+    membership_change,
+    resolve_lines,
+)
+from audiencehub.campaign.sharing.data_sources import require_terms
+from audiencehub.campaign.sharing.stored_keys import Lookups, prefetch, reads_database
+from audiencehub.db.bulk import bulk_insert
+from audiencehub.db.value_lists import value_list
+from audiencehub.drops import DropLocation, DropObject
+from audiencehub.drops.staging import StagedBatch, stage_files
+from audiencehub.engines import open_session
+from audiencehub.engines.outbound import open_lines
+from audiencehub.errors import AudienceHubError, InvalidInput
+from audiencehub.formats.control import ControlFile, FileEntry
+from audiencehub.formats.names import OutboundName, parse_outbound_name
+
+__all__ = ["ImportRun", "run_import"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class ImportRun:
+    """What a run did: reports of applied batches, and batches left for later, with why."""
+
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    key: str
+    name: OutboundName
+    info: DropObject | None = None
+    data: dict[str, DropObject] = field(default_factory=dict)
+
+
+def _batches(drop: DropLocation, run: ImportRun) -> list[_Batch]:
+    found: dict[str, _Batch] = {}
+    for obj in drop.list():
+        folder = obj.key[: -len(obj.name)]
+        text = obj.name.replace(".info", ".sync") if obj.name.endswith(".info") else obj.name
+        try:
+            name = parse_outbound_name(text)
+        except InvalidInput:
+            run.refused.append(f"{obj.key}: not an outbound file name; left in place")
+            continue
+        batch = found.setdefault(folder + name.batch, _Batch(folder + name.batch, name))
+        if obj.name.endswith(".info"):
+            batch.info = obj
+        else:
+            batch.data[obj.name] = obj
+    return sorted(found.values(), key=lambda b: (b.name.timestamp_ms, b.key))
+
+
+def _read(drop: DropLocation, obj: DropObject) -> bytes:
+    with drop.open_read(obj.key) as handle:
+        return handle.read()
+
+
+def _precheck(drop: DropLocation, batch: _Batch) -> tuple[ControlFile | None, list[str]]:
+    """The control file, and reasons to wait that the listing alone shows.
+
+    Sizes from the listing are compared first, so an upload still in progress is
+    waited for without downloading anything.
+    """
+    if batch.info is None:
+        return None, ["its control file (.info) has not arrived"]
+    try:
+        control = ControlFile.from_json(_read(drop, batch.info).decode("utf-8"))
+    except (InvalidInput, UnicodeDecodeError) as exc:
+        return None, [f"its control file is unreadable: {exc}"]
+    listed = [
+        FileEntry(e.name, batch.data[e.name].size, e.line_count, e.sequence, e.md5)
+        for e in control.files
+        if e.name in batch.data
+    ]
+    return control, control.mismatches(listed)
+
+
+def run_import(
+    engine: Engine,
+    vault: KeyVault,
+    drop: DropLocation,
+    *,
+    scratch: Path | None = None,
+    cache: Path | None = None,
+) -> ImportRun:
+    """Apply every new, verified outbound batch of ``drop``.
+
+    ``scratch`` holds a batch's staged files and the engine's spills while the
+    batch is processed (a temporary folder by default). ``cache`` keeps columnar
+    copies of the stored keys between runs (see :mod:`~audiencehub.campaign.sharing.stored_keys`);
+    without it every batch reads them from the database.
+    """
+    run = ImportRun()
+    with engine.connect() as connection:
+        done = set(connection.execute(select(processed_batches.c.batch)).scalars())
+    for batch in _batches(drop, run):
+        if batch.key in done:
+            continue
+        control, problems = _precheck(drop, batch)
+        if problems or control is None:
+            run.waiting.append(f"{batch.key}: " + "; ".join(problems))
+            continue
+        try:
+            with engine.connect() as connection:
+                sources = _sources(connection, batch.name.destination_id)
+            with tempfile.TemporaryDirectory(dir=scratch, prefix="import-") as folder:
+                report = _verified_and_applied(
+                    engine, vault, drop, batch, control, sources, Path(folder), cache
+                )
+        except AudienceHubError as exc:
+            run.refused.append(
+                f"{batch.key}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+            )
+            continue
+        if isinstance(report, str):
+            run.waiting.append(f"{batch.key}: {report}")
+        else:
+            run.reports.extend(report)
+    return run
+
+
+def _verified_and_applied(
+    engine: Engine,
+    vault: KeyVault,
+    drop: DropLocation,
+    batch: _Batch,
+    control: ControlFile,
+    sources: list[dict[str, Any]],
+    scratch: Path,
+    cache: Path | None,
+) -> list[dict[str, Any]] | str:
+    """Stage and check the files while the stored keys are read; apply, or say why not.
+
+    The keys are read in a process of their own (see :func:`~audiencehub.engines.extract`),
+    so reading them and staging the files use both cores; kept keys need no core.
+    """
+    started = time.perf_counter()
+    reading = reads_database(engine, sources, cache)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stored = pool.submit(prefetch, engine, sources, cache)
+        # stored keys are read by a process of their own: leave it a core
+        cores = (os.cpu_count() or 1) - (1 if reading else 0)
+        staged = stage_files(drop, control.files, batch.data, scratch, workers=cores)
+        _log.info("%s: staged in %.2f s", batch.key, _since(started))
+        problems = control.mismatches(list(staged.observed))
+        if problems:
+            stored.cancel()
+            return "; ".join(problems)
+        lookups = stored.result()
+    _log.info("%s: stored keys read in %.2f s", batch.key, _since(started))
+    return _apply(engine, vault, batch, control, sources, staged, lookups, scratch)
+
+
+def _sources(connection: Connection, destination_id: int) -> list[dict[str, Any]]:
+    sources = [
+        dict(r)
+        for r in connection.execute(
+            select(shared_data_sources)
+            .where(shared_data_sources.c.destination_id == destination_id)
+            .order_by(shared_data_sources.c.priority.desc(), shared_data_sources.c.id)
+        ).mappings()
+    ]
+    if not sources:
+        raise InvalidInput(
+            f"no shared data source has destination id {destination_id}; "
+            "the batch is left in place",
+            hint="Set --destination-id on the data source that receives this destination.",
+        )
+    for source in sources:
+        require_terms(source)
+    return sources
+
+
+def _apply(
+    engine: Engine,
+    vault: KeyVault,
+    batch: _Batch,
+    control: ControlFile,
+    sources: list[dict[str, Any]],
+    staged: StagedBatch,
+    lookups: Lookups,
+    scratch: Path,
+) -> list[dict[str, Any]]:
+    """Reconcile the batch in the bulk engine, then write every change in one transaction."""
+    changes: list[tuple[Any, int, MembershipChange]] = []
+    with engine.connect() as connection:
+        targets = (
+            connection.execute(
+                select(audiences).where(audiences.c.data_source_id.in_([s["id"] for s in sources]))
+            )
+            .mappings()
+            .all()
+        )
+        with open_session(scratch) as session:
+            started = time.perf_counter()
+            open_lines(session, staged)
+            shared = [a for a in targets if a["type"] != "file"]
+            outcome = resolve_lines(
+                session,
+                lookups,
+                connection,
+                vault,
+                sources,
+                [a["segment_id"] for a in shared],
+                full=batch.name.full,
+            )
+            tally = outcome.tally
+            lookups.clear()  # the stored keys are joined: free them before the writes
+            _log.info("%s: %d lines resolved in %.2f s", batch.key, tally.read, _since(started))
+            for flag, audience in enumerate(shared):
+                change = membership_change(
+                    session, engine, audience, outcome, flag, full=batch.name.full
+                )
+                changes.append((audience, tally.matched, change))
+            for number, audience in enumerate(a for a in targets if a["type"] == "file"):
+                source = next(s for s in sources if s["id"] == audience["data_source_id"])
+                own = resolve_lines(
+                    session,
+                    lookups,
+                    connection,
+                    vault,
+                    [source],
+                    [audience["segment_id"]],
+                    full=batch.name.full,
+                    file_source=source,
+                    table=f"file_outcome_{number}",
+                )
+                change = membership_change(session, engine, audience, own, 0, full=batch.name.full)
+                changes.append((audience, own.tally.matched, change))
+    _log.info("%s: changes computed in %.2f s", batch.key, _since(started))
+    reports = []
+    with engine.begin() as connection:
+        for audience, matched, change in changes:
+            _write_membership(connection, audience, change)
+            report = {
+                "audience": audience["name"],
+                "batch": batch.key,
+                "full": batch.name.full,
+                "rows_read": tally.read,
+                "format_errors": tally.format_errors,
+                "invalid_ids": tally.invalid,
+                "matched": matched,
+                "unmatched": tally.unmatched,
+                "added": change.added.num_rows,
+                "removed": len(change.removed),
+            }
+            considered = report["matched"] + report["unmatched"]
+            report["match_rate"] = round(report["matched"] / considered, 4) if considered else 0.0
+            connection.execute(
+                update(audiences)
+                .where(audiences.c.id == audience["id"])
+                .values(last_report=report, updated_at=datetime.now(UTC))
+            )
+            record(connection, "import", report, data_source_id=audience["data_source_id"])
+            reports.append(report)
+        last = max(control.files, key=lambda e: e.sequence).name
+        connection.execute(
+            update(shared_data_sources)
+            .where(shared_data_sources.c.id.in_([s["id"] for s in sources]))
+            .values(last_file_processed=last)
+        )
+        _log.info("%s: written in %.2f s", batch.key, _since(started))
+        connection.execute(
+            insert(processed_batches),
+            {
+                "batch": batch.key,
+                "processed_at": datetime.now(UTC),
+                "report": {"rows_read": tally.read, "audiences": [r["audience"] for r in reports]},
+            },
+        )
+    return reports
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _write_membership(connection: Connection, audience: Any, change: MembershipChange) -> None:
+    """Apply one audience's changes; members are passed as whole lists, not row by row."""
+    target = audience["id"]
+    if audience["type"] != "file":
+        if len(change.removed):
+            connection.execute(
+                delete(audience_members).where(
+                    audience_members.c.audience_id == target,
+                    audience_members.c.profile_id.in_(value_list(connection, change.removed)),
+                )
+            )
+        if change.added.num_rows:
+            ids = change.added.column("profile_id").combine_chunks()
+            add_profile_members(connection, target, value_list(connection, ids))
+        return
+    if len(change.removed):
+        connection.execute(
+            delete(audience_addresses).where(
+                audience_addresses.c.audience_id == target,
+                audience_addresses.c.address.in_(value_list(connection, change.removed)),
+            )
+        )
+    bulk_insert(
+        connection,
+        audience_addresses,
+        ["audience_id", "address", "profile_id"],
+        ((target, row["address"], row["profile_id"]) for row in change.added.to_pylist()),
+    )
+    # the profiles behind the addresses, for everything that reads profiles
+    connection.execute(delete(audience_members).where(audience_members.c.audience_id == target))
+    add_profile_members(
+        connection,
+        target,
+        select(audience_addresses.c.profile_id)
+        .where(
+            audience_addresses.c.audience_id == target,
+            audience_addresses.c.profile_id.is_not(None),
+        )
+        .distinct(),
+    )

@@ -1,0 +1,1 @@
+"""The campaign app: HTTP routes over the campaign core (tracking, triggers)."""

@@ -1,0 +1,168 @@
+"""Triggered messages over HTTP: decrypt, send without a profile, idempotency, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.messaging.delivery import OutboxMailer
+from audiencehub.campaign.messaging.tracking import LinkSigner
+from audiencehub.campaign.messaging.triggers import add_template
+from audiencehub.campaign.profiles.store import add_key_schemes, get_profile
+from audiencehub.campaign.schema import messages, profiles
+from audiencehub.campaign.sharing.data_sources import (
+    Channel,
+    Encryption,
+    ReconciliationKey,
+    accept_terms,
+    add_shared_data_source,
+)
+from audiencehub.campaign.web.app import TriggerService, create_campaign_app
+from audiencehub.identity import AesCbcCipher, HashScheme, IdKind, hash_id
+
+KEY, IV = "00" * 16, "11" * 16
+TOKEN = "test-api-token"
+
+
+@pytest.fixture
+def api(workspace):
+    vault = KeyVault(workspace.path)
+    with workspace.campaign.begin() as connection:
+        ids = {}
+        for label, key, channel in (
+            ("Emails", ReconciliationKey.EMAIL, Channel.EMAIL),
+            ("Phones", ReconciliationKey.MOBILE_PHONE, Channel.SMS),
+            ("Opaque", ReconciliationKey.CRM_ID, Channel.OTHER),
+        ):
+            source = add_shared_data_source(
+                connection,
+                vault,
+                label=label,
+                key=key,
+                encryption=Encryption.AES_CBC,
+                enc_key=KEY,
+                enc_iv=IV,
+                channel=channel,
+            )
+            accept_terms(connection, source["id"], "tester")
+            ids[label] = source["id"]
+    add_template(
+        workspace.campaign,
+        name="receipt",
+        channel="email",
+        subject="Order {{ payload.order }}",
+        text="Thanks for order {{ payload.order }}",
+        html="<p>Order {{ payload.order }}</p>",
+    )
+    settings = workspace.settings.model_copy(update={"api_token": TOKEN})
+    service = TriggerService(settings, vault, lambda: OutboxMailer(workspace.path / "outbox"))
+    signer = LinkSigner(vault.derive("tracking"))
+    client = TestClient(create_campaign_app(workspace.campaign, signer, triggers=service))
+    return client, ids
+
+
+def _post(client, body, token=TOKEN):
+    return client.post("/api/triggers", json=body, headers={"Authorization": f"Bearer {token}"})
+
+
+def _event(source, plain, key="evt-1", **extra):
+    return {
+        "data_source_id": source,
+        "encrypted_id": AesCbcCipher.from_hex(KEY, IV).encrypt(plain),
+        "template": "receipt",
+        "payload": {"order": "A-42"},
+        "idempotency_key": key,
+        **extra,
+    }
+
+
+def _sent(workspace):
+    with workspace.campaign.connect() as connection:
+        return connection.execute(select(func.count()).select_from(messages)).scalar_one()
+
+
+def test_an_encrypted_email_reaches_someone_without_a_profile(api, workspace):
+    """The ID is decrypted and the message sent; the same key again sends nothing more."""
+    client, ids = api
+    first = _post(client, _event(ids["Emails"], "New.Person@Example.com"))
+    assert first.status_code == 201
+    assert first.json()["status"] == "sent" and first.json()["profile_id"] is None
+    [eml] = list((workspace.path / "outbox").glob("*.eml"))
+    text = eml.read_text()
+    assert "To: new.person@example.com" in text and "Subject: Order A-42" in text
+    again = _post(client, _event(ids["Emails"], "New.Person@Example.com"))
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    assert _sent(workspace) == 1 and len(list((workspace.path / "outbox").glob("*.eml"))) == 1
+
+
+def test_a_profile_can_be_created(api, workspace):
+    """With create_profile, the person becomes a profile, reconciliation keys included."""
+    client, ids = api
+    with workspace.campaign.begin() as connection:
+        add_key_schemes(connection, [HashScheme.AAM])
+    response = _post(
+        client, _event(ids["Emails"], "jo@example.com", key="evt-2", create_profile=True)
+    )
+    assert response.json()["profile_id"] is not None
+    with workspace.campaign.connect() as connection:
+        assert connection.execute(select(profiles.c.email_key)).scalars().all() == [
+            "jo@example.com"
+        ]
+        keys = get_profile(connection, "jo@example.com")["keys"]
+    # a shared-audience import of hashed emails can match the new profile
+    assert keys == [
+        {
+            "scheme": "aam",
+            "kind": "email",
+            "hash": hash_id("jo@example.com", HashScheme.AAM, IdKind.EMAIL),
+        }
+    ]
+
+
+def test_sms_go_to_the_outbox_by_default(api, workspace):
+    """An SMS source decrypts a phone number and sends the text part."""
+    client, ids = api
+    add_template(
+        workspace.campaign,
+        name="receipt",
+        channel="sms",
+        subject="",
+        text="Order {{ payload.order }}",
+        html="",
+    )
+    response = _post(client, _event(ids["Phones"], "+33612345678", key="evt-3"))
+    assert response.json()["channel"] == "sms"
+    [sms] = list((workspace.path / "outbox").glob("*.sms.json"))
+    assert json.loads(sms.read_text()) == {"to": "+33612345678", "body": "Order A-42"}
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        ({"encrypted_id": "deadbeef"}, 400, "not a whole number of 16-byte blocks"),
+        ({"encrypted_id": "00" * 16}, 400, "padding check failed"),
+        ({"data_source_id": "AMCDS99"}, 404, "no shared data source 'AMCDS99'"),
+        ({"template": "nope"}, 404, "no template is named 'nope'"),
+        ({"data_source_id": "AMCDS3"}, 400, "channel other"),
+    ],
+)
+def test_bad_events_send_nothing(api, workspace, change, status, reason):
+    """Bad ciphertext, unknown sources or templates, channel other: refused, nothing sent."""
+    client, ids = api
+    response = _post(client, {**_event(ids["Emails"], "jo@example.com", key="evt-x"), **change})
+    assert response.status_code == status and reason in response.json()["error"]
+    assert _sent(workspace) == 0
+
+
+def test_the_api_needs_its_token(api):
+    """No or a wrong bearer token is 401."""
+    client, ids = api
+    assert _post(client, _event(ids["Emails"], "a@b.co"), token="wrong").status_code == 401
+    assert client.post("/api/triggers", json=_event(ids["Emails"], "a@b.co")).status_code == 401
+    # checked before the body: no token, no word about what the API expects
+    bare = client.post("/api/triggers")
+    assert (bare.status_code, bare.json()) == (401, {"error": "a valid bearer token is required"})
