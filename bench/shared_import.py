@@ -36,7 +36,6 @@ import duckdb
 from isal import igzip
 from sqlalchemy import select
 
-from audiencehub.campaign.audiences import create_shared_audience
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import shared_data_sources
 from audiencehub.campaign.sharing.data_sources import (
@@ -45,6 +44,7 @@ from audiencehub.campaign.sharing.data_sources import (
     add_shared_data_source,
 )
 from audiencehub.campaign.sharing.import_job import run_import
+from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.campaign.sharing.stored_keys import KEY_CACHE, prefetch
 from audiencehub.drops import FolderDrop
 from audiencehub.formats import ControlFile, FileEntry, OutboundName

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
 from audiencehub.campaign import UpsertKey, get_profile, import_profiles
-from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
+from audiencehub.campaign.audiences import get_audience, list_members
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import shared_data_sources, visitor_links
 from audiencehub.campaign.sharing.data_sources import (
@@ -26,7 +26,8 @@ from audiencehub.campaign.sharing.data_sources import (
 )
 from audiencehub.campaign.sharing.export_job import run_export, share_audience
 from audiencehub.campaign.sharing.import_job import run_import
-from audiencehub.campaign.sharing.people_link import people_client, set_connection
+from audiencehub.campaign.sharing.people_link import people_client, set_people_link
+from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.drops import open_drop
 from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.people.clients import register_client
@@ -148,7 +149,7 @@ def test_import_then_share_back(workspace, tmp_path, kind, request):
 
     # share "Shoe lovers" back as a new shared audience, created through the partner API
     with workspace.campaign.begin() as connection:
-        set_connection(
+        set_people_link(
             connection,
             vault,
             people_url="http://people.test",

@@ -1,69 +1,25 @@
-"""Campaign audiences: shared ones fed by the people service, and their members."""
+"""Campaign audiences and their members, whatever fills them (workflows, shared imports).
+
+A base module of campaign: it imports no campaign sub-package, so profiles,
+sharing and workflows can all reach it.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, literal, null, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
 from audiencehub.campaign.schema import audience_addresses, audience_members, audiences
-from audiencehub.campaign.sharing.data_sources import Channel, get_shared_data_source, require_terms
-from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.errors import NotFound
 
 __all__ = [
     "add_profile_members",
     "audience_id",
-    "create_shared_audience",
     "get_audience",
     "list_members",
 ]
-
-
-def create_shared_audience(
-    connection: Connection,
-    *,
-    name: str,
-    segment_id: int,
-    data_source_id: str,
-    force_profile: bool = True,
-) -> dict[str, Any]:
-    """A shared audience fed by a segment through a data source (filled by the import job).
-
-    With an encrypted email or SMS source and ``force_profile`` off, the audience
-    is a *file* audience of decrypted addresses, people without a profile included.
-    """
-    source = get_shared_data_source(connection, data_source_id)
-    require_terms(source)
-    file_audience = (
-        not force_profile
-        and source["encryption"] is not None
-        and source["channel"] in (Channel.EMAIL.value, Channel.SMS.value)
-    )
-    if not force_profile and not file_audience:
-        raise InvalidInput(
-            "--no-force-profile needs an encrypted data source whose channel is email or sms"
-        )
-    now = datetime.now(UTC)
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(audiences),
-                {
-                    "name": name,
-                    "type": "file" if file_audience else "shared",
-                    "segment_id": segment_id,
-                    "data_source_id": data_source_id,
-                    "force_profile": force_profile,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-    except IntegrityError:
-        raise InvalidInput(f"an audience named {name!r} already exists") from None
-    return get_audience(connection, name)
 
 
 def get_audience(connection: Connection, name: str) -> dict[str, Any]:

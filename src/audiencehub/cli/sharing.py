@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
+from audiencehub.campaign.audiences import get_audience, list_members
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.sharing.accounts import (
     Account,
@@ -27,7 +27,8 @@ from audiencehub.campaign.sharing.data_sources import (
 )
 from audiencehub.campaign.sharing.export_job import ExportRun, share_audience
 from audiencehub.campaign.sharing.jobs import CampaignJob, run_campaign_job
-from audiencehub.campaign.sharing.people_link import people_client, set_connection
+from audiencehub.campaign.sharing.people_link import people_client, set_people_link
+from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_value
 from audiencehub.errors import InvalidInput
@@ -272,7 +273,7 @@ def connection_set(
     """Store the connection; the secret is sealed and never shown again."""
     ws = open_workspace(workspace)
     with ws.campaign.begin() as connection:
-        settings = set_connection(
+        settings = set_people_link(
             connection,
             KeyVault(ws.path),
             people_url=people_url,

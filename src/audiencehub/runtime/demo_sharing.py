@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from audiencehub.campaign.audiences import create_shared_audience, get_audience
+from audiencehub.campaign.audiences import get_audience
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import profiles
 from audiencehub.campaign.sharing.accounts import Account, get_account
@@ -28,6 +28,7 @@ from audiencehub.campaign.sharing.data_sources import (
 )
 from audiencehub.campaign.sharing.export_job import write_inbound_file
 from audiencehub.campaign.sharing.jobs import CampaignJob, run_campaign_job
+from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.drops import DropLocation, open_drop

@@ -12,7 +12,7 @@ from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.messaging.tracking import OWN_COOKIE, LinkSigner, TrackedLink
 from audiencehub.campaign.profiles.store import create_profile
 from audiencehub.campaign.schema import tracking_log, visitor_links
-from audiencehub.campaign.sharing.people_link import set_connection
+from audiencehub.campaign.sharing.people_link import set_people_link
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import VisitorId, visitor_id_from_amcv
@@ -50,7 +50,7 @@ def _log(workspace):
 
 def _enable(workspace):
     with workspace.campaign.begin() as connection:
-        set_connection(
+        set_people_link(
             connection,
             KeyVault(workspace.path),
             people_url="https://people.example.com",

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from audiencehub.campaign import UpsertKey, import_profiles
-from audiencehub.campaign.audiences import create_shared_audience, get_audience, list_members
+from audiencehub.campaign.audiences import get_audience, list_members
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import shared_data_sources, visitor_links
 from audiencehub.campaign.sharing.audit import list_audit
@@ -26,6 +26,7 @@ from audiencehub.campaign.sharing.data_sources import (
     get_shared_data_source,
 )
 from audiencehub.campaign.sharing.import_job import run_import
+from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.drops import FolderDrop
 from audiencehub.errors import LegalRestriction
 from audiencehub.formats import ControlFile, LineWriter, OutboundName, format_outbound_row

@@ -431,8 +431,8 @@ def test_complement_needs_share_mode():
 @pytest.mark.parametrize("mode", ["replace", "complete", "create_or_update"])
 def test_a_workflow_cannot_save_into_an_imported_audience(base, mode):
     """Shared audiences belong to the import job: saving into one is refused, nothing changes."""
-    from audiencehub.campaign.audiences import create_shared_audience
     from audiencehub.campaign.sharing.data_sources import ReconciliationKey
+    from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 
     source = _source(base, key=ReconciliationKey.CRM_ID)
     with base.campaign.begin() as connection:

@@ -14,7 +14,7 @@ import time
 from sqlalchemy import Engine
 
 from audiencehub.campaign.messaging.tracking import Click, record_clicks
-from audiencehub.campaign.sharing.people_link import connection_enabled, get_connection
+from audiencehub.campaign.sharing.people_link import get_people_link, people_link_enabled
 
 __all__ = ["ClickWriter"]
 
@@ -40,8 +40,8 @@ class ClickWriter:
 
     def _read_settings(self) -> tuple[bool, str | None]:
         with self.engine.connect() as connection:
-            enabled = connection_enabled(connection)
-            return enabled, (get_connection(connection)["org_id"] if enabled else None)
+            enabled = people_link_enabled(connection)
+            return enabled, (get_people_link(connection)["org_id"] if enabled else None)
 
     async def record(self, click: Click) -> None:
         """Return once ``click`` is committed (raises if its batch failed)."""

@@ -101,10 +101,10 @@ class VisitorCookie:
 
 
 def choose_visitor(
-    cookies: dict[str, str], *, connection_enabled: bool, org_id: str | None
+    cookies: dict[str, str], *, people_link_enabled: bool, org_id: str | None
 ) -> VisitorCookie:
     """Reuse the browser's visitor ID, or create one (and say which cookie to set)."""
-    if connection_enabled and org_id:
+    if people_link_enabled and org_id:
         name = amcv_cookie_name(org_id)
         existing = cookies.get(name)
         if existing:

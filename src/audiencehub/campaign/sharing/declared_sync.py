@@ -23,7 +23,7 @@ from audiencehub.campaign.sharing.data_sources import (
     get_shared_data_source,
     require_terms,
 )
-from audiencehub.campaign.sharing.people_link import get_connection
+from audiencehub.campaign.sharing.people_link import get_people_link
 from audiencehub.campaign.sharing.shared_ids import declared_id_of
 from audiencehub.errors import AudienceHubError
 from audiencehub.identity.declared import AuthState, DeclaredIdSync, format_declared_sync
@@ -51,7 +51,7 @@ class DeclaredSync:
                 source = get_shared_data_source(connection, self.source_id)
                 require_terms(source)  # a sync moves an ID to the people service
                 cipher = cipher_of(connection, self.vault, self.source_id)
-                people_url = get_connection(connection)["people_url"]
+                people_url = get_people_link(connection)["people_url"]
                 value = connection.execute(
                     select(profiles.c[source["reconciliation_key"]]).where(
                         profiles.c.id == profile_id

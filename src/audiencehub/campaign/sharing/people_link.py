@@ -1,8 +1,9 @@
-"""The connection to the people service: OAuth2 client credentials and its partner API.
+"""The people link: campaign's connection to the people service (OAuth2 client
+credentials) and its partner API; named so it is never taken for a database connection.
 
 The client secret is sealed with the workspace key and never printed. Enabling
 the connection also switches click tracking from campaign's own permanent
-cookie to visitor IDs (the tracking server reads :func:`connection_enabled`).
+cookie to visitor IDs (the tracking server reads :func:`people_link_enabled`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from audiencehub.errors import ConfigurationError, NotFound
 
 __all__ = [
     "PeopleClient",
-    "connection_enabled",
-    "get_connection",
+    "get_people_link",
     "people_client",
-    "set_connection",
+    "people_link_enabled",
+    "set_people_link",
 ]
 
 
-def set_connection(
+def set_people_link(
     connection: Connection,
     vault: KeyVault,
     *,
@@ -67,10 +68,10 @@ def set_connection(
         keys=("id",),
         update=("people_url", "client_id", "secret", "org_id", "enabled"),
     )
-    return get_connection(connection)
+    return get_people_link(connection)
 
 
-def get_connection(connection: Connection) -> dict[str, Any]:
+def get_people_link(connection: Connection) -> dict[str, Any]:
     """The connection settings, without the secret."""
     row = connection.execute(select(people_connection)).mappings().first()
     if row is None:
@@ -82,7 +83,7 @@ def get_connection(connection: Connection) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "secret"}
 
 
-def connection_enabled(connection: Connection) -> bool:
+def people_link_enabled(connection: Connection) -> bool:
     """Whether tracking uses visitor IDs (a connection is set and enabled)."""
     row = connection.execute(select(people_connection.c.enabled)).first()
     return bool(row and row.enabled)
@@ -160,7 +161,7 @@ def people_client(
     connection: Connection, vault: KeyVault, http: httpx.Client | None = None
 ) -> PeopleClient:
     """A client for the configured connection (``http`` lets tests reach an in-process app)."""
-    settings = get_connection(connection)
+    settings = get_people_link(connection)
     row = connection.execute(select(people_connection.c.secret)).one()
     secret = vault.open(row.secret)["client_secret"]
     transport = http or httpx.Client(base_url=settings["people_url"], timeout=30)

@@ -100,7 +100,7 @@ def create_campaign_app(
         """Log a click, link the visitor ID to the profile, and redirect to the signed target."""
         link = signer.verify(token)
         enabled, org_id = await clicks.settings()
-        visitor = choose_visitor(dict(request.cookies), connection_enabled=enabled, org_id=org_id)
+        visitor = choose_visitor(dict(request.cookies), people_link_enabled=enabled, org_id=org_id)
         await clicks.record((link, visitor, request.headers.get("user-agent")))
         tasks = BackgroundTasks()
         if declared_sync is not None and visitor.is_visitor_id:
