@@ -20,8 +20,8 @@ CAMPAIGN_RANKS = {
     "sharing": 2,
     "messaging": 3,
     "workflows": 4,
-    "web": 5,
-    "services": 6,
+    "services": 5,
+    "web": 6,
 }
 # Modules at campaign/'s root that every sub-domain may use (rank 0): they import none.
 CAMPAIGN_BASE = {"schema", "audiences", "key_vault", "migrations"}

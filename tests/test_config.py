@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from audiencehub.config import CONFIG_FILE, load_settings
+from audiencehub.config import CONFIG_FILE, Settings, load_settings
 from audiencehub.errors import ConfigurationError, StorageError, WorkspaceNotFound
 from audiencehub.workspace import init_workspace, open_workspace
 
@@ -88,3 +91,11 @@ def test_real_secrets_pass(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIENCEHUB_API_TOKEN", "q3J8s-W2x9aVb7Lr0Tz4")
     monkeypatch.setenv("AUDIENCEHUB_SMTP_PASSWORD", "Changeling-42!")
     assert load_settings(tmp_path).smtp_password == "Changeling-42!"
+
+
+def test_every_setting_is_documented():
+    """docs/configuration.md has a row for every field of Settings, and none that is gone."""
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    section = docs.split("## Every setting", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE))
+    assert documented == set(Settings.model_fields)

@@ -38,7 +38,7 @@ from audiencehub.people.publication import publish
 from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.people.web.app import create_people_app
-from tests.conftest import drop_urls
+from tests.helpers import drop_urls
 
 EMAILS = {
     "C1": "jo@example.com",

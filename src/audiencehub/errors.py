@@ -2,8 +2,16 @@
 
 Every error a user can cause derives from :class:`AudienceHubError` and carries a
 message that says what is wrong and a ``hint`` that says how to fix it. The CLI
-turns them into a message on stderr and exit code 2 in one place; anything else
-is an internal failure (exit code 1).
+turns them into a message on stderr and exit code 2 in one place, both apps into
+one problem-details answer in one place (:mod:`audiencehub.problems`); anything
+else is an internal failure (exit code 1, HTTP 500).
+
+The tree separates what to fix from what to retry: :class:`RemoteError` is a
+service that could not be reached or failed (an S3 endpoint, the people service,
+an SMTP server, an HTTP 5xx), which a job retries at its next run, while
+:class:`ConfigurationError` is a setting that is wrong and stays wrong until a
+person changes it. Errors raised for a driver's failure keep it as their cause
+(``raise ... from exc``), shown with ``AUDIENCEHUB_DEBUG=1``.
 
     AudienceHubError
     ├── InvalidInput                 a value given by a user or a file is malformed
@@ -17,8 +25,11 @@ is an internal failure (exit code 1).
     ├── LegalRestriction             data may not move this way (terms not accepted, raw PII)
     ├── ConfigurationError           settings that make no sense
     │   └── WorkspaceNotFound        no workspace where one was expected
+    ├── InvalidCredentials           credentials missing, unknown, expired or refused
     ├── NotFound                     a named thing (profile, ...) does not exist
-    └── StorageError                 the database is unreachable or not migrated
+    ├── StorageError                 the database is unreachable or not migrated
+    └── RemoteError                  a remote service is unreachable or failed: retry later
+        └── SendFailed               a mail server or SMS gateway did not take a message
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ __all__ = [
     "ConfigurationError",
     "DecryptionFailed",
     "InputFileError",
+    "InvalidCredentials",
     "InvalidDeclaredId",
     "InvalidEmail",
     "InvalidInput",
@@ -36,6 +48,8 @@ __all__ = [
     "InvalidVisitorId",
     "LegalRestriction",
     "NotFound",
+    "RemoteError",
+    "SendFailed",
     "StorageError",
     "WorkspaceNotFound",
 ]
@@ -134,3 +148,21 @@ class StorageError(AudienceHubError):
     """The database cannot be reached or is not at the expected schema version."""
 
     default_hint = "Check the database URL, then run `audiencehub db upgrade`."
+
+
+class InvalidCredentials(AudienceHubError):
+    """Credentials that are missing, unknown, expired or do not match (a token, a secret)."""
+
+
+class RemoteError(AudienceHubError):
+    """A remote service could not be reached or failed (S3, the people service, SMTP, HTTP 5xx).
+
+    Unlike a :class:`ConfigurationError`, the same request may succeed later:
+    scheduled jobs record it and retry at their next run.
+    """
+
+    default_hint = "The service may be down or overloaded; the next run retries."
+
+
+class SendFailed(RemoteError):
+    """A mail server or SMS gateway did not take a message; the message says its answer."""

@@ -16,7 +16,7 @@ from audiencehub.people.segments import add_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.people.web.app import create_people_app
 from audiencehub.workspace import open_workspace
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture

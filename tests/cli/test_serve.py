@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 def test_serve_answers_on_both_ports(tmp_path):

@@ -1,23 +1,11 @@
-"""Helpers to build people-service scenarios."""
+"""Fixtures of people-service scenarios."""
 
 from __future__ import annotations
-
-import gzip
-from pathlib import Path
 
 import pytest
 
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.traits import add_trait
-
-
-def write_inbound(folder: Path, name: str, lines: list[str]) -> Path:
-    """Write an inbound file (gzip when the name ends in .gz) under folder."""
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(line + "\n" for line in lines).encode("utf-8")
-    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-    return path
 
 
 @pytest.fixture

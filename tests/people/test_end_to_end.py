@@ -25,7 +25,7 @@ from audiencehub.people.publication import publish
 from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.people.web.app import create_people_app
-from tests.conftest import drop_urls
+from tests.helpers import drop_urls
 
 
 @pytest.mark.parametrize("kind", ["folder", "s3"])

@@ -63,7 +63,7 @@ def test_malformed_parameters_are_400_with_the_reason(client, query, reason):
     """Bad input gets HTTP 400 and says why."""
     response = client.get(f"/id?{query}")
     assert response.status_code == 400
-    assert reason in response.json()["error"]
+    assert reason in response.json()["detail"]
 
 
 def test_opt_out_per_partner(client, workspace):

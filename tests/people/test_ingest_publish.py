@@ -28,7 +28,7 @@ from audiencehub.people.publication import publish
 from audiencehub.people.schema import user_traits, users
 from audiencehub.people.segments import MergeRule, add_segment, get_segment
 from audiencehub.people.traits import add_trait
-from tests.people.conftest import write_inbound
+from tests.helpers import write_inbound
 
 V1, V2, V3 = ("1" * 38, "2" * 38, "3" * 38)
 

@@ -14,7 +14,7 @@ from audiencehub.errors import ConfigurationError
 from audiencehub.people.jobs import PeopleJob, due_jobs, run_job
 from audiencehub.people.schema import job_runs
 from audiencehub.runtime.servers import build_people_server
-from tests.people.conftest import write_inbound
+from tests.helpers import write_inbound
 
 
 def _runs(workspace):

@@ -133,7 +133,8 @@ def test_expired_tokens_are_refused(api, workspace):
         )
     response = http.get("/api/v1/segments", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
-    assert "expired" in response.json()["error_description"]
+    assert "expired" in response.json()["detail"]
+    assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
 def test_create_a_segment_to_fill_and_look_up_a_data_source(api):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     Date,
@@ -18,12 +17,16 @@ from sqlalchemy import (
     Text,
 )
 
+from audiencehub.db.job_runs import job_runs_table
+from audiencehub.db.types import ID
+
 __all__ = [
     "audience_addresses",
     "audience_members",
     "audiences",
     "audit_log",
     "external_accounts",
+    "job_runs",
     "key_schemes",
     "message_templates",
     "messages",
@@ -46,12 +49,11 @@ __all__ = [
 metadata = MetaData()
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a bigint.
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 profiles = Table(
     "profiles",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("crm_id", String(255), unique=True),
     Column("email", String(320)),
     # trim + lowercase of email: the upsert key and the regular declared ID
@@ -78,7 +80,7 @@ profile_keys = Table(
     Column("scheme", String(16), primary_key=True),
     Column("kind", String(8), primary_key=True),
     Column("digest", LargeBinary(32), primary_key=True),
-    Column("profile_id", _ID, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
+    Column("profile_id", ID, ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True),
     sqlite_with_rowid=False,
 )
 
@@ -115,7 +117,7 @@ shared_data_sources = Table(
 audiences = Table(
     "audiences",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("type", String(16), nullable=False),  # shared | file
     Column("segment_id", Integer),
@@ -131,8 +133,8 @@ audiences = Table(
 audience_members = Table(
     "audience_members",
     metadata,
-    Column("audience_id", _ID, ForeignKey("audiences.id"), primary_key=True),
-    Column("profile_id", _ID, primary_key=True),
+    Column("audience_id", ID, ForeignKey("audiences.id"), primary_key=True),
+    Column("profile_id", ID, primary_key=True),
     sqlite_with_rowid=False,
 )
 
@@ -140,9 +142,9 @@ audience_members = Table(
 audience_addresses = Table(
     "audience_addresses",
     metadata,
-    Column("audience_id", _ID, ForeignKey("audiences.id"), primary_key=True),
+    Column("audience_id", ID, ForeignKey("audiences.id"), primary_key=True),
     Column("address", String(320), primary_key=True),
-    Column("profile_id", _ID),
+    Column("profile_id", ID),
     sqlite_with_rowid=False,
 )
 
@@ -150,7 +152,7 @@ visitor_links = Table(
     "visitor_links",
     metadata,
     Column("visitor_id", String(38), primary_key=True),
-    Column("profile_id", _ID, ForeignKey("profiles.id"), primary_key=True),
+    Column("profile_id", ID, ForeignKey("profiles.id"), primary_key=True),
     Column("linked_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -177,7 +179,7 @@ processed_batches = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(255), nullable=False),
     Column("action", String(64), nullable=False),
@@ -199,8 +201,8 @@ people_connection = Table(
 shares = Table(
     "shares",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("source_audience_id", _ID, ForeignKey("audiences.id"), nullable=False),
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("source_audience_id", ID, ForeignKey("audiences.id"), nullable=False),
     Column("segment_id", Integer, nullable=False),
     Column("trait_code", String(255), nullable=False),
     Column("data_source_id", String(32), ForeignKey("shared_data_sources.id"), nullable=False),
@@ -210,8 +212,8 @@ shares = Table(
 share_exports = Table(
     "share_exports",
     metadata,
-    Column("share_id", _ID, ForeignKey("shares.id"), primary_key=True),
-    Column("profile_id", _ID, primary_key=True),
+    Column("share_id", ID, ForeignKey("shares.id"), primary_key=True),
+    Column("profile_id", ID, primary_key=True),
     Column("exported_at", DateTime(timezone=True), nullable=False),
     sqlite_with_rowid=False,
 )
@@ -219,7 +221,7 @@ share_exports = Table(
 workflow_runs = Table(
     "workflow_runs",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
@@ -231,19 +233,19 @@ workflow_runs = Table(
 workflow_sets = Table(
     "workflow_sets",
     metadata,
-    Column("run_id", _ID, ForeignKey("workflow_runs.id"), primary_key=True),
+    Column("run_id", ID, ForeignKey("workflow_runs.id"), primary_key=True),
     Column("output", String(255), primary_key=True),
-    Column("profile_id", _ID, primary_key=True),
+    Column("profile_id", ID, primary_key=True),
     sqlite_with_rowid=False,
 )
 
 tracking_log = Table(
     "tracking_log",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("kind", String(8), nullable=False),  # click | open
-    Column("delivery_id", _ID),
-    Column("profile_id", _ID, index=True),
+    Column("delivery_id", ID),
+    Column("profile_id", ID, index=True),
     Column("link", Integer),
     Column("url", Text),
     Column("visitor_id", String(64)),  # a visitor ID, or campaign's own cookie id
@@ -254,10 +256,10 @@ tracking_log = Table(
 messages = Table(
     "messages",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("delivery", String(255), nullable=False),  # the delivery's name (or the trigger's)
     Column("channel", String(8), nullable=False),  # email | sms
-    Column("profile_id", _ID, index=True),
+    Column("profile_id", ID, index=True),
     Column("address", String(320), nullable=False),
     Column("status", String(8), nullable=False),  # sent | failed | skipped
     Column("reason", Text),
@@ -268,7 +270,7 @@ trigger_events = Table(
     "trigger_events",
     metadata,
     Column("idempotency_key", String(255), primary_key=True),
-    Column("message_id", _ID, ForeignKey("messages.id")),
+    Column("message_id", ID, ForeignKey("messages.id")),
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
@@ -289,5 +291,8 @@ workflow_schedules = Table(
     Column("document", JSON, nullable=False),
     Column("cron", String(255), nullable=False),
     Column("next_run_at", DateTime(timezone=True), nullable=False),
-    Column("last_run_id", _ID),
+    Column("last_run_id", ID),
 )
+
+# runs of importSharedAudience and exportSharedAudience, as the people service records its own
+job_runs = job_runs_table("campaign_job_runs", metadata)

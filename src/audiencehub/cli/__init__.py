@@ -17,7 +17,16 @@ from typing import NoReturn
 import typer
 from rich.markup import escape
 
-from audiencehub.cli import identity, messaging, people, profiles, sharing, workflows, workspace
+from audiencehub.cli import (
+    identity,
+    messaging,
+    people,
+    profiles,
+    serve,
+    sharing,
+    workflows,
+    workspace,
+)
 from audiencehub.cli.output import err_console
 from audiencehub.errors import AudienceHubError
 
@@ -41,7 +50,8 @@ app.add_typer(sharing.connection_app, name="connection")
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(messaging.templates_app, name="templates")
 app.add_typer(messaging.deliveries_app, name="deliveries")
-app.command("serve")(messaging.serve_command)
+app.command("serve")(serve.serve_command)
+people.app.command("serve")(serve.serve_people_command)
 app.command("audit")(sharing.audit_command)
 app.add_typer(workspace.db_app, name="db")
 app.command("init")(workspace.init)

@@ -1,24 +1,20 @@
-"""``audiencehub templates``, ``deliveries`` and ``serve``: messages and the HTTP services."""
+"""``audiencehub templates`` and ``deliveries``: named templates and email deliveries."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
-from audiencehub.campaign.audiences import audience_id
-from audiencehub.campaign.messaging.delivery import EmailTemplate, mailer_for
-from audiencehub.campaign.messaging.sending import send_email_delivery
+from audiencehub.campaign.messaging.delivery import EmailTemplate
+from audiencehub.campaign.messaging.sending import send_to_audience
 from audiencehub.campaign.messaging.triggers import add_template
-from audiencehub.campaign.schema import audience_members
-from audiencehub.cli.options import JsonOption, WorkspaceOption
+from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
 from audiencehub.cli.output import console, print_json
 from audiencehub.workspace import open_workspace
 
-__all__ = ["deliveries_app", "serve_command", "templates_app"]
+__all__ = ["deliveries_app", "templates_app"]
 
 templates_app = typer.Typer(help="Named message templates (for triggered messages).")
 deliveries_app = typer.Typer(help="Email deliveries.")
@@ -57,31 +53,13 @@ def deliveries_send(
     as_json: JsonOption = False,
 ) -> None:
     """Send an email delivery to an audience (SMTP when configured, else the outbox)."""
-    from audiencehub.campaign.key_vault import KeyVault
-    from audiencehub.campaign.messaging.tracking import LinkSigner
-
-    ws = open_workspace(workspace)
+    services = campaign_services(workspace)
     template = EmailTemplate(
         subject, text.read_text(encoding="utf-8"), html.read_text(encoding="utf-8")
     )
-    with ws.campaign.connect() as connection:
-        target = audience_id(connection, audience)
-    members = select(audience_members.c.profile_id).where(
-        audience_members.c.audience_id == target, audience_members.c.profile_id.is_not(None)
+    report = send_to_audience(
+        services.engine, services.messaging, audience=audience, name=name, template=template
     )
-    mailer = mailer_for(ws.settings)
-    try:
-        report = send_email_delivery(
-            ws.campaign,
-            ws.settings,
-            LinkSigner(KeyVault(ws.path).derive("tracking")),
-            mailer,
-            name=name,
-            template=template,
-            profile_ids=members,
-        )
-    finally:
-        mailer.close()
     if as_json:
         print_json(vars(report))
     else:
@@ -90,34 +68,3 @@ def deliveries_send(
         )
         for reason, count in report.reasons.items():
             console.print(f"  {count} x {reason}")
-
-
-def serve_command(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    campaign_port: Annotated[int, typer.Option(help="Campaign app (tracking, triggers).")] = 8080,
-    people_port: Annotated[int, typer.Option(help="People service app.")] = 8081,
-    workspace: WorkspaceOption = None,
-) -> None:
-    """Serve campaign and the people service together, with the people job scheduler."""
-    import uvicorn
-
-    from audiencehub.runtime.servers import (
-        build_campaign_server,
-        build_people_server,
-        tune_gc_for_serving,
-    )
-
-    ws = open_workspace(workspace)
-    servers = [
-        uvicorn.Server(uvicorn.Config(build_campaign_server(ws), host=host, port=campaign_port)),
-        uvicorn.Server(uvicorn.Config(build_people_server(ws), host=host, port=people_port)),
-    ]
-    tune_gc_for_serving()
-    console.print(
-        f"campaign on http://{host}:{campaign_port}, people service on http://{host}:{people_port}"
-    )
-
-    async def run_both() -> None:
-        await asyncio.gather(*(server.serve() for server in servers))
-
-    asyncio.run(run_both())

@@ -1,4 +1,4 @@
-"""Options several commands share."""
+"""Options several commands share, and the services a command works with."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["JsonOption", "WorkspaceOption"]
+from audiencehub.campaign.services import CampaignServices
+from audiencehub.workspace import open_workspace
+
+__all__ = ["JsonOption", "WorkspaceOption", "campaign_services"]
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -19,3 +22,8 @@ WorkspaceOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def campaign_services(workspace: Path | None) -> CampaignServices:
+    """Campaign's services for the workspace a command names (or finds)."""
+    return CampaignServices.of(open_workspace(workspace))

@@ -1,4 +1,7 @@
-"""Consoles and small printing helpers shared by the command modules."""
+"""Consoles and the printing helpers of every command module: JSON, tables, reports, progress.
+
+Command modules import their printing from here and never from each other.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,20 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
 
-__all__ = ["console", "err_console", "print_json", "print_value"]
+from audiencehub.campaign.profiles.file_import import ImportReport
+
+__all__ = [
+    "byte_progress",
+    "console",
+    "err_console",
+    "print_json",
+    "print_report",
+    "print_table",
+    "print_value",
+]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -21,3 +36,43 @@ def print_value(value: object) -> None:
 def print_json(data: Any) -> None:
     """Print machine-readable output: plain JSON, no colour, one document."""
     console.out(json.dumps(data, default=str, indent=2, sort_keys=True), highlight=False)
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+    """Rows as a table of the named columns (an empty cell for a missing value)."""
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)
+
+
+def print_report(report: ImportReport) -> None:
+    """The import summary: read = inserted + updated + unchanged + rejected."""
+    table = Table(title=f"Import of {report.path.name}", show_header=False)
+    for label, value in (
+        ("read", report.read),
+        ("inserted", report.inserted),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+        ("rejected", report.rejected),
+    ):
+        table.add_row(label, f"{value:,}")
+    table.add_row("time", f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)")
+    console.print(table)
+    if report.rejects_path is not None:
+        console.print(
+            f"Rejected rows, with line numbers and reasons: {report.rejects_path}\n"
+            "Fix them there and import that file again."
+        )
+
+
+def byte_progress() -> Progress:
+    """A progress bar over the bytes of a file being read."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from audiencehub.cli.options import JsonOption, WorkspaceOption
-from audiencehub.cli.output import console, print_json
+from audiencehub.cli.output import console, print_json, print_table
 from audiencehub.drops import open_drop
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import (
@@ -22,12 +21,11 @@ from audiencehub.people.data_sources import (
     get_data_source,
     list_data_sources,
 )
-from audiencehub.people.destinations import add_destination
+from audiencehub.people.destinations import add_destination, destination_ids
 from audiencehub.people.graph import apply_retention, opt_out
 from audiencehub.people.ingest import ingest
-from audiencehub.people.jobs import PeopleJob, due_jobs, run_job
+from audiencehub.people.jobs import PeopleJob, due_jobs, job_history, run_job
 from audiencehub.people.publication import publish
-from audiencehub.people.schema import destinations, job_runs
 from audiencehub.people.segments import MergeRule, add_segment, get_segment, list_segments
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
 from audiencehub.workspace import open_workspace
@@ -58,14 +56,7 @@ def _print_rows(
     if as_json:
         print_json(rows)
     else:
-        _table(rows, columns, title)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    table = Table(*columns, title=title)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    console.print(table)
+        print_table(rows, columns, title)
 
 
 @datasources_app.command("add")
@@ -185,7 +176,7 @@ def segments_show(
     if as_json:
         print_json(segment)
     else:
-        _table([segment], ["id", "name", "rule", "merge_rule", "size"], "Segment")
+        print_table([segment], ["id", "name", "rule", "merge_rule", "size"], "Segment")
 
 
 @destinations_app.command("add")
@@ -264,29 +255,8 @@ def jobs_list(workspace: WorkspaceOption = None) -> None:
     ws = open_workspace(workspace)
     due = due_jobs(ws.people)
     console.print("due now: " + (", ".join(due) if due else "nothing"))
-    with ws.people.connect() as connection:
-        rows = (
-            connection.execute(select(job_runs).order_by(job_runs.c.started_at.desc()).limit(20))
-            .mappings()
-            .all()
-        )
-    _table([dict(r) for r in rows], ["job", "started_at", "ended_at", "status"], "Recent runs")
-
-
-@app.command("serve")
-def serve_command(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8081,
-    scheduler: Annotated[bool, typer.Option(help="Run the job scheduler.")] = True,
-    workspace: WorkspaceOption = None,
-) -> None:
-    """Serve the people service: visitor ID service, OAuth2 token endpoint, partner API, jobs."""
-    import uvicorn
-
-    from audiencehub.runtime.servers import build_people_server
-
-    app = build_people_server(open_workspace(workspace), scheduler=scheduler)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    runs = [vars(run) for run in job_history(ws.people)]
+    print_table(runs, ["job", "started_at", "ended_at", "status"], "Recent runs")
 
 
 @app.command("ingest")
@@ -315,7 +285,7 @@ def ingest_command(
         "realized_traits",
         "removed_traits",
     ]
-    _table([vars(r) for r in run.receipts], columns, "Ingest receipts")
+    print_table([vars(r) for r in run.receipts], columns, "Ingest receipts")
     for receipt in run.receipts:
         for problem in receipt.problems:
             console.print(f"  {receipt.batch}: {problem}")
@@ -337,11 +307,7 @@ def publish_command(
     engine = open_workspace(workspace).people
     if destination is None:
         with engine.connect() as connection:
-            targets = list(
-                connection.execute(
-                    destinations.select().with_only_columns(destinations.c.id)
-                ).scalars()
-            )
+            targets = destination_ids(connection)
     else:
         targets = [destination]
     results = [
@@ -351,7 +317,7 @@ def publish_command(
     if as_json:
         print_json(results)
     else:
-        _table(
+        print_table(
             results, ["destination_id", "full", "batch", "rows", "added", "removed"], "Publications"
         )
 

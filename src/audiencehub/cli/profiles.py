@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from audiencehub.campaign import (
-    ImportReport,
     UpsertKey,
     add_key_schemes,
     count_profiles,
@@ -21,12 +20,12 @@ from audiencehub.campaign import (
 from audiencehub.campaign.audiences import audience_id
 from audiencehub.campaign.workflows.targeting import compile_filter
 from audiencehub.cli.options import JsonOption, WorkspaceOption
-from audiencehub.cli.output import console, print_json, print_value
+from audiencehub.cli.output import byte_progress, console, print_json, print_report, print_value
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import open_workspace
 
-__all__ = ["app", "print_report"]
+__all__ = ["app"]
 
 app = typer.Typer(help="Campaign profiles.")
 
@@ -42,26 +41,6 @@ def _parse_mapping(pairs: list[str]) -> dict[str, str]:
             )
         mapping[column.strip()] = target.strip()
     return mapping
-
-
-def print_report(report: ImportReport) -> None:
-    """The import summary: read = inserted + updated + unchanged + rejected."""
-    table = Table(title=f"Import of {report.path.name}", show_header=False)
-    for label, value in (
-        ("read", report.read),
-        ("inserted", report.inserted),
-        ("updated", report.updated),
-        ("unchanged", report.unchanged),
-        ("rejected", report.rejected),
-    ):
-        table.add_row(label, f"{value:,}")
-    table.add_row("time", f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)")
-    console.print(table)
-    if report.rejects_path is not None:
-        console.print(
-            f"Rejected rows, with line numbers and reasons: {report.rejects_path}\n"
-            "Fix them there and import that file again."
-        )
 
 
 @app.command("import")
@@ -94,8 +73,6 @@ def import_command(
     ws = open_workspace(workspace)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     rejects_path = rejects or ws.path / "rejects" / f"{file.name}.{stamp}.rejects.csv"
-    from audiencehub.cli.workspace import byte_progress
-
     with byte_progress() as progress:
         task = progress.add_task(file.name, total=None)
         report = import_profiles(

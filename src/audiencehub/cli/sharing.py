@@ -26,11 +26,16 @@ from audiencehub.campaign.sharing.data_sources import (
     list_shared_data_sources,
 )
 from audiencehub.campaign.sharing.export_job import ExportRun, share_audience
-from audiencehub.campaign.sharing.jobs import CampaignJob, run_campaign_job
+from audiencehub.campaign.sharing.jobs import (
+    CampaignJob,
+    due_campaign_jobs,
+    job_history,
+    run_campaign_job,
+)
 from audiencehub.campaign.sharing.people_link import people_client, set_people_link
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
-from audiencehub.cli.options import JsonOption, WorkspaceOption
-from audiencehub.cli.output import console, print_json, print_value
+from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
+from audiencehub.cli.output import console, print_json, print_table, print_value
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import open_workspace
@@ -330,8 +335,8 @@ def jobs_run(
     as_json: JsonOption = False,
 ) -> None:
     """Run a technical job now."""
-    ws = open_workspace(workspace)
-    run = run_campaign_job(ws.campaign, ws.path, CampaignJob.parse(job))
+    services = campaign_services(workspace)
+    run = run_campaign_job(services.engine, services.vault, services.path, CampaignJob.parse(job))
     if as_json:
         print_json(vars(run))
         return
@@ -354,6 +359,26 @@ def jobs_run(
         console.print(f"waiting: {line}")
     for line in run.refused:
         console.print(f"refused: {line}")
+
+
+@jobs_app.command("history")
+def jobs_history(
+    workspace: WorkspaceOption = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """Show which jobs are due and the last recorded runs, newest first."""
+    engine = open_workspace(workspace).campaign
+    due = due_campaign_jobs(engine)
+    runs = [vars(run) for run in job_history(engine, limit)]
+    if as_json:
+        print_json({"due": list(due), "runs": runs})
+        return
+    console.print("due now: " + (", ".join(due) if due else "nothing"))
+    print_table(runs, ["job", "started_at", "ended_at", "status"], "Recent runs")
+    for run in runs:
+        if run["status"] == "failed":
+            console.print(f"  {run['started_at']:%Y-%m-%d %H:%M} {run['job']}: {run['summary']}")
 
 
 def audit_command(

@@ -8,14 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.messaging.delivery import mailer_for
-from audiencehub.campaign.messaging.tracking import LinkSigner
-from audiencehub.campaign.sharing.people_link import people_client
 from audiencehub.campaign.workflows.document import load_workflow
-from audiencehub.campaign.workflows.runner import Messaging, run_workflow
+from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.campaign.workflows.schedule import list_schedules, schedule_workflow
-from audiencehub.cli.options import JsonOption, WorkspaceOption
+from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
 from audiencehub.cli.output import console, err_console, print_json
 from audiencehub.workspace import open_workspace
 
@@ -42,18 +38,13 @@ def run_command(
 ) -> None:
     """Run a workflow and print each activity's input and output counts."""
     workflow = load_workflow(file)
-    ws = open_workspace(workspace)
-    vault = KeyVault(ws.path)
-    messaging = Messaging(
-        ws.settings, LinkSigner(vault.derive("tracking")), lambda: mailer_for(ws.settings)
+    services = campaign_services(workspace)
+    result = run_workflow(
+        services.engine,
+        workflow,
+        client=services.people_clients(),
+        messaging=services.messaging,
     )
-    with ws.campaign.connect() as connection:
-        result = run_workflow(
-            ws.campaign,
-            workflow,
-            client=lambda: people_client(connection, vault),
-            messaging=messaging,
-        )
     if as_json:
         print_json(vars(result))
         return

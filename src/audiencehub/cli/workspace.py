@@ -6,30 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from audiencehub.cli.options import WorkspaceOption
-from audiencehub.cli.output import console
-from audiencehub.cli.profiles import print_report
+from audiencehub.cli.output import byte_progress, console, print_report
 from audiencehub.runtime.demo import run_demo
 from audiencehub.runtime.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
 from audiencehub.workspace import init_workspace, open_workspace
 
-__all__ = ["byte_progress", "db_app", "demo", "init"]
+__all__ = ["db_app", "demo", "init"]
 
 db_app = typer.Typer(help="Database schema management.")
-
-
-def byte_progress() -> Progress:
-    """A progress bar over the bytes of a file being read."""
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def init(

@@ -60,7 +60,7 @@ def current_revision(engine: Engine, system: System) -> str | None:
             )
             return context.get_current_revision()
     except OperationalError as exc:
-        raise StorageError(f"cannot reach the {system} database: {exc.orig}") from None
+        raise StorageError(f"cannot reach the {system} database: {exc.orig}") from exc
 
 
 def upgrade(engine: Engine, system: System) -> None:
@@ -71,7 +71,7 @@ def upgrade(engine: Engine, system: System) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
-        raise StorageError(f"cannot migrate the {system} database: {exc.orig}") from None
+        raise StorageError(f"cannot migrate the {system} database: {exc.orig}") from exc
 
 
 def require_current(engine: Engine, system: System) -> None:

@@ -18,7 +18,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from audiencehub.drops.base import DropObject
-from audiencehub.errors import ConfigurationError
+from audiencehub.errors import ConfigurationError, RemoteError
 
 __all__ = ["S3Drop"]
 
@@ -51,6 +51,7 @@ _REASONS = {
         "Check --endpoint-url and --region, and that the store is up.",
     ),
 }
+_REMOTE = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError"})
 
 
 class S3Drop:
@@ -79,13 +80,20 @@ class S3Drop:
         )
         self._upload_args = {"ServerSideEncryption": "AES256"} if server_side_encryption else None
 
-    def _fail(self, exc: Exception, action: str) -> ConfigurationError:
+    def _fail(self, exc: Exception, action: str) -> ConfigurationError | RemoteError:
         code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
         what, hint = _REASONS.get(
             code, (f"the store answered {code}", "Check the endpoint URL, region and credentials.")
         )
         where = {"bucket": self.bucket, "prefix": self.prefix}
-        return ConfigurationError(
+        status = (
+            exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if isinstance(exc, ClientError)
+            else 0
+        )
+        # the store could not be reached or failed itself: a later run may succeed
+        kind = RemoteError if code in _REMOTE or status >= 500 else ConfigurationError
+        return kind(
             f"cannot {action} {self.url}: {what.format(**where)}", hint=hint.format(**where)
         )
 

@@ -14,18 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, delete, insert, select
 
-from audiencehub.errors import AudienceHubError
+from audiencehub.errors import InvalidCredentials
 from audiencehub.people.schema import api_clients, api_tokens
 
-__all__ = ["TOKEN_LIFETIME", "InvalidCredentials", "issue_token", "register_client", "verify_token"]
+__all__ = ["TOKEN_HINT", "TOKEN_LIFETIME", "issue_token", "register_client", "verify_token"]
 
 TOKEN_LIFETIME = timedelta(hours=1)
 
 
-class InvalidCredentials(AudienceHubError):
-    """Wrong client credentials, or a missing, unknown or expired token."""
-
-    default_hint = "Obtain a token from /oauth/token with the client id and secret."
+TOKEN_HINT = "Obtain a token from /oauth/token with the client id and secret."  # noqa: S105 -- a hint, not a secret
 
 
 def _digest(value: str) -> str:
@@ -56,7 +53,7 @@ def issue_token(connection: Connection, client_id: str, client_secret: str) -> t
     # compare in constant time, and spend the same work for unknown clients
     expected = stored or _digest(secrets.token_hex(16))
     if not hmac.compare_digest(expected, _digest(client_secret)) or stored is None:
-        raise InvalidCredentials("the client id or secret is wrong")
+        raise InvalidCredentials("the client id or secret is wrong", hint=TOKEN_HINT)
     now = datetime.now(UTC)
     connection.execute(delete(api_tokens).where(api_tokens.c.expires_at < now))
     token = secrets.token_urlsafe(32)
@@ -79,8 +76,8 @@ def verify_token(connection: Connection, token: str) -> str:
         )
     ).first()
     if row is None:
-        raise InvalidCredentials("the bearer token is not valid")
+        raise InvalidCredentials("the bearer token is not valid", hint=TOKEN_HINT)
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
     if expires <= datetime.now(UTC):
-        raise InvalidCredentials("the bearer token has expired")
+        raise InvalidCredentials("the bearer token has expired", hint=TOKEN_HINT)
     return str(row.client_id)

@@ -20,7 +20,7 @@ from audiencehub.people.schema import data_sources, destinations, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 from audiencehub.people.segments import get_segment
 
-__all__ = ["add_destination", "check_controls", "get_destination"]
+__all__ = ["add_destination", "check_controls", "destination_ids", "get_destination"]
 
 _LABELS = frozenset(control.forbidden_label for control in ExportControl)
 
@@ -107,3 +107,13 @@ def get_destination(connection: Connection, destination_id: int) -> dict[str, An
     if row is None:
         raise NotFound(f"the people service has no destination {destination_id}")
     return dict(row)
+
+
+def destination_ids(connection: Connection) -> list[int]:
+    """Every destination's id, in order (what "publish everything" publishes)."""
+    return [
+        int(found)
+        for found in connection.execute(select(destinations.c.id).order_by(destinations.c.id))
+        .scalars()
+        .all()
+    ]

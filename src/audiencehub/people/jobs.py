@@ -1,32 +1,29 @@
-"""The people service's technical jobs and the scheduler that runs them.
+"""The people service's technical jobs: ingest, publication and retention.
 
 Ingest runs twice a day, publication and retention daily; each can also be run
 on demand. Every run is recorded (start, end, status, summary), and the
-scheduler decides what is due from that history, so a restart neither skips
-nor repeats a run.
+scheduler (:mod:`audiencehub.runtime.scheduler`) decides what is due from that
+history, so a restart neither skips nor repeats a run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import logging
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine
 
+from audiencehub.db.job_runs import JobRun, due, recent_runs, run_recorded
 from audiencehub.drops import open_drop
-from audiencehub.errors import AudienceHubError
+from audiencehub.people.destinations import destination_ids
 from audiencehub.people.graph import apply_retention
 from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import publish
-from audiencehub.people.schema import destinations, job_runs
+from audiencehub.people.schema import job_runs
 
-__all__ = ["PeopleJob", "due_jobs", "run_job", "run_scheduler"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["PeopleJob", "due_jobs", "job_history", "run_job"]
 
 
 class PeopleJob(enum.StrEnum):
@@ -50,7 +47,7 @@ def _execute(
         return {"receipts": [asdict(r) for r in run.receipts], "unrecognised": run.unrecognised}
     if job is PeopleJob.PUBLISH:
         with engine.connect() as connection:
-            targets = list(connection.execute(select(destinations.c.id)).scalars())
+            targets = destination_ids(connection)
         return {
             "publications": [
                 vars(publish(engine, target, endpoint_url=endpoint_url)) for target in targets
@@ -64,65 +61,17 @@ def run_job(
     engine: Engine, job: PeopleJob, *, inbound_drop: str, endpoint_url: str | None = None
 ) -> dict[str, Any]:
     """Run one job now and record the run; a user error is recorded as a failure and raised."""
-    started = datetime.now(UTC)
-    status, summary = "succeeded", {}
-    try:
-        summary = _execute(engine, job, inbound_drop, endpoint_url)
-    except Exception as exc:
-        status = "failed"
-        summary = (
-            {"error": exc.message, "hint": exc.hint}
-            if isinstance(exc, AudienceHubError)
-            else {"error": f"internal error: {type(exc).__name__}"}
-        )
-        raise
-    finally:
-        with engine.begin() as connection:
-            connection.execute(
-                insert(job_runs),
-                {
-                    "job": job.value,
-                    "started_at": started,
-                    "ended_at": datetime.now(UTC),
-                    "status": status,
-                    "summary": summary,
-                },
-            )
-    return summary
+    return run_recorded(
+        engine, job_runs, job.value, lambda: _execute(engine, job, inbound_drop, endpoint_url)
+    )
 
 
 def due_jobs(engine: Engine, now: datetime | None = None) -> list[PeopleJob]:
     """Jobs whose last run started at least one interval ago (or that never ran)."""
-    moment = now or datetime.now(UTC)
-    with engine.connect() as connection:
-        last = dict(
-            connection.execute(
-                select(job_runs.c.job, func.max(job_runs.c.started_at)).group_by(job_runs.c.job)
-            )
-            .tuples()
-            .all()
-        )
-    due = []
-    for job in PeopleJob:
-        previous = last.get(job.value)
-        if previous is not None and previous.tzinfo is None:
-            previous = previous.replace(tzinfo=UTC)
-        if previous is None or moment - previous >= job.interval:
-            due.append(job)
-    return due
+    intervals = {job.value: job.interval for job in PeopleJob}
+    return [PeopleJob(name) for name in due(engine, job_runs, intervals, now)]
 
 
-async def run_scheduler(
-    engine: Engine, *, inbound_drop: str, endpoint_url: str | None = None, tick: float = 60.0
-) -> None:
-    """Run due jobs forever, one at a time, off the event loop; failures are logged, not fatal."""
-    while True:
-        for job in due_jobs(engine):
-            try:
-                await asyncio.to_thread(
-                    run_job, engine, job, inbound_drop=inbound_drop, endpoint_url=endpoint_url
-                )
-                logger.info("people job %s succeeded", job)
-            except Exception:
-                logger.exception("people job %s failed", job)
-        await asyncio.sleep(tick)
+def job_history(engine: Engine, limit: int = 20) -> list[JobRun]:
+    """The latest recorded runs, newest first."""
+    return recent_runs(engine, job_runs, limit)

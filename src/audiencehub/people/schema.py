@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -22,6 +21,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+
+from audiencehub.db.job_runs import job_runs_table
+from audiencehub.db.types import ID
 
 __all__ = [
     "api_clients",
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 metadata = MetaData()
-_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 data_sources = Table(
     "people_data_sources",
@@ -59,10 +60,11 @@ data_sources = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+
 users = Table(
     "people_users",
     metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("id", ID, primary_key=True, autoincrement=True),
     Column("data_source_id", Integer, nullable=False),  # 0: a device (visitor ID)
     Column("external_id", String(512), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -73,8 +75,8 @@ users = Table(
 id_links = Table(
     "people_id_links",
     metadata,
-    Column("device_user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
-    Column("customer_user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("device_user_id", ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("customer_user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("auth_state", Integer, nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
     Index("ix_people_id_links_customer", "customer_user_id"),
@@ -83,7 +85,7 @@ id_links = Table(
 opt_outs = Table(
     "people_opt_outs",
     metadata,
-    Column("user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("data_source_id", Integer, primary_key=True),  # 0: every partner
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -103,7 +105,7 @@ traits = Table(
 user_traits = Table(
     "people_user_traits",
     metadata,
-    Column("user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("trait_id", Integer, ForeignKey("people_traits.id"), primary_key=True),
     Column("realized_at", DateTime(timezone=True), nullable=False),
     Index("ix_people_user_traits_trait", "trait_id"),
@@ -113,7 +115,7 @@ user_traits = Table(
 user_signals = Table(
     "people_user_signals",
     metadata,
-    Column("user_id", _ID, ForeignKey("people_users.id"), primary_key=True),
+    Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
 )
@@ -180,13 +182,4 @@ api_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
-job_runs = Table(
-    "people_job_runs",
-    metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("job", String(32), nullable=False, index=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("summary", JSON, nullable=False),
-)
+job_runs = job_runs_table("people_job_runs", metadata)

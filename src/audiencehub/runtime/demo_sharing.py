@@ -119,10 +119,11 @@ def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo 
     write_inbound_file(inbound, _DPID, now, lines)
     ingest(workspace.people, inbound)
     publish(workspace.people, _DESTINATION, now_ms=now * 1000, scratch=workspace.path)
+    vault = KeyVault(workspace.path)
     with workspace.campaign.begin() as connection:
         source = add_shared_data_source(
             connection,
-            KeyVault(workspace.path),
+            vault,
             label="CRM (hashed emails)",
             key=ReconciliationKey.EMAIL,
             hashing=HashScheme.AAM,
@@ -136,7 +137,7 @@ def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo 
             segment_id=_SEGMENT,
             data_source_id=source["id"],
         )
-    run_campaign_job(workspace.campaign, workspace.path, CampaignJob.IMPORT)
+    run_campaign_job(workspace.campaign, vault, workspace.path, CampaignJob.IMPORT)
     with workspace.campaign.connect() as connection:
         report = dict(get_audience(connection, DEMO_SHARED_AUDIENCE)["last_report"] or {})
     return SharingDemo(len(lines), report, _share_back(workspace, source["id"], inbound))
@@ -167,7 +168,9 @@ def _share_back(workspace: Workspace, source_id: str, inbound: DropLocation) -> 
         ],
     }
     run_workflow(workspace.campaign, parse_workflow(workflow))
-    run_campaign_job(workspace.campaign, workspace.path, CampaignJob.EXPORT)
+    run_campaign_job(
+        workspace.campaign, KeyVault(workspace.path), workspace.path, CampaignJob.EXPORT
+    )
     ingest(workspace.people, inbound)
     with workspace.people.connect() as connection:
         return int(get_segment(connection, DEMO_SHARED_BACK)["size"])

@@ -1,7 +1,9 @@
-"""Builds the ASGI apps and their schedulers for the ``serve`` commands.
+"""Builds the ASGI apps and serves them, with the scheduler beside them.
 
-The people service runs its technical jobs (ingest twice a day, publication
-and retention daily) from a scheduler that lives as long as the app.
+``audiencehub serve`` runs both apps in one process and one scheduler loop for
+both systems; ``people serve`` runs the people app with its own jobs; the
+``uvicorn --factory`` entry point runs extra campaign workers without a
+scheduler (several workers would each run it).
 """
 
 from __future__ import annotations
@@ -9,80 +11,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
+import uvicorn
 from fastapi import FastAPI
 
-from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.messaging.delivery import mailer_for
-from audiencehub.campaign.messaging.tracking import LinkSigner
-from audiencehub.campaign.sharing.declared_sync import DeclaredSync
-from audiencehub.campaign.sharing.jobs import run_campaign_jobs
-from audiencehub.campaign.web.app import TriggerService, create_campaign_app
-from audiencehub.campaign.workflows.runner import Messaging
-from audiencehub.campaign.workflows.schedule import run_workflow_scheduler
-from audiencehub.people.jobs import run_scheduler
+from audiencehub.campaign.services import CampaignServices
+from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.people.web.app import create_people_app
-from audiencehub.workspace import Workspace
+from audiencehub.runtime.scheduler import DueWork, campaign_work, people_work, run_scheduler
+from audiencehub.workspace import Workspace, open_workspace
 
 __all__ = [
     "build_campaign_server",
     "build_people_server",
     "campaign_app_from_env",
+    "serve",
+    "serve_people",
     "tune_gc_for_serving",
 ]
 
 
-def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
-    """The campaign app of ``workspace``: tracking server, triggers API, scheduled workflows,
-    and the hourly importSharedAudience and exportSharedAudience jobs."""
-    vault = KeyVault(workspace.path)
-    settings = workspace.settings
-    signer = LinkSigner(vault.derive("tracking"))
-    messaging = Messaging(settings, signer, lambda: mailer_for(settings))
+def _with_scheduler(sources: Sequence[DueWork]) -> contextlib.AbstractAsyncContextManager[None]:
+    """A lifespan that runs the scheduler loop over ``sources`` while the app lives."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = (
-            [
-                asyncio.create_task(
-                    run_workflow_scheduler(workspace.campaign, messaging=messaging)
-                ),
-                asyncio.create_task(run_campaign_jobs(workspace.campaign, workspace.path)),
-            ]
-            if scheduler
-            else []
-        )
+    async def lifespan() -> AsyncIterator[None]:
+        task = asyncio.create_task(run_scheduler(sources)) if sources else None
         try:
             yield
         finally:
-            for task in tasks:
+            if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    return create_campaign_app(
-        workspace.campaign,
-        signer,
-        tracking_domain=settings.tracking_domain,
-        triggers=TriggerService(settings, vault, lambda: mailer_for(settings)),
-        lifespan=lifespan,
-        declared_sync=(
-            DeclaredSync(workspace.campaign, vault, settings.tracking_declared_source)
-            if settings.tracking_declared_source
-            else None
-        ),
-    )
+    return lifespan()
+
+
+def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
+    """The campaign app of ``workspace``: tracking, triggers, and (with ``scheduler``) the
+    hourly importSharedAudience and exportSharedAudience jobs and scheduled workflows."""
+    services = CampaignServices.of(workspace)
+    sources = [campaign_work(services)] if scheduler else []
+    return create_campaign_app(services, lifespan=lambda _: _with_scheduler(sources))
+
+
+def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
+    """The people service app of ``workspace``, with its job scheduler unless told otherwise."""
+    sources = [people_work(workspace.people, workspace.settings)] if scheduler else []
+    return create_people_app(workspace.people, lifespan=lambda _: _with_scheduler(sources))
 
 
 def campaign_app_from_env() -> FastAPI:
     """The campaign app of ``$AUDIENCEHUB_WORKSPACE``, for ``uvicorn --factory --workers N``.
 
-    Without the workflow scheduler: several workers would each run it; scheduled
-    workflows run in ``audiencehub serve``.
+    Without the scheduler: several workers would each run it; jobs and
+    scheduled workflows run in ``audiencehub serve``.
     """
-    from audiencehub.workspace import open_workspace
-
     app = build_campaign_server(open_workspace(), scheduler=False)
     tune_gc_for_serving()
     return app
@@ -92,36 +78,41 @@ def tune_gc_for_serving() -> None:
     """Keep collector pauses out of request latency (measured: p99 of clicks 56 ms -> 15 ms).
 
     The long-lived objects built at start-up are frozen out of collection, and
-    young collections run less often, so each costs little.
+    young collections run less often, so each costs little. A serving entry
+    point calls it; library code never does.
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
 
 
-def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
-    """The people service app of ``workspace``, with its job scheduler unless told otherwise."""
-    engine = workspace.people
-    settings = workspace.settings
+def serve(workspace: Workspace, *, host: str, campaign_port: int, people_port: int) -> None:
+    """Serve campaign and the people service together, with one scheduler loop for both."""
+    campaign = build_campaign_server(workspace, scheduler=False)
+    people = build_people_server(workspace, scheduler=False)
+    sources = [
+        campaign_work(CampaignServices.of(workspace)),
+        people_work(workspace.people, workspace.settings),
+    ]
+    servers = [
+        uvicorn.Server(uvicorn.Config(campaign, host=host, port=campaign_port)),
+        uvicorn.Server(uvicorn.Config(people, host=host, port=people_port)),
+    ]
+    tune_gc_for_serving()
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = (
-            asyncio.create_task(
-                run_scheduler(
-                    engine,
-                    inbound_drop=settings.people_inbound_drop,
-                    endpoint_url=settings.s3_endpoint_url,
-                )
-            )
-            if scheduler
-            else None
-        )
+    async def run_all() -> None:
+        scheduler = asyncio.create_task(run_scheduler(sources))
         try:
-            yield
+            await asyncio.gather(*(server.serve() for server in servers))
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduler
 
-    return create_people_app(engine, lifespan=lifespan)
+    asyncio.run(run_all())
+
+
+def serve_people(workspace: Workspace, *, host: str, port: int, scheduler: bool = True) -> None:
+    """Serve the people service alone, with its job scheduler unless told otherwise."""
+    app = build_people_server(workspace, scheduler=scheduler)
+    tune_gc_for_serving()
+    uvicorn.run(app, host=host, port=port, log_level="info")

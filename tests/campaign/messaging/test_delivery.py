@@ -20,7 +20,7 @@ from audiencehub.campaign.messaging.tracking import LinkSigner
 from audiencehub.campaign.schema import messages, profiles
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.errors import InvalidInput
-from tests.conftest import free_port
+from tests.helpers import free_port, services_of
 
 TEMPLATE = EmailTemplate(
     subject="Hello {{ profile.first_name }}",
@@ -125,7 +125,9 @@ def test_delivery_through_smtp(setup, smtp):
     assert log["bo@example.com"] == ("skipped", "blocklisted")
 
     # the tracked link redirects to the original; the unsubscribe link opts the profile out
-    app = TestClient(create_campaign_app(workspace.campaign, signer), follow_redirects=False)
+    app = TestClient(
+        create_campaign_app(services_of(workspace, signer=signer)), follow_redirects=False
+    )
     tracked = re.search(r"https://t\.example\.com(/r/[^\s\"]+)", text)[1]
     redirect = app.get(tracked)
     assert redirect.headers["location"] == "https://shop.example.com/shoes?id=C1"

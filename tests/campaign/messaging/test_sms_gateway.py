@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI, Header, Request, Response
 
 from audiencehub.campaign.messaging.delivery import SendFailed, send_sms
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from audiencehub.campaign.messaging.delivery import SmtpMailer
 from audiencehub.errors import ConfigurationError
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

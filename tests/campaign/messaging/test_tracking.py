@@ -16,6 +16,7 @@ from audiencehub.campaign.sharing.people_link import set_people_link
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import VisitorId, visitor_id_from_amcv
+from tests.helpers import services_of
 
 ORG = "ABC123@AdobeOrg"
 COOKIE = "AMCV_ABC123%40AdobeOrg"
@@ -27,7 +28,7 @@ def server(workspace):
         create_profile(connection, email="jo@example.com")
     signer = LinkSigner(KeyVault(workspace.path).derive("tracking"))
     client = TestClient(
-        create_campaign_app(workspace.campaign, signer, tracking_domain="t.example.com"),
+        create_campaign_app(services_of(workspace, signer=signer, tracking_domain="t.example.com")),
         base_url="https://t.example.com",
         follow_redirects=False,
     )
@@ -143,7 +144,6 @@ def test_declared_id_mode_syncs_the_click_with_the_people_service(server, worksp
         accept_terms,
         add_shared_data_source,
     )
-    from audiencehub.campaign.sharing.declared_sync import DeclaredSync
     from audiencehub.identity import HashScheme, IdKind, hash_id
     from audiencehub.people.data_sources import InboundIdType, add_data_source
     from audiencehub.people.schema import id_links, users
@@ -166,11 +166,12 @@ def test_declared_id_mode_syncs_the_click_with_the_people_service(server, worksp
     people = TestClient(create_people_app(workspace.people))
     _, signer = server
     app = create_campaign_app(
-        workspace.campaign,
-        signer,
-        declared_sync=DeclaredSync(
-            workspace.campaign, vault, source["id"], http=lambda _url: people
-        ),
+        services_of(
+            workspace,
+            signer=signer,
+            people_http=lambda _url: people,
+            tracking_declared_source=source["id"],
+        )
     )
     response = TestClient(app, follow_redirects=False).get(f"/r/{_token(signer)}")
     visitor = visitor_id_from_amcv(unquote(response.cookies[COOKIE])).value

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.messaging.delivery import OutboxMailer
-from audiencehub.campaign.messaging.tracking import LinkSigner
-from audiencehub.campaign.messaging.triggers import add_template
+from audiencehub.campaign.messaging.triggers import add_template, trigger
 from audiencehub.campaign.profiles.store import add_key_schemes, get_profile
 from audiencehub.campaign.schema import messages, profiles
 from audiencehub.campaign.sharing.data_sources import (
@@ -21,8 +21,9 @@ from audiencehub.campaign.sharing.data_sources import (
     accept_terms,
     add_shared_data_source,
 )
-from audiencehub.campaign.web.app import TriggerService, create_campaign_app
+from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.identity import AesCbcCipher, HashScheme, IdKind, hash_id
+from tests.helpers import services_of
 
 KEY, IV = "00" * 16, "11" * 16
 TOKEN = "test-api-token"
@@ -58,10 +59,10 @@ def api(workspace):
         text="Thanks for order {{ payload.order }}",
         html="<p>Order {{ payload.order }}</p>",
     )
-    settings = workspace.settings.model_copy(update={"api_token": TOKEN})
-    service = TriggerService(settings, vault, lambda: OutboxMailer(workspace.path / "outbox"))
-    signer = LinkSigner(vault.derive("tracking"))
-    client = TestClient(create_campaign_app(workspace.campaign, signer, triggers=service))
+    services = services_of(
+        workspace, api_token=TOKEN, mailer=lambda: OutboxMailer(workspace.path / "outbox")
+    )
+    client = TestClient(create_campaign_app(services))
     return client, ids
 
 
@@ -154,7 +155,7 @@ def test_bad_events_send_nothing(api, workspace, change, status, reason):
     """Bad ciphertext, unknown sources or templates, channel other: refused, nothing sent."""
     client, ids = api
     response = _post(client, {**_event(ids["Emails"], "jo@example.com", key="evt-x"), **change})
-    assert response.status_code == status and reason in response.json()["error"]
+    assert response.status_code == status and reason in response.json()["detail"]
     assert _sent(workspace) == 0
 
 
@@ -165,4 +166,71 @@ def test_the_api_needs_its_token(api):
     assert client.post("/api/triggers", json=_event(ids["Emails"], "a@b.co")).status_code == 401
     # checked before the body: no token, no word about what the API expects
     bare = client.post("/api/triggers")
-    assert (bare.status_code, bare.json()) == (401, {"error": "a valid bearer token is required"})
+    assert bare.status_code == 401
+    assert bare.headers["content-type"] == "application/problem+json"
+    assert bare.json()["detail"] == "a valid bearer token is required"
+    assert set(bare.json()) == {"type", "title", "status", "detail", "hint"}
+
+
+class _WatchingMailer:
+    """A mailer that, while it sends, reads and writes the database from another connection."""
+
+    def __init__(self, workspace):
+        self.workspace, self.seen = workspace, []
+
+    def send(self, message):
+        # a write here waits (SQLite) or conflicts if the trigger still held its transaction
+        with self.workspace.campaign.begin() as connection:
+            connection.execute(update(messages).where(messages.c.id < 0).values(reason=None))
+            self.seen.append(connection.execute(select(messages.c.status)).scalars().all())
+
+    def close(self):
+        pass
+
+
+def test_the_message_is_sent_with_no_transaction_open(api, workspace):
+    """The pending message is committed before the send and its outcome recorded after,
+    so a slow mail server never holds the database, even when a profile is created."""
+    _, ids = api
+    mailer = _WatchingMailer(workspace)
+    result = trigger(
+        workspace.campaign,
+        services_of(workspace, mailer=lambda: mailer).messaging,
+        KeyVault(workspace.path),
+        data_source_id=ids["Emails"],
+        encrypted_id=_event(ids["Emails"], "jo@example.com")["encrypted_id"],
+        template="receipt",
+        payload={"order": "A-1"},
+        idempotency_key="evt-watch",
+        create_profile=True,
+    )
+    assert mailer.seen == [["pending"]]
+    with workspace.campaign.connect() as connection:
+        assert connection.execute(select(messages.c.status)).scalars().all() == ["sent"]
+    assert result.status == "sent" and result.profile_id is not None
+
+
+def test_one_idempotency_key_sends_once_under_concurrency(api, workspace):
+    """Eight requests with one key at once: one message is sent, the others answer duplicate."""
+    _, ids = api
+    messaging = services_of(
+        workspace, mailer=lambda: OutboxMailer(workspace.path / "outbox")
+    ).messaging
+    encrypted = _event(ids["Emails"], "jo@example.com")["encrypted_id"]
+
+    def one(_):
+        return trigger(
+            workspace.campaign,
+            messaging,
+            KeyVault(workspace.path),
+            data_source_id=ids["Emails"],
+            encrypted_id=encrypted,
+            template="receipt",
+            payload={"order": "A-1"},
+            idempotency_key="evt-race",
+        ).status
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(one, range(8)))
+    assert statuses == ["duplicate"] * 7 + ["sent"]
+    assert _sent(workspace) == 1 and len(list((workspace.path / "outbox").glob("*.eml"))) == 1

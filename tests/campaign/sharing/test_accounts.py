@@ -25,7 +25,7 @@ from audiencehub.campaign.sharing.accounts import (
     set_account,
 )
 from audiencehub.errors import ConfigurationError, InvalidInput
-from tests.conftest import free_port, wait_for_port
+from tests.helpers import free_port, wait_for_port
 
 ADMIN = {"aws_access_key_id": "admin", "aws_secret_access_key": "admin"}
 _SETUP_CALLS = 5  # two buckets, a user, its policy, its access key

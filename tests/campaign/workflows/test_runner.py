@@ -301,8 +301,8 @@ def test_email_and_sms_delivery_activities(base):
     """Delivery activities send to their input set; counts are the activity's outputs."""
     from audiencehub.campaign.key_vault import KeyVault
     from audiencehub.campaign.messaging.delivery import OutboxMailer
+    from audiencehub.campaign.messaging.sending import Messaging
     from audiencehub.campaign.messaging.tracking import LinkSigner
-    from audiencehub.campaign.workflows.runner import Messaging
 
     messaging = Messaging(
         base.settings,

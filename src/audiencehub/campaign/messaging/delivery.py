@@ -35,13 +35,12 @@ from sqlalchemy import Connection, insert
 from audiencehub.campaign.messaging.tracking import LinkSigner, TrackedLink
 from audiencehub.campaign.schema import messages
 from audiencehub.config import Settings
-from audiencehub.errors import ConfigurationError, InvalidInput
+from audiencehub.errors import ConfigurationError, InvalidInput, RemoteError, SendFailed
 
 __all__ = [
     "EmailTemplate",
     "Mailer",
     "OutboxMailer",
-    "SendFailed",
     "SmtpMailer",
     "compose_email",
     "log_message",
@@ -52,10 +51,6 @@ __all__ = [
 
 _HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"')]+")
-
-
-class SendFailed(Exception):
-    """A message the mail server refused; the message is the server's reason."""
 
 
 @dataclass(frozen=True)
@@ -203,10 +198,13 @@ class SmtpMailer:
         except (OSError, smtplib.SMTPException) as exc:
             if self._smtp is not None:
                 self._smtp.close()  # a half-open session would hold the server's slot
-            raise ConfigurationError(
+            # a refused certificate or login is a setting to fix; anything else may pass
+            refused = isinstance(exc, ssl.SSLError | smtplib.SMTPAuthenticationError)
+            raise (ConfigurationError if refused else RemoteError)(
                 f"cannot reach the SMTP server {settings.smtp_host}:{settings.smtp_port}: {exc}",
-                hint="Check smtp_host, smtp_port, smtp_security and the credentials.",
-            ) from None
+                hint="Check smtp_host, smtp_port, smtp_security and the credentials, and that "
+                "the server is up.",
+            ) from exc
 
     def send(self, message: Message) -> None:
         assert self._smtp is not None  # noqa: S101 -- set by __init__ or it raised
@@ -214,13 +212,13 @@ class SmtpMailer:
             refused = self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reason = next(iter(exc.recipients.values()))
-            raise SendFailed(f"{code} {reason.decode(errors='replace')}") from None
+            raise SendFailed(f"{code} {reason.decode(errors='replace')}") from exc
         except smtplib.SMTPResponseException as exc:
             error = exc.smtp_error
             text = error.decode(errors="replace") if isinstance(error, bytes) else str(error)
-            raise SendFailed(f"{exc.smtp_code} {text}") from None
+            raise SendFailed(f"{exc.smtp_code} {text}") from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise SendFailed(str(exc)) from None
+            raise SendFailed(str(exc)) from exc
         if refused:
             code, reason = next(iter(refused.values()))
             raise SendFailed(f"{code} {reason.decode(errors='replace')}")
@@ -254,7 +252,7 @@ def send_sms(settings: Settings, to: str, body: str) -> None:
             settings.sms_gateway_url, json={"to": to, "body": body}, headers=headers, timeout=30
         )
     except httpx.HTTPError as exc:
-        raise SendFailed(f"the SMS gateway cannot be reached: {exc}") from None
+        raise SendFailed(f"the SMS gateway cannot be reached: {exc}") from exc
     if response.status_code >= 400:
         raise SendFailed(f"the SMS gateway answered {response.status_code}: {response.text[:200]}")
 

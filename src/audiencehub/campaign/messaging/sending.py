@@ -15,23 +15,39 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, RowMapping, Select, select
 
+from audiencehub.campaign.audiences import audience_id
 from audiencehub.campaign.messaging.delivery import (
     EmailTemplate,
     Mailer,
-    SendFailed,
     compose_email,
     log_message,
     render,
     send_sms,
 )
 from audiencehub.campaign.messaging.tracking import LinkSigner
-from audiencehub.campaign.schema import profiles
+from audiencehub.campaign.schema import audience_members, profiles
 from audiencehub.config import Settings
-from audiencehub.errors import InvalidInput
+from audiencehub.errors import InvalidInput, SendFailed
 
-__all__ = ["DeliveryReport", "profile_context", "send_email_delivery", "send_sms_delivery"]
+__all__ = [
+    "DeliveryReport",
+    "Messaging",
+    "profile_context",
+    "send_email_delivery",
+    "send_sms_delivery",
+    "send_to_audience",
+]
 
 _PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class Messaging:
+    """What delivery activities need: settings, a link signer and a way to get a mailer."""
+
+    settings: Settings
+    signer: LinkSigner
+    mailer: Callable[[], Mailer]
 
 
 @dataclass
@@ -185,3 +201,27 @@ def send_sms_delivery(
         send_sms(settings, address, render(text, profile_context(row), html=False))
 
     return _deliver(target, "sms", name, profile_ids, send_one)
+
+
+def send_to_audience(
+    engine: Engine, messaging: Messaging, *, audience: str, name: str, template: EmailTemplate
+) -> DeliveryReport:
+    """Send an email delivery to the profiles of the audience called ``audience``."""
+    with engine.connect() as connection:
+        target = audience_id(connection, audience)
+    members = select(audience_members.c.profile_id).where(
+        audience_members.c.audience_id == target, audience_members.c.profile_id.is_not(None)
+    )
+    mailer = messaging.mailer()
+    try:
+        return send_email_delivery(
+            engine,
+            messaging.settings,
+            messaging.signer,
+            mailer,
+            name=name,
+            template=template,
+            profile_ids=members,
+        )
+    finally:
+        mailer.close()

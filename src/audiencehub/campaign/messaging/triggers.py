@@ -12,30 +12,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.messaging.delivery import (
     EmailTemplate,
-    Mailer,
-    SendFailed,
     compose_email,
     log_message,
     render,
     send_sms,
 )
-from audiencehub.campaign.messaging.sending import profile_context
-from audiencehub.campaign.messaging.tracking import LinkSigner
+from audiencehub.campaign.messaging.sending import Messaging, profile_context
 from audiencehub.campaign.profiles.store import create_profile as new_profile
-from audiencehub.campaign.schema import message_templates, profiles, trigger_events
+from audiencehub.campaign.schema import message_templates, messages, profiles, trigger_events
 from audiencehub.campaign.sharing.data_sources import (
     Channel,
     cipher_of,
     get_shared_data_source,
     require_terms,
 )
-from audiencehub.config import Settings
-from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.errors import InvalidInput, NotFound, SendFailed
 from audiencehub.identity.normalize import normalize_email, to_e164
 
 __all__ = ["TriggerResult", "add_template", "trigger"]
@@ -43,7 +40,7 @@ __all__ = ["TriggerResult", "add_template", "trigger"]
 
 @dataclass(frozen=True)
 class TriggerResult:
-    """What a trigger did: ``sent``, ``failed`` or ``duplicate`` (already handled)."""
+    """What a trigger did: ``sent``, ``failed``, ``skipped`` or ``duplicate`` (already handled)."""
 
     status: str
     message_id: int | None
@@ -68,10 +65,8 @@ def add_template(
 
 def trigger(
     engine: Engine,
-    settings: Settings,
+    messaging: Messaging,
     vault: KeyVault,
-    signer: LinkSigner,
-    mailer: Mailer,
     *,
     data_source_id: str,
     encrypted_id: str,
@@ -80,71 +75,38 @@ def trigger(
     idempotency_key: str,
     create_profile: bool = False,
 ) -> TriggerResult:
-    """Handle one event; raises (nothing sent) on unknown source or template, or bad ciphertext."""
+    """Handle one event; raises (nothing sent) on unknown source or template, or bad ciphertext.
+
+    The message is recorded as pending with its idempotency key and committed
+    before it is sent, then sent with no transaction open, then its outcome is
+    recorded: a slow mail server never holds the database, and a second request
+    with the same key finds the first instead of sending again.
+    """
     if not idempotency_key.strip():
         raise InvalidInput("an idempotency key is required")
-    with engine.begin() as connection:
-        seen = connection.execute(
-            select(trigger_events.c.message_id).where(
-                trigger_events.c.idempotency_key == idempotency_key
-            )
-        ).first()
-        if seen is not None:
-            return TriggerResult("duplicate", seen.message_id, "", None)
-        source = get_shared_data_source(connection, data_source_id)
-        require_terms(source)
-        if source["encryption"] is None or source["channel"] not in (
-            Channel.EMAIL.value,
-            Channel.SMS.value,
-        ):
-            raise InvalidInput(
-                f"data source {data_source_id} does not carry decryptable email or SMS IDs "
-                f"(channel {source['channel']}); triggers cannot send through it"
-            )
-        row = (
-            connection.execute(
-                select(message_templates).where(message_templates.c.name == template)
-            )
-            .mappings()
-            .first()
-        )
-        if row is None:
-            raise NotFound(
-                f"no template is named {template!r}",
-                hint="Add it with `audiencehub templates add`.",
-            )
-        cipher = cipher_of(connection, vault, data_source_id)
-        assert cipher is not None  # noqa: S101 -- the source encrypts, checked above
-        plain = cipher.decrypt(encrypted_id)
-        channel = source["channel"]
-        address = normalize_email(plain) if channel == "email" else to_e164(plain)
-        column = profiles.c.email_key if channel == "email" else profiles.c.mobile_phone
-        profile = (
-            connection.execute(select(profiles).where(column == address).limit(1))
-            .mappings()
-            .first()
-        )
-        if profile is None and create_profile:
-            created = new_profile(
+    try:
+        with engine.begin() as connection:
+            seen = _seen(connection, idempotency_key)
+            if seen is not None:
+                return seen
+            prepared = _prepare(
                 connection,
-                email=address if channel == "email" else None,
-                mobile_phone=address if channel == "sms" else None,
+                vault,
+                data_source_id=data_source_id,
+                encrypted_id=encrypted_id,
+                template=template,
+                payload=payload,
+                create_profile=create_profile,
             )
-            profile = (
-                connection.execute(select(profiles).where(profiles.c.id == created))
-                .mappings()
-                .one()
-            )
-        profile_id = profile["id"] if profile is not None else None
-        if profile is not None and (profile["blocklisted"] or profile[f"{channel}_opt_out"]):
+            skip = prepared.skip_reason
             message_id = log_message(
                 connection,
                 delivery=f"trigger:{template}",
-                channel=channel,
-                profile_id=profile_id,
-                address=address,
-                status="skipped",
-                reason="blocklisted" if profile["blocklisted"] else "opted out",
+                channel=prepared.channel,
+                profile_id=prepared.profile_id,
+                address=prepared.address,
+                status="skipped" if skip else "pending",
+                reason=skip,
             )
             connection.execute(
                 insert(trigger_events),
@@ -154,41 +116,148 @@ def trigger(
                     "at": datetime.now(UTC),
                 },
             )
-            return TriggerResult("skipped", message_id, channel, profile_id)
-        context = (
-            profile_context(profile) if profile is not None else {"profile": {}, "attributes": {}}
-        )
-        context["payload"] = payload
-        email_template = EmailTemplate(row["subject"], row["text"], row["html"])
-        status, reason = "sent", None
-        try:
-            if channel == "email":
-                message = compose_email(
-                    email_template,
-                    context,
-                    to=address,
-                    sender=settings.mail_from,
-                    profile_id=profile_id,
-                    delivery_id=None,
-                    signer=signer,
-                    base_url=settings.tracking_base_url.rstrip("/"),
-                )
-                mailer.send(message)
-            else:
-                send_sms(settings, address, render(row["text"], context, html=False))
-        except SendFailed as exc:
-            status, reason = "failed", str(exc)
-        message_id = log_message(
-            connection,
-            delivery=f"trigger:{template}",
-            channel=channel,
-            profile_id=profile_id,
-            address=address,
-            status=status,
-            reason=reason,
-        )
+    except IntegrityError:
+        # another request with this key committed first: it sends, this one reports it
+        with engine.connect() as connection:
+            seen = _seen(connection, idempotency_key)
+        if seen is None:
+            raise
+        return seen
+    if skip:
+        return TriggerResult("skipped", message_id, prepared.channel, prepared.profile_id)
+    status, reason = "sent", None
+    try:
+        _send(messaging, prepared)
+    except SendFailed as exc:
+        status, reason = "failed", exc.message
+    except Exception:
+        _forget(engine, idempotency_key, message_id)  # nothing was sent: a retry may send
+        raise
+    with engine.begin() as connection:
         connection.execute(
-            insert(trigger_events),
-            {"idempotency_key": idempotency_key, "message_id": message_id, "at": datetime.now(UTC)},
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(status=status, reason=reason, at=datetime.now(UTC))
         )
-    return TriggerResult(status, message_id, channel, profile_id)
+    return TriggerResult(status, message_id, prepared.channel, prepared.profile_id)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A decrypted, resolved event: where it goes and what it says."""
+
+    channel: str
+    address: str
+    profile_id: int | None
+    skip_reason: str | None
+    template: EmailTemplate
+    context: dict[str, Any]
+
+
+def _forget(engine: Engine, idempotency_key: str, message_id: int) -> None:
+    """Undo the pending record of a message that could not even be handed to a mailer."""
+    with engine.begin() as connection:
+        connection.execute(
+            delete(trigger_events).where(trigger_events.c.idempotency_key == idempotency_key)
+        )
+        connection.execute(delete(messages).where(messages.c.id == message_id))
+
+
+def _seen(connection: Connection, idempotency_key: str) -> TriggerResult | None:
+    """The answer for a key already handled (None for a new key)."""
+    seen = connection.execute(
+        select(trigger_events.c.message_id).where(
+            trigger_events.c.idempotency_key == idempotency_key
+        )
+    ).first()
+    return None if seen is None else TriggerResult("duplicate", seen.message_id, "", None)
+
+
+def _prepare(
+    connection: Connection,
+    vault: KeyVault,
+    *,
+    data_source_id: str,
+    encrypted_id: str,
+    template: str,
+    payload: dict[str, Any],
+    create_profile: bool,
+) -> _Prepared:
+    """Check the source and template, decrypt the ID and find (or create) its profile."""
+    source = get_shared_data_source(connection, data_source_id)
+    require_terms(source)
+    if source["encryption"] is None or source["channel"] not in (
+        Channel.EMAIL.value,
+        Channel.SMS.value,
+    ):
+        raise InvalidInput(
+            f"data source {data_source_id} does not carry decryptable email or SMS IDs "
+            f"(channel {source['channel']}); triggers cannot send through it"
+        )
+    row = (
+        connection.execute(select(message_templates).where(message_templates.c.name == template))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(
+            f"no template is named {template!r}",
+            hint="Add it with `audiencehub templates add`.",
+        )
+    cipher = cipher_of(connection, vault, data_source_id)
+    assert cipher is not None  # noqa: S101 -- the source encrypts, checked above
+    plain = cipher.decrypt(encrypted_id)
+    channel = source["channel"]
+    address = normalize_email(plain) if channel == "email" else to_e164(plain)
+    column = profiles.c.email_key if channel == "email" else profiles.c.mobile_phone
+    profile = connection.execute(select(profiles).where(column == address).limit(1)).mappings()
+    found = profile.first()
+    if found is None and create_profile:
+        created = new_profile(
+            connection,
+            email=address if channel == "email" else None,
+            mobile_phone=address if channel == "sms" else None,
+        )
+        found = (
+            connection.execute(select(profiles).where(profiles.c.id == created)).mappings().one()
+        )
+    skip = None
+    if found is not None and found["blocklisted"]:
+        skip = "blocklisted"
+    elif found is not None and found[f"{channel}_opt_out"]:
+        skip = "opted out"
+    context = profile_context(found) if found is not None else {"profile": {}, "attributes": {}}
+    context["payload"] = payload
+    return _Prepared(
+        channel=channel,
+        address=address,
+        profile_id=found["id"] if found is not None else None,
+        skip_reason=skip,
+        template=EmailTemplate(row["subject"], row["text"], row["html"]),
+        context=context,
+    )
+
+
+def _send(messaging: Messaging, prepared: _Prepared) -> None:
+    """Send the prepared message by its channel; raises :class:`SendFailed` when refused."""
+    settings = messaging.settings
+    if prepared.channel != "email":
+        send_sms(
+            settings, prepared.address, render(prepared.template.text, prepared.context, html=False)
+        )
+        return
+    message = compose_email(
+        prepared.template,
+        prepared.context,
+        to=prepared.address,
+        sender=settings.mail_from,
+        profile_id=prepared.profile_id,
+        delivery_id=None,
+        signer=messaging.signer,
+        base_url=settings.tracking_base_url.rstrip("/"),
+    )
+    mailer = messaging.mailer()
+    try:
+        mailer.send(message)
+    finally:
+        mailer.close()

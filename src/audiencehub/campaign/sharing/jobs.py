@@ -2,31 +2,31 @@
 
 Both run every hour in the campaign server (the people service publishes daily,
 so an hourly read picks a batch up within the hour) and on demand from the CLI.
-Both are idempotent: a batch is applied once, a record is shared once, so the
-scheduler simply runs each at start-up and then every interval; a failure is
-logged and retried at the next tick.
+Every run is recorded like the people service's, and the scheduler
+(:mod:`audiencehub.runtime.scheduler`) decides what is due from that history.
+Both are idempotent: a batch is applied once, a record is shared once; a failed
+run is recorded and tried again at the next interval.
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
-import logging
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from audiencehub.campaign.key_vault import KeyVault
+from audiencehub.campaign.schema import job_runs
 from audiencehub.campaign.sharing.accounts import Account, account_drop
 from audiencehub.campaign.sharing.export_job import ExportRun, run_export
 from audiencehub.campaign.sharing.import_job import ImportRun, run_import
 from audiencehub.campaign.sharing.stored_keys import KEY_CACHE
+from audiencehub.db.job_runs import JobRun, due, recent_runs, run_recorded
 from audiencehub.errors import InvalidInput
 
-__all__ = ["CampaignJob", "run_campaign_job", "run_campaign_jobs"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["CampaignJob", "due_campaign_jobs", "job_history", "run_campaign_job"]
 
 
 class CampaignJob(enum.StrEnum):
@@ -52,29 +52,34 @@ class CampaignJob(enum.StrEnum):
         return timedelta(hours=1)
 
 
-def run_campaign_job(engine: Engine, workspace: Path, job: CampaignJob) -> ImportRun | ExportRun:
-    """Run ``job`` now against its external account's drop location."""
-    vault = KeyVault(workspace)
-    account = Account.IMPORT if job is CampaignJob.IMPORT else Account.EXPORT
-    with engine.connect() as connection:
-        drop = account_drop(connection, vault, account, workspace)
-    if job is CampaignJob.IMPORT:
-        return run_import(engine, vault, drop, scratch=workspace, cache=workspace / KEY_CACHE)
-    return run_export(engine, vault, drop)
+def run_campaign_job(
+    engine: Engine, vault: KeyVault, workspace: Path, job: CampaignJob
+) -> ImportRun | ExportRun:
+    """Run ``job`` now against its external account's drop location, and record the run."""
+    done: list[ImportRun | ExportRun] = []
+
+    def work() -> dict[str, object]:
+        with engine.connect() as connection:
+            account = Account.IMPORT if job is CampaignJob.IMPORT else Account.EXPORT
+            drop = account_drop(connection, vault, account, workspace)
+        run: ImportRun | ExportRun = (
+            run_import(engine, vault, drop, scratch=workspace, cache=workspace / KEY_CACHE)
+            if job is CampaignJob.IMPORT
+            else run_export(engine, vault, drop)
+        )
+        done.append(run)
+        return asdict(run)
+
+    run_recorded(engine, job_runs, job.value, work)
+    return done[0]
 
 
-async def run_campaign_jobs(engine: Engine, workspace: Path, *, tick: float = 60.0) -> None:
-    """Run each job at start-up and then every interval, off the event loop, forever."""
-    loop = asyncio.get_running_loop()
-    last: dict[CampaignJob, float] = {}
-    while True:
-        for job in CampaignJob:
-            if job in last and loop.time() - last[job] < job.interval.total_seconds():
-                continue
-            last[job] = loop.time()
-            try:
-                await asyncio.to_thread(run_campaign_job, engine, workspace, job)
-                logger.info("campaign job %s succeeded", job)
-            except Exception:
-                logger.exception("campaign job %s failed", job)
-        await asyncio.sleep(tick)
+def due_campaign_jobs(engine: Engine, now: datetime | None = None) -> list[CampaignJob]:
+    """Jobs whose last run started at least one interval ago (or that never ran)."""
+    intervals = {job.value: job.interval for job in CampaignJob}
+    return [CampaignJob(name) for name in due(engine, job_runs, intervals, now)]
+
+
+def job_history(engine: Engine, limit: int = 20) -> list[JobRun]:
+    """The latest recorded runs, newest first."""
+    return recent_runs(engine, job_runs, limit)

@@ -17,7 +17,7 @@ from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import people_connection
 from audiencehub.config import placeholder_reason
 from audiencehub.db.bulk import upsert
-from audiencehub.errors import ConfigurationError, NotFound
+from audiencehub.errors import ConfigurationError, NotFound, RemoteError
 
 __all__ = [
     "PeopleClient",
@@ -92,9 +92,10 @@ def people_link_enabled(connection: Connection) -> bool:
 class PeopleClient:
     """The people service's partner API, authenticated by client credentials.
 
-    Every failure is a :class:`ConfigurationError` that says what went wrong in
-    the user's terms (unreachable, refused credentials, an error answer) and
-    never carries the secret.
+    Every failure says what went wrong in the user's terms and never carries the
+    secret: a :class:`RemoteError` when the service cannot be reached or fails
+    (HTTP 5xx), which a job retries; a :class:`ConfigurationError` when it refuses
+    the credentials or the request, which a person must fix.
     """
 
     def __init__(self, http: httpx.Client, client_id: str, client_secret: str) -> None:
@@ -105,11 +106,11 @@ class PeopleClient:
         try:
             response = self._http.request(method, path, **options)
         except httpx.TransportError as exc:
-            raise ConfigurationError(
+            raise RemoteError(
                 f"cannot reach the people service at {self._http.base_url}: {exc}",
                 hint="Check --people-url of `audiencehub connection set` and that the "
                 "service is up.",
-            ) from None
+            ) from exc
         if response.status_code == 401:
             raise ConfigurationError(
                 "the people service refused the client id or secret",
@@ -117,7 +118,8 @@ class PeopleClient:
                 "`audiencehub connection set` again.",
             )
         if response.is_error:
-            raise ConfigurationError(
+            kind = RemoteError if response.is_server_error else ConfigurationError
+            raise kind(
                 f"the people service could not {action}: HTTP {response.status_code} "
                 f"{response.text[:200]}",
                 hint="Its answer says why; `audiencehub connection test` checks the connection.",

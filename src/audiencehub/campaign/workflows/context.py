@@ -7,29 +7,17 @@ name, so activities pass millions of profiles as SQL, never through Python.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Connection, Select, func, insert, literal, select
 
 from audiencehub.campaign.audiences import audience_id
-from audiencehub.campaign.messaging.delivery import Mailer
-from audiencehub.campaign.messaging.tracking import LinkSigner
+from audiencehub.campaign.messaging.sending import Messaging
 from audiencehub.campaign.schema import workflow_sets
 from audiencehub.campaign.sharing.people_link import PeopleClient
-from audiencehub.config import Settings
 
-__all__ = ["Messaging", "WorkflowContext"]
-
-
-@dataclass(frozen=True)
-class Messaging:
-    """What delivery activities need: settings, a link signer and a way to get a mailer."""
-
-    settings: Settings
-    signer: LinkSigner
-    mailer: Callable[[], Mailer]
+__all__ = ["WorkflowContext"]
 
 
 class WorkflowContext:

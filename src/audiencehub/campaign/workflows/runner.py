@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from audiencehub.campaign.messaging.delivery import EmailTemplate
-from audiencehub.campaign.messaging.sending import send_email_delivery, send_sms_delivery
+from audiencehub.campaign.messaging.sending import Messaging, send_email_delivery, send_sms_delivery
 from audiencehub.campaign.schema import (
     audience_members,
     profiles,
@@ -32,13 +32,13 @@ from audiencehub.campaign.schema import (
     workflow_sets,
 )
 from audiencehub.campaign.sharing.people_link import PeopleClient
-from audiencehub.campaign.workflows.context import Messaging, WorkflowContext
+from audiencehub.campaign.workflows.context import WorkflowContext
 from audiencehub.campaign.workflows.document import Activity, Workflow
 from audiencehub.campaign.workflows.saving import save_audience
 from audiencehub.campaign.workflows.targeting import compile_filter
 from audiencehub.errors import InvalidInput
 
-__all__ = ["Messaging", "WorkflowRun", "run_workflow"]
+__all__ = ["WorkflowRun", "run_workflow"]
 
 
 @dataclass

@@ -1,12 +1,12 @@
 """Scheduled workflows: a workflow with a Scheduler activity runs at its cron times.
 
-``workflows schedule FILE`` registers it; the campaign server's scheduler runs
-what is due (catching up once, not once per missed tick, after downtime).
+``workflows schedule FILE`` registers it; the server's scheduler
+(:mod:`audiencehub.runtime.scheduler`) runs what is due, catching up once, not
+once per missed tick, after downtime.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,14 +15,22 @@ from typing import Any
 from croniter import croniter
 from sqlalchemy import Engine, select, update
 
+from audiencehub.campaign.messaging.sending import Messaging
 from audiencehub.campaign.schema import workflow_schedules
 from audiencehub.campaign.sharing.people_link import PeopleClient
 from audiencehub.campaign.workflows.document import Workflow, parse_workflow
-from audiencehub.campaign.workflows.runner import Messaging, WorkflowRun, run_workflow
+from audiencehub.campaign.workflows.runner import WorkflowRun, run_workflow
 from audiencehub.db.bulk import upsert
+from audiencehub.db.types import stored_utc
 from audiencehub.errors import AudienceHubError, InvalidInput
 
-__all__ = ["list_schedules", "run_due_workflows", "run_workflow_scheduler", "schedule_workflow"]
+__all__ = [
+    "due_workflows",
+    "list_schedules",
+    "run_due_workflows",
+    "run_scheduled",
+    "schedule_workflow",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +85,61 @@ def list_schedules(engine: Engine) -> list[dict[str, Any]]:
         return [dict(row) for row in rows.mappings()]
 
 
+def due_workflows(engine: Engine, now: datetime | None = None) -> list[str]:
+    """Names of the scheduled workflows whose next run has come."""
+    moment = now or datetime.now(UTC)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(workflow_schedules.c.name, workflow_schedules.c.next_run_at).order_by(
+                workflow_schedules.c.next_run_at
+            )
+        )
+        return [row.name for row in rows if stored_utc(row.next_run_at) <= moment]
+
+
+def run_scheduled(
+    engine: Engine,
+    name: str,
+    now: datetime | None = None,
+    *,
+    messaging: Messaging | None = None,
+    client: Callable[[], PeopleClient] | None = None,
+) -> WorkflowRun | None:
+    """Run one scheduled workflow and move it to its next cron time.
+
+    A failed run waits for its next cron time, not for the next tick; it is
+    logged and None is returned.
+    """
+    moment = now or datetime.now(UTC)
+    with engine.connect() as connection:
+        schedule = (
+            connection.execute(select(workflow_schedules).where(workflow_schedules.c.name == name))
+            .mappings()
+            .one()
+        )
+    run: WorkflowRun | None = None
+    try:
+        run = run_workflow(
+            engine,
+            parse_workflow(schedule["document"]),
+            messaging=messaging,
+            client=client,
+            now=moment,
+        )
+    except AudienceHubError as exc:
+        logger.warning("scheduled workflow %s failed: %s", name, exc.message)
+    with engine.begin() as connection:
+        connection.execute(
+            update(workflow_schedules)
+            .where(workflow_schedules.c.name == name)
+            .values(
+                next_run_at=_next(schedule["cron"], moment),
+                last_run_id=run.run_id if run else schedule["last_run_id"],
+            )
+        )
+    return run
+
+
 def run_due_workflows(
     engine: Engine,
     now: datetime | None = None,
@@ -84,49 +147,10 @@ def run_due_workflows(
     messaging: Messaging | None = None,
     client: Callable[[], PeopleClient] | None = None,
 ) -> list[WorkflowRun]:
-    """Run every workflow whose next run has come, and move it to its next cron time."""
+    """Run every workflow whose next run has come (what one tick of the scheduler does)."""
     moment = now or datetime.now(UTC)
-    with engine.connect() as connection:
-        due = [dict(r) for r in connection.execute(select(workflow_schedules)).mappings()]
-    runs = []
-    for schedule in due:
-        next_at = schedule["next_run_at"]
-        if next_at.tzinfo is None:
-            next_at = next_at.replace(tzinfo=UTC)
-        if next_at > moment:
-            continue
-        run: WorkflowRun | None = None
-        try:
-            run = run_workflow(
-                engine,
-                parse_workflow(schedule["document"]),
-                messaging=messaging,
-                client=client,
-                now=moment,
-            )
-            runs.append(run)
-        except AudienceHubError as exc:
-            # a failed run waits for its next cron time, not for the next tick
-            logger.warning("scheduled workflow %s failed: %s", schedule["name"], exc.message)
-        with engine.begin() as connection:
-            connection.execute(
-                update(workflow_schedules)
-                .where(workflow_schedules.c.name == schedule["name"])
-                .values(
-                    next_run_at=_next(schedule["cron"], moment),
-                    last_run_id=run.run_id if run else schedule["last_run_id"],
-                )
-            )
-    return runs
-
-
-async def run_workflow_scheduler(
-    engine: Engine, *, messaging: Messaging | None = None, tick: float = 30.0
-) -> None:
-    """Run due workflows forever, off the event loop; a failing workflow is logged."""
-    while True:
-        try:
-            await asyncio.to_thread(run_due_workflows, engine, messaging=messaging)
-        except Exception:
-            logger.exception("a scheduled workflow failed")
-        await asyncio.sleep(tick)
+    runs = [
+        run_scheduled(engine, name, moment, messaging=messaging, client=client)
+        for name in due_workflows(engine, moment)
+    ]
+    return [run for run in runs if run is not None]

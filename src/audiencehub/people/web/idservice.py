@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import Connection, Engine, select
 
-from audiencehub.errors import InvalidDeclaredId
+from audiencehub.errors import InvalidDeclaredId, NotFound
 from audiencehub.identity.declared import DeclaredIdSync, parse_declared_sync
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, get_data_source
@@ -28,9 +28,17 @@ __all__ = ["ID_SYNC_TTL", "id_service_router"]
 ID_SYNC_TTL = 604_800  # seconds a browser waits before syncing the same IDs again
 
 
+def _source(connection: Connection, dpid: int) -> int:
+    """A data source named by a request parameter: one that does not exist is bad input."""
+    try:
+        return int(get_data_source(connection, dpid)["id"])
+    except NotFound as exc:
+        raise InvalidDeclaredId(exc.message, hint=exc.hint) from None
+
+
 def _dpid(connection: Connection, sync: DeclaredIdSync) -> int:
     if sync.dpid is not None:
-        return int(get_data_source(connection, sync.dpid)["id"])
+        return _source(connection, sync.dpid)
     found = connection.execute(
         select(data_sources.c.id).where(data_sources.c.integration_code == sync.namespace)
     ).scalar()
@@ -70,7 +78,7 @@ def id_service_router(engine: Engine, *, region: int = 6) -> APIRouter:
         visitor = VisitorId.parse(d_mid)
         with engine.begin() as connection:
             if dpid != DEVICE_NAMESPACE:
-                get_data_source(connection, dpid)
+                _source(connection, dpid)
             opt_out(connection, visitor.value, dpid)
         return {"d_mid": visitor.value, "opted_out_of": dpid}
 

@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from audiencehub.people.clients import InvalidCredentials, issue_token, verify_token
+from audiencehub.errors import InvalidCredentials
+from audiencehub.people.clients import TOKEN_HINT, issue_token, verify_token
 from audiencehub.people.data_sources import get_data_source
 from audiencehub.people.shared_audiences import create_shared_segment, list_shared_audiences
 
@@ -47,7 +48,7 @@ def partner_router(engine: Engine) -> APIRouter:
 
     def client(authorization: Annotated[str | None, Header()] = None) -> str:
         if not authorization or not authorization.lower().startswith("bearer "):
-            raise InvalidCredentials("the request has no bearer token")
+            raise InvalidCredentials("the request has no bearer token", hint=TOKEN_HINT)
         with engine.connect() as connection:
             return verify_token(connection, authorization[7:].strip())
 

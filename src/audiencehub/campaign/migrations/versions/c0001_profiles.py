@@ -12,19 +12,19 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
     """Create the profile store; keys start with the audience manager's default scheme."""
     op.create_table(
         "profiles",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("crm_id", sa.String(255), unique=True),
         sa.Column("email", sa.String(320)),
         sa.Column("email_key", sa.String(320), index=True),
@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("digest", sa.LargeBinary(32), primary_key=True),
         sa.Column(
             "profile_id",
-            _ID,
+            ID,
             sa.ForeignKey("profiles.id", ondelete="CASCADE"),
             primary_key=True,
         ),

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0002"
 down_revision = "c0001"
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -57,7 +57,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audiences",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("name", sa.String(255), nullable=False, unique=True),
         sa.Column("type", sa.String(16), nullable=False),
         sa.Column("segment_id", sa.Integer),
@@ -69,16 +69,16 @@ def upgrade() -> None:
     )
     op.create_table(
         "audience_members",
-        sa.Column("audience_id", _ID, sa.ForeignKey("audiences.id"), primary_key=True),
+        sa.Column("audience_id", ID, sa.ForeignKey("audiences.id"), primary_key=True),
         sa.Column("member", sa.String(512), primary_key=True),
-        sa.Column("profile_id", _ID),
+        sa.Column("profile_id", ID),
         sa.Column("address", sa.String(320)),
         sqlite_with_rowid=False,
     )
     op.create_table(
         "visitor_links",
         sa.Column("visitor_id", sa.String(38), primary_key=True),
-        sa.Column("profile_id", _ID, sa.ForeignKey("profiles.id"), primary_key=True),
+        sa.Column("profile_id", ID, sa.ForeignKey("profiles.id"), primary_key=True),
         sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
@@ -97,7 +97,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "audit_log",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(255), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),

@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0003"
 down_revision = "c0002"
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -31,8 +31,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "shares",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
-        sa.Column("source_audience_id", _ID, sa.ForeignKey("audiences.id"), nullable=False),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
+        sa.Column("source_audience_id", ID, sa.ForeignKey("audiences.id"), nullable=False),
         sa.Column("segment_id", sa.Integer, nullable=False),
         sa.Column("trait_code", sa.String(255), nullable=False),
         sa.Column(
@@ -45,8 +45,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "share_exports",
-        sa.Column("share_id", _ID, sa.ForeignKey("shares.id"), primary_key=True),
-        sa.Column("profile_id", _ID, primary_key=True),
+        sa.Column("share_id", ID, sa.ForeignKey("shares.id"), primary_key=True),
+        sa.Column("profile_id", ID, primary_key=True),
         sa.Column("exported_at", sa.DateTime(timezone=True), nullable=False),
         sqlite_with_rowid=False,
     )

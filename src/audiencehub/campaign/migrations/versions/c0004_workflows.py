@@ -10,19 +10,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0004"
 down_revision = "c0003"
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
     """Create the run and working-set tables."""
     op.create_table(
         "workflow_runs",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True)),
@@ -31,9 +31,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "workflow_sets",
-        sa.Column("run_id", _ID, sa.ForeignKey("workflow_runs.id"), primary_key=True),
+        sa.Column("run_id", ID, sa.ForeignKey("workflow_runs.id"), primary_key=True),
         sa.Column("output", sa.String(255), primary_key=True),
-        sa.Column("profile_id", _ID, primary_key=True),
+        sa.Column("profile_id", ID, primary_key=True),
         sqlite_with_rowid=False,
     )
 

@@ -10,22 +10,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0005"
 down_revision = "c0004"
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
     """Create the tracking log."""
     op.create_table(
         "tracking_log",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("kind", sa.String(8), nullable=False),
-        sa.Column("delivery_id", _ID),
-        sa.Column("profile_id", _ID),
+        sa.Column("delivery_id", ID),
+        sa.Column("profile_id", ID),
         sa.Column("link", sa.Integer),
         sa.Column("url", sa.Text),
         sa.Column("visitor_id", sa.String(64)),

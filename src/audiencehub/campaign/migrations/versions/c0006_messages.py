@@ -10,22 +10,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0006"
 down_revision = "c0005"
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
     """Create the message log and the trigger events."""
     op.create_table(
         "messages",
-        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("delivery", sa.String(255), nullable=False),
         sa.Column("channel", sa.String(8), nullable=False),
-        sa.Column("profile_id", _ID),
+        sa.Column("profile_id", ID),
         sa.Column("address", sa.String(320), nullable=False),
         sa.Column("status", sa.String(8), nullable=False),
         sa.Column("reason", sa.Text),
@@ -35,7 +35,7 @@ def upgrade() -> None:
     op.create_table(
         "trigger_events",
         sa.Column("idempotency_key", sa.String(255), primary_key=True),
-        sa.Column("message_id", _ID, sa.ForeignKey("messages.id")),
+        sa.Column("message_id", ID, sa.ForeignKey("messages.id")),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     )
 

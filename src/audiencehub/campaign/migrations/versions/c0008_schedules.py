@@ -10,12 +10,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0008"
 down_revision = "c0007"
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("document", sa.JSON, nullable=False),
         sa.Column("cron", sa.String(255), nullable=False),
         sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_run_id", _ID),
+        sa.Column("last_run_id", ID),
     )
 
 

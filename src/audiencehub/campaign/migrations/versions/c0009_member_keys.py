@@ -15,12 +15,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "c0009"
 down_revision = "c0008"
 branch_labels = None
 depends_on = None
-
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
@@ -28,15 +28,15 @@ def upgrade() -> None:
     op.rename_table("audience_members", "audience_members_old")
     op.create_table(
         "audience_members",
-        sa.Column("audience_id", _ID, sa.ForeignKey("audiences.id"), primary_key=True),
-        sa.Column("profile_id", _ID, primary_key=True),
+        sa.Column("audience_id", ID, sa.ForeignKey("audiences.id"), primary_key=True),
+        sa.Column("profile_id", ID, primary_key=True),
         sqlite_with_rowid=False,
     )
     op.create_table(
         "audience_addresses",
-        sa.Column("audience_id", _ID, sa.ForeignKey("audiences.id"), primary_key=True),
+        sa.Column("audience_id", ID, sa.ForeignKey("audiences.id"), primary_key=True),
         sa.Column("address", sa.String(320), primary_key=True),
-        sa.Column("profile_id", _ID),
+        sa.Column("profile_id", ID),
         sqlite_with_rowid=False,
     )
     op.execute(
@@ -57,9 +57,9 @@ def downgrade() -> None:
     op.rename_table("audience_members", "audience_members_new")
     op.create_table(
         "audience_members",
-        sa.Column("audience_id", _ID, sa.ForeignKey("audiences.id"), primary_key=True),
+        sa.Column("audience_id", ID, sa.ForeignKey("audiences.id"), primary_key=True),
         sa.Column("member", sa.String(512), primary_key=True),
-        sa.Column("profile_id", _ID),
+        sa.Column("profile_id", ID),
         sa.Column("address", sa.String(320)),
         sqlite_with_rowid=False,
     )

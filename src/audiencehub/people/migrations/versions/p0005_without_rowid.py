@@ -18,18 +18,18 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
+from audiencehub.db.types import ID
+
 revision = "p0005"
 down_revision = "p0004"
 branch_labels = None
 depends_on = None
 
-_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
 
 def _columns(table: str) -> list[sa.Column[Any]]:
     if table == "people_user_traits":
         return [
-            sa.Column("user_id", _ID, sa.ForeignKey("people_users.id"), primary_key=True),
+            sa.Column("user_id", ID, sa.ForeignKey("people_users.id"), primary_key=True),
             sa.Column("trait_id", sa.Integer, sa.ForeignKey("people_traits.id"), primary_key=True),
             sa.Column("realized_at", sa.DateTime(timezone=True), nullable=False),
         ]

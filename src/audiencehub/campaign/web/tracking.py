@@ -1,0 +1,85 @@
+"""Tracking routes: the signed click redirect, the open pixel and the unsubscribe link.
+
+Clicks are group-committed before the redirect is answered (nothing lost); a
+click that reveals a visitor ID may also be synced to the people service as a
+declared ID, after the answer.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
+import base64
+
+from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import update
+
+from audiencehub.campaign.messaging.click_writer import ClickWriter
+from audiencehub.campaign.messaging.tracking import choose_visitor, record_open
+from audiencehub.campaign.schema import profiles
+from audiencehub.campaign.services import CampaignServices
+
+__all__ = ["tracking_router"]
+
+_PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_TWO_YEARS = 2 * 365 * 24 * 3600
+
+
+def tracking_router(services: CampaignServices) -> APIRouter:
+    """The tracking routes on ``services``' campaign database and link signer."""
+    router = APIRouter(tags=["tracking"])
+    engine, signer = services.engine, services.signer
+    tracking_domain = services.settings.tracking_domain
+    declared_sync = services.declared_sync()
+    clicks = ClickWriter(engine)
+
+    @router.get("/r/{token}")
+    async def click(token: str, request: Request) -> Response:
+        """Log a click, link the visitor ID to the profile, and redirect to the signed target."""
+        link = signer.verify(token)
+        enabled, org_id = await clicks.settings()
+        visitor = choose_visitor(dict(request.cookies), people_link_enabled=enabled, org_id=org_id)
+        await clicks.record((link, visitor, request.headers.get("user-agent")))
+        tasks = BackgroundTasks()
+        if declared_sync is not None and visitor.is_visitor_id:
+            tasks.add_task(declared_sync, link.profile_id, visitor.visitor_id)
+        response = RedirectResponse(link.url, status_code=302, background=tasks)
+        if visitor.cookie_value is not None:
+            response.set_cookie(
+                visitor.cookie_name,
+                visitor.cookie_value,
+                max_age=_TWO_YEARS,
+                domain=tracking_domain,
+                secure=True,
+                samesite="lax",
+                httponly=False,
+            )
+            if visitor.is_visitor_id and org_id:
+                response.set_cookie(
+                    visitor.cookie_name.replace("AMCV_", "AMCVS_", 1),
+                    "1",
+                    domain=tracking_domain,
+                    secure=True,
+                    samesite="lax",
+                )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @router.api_route("/u/{token}", methods=["GET", "POST"])
+    def unsubscribe(token: str) -> Response:
+        """Opt the profile out of the channel (GET from the link, POST for one-click)."""
+        profile_id, channel = signer.verify_unsubscribe(token)
+        column = "email_opt_out" if channel == "email" else "sms_opt_out"
+        with engine.begin() as connection:
+            connection.execute(
+                update(profiles).where(profiles.c.id == profile_id).values({column: True})
+            )
+        return HTMLResponse(f"<p>You will receive no more {channel} messages from us.</p>")
+
+    @router.get("/o/{token}")
+    def open_pixel(token: str, request: Request) -> Response:
+        """Log an open and answer a 1x1 transparent GIF."""
+        link = signer.verify(token)
+        with engine.begin() as connection:
+            record_open(connection, link, request.headers.get("user-agent"))
+        return Response(_PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+    return router

@@ -1,0 +1,152 @@
+"""Helpers the tests import by name: ports, drop locations, files, services, workspaces.
+
+Fixtures stay in ``conftest.py``; what a test calls lives here, so a reader
+finds it by following the import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import shutil
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from audiencehub.campaign.services import CampaignServices
+from audiencehub.config import CONFIG_FILE
+from audiencehub.workspace import Workspace, init_workspace, open_workspace
+
+PG_ADMIN_URL = os.environ.get(
+    "AUDIENCEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server a test starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, *, timeout: float = 30.0) -> None:
+    """Return once something accepts connections on the loopback ``port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+        else:
+            return
+
+
+def drop_urls(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[str, str, str | None]:
+    """(export URL, import URL, S3 endpoint): folders, or a fresh bucket on the S3 server."""
+    if kind == "folder":
+        return str(tmp_path / "export"), str(tmp_path / "import"), None
+    request.getfixturevalue("aws_env")
+    endpoint: str = request.getfixturevalue("s3_endpoint")
+    bucket = f"drops-{tmp_path.name.replace('_', '-').lower()[:40]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/exportSharedAudience", f"s3://{bucket}/importSharedAudience", endpoint
+
+
+def write_inbound(folder: Path, name: str, lines: list[str]) -> Path:
+    """Write an inbound file (gzip when the name ends in .gz) under folder."""
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    return path
+
+
+_SERVICE_FIELDS = frozenset(field.name for field in dataclasses.fields(CampaignServices))
+
+
+def services_of(workspace: Workspace, **changes: Any) -> CampaignServices:
+    """The workspace's campaign services, with services or settings replaced by keyword.
+
+    ``signer=...`` or ``mailer=...`` replace a service; any other keyword
+    (``api_token=...``, ``tracking_domain=...``) changes a setting.
+    """
+    services = CampaignServices.of(workspace)
+    settings = {k: v for k, v in changes.items() if k not in _SERVICE_FIELDS}
+    parts = {k: v for k, v in changes.items() if k in _SERVICE_FIELDS}
+    if settings:
+        parts["settings"] = services.settings.model_copy(update=settings)
+    return dataclasses.replace(services, **parts)
+
+
+# --- workspaces cloned from a template migrated once per test run -----------------------
+
+
+def pg_database_url(name: str) -> str:
+    """The URL of database ``name`` on the test PostgreSQL server."""
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def pg_admin(statement: str) -> None:
+    """Run one statement on the test server's maintenance database, outside a transaction."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(statement))
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is needed for the storage tests ({exc}); "
+            "start it or set AUDIENCEHUB_TEST_PG_URL"
+        )
+    finally:
+        admin.dispose()
+
+
+def new_pg_database(template: str | None = None) -> str:
+    """Create an empty database (or a copy of ``template``) and return its name."""
+    name = f"ah_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    pg_admin(f'CREATE DATABASE "{name}"{copy}')
+    return name
+
+
+def drop_pg_database(name: str) -> None:
+    """Drop a test database, whoever is still connected."""
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_template(folder: Path, database: str | None = None) -> Path:
+    """A migrated workspace to clone: SQLite in ``folder``, or both systems on ``database``."""
+    url = pg_database_url(database) if database else None
+    workspace = init_workspace(folder, campaign_db_url=url, people_db_url=url)
+    workspace.dispose()  # SQLite checkpoints its WAL; PostgreSQL lets the template be copied
+    return folder
+
+
+def clone_workspace(template: Path, folder: Path, database: str | None = None) -> Workspace:
+    """A workspace in ``folder`` with the template's settings, key and migrated databases.
+
+    SQLite files are copied; a PostgreSQL workspace gets ``database``, which the
+    caller made from the template database, in place of the template's.
+    """
+    shutil.copytree(template, folder)
+    if database:
+        config = folder / CONFIG_FILE
+        settings = open_workspace(template).settings
+        old = make_url(settings.campaign_db_url).database or ""
+        config.write_text(
+            config.read_text(encoding="utf-8").replace(f'/{old}"', f'/{database}"'),
+            encoding="utf-8",
+        )
+    return open_workspace(folder)
