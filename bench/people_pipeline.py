@@ -45,6 +45,7 @@ from audiencehub.people.schema import destinations
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.segments import MergeRule, add_segment, members_query
 from audiencehub.people.traits import add_trait
+from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import Workspace, init_workspace, open_workspace
 from measure import peak_mb, run_child
 
@@ -112,7 +113,8 @@ def _step(step: str, data: Path, folder: Path) -> dict[str, float]:
         return {"items": len(rows), "seconds": time.perf_counter() - started, **_memory()}
     if step == "ingest":
         started = time.perf_counter()
-        [receipt] = ingest(workspace.people, FolderDrop(drop)).receipts
+        with collector_paused():  # as the CLI command runs it
+            [receipt] = ingest(workspace.people, FolderDrop(drop)).receipts
         if receipt.status != "applied":
             raise SystemExit(f"ingest refused the batch: {receipt.problems}")
         return {

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from audiencehub.campaign import import_profiles
 from audiencehub.runtime.demo import write_demo_profiles
+from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace
 from measure import children_peak_mb, peak_mb, run_child
 
@@ -99,7 +100,8 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
         if mode == "baseline":
             rows = _baseline(engine, data)
         else:
-            rows = import_profiles(engine, data, rejects_path=folder / "rejects.csv").read
+            with collector_paused():  # as the CLI command runs it
+                rows = import_profiles(engine, data, rejects_path=folder / "rejects.csv").read
         seconds = time.perf_counter() - started
         workspace.dispose()
     finally:

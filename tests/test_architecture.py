@@ -8,6 +8,7 @@ anywhere fails here, not in a review.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,30 @@ def test_only_the_composition_root_imports_both_systems():
     ]
     allowed = {"audiencehub.runtime.servers": {"audiencehub.campaign", "audiencehub.people"}}
     assert violations(allowed) == []
+
+
+def test_only_entry_points_set_process_wide_policy():
+    """No library module switches the garbage collector, signals or logging configuration:
+    runtime/ and cli/ (the entry points) decide."""
+    policy = re.compile(
+        r"\bgc\.(disable|enable|freeze|set_threshold)\(|\bsignal\.signal\(|\blogging\.basicConfig\("
+    )
+    setters = [
+        module_name(path)
+        for path in SRC.rglob("*.py")
+        if policy.search(path.read_text(encoding="utf-8"))
+        and _parts(module_name(path))[0] not in COMPOSITION
+    ]
+    assert setters == []
+
+
+def test_migrations_do_not_read_the_live_schema():
+    """A migration writes its tables out: one that imported the schema module would change
+    whenever the schema does, and no longer say what the database was at its revision."""
+    readers = [
+        module
+        for module, targets in import_map().items()
+        if ".migrations.versions." in module
+        and any((_parts(t) or [""])[0] in SYSTEMS for t in targets)
+    ]
+    assert readers == []

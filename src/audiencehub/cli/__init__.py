@@ -2,8 +2,8 @@
 
 User errors (:class:`~audiencehub.errors.AudienceHubError`) become one message on
 stderr and exit code 2, here and nowhere else; anything unexpected is an
-internal failure, exit code 1, with a traceback only when ``AUDIENCEHUB_DEBUG``
-is set.
+internal failure, exit code 1. With ``AUDIENCEHUB_DEBUG`` set, both also print
+their traceback, the driver's error they were raised from included.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     try:
         app(args=list(argv) if argv is not None else None, prog_name="audiencehub")
     except AudienceHubError as exc:
+        if os.environ.get("AUDIENCEHUB_DEBUG"):
+            traceback.print_exc()  # with the driver's error it was raised from
         err_console.print(f"[bold red]Error:[/] {escape(exc.message)}")
         if exc.hint:
             err_console.print(f"[yellow]Fix:[/] {escape(exc.hint)}")

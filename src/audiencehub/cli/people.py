@@ -28,6 +28,7 @@ from audiencehub.people.jobs import PeopleJob, due_jobs, job_history, run_job
 from audiencehub.people.publication import publish
 from audiencehub.people.segments import MergeRule, add_segment, get_segment, list_segments
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
+from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import open_workspace
 
 __all__ = ["app"]
@@ -236,12 +237,13 @@ def jobs_run(
 ) -> None:
     """Run a job now, as the scheduler would (ingest reads the workspace's inbound drop)."""
     ws = open_workspace(workspace)
-    summary = run_job(
-        ws.people,
-        job,
-        inbound_drop=ws.settings.people_inbound_drop,
-        endpoint_url=ws.settings.s3_endpoint_url,
-    )
+    with collector_paused():
+        summary = run_job(
+            ws.people,
+            job,
+            inbound_drop=ws.settings.people_inbound_drop,
+            endpoint_url=ws.settings.s3_endpoint_url,
+        )
     if as_json:
         print_json(summary)
     else:
@@ -269,7 +271,8 @@ def ingest_command(
     as_json: JsonOption = False,
 ) -> None:
     """Process every new inbound file in a drop location and print the receipts."""
-    run = ingest(open_workspace(workspace).people, open_drop(source, endpoint_url=endpoint_url))
+    with collector_paused():
+        run = ingest(open_workspace(workspace).people, open_drop(source, endpoint_url=endpoint_url))
     if as_json:
         print_json([vars(receipt) for receipt in run.receipts])
         return

@@ -23,6 +23,7 @@ from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import byte_progress, console, print_json, print_report, print_value
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
+from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import open_workspace
 
 __all__ = ["app"]
@@ -73,7 +74,7 @@ def import_command(
     ws = open_workspace(workspace)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     rejects_path = rejects or ws.path / "rejects" / f"{file.name}.{stamp}.rejects.csv"
-    with byte_progress() as progress:
+    with byte_progress() as progress, collector_paused():
         task = progress.add_task(file.name, total=None)
         report = import_profiles(
             ws.campaign,

@@ -38,6 +38,7 @@ from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_servic
 from audiencehub.cli.output import console, print_json, print_table, print_value
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
+from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import open_workspace
 
 __all__ = [
@@ -336,7 +337,10 @@ def jobs_run(
 ) -> None:
     """Run a technical job now."""
     services = campaign_services(workspace)
-    run = run_campaign_job(services.engine, services.vault, services.path, CampaignJob.parse(job))
+    with collector_paused():
+        run = run_campaign_job(
+            services.engine, services.vault, services.path, CampaignJob.parse(job)
+        )
     if as_json:
         print_json(vars(run))
         return

@@ -11,6 +11,7 @@ from audiencehub.cli.options import WorkspaceOption
 from audiencehub.cli.output import byte_progress, console, print_report
 from audiencehub.runtime.demo import run_demo
 from audiencehub.runtime.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
+from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace, open_workspace
 
 __all__ = ["db_app", "demo", "init"]
@@ -55,7 +56,7 @@ def demo(
     """Create a workspace and import generated demo profiles into it."""
     folder = workspace or Path("demo-workspace")
     console.print(f"Importing {count:,} demo profiles into {folder.resolve()} ...")
-    with byte_progress() as progress:
+    with byte_progress() as progress, collector_paused():
         task = progress.add_task("profiles", total=None)
         result = run_demo(
             folder,

@@ -9,7 +9,6 @@ receipt with the reference product's counters.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -90,13 +89,7 @@ def _split_of(name: str) -> int:
 def ingest(engine: Engine, drop: DropLocation) -> IngestRun:
     """Process every batch of ``drop`` not processed before, oldest first."""
     run = IngestRun()
-    collecting = gc.isenabled()
-    gc.disable()  # millions of short-lived acyclic objects; see campaign.profile_import
-    try:
-        _ingest_batches(engine, drop, run)
-    finally:
-        if collecting:
-            gc.enable()
+    _ingest_batches(engine, drop, run)
     return run
 
 

@@ -11,7 +11,6 @@ file is applied or nothing is; bad rows go to a rejects file and never stop it.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import itertools
 import multiprocessing
@@ -179,10 +178,6 @@ def import_profiles(
     with (bytes read, file size) after each block.
     """
     started = time.perf_counter()
-    # The import allocates millions of short-lived acyclic objects; the cyclic
-    # collector's passes over them cost a third of the run and free nothing.
-    collecting = gc.isenabled()
-    gc.disable()
     source = _Source(path)
     outcome = ChunkOutcome()
     read = 0
@@ -233,8 +228,6 @@ def import_profiles(
         raise
     finally:
         source.close()
-        if collecting:
-            gc.enable()
     kept = rejects.close(keep=True) if rejects is not None else None
     return ImportReport(
         path=path,
