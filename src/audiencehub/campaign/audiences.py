@@ -6,15 +6,19 @@ sharing and workflows can all reach it.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, insert, literal, null, select
 from sqlalchemy.sql import Select
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.schema import audience_addresses, audience_members, audiences
 from audiencehub.errors import NotFound
 
 __all__ = [
+    "Audience",
+    "Member",
     "add_profile_members",
     "audience_id",
     "get_audience",
@@ -22,12 +26,34 @@ __all__ = [
 ]
 
 
-def get_audience(connection: Connection, name: str) -> dict[str, Any]:
+class Audience(TypedDict):
+    """An audience with its current size and the report of its last import."""
+
+    id: int
+    name: str
+    type: str  # shared | file | workflow
+    segment_id: int | None
+    data_source_id: str | None
+    force_profile: bool
+    last_report: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    size: int
+
+
+class Member(TypedDict):
+    """One member: a profile, and for file audiences the decrypted address."""
+
+    profile_id: int | None
+    address: str | None
+
+
+def get_audience(connection: Connection, name: str) -> Audience:
     """An audience with its size and last import report."""
     row = connection.execute(select(audiences).where(audiences.c.name == name)).mappings().first()
     if row is None:
         raise NotFound(f"no audience is named {name!r}")
-    audience = dict(row)
+    audience = cast(Audience, dict(row))
     table = audience_addresses if audience["type"] == "file" else audience_members
     audience["size"] = int(
         connection.execute(
@@ -45,7 +71,7 @@ def audience_id(connection: Connection, name: str) -> int:
     return int(found)
 
 
-def list_members(connection: Connection, name: str) -> list[dict[str, Any]]:
+def list_members(connection: Connection, name: str) -> list[Member]:
     """Members of an audience: profile ids, and addresses for file audiences."""
     audience = get_audience(connection, name)
     if audience["type"] == "file":
@@ -60,7 +86,7 @@ def list_members(connection: Connection, name: str) -> list[dict[str, Any]]:
             .where(audience_members.c.audience_id == audience["id"])
             .order_by(audience_members.c.profile_id)
         )
-    return [dict(row) for row in connection.execute(query).mappings()]
+    return [cast(Member, dict(row)) for row in connection.execute(query).mappings()]
 
 
 def add_profile_members(connection: Connection, audience: int, profile_ids: Select[Any]) -> None:

@@ -6,6 +6,7 @@ Command modules import their printing from here and never from each other.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -38,7 +39,7 @@ def print_json(data: Any) -> None:
     console.out(json.dumps(data, default=str, indent=2, sort_keys=True), highlight=False)
 
 
-def print_table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
+def print_table(rows: Sequence[Mapping[str, object]], columns: list[str], title: str) -> None:
     """Rows as a table of the named columns (an empty cell for a missing value)."""
     table = Table(*columns, title=title)
     for row in rows:

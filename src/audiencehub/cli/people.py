@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy import Connection
@@ -46,7 +46,7 @@ app.add_typer(destinations_app, name="destinations")
 
 def _print_rows(
     workspace: Path | None,
-    fetch: Callable[[Connection], list[dict[str, Any]]],
+    fetch: Callable[[Connection], Sequence[Mapping[str, object]]],
     columns: list[str],
     title: str,
     as_json: bool,

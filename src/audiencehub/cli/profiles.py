@@ -133,11 +133,10 @@ def show_command(
         return
     table = Table(show_header=False, title=f"Profile {profile['id']}")
     for name, value in profile.items():
-        if name == "keys":
-            for entry in value:
-                table.add_row(f"key {entry['kind']} ({entry['scheme']})", entry["hash"])
-        else:
+        if name != "keys":
             table.add_row(name, "" if value is None else str(value))
+    for entry in profile["keys"]:
+        table.add_row(f"key {entry['kind']} ({entry['scheme']})", entry["hash"])
     console.print(table)
 
 

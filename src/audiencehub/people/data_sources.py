@@ -5,16 +5,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
+from typing_extensions import TypedDict
 
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.people.schema import data_sources
 
 __all__ = [
     "DEVICE_NAMESPACE",
+    "DataSource",
     "ExportControl",
     "IdType",
     "InboundIdType",
@@ -71,6 +73,21 @@ class ExportControl(enum.StrEnum):
         }[self]
 
 
+class DataSource(TypedDict):
+    """A people-service data source (its DPID is ``id``) with its export controls."""
+
+    id: int
+    name: str
+    integration_code: str | None
+    id_type: str
+    inbound_id_type: str
+    authenticated_profile: bool
+    share_enabled: bool
+    export_controls: list[str]
+    retention_days: int
+    created_at: datetime
+
+
 def add_data_source(
     connection: Connection,
     *,
@@ -83,7 +100,7 @@ def add_data_source(
     share_enabled: bool = True,
     export_controls: Sequence[ExportControl] = (),
     retention_days: int = 720,
-) -> dict[str, Any]:
+) -> DataSource:
     """Create a data source; its id is the DPID partners put in file names and syncs."""
     if dpid <= 0:
         raise InvalidInput("a data source id (DPID) is a positive number; 0 is the service's own")
@@ -111,7 +128,7 @@ def add_data_source(
     return get_data_source(connection, dpid)
 
 
-def get_data_source(connection: Connection, dpid: int) -> dict[str, Any]:
+def get_data_source(connection: Connection, dpid: int) -> DataSource:
     """One data source by DPID."""
     row = (
         connection.execute(select(data_sources).where(data_sources.c.id == dpid)).mappings().first()
@@ -121,12 +138,12 @@ def get_data_source(connection: Connection, dpid: int) -> dict[str, Any]:
             f"the people service has no data source {dpid}",
             hint="Add it with `audiencehub people datasources add --id DPID ...`.",
         )
-    return dict(row)
+    return cast(DataSource, dict(row))
 
 
-def list_data_sources(connection: Connection) -> list[dict[str, Any]]:
+def list_data_sources(connection: Connection) -> list[DataSource]:
     """Every data source, by DPID."""
     return [
-        dict(r)
+        cast(DataSource, dict(r))
         for r in connection.execute(select(data_sources).order_by(data_sources.c.id)).mappings()
     ]

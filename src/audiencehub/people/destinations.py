@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import Connection, insert, select
+from typing_extensions import TypedDict
 
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.people.data_sources import ExportControl, get_data_source
@@ -20,9 +21,30 @@ from audiencehub.people.schema import data_sources, destinations, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 from audiencehub.people.segments import get_segment
 
-__all__ = ["add_destination", "check_controls", "destination_ids", "get_destination"]
+__all__ = [
+    "Destination",
+    "add_destination",
+    "check_controls",
+    "destination_ids",
+    "get_destination",
+]
 
 _LABELS = frozenset(control.forbidden_label for control in ExportControl)
+
+
+class Destination(TypedDict):
+    """Where segments are published: a drop location, the IDs it takes and its labels."""
+
+    id: int
+    name: str
+    drop_url: str
+    id_type: str  # visitor | declared
+    data_source_id: int | None
+    segments: list[int]
+    export_labels: list[str]
+    split_rows: int
+    alias: str
+    created_at: datetime
 
 
 def add_destination(
@@ -37,7 +59,7 @@ def add_destination(
     export_labels: Sequence[str] = (),
     split_rows: int = 1_000_000,
     alias: str = "audiencehub",
-) -> dict[str, Any]:
+) -> Destination:
     """Create a campaign destination, refusing segments its labels may not carry."""
     if id_type not in ("visitor", "declared"):
         raise InvalidInput(f"ID type {id_type!r} is not visitor or declared")
@@ -97,7 +119,7 @@ def check_controls(connection: Connection, segment_id: int, labels: Sequence[str
                 )
 
 
-def get_destination(connection: Connection, destination_id: int) -> dict[str, Any]:
+def get_destination(connection: Connection, destination_id: int) -> Destination:
     """One destination."""
     row = (
         connection.execute(select(destinations).where(destinations.c.id == destination_id))
@@ -106,7 +128,7 @@ def get_destination(connection: Connection, destination_id: int) -> dict[str, An
     )
     if row is None:
         raise NotFound(f"the people service has no destination {destination_id}")
-    return dict(row)
+    return cast(Destination, dict(row))
 
 
 def destination_ids(connection: Connection) -> list[int]:

@@ -37,10 +37,11 @@ from sqlalchemy import (
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import open_drop
 from audiencehub.engines import extract, open_session
+from audiencehub.errors import ConfigurationError
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
-from audiencehub.people.destinations import check_controls, get_destination
+from audiencehub.people.destinations import Destination, check_controls, get_destination
 from audiencehub.people.schema import destinations, published, segments
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.segments import MergeRule, members_query
@@ -63,7 +64,7 @@ class Publication:
     removed: int = 0
 
 
-def _current(connection: Connection, destination: dict[str, Any]) -> Select[Any] | None:
+def _current(connection: Connection, destination: Destination) -> Select[Any] | None:
     """The destination's ``(member, segment_id)`` rows now, or None when it carries no segment."""
     declared = destination["id_type"] == "declared"
     namespace = destination["data_source_id"] if declared else DEVICE_NAMESPACE
@@ -247,7 +248,7 @@ class _BatchWriter:
     """
 
     def __init__(
-        self, destination: dict[str, Any], full: bool, now_ms: int | None, endpoint_url: str | None
+        self, destination: Destination, full: bool, now_ms: int | None, endpoint_url: str | None
     ) -> None:
         self.drop = open_drop(destination["drop_url"], endpoint_url=endpoint_url)
         stamp = now_ms if now_ms is not None else int(time.time() * 1000)
@@ -256,6 +257,11 @@ class _BatchWriter:
             if destination["id_type"] == "visitor"
             else destination["data_source_id"]
         )
+        if master is None:
+            raise ConfigurationError(
+                f"destination {destination['id']} sends declared IDs but names no data source",
+                hint="Recreate it with --datasource DPID, the data source whose IDs it sends.",
+            )
         self.base = OutboundName(stamp, None, destination["id"], master, destination["alias"], full)
         self.folder = f"date={datetime.fromtimestamp(stamp / 1000, UTC):%Y-%m-%d}/"
         self.split, self.full = int(destination["split_rows"]), full

@@ -11,9 +11,9 @@ are never members.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement, Subquery
+from typing_extensions import TypedDict
 
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.identity.declared import AuthState
@@ -38,6 +39,7 @@ from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_ru
 
 __all__ = [
     "MergeRule",
+    "Segment",
     "add_segment",
     "get_segment",
     "list_segments",
@@ -125,6 +127,19 @@ def members_query(
     return select(users.c.id, users.c.external_id).join(member, member.c.user_id == users.c.id)
 
 
+class Segment(TypedDict):
+    """A segment: its rule over traits, merge rule, and current size."""
+
+    id: int
+    name: str
+    rule: str
+    merge_rule: str
+    data_source_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    size: int
+
+
 def add_segment(
     connection: Connection,
     *,
@@ -133,7 +148,7 @@ def add_segment(
     rule: str,
     merge_rule: MergeRule = MergeRule.DEVICE,
     data_source_id: int | None = None,
-) -> dict[str, Any]:
+) -> Segment:
     """Create a segment after checking its rule parses and names only known traits."""
     parsed = parse_rule(rule)
     wanted = trait_ids(parsed)
@@ -164,7 +179,7 @@ def add_segment(
     return get_segment(connection, segment_id)
 
 
-def get_segment(connection: Connection, segment_id: int) -> dict[str, Any]:
+def get_segment(connection: Connection, segment_id: int) -> Segment:
     """One segment, with its current size."""
     row = connection.execute(select(segments).where(segments.c.id == segment_id)).mappings().first()
     if row is None:
@@ -172,12 +187,10 @@ def get_segment(connection: Connection, segment_id: int) -> dict[str, Any]:
             f"the people service has no segment {segment_id}",
             hint="List segments with `audiencehub people segments list`.",
         )
-    segment = dict(row)
-    segment["size"] = segment_size(connection, segment)
-    return segment
+    return cast(Segment, {**row, "size": segment_size(connection, row)})
 
 
-def segment_size(connection: Connection, segment: dict[str, Any]) -> int:
+def segment_size(connection: Connection, segment: Mapping[Any, Any]) -> int:
     """How many IDs (visitor and customer) are in the segment now."""
     members = members_query(parse_rule(segment["rule"]), MergeRule(segment["merge_rule"]))
     return int(
@@ -185,7 +198,7 @@ def segment_size(connection: Connection, segment: dict[str, Any]) -> int:
     )
 
 
-def list_segments(connection: Connection) -> list[dict[str, Any]]:
+def list_segments(connection: Connection) -> list[Segment]:
     """Every segment with its size."""
     rows = connection.execute(select(segments).order_by(segments.c.id)).mappings()
-    return [{**row, "size": segment_size(connection, dict(row))} for row in rows]
+    return [cast(Segment, {**row, "size": segment_size(connection, row)}) for row in rows]

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection, func, select
+from typing_extensions import TypedDict
 
 from audiencehub.people.data_sources import get_data_source
 from audiencehub.people.schema import data_sources, destinations, segments, traits
 from audiencehub.people.segments import MergeRule, add_segment, segment_size
 from audiencehub.people.traits import add_trait
 
-__all__ = ["create_shared_segment", "list_shared_audiences"]
+__all__ = [
+    "SharedAudience",
+    "SharedSegment",
+    "create_shared_segment",
+    "list_shared_audiences",
+]
 
 
-def list_shared_audiences(connection: Connection) -> list[dict[str, Any]]:
+class SharedAudience(TypedDict):
+    """A segment as partners see it: title, source, size, active and date modified."""
+
+    id: int
+    title: str
+    source: str
+    size: int
+    active: bool
+    modified: str  # ISO 8601
+
+
+class SharedSegment(TypedDict):
+    """A segment made for a partner to fill, with the trait the partner realises."""
+
+    id: int
+    title: str
+    data_source_id: int
+    trait_id: int
+    integration_code: str
+
+
+def list_shared_audiences(connection: Connection) -> list[SharedAudience]:
     """Every segment with title, source, current size, active flag and date modified.
 
     A segment is active while at least one destination carries it.
@@ -26,21 +51,21 @@ def list_shared_audiences(connection: Connection) -> list[dict[str, Any]]:
     result = []
     for row in connection.execute(select(segments).order_by(segments.c.id)).mappings():
         result.append(
-            {
-                "id": row["id"],
-                "title": row["name"],
-                "source": names.get(row["data_source_id"], "people service"),
-                "size": segment_size(connection, dict(row)),
-                "active": row["id"] in carried,
-                "modified": row["updated_at"].isoformat(),
-            }
+            SharedAudience(
+                id=row["id"],
+                title=row["name"],
+                source=names.get(row["data_source_id"], "people service"),
+                size=segment_size(connection, row),
+                active=row["id"] in carried,
+                modified=row["updated_at"].isoformat(),
+            )
         )
     return result
 
 
 def create_shared_segment(
     connection: Connection, *, name: str, data_source_id: int, segment_id: int | None = None
-) -> dict[str, Any]:
+) -> SharedSegment:
     """Create a segment a partner fills through inbound files.
 
     It gets its own onboarded trait in the partner's data source; the partner
@@ -71,10 +96,10 @@ def create_shared_segment(
         merge_rule=MergeRule.DEVICE,
         data_source_id=data_source_id,
     )
-    return {
-        "id": segment["id"],
-        "title": name,
-        "data_source_id": data_source_id,
-        "trait_id": trait_id,
-        "integration_code": code,
-    }
+    return SharedSegment(
+        id=segment["id"],
+        title=name,
+        data_source_id=data_source_id,
+        trait_id=trait_id,
+        integration_code=code,
+    )

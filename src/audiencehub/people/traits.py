@@ -4,16 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
+from typing_extensions import TypedDict
 
 from audiencehub.errors import InvalidInput
 from audiencehub.people.data_sources import get_data_source
 from audiencehub.people.schema import traits
 
-__all__ = ["add_trait", "list_traits", "parse_trait_rule", "rule_holds"]
+__all__ = [
+    "Trait",
+    "add_trait",
+    "list_traits",
+    "parse_trait_rule",
+    "rule_holds",
+]
+
+
+class Trait(TypedDict):
+    """A trait: onboarded (realised by id or integration code) or rule-based (key-values)."""
+
+    id: int
+    name: str
+    data_source_id: int
+    integration_code: str | None
+    rule: dict[str, str] | None
+    created_at: datetime
 
 
 def parse_trait_rule(text: str) -> dict[str, str]:
@@ -43,17 +61,17 @@ def add_trait(
     data_source_id: int,
     integration_code: str | None = None,
     rule: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> Trait:
     """Create a trait; with ``rule`` it is realised by matching key-values instead of by name."""
     get_data_source(connection, data_source_id)
-    row = {
-        "id": trait_id,
-        "name": name,
-        "data_source_id": data_source_id,
-        "integration_code": integration_code,
-        "rule": dict(rule) if rule else None,
-        "created_at": datetime.now(UTC),
-    }
+    row = Trait(
+        id=trait_id,
+        name=name,
+        data_source_id=data_source_id,
+        integration_code=integration_code,
+        rule=dict(rule) if rule else None,
+        created_at=datetime.now(UTC),
+    )
     try:
         with connection.begin_nested():
             connection.execute(insert(traits), row)
@@ -65,6 +83,7 @@ def add_trait(
     return row
 
 
-def list_traits(connection: Connection) -> list[dict[str, Any]]:
+def list_traits(connection: Connection) -> list[Trait]:
     """Every trait, by id."""
-    return [dict(r) for r in connection.execute(select(traits).order_by(traits.c.id)).mappings()]
+    rows = connection.execute(select(traits).order_by(traits.c.id)).mappings()
+    return [cast(Trait, dict(r)) for r in rows]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
 from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
@@ -26,6 +27,8 @@ from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
     "ChunkOutcome",
+    "Profile",
+    "ProfileKey",
     "add_key_schemes",
     "apply_changes",
     "count_profiles",
@@ -54,6 +57,36 @@ class ChunkOutcome:
     updated: int = 0
     unchanged: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+
+
+@dataclass
+class ProfileKey(TypedDict):
+    """One stored reconciliation key of a profile, as shown (the digest encoded)."""
+
+    scheme: str
+    kind: str
+    hash: str
+
+
+class Profile(TypedDict):
+    """A profile with its custom attributes and the reconciliation keys stored for it."""
+
+    id: int
+    crm_id: str | None
+    email: str | None
+    email_key: str | None
+    mobile_phone: str | None
+    first_name: str | None
+    last_name: str | None
+    country: str | None
+    birth_date: date | None
+    email_opt_out: bool
+    sms_opt_out: bool
+    blocklisted: bool
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    keys: list[ProfileKey]
 
 
 @dataclass
@@ -316,7 +349,7 @@ def count_profiles(connection: Connection, where: ColumnElement[bool] | None = N
     return int(connection.execute(query).scalar_one())
 
 
-def get_profile(connection: Connection, key: str) -> dict[str, Any]:
+def get_profile(connection: Connection, key: str) -> Profile:
     """A profile by email (any case), CRM id or numeric id, with its reconciliation keys."""
     text = key.strip()
     if "@" in text:
@@ -336,11 +369,10 @@ def get_profile(connection: Connection, key: str) -> dict[str, Any]:
         )
     if len(rows) > 1:
         raise NotFound(f"several profiles match {text!r}", hint="Look it up by CRM id instead.")
-    profile: dict[str, Any] = dict(rows[0])
+    profile = cast(Profile, {**rows[0], "keys": []})
     expected = key_digests(
         profile["email"], profile["mobile_phone"], schemes_in_use(connection), tuple(IdKind)
     )
-    profile["keys"] = []
     for scheme, kind, digest, profile_id in _key_rows(profile["id"], expected, expected):
         stored = connection.execute(
             select(func.count())
@@ -354,7 +386,7 @@ def get_profile(connection: Connection, key: str) -> dict[str, Any]:
         ).scalar_one()
         if stored:
             profile["keys"].append(
-                {"scheme": scheme, "kind": kind, "hash": encode_digest(digest, HashScheme(scheme))}
+                ProfileKey(scheme=scheme, kind=kind, hash=encode_digest(digest, HashScheme(scheme)))
             )
     return profile
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 import os
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, select
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import external_accounts
@@ -23,7 +23,14 @@ from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, open_drop
 from audiencehub.errors import ConfigurationError, InvalidInput
 
-__all__ = ["Account", "account_drop", "check_account", "get_account", "set_account"]
+__all__ = [
+    "Account",
+    "AccountSettings",
+    "account_drop",
+    "check_account",
+    "get_account",
+    "set_account",
+]
 
 
 class Account(enum.StrEnum):
@@ -31,6 +38,19 @@ class Account(enum.StrEnum):
 
     IMPORT = "importSharedAudience"
     EXPORT = "exportSharedAudience"
+
+
+class AccountSettings(TypedDict):
+    """An account as shown: where it points, never its secret; ``credentials`` says where
+    S3 credentials come from (``stored (sealed)`` or ``AWS environment``; None for folders)."""
+
+    name: str
+    url: str
+    endpoint_url: str | None
+    region: str | None
+    server_side_encryption: bool
+    access_key_id: str | None
+    credentials: str | None
 
 
 def set_account(
@@ -44,7 +64,7 @@ def set_account(
     server_side_encryption: bool = False,
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
-) -> dict[str, Any]:
+) -> AccountSettings:
     """Point an account at a folder or an S3 prefix (with credentials, or the environment's)."""
     if (access_key_id is None) != (secret_access_key is None):
         raise InvalidInput(
@@ -86,7 +106,7 @@ def set_account(
 
 def _settings(
     connection: Connection, name: Account, workspace: Path
-) -> tuple[dict[str, Any], bytes | None]:
+) -> tuple[AccountSettings, bytes | None]:
     """An account's settings as shown (never the secret), and its sealed secret."""
     row = (
         connection.execute(select(external_accounts).where(external_accounts.c.name == name.value))
@@ -94,25 +114,32 @@ def _settings(
         .first()
     )
     if row is None:
-        default = {
-            "name": name.value,
-            "url": str(workspace / "drops" / name.value),
-            "endpoint_url": None,
-            "region": None,
-            "server_side_encryption": False,
-            "access_key_id": None,
-            "credentials": None,
-        }
+        default = AccountSettings(
+            name=name.value,
+            url=str(workspace / "drops" / name.value),
+            endpoint_url=None,
+            region=None,
+            server_side_encryption=False,
+            access_key_id=None,
+            credentials=None,
+        )
         return default, None
-    shown = {k: v for k, v in row.items() if k != "secret"}
+    credentials = None
     if row["url"].startswith("s3://"):
-        shown["credentials"] = "stored (sealed)" if row["secret"] else "AWS environment"
-    else:
-        shown["credentials"] = None
+        credentials = "stored (sealed)" if row["secret"] else "AWS environment"
+    shown = AccountSettings(
+        name=row["name"],
+        url=row["url"],
+        endpoint_url=row["endpoint_url"],
+        region=row["region"],
+        server_side_encryption=row["server_side_encryption"],
+        access_key_id=row["access_key_id"],
+        credentials=credentials,
+    )
     return shown, row["secret"]
 
 
-def get_account(connection: Connection, name: Account, workspace: Path) -> dict[str, Any]:
+def get_account(connection: Connection, name: Account, workspace: Path) -> AccountSettings:
     """An account's settings, never its secret; unset accounts are folders under
     ``workspace/drops``. ``credentials`` says where S3 credentials come from."""
     return _settings(connection, name, workspace)[0]

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import getpass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, insert, select
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.schema import audit_log
 
-__all__ = ["current_actor", "list_audit", "record"]
+__all__ = ["AuditEntry", "current_actor", "list_audit", "record"]
+
+
+class AuditEntry(TypedDict):
+    """One entry of the trail: when, who, what, through which data source, and the facts."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    data_source_id: str | None
+    details: dict[str, Any]
 
 
 def current_actor() -> str:
@@ -42,7 +54,7 @@ def record(
     )
 
 
-def list_audit(connection: Connection, limit: int = 100) -> list[dict[str, Any]]:
+def list_audit(connection: Connection, limit: int = 100) -> list[AuditEntry]:
     """The newest entries first."""
     rows = connection.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
-    return [dict(row) for row in rows.mappings()]
+    return [cast(AuditEntry, dict(row)) for row in rows.mappings()]

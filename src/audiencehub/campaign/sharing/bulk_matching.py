@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, select
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import audience_addresses, audience_members
-from audiencehub.campaign.sharing.data_sources import cipher_of
+from audiencehub.campaign.sharing.data_sources import SharedDataSource, cipher_of
 from audiencehub.campaign.sharing.stored_keys import Lookups
 from audiencehub.campaign.sharing.value_matching import reconcile
 from audiencehub.engines import extract
@@ -89,9 +89,8 @@ class _Lookup:
 
 
 def _hashed(
-    session: duckdb.DuckDBPyConnection, keys: pa.Table, index: int, source: dict[str, Any]
+    session: duckdb.DuckDBPyConnection, keys: pa.Table, index: int, scheme: HashScheme
 ) -> _Lookup:
-    scheme = HashScheme(source["hashing"])
     session.register(f"keys_{index}", keys)
     alias = f"s{index}"
     return _Lookup(
@@ -126,7 +125,7 @@ def _by_python(
     connection: Connection,
     vault: KeyVault,
     index: int,
-    source: dict[str, Any],
+    source: SharedDataSource,
     earlier: Sequence[_Lookup],
     *,
     force_profile: bool,
@@ -253,11 +252,11 @@ def resolve_lines(
     lookups: Lookups,
     connection: Connection,
     vault: KeyVault,
-    sources: Sequence[dict[str, Any]],
+    sources: Sequence[SharedDataSource],
     segments: list[int],
     *,
     full: bool,
-    file_source: dict[str, Any] | None = None,
+    file_source: SharedDataSource | None = None,
     table: str = "outcome",
 ) -> Outcome:
     """Resolve the lines through ``sources`` in order, grouped with a flag per segment
@@ -277,7 +276,7 @@ def resolve_lines(
         if source["reconciliation"] == "visitor":
             parts.append(_visitor(session, lookups[index], index))
         elif source["hashing"]:
-            parts.append(_hashed(session, lookups[index], index, source))
+            parts.append(_hashed(session, lookups[index], index, HashScheme(source["hashing"])))
         else:
             parts.append(
                 _by_python(session, connection, vault, index, source, parts, force_profile=True)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.profiles.store import add_key_schemes
@@ -27,11 +28,13 @@ __all__ = [
     "Channel",
     "Encryption",
     "ReconciliationKey",
+    "SharedDataSource",
     "accept_terms",
     "add_shared_data_source",
     "cipher_of",
     "get_shared_data_source",
     "list_shared_data_sources",
+    "reconciliation_key_of",
     "require_terms",
 ]
 
@@ -66,6 +69,43 @@ class Channel(enum.StrEnum):
     OTHER = "other"
 
 
+class SharedDataSource(TypedDict):
+    """A shared data source as every caller sees it: its settings, never its key material."""
+
+    id: str
+    label: str
+    alias_dpid: int | None
+    destination_id: int | None
+    priority: int
+    reconciliation: str  # visitor | declared
+    reconciliation_key: str | None
+    hashing: str | None
+    encryption: str | None
+    channel: str | None
+    terms_accepted_by: str | None
+    terms_accepted_at: datetime | None
+    last_file_processed: str | None
+    created_at: datetime
+    has_key: bool
+
+
+def source_record(row: RowMapping) -> SharedDataSource:
+    """The record of a ``shared_data_sources`` row: ``has_key`` instead of the sealed secret."""
+    source = {k: v for k, v in row.items() if k != "secret"}
+    source["has_key"] = row["secret"] is not None
+    return cast(SharedDataSource, source)
+
+
+def reconciliation_key_of(source: SharedDataSource) -> ReconciliationKey:
+    """The profile field a declared-ID source compares with; ``defaultDataSource``
+    reconciles visitor IDs and has none."""
+    if source["reconciliation_key"] is None:
+        raise InvalidInput(
+            f"data source {source['id']} reconciles visitor IDs, not a profile field"
+        )
+    return ReconciliationKey(source["reconciliation_key"])
+
+
 def add_shared_data_source(
     connection: Connection,
     vault: KeyVault,
@@ -82,7 +122,7 @@ def add_shared_data_source(
     destination_id: int | None = None,
     enc_key_env: str | None = None,
     enc_iv_env: str | None = None,
-) -> dict[str, Any]:
+) -> SharedDataSource:
     """Create a declared-ID source ``AMCDS<n>``; keys are checked, then stored sealed.
 
     ``enc_key_env`` / ``enc_iv_env`` reference environment variables instead:
@@ -150,7 +190,7 @@ def add_shared_data_source(
     return get_shared_data_source(connection, source_id)
 
 
-def get_shared_data_source(connection: Connection, source_id: str) -> dict[str, Any]:
+def get_shared_data_source(connection: Connection, source_id: str) -> SharedDataSource:
     """One source, without its sealed key material."""
     row = (
         connection.execute(select(shared_data_sources).where(shared_data_sources.c.id == source_id))
@@ -162,12 +202,10 @@ def get_shared_data_source(connection: Connection, source_id: str) -> dict[str, 
             f"campaign has no shared data source {source_id!r}",
             hint="List them with `audiencehub datasources list`.",
         )
-    source = dict(row)
-    source["has_key"] = source.pop("secret") is not None
-    return source
+    return source_record(row)
 
 
-def list_shared_data_sources(connection: Connection) -> list[dict[str, Any]]:
+def list_shared_data_sources(connection: Connection) -> list[SharedDataSource]:
     """Every source, highest priority first."""
     ids = connection.execute(
         select(shared_data_sources.c.id).order_by(
@@ -177,7 +215,7 @@ def list_shared_data_sources(connection: Connection) -> list[dict[str, Any]]:
     return [get_shared_data_source(connection, source_id) for source_id in ids]
 
 
-def accept_terms(connection: Connection, source_id: str, actor: str) -> dict[str, Any]:
+def accept_terms(connection: Connection, source_id: str, actor: str) -> SharedDataSource:
     """Record who accepted the data-use terms of a source, and when."""
     get_shared_data_source(connection, source_id)
     connection.execute(
@@ -188,7 +226,7 @@ def accept_terms(connection: Connection, source_id: str, actor: str) -> dict[str
     return get_shared_data_source(connection, source_id)
 
 
-def require_terms(source: dict[str, Any]) -> None:
+def require_terms(source: SharedDataSource) -> None:
     """Refuse to move data through a source whose terms are not accepted."""
     if source["terms_accepted_at"] is None:
         raise LegalRestriction(

@@ -21,6 +21,7 @@ from audiencehub.campaign.schema import profiles
 from audiencehub.campaign.sharing.data_sources import (
     cipher_of,
     get_shared_data_source,
+    reconciliation_key_of,
     require_terms,
 )
 from audiencehub.campaign.sharing.people_link import get_people_link
@@ -53,7 +54,7 @@ class DeclaredSync:
                 cipher = cipher_of(connection, self.vault, self.source_id)
                 people_url = get_people_link(connection)["people_url"]
                 value = connection.execute(
-                    select(profiles.c[source["reconciliation_key"]]).where(
+                    select(profiles.c[reconciliation_key_of(source).value]).where(
                         profiles.c.id == profile_id
                     )
                 ).scalar()

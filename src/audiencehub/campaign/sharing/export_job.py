@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Connection, DateTime, Engine, exists, func, insert, literal, or_, select
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.audiences import get_audience
 from audiencehub.campaign.key_vault import KeyVault
@@ -33,8 +34,10 @@ from audiencehub.campaign.schema import (
 from audiencehub.campaign.sharing.audit import record
 from audiencehub.campaign.sharing.data_sources import (
     DEFAULT_SOURCE,
+    SharedDataSource,
     cipher_of,
     get_shared_data_source,
+    reconciliation_key_of,
     require_terms,
 )
 from audiencehub.campaign.sharing.people_link import PeopleClient
@@ -45,16 +48,21 @@ from audiencehub.errors import ConfigurationError
 from audiencehub.formats.compression import gzip_writer
 from audiencehub.formats.inbound import check_user_id, format_traits
 from audiencehub.formats.names import InboundName, SyncMode
+from audiencehub.identity.ciphers import DeclaredIdCipher
 
-__all__ = [
-    "ExportRun",
-    "run_export",
-    "share_audience",
-    "write_inbound_file",
-]
+__all__ = ["ExportRun", "Share", "run_export", "share_audience", "write_inbound_file"]
 
 _STREAM_ROWS = 50_000  # rows fetched at a time from a server-side cursor
 _RECORD_BATCH = 100_000  # sent ids recorded per statement
+
+
+class Share(TypedDict):
+    """An audience shared into a people segment through a data source."""
+
+    audience: str
+    segment_id: int
+    trait_code: str
+    data_source_id: str
 
 
 def _trait_code(segment_id: int) -> str:
@@ -69,7 +77,7 @@ def share_audience(
     shared_audience: str,
     data_source_id: str,
     client: Callable[[], PeopleClient] | None = None,
-) -> dict[str, Any]:
+) -> Share:
     """Share an audience into a people-service segment (created by API when named and new).
 
     A numeric ``shared_audience`` is a segment id and needs no call to the people service.
@@ -93,7 +101,7 @@ def share_audience(
             segment_id, code = int(existing[0]["id"]), _trait_code(int(existing[0]["id"]))
         else:
             created = api.create_segment(shared_audience, int(source["alias_dpid"]))
-            segment_id, code = int(created["id"]), str(created["integration_code"])
+            segment_id, code = created["id"], created["integration_code"]
     found = connection.execute(
         select(shares.c.id).where(
             shares.c.source_audience_id == audience["id"],
@@ -112,12 +120,12 @@ def share_audience(
                 "created_at": datetime.now(UTC),
             },
         )
-    return {
-        "audience": source_audience,
-        "segment_id": segment_id,
-        "trait_code": code,
-        "data_source_id": data_source_id,
-    }
+    return Share(
+        audience=source_audience,
+        segment_id=segment_id,
+        trait_code=code,
+        data_source_id=data_source_id,
+    )
 
 
 @dataclass
@@ -154,7 +162,12 @@ def run_export(
             first = next(lines, None)  # nothing to send: no file at all
             key = None
             if first is not None:
-                dpid = int(source["alias_dpid"])
+                dpid = source["alias_dpid"]
+                if dpid is None:  # share_audience refuses such a source; its settings changed
+                    raise ConfigurationError(
+                        f"data source {source_id} has no alias DPID to send its records under",
+                        hint="Share through a data source created with --alias DPID.",
+                    )
                 key = write_inbound_file(drop, dpid, stamp, itertools.chain([first], lines))
                 run.files.append(key)
                 export.record_sent(connection)
@@ -182,7 +195,9 @@ def write_inbound_file(drop: DropLocation, dpid: int, stamp: int, lines: Iterabl
 class _Export:
     """One data source's new records: the lines to send, counts per share, what was sent."""
 
-    def __init__(self, source: dict[str, Any], cipher: Any, group: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, source: SharedDataSource, cipher: DeclaredIdCipher | None, group: list[dict[str, Any]]
+    ) -> None:
         self.source, self.cipher, self.shares = source, cipher, group
         self.codes = {share["id"]: share["trait_code"] for share in group}
         self.stats = {
@@ -211,7 +226,7 @@ class _Export:
             links = latest.subquery()
             material = links.c.visitor_id
         else:
-            material = profiles.c[self.source["reconciliation_key"]]
+            material = profiles.c[reconciliation_key_of(self.source).value]
         excluded = or_(
             profiles.c.blocklisted, profiles.c.email_opt_out, profiles.c.sms_opt_out
         ).label("excluded")

@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.audiences import add_profile_members
 from audiencehub.campaign.key_vault import KeyVault
@@ -43,7 +44,7 @@ from audiencehub.campaign.sharing.bulk_matching import (
     membership_change,
     resolve_lines,
 )
-from audiencehub.campaign.sharing.data_sources import require_terms
+from audiencehub.campaign.sharing.data_sources import SharedDataSource, require_terms, source_record
 from audiencehub.campaign.sharing.stored_keys import Lookups, prefetch, reads_database
 from audiencehub.db.bulk import bulk_insert
 from audiencehub.db.value_lists import value_list
@@ -55,16 +56,33 @@ from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.formats.control import ControlFile, FileEntry
 from audiencehub.formats.names import OutboundName, parse_outbound_name
 
-__all__ = ["ImportRun", "run_import"]
+__all__ = ["BatchReport", "ImportRun", "run_import"]
 
 _log = logging.getLogger(__name__)
+
+
+class BatchReport(TypedDict):
+    """What one batch did to one audience; lines are counted once each:
+    ``matched + unmatched + invalid_ids + format_errors = rows_read``."""
+
+    audience: str
+    batch: str
+    full: bool
+    rows_read: int
+    format_errors: int
+    invalid_ids: int
+    matched: int
+    unmatched: int
+    added: int
+    removed: int
+    match_rate: float
 
 
 @dataclass
 class ImportRun:
     """What a run did: reports of applied batches, and batches left for later, with why."""
 
-    reports: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[BatchReport] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
 
@@ -170,10 +188,10 @@ def _verified_and_applied(
     drop: DropLocation,
     batch: _Batch,
     control: ControlFile,
-    sources: list[dict[str, Any]],
+    sources: list[SharedDataSource],
     scratch: Path,
     cache: Path | None,
-) -> list[dict[str, Any]] | str:
+) -> list[BatchReport] | str:
     """Stage and check the files while the stored keys are read; apply, or say why not.
 
     The keys are read in a process of their own (see :func:`~audiencehub.engines.extract`),
@@ -196,9 +214,9 @@ def _verified_and_applied(
     return _apply(engine, vault, batch, control, sources, staged, lookups, scratch)
 
 
-def _sources(connection: Connection, destination_id: int) -> list[dict[str, Any]]:
+def _sources(connection: Connection, destination_id: int) -> list[SharedDataSource]:
     sources = [
-        dict(r)
+        source_record(r)
         for r in connection.execute(
             select(shared_data_sources)
             .where(shared_data_sources.c.destination_id == destination_id)
@@ -221,11 +239,11 @@ def _apply(
     vault: KeyVault,
     batch: _Batch,
     control: ControlFile,
-    sources: list[dict[str, Any]],
+    sources: list[SharedDataSource],
     staged: StagedBatch,
     lookups: Lookups,
     scratch: Path,
-) -> list[dict[str, Any]]:
+) -> list[BatchReport]:
     """Reconcile the batch in the bulk engine, then write every change in one transaction."""
     changes: list[tuple[Any, int, MembershipChange]] = []
     with engine.connect() as connection:
@@ -273,30 +291,30 @@ def _apply(
                 change = membership_change(session, engine, audience, own, 0, full=batch.name.full)
                 changes.append((audience, own.tally.matched, change))
     _log.info("%s: changes computed in %.2f s", batch.key, _since(started))
-    reports = []
+    reports: list[BatchReport] = []
     with engine.begin() as connection:
         for audience, matched, change in changes:
             _write_membership(connection, audience, change)
-            report = {
-                "audience": audience["name"],
-                "batch": batch.key,
-                "full": batch.name.full,
-                "rows_read": tally.read,
-                "format_errors": tally.format_errors,
-                "invalid_ids": tally.invalid,
-                "matched": matched,
-                "unmatched": tally.unmatched,
-                "added": change.added.num_rows,
-                "removed": len(change.removed),
-            }
-            considered = report["matched"] + report["unmatched"]
-            report["match_rate"] = round(report["matched"] / considered, 4) if considered else 0.0
+            considered = matched + tally.unmatched
+            report = BatchReport(
+                audience=audience["name"],
+                batch=batch.key,
+                full=batch.name.full,
+                rows_read=tally.read,
+                format_errors=tally.format_errors,
+                invalid_ids=tally.invalid,
+                matched=matched,
+                unmatched=tally.unmatched,
+                added=change.added.num_rows,
+                removed=len(change.removed),
+                match_rate=round(matched / considered, 4) if considered else 0.0,
+            )
             connection.execute(
                 update(audiences)
                 .where(audiences.c.id == audience["id"])
                 .values(last_report=report, updated_at=datetime.now(UTC))
             )
-            record(connection, "import", report, data_source_id=audience["data_source_id"])
+            record(connection, "import", dict(report), data_source_id=audience["data_source_id"])
             reports.append(report)
         last = max(control.files, key=lambda e: e.sequence).name
         connection.execute(

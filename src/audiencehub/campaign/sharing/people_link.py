@@ -8,10 +8,11 @@ cookie to visitor IDs (the tracking server reads :func:`people_link_enabled`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from sqlalchemy import Connection, select
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import people_connection
@@ -20,12 +21,46 @@ from audiencehub.db.bulk import upsert
 from audiencehub.errors import ConfigurationError, NotFound, RemoteError
 
 __all__ = [
+    "CreatedSegment",
     "PeopleClient",
+    "PeopleLink",
+    "PeopleSegment",
     "get_people_link",
     "people_client",
     "people_link_enabled",
     "set_people_link",
 ]
+
+
+class PeopleLink(TypedDict):
+    """The stored link to the people service, without its secret."""
+
+    id: int
+    people_url: str
+    client_id: str
+    org_id: str
+    enabled: bool
+
+
+class PeopleSegment(TypedDict):
+    """A segment as the people service's partner API lists it (a shared audience)."""
+
+    id: int
+    title: str
+    source: str
+    size: int
+    active: bool
+    modified: str  # ISO 8601
+
+
+class CreatedSegment(TypedDict):
+    """What the partner API answers for a segment it created for campaign to fill."""
+
+    id: int
+    title: str
+    data_source_id: int
+    trait_id: int
+    integration_code: str
 
 
 def set_people_link(
@@ -38,7 +73,7 @@ def set_people_link(
     org_id: str,
     enabled: bool = True,
     demo: bool = False,
-) -> dict[str, Any]:
+) -> PeopleLink:
     """Store the connection settings (the secret sealed).
 
     A placeholder secret is refused outside a demo workspace: a connection that
@@ -71,7 +106,7 @@ def set_people_link(
     return get_people_link(connection)
 
 
-def get_people_link(connection: Connection) -> dict[str, Any]:
+def get_people_link(connection: Connection) -> PeopleLink:
     """The connection settings, without the secret."""
     row = connection.execute(select(people_connection)).mappings().first()
     if row is None:
@@ -80,7 +115,7 @@ def get_people_link(connection: Connection) -> dict[str, Any]:
             hint="Set one with `audiencehub connection set --people-url URL --client-id ID "
             "--client-secret SECRET --org-id ORG`.",
         )
-    return {k: v for k, v in row.items() if k != "secret"}
+    return cast(PeopleLink, {k: v for k, v in row.items() if k != "secret"})
 
 
 def people_link_enabled(connection: Connection) -> bool:
@@ -138,15 +173,15 @@ class PeopleClient:
             self._token = response.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
-    def shared_audiences(self) -> list[dict[str, Any]]:
+    def shared_audiences(self) -> list[PeopleSegment]:
         """Segments the people service shares: title, source, size, active, modified."""
         response = self._call(
             "GET", "/api/v1/segments", "list shared audiences", headers=self._authorised()
         )
-        audiences: list[dict[str, Any]] = response.json()
+        audiences: list[PeopleSegment] = response.json()
         return audiences
 
-    def create_segment(self, name: str, data_source_id: int) -> dict[str, Any]:
+    def create_segment(self, name: str, data_source_id: int) -> CreatedSegment:
         """Create a segment campaign will fill; returns its id and trait integration code."""
         response = self._call(
             "POST",
@@ -155,7 +190,7 @@ class PeopleClient:
             json={"name": name, "data_source_id": data_source_id},
             headers=self._authorised(),
         )
-        created: dict[str, Any] = response.json()
+        created: CreatedSegment = response.json()
         return created
 
 

@@ -8,12 +8,11 @@ source's terms are accepted and the choice between a profile audience and a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 
-from audiencehub.campaign.audiences import get_audience
+from audiencehub.campaign.audiences import Audience, get_audience
 from audiencehub.campaign.schema import audiences
 from audiencehub.campaign.sharing.data_sources import Channel, get_shared_data_source, require_terms
 from audiencehub.errors import InvalidInput
@@ -28,7 +27,7 @@ def create_shared_audience(
     segment_id: int,
     data_source_id: str,
     force_profile: bool = True,
-) -> dict[str, Any]:
+) -> Audience:
     """A shared audience fed by a segment through a data source (filled by the import job).
 
     With an encrypted email or SMS source and ``force_profile`` off, the audience

@@ -18,9 +18,12 @@ from audiencehub.campaign.schema import profiles, visitor_links
 from audiencehub.campaign.sharing.data_sources import (
     DEFAULT_SOURCE,
     ReconciliationKey,
+    SharedDataSource,
     get_shared_data_source,
+    reconciliation_key_of,
 )
 from audiencehub.errors import InvalidInput
+from audiencehub.identity.ciphers import DeclaredIdCipher
 from audiencehub.identity.hashing import hash_id
 from audiencehub.identity.normalize import normalize_email, to_e164
 from audiencehub.identity.schemes import HashScheme
@@ -42,14 +45,14 @@ def _normalised(key: ReconciliationKey, value: str) -> str | None:
     return value
 
 
-def has_declared_id(source: dict[str, Any], value: str | None) -> bool:
+def has_declared_id(source: SharedDataSource, value: str | None) -> bool:
     """Whether a profile value gives the data source an ID (what :func:`declared_id_of`
     returns something for), without needing the source's key."""
     if not value:
         return False
     if source["hashing"]:  # hashing needs no key: ask the real thing
         return declared_id_of(source, value, None) is not None
-    key = ReconciliationKey(source["reconciliation_key"])
+    key = reconciliation_key_of(source)
     normal = _normalised(key, value)
     if normal is None:
         return False
@@ -70,12 +73,14 @@ def profiles_without_id(
     if source["id"] == DEFAULT_SOURCE:
         linked = select(visitor_links.c.profile_id)
         return list(connection.execute(select(ids).where(ids.not_in(linked))).scalars())
-    column = profiles.c[source["reconciliation_key"]]
+    column = profiles.c[reconciliation_key_of(source).value]
     rows = connection.execute(select(profiles.c.id, column).join(wanted, ids == profiles.c.id))
     return [profile for profile, value in rows if not has_declared_id(source, value)]
 
 
-def declared_id_of(source: dict[str, Any], value: str, cipher: Any) -> str | None:
+def declared_id_of(
+    source: SharedDataSource, value: str, cipher: DeclaredIdCipher | None
+) -> str | None:
     """A profile value in the form a data source shares it (hashed, encrypted or raw CRM id).
 
     None when it cannot be shared: invalid, or personal data with neither hashing
@@ -84,10 +89,12 @@ def declared_id_of(source: dict[str, Any], value: str, cipher: Any) -> str | Non
     return declared_ids(source, cipher)(value)
 
 
-def declared_ids(source: dict[str, Any], cipher: Any) -> Callable[[str], str | None]:
+def declared_ids(
+    source: SharedDataSource, cipher: DeclaredIdCipher | None
+) -> Callable[[str], str | None]:
     """:func:`declared_id_of` for one source, its settings read once: an export calls
     it for every member."""
-    key = ReconciliationKey(source["reconciliation_key"])
+    key = reconciliation_key_of(source)
     kind = key.kind
     scheme = HashScheme(source["hashing"]) if source["hashing"] else None
 

@@ -21,14 +21,16 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine, select
 
 from audiencehub.campaign.schema import key_schemes, profile_keys, visitor_links
-from audiencehub.campaign.sharing.data_sources import ReconciliationKey
+from audiencehub.campaign.sharing.data_sources import (
+    SharedDataSource,
+    reconciliation_key_of,
+)
 from audiencehub.engines import extract, read_kept
 
 __all__ = ["KEY_CACHE", "Lookups", "prefetch", "reads_database"]
@@ -42,7 +44,7 @@ Lookups = dict[int, pa.Table]
 
 
 def prefetch(
-    engine: Engine, sources: Sequence[dict[str, Any]], cache: Path | None = None
+    engine: Engine, sources: Sequence[SharedDataSource], cache: Path | None = None
 ) -> Lookups:
     """Read the reconciliation keys or click links each source will be joined with.
 
@@ -65,7 +67,7 @@ def prefetch(
 
 
 def reads_database(
-    engine: Engine, sources: Sequence[dict[str, Any]], cache: Path | None = None
+    engine: Engine, sources: Sequence[SharedDataSource], cache: Path | None = None
 ) -> bool:
     """Whether :func:`prefetch` will read the database (a process and a core) for ``sources``."""
     for source in sources:
@@ -78,8 +80,8 @@ def reads_database(
     return False
 
 
-def _kind(source: dict[str, Any]) -> str:
-    key = ReconciliationKey(source["reconciliation_key"])
+def _kind(source: SharedDataSource) -> str:
+    key = reconciliation_key_of(source)
     return key.kind.value if key.kind else ""
 
 

@@ -18,7 +18,12 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from audiencehub.campaign.schema import profiles
-from audiencehub.campaign.sharing.data_sources import Channel, ReconciliationKey
+from audiencehub.campaign.sharing.data_sources import (
+    Channel,
+    ReconciliationKey,
+    SharedDataSource,
+    reconciliation_key_of,
+)
 from audiencehub.errors import InvalidInput
 from audiencehub.identity.ciphers import DeclaredIdCipher
 from audiencehub.identity.normalize import normalize_email, to_e164
@@ -75,7 +80,7 @@ def _regular(
 
 def reconcile(
     connection: Connection,
-    source: dict[str, Any],
+    source: SharedDataSource,
     cipher: DeclaredIdCipher | None,
     ids: Iterable[str],
     *,
@@ -84,7 +89,7 @@ def reconcile(
     """Resolve ``ids`` through one regular or encrypted declared-ID source."""
     result = Reconciled()
     ids = list(dict.fromkeys(ids))
-    key = ReconciliationKey(source["reconciliation_key"])
+    key = reconciliation_key_of(source)
     if cipher is None:
         _collect(result, ids, _regular(connection, key, {v: v for v in ids}))
         return result

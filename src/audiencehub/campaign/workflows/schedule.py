@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from croniter import croniter
 from sqlalchemy import Engine, select, update
+from typing_extensions import TypedDict
 
 from audiencehub.campaign.messaging.sending import Messaging
 from audiencehub.campaign.schema import workflow_schedules
@@ -25,6 +26,7 @@ from audiencehub.db.types import stored_utc
 from audiencehub.errors import AudienceHubError, InvalidInput
 
 __all__ = [
+    "ScheduleEntry",
     "due_workflows",
     "list_schedules",
     "run_due_workflows",
@@ -71,7 +73,16 @@ def schedule_workflow(engine: Engine, workflow: Workflow, now: datetime | None =
     return following
 
 
-def list_schedules(engine: Engine) -> list[dict[str, Any]]:
+class ScheduleEntry(TypedDict):
+    """A scheduled workflow: its cron, next run and the last run it made."""
+
+    name: str
+    cron: str
+    next_run_at: datetime
+    last_run_id: int | None
+
+
+def list_schedules(engine: Engine) -> list[ScheduleEntry]:
     """Scheduled workflows with their cron and next run."""
     with engine.connect() as connection:
         rows = connection.execute(
@@ -82,7 +93,7 @@ def list_schedules(engine: Engine) -> list[dict[str, Any]]:
                 workflow_schedules.c.last_run_id,
             ).order_by(workflow_schedules.c.next_run_at)
         )
-        return [dict(row) for row in rows.mappings()]
+        return [cast(ScheduleEntry, dict(row)) for row in rows.mappings()]
 
 
 def due_workflows(engine: Engine, now: datetime | None = None) -> list[str]:

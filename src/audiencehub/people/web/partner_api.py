@@ -9,7 +9,7 @@ bearer token; ``/api/v1/...`` routes need it, and answer 401 with a
 # annotations at run time, and `Depends(client)` names a local function.
 import base64
 import binascii
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Header
 from fastapi.responses import JSONResponse
@@ -18,8 +18,13 @@ from sqlalchemy import Engine
 
 from audiencehub.errors import InvalidCredentials
 from audiencehub.people.clients import TOKEN_HINT, issue_token, verify_token
-from audiencehub.people.data_sources import get_data_source
-from audiencehub.people.shared_audiences import create_shared_segment, list_shared_audiences
+from audiencehub.people.data_sources import DataSource, get_data_source
+from audiencehub.people.shared_audiences import (
+    SharedAudience,
+    SharedSegment,
+    create_shared_segment,
+    list_shared_audiences,
+)
 
 __all__ = ["SegmentCreate", "partner_router"]
 
@@ -84,13 +89,13 @@ def partner_router(engine: Engine) -> APIRouter:
         )
 
     @router.get("/api/v1/segments", tags=["shared audiences"])
-    def segments(_: Annotated[str, Depends(client)]) -> list[dict[str, Any]]:
+    def segments(_: Annotated[str, Depends(client)]) -> list[SharedAudience]:
         """Shared audiences: title, source, current size, active, date modified."""
         with engine.connect() as connection:
             return list_shared_audiences(connection)
 
     @router.post("/api/v1/segments", tags=["shared audiences"], status_code=201)
-    def create(body: SegmentCreate, _: Annotated[str, Depends(client)]) -> dict[str, Any]:
+    def create(body: SegmentCreate, _: Annotated[str, Depends(client)]) -> SharedSegment:
         """Create a segment the partner will fill (campaign's share mode)."""
         with engine.begin() as connection:
             return create_shared_segment(
@@ -98,11 +103,9 @@ def partner_router(engine: Engine) -> APIRouter:
             )
 
     @router.get("/api/v1/datasources/{dpid}", tags=["data sources"])
-    def datasource(dpid: int, _: Annotated[str, Depends(client)]) -> dict[str, Any]:
+    def datasource(dpid: int, _: Annotated[str, Depends(client)]) -> DataSource:
         """One data source's settings."""
         with engine.connect() as connection:
-            source = get_data_source(connection, dpid)
-        source["created_at"] = source["created_at"].isoformat()
-        return source
+            return get_data_source(connection, dpid)
 
     return router
