@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WORKSPACE ?= demo-workspace
 
-.PHONY: serve demo test lint typecheck unit bench clean
+.PHONY: serve demo test lint typecheck unit bench install-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,19 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
+# The package installs and runs with its runtime dependencies alone (no dev extra).
+install-check:
+	rm -rf .venv-runtime .runtime-workspace
+	$(PYTHON) -m venv .venv-runtime
+	.venv-runtime/bin/python -m pip install --quiet .
+	.venv-runtime/bin/audiencehub --help > /dev/null
+	.venv-runtime/bin/audiencehub init .runtime-workspace
+	.venv-runtime/bin/audiencehub profiles count -w .runtime-workspace
+	.venv-runtime/bin/audiencehub id hash --scheme aam --kind email jo@example.com
+	rm -rf .venv-runtime .runtime-workspace
+
 bench: $(STAMP)
 	$(BIN)/python bench/profile_import.py
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache .venv-runtime .runtime-workspace

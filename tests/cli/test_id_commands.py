@@ -115,3 +115,11 @@ def test_dcid_parse_and_format(cli):
 def test_usage_errors_exit_2(cli):
     """Unknown choices are usage errors, exit code 2."""
     assert cli("id", "hash", "--scheme", "md5", "--kind", "email", "x@y.z").code == 2
+
+
+def test_version_is_printed_alone(cli):
+    """`audiencehub --version` prints the package version on one line, for scripts."""
+    import audiencehub
+
+    result = cli("--version")
+    assert (result.code, result.out) == (0, f"{audiencehub.__version__}\n")

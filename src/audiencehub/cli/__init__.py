@@ -12,11 +12,12 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 
+from audiencehub import __version__
 from audiencehub.cli import (
     identity,
     messaging,
@@ -27,7 +28,7 @@ from audiencehub.cli import (
     workflows,
     workspace,
 )
-from audiencehub.cli.output import err_console
+from audiencehub.cli.output import err_console, print_value
 from audiencehub.errors import AudienceHubError
 
 __all__ = ["app", "main"]
@@ -39,6 +40,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print_value(__version__)
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Share audiences between a campaign tool and a people service."""
+
+
 app.add_typer(identity.app, name="id")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(people.app, name="people")

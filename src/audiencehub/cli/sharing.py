@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from audiencehub.campaign.audiences import get_audience, list_members
-from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.sharing.accounts import (
     Account,
     check_account,
@@ -32,7 +31,7 @@ from audiencehub.campaign.sharing.jobs import (
     job_history,
     run_campaign_job,
 )
-from audiencehub.campaign.sharing.people_link import people_client, set_people_link
+from audiencehub.campaign.sharing.people_link import set_people_link
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
 from audiencehub.cli.output import console, print_json, print_table, print_value
@@ -83,11 +82,11 @@ def accounts_set(
     if s3 is not None and not s3.startswith("s3://"):
         raise InvalidInput(f"{s3!r} is not an s3:// URL", hint="Write s3://BUCKET/PREFIX.")
     url = s3 or str(Path(folder or ".").resolve())
-    ws = open_workspace(workspace)
-    with ws.campaign.begin() as connection:
+    services = campaign_services(workspace)
+    with services.engine.begin() as connection:
         set_account(
             connection,
-            KeyVault(ws.path),
+            services.vault,
             name,
             url,
             endpoint_url=endpoint_url,
@@ -113,9 +112,9 @@ def accounts_test(
     workspace: WorkspaceOption = None,
 ) -> None:
     """List the account's location, or say precisely what is wrong."""
-    ws = open_workspace(workspace)
-    with ws.campaign.connect() as connection:
-        keys = check_account(connection, KeyVault(ws.path), name, ws.path)
+    services = campaign_services(workspace)
+    with services.engine.connect() as connection:
+        keys = check_account(connection, services.vault, name, services.path)
     console.print(f"{name}: reachable, {len(keys)} object(s)")
     for key in keys[:20]:
         console.print(f"  {key}")
@@ -155,11 +154,11 @@ def datasources_add(
             "only declared-ID sources can be added",
             hint="Visitor IDs reconcile through the built-in defaultDataSource.",
         )
-    ws = open_workspace(workspace)
-    with ws.campaign.begin() as connection:
+    services = campaign_services(workspace)
+    with services.engine.begin() as connection:
         source = add_shared_data_source(
             connection,
-            KeyVault(ws.path),
+            services.vault,
             label=label,
             key=key,
             hashing=hashing,
@@ -277,17 +276,17 @@ def connection_set(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Store the connection; the secret is sealed and never shown again."""
-    ws = open_workspace(workspace)
-    with ws.campaign.begin() as connection:
+    services = campaign_services(workspace)
+    with services.engine.begin() as connection:
         settings = set_people_link(
             connection,
-            KeyVault(ws.path),
+            services.vault,
             people_url=people_url,
             client_id=client_id,
             client_secret=client_secret,
             org_id=org_id,
             enabled=enabled,
-            demo=ws.settings.demo,
+            demo=services.settings.demo,
         )
     console.print(
         f"Connection to {settings['people_url']} set ({'enabled' if enabled else 'disabled'})"
@@ -297,9 +296,9 @@ def connection_set(
 @connection_app.command("test")
 def connection_test(workspace: WorkspaceOption = None) -> None:
     """Obtain a token and list the shared audiences."""
-    ws = open_workspace(workspace)
-    with ws.campaign.connect() as connection:
-        audiences = people_client(connection, KeyVault(ws.path)).shared_audiences()
+    services = campaign_services(workspace)
+    with services.engine.connect() as connection:
+        audiences = services.people_client(connection).shared_audiences()
     console.print(f"Connected: {len(audiences)} shared audience(s)")
     for audience in audiences:
         console.print(f"  {audience['id']}: {audience['title']} ({audience['size']:,} IDs)")
@@ -313,15 +312,14 @@ def audiences_share(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Share an audience into a people-service segment; exportSharedAudience sends it."""
-    ws = open_workspace(workspace)
-    vault = KeyVault(ws.path)
-    with ws.campaign.begin() as connection:
+    services = campaign_services(workspace)
+    with services.engine.begin() as connection:
         shared = share_audience(
             connection,
             source_audience=source,
             shared_audience=shared_audience,
             data_source_id=datasource,
-            client=lambda: people_client(connection, vault),
+            client=lambda: services.people_client(connection),
         )
     console.print(
         f"{source} is shared into segment {shared['segment_id']} through {datasource}; "

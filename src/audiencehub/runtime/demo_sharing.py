@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 
 from audiencehub.campaign.audiences import get_audience
-from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import profiles
+from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.sharing.accounts import Account, get_account
 from audiencehub.campaign.sharing.data_sources import (
     ReconciliationKey,
@@ -119,7 +119,7 @@ def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo 
     write_inbound_file(inbound, _DPID, now, lines)
     ingest(workspace.people, inbound)
     publish(workspace.people, _DESTINATION, now_ms=now * 1000, scratch=workspace.path)
-    vault = KeyVault(workspace.path)
+    vault = CampaignServices.of(workspace).vault
     with workspace.campaign.begin() as connection:
         source = add_shared_data_source(
             connection,
@@ -169,7 +169,7 @@ def _share_back(workspace: Workspace, source_id: str, inbound: DropLocation) -> 
     }
     run_workflow(workspace.campaign, parse_workflow(workflow))
     run_campaign_job(
-        workspace.campaign, KeyVault(workspace.path), workspace.path, CampaignJob.EXPORT
+        workspace.campaign, CampaignServices.of(workspace).vault, workspace.path, CampaignJob.EXPORT
     )
     ingest(workspace.people, inbound)
     with workspace.people.connect() as connection:

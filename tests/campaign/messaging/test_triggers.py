@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.messaging.delivery import OutboxMailer
 from audiencehub.campaign.messaging.triggers import add_template, trigger
-from audiencehub.campaign.profiles.store import add_key_schemes, get_profile
+from audiencehub.campaign.profiles.lookup import get_profile
+from audiencehub.campaign.profiles.store import add_key_schemes
 from audiencehub.campaign.schema import messages, profiles
 from audiencehub.campaign.sharing.data_sources import (
     Channel,

@@ -1,8 +1,8 @@
-"""Reads and writes of the profile store: chunked upserts, look-ups and key upkeep.
+"""Writes of the profile store: chunked upserts, created profiles and key upkeep.
 
 Reconciliation keys (the digests in ``profile_keys``) are written with every
 profile write, for every scheme listed in ``key_schemes``, so matching a shared
-audience never re-hashes the profile base.
+audience never re-hashes the profile base. Look-ups live in :mod:`.lookup`.
 """
 
 from __future__ import annotations
@@ -10,31 +10,26 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, cast
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, insert, select, update
-from typing_extensions import TypedDict
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
+from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping
 from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
 from audiencehub.db.bulk import bulk_insert, inserted_rowids
-from audiencehub.errors import InvalidInput, NotFound
-from audiencehub.identity.hashing import encode_digest
+from audiencehub.errors import InvalidInput
 from audiencehub.identity.normalize import normalize_email
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
     "ChunkOutcome",
-    "Profile",
-    "ProfileKey",
     "add_key_schemes",
     "apply_changes",
-    "count_profiles",
     "create_profile",
-    "get_profile",
     "keys_changed",
+    "profile_key_rows",
     "schemes_in_use",
 ]
 
@@ -60,35 +55,6 @@ class ChunkOutcome:
 
 
 @dataclass
-class ProfileKey(TypedDict):
-    """One stored reconciliation key of a profile, as shown (the digest encoded)."""
-
-    scheme: str
-    kind: str
-    hash: str
-
-
-class Profile(TypedDict):
-    """A profile with its custom attributes and the reconciliation keys stored for it."""
-
-    id: int
-    crm_id: str | None
-    email: str | None
-    email_key: str | None
-    mobile_phone: str | None
-    first_name: str | None
-    last_name: str | None
-    country: str | None
-    birth_date: date | None
-    email_opt_out: bool
-    sms_opt_out: bool
-    blocklisted: bool
-    attributes: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    keys: list[ProfileKey]
-
-
 @dataclass
 class _Pending:
     """A profile as it stands after the rows of this chunk seen so far."""
@@ -201,7 +167,7 @@ def apply_changes(
                     old = key_digests(
                         *_email_phone(kind, current.values[at]), schemes, (IdKind(kind),)
                     )
-                    current.stale_keys.extend(_key_rows(current.profile_id, old, old))
+                    current.stale_keys.extend(profile_key_rows(current.profile_id, old, old))
                 current.keys[kind] = digests
                 current.changed_kinds.add(kind)
         current.values, current.attributes = values, attributes
@@ -210,7 +176,10 @@ def apply_changes(
     return outcome
 
 
-def _key_rows(profile_id: int, keys: KeyDigests, kinds: Iterable[str]) -> list[tuple[Any, ...]]:
+def profile_key_rows(
+    profile_id: int, keys: KeyDigests, kinds: Iterable[str]
+) -> list[tuple[Any, ...]]:
+    """The ``profile_keys`` rows (scheme, kind, digest, profile id) of a profile's keys."""
     return [
         (scheme, kind, digest, profile_id)
         for kind in kinds
@@ -254,7 +223,7 @@ def _write(
             constants={"created_at": now, "updated_at": now},
         )
         for profile_id, p in _new_ids(connection, key_column, columns, new):
-            key_rows.extend(_key_rows(profile_id, p.keys, p.keys))
+            key_rows.extend(profile_key_rows(profile_id, p.keys, p.keys))
     if dirty:
         statement = (
             update(profiles)
@@ -281,7 +250,7 @@ def _write(
             )
         for p in dirty:
             if p.profile_id is not None:
-                key_rows.extend(_key_rows(p.profile_id, p.keys, p.changed_kinds))
+                key_rows.extend(profile_key_rows(p.profile_id, p.keys, p.changed_kinds))
     if key_rows:
         bulk_insert(connection, profile_keys, _KEY_COLUMNS, key_rows)
     if key_rows or stale:
@@ -334,61 +303,11 @@ def create_profile(
         },
     ).scalar_one()
     keys = key_digests(email, mobile_phone, schemes_in_use(connection), tuple(IdKind))
-    rows = _key_rows(profile_id, keys, keys)
+    rows = profile_key_rows(profile_id, keys, keys)
     if rows:
         bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
         keys_changed(connection)
     return int(profile_id)
-
-
-def count_profiles(connection: Connection, where: ColumnElement[bool] | None = None) -> int:
-    """How many profiles the store holds (that match ``where``, a targeting filter)."""
-    query = select(func.count()).select_from(profiles)
-    if where is not None:
-        query = query.where(where)
-    return int(connection.execute(query).scalar_one())
-
-
-def get_profile(connection: Connection, key: str) -> Profile:
-    """A profile by email (any case), CRM id or numeric id, with its reconciliation keys."""
-    text = key.strip()
-    if "@" in text:
-        condition = profiles.c.email_key == text.lower()
-        by = UpsertKey.EMAIL.value
-    else:
-        condition = profiles.c.crm_id == text
-        by = "CRM id"
-        if text.isdigit():
-            condition = condition | (profiles.c.id == int(text))
-            by = "CRM id or id"
-    rows = connection.execute(select(profiles).where(condition).limit(2)).mappings().all()
-    if not rows:
-        raise NotFound(
-            f"no profile has the {by} {text!r}",
-            hint="Look a profile up by email, CRM id or numeric id.",
-        )
-    if len(rows) > 1:
-        raise NotFound(f"several profiles match {text!r}", hint="Look it up by CRM id instead.")
-    profile = cast(Profile, {**rows[0], "keys": []})
-    expected = key_digests(
-        profile["email"], profile["mobile_phone"], schemes_in_use(connection), tuple(IdKind)
-    )
-    for scheme, kind, digest, profile_id in _key_rows(profile["id"], expected, expected):
-        stored = connection.execute(
-            select(func.count())
-            .select_from(profile_keys)
-            .where(
-                profile_keys.c.scheme == scheme,
-                profile_keys.c.kind == kind,
-                profile_keys.c.digest == digest,
-                profile_keys.c.profile_id == profile_id,
-            )
-        ).scalar_one()
-        if stored:
-            profile["keys"].append(
-                ProfileKey(scheme=scheme, kind=kind, hash=encode_digest(digest, HashScheme(scheme)))
-            )
-    return profile
 
 
 def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> int:
@@ -422,7 +341,7 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
         rows: list[tuple[Any, ...]] = []
         for profile_id, email, phone in batch:
             keys = key_digests(email, phone, new, kinds)
-            rows.extend(_key_rows(profile_id, keys, keys))
+            rows.extend(profile_key_rows(profile_id, keys, keys))
         if rows:
             bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
         written += len(rows)
