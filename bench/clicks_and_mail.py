@@ -34,8 +34,9 @@ from sqlalchemy import func, select
 
 from audiencehub.campaign import UpsertKey, import_profiles
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.messaging.delivery import EmailTemplate, SmtpMailer
+from audiencehub.campaign.messaging.delivery import SmtpMailer
 from audiencehub.campaign.messaging.sending import send_email_delivery
+from audiencehub.campaign.messaging.templates import EmailTemplate
 from audiencehub.campaign.messaging.tracking import LinkSigner, TrackedLink
 from audiencehub.campaign.schema import profiles, tracking_log
 from audiencehub.workspace import init_workspace

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # deliveries: with no SMTP host, messages are written to WORKSPACE/outbox as .eml files
     tracking_base_url: str = "http://127.0.0.1:8080"
     tracking_domain: str | None = None
+    # days a tracked link, open pixel or unsubscribe link stays valid
+    tracking_token_days: int = Field(default=90, ge=1, le=3650)
     mail_from: str = "audiencehub <no-reply@localhost>"
     smtp_host: str | None = None
     smtp_port: int = 25

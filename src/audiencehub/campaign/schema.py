@@ -9,12 +9,14 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    text,
 )
 
 from audiencehub.db.job_runs import job_runs_table
@@ -25,6 +27,7 @@ __all__ = [
     "audience_members",
     "audiences",
     "audit_log",
+    "deliveries",
     "external_accounts",
     "job_runs",
     "key_schemes",
@@ -90,7 +93,7 @@ key_schemes = Table(
     Column("scheme", String(16), primary_key=True),
     Column("added_at", DateTime(timezone=True), nullable=False),
     # replaced by a fresh random value in every transaction that writes this
-    # scheme's keys: names the columnar copies of campaign.stored_keys
+    # scheme's keys: names the columnar copies of campaign.sharing.stored_keys
     Column("keys_token", String(32)),
 )
 
@@ -253,10 +256,29 @@ tracking_log = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("channel", String(8), nullable=False),  # email | sms
+    Column("kind", String(16), nullable=False),  # delivery | trigger
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # one delivery per trigger template: its messages, clicks and opens add up there
+    Index(
+        "ix_deliveries_trigger",
+        "name",
+        unique=True,
+        sqlite_where=text("kind = 'trigger'"),
+        postgresql_where=text("kind = 'trigger'"),
+    ),
+)
+
 messages = Table(
     "messages",
     metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
+    Column("delivery_id", ID, ForeignKey("deliveries.id"), index=True),
     Column("delivery", String(255), nullable=False),  # the delivery's name (or the trigger's)
     Column("channel", String(8), nullable=False),  # email | sms
     Column("profile_id", ID, index=True),

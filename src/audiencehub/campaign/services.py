@@ -47,7 +47,7 @@ class CampaignServices:
             engine=workspace.campaign,
             settings=settings,
             vault=vault,
-            signer=LinkSigner(vault.derive("tracking")),
+            signer=LinkSigner(vault.derive("tracking"), max_age_days=settings.tracking_token_days),
             mailer=lambda: mailer_for(settings),
         )
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from audiencehub.campaign.messaging.delivery import EmailTemplate
 from audiencehub.campaign.messaging.sending import send_to_audience
+from audiencehub.campaign.messaging.templates import EmailTemplate
 from audiencehub.campaign.messaging.triggers import add_template
 from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
 from audiencehub.cli.output import console, print_json

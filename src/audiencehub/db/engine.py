@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 __all__ = ["create_db_engine"]
@@ -26,6 +26,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+    """Open the real transaction a savepoint belongs to.
+
+    The sqlite3 module (in its legacy transaction mode) begins a transaction only
+    before a data change, not before ``SAVEPOINT``; a savepoint opened first
+    thus started a transaction of its own, which ``RELEASE`` committed, and the
+    outer rollback no longer undid it. Beginning here makes nested work atomic
+    with its transaction, as it is on PostgreSQL.
+    """
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is not None and not dbapi.in_transaction:
+        connection.exec_driver_sql("BEGIN")
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL mode and foreign keys."""
     parsed = make_url(url)
@@ -34,5 +48,6 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _begin_before_savepoint)
         return engine
     return create_engine(url, pool_pre_ping=True)

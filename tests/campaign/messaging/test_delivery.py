@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from audiencehub.campaign import UpsertKey, get_profile, import_profiles
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.messaging.delivery import EmailTemplate, OutboxMailer, SmtpMailer
+from audiencehub.campaign.messaging.delivery import OutboxMailer, SmtpMailer
 from audiencehub.campaign.messaging.sending import send_email_delivery
+from audiencehub.campaign.messaging.templates import EmailTemplate
 from audiencehub.campaign.messaging.tracking import LinkSigner
 from audiencehub.campaign.schema import messages, profiles
 from audiencehub.campaign.web.app import create_campaign_app

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.messaging.tracking import OWN_COOKIE, LinkSigner, TrackedLink
+from audiencehub.campaign.messaging.tracking import OWN_COOKIE, LinkSigner, OpenMark, TrackedLink
 from audiencehub.campaign.profiles.store import create_profile
 from audiencehub.campaign.schema import tracking_log, visitor_links
 from audiencehub.campaign.sharing.people_link import set_people_link
@@ -130,7 +130,7 @@ def test_only_web_urls_can_be_tracked(server):
 def test_the_open_pixel(server, workspace):
     """An open returns a 1x1 GIF and is logged."""
     client, signer = server
-    response = client.get(f"/o/{_token(signer)}")
+    response = client.get(f"/o/{signer.sign_open(OpenMark(delivery_id=7, profile_id=1))}")
     assert response.headers["content-type"] == "image/gif" and response.content.startswith(
         b"GIF89a"
     )

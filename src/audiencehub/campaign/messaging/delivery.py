@@ -1,8 +1,9 @@
 """Email deliveries: sandboxed templates, tracked links, an open pixel, unsubscribe, a log.
 
-Templates are Jinja2 in a sandbox (HTML autoescaped), given the profile's
-fields and attributes (and a trigger's payload). Every http(s) link becomes a
-signed tracking link, the HTML part gets an open pixel, and each message
+Templates (:mod:`.templates`) are Jinja2 in a sandbox, given the profile's
+fields and attributes (and a trigger's payload). Every http(s) link written in
+the template becomes a signed tracking link, the HTML part gets an open pixel,
+and each message
 carries ``List-Unsubscribe`` (one-click) plus an unsubscribe link that sets the
 profile's opt-out. Opted-out and blocklisted profiles are never sent to. Each
 message is logged: sent, failed with the SMTP reason, or skipped with the
@@ -12,12 +13,9 @@ to the workspace outbox.
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 import smtplib
 import ssl
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.header import Header
 from email.message import Message
@@ -28,74 +26,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from jinja2 import ChainableUndefined, Template, TemplateError, meta
-from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
-from audiencehub.campaign.messaging.tracking import LinkSigner, TrackedLink
-from audiencehub.campaign.schema import messages
+from audiencehub.campaign.messaging.templates import EmailTemplate, render, render_linked
+from audiencehub.campaign.messaging.tracking import LinkSigner, OpenMark, TrackedLink, Unsubscribe
+from audiencehub.campaign.schema import deliveries, messages
 from audiencehub.config import Settings
-from audiencehub.errors import ConfigurationError, InvalidInput, RemoteError, SendFailed
+from audiencehub.errors import ConfigurationError, RemoteError, SendFailed
 
 __all__ = [
-    "EmailTemplate",
     "Mailer",
     "OutboxMailer",
     "SmtpMailer",
     "compose_email",
     "log_message",
     "mailer_for",
-    "render",
     "send_sms",
+    "start_delivery",
+    "trigger_delivery",
 ]
-
-_HREF = re.compile(r"""(href\s*=\s*)(["'])(https?://[^"']+)\2""", re.IGNORECASE)
-_TEXT_URL = re.compile(r"https?://[^\s<>\"')]+")
-
-
-@dataclass(frozen=True)
-class EmailTemplate:
-    """Subject, text and HTML templates (Jinja2, sandboxed)."""
-
-    subject: str
-    text: str
-    html: str
-
-    def check(self, names: frozenset[str] = frozenset({"profile", "attributes"})) -> None:
-        """Refuse templates that do not compile or use unknown names, before anything is sent."""
-        for part, source in (("subject", self.subject), ("text", self.text), ("html", self.html)):
-            environment = _ENVIRONMENTS[part == "html"]
-            try:
-                unknown = meta.find_undeclared_variables(environment.parse(source)) - names
-            except TemplateError as exc:
-                raise InvalidInput(f"the {part} template is invalid: {exc}") from None
-            if unknown:
-                raise InvalidInput(
-                    f"the {part} template uses unknown names: {', '.join(sorted(unknown))}",
-                    hint=f"Templates see {', '.join(sorted(names))}.",
-                )
-
-
-# Missing attributes render empty (not every profile has every attribute); unknown
-# top-level names are refused by EmailTemplate.check before sending.
-_ENVIRONMENTS = {
-    False: SandboxedEnvironment(autoescape=False, undefined=ChainableUndefined),
-    True: SandboxedEnvironment(autoescape=True, undefined=ChainableUndefined),
-}
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str, html: bool) -> Template:
-    # compiling costs a millisecond; a delivery renders the same three sources per message
-    return _ENVIRONMENTS[html].from_string(source)
-
-
-def render(source: str, context: dict[str, Any], *, html: bool) -> str:
-    """Render a template source in the sandbox (compiled once, then cached)."""
-    try:
-        return str(_compiled(source, html).render(**context))
-    except TemplateError as exc:
-        raise InvalidInput(f"the template cannot be rendered: {exc}") from None
 
 
 def compose_email(
@@ -109,10 +59,25 @@ def compose_email(
     signer: LinkSigner,
     base_url: str,
 ) -> Message:
-    """Render one message with tracked links, an open pixel and unsubscribe headers."""
+    """Render one message with tracked links, an open pixel and unsubscribe headers.
+
+    Only the links written in the template are tracked; a URL that a value
+    inserts (a profile field, a trigger's payload) stays plain text, so nobody
+    can make the tracking server sign a redirect to a place of their choosing.
+    """
     subject = render(template.subject, context, html=False).replace("\n", " ")
-    text = render(template.text, context, html=False)
-    html = render(template.html, context, html=True)
+    links: dict[str, str] = {}
+
+    def tracked(url: str) -> str:
+        if profile_id is None:
+            return url
+        if url not in links:
+            token = signer.sign(TrackedLink(delivery_id, profile_id, len(links), url))
+            links[url] = f"{base_url}/r/{token}"
+        return links[url]
+
+    text = render_linked(template.text, context, html=False, link=tracked)
+    html = render_linked(template.html, context, html=True, link=tracked)
     # The legacy (compat32) MIME classes build a message several times faster than
     # EmailMessage, whose header registry parses every header it is given.
     message = MIMEMultipart("alternative")
@@ -120,18 +85,9 @@ def compose_email(
     message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
     message["Message-ID"] = make_msgid(domain="audiencehub.local")
     if profile_id is not None:
-        links: dict[str, str] = {}
-
-        def tracked(url: str) -> str:
-            if url not in links:
-                token = signer.sign(TrackedLink(delivery_id, profile_id, len(links), url))
-                links[url] = f"{base_url}/r/{token}"
-            return links[url]
-
-        html = _HREF.sub(lambda m: f"{m[1]}{m[2]}{tracked(m[3])}{m[2]}", html)
-        text = _TEXT_URL.sub(lambda m: tracked(m[0]), text)
-        unsubscribe = f"{base_url}/u/{signer.sign_unsubscribe(profile_id, 'email')}"
-        pixel_token = signer.sign(TrackedLink(delivery_id, profile_id, -1, f"{base_url}/"))
+        leave = signer.sign_unsubscribe(Unsubscribe(delivery_id, profile_id, "email"))
+        unsubscribe = f"{base_url}/u/{leave}"
+        pixel_token = signer.sign_open(OpenMark(delivery_id, profile_id))
         pixel = f'<img src="{base_url}/o/{pixel_token}" width="1" height="1" alt="">'
         footer = f'<p><a href="{unsubscribe}">Unsubscribe</a></p>{pixel}'
         html = html.replace("</body>", footer + "</body>") if "</body>" in html else html + footer
@@ -264,9 +220,42 @@ def mailer_for(settings: Settings) -> Mailer:
     return OutboxMailer(settings.workspace / "outbox")
 
 
+def start_delivery(connection: Connection, *, name: str, channel: str) -> int:
+    """Record a new delivery (a send to a set of profiles) and return its id."""
+    result = connection.execute(
+        insert(deliveries).returning(deliveries.c.id),
+        {"name": name, "channel": channel, "kind": "delivery", "created_at": datetime.now(UTC)},
+    )
+    return int(result.scalar_one())
+
+
+def trigger_delivery(connection: Connection, *, template: str, channel: str) -> int:
+    """The delivery of a trigger template's messages, created at its first message."""
+    name = f"trigger:{template}"
+    query = select(deliveries.c.id).where(deliveries.c.kind == "trigger", deliveries.c.name == name)
+    found = connection.execute(query).scalar()
+    if found is None:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    insert(deliveries),
+                    {
+                        "name": name,
+                        "channel": channel,
+                        "kind": "trigger",
+                        "created_at": datetime.now(UTC),
+                    },
+                )
+        except IntegrityError:
+            pass  # another request created it first
+        found = connection.execute(query).scalar_one()
+    return int(found)
+
+
 def log_message(
     connection: Connection,
     *,
+    delivery_id: int,
     delivery: str,
     channel: str,
     profile_id: int | None,
@@ -278,6 +267,7 @@ def log_message(
     result = connection.execute(
         insert(messages).returning(messages.c.id),
         {
+            "delivery_id": delivery_id,
             "delivery": delivery,
             "channel": channel,
             "profile_id": profile_id,

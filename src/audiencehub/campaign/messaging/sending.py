@@ -17,13 +17,13 @@ from sqlalchemy import Connection, Engine, RowMapping, Select, select
 
 from audiencehub.campaign.audiences import audience_id
 from audiencehub.campaign.messaging.delivery import (
-    EmailTemplate,
     Mailer,
     compose_email,
     log_message,
-    render,
     send_sms,
+    start_delivery,
 )
+from audiencehub.campaign.messaging.templates import EmailTemplate, render
 from audiencehub.campaign.messaging.tracking import LinkSigner
 from audiencehub.campaign.schema import audience_members, profiles
 from audiencehub.config import Settings
@@ -55,6 +55,7 @@ class DeliveryReport:
     """Counts of one delivery, and the reasons messages were skipped or failed."""
 
     delivery: str
+    delivery_id: int
     sent: int = 0
     failed: int = 0
     skipped: int = 0
@@ -126,11 +127,13 @@ def _deliver(
     channel: str,
     name: str,
     profile_ids: Select[Any],
-    send_one: Callable[[RowMapping, str], None],
+    send_one: Callable[[RowMapping, str, int], None],
 ) -> DeliveryReport:
     """Skip who may not receive ``channel``, send to the rest, and log every message."""
-    report = DeliveryReport(name)
     begin = _writer(target)
+    with begin() as connection:
+        delivery_id = start_delivery(connection, name=name, channel=channel)
+    report = DeliveryReport(name, delivery_id)
     column = "email" if channel == "email" else "mobile_phone"
     for row in _pages(target, profile_ids):
         reason = _skip_reason(row, channel)
@@ -138,13 +141,14 @@ def _deliver(
         status = "skipped"
         if reason is None:
             try:
-                send_one(row, address)
+                send_one(row, address, delivery_id)
                 status = "sent"
             except (SendFailed, InvalidInput) as exc:
                 status, reason = "failed", str(exc)
         with begin() as connection:
             log_message(
                 connection,
+                delivery_id=delivery_id,
                 delivery=name,
                 channel=channel,
                 profile_id=row["id"],
@@ -169,7 +173,7 @@ def send_email_delivery(
     """Send ``template`` to every profile in ``profile_ids`` that may receive email."""
     template.check()
 
-    def send_one(row: RowMapping, address: str) -> None:
+    def send_one(row: RowMapping, address: str, delivery_id: int) -> None:
         mailer.send(
             compose_email(
                 template,
@@ -177,7 +181,7 @@ def send_email_delivery(
                 to=address,
                 sender=settings.mail_from,
                 profile_id=row["id"],
-                delivery_id=None,
+                delivery_id=delivery_id,
                 signer=signer,
                 base_url=settings.tracking_base_url.rstrip("/"),
             )
@@ -197,7 +201,7 @@ def send_sms_delivery(
     """Send an SMS rendered from ``text`` to every profile that may receive one."""
     EmailTemplate("", text, "").check()
 
-    def send_one(row: RowMapping, address: str) -> None:
+    def send_one(row: RowMapping, address: str, _delivery: int) -> None:
         send_sms(settings, address, render(text, profile_context(row), html=False))
 
     return _deliver(target, "sms", name, profile_ids, send_one)

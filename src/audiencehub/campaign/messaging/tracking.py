@@ -1,8 +1,10 @@
 """Tracked links and the visitor IDs clicks reveal.
 
-Every link in a delivery is rewritten to ``/r/<token>``, where the token is the
-signed (delivery, profile, link, target URL). A forged or altered token is
-refused, so the tracking server is never an open redirect. A click links the
+Every link written in a delivery's template is rewritten to ``/r/<token>``, where
+the token is the signed (delivery, profile, link, target URL); values a template
+inserts are never tracked (see :func:`~.delivery.compose_email`). A forged,
+altered, expired or foreign token is refused, so the tracking server is never an
+open redirect. A click links the
 browser's visitor ID to the profile: the one in the ``AMCV_`` cookie when the
 people-service connection is enabled, else a new one set in the browser; without
 the connection, campaign's own permanent cookie plays that part.
@@ -13,9 +15,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import Connection, insert
 
 from audiencehub.campaign.schema import tracking_log, visitor_links
@@ -29,10 +32,13 @@ from audiencehub.identity.visitor import (
 )
 
 __all__ = [
+    "DEFAULT_TOKEN_DAYS",
     "OWN_COOKIE",
     "Click",
     "LinkSigner",
+    "OpenMark",
     "TrackedLink",
+    "Unsubscribe",
     "VisitorCookie",
     "choose_visitor",
     "record_click",
@@ -41,12 +47,13 @@ __all__ = [
 ]
 
 OWN_COOKIE = "acs_vid"  # campaign's own permanent cookie, before the connection is enabled
-_SALT = "audiencehub tracked link v1"
+_SALT = "audiencehub tracking v2"
+DEFAULT_TOKEN_DAYS = 90
 
 
 @dataclass(frozen=True, slots=True)
 class TrackedLink:
-    """What a tracking token carries."""
+    """What a click token carries: the delivery, the profile, which link and its target."""
 
     delivery_id: int | None
     profile_id: int
@@ -54,40 +61,96 @@ class TrackedLink:
     url: str
 
 
+@dataclass(frozen=True, slots=True)
+class OpenMark:
+    """What an open-pixel token carries."""
+
+    delivery_id: int | None
+    profile_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    """What an unsubscribe token carries: who leaves which channel, from which delivery."""
+
+    delivery_id: int | None
+    profile_id: int
+    channel: str
+
+
 class LinkSigner:
-    """Signs and verifies tracking tokens with a secret derived from the workspace key."""
+    """Signs and verifies tracking tokens with a secret derived from the workspace key.
 
-    def __init__(self, secret: bytes) -> None:
-        self._serializer = URLSafeSerializer(secret, salt=_SALT)
-        self._unsubscribe = URLSafeSerializer(secret, salt=_SALT + " unsubscribe")
+    Clicks, opens and unsubscribes are signed under different salts, so a token
+    made for one is refused by the others (an open pixel is not a redirect), and
+    every token expires after ``max_age_days``: a link leaked from an old
+    message stops working instead of redirecting forever.
+    """
 
-    def sign_unsubscribe(self, profile_id: int, channel: str) -> str:
-        """A token that opts one profile out of one channel."""
-        return str(self._unsubscribe.dumps([profile_id, channel]))
+    def __init__(self, secret: bytes, *, max_age_days: int = DEFAULT_TOKEN_DAYS) -> None:
+        self._click = URLSafeTimedSerializer(secret, salt=_SALT + " click")
+        self._open = URLSafeTimedSerializer(secret, salt=_SALT + " open")
+        self._unsubscribe = URLSafeTimedSerializer(secret, salt=_SALT + " unsubscribe")
+        self._max_age = max_age_days * 86_400
 
-    def verify_unsubscribe(self, token: str) -> tuple[int, str]:
-        """(profile id, channel) of an unsubscribe token; forged ones are NotFound."""
+    def _load(self, serializer: URLSafeTimedSerializer, token: str, what: str) -> list[Any]:
         try:
-            profile_id, channel = self._unsubscribe.loads(token)
+            value = serializer.loads(token, max_age=self._max_age)
+        except SignatureExpired:
+            raise NotFound(f"this {what} link has expired") from None
         except (BadSignature, ValueError, TypeError):
-            raise NotFound("this unsubscribe link is not valid") from None
-        if channel not in ("email", "sms"):
-            raise NotFound("this unsubscribe link is not valid")
-        return int(profile_id), str(channel)
+            raise NotFound(f"this {what} link is not valid") from None
+        if not isinstance(value, list):
+            raise NotFound(f"this {what} link is not valid")
+        return value
 
     def sign(self, link: TrackedLink) -> str:
-        """A token for ``link``; only http(s) targets can be tracked."""
+        """A click token for ``link``; only http(s) targets can be tracked."""
         if urlsplit(link.url).scheme not in ("http", "https"):
             raise InvalidInput(f"{link.url!r} is not an http(s) URL; only those can be tracked")
-        return str(self._serializer.dumps([link.delivery_id, link.profile_id, link.link, link.url]))
+        return str(self._click.dumps([link.delivery_id, link.profile_id, link.link, link.url]))
 
     def verify(self, token: str) -> TrackedLink:
-        """The link a token carries; a forged or altered token is NotFound (404, no redirect)."""
+        """The link a click token carries; a forged, altered, expired or foreign token is
+        NotFound (404, no redirect)."""
         try:
-            delivery_id, profile_id, link, url = self._serializer.loads(token)
-        except (BadSignature, ValueError, TypeError):
+            delivery_id, profile_id, link, url = self._load(self._click, token, "tracked")
+            return TrackedLink(_optional_id(delivery_id), int(profile_id), int(link), str(url))
+        except (ValueError, TypeError):
             raise NotFound("this tracked link is not valid") from None
-        return TrackedLink(delivery_id, int(profile_id), int(link), str(url))
+
+    def sign_open(self, mark: OpenMark) -> str:
+        """An open-pixel token."""
+        return str(self._open.dumps([mark.delivery_id, mark.profile_id]))
+
+    def verify_open(self, token: str) -> OpenMark:
+        """The delivery and profile of an open-pixel token."""
+        try:
+            delivery_id, profile_id = self._load(self._open, token, "open")
+            return OpenMark(_optional_id(delivery_id), int(profile_id))
+        except (ValueError, TypeError):
+            raise NotFound("this open link is not valid") from None
+
+    def sign_unsubscribe(self, request: Unsubscribe) -> str:
+        """A token that opts one profile out of one channel."""
+        return str(
+            self._unsubscribe.dumps([request.delivery_id, request.profile_id, request.channel])
+        )
+
+    def verify_unsubscribe(self, token: str) -> Unsubscribe:
+        """What an unsubscribe token asks; forged ones are NotFound."""
+        try:
+            delivery_id, profile_id, channel = self._load(self._unsubscribe, token, "unsubscribe")
+            request = Unsubscribe(_optional_id(delivery_id), int(profile_id), str(channel))
+        except (ValueError, TypeError):
+            raise NotFound("this unsubscribe link is not valid") from None
+        if request.channel not in ("email", "sms"):
+            raise NotFound("this unsubscribe link is not valid")
+        return request
+
+
+def _optional_id(value: object) -> int | None:
+    return None if value is None else int(str(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,14 +233,14 @@ def record_click(
     record_clicks(connection, [(link, visitor, user_agent)])
 
 
-def record_open(connection: Connection, link: TrackedLink, user_agent: str | None) -> None:
+def record_open(connection: Connection, mark: OpenMark, user_agent: str | None) -> None:
     """Log an open (the pixel of a delivery)."""
     connection.execute(
         insert(tracking_log),
         {
             "kind": "open",
-            "delivery_id": link.delivery_id,
-            "profile_id": link.profile_id,
+            "delivery_id": mark.delivery_id,
+            "profile_id": mark.profile_id,
             "link": None,
             "url": None,
             "visitor_id": None,

@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.messaging.delivery import (
-    EmailTemplate,
     compose_email,
     log_message,
-    render,
     send_sms,
+    trigger_delivery,
 )
 from audiencehub.campaign.messaging.sending import Messaging, profile_context
+from audiencehub.campaign.messaging.templates import EmailTemplate, render
 from audiencehub.campaign.profiles.store import create_profile as new_profile
 from audiencehub.campaign.schema import message_templates, messages, profiles, trigger_events
 from audiencehub.campaign.sharing.data_sources import (
@@ -99,8 +99,10 @@ def trigger(
                 create_profile=create_profile,
             )
             skip = prepared.skip_reason
+            delivery_id = trigger_delivery(connection, template=template, channel=prepared.channel)
             message_id = log_message(
                 connection,
+                delivery_id=delivery_id,
                 delivery=f"trigger:{template}",
                 channel=prepared.channel,
                 profile_id=prepared.profile_id,
@@ -127,7 +129,7 @@ def trigger(
         return TriggerResult("skipped", message_id, prepared.channel, prepared.profile_id)
     status, reason = "sent", None
     try:
-        _send(messaging, prepared)
+        _send(messaging, prepared, delivery_id)
     except SendFailed as exc:
         status, reason = "failed", exc.message
     except Exception:
@@ -238,7 +240,7 @@ def _prepare(
     )
 
 
-def _send(messaging: Messaging, prepared: _Prepared) -> None:
+def _send(messaging: Messaging, prepared: _Prepared, delivery_id: int) -> None:
     """Send the prepared message by its channel; raises :class:`SendFailed` when refused."""
     settings = messaging.settings
     if prepared.channel != "email":
@@ -252,7 +254,7 @@ def _send(messaging: Messaging, prepared: _Prepared) -> None:
         to=prepared.address,
         sender=settings.mail_from,
         profile_id=prepared.profile_id,
-        delivery_id=None,
+        delivery_id=delivery_id,
         signer=messaging.signer,
         base_url=settings.tracking_base_url.rstrip("/"),
     )

@@ -66,20 +66,20 @@ def tracking_router(services: CampaignServices) -> APIRouter:
     @router.api_route("/u/{token}", methods=["GET", "POST"])
     def unsubscribe(token: str) -> Response:
         """Opt the profile out of the channel (GET from the link, POST for one-click)."""
-        profile_id, channel = signer.verify_unsubscribe(token)
-        column = "email_opt_out" if channel == "email" else "sms_opt_out"
+        request = signer.verify_unsubscribe(token)
+        column = "email_opt_out" if request.channel == "email" else "sms_opt_out"
         with engine.begin() as connection:
             connection.execute(
-                update(profiles).where(profiles.c.id == profile_id).values({column: True})
+                update(profiles).where(profiles.c.id == request.profile_id).values({column: True})
             )
-        return HTMLResponse(f"<p>You will receive no more {channel} messages from us.</p>")
+        return HTMLResponse(f"<p>You will receive no more {request.channel} messages from us.</p>")
 
     @router.get("/o/{token}")
     def open_pixel(token: str, request: Request) -> Response:
         """Log an open and answer a 1x1 transparent GIF."""
-        link = signer.verify(token)
+        mark = signer.verify_open(token)
         with engine.begin() as connection:
-            record_open(connection, link, request.headers.get("user-agent"))
+            record_open(connection, mark, request.headers.get("user-agent"))
         return Response(_PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
     return router

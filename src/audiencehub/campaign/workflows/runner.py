@@ -23,8 +23,8 @@ from sqlalchemy import (
     update,
 )
 
-from audiencehub.campaign.messaging.delivery import EmailTemplate
 from audiencehub.campaign.messaging.sending import Messaging, send_email_delivery, send_sms_delivery
+from audiencehub.campaign.messaging.templates import EmailTemplate
 from audiencehub.campaign.schema import (
     audience_members,
     profiles,
