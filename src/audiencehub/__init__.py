@@ -23,6 +23,7 @@ from audiencehub.errors import (
     RemoteError,
     SendFailed,
     StorageError,
+    TooManyRequests,
     WorkspaceNotFound,
 )
 from audiencehub.identity import (
@@ -66,6 +67,7 @@ __all__ = [
     "SendFailed",
     "Settings",
     "StorageError",
+    "TooManyRequests",
     "UpsertKey",
     "VisitorId",
     "Workspace",

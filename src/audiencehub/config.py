@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None  # with none, SMS go to WORKSPACE/outbox as .sms.json
     sms_gateway_token: str | None = None
     api_token: str | None = None  # bearer token of campaign's API (AUDIENCEHUB_API_TOKEN)
+    # largest request body either app reads; a larger one is refused before it is read
+    max_request_bytes: int = Field(default=1_048_576, ge=1_024)
+    # triggered messages a minute per API token (a tenth of it may come at once)
+    triggers_per_minute: int = Field(default=600, ge=1)
+    # failed token requests per client id or address before a lockout, and its length
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1)
     # declared-ID mode of the tracking server: on click, sync this source's ID with /id
     tracking_declared_source: str | None = None
     # a demo workspace (``audiencehub demo``) may carry example secrets; no other may

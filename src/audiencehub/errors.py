@@ -26,6 +26,7 @@ person changes it. Errors raised for a driver's failure keep it as their cause
     ├── ConfigurationError           settings that make no sense
     │   └── WorkspaceNotFound        no workspace where one was expected
     ├── InvalidCredentials           credentials missing, unknown, expired or refused
+    ├── TooManyRequests              a rate limit or a login lockout: retry after a while
     ├── NotFound                     a named thing (profile, ...) does not exist
     ├── StorageError                 the database is unreachable or not migrated
     └── RemoteError                  a remote service is unreachable or failed: retry later
@@ -51,6 +52,7 @@ __all__ = [
     "RemoteError",
     "SendFailed",
     "StorageError",
+    "TooManyRequests",
     "WorkspaceNotFound",
 ]
 
@@ -166,3 +168,11 @@ class RemoteError(AudienceHubError):
 
 class SendFailed(RemoteError):
     """A mail server or SMS gateway did not take a message; the message says its answer."""
+
+
+class TooManyRequests(AudienceHubError):
+    """Too many requests for one token, or too many failed logins: wait ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or f"Retry in {retry_after} s.")
+        self.retry_after = retry_after

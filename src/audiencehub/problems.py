@@ -1,4 +1,5 @@
-"""Errors over HTTP: one problem-details answer (RFC 9457) for both apps, built in one place.
+"""Errors over HTTP: one problem-details answer (RFC 9457) for both apps, built in one place,
+and the request-size limit that answers with one.
 
 Every error either app answers has the same JSON shape and the media type
 ``application/problem+json``::
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audiencehub.errors import (
     AudienceHubError,
@@ -29,15 +31,17 @@ from audiencehub.errors import (
     NotFound,
     RemoteError,
     StorageError,
+    TooManyRequests,
 )
 
-__all__ = ["MEDIA_TYPE", "install_problem_handlers", "problem", "status_of"]
+__all__ = ["MEDIA_TYPE", "BodyLimit", "install_problem_handlers", "problem", "status_of"]
 
 MEDIA_TYPE = "application/problem+json"
 
 # The most specific class first: the first match decides.
 _STATUSES: tuple[tuple[type[AudienceHubError], int], ...] = (
     (InvalidCredentials, 401),
+    (TooManyRequests, 429),
     (LegalRestriction, 403),
     (NotFound, 404),
     (RemoteError, 502),
@@ -79,6 +83,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _user_error(_: Request, exc: AudienceHubError) -> JSONResponse:
         status = status_of(exc)
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(status, exc.message, hint=exc.hint, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -94,3 +100,60 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, str(exc.detail), headers=headers)
+
+
+class _TooLarge(Exception):
+    """A body grew past the limit while it was being read."""
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``max_bytes`` before the app holds them.
+
+    A declared ``Content-Length`` over the limit is answered 413 at once, unread;
+    a body sent without one is counted as it arrives and cut off at the limit.
+    Routes that check credentials first (as a dependency, with no body
+    parameter) refuse an unauthenticated caller before reading anything.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            413,
+            f"the request body is over {self.max_bytes:,} bytes",
+            hint="Send less at once (max_request_bytes sets the limit).",
+        )
+        await response(scope, receive, send)

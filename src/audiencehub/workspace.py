@@ -16,6 +16,7 @@ from audiencehub.config import (
     normalize_db_url,
 )
 from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
+from audiencehub.files import private_dir, write_private
 
 __all__ = ["Workspace", "init_workspace", "open_workspace"]
 
@@ -93,8 +94,7 @@ def init_workspace(
     Running it on an existing workspace keeps its settings and only migrates. A
     ``demo`` workspace may hold example secrets, which any other refuses.
     """
-    folder = find_workspace(path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(find_workspace(path))
     config = folder / CONFIG_FILE
     if not config.exists():
         lines = [
@@ -110,7 +110,7 @@ def init_workspace(
                 lines.append(f"{name} = {json.dumps(value)}")
         if demo:
             lines.append("demo = true")
-        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_private(config, ("\n".join(lines) + "\n").encode("utf-8"))
     workspace = open_workspace(folder)
     workspace.upgrade()
     return workspace

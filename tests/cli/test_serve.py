@@ -35,8 +35,8 @@ def test_serve_answers_on_both_ports(tmp_path):
             str(people),
         ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,  # uvicorn's access log
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
@@ -53,6 +53,10 @@ def test_serve_answers_on_both_ports(tmp_path):
             f"http://127.0.0.1:{campaign}/r/forged", timeout=5, follow_redirects=False
         )
         assert forged.status_code == 404 and "location" not in forged.headers
+        synced = httpx.get(f"http://127.0.0.1:{people}/id?d_cid=20915%01secret-crm-id%011")
+        assert synced.status_code == 400  # no such data source; the request is logged anyway
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        log, _ = server.communicate(timeout=10)
+    assert b"GET /id HTTP/1.1" in log  # the access log works ...
+    assert b"secret-crm-id" not in log and b"d_cid" not in log  # ... without query strings

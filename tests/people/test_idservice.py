@@ -57,6 +57,12 @@ def test_confirms_and_records_several_syncs(client, workspace):
         ("d_cid=20915%01abc%019", "not 0, 1 or 2"),
         ("d_cid=999%01abc", "no data source 999"),
         ("d_cid_ic=nope%01abc", "no data source has the integration code 'nope'"),
+        ("d_cid=20915%01" + "x" * 40_000, "at most 512 are accepted"),
+        ("d_cid=20915%01a%00b", "control characters"),
+        ("d_cid=20915%01a%0Ab", "control characters"),
+        ("d_cid=20915%01a%09b", "control characters"),
+        ("d_cid=99999999999999999999%01abc", "not a numeric DPID"),
+        ("&".join(["d_cid=20915%01abc"] * 21), "at most 20 declared-ID syncs"),
     ],
 )
 def test_malformed_parameters_are_400_with_the_reason(client, query, reason):
@@ -73,3 +79,13 @@ def test_opt_out_per_partner(client, workspace):
     assert client.post(f"/optout?d_mid={visitor}&dpid=4242").status_code == 400
     with workspace.people.connect() as connection:
         assert list(connection.execute(select(opt_outs.c.data_source_id)).scalars()) == [20915]
+
+
+@pytest.mark.parametrize(
+    "query", ["dpid=99999999999999999999", "dpid=-1", "d_mid=" + "1" * 100, "dpid=x"]
+)
+def test_opt_out_parameters_are_bounded(client, query):
+    """Out-of-range numbers and over-long IDs are a 4xx with the reason, not a server error."""
+    response = client.post(f"/optout?d_mid=12345678901234567890123456789012345678&{query}")
+    assert response.status_code == 422
+    assert response.json()["errors"]

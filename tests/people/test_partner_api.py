@@ -15,7 +15,7 @@ from audiencehub.people.destinations import add_destination
 from audiencehub.people.schema import api_tokens
 from audiencehub.people.segments import add_segment
 from audiencehub.people.traits import add_trait
-from audiencehub.people.web.app import create_people_app
+from audiencehub.people.web.app import HttpLimits, create_people_app
 
 
 @pytest.fixture
@@ -161,3 +161,77 @@ def test_create_a_segment_to_fill_and_look_up_a_data_source(api):
     assert http.get("/api/v1/datasources/4242", headers=headers).status_code == 404
     bad = http.post("/api/v1/segments", json={"name": "", "data_source_id": 7001}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_failed_logins_lock_the_client_and_the_address(workspace):
+    """After five wrong secrets the client id is locked out, the right secret included,
+    and answered 429 with Retry-After; another client from the same address is locked too."""
+    with workspace.people.begin() as connection:
+        client_id, secret = register_client(connection, "campaign")
+    http = TestClient(
+        create_people_app(
+            workspace.people,
+            limits=HttpLimits(login_max_failures=5, login_lockout_seconds=60),
+        )
+    )
+
+    def ask(who, what):
+        return http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": who, "client_secret": what},
+        )
+
+    assert [ask(client_id, "guess").status_code for _ in range(5)] == [401] * 5
+    locked = ask(client_id, secret)
+    assert locked.status_code == 429 and 0 < int(locked.headers["retry-after"]) <= 60
+    assert locked.json()["error"] == "temporarily_unavailable"
+    assert ask("ah_other", "x").status_code == 429  # the address is locked as well
+
+
+def test_a_success_forgets_earlier_failures(workspace):
+    """Failures below the limit are forgotten once the client authenticates."""
+    with workspace.people.begin() as connection:
+        client_id, secret = register_client(connection, "campaign")
+    http = TestClient(create_people_app(workspace.people, limits=HttpLimits(login_max_failures=3)))
+
+    def ask(what):
+        return http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": what,
+            },
+        ).status_code
+
+    assert [ask("guess"), ask("guess"), ask(secret), ask("guess"), ask("guess")] == [
+        401,
+        401,
+        200,
+        401,
+        401,
+    ]
+    assert ask(secret) == 200
+
+
+def test_bodies_over_the_limit_are_refused_unread(workspace):
+    """A declared body over the limit is 413 before any route runs, authenticated or not."""
+    http = TestClient(
+        create_people_app(workspace.people, limits=HttpLimits(max_request_bytes=2_048))
+    )
+    response = http.post("/oauth/token", content=b"x" * 4_096)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "2,048 bytes" in response.json()["detail"]
+
+
+def test_non_ascii_basic_credentials_are_refused(api):
+    """Basic credentials that are not base64 of UTF-8 are a 401, not a server error."""
+    http, _, _ = api
+    for header in ("Basic \u00ff\u00fe", "Basic //79", "Basic " + "A" * 3):
+        response = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": header.encode("latin-1")},
+        )
+        assert response.status_code == 401

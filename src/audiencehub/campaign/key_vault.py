@@ -8,6 +8,7 @@ master key reveals no data-source key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 
 from audiencehub.errors import ConfigurationError
+from audiencehub.files import write_private
 
 __all__ = ["KeyVault"]
 
@@ -34,8 +36,9 @@ class KeyVault:
         key = os.environ.get(_ENV)
         if key is None:
             if not self._path.exists():
-                self._path.write_bytes(Fernet.generate_key())
-                self._path.chmod(0o600)
+                # another process may make it first: then its key is the one
+                with contextlib.suppress(FileExistsError):
+                    write_private(self._path, Fernet.generate_key(), exclusive=True)
             key = self._path.read_text(encoding="ascii").strip()
         try:
             return Fernet(key)

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from audiencehub.files import private_dir, touch_private
+
 __all__ = ["create_db_engine"]
 
 
@@ -44,8 +46,10 @@ def create_db_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL mode and foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:":
+            database = Path(parsed.database)
+            private_dir(database.parent)
+            touch_private(database)  # owner-only from the start; SQLite gives -wal/-shm its mode
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _begin_before_savepoint)

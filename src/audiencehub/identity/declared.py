@@ -15,6 +15,8 @@ from urllib.parse import quote, unquote
 from audiencehub.errors import InvalidDeclaredId
 
 __all__ = [
+    "MAX_DECLARED_ID",
+    "MAX_DPID",
     "AuthState",
     "DeclaredIdSync",
     "format_declared_sync",
@@ -23,6 +25,10 @@ __all__ = [
 ]
 
 _SEP = "\x01"
+MAX_DECLARED_ID = 512  # characters: what the people service stores for an ID
+MAX_DPID = 2_147_483_647  # data source ids are 32-bit integers
+MAX_NAMESPACE = 255  # an integration code's length
+_CONTROL = frozenset(chr(c) for c in [*range(32), 127])
 
 
 class AuthState(enum.IntEnum):
@@ -54,24 +60,43 @@ class DeclaredIdSync:
 
 
 def parse_declared_sync(value: str, *, by_integration_code: bool = False) -> DeclaredIdSync:
-    """Parse a decoded ``d_cid`` (or, with ``by_integration_code``, ``d_cid_ic``) value."""
+    """Parse a decoded ``d_cid`` (or, with ``by_integration_code``, ``d_cid_ic``) value.
+
+    Errors never quote the declared ID (it is personal data, and may be huge).
+    """
     param = "d_cid_ic" if by_integration_code else "d_cid"
     parts = value.split(_SEP)
     if len(parts) not in (2, 3):
         raise InvalidDeclaredId(
-            f"{param} value {value!r} has {len(parts)} part(s); expected "
+            f"a {param} value has {len(parts)} part(s); expected "
             "<namespace>%01<ID> with an optional %01<authState>"
         )
     namespace, declared_id = parts[0], parts[1]
     if not namespace:
-        raise InvalidDeclaredId(f"{param} value {value!r} has an empty data source")
-    if not by_integration_code and not (namespace.isascii() and namespace.isdigit()):
+        raise InvalidDeclaredId(f"a {param} value has an empty data source")
+    if len(namespace) > MAX_NAMESPACE or _CONTROL.intersection(namespace):
+        raise InvalidDeclaredId(
+            f"a {param} data source is over {MAX_NAMESPACE} characters or holds control characters"
+        )
+    if not by_integration_code and not (
+        namespace.isascii() and namespace.isdigit() and int(namespace) <= MAX_DPID
+    ):
         raise InvalidDeclaredId(
             f"d_cid data source {namespace!r} is not a numeric DPID",
             hint="Use d_cid_ic to name a data source by its integration code.",
         )
     if not declared_id:
-        raise InvalidDeclaredId(f"{param} value {value!r} has an empty declared ID")
+        raise InvalidDeclaredId(f"a {param} value has an empty declared ID")
+    if len(declared_id) > MAX_DECLARED_ID:
+        raise InvalidDeclaredId(
+            f"a {param} declared ID is {len(declared_id):,} characters; at most "
+            f"{MAX_DECLARED_ID} are accepted"
+        )
+    if _CONTROL.intersection(declared_id):
+        raise InvalidDeclaredId(
+            f"a {param} declared ID holds control characters (NUL, tab, line feed, ...)",
+            hint="Send the ID as it is stored, URL-encoded, without control characters.",
+        )
     state = AuthState.UNKNOWN
     if len(parts) == 3:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 import uvicorn
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.web.app import create_campaign_app
-from audiencehub.people.web.app import create_people_app
+from audiencehub.people.web.app import HttpLimits, create_people_app
 from audiencehub.runtime.scheduler import DueWork, campaign_work, people_work, run_scheduler
 from audiencehub.workspace import Workspace, open_workspace
 
@@ -26,10 +27,29 @@ __all__ = [
     "build_campaign_server",
     "build_people_server",
     "campaign_app_from_env",
+    "quiet_access_log",
     "serve",
     "serve_people",
     "tune_gc_for_serving",
 ]
+
+
+class _WithoutQueryStrings(logging.Filter):
+    """Drop the query string from access-log lines: ``/id`` carries declared IDs in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3:
+            args = list(record.args)
+            args[2] = str(args[2]).split("?", 1)[0]
+            record.args = tuple(args)
+        return True
+
+
+def quiet_access_log() -> None:
+    """Keep personal data out of the access log (a serving entry point calls it)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _WithoutQueryStrings) for f in access.filters):
+        access.addFilter(_WithoutQueryStrings())
 
 
 def _with_scheduler(sources: Sequence[DueWork]) -> contextlib.AbstractAsyncContextManager[None]:
@@ -60,7 +80,11 @@ def build_campaign_server(workspace: Workspace, *, scheduler: bool = True) -> Fa
 def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> FastAPI:
     """The people service app of ``workspace``, with its job scheduler unless told otherwise."""
     sources = [people_work(workspace.people, workspace.settings)] if scheduler else []
-    return create_people_app(workspace.people, lifespan=lambda _: _with_scheduler(sources))
+    return create_people_app(
+        workspace.people,
+        lifespan=lambda _: _with_scheduler(sources),
+        limits=HttpLimits.of(workspace.settings),
+    )
 
 
 def campaign_app_from_env() -> FastAPI:
@@ -70,6 +94,7 @@ def campaign_app_from_env() -> FastAPI:
     scheduled workflows run in ``audiencehub serve``.
     """
     app = build_campaign_server(open_workspace(), scheduler=False)
+    quiet_access_log()
     tune_gc_for_serving()
     return app
 
@@ -97,6 +122,7 @@ def serve(workspace: Workspace, *, host: str, campaign_port: int, people_port: i
         uvicorn.Server(uvicorn.Config(campaign, host=host, port=campaign_port)),
         uvicorn.Server(uvicorn.Config(people, host=host, port=people_port)),
     ]
+    quiet_access_log()  # after the configs, which set up uvicorn's loggers
     tune_gc_for_serving()
 
     async def run_all() -> None:
@@ -114,5 +140,7 @@ def serve(workspace: Workspace, *, host: str, campaign_port: int, people_port: i
 def serve_people(workspace: Workspace, *, host: str, port: int, scheduler: bool = True) -> None:
     """Serve the people service alone, with its job scheduler unless told otherwise."""
     app = build_people_server(workspace, scheduler=scheduler)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    quiet_access_log()
     tune_gc_for_serving()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    server.run()

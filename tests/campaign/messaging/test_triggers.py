@@ -97,7 +97,10 @@ def test_an_encrypted_email_reaches_someone_without_a_profile(api, workspace):
     text = eml.read_text()
     assert "To: new.person@example.com" in text and "Subject: Order A-42" in text
     again = _post(client, _event(ids["Emails"], "New.Person@Example.com"))
-    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    # a replay answers the first result, and says it is one
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
     assert _sent(workspace) == 1 and len(list((workspace.path / "outbox").glob("*.eml"))) == 1
 
 
@@ -145,8 +148,8 @@ def test_sms_go_to_the_outbox_by_default(api, workspace):
 @pytest.mark.parametrize(
     ("change", "status", "reason"),
     [
-        ({"encrypted_id": "deadbeef"}, 400, "not a whole number of 16-byte blocks"),
-        ({"encrypted_id": "00" * 16}, 400, "padding check failed"),
+        ({"encrypted_id": "deadbeef"}, 400, "the encrypted ID cannot be used"),
+        ({"encrypted_id": "00" * 16}, 400, "the encrypted ID cannot be used"),
         ({"data_source_id": "AMCDS99"}, 404, "no shared data source 'AMCDS99'"),
         ({"template": "nope"}, 404, "no template is named 'nope'"),
         ({"data_source_id": "AMCDS3"}, 400, "channel other"),
@@ -212,7 +215,8 @@ def test_the_message_is_sent_with_no_transaction_open(api, workspace):
 
 
 def test_one_idempotency_key_sends_once_under_concurrency(api, workspace):
-    """Eight requests with one key at once: one message is sent, the others answer duplicate."""
+    """Eight requests with one key at once: one message is sent; the others replay its result
+    (sent, or pending while it is being sent)."""
     _, ids = api
     messaging = services_of(
         workspace, mailer=lambda: OutboxMailer(workspace.path / "outbox")
@@ -229,9 +233,72 @@ def test_one_idempotency_key_sends_once_under_concurrency(api, workspace):
             template="receipt",
             payload={"order": "A-1"},
             idempotency_key="evt-race",
-        ).status
+        )
 
     with ThreadPoolExecutor(8) as pool:
-        statuses = sorted(pool.map(one, range(8)))
-    assert statuses == ["duplicate"] * 7 + ["sent"]
+        results = list(pool.map(one, range(8)))
+    [first] = [r for r in results if not r.replayed]
+    assert first.status == "sent"
+    assert {r.message_id for r in results} == {first.message_id}
+    assert {r.status for r in results if r.replayed} <= {"sent", "pending"}
     assert _sent(workspace) == 1 and len(list((workspace.path / "outbox").glob("*.eml"))) == 1
+
+
+def _cbc(plain: bytes) -> str:
+    """AES-CBC of raw bytes under the test key, padded or not as given."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    encryptor = Cipher(algorithms.AES(bytes.fromhex(KEY)), modes.CBC(bytes.fromhex(IV))).encryptor()
+    return (encryptor.update(plain) + encryptor.finalize()).hex()
+
+
+@pytest.mark.parametrize(
+    "encrypted_id",
+    [
+        "zz",  # not hex
+        "deadbeef",  # not whole blocks
+        "00" * 16,  # bad padding
+        _cbc(b"secret-not-email" + bytes([16]) * 16),  # two blocks, good padding, no address
+        _cbc(b"\xff\xfe" + bytes([14]) * 14),  # good padding, not UTF-8
+        _cbc(b"no-address-here" + bytes([1])),  # good padding, decrypts to no email
+    ],
+)
+def test_every_unusable_id_gets_the_same_answer(api, encrypted_id):
+    """Whatever is wrong with the ciphertext, the answer is byte for byte the same and quotes
+    nothing decrypted: no padding oracle, no echo of a decrypted value."""
+    client, ids = api
+    reference = _post(client, _event(ids["Emails"], "x", key="ref", encrypted_id="00" * 16))
+    response = _post(client, _event(ids["Emails"], "x", key="k", encrypted_id=encrypted_id))
+    assert (response.status_code, response.content) == (reference.status_code, reference.content)
+    assert b"secret" not in response.content and b"no-address" not in response.content
+
+
+def test_triggers_are_rate_limited_per_token(workspace):
+    """Past its rate a token gets 429 with Retry-After, before its body is even read."""
+    services = services_of(workspace, api_token=TOKEN, triggers_per_minute=10)
+    client = TestClient(create_campaign_app(services))
+    answers = [_post(client, {}).status_code for _ in range(3)]
+    assert answers == [422, 429, 429]  # a burst of 1 (a tenth of 10 a minute), then the limit
+    limited = _post(client, {})
+    assert int(limited.headers["retry-after"]) > 0
+    assert limited.json()["status"] == 429
+
+
+def test_the_token_is_checked_before_the_body_is_read(api):
+    """Without the token, even a body over the size limit is answered 401 unread."""
+    client, _ = api
+    response = client.post(
+        "/api/triggers", content=b"x" * 5_000_000, headers={"Authorization": "Bearer wrong"}
+    )
+    assert response.status_code == 401
+
+
+def test_bodies_over_the_limit_are_refused(workspace):
+    """With the token, a body over max_request_bytes is 413, whether it declares its length
+    or streams without one."""
+    services = services_of(workspace, api_token=TOKEN, max_request_bytes=2_048)
+    client = TestClient(create_campaign_app(services))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    declared = client.post("/api/triggers", content=b"x" * 4_096, headers=auth)
+    streamed = client.post("/api/triggers", content=iter([b"x" * 1_024] * 4), headers=auth)
+    assert (declared.status_code, streamed.status_code) == (413, 413)

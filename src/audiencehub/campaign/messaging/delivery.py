@@ -34,6 +34,7 @@ from audiencehub.campaign.messaging.tracking import LinkSigner, OpenMark, Tracke
 from audiencehub.campaign.schema import deliveries, messages
 from audiencehub.config import Settings
 from audiencehub.errors import ConfigurationError, RemoteError, SendFailed
+from audiencehub.files import private_dir, write_private
 
 __all__ = [
     "Mailer",
@@ -115,12 +116,11 @@ class OutboxMailer:
     """Writes each message as an ``.eml`` file (the embedded default)."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = private_dir(folder)  # addressed messages: owner-only
 
     def send(self, message: Message) -> None:
         name = str(message["Message-ID"]).strip("<>").replace("@", "_").replace("/", "_")
-        (self.folder / f"{name}.eml").write_bytes(bytes(message))
+        write_private(self.folder / f"{name}.eml", bytes(message))
 
     def close(self) -> None:
         """Nothing to release."""
@@ -191,12 +191,10 @@ class SmtpMailer:
 def send_sms(settings: Settings, to: str, body: str) -> None:
     """Send through the HTTP gateway, or write to the outbox when none is configured."""
     if settings.sms_gateway_url is None:
-        folder = settings.workspace / "outbox"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(settings.workspace / "outbox")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        (folder / f"{stamp}-{to.lstrip('+')}.sms.json").write_text(
-            json.dumps({"to": to, "body": body})
-        )
+        message = json.dumps({"to": to, "body": body}).encode()
+        write_private(folder / f"{stamp}-{to.lstrip('+')}.sms.json", message)
         return
     headers = (
         {"Authorization": f"Bearer {settings.sms_gateway_token}"}

@@ -3,7 +3,9 @@
 The ID is decrypted with its data source's key (channel email or SMS; channel
 ``other`` is never decrypted), rendered with a named template and the event's
 payload, and sent even when no profile exists (optionally creating one). The
-same idempotency key twice sends once. Nothing is sent when anything is wrong.
+same idempotency key twice sends once, and a replay answers the first result.
+Nothing is sent when anything is wrong; an ID that cannot be used gets one
+answer whatever the reason, so the API tells an attacker nothing about the key.
 """
 
 from __future__ import annotations
@@ -32,20 +34,30 @@ from audiencehub.campaign.sharing.data_sources import (
     get_shared_data_source,
     require_terms,
 )
-from audiencehub.errors import InvalidInput, NotFound, SendFailed
+from audiencehub.errors import DecryptionFailed, InvalidInput, NotFound, SendFailed
 from audiencehub.identity.normalize import normalize_email, to_e164
 
 __all__ = ["TriggerResult", "add_template", "trigger"]
 
 
+_UNUSABLE = "the encrypted ID cannot be used"
+_UNUSABLE_HINT = (
+    "Send the declared ID encrypted with this data source's key, as hex, unaltered; "
+    "it must decrypt to an email address or a phone number, as the source's channel says."
+)
+
+
 @dataclass(frozen=True)
 class TriggerResult:
-    """What a trigger did: ``sent``, ``failed``, ``skipped`` or ``duplicate`` (already handled)."""
+    """What a trigger did: ``sent``, ``failed`` or ``skipped`` (``pending`` while another
+    request with the same key is sending); ``replayed`` when the key was handled before,
+    in which case the rest is that first result."""
 
     status: str
-    message_id: int | None
+    message_id: int
     channel: str
     profile_id: int | None
+    replayed: bool = False
 
 
 def add_template(
@@ -166,13 +178,15 @@ def _forget(engine: Engine, idempotency_key: str, message_id: int) -> None:
 
 
 def _seen(connection: Connection, idempotency_key: str) -> TriggerResult | None:
-    """The answer for a key already handled (None for a new key)."""
+    """The first result of a key already handled (None for a new key)."""
     seen = connection.execute(
-        select(trigger_events.c.message_id).where(
-            trigger_events.c.idempotency_key == idempotency_key
-        )
+        select(messages.c.id, messages.c.status, messages.c.channel, messages.c.profile_id)
+        .join(trigger_events, trigger_events.c.message_id == messages.c.id)
+        .where(trigger_events.c.idempotency_key == idempotency_key)
     ).first()
-    return None if seen is None else TriggerResult("duplicate", seen.message_id, "", None)
+    if seen is None:
+        return None
+    return TriggerResult(seen.status, seen.id, seen.channel, seen.profile_id, replayed=True)
 
 
 def _prepare(
@@ -208,9 +222,13 @@ def _prepare(
         )
     cipher = cipher_of(connection, vault, data_source_id)
     assert cipher is not None  # noqa: S101 -- the source encrypts, checked above
-    plain = cipher.decrypt(encrypted_id)
     channel = source["channel"]
-    address = normalize_email(plain) if channel == "email" else to_e164(plain)
+    try:
+        plain = cipher.decrypt(encrypted_id)
+        address = normalize_email(plain) if channel == "email" else to_e164(plain)
+    except InvalidInput:
+        # one answer for every reason, quoting nothing decrypted: no padding or format oracle
+        raise DecryptionFailed(_UNUSABLE, hint=_UNUSABLE_HINT) from None
     column = profiles.c.email_key if channel == "email" else profiles.c.mobile_phone
     profile = connection.execute(select(profiles).where(column == address).limit(1)).mappings()
     found = profile.first()

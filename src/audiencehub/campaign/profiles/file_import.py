@@ -29,6 +29,7 @@ from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, buil
 from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow, RowValidator
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, schemes_in_use
 from audiencehub.errors import InputFileError
+from audiencehub.files import open_private_text, private_dir
 from audiencehub.formats.compression import CORRUPT, gzip_reader
 
 __all__ = ["ImportReport", "Progress", "import_profiles"]
@@ -143,8 +144,8 @@ class _Rejects:
         if self.path is None:
             return
         if self._out is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("w", encoding="utf-8", newline="")
+            private_dir(self.path.parent)
+            self._file = open_private_text(self.path)  # raw rows of people: owner-only
             writer = csv.writer(self._file)
             writer.writerow([*REJECT_COLUMNS, *self.header])
             self._out = writer.writerow

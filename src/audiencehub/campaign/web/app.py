@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.web.tracking import tracking_router
 from audiencehub.campaign.web.triggers import triggers_router
-from audiencehub.problems import install_problem_handlers
+from audiencehub.problems import BodyLimit, install_problem_handlers
 
 __all__ = ["create_campaign_app"]
 
@@ -30,6 +30,7 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
     app.include_router(tracking_router(services))
     app.include_router(triggers_router(services))
     return app

@@ -1,20 +1,28 @@
 """The triggers API: one triggered message to an encrypted declared ID, idempotently.
 
-The bearer token is checked by a dependency, before the body is read or
-validated: a caller without it learns nothing about what the API takes.
+The bearer token is checked, and the token's rate limit taken, before the body is
+read: a caller without the token learns nothing about what the API takes and
+cannot make the server hold a large body. Every ID that cannot be used (not
+decryptable, bad padding, a failed authentication, a decrypted value that is no
+address) gets the one same answer, which quotes nothing decrypted: the API is no
+oracle for the data source's key.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
+import hashlib
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from audiencehub.campaign.messaging.triggers import trigger
+from audiencehub.campaign.messaging.triggers import TriggerResult, trigger
 from audiencehub.campaign.services import CampaignServices
-from audiencehub.errors import ConfigurationError, InvalidCredentials
+from audiencehub.errors import ConfigurationError, InvalidCredentials, TooManyRequests
+from audiencehub.ratelimit import RateLimiter
 
 __all__ = ["TriggerBody", "triggers_router"]
 
@@ -22,36 +30,71 @@ __all__ = ["TriggerBody", "triggers_router"]
 class TriggerBody(BaseModel):
     """A triggered-message event."""
 
-    data_source_id: str
-    encrypted_id: str = Field(min_length=1)
-    template: str
+    data_source_id: str = Field(min_length=1, max_length=64)
+    encrypted_id: str = Field(min_length=1, max_length=4_096)
+    template: str = Field(min_length=1, max_length=255)
     payload: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str = Field(min_length=1, max_length=255)
     create_profile: bool = False
 
 
+def _answer(result: TriggerResult) -> JSONResponse:
+    """The same body for the first answer and every replay; a replay says so in a header."""
+    status = {"pending": 202, "sent": 201, "failed": 201, "skipped": 201}[result.status]
+    return JSONResponse(
+        {
+            "status": result.status,
+            "message_id": result.message_id,
+            "channel": result.channel,
+            "profile_id": result.profile_id,
+        },
+        status_code=status,
+        headers={"Idempotent-Replayed": "true"} if result.replayed else None,
+    )
+
+
 def triggers_router(services: CampaignServices) -> APIRouter:
     """``POST /api/triggers`` on ``services``, open only with the workspace's API token."""
     router = APIRouter(tags=["triggers"])
+    per_minute = services.settings.triggers_per_minute
+    limits = RateLimiter(per_minute, burst=max(1, per_minute // 10))
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        """The caller holds the API token (a dependency, so it runs before the body)."""
+        """The caller holds the API token and is within its rate (before the body is read)."""
         token = services.settings.api_token
         if not token:
             raise ConfigurationError(
                 "the API is not configured (api_token)",
                 hint="Set api_token in the workspace settings or AUDIENCEHUB_API_TOKEN.",
             )
-        if not authorization or not hmac.compare_digest(authorization, f"Bearer {token}"):
+        given = (authorization or "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
             raise InvalidCredentials(
                 "a valid bearer token is required",
                 hint="Send Authorization: Bearer <the workspace's api_token>.",
             )
+        wait = limits.wait(hashlib.sha256(given).hexdigest())
+        if wait:
+            raise TooManyRequests("too many triggered messages for this token", retry_after=wait)
 
-    @router.post("/api/triggers", dependencies=[Depends(authorised)])
-    def post_trigger(body: TriggerBody) -> JSONResponse:
+    @router.post(
+        "/api/triggers",
+        dependencies=[Depends(authorised)],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": TriggerBody.model_json_schema()}},
+            }
+        },
+    )
+    async def post_trigger(request: Request) -> JSONResponse:
         """Send one triggered message; the same idempotency key twice sends once."""
-        result = trigger(
+        try:
+            body = TriggerBody.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        result = await run_in_threadpool(
+            trigger,
             services.engine,
             services.messaging,
             services.vault,
@@ -62,14 +105,13 @@ def triggers_router(services: CampaignServices) -> APIRouter:
             idempotency_key=body.idempotency_key,
             create_profile=body.create_profile,
         )
-        return JSONResponse(
-            {
-                "status": result.status,
-                "message_id": result.message_id,
-                "channel": result.channel,
-                "profile_id": result.profile_id,
-            },
-            status_code=200 if result.status == "duplicate" else 201,
-        )
+        return _answer(result)
 
     return router
+
+
+def _invalid(exc: ValidationError) -> RequestValidationError:
+    """The framework's validation error, so the body's problems read like every other's."""
+    return RequestValidationError(
+        [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_input=False)]
+    )

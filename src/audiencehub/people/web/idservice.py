@@ -17,15 +17,16 @@ from fastapi import APIRouter, Query
 from sqlalchemy import Connection, Engine, select
 
 from audiencehub.errors import InvalidDeclaredId, NotFound
-from audiencehub.identity.declared import DeclaredIdSync, parse_declared_sync
+from audiencehub.identity.declared import MAX_DPID, DeclaredIdSync, parse_declared_sync
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, get_data_source
 from audiencehub.people.graph import ensure_users, link, opt_out
 from audiencehub.people.schema import data_sources
 
-__all__ = ["ID_SYNC_TTL", "id_service_router"]
+__all__ = ["ID_SYNC_TTL", "MAX_SYNCS", "id_service_router"]
 
 ID_SYNC_TTL = 604_800  # seconds a browser waits before syncing the same IDs again
+MAX_SYNCS = 20  # declared-ID syncs (d_cid and d_cid_ic together) in one request
 
 
 def _source(connection: Connection, dpid: int) -> int:
@@ -53,11 +54,16 @@ def id_service_router(engine: Engine, *, region: int = 6) -> APIRouter:
 
     @app.get("/id")
     def issue_id(
-        d_mid: Annotated[str | None, Query()] = None,
+        d_mid: Annotated[str | None, Query(max_length=64)] = None,
         d_cid: Annotated[list[str] | None, Query()] = None,
         d_cid_ic: Annotated[list[str] | None, Query()] = None,
     ) -> dict[str, object]:
         """Issue or confirm a visitor ID and record its declared-ID syncs."""
+        if len(d_cid or []) + len(d_cid_ic or []) > MAX_SYNCS:
+            raise InvalidDeclaredId(
+                f"a request may carry at most {MAX_SYNCS} declared-ID syncs",
+                hint="Send the others in further requests.",
+            )
         visitor = VisitorId.parse(d_mid) if d_mid else VisitorId.new()
         syncs = [parse_declared_sync(v) for v in d_cid or []]
         syncs += [parse_declared_sync(v, by_integration_code=True) for v in d_cid_ic or []]
@@ -72,7 +78,8 @@ def id_service_router(engine: Engine, *, region: int = 6) -> APIRouter:
 
     @app.post("/optout")
     def opt_out_route(
-        d_mid: Annotated[str, Query()], dpid: Annotated[int, Query()] = DEVICE_NAMESPACE
+        d_mid: Annotated[str, Query(max_length=64)],
+        dpid: Annotated[int, Query(ge=0, le=MAX_DPID)] = DEVICE_NAMESPACE,
     ) -> dict[str, object]:
         """Opt a visitor ID out of a partner's data source (0: of everything)."""
         visitor = VisitorId.parse(d_mid)

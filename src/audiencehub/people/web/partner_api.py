@@ -3,15 +3,16 @@
 ``POST /oauth/token`` (client credentials, form fields or HTTP Basic) returns a
 bearer token; ``/api/v1/...`` routes need it, and answer 401 with a
 ``WWW-Authenticate: Bearer`` header when it is missing, unknown or expired.
+Too many failed token requests for one client id, or from one address, lock
+them out for a while (429 with ``Retry-After``), so secrets cannot be guessed.
 """
 
 # No `from __future__ import annotations` here: FastAPI resolves the route
 # annotations at run time, and `Depends(client)` names a local function.
 import base64
-import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Header
+from fastapi import APIRouter, Depends, Form, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -25,16 +26,19 @@ from audiencehub.people.shared_audiences import (
     create_shared_segment,
     list_shared_audiences,
 )
+from audiencehub.ratelimit import Lockout
 
-__all__ = ["SegmentCreate", "partner_router"]
+__all__ = ["MAX_ID", "SegmentCreate", "partner_router"]
+
+MAX_ID = 2_147_483_647  # data source, segment and trait ids are 32-bit integers
 
 
 class SegmentCreate(BaseModel):
     """A segment a partner asks for, to fill with its own inbound files."""
 
     name: str = Field(min_length=1, max_length=255)
-    data_source_id: int = Field(gt=0)
-    id: int | None = Field(default=None, gt=0)
+    data_source_id: int = Field(gt=0, le=MAX_ID)
+    id: int | None = Field(default=None, gt=0, le=MAX_ID)
 
 
 def _basic(authorization: str | None) -> tuple[str, str] | None:
@@ -42,13 +46,14 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
         return None
     try:
         client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (or not ASCII), or not UTF-8 once decoded
         return None
     return client_id, secret
 
 
-def partner_router(engine: Engine) -> APIRouter:
-    """Token endpoint and partner routes on ``engine``'s people database."""
+def partner_router(engine: Engine, logins: Lockout) -> APIRouter:
+    """Token endpoint and partner routes on ``engine``'s people database; ``logins`` locks
+    out a client id or an address after too many failed token requests."""
     router = APIRouter()
 
     def client(authorization: Annotated[str | None, Header()] = None) -> str:
@@ -59,6 +64,7 @@ def partner_router(engine: Engine) -> APIRouter:
 
     @router.post("/oauth/token", tags=["oauth"])
     def token(
+        request: Request,
         grant_type: Annotated[str | None, Form()] = None,
         client_id: Annotated[str | None, Form()] = None,
         client_secret: Annotated[str | None, Form()] = None,
@@ -76,13 +82,29 @@ def partner_router(engine: Engine) -> APIRouter:
         if grant_type != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         credentials = _basic(authorization) or (client_id or "", client_secret or "")
+        keys = (
+            f"client:{credentials[0]}",
+            f"address:{request.client.host if request.client else ''}",
+        )
+        wait = logins.locked(*keys)
+        if wait:
+            return JSONResponse(
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": "too many failed attempts; try again later",
+                },
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
         try:
             with engine.begin() as connection:
                 access_token, lifetime = issue_token(connection, *credentials)
         except InvalidCredentials:
+            logins.failed(*keys)
             return JSONResponse(
                 {"error": "invalid_client"}, status_code=401, headers={"WWW-Authenticate": "Basic"}
             )
+        logins.succeeded(*keys)
         return JSONResponse(
             {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime},
             headers={"Cache-Control": "no-store"},
@@ -103,7 +125,9 @@ def partner_router(engine: Engine) -> APIRouter:
             )
 
     @router.get("/api/v1/datasources/{dpid}", tags=["data sources"])
-    def datasource(dpid: int, _: Annotated[str, Depends(client)]) -> DataSource:
+    def datasource(
+        dpid: Annotated[int, Path(ge=0, le=MAX_ID)], _: Annotated[str, Depends(client)]
+    ) -> DataSource:
         """One data source's settings."""
         with engine.connect() as connection:
             return get_data_source(connection, dpid)
