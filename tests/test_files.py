@@ -56,3 +56,21 @@ def test_workspace_files_are_owner_only(tmp_path):
     }
     for path in (folder, folder / "outbox", folder / "rejects"):
         assert _mode(path) == 0o700, path
+
+
+def test_scratch_folders_of_killed_runs_are_swept(tmp_path):
+    """A run removes the scratch folders that killed runs left (their process is gone), and
+    leaves those of runs still alive; its own folder goes when it ends."""
+    import os
+
+    from audiencehub.files import scratch_folder
+
+    gone = tmp_path / "import-4194303-abcd"  # above Linux's pid range: never alive
+    gone.mkdir()
+    (gone / "staged.txt").write_text("people's data")
+    alive = tmp_path / f"import-{os.getppid()}-efgh"
+    alive.mkdir()
+    with scratch_folder(tmp_path, "import") as folder:
+        assert folder.is_dir() and _mode(folder) == 0o700
+        assert not gone.exists() and alive.exists()
+    assert not folder.exists()

@@ -10,6 +10,10 @@ the entry point's business); these modes only ever narrow it.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -18,6 +22,7 @@ __all__ = [
     "PRIVATE_FILE",
     "open_private_text",
     "private_dir",
+    "scratch_folder",
     "touch_private",
     "write_private",
 ]
@@ -55,3 +60,31 @@ def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
     with os.fdopen(os.open(path, flags, PRIVATE_FILE), "wb") as out:
         out.write(data)
+
+
+@contextmanager
+def scratch_folder(parent: Path | None, prefix: str) -> Iterator[Path]:
+    """A private temporary folder under ``parent`` (the system's by default), removed after.
+
+    Its name carries the process id, so a run first removes the folders that
+    runs killed before they could clean up (their process is gone): a ``kill -9``
+    during an import or a publication leaves no staged copy of people's data
+    behind for long.
+    """
+    parent = private_dir(parent) if parent is not None else Path(tempfile.gettempdir())
+    for stale in parent.glob(f"{prefix}-*-*"):
+        pid = stale.name.removeprefix(f"{prefix}-").split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(dir=parent, prefix=f"{prefix}-{os.getpid()}-") as folder:
+        yield Path(folder)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -60,10 +60,29 @@ def test_unknown_parameter_is_refused():
 
 @given(
     st.one_of(st.integers(1, 10**9).map(str), st.text("abcdef_-", min_size=1)),
-    st.text(min_size=1).filter(lambda s: "\x01" not in s),
+    st.text(st.characters(blacklist_categories=["Cc"]), min_size=1, max_size=512),
     st.sampled_from(list(AuthState)),
 )
 def test_format_then_parse_round_trips(namespace, declared_id, state):
     """Formatting a sync and parsing the fragment back gives the same sync."""
     sync = DeclaredIdSync(namespace, declared_id, state, not namespace.isdigit())
     assert parse_declared_sync_param(format_declared_sync(sync)) == sync
+
+
+@given(
+    st.text(st.characters(blacklist_categories=["Cc"]), max_size=20),
+    st.sampled_from([chr(c) for c in [*range(1, 32), 127] if c != 1] + ["\x00"]),
+    st.text(st.characters(blacklist_categories=["Cc"]), max_size=20),
+)
+def test_control_characters_in_a_declared_id_are_refused(before, control, after):
+    """A declared ID with a control character (NUL, tab, line feed, ...) is refused."""
+    with pytest.raises(InvalidDeclaredId, match="control characters"):
+        parse_declared_sync(f"20915\x01{before}{control}{after}")
+
+
+def test_over_long_declared_ids_are_refused_without_being_quoted():
+    """Over 512 characters is refused; the message gives the length, not the ID."""
+    with pytest.raises(InvalidDeclaredId, match="40,000 characters") as caught:
+        parse_declared_sync("20915\x01" + "s" * 40_000)
+    assert "sss" not in caught.value.message
+    assert parse_declared_sync("20915\x01" + "s" * 512).declared_id == "s" * 512

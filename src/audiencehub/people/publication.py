@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from audiencehub.db.value_lists import value_list
 from audiencehub.drops import open_drop
 from audiencehub.engines import extract, open_session
 from audiencehub.errors import ConfigurationError
+from audiencehub.files import scratch_folder
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
@@ -148,7 +148,7 @@ def publish(
         marked = _has_published(connection, destination_id)
         full = force_full or not marked
         with (
-            tempfile.TemporaryDirectory(dir=scratch, prefix="publish-") as folder,
+            scratch_folder(scratch, "publish") as folder,
             open_session(Path(folder)) as session,
         ):
             session.register("now_rows", _EMPTY if current is None else extract(engine, current))

@@ -285,12 +285,13 @@ def test_triggers_are_rate_limited_per_token(workspace):
 
 
 def test_the_token_is_checked_before_the_body_is_read(api):
-    """Without the token, even a body over the size limit is answered 401 unread."""
+    """Without the token, a streamed body (no length to refuse it by) is answered 401 unread;
+    a body that declares a length over the limit is refused by that length first."""
     client, _ = api
-    response = client.post(
-        "/api/triggers", content=b"x" * 5_000_000, headers={"Authorization": "Bearer wrong"}
-    )
-    assert response.status_code == 401
+    wrong = {"Authorization": "Bearer wrong"}
+    streamed = client.post("/api/triggers", content=iter([b"x" * 1_000_000] * 5), headers=wrong)
+    declared = client.post("/api/triggers", content=b"x" * 5_000_000, headers=wrong)
+    assert (streamed.status_code, declared.status_code) == (401, 413)
 
 
 def test_bodies_over_the_limit_are_refused(workspace):

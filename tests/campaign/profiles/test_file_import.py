@@ -278,7 +278,8 @@ def test_multiline_fields_keep_true_line_numbers(workspace, tmp_path):
         (b"", "is empty"),
         (b"first_name\nJo\n", "no column for the upsert key email"),
         (b"email,email_address\na@x.org,b@x.org\n", "both map to email"),
-        (b"email,first_name\njo@x.org,Jo\nal@x.org,\xff\xfe\n", "not UTF-8"),
+        (b"email,first_name\njo@x.org,Jo\nal@x.org,\xff\xfe\n", "invalid byte on line 3"),
+        (b'email,first_name\njo@x.org,Jo\nal@x.org,"Al\nbo@x.org,Bo\n', "opened on line 3"),
     ],
 )
 def test_unreadable_files_import_nothing(workspace, tmp_path, content, message):
@@ -338,3 +339,14 @@ def test_show_unknown_profile_says_how_to_look_up(workspace):
         pytest.raises(NotFound, match="no profile has the email"),
     ):
         get_profile(connection, "nobody@x.org")
+
+
+def test_a_bad_byte_deep_in_a_file_is_named_at_its_line(workspace, tmp_path):
+    """The text layer decodes ahead; the error still names the line of the bad byte."""
+    rows = "".join(f"p{n}@x.org,P{n}\n" for n in range(2, 5_000)).encode()
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"email,first_name\n" + rows + b"bad@x.org,\xe9\n" + rows)
+    with pytest.raises(InputFileError, match="invalid byte on line 5000"):
+        run(workspace, path)
+    with workspace.campaign.connect() as connection:
+        assert count_profiles(connection) == 0

@@ -98,17 +98,49 @@ class _Source:
         return line
 
     def blocks(self) -> Iterator[tuple[int, str]]:
-        """Blocks of about ``_BLOCK_ROWS`` lines, never cutting a quoted field in two."""
+        """Blocks of about ``_BLOCK_ROWS`` lines, never cutting a quoted field in two.
+
+        A quote still open at the end of the file means the file is broken (a
+        field runs to the end): it is refused whole, naming the line it opens on.
+        """
         lines: list[str] = []
         quotes = 0
+        opened_at = 0
         for line in self.text:
             lines.append(line)
-            quotes += line.count('"')
+            count = line.count('"')
+            if quotes % 2 == 0 and (quotes + count) % 2 == 1:
+                opened_at = self.line + len(lines)
+            quotes += count
             if len(lines) >= _BLOCK_ROWS and quotes % 2 == 0:
                 yield self._emit(lines)
                 lines, quotes = [], 0
+        if quotes % 2:
+            raise csv.Error(f"a quoted field opened on line {opened_at} is never closed")
         if lines:
             yield self._emit(lines)
+
+    def bad_byte_line(self) -> int:
+        """The line of the first byte that is not UTF-8 (read again from the start).
+
+        The text layer decodes ahead of the lines handed out, so its own count
+        cannot tell; this only runs when the import has already failed.
+        """
+        with self.path.open("rb") as raw:
+            binary: IO[bytes] = raw
+            if raw.read(2) == _GZIP_MAGIC:
+                raw.seek(0)
+                binary = gzip_reader(raw)
+            else:
+                raw.seek(0)
+            first = True
+            for number, line in enumerate(binary, start=1):
+                try:
+                    (line[3:] if first and line.startswith(b"\xef\xbb\xbf") else line).decode()
+                except UnicodeDecodeError:
+                    return number
+                first = False
+        return self.line
 
     def _emit(self, lines: list[str]) -> tuple[int, str]:
         first = self.line + 1
@@ -211,7 +243,7 @@ def import_profiles(
     except UnicodeDecodeError as exc:
         _discard(rejects)
         raise InputFileError(
-            f"{path} is not UTF-8 text (an invalid byte after line {source.line}); "
+            f"{path} is not UTF-8 text (an invalid byte on line {source.bad_byte_line()}); "
             "nothing was imported",
             hint="Re-save the file as UTF-8.",
         ) from exc

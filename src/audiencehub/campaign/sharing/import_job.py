@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from audiencehub.drops.staging import StagedBatch, stage_files
 from audiencehub.engines import open_session
 from audiencehub.engines.outbound import open_lines
 from audiencehub.errors import AudienceHubError, InvalidInput
+from audiencehub.files import scratch_folder
 from audiencehub.formats.control import ControlFile, FileEntry
 from audiencehub.formats.names import OutboundName, parse_outbound_name
 
@@ -166,7 +166,7 @@ def run_import(
         try:
             with engine.connect() as connection:
                 sources = _sources(connection, batch.name.destination_id)
-            with tempfile.TemporaryDirectory(dir=scratch, prefix="import-") as folder:
+            with scratch_folder(scratch, "import") as folder:
                 report = _verified_and_applied(
                     engine, vault, drop, batch, control, sources, Path(folder), cache
                 )
