@@ -118,6 +118,9 @@ _near_simple = st.lists(
             "\r",
             ":-1",
             "\xa0",
+            "\x00",
+            "\x1f",
+            "x" * 300,
         ]
     ),
     max_size=12,
@@ -131,11 +134,19 @@ def test_the_fast_path_parses_exactly_as_the_general_one(line):
 
 
 @pytest.mark.parametrize(
-    "line", ["c1\td_sid=101", "c1\td_sid=101,d_sid=007", "x" * 25_600 + "\td_sid=1"]
+    "line",
+    [
+        "c1\td_sid=101",
+        "c1\td_sid=101,d_sid=007",
+        "x" * 512 + "\td_sid=1",
+        "x" * 513 + "\td_sid=1",
+        "x" * 25_600 + "\td_sid=1",
+        "c\x001\td_sid=1",
+    ],
 )
 def test_fast_path_examples_match_the_general_one(line):
-    """The common shape, leading zeros kept, up to the length the shortcut takes."""
-    assert parse_inbound_row(line) == parse_general_row(line)
+    """The common shape, leading zeros kept, the longest ID taken and the first refused."""
+    assert _outcome(parse_inbound_row, line) == _outcome(parse_general_row, line)
 
 
 @given(_ids, _nums, _nums)

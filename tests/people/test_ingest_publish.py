@@ -374,3 +374,23 @@ def test_a_declared_id_resolves_to_its_most_recent_visitor(people):
         link(connection, devices[V1], customer, AuthState.AUTHENTICATED, now + timedelta(seconds=1))
         assert visitor_for_declared(connection, 7001, "c1") == V1
         assert visitor_for_declared(connection, 7001, "nobody") is None
+
+
+def test_a_bad_id_is_a_bad_line_and_never_blocks_the_queue(people, tmp_path):
+    """A NUL, a line feed's neighbour (a control character) or an over-long ID is counted as a
+    bad line, the rest of its batch applies, later batches apply, and no receipt quotes an ID."""
+    drop = tmp_path / "export"
+    secret = "s" * 600
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300000.sync",
+        ["c1\td_sid=101", "c\x002\td_sid=101", f"{secret}\td_sid=101", "c\x1f3\td_sid=101,ic=bags"],
+    )
+    write_inbound(drop, "ftp_dpm_7001_1764400000.sync", ["c4\td_sid=102"])
+    first, second = ingest(people.people, FolderDrop(drop)).receipts
+    assert (first.status, second.status) == ("applied", "applied")
+    assert (first.records_received, first.format_errors, first.stored_records) == (4, 3, 1)
+    assert _held(people, "c1") == {101} and _held(people, "c4") == {102}
+    problems = " ".join(first.problems)
+    assert "control characters" in problems and "at most 512" in problems
+    assert "\x00" not in problems and secret not in problems and "c\x1f3" not in problems

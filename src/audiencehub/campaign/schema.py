@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -177,6 +178,10 @@ processed_batches = Table(
     Column("batch", String(1024), primary_key=True),
     Column("processed_at", DateTime(timezone=True), nullable=False),
     Column("report", JSON, nullable=False),
+    # what the batch name says, so a batch older than the last full one can be told
+    Column("destination_id", Integer),
+    Column("timestamp_ms", BigInteger),
+    Column("full", Boolean),
 )
 
 audit_log = Table(

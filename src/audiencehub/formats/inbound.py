@@ -4,7 +4,8 @@
 trait 24), ``d_unsid=28`` (remove it), ``ic=52`` or a plain ``30608`` (realise the
 trait with that integration code), ``28:0`` or ``28:-1`` (remove it), or a
 key-value ``"gender"="female"``. Lines over 102,400 bytes are refused; user IDs
-are 38-digit visitor IDs or declared IDs without ``:`` / ``%3A``.
+are 38-digit visitor IDs or declared IDs of at most 512 characters, without
+``:`` / ``%3A`` or control characters.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = [
 
 MAX_LINE_BYTES = 102_400
 MAX_LINES_PER_USER = 200
+MAX_USER_ID = 512  # characters: what the people service stores for an ID
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class TraitRefKind(enum.StrEnum):
@@ -87,18 +90,25 @@ def _unquote(text: str) -> str:
 
 
 def check_user_id(user_id: str) -> None:
-    """Refuse user IDs that cannot be visitor or declared IDs."""
+    """Refuse user IDs that cannot be visitor or declared IDs; the message never quotes the ID
+    (receipts and logs must not carry people's identifiers)."""
     if not user_id:
         raise InvalidInput("the user ID is empty")
+    if len(user_id) > MAX_USER_ID:
+        raise InvalidInput(f"the user ID is {len(user_id):,} characters; at most {MAX_USER_ID}")
+    if _CONTROL.search(user_id):
+        raise InvalidInput("the user ID holds control characters (NUL, tab, line feed, ...)")
     if ":" in user_id or "%3a" in user_id.lower():
-        raise InvalidInput(f"user ID {user_id!r} contains ':' or '%3A'")
+        raise InvalidInput("the user ID contains ':' or '%3A'")
 
 
 # The shape nearly every line of a real file has: a plain ID, then trait ids only.
 # Such a line parses to the same row as the general path gives it (a property
 # test holds them together); anything else (codes, removals, key-values, spaces,
 # quotes, '%' or ':' in the ID, non-ASCII digits) takes the general path.
-_SIMPLE = re.compile(r"([^\t:%\s\"]+)\t((?:d_sid=[0-9]+,)*d_sid=[0-9]+)")
+_SIMPLE = re.compile(
+    rf"([^\t:%\s\"\x00-\x1f\x7f]{{1,{MAX_USER_ID}}})\t((?:d_sid=[0-9]+,)*d_sid=[0-9]+)"
+)
 _SIMPLE_MAX_CHARS = MAX_LINE_BYTES // 4  # at most 4 UTF-8 bytes a character
 
 

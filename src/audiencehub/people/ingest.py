@@ -9,12 +9,14 @@ receipt with the reference product's counters.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, DropObject
@@ -36,6 +38,8 @@ from audiencehub.people.schema import ingested_files, traits, user_signals, user
 from audiencehub.people.traits import rule_holds
 
 __all__ = ["IngestRun", "Receipt", "ingest"]
+
+_log = logging.getLogger(__name__)
 
 _CHUNK_LINES = 10_000
 
@@ -120,10 +124,26 @@ def _ingest_batches(engine: Engine, drop: DropLocation, run: IngestRun) -> None:
                     },
                 )
         except AudienceHubError as exc:
-            receipt = Receipt(batch.key, [o.key for o in batch.objects], status="refused")
-            receipt.started_at = receipt.ended_at = datetime.now(UTC).isoformat()
-            receipt.problems = [exc.message + (f" ({exc.hint})" if exc.hint else "")]
+            receipt = _refused(batch, exc.message + (f" ({exc.hint})" if exc.hint else ""))
+        except DBAPIError as exc:
+            # The database refused a value the checks let through. The batch is refused
+            # whole and the run goes on: one bad batch never blocks those after it. The
+            # driver's message is not quoted, since it may carry the batch's IDs.
+            _log.warning("%s: the database refused it (%s)", batch.key, type(exc.orig).__name__)
+            receipt = _refused(
+                batch,
+                f"the database refused a value of this batch ({type(exc.orig).__name__}); "
+                "nothing of it was applied",
+            )
         run.receipts.append(receipt)
+
+
+def _refused(batch: _Batch, problem: str) -> Receipt:
+    """The receipt of a batch refused whole."""
+    receipt = Receipt(batch.key, [o.key for o in batch.objects], status="refused")
+    receipt.started_at = receipt.ended_at = datetime.now(UTC).isoformat()
+    receipt.problems = [problem]
+    return receipt
 
 
 class _TraitIndex:
@@ -176,15 +196,15 @@ def _apply_inbound(
             if device:
                 try:
                     VisitorId.parse(row.user_id)
-                except InvalidInput as exc:
-                    receipt.invalid_ids += 1
-                    receipt.problem(number, obj.key, exc.message)
+                except InvalidInput:
+                    receipt.invalid_ids += 1  # the ID itself is never quoted in a receipt
+                    receipt.problem(number, obj.key, "the user ID is not a 38-digit visitor ID")
                     continue
             per_user[row.user_id] += 1
             if per_user[row.user_id] > MAX_LINES_PER_USER:
                 receipt.format_errors += 1
                 receipt.problem(
-                    number, obj.key, f"more than {MAX_LINES_PER_USER} lines for user {row.user_id}"
+                    number, obj.key, f"more than {MAX_LINES_PER_USER} lines for one user ID"
                 )
                 continue
             chunk.append((number, row))

@@ -350,3 +350,41 @@ def test_a_bad_byte_deep_in_a_file_is_named_at_its_line(workspace, tmp_path):
         run(workspace, path)
     with workspace.campaign.connect() as connection:
         assert count_profiles(connection) == 0
+
+
+def test_countries_are_iso_3166_codes(workspace, tmp_path):
+    """A two-letter code that is no country is rejected, naming the column and the value;
+    real codes are kept in upper case."""
+    path = write(
+        tmp_path / "p.csv",
+        [["email", "country"], ["jo@x.org", "fr"], ["al@x.org", "XX"], ["bo@x.org", "Fra"]],
+    )
+    report = run(workspace, path)
+    assert (report.inserted, report.rejected) == (1, 2)
+    reasons = [row[1] for row in csv.reader(report.rejects_path.open())][1:]
+    assert reasons == [
+        "country: 'XX' is not an ISO 3166 country code (two letters, such as FR)",
+        "country: 'Fra' is not an ISO 3166 country code (two letters, such as FR)",
+    ]
+    with workspace.campaign.connect() as connection:
+        assert get_profile(connection, "jo@x.org")["country"] == "FR"
+
+
+def test_a_semicolon_separated_csv_is_read(workspace, tmp_path):
+    """A .csv saved by a spreadsheet with semicolons is detected from its header."""
+    path = write(tmp_path / "p.csv", [["email", "first_name"], ["jo@x.org", "Jo"]], delimiter=";")
+    assert run(workspace, path).inserted == 1
+    with workspace.campaign.connect() as connection:
+        assert get_profile(connection, "jo@x.org")["first_name"] == "Jo"
+
+
+def test_mapping_to_an_unknown_field_names_it(workspace, tmp_path):
+    """--map to a name that is no field is refused with the field it probably meant; an
+    attribute is mapped explicitly as attributes.NAME."""
+    path = write(tmp_path / "p.csv", [["Mail", "Level"], ["jo@x.org", "gold"]])
+    with pytest.raises(InputFileError, match="'emial', which is not a profile field") as caught:
+        run(workspace, path, mapping={"Mail": "emial"})
+    assert "did you mean 'email'" in caught.value.message
+    run(workspace, path, mapping={"Mail": "email", "Level": "attributes.tier"})
+    with workspace.campaign.connect() as connection:
+        assert get_profile(connection, "jo@x.org")["attributes"] == {"tier": "gold"}

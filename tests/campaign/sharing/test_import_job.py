@@ -427,3 +427,24 @@ def test_sealed_keys_are_not_in_the_database_in_clear(sqlite_workspace):
     with sqlite_workspace.campaign.connect() as connection:
         shown = get_shared_data_source(connection, source)
     assert shown["has_key"] is True and "secret" not in shown
+
+
+def test_a_batch_older_than_the_last_full_one_is_skipped(campaign, tmp_path):
+    """An older full batch arriving after a newer one is reported and skipped (once), and
+    changes nothing; so is an older iter batch. Newer batches still apply."""
+    source = _source(campaign, key=ReconciliationKey.EMAIL, hashing=HashScheme.AAM)
+    _audience(campaign, source)
+    h = {n: hash_id(f"{n}@example.com", HashScheme.AAM, IdKind.EMAIL) for n in ("jo", "al", "bo")}
+    write_batch(tmp_path / "in", [(h["jo"], [900], [])], ts=1764300000000)
+    assert len(_run(campaign, tmp_path / "in").reports) == 1
+    write_batch(tmp_path / "in", [(h["al"], [900], []), (h["bo"], [900], [])], ts=1764200000000)
+    write_batch(tmp_path / "in", [(h["bo"], [900], [])], ts=1764250000000, full=False)
+    late = _run(campaign, tmp_path / "in")
+    assert late.reports == []
+    assert len(late.refused) == 2
+    assert all("older" in line and "1764300000000" in line for line in late.refused)
+    assert _crm_ids(campaign) == {"C1"}
+    assert _run(campaign, tmp_path / "in").refused == []  # reported once
+    write_batch(tmp_path / "in", [(h["al"], [900], [])], ts=1764400000000, full=False)
+    assert [r["added"] for r in _run(campaign, tmp_path / "in").reports] == [1]
+    assert _crm_ids(campaign) == {"C1", "C2"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from collections.abc import Mapping, Sequence
@@ -115,6 +116,31 @@ class ColumnMapping:
         return tuple(name for _, name in self.attributes)
 
 
+ATTRIBUTE_PREFIX = "attributes."
+
+
+def _target(wanted: str, known: set[str]) -> str:
+    """What an explicit mapping maps a column to: a field, ``-`` (skip) or an attribute.
+
+    A custom attribute is named ``attributes.NAME``; any other name that is not a
+    field is a typo, refused with the field it probably meant.
+    """
+    if wanted == "-" or wanted in known:
+        return wanted
+    if wanted.startswith(ATTRIBUTE_PREFIX):
+        name = wanted.removeprefix(ATTRIBUTE_PREFIX)
+        if _ATTRIBUTE_NAME.match(name) and name not in known:
+            return name
+        raise InputFileError(f"{name!r} cannot be a custom attribute name")
+    close = difflib.get_close_matches(wanted, sorted(known), n=1)
+    raise InputFileError(
+        f"the mapping names {wanted!r}, which is not a profile field"
+        + (f" (did you mean {close[0]!r}?)" if close else ""),
+        hint=f"Fields: {', '.join(sorted(known))}; write {ATTRIBUTE_PREFIX}NAME to keep the "
+        "column as a custom attribute, or - to skip it.",
+    )
+
+
 def build_mapping(
     header: Sequence[str],
     key: UpsertKey,
@@ -139,9 +165,7 @@ def build_mapping(
                 f"the mapping names column {column!r}, which the file does not have",
                 hint=f"The file's columns are: {', '.join(header)}.",
             )
-        if wanted != "-" and wanted not in known and not _ATTRIBUTE_NAME.match(wanted):
-            raise InputFileError(f"{wanted!r} is not a field or attribute name")
-        chosen[index] = wanted
+        chosen[index] = _target(wanted, known)
     fields: dict[ProfileField, int] = {}
     attributes: list[tuple[int, str]] = []
     for index, name in enumerate(canonical):

@@ -158,6 +158,9 @@ def _delimiter(path: Path, header_line: str, explicit: str | None) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if ".tsv" in suffixes:
         return "\t"
+    # Spreadsheets in many locales save ".csv" files separated by semicolons.
+    if ";" in header_line and "," not in header_line and "\t" not in header_line:
+        return ";"
     if ".csv" in suffixes:
         return ","
     return "\t" if "\t" in header_line else ","

@@ -13,6 +13,8 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
+import pycountry
+
 from audiencehub.campaign.profiles.email_syntax import check_email
 from audiencehub.campaign.profiles.fields import (
     BOOLEAN_FIELDS,
@@ -25,7 +27,15 @@ from audiencehub.identity.hashing import digest_normalized
 from audiencehub.identity.normalize import normalize, normalize_email, to_e164
 from audiencehub.identity.schemes import HashScheme, IdKind
 
-__all__ = ["KeyDigests", "ProfileChange", "RejectedRow", "RowValidator", "csv_rows", "key_digests"]
+__all__ = [
+    "COUNTRIES",
+    "KeyDigests",
+    "ProfileChange",
+    "RejectedRow",
+    "RowValidator",
+    "csv_rows",
+    "key_digests",
+]
 
 _TRUE = frozenset({"1", "true", "t", "yes", "y"})
 _FALSE = frozenset({"0", "false", "f", "no", "n"})
@@ -116,12 +126,17 @@ def _parse_email(text: str) -> str | None:
     return text
 
 
+# ISO 3166-1 alpha-2, from the iso-codes data pycountry ships
+COUNTRIES = frozenset(country.alpha_2 for country in pycountry.countries)
+
+
 def _parse_country(text: str) -> str | None:
     if not text:
         return None
-    if len(text) != 2 or not text.isascii() or not text.isalpha():
-        raise ValueError(f"{text!r} is not a two-letter ISO country code")
-    return text.upper()
+    code = text.upper()
+    if code not in COUNTRIES:
+        raise ValueError(f"{text!r} is not an ISO 3166 country code (two letters, such as FR)")
+    return code
 
 
 def _parse_date(text: str) -> dt.date | None:
@@ -209,7 +224,7 @@ class RowValidator:
                 region = self.default_region
                 if self._country_index is not None:
                     country = fields[self._country_index].strip()
-                    region = country if len(country) == 2 and country.isalpha() else region
+                    region = country.upper() if country.upper() in COUNTRIES else region
                 try:
                     values[self._phone_at] = to_e164(text, region)
                 except InvalidInput as exc:

@@ -38,6 +38,13 @@ from audiencehub.campaign.schema import (
     shared_data_sources,
 )
 from audiencehub.campaign.sharing.audit import record
+from audiencehub.campaign.sharing.batches import (
+    Batch,
+    find_batches,
+    last_full,
+    precheck,
+    skip_stale,
+)
 from audiencehub.campaign.sharing.bulk_matching import (
     MembershipChange,
     membership_change,
@@ -47,14 +54,13 @@ from audiencehub.campaign.sharing.data_sources import SharedDataSource, require_
 from audiencehub.campaign.sharing.stored_keys import Lookups, prefetch, reads_database
 from audiencehub.db.bulk import bulk_insert
 from audiencehub.db.value_lists import value_list
-from audiencehub.drops import DropLocation, DropObject
+from audiencehub.drops import DropLocation
 from audiencehub.drops.staging import StagedBatch, stage_files
 from audiencehub.engines import open_session
 from audiencehub.engines.outbound import open_lines
 from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.files import scratch_folder
-from audiencehub.formats.control import ControlFile, FileEntry
-from audiencehub.formats.names import OutboundName, parse_outbound_name
+from audiencehub.formats.control import ControlFile
 
 __all__ = ["BatchReport", "ImportRun", "run_import"]
 
@@ -87,57 +93,6 @@ class ImportRun:
     refused: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Batch:
-    key: str
-    name: OutboundName
-    info: DropObject | None = None
-    data: dict[str, DropObject] = field(default_factory=dict)
-
-
-def _batches(drop: DropLocation, run: ImportRun) -> list[_Batch]:
-    found: dict[str, _Batch] = {}
-    for obj in drop.list():
-        folder = obj.key[: -len(obj.name)]
-        text = obj.name.replace(".info", ".sync") if obj.name.endswith(".info") else obj.name
-        try:
-            name = parse_outbound_name(text)
-        except InvalidInput:
-            run.refused.append(f"{obj.key}: not an outbound file name; left in place")
-            continue
-        batch = found.setdefault(folder + name.batch, _Batch(folder + name.batch, name))
-        if obj.name.endswith(".info"):
-            batch.info = obj
-        else:
-            batch.data[obj.name] = obj
-    return sorted(found.values(), key=lambda b: (b.name.timestamp_ms, b.key))
-
-
-def _read(drop: DropLocation, obj: DropObject) -> bytes:
-    with drop.open_read(obj.key) as handle:
-        return handle.read()
-
-
-def _precheck(drop: DropLocation, batch: _Batch) -> tuple[ControlFile | None, list[str]]:
-    """The control file, and reasons to wait that the listing alone shows.
-
-    Sizes from the listing are compared first, so an upload still in progress is
-    waited for without downloading anything.
-    """
-    if batch.info is None:
-        return None, ["its control file (.info) has not arrived"]
-    try:
-        control = ControlFile.from_json(_read(drop, batch.info).decode("utf-8"))
-    except (InvalidInput, UnicodeDecodeError) as exc:
-        return None, [f"its control file is unreadable: {exc}"]
-    listed = [
-        FileEntry(e.name, batch.data[e.name].size, e.line_count, e.sequence, e.md5)
-        for e in control.files
-        if e.name in batch.data
-    ]
-    return control, control.mismatches(listed)
-
-
 def run_import(
     engine: Engine,
     vault: KeyVault,
@@ -156,10 +111,15 @@ def run_import(
     run = ImportRun()
     with engine.connect() as connection:
         done = set(connection.execute(select(processed_batches.c.batch)).scalars())
-    for batch in _batches(drop, run):
+        newest_full = last_full(connection)
+    for batch in find_batches(drop, run.refused):
         if batch.key in done:
             continue
-        control, problems = _precheck(drop, batch)
+        newest = newest_full.get(batch.name.destination_id)
+        if newest is not None and batch.name.timestamp_ms < newest:
+            run.refused.append(skip_stale(engine, batch, newest))
+            continue
+        control, problems = precheck(drop, batch)
         if problems or control is None:
             run.waiting.append(f"{batch.key}: " + "; ".join(problems))
             continue
@@ -179,6 +139,8 @@ def run_import(
             run.waiting.append(f"{batch.key}: {report}")
         else:
             run.reports.extend(report)
+            if batch.name.full:
+                newest_full[batch.name.destination_id] = batch.name.timestamp_ms
     return run
 
 
@@ -186,7 +148,7 @@ def _verified_and_applied(
     engine: Engine,
     vault: KeyVault,
     drop: DropLocation,
-    batch: _Batch,
+    batch: Batch,
     control: ControlFile,
     sources: list[SharedDataSource],
     scratch: Path,
@@ -237,7 +199,7 @@ def _sources(connection: Connection, destination_id: int) -> list[SharedDataSour
 def _apply(
     engine: Engine,
     vault: KeyVault,
-    batch: _Batch,
+    batch: Batch,
     control: ControlFile,
     sources: list[SharedDataSource],
     staged: StagedBatch,
@@ -329,6 +291,9 @@ def _apply(
                 "batch": batch.key,
                 "processed_at": datetime.now(UTC),
                 "report": {"rows_read": tally.read, "audiences": [r["audience"] for r in reports]},
+                "destination_id": batch.name.destination_id,
+                "timestamp_ms": batch.name.timestamp_ms,
+                "full": batch.name.full,
             },
         )
     return reports
