@@ -99,3 +99,19 @@ def test_every_setting_is_documented():
     section = docs.split("## Every setting", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE))
     assert documented == set(Settings.model_fields)
+
+
+def test_a_failed_init_leaves_nothing_behind(tmp_path):
+    """An unreachable database: the error says so and no half-made workspace stays, so the
+    same command with the right URL then works."""
+    folder = tmp_path / "ws"
+    with pytest.raises(StorageError, match="cannot"):
+        init_workspace(folder, campaign_db_url="postgresql://nobody@127.0.0.1:1/none")
+    assert not folder.exists()
+    kept = tmp_path / "existing"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(StorageError):
+        init_workspace(kept, people_db_url="postgresql://nobody@127.0.0.1:1/none")
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
+    assert init_workspace(folder).path == folder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,11 +93,21 @@ def init_workspace(
     """Create (or complete) a workspace and bring its databases to the newest schema.
 
     Running it on an existing workspace keeps its settings and only migrates. A
-    ``demo`` workspace may hold example secrets, which any other refuses.
+    ``demo`` workspace may hold example secrets, which any other refuses. A new
+    workspace that cannot be made (an unreachable database, a bad URL) leaves
+    nothing behind: what this call created is removed, so running it again with
+    the right settings starts clean.
     """
-    folder = private_dir(find_workspace(path))
+    target = find_workspace(path)
+    before = set(target.iterdir()) if target.is_dir() else None
+    folder = private_dir(target)
     config = folder / CONFIG_FILE
-    if not config.exists():
+    if config.exists():
+        existing = open_workspace(folder)
+        existing.upgrade()
+        return existing
+    workspace: Workspace | None = None
+    try:
         lines = [
             "# audiencehub workspace settings; AUDIENCEHUB_* variables override them.",
             "[audiencehub]",
@@ -111,6 +122,23 @@ def init_workspace(
         if demo:
             lines.append("demo = true")
         write_private(config, ("\n".join(lines) + "\n").encode("utf-8"))
-    workspace = open_workspace(folder)
-    workspace.upgrade()
+        workspace = open_workspace(folder)
+        workspace.upgrade()
+    except BaseException:
+        if workspace is not None:
+            workspace.dispose()
+        _remove_created(folder, before)
+        raise
     return workspace
+
+
+def _remove_created(folder: Path, before: set[Path] | None) -> None:
+    """Remove what a failed ``init`` created: the folder if it was new, else its new files."""
+    if before is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for created in set(folder.iterdir()) - before:
+        if created.is_dir():
+            shutil.rmtree(created, ignore_errors=True)
+        else:
+            created.unlink(missing_ok=True)

@@ -60,3 +60,18 @@ def test_serve_answers_on_both_ports(tmp_path):
         log, _ = server.communicate(timeout=10)
     assert b"GET /id HTTP/1.1" in log  # the access log works ...
     assert b"secret-crm-id" not in log and b"d_cid" not in log  # ... without query strings
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path, cli):
+    """A port something else holds: exit 2 and one line naming the port and the option."""
+    import socket
+
+    cli("init", str(tmp_path / "ws"))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = cli("serve", "-w", str(tmp_path / "ws"), "--campaign-port", str(port))
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.err and "--campaign-port" in result.err

@@ -24,10 +24,16 @@ def serve_command(
 ) -> None:
     """Serve campaign and the people service together, with the scheduler of both."""
     ws = open_workspace(workspace)
-    console.print(
-        f"campaign on http://{host}:{campaign_port}, people service on http://{host}:{people_port}"
+    serve(
+        ws,
+        host=host,
+        campaign_port=campaign_port,
+        people_port=people_port,
+        ready=lambda: console.print(
+            f"campaign on http://{host}:{campaign_port}, "
+            f"people service on http://{host}:{people_port}"
+        ),
     )
-    serve(ws, host=host, campaign_port=campaign_port, people_port=people_port)
 
 
 def serve_people_command(

@@ -12,13 +12,15 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import uvicorn
 from fastapi import FastAPI
 
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.web.app import create_campaign_app
+from audiencehub.errors import ConfigurationError
 from audiencehub.people.web.app import HttpLimits, create_people_app
 from audiencehub.runtime.scheduler import DueWork, campaign_work, people_work, run_scheduler
 from audiencehub.workspace import Workspace, open_workspace
@@ -110,8 +112,34 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def serve(workspace: Workspace, *, host: str, campaign_port: int, people_port: int) -> None:
-    """Serve campaign and the people service together, with one scheduler loop for both."""
+def _require_free(host: str, port: int, option: str) -> None:
+    """Refuse to start on a port something else holds: one line that says which, not a
+    traceback from the event loop."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc} (choose another with "
+                f"{option})",
+                hint="",
+            ) from exc
+
+
+def serve(
+    workspace: Workspace,
+    *,
+    host: str,
+    campaign_port: int,
+    people_port: int,
+    ready: Callable[[], object] = lambda: None,
+) -> None:
+    """Serve campaign and the people service together, with one scheduler loop for both;
+    ``ready`` is called once the ports are known to be free."""
+    _require_free(host, campaign_port, "--campaign-port")
+    _require_free(host, people_port, "--people-port")
+    ready()
     campaign = build_campaign_server(workspace, scheduler=False)
     people = build_people_server(workspace, scheduler=False)
     sources = [
@@ -139,6 +167,7 @@ def serve(workspace: Workspace, *, host: str, campaign_port: int, people_port: i
 
 def serve_people(workspace: Workspace, *, host: str, port: int, scheduler: bool = True) -> None:
     """Serve the people service alone, with its job scheduler unless told otherwise."""
+    _require_free(host, port, "--port")
     app = build_people_server(workspace, scheduler=scheduler)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
     quiet_access_log()

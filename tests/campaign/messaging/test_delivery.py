@@ -154,7 +154,11 @@ def test_templates_are_sandboxed_and_checked(setup):
     """Broken templates and unknown names are refused up front; unsafe access renders nothing."""
     workspace, signer = setup
     outbox = OutboxMailer(workspace.path / "outbox")
-    for bad, reason in (("{% if %}", "invalid"), ("{{ missing_variable }}", "unknown names")):
+    for bad, reason in (
+        ("{% if %}", "invalid"),
+        ("{{ missing_variable }}", "unknown names"),
+        ("{{ profile.__class__.__mro__ }}", "unknown profile fields"),
+    ):
         template = EmailTemplate(subject=bad, text="x", html="x")
         with pytest.raises(InvalidInput, match=reason):
             send_email_delivery(
@@ -166,7 +170,7 @@ def test_templates_are_sandboxed_and_checked(setup):
                 template=template,
                 profile_ids=select(profiles.c.id),
             )
-    unsafe = EmailTemplate(subject="{{ profile.__class__.__mro__ }}", text="x", html="x")
+    unsafe = EmailTemplate(subject="{{ attributes.__class__.__mro__ }}", text="x", html="x")
     report = send_email_delivery(
         workspace.campaign,
         workspace.settings,

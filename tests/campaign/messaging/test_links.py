@@ -23,7 +23,7 @@ from audiencehub.campaign.messaging.tracking import (
 from audiencehub.campaign.profiles.store import create_profile
 from audiencehub.campaign.schema import deliveries, messages, profiles, tracking_log
 from audiencehub.campaign.web.app import create_campaign_app
-from audiencehub.errors import NotFound
+from audiencehub.errors import InvalidInput, NotFound
 from tests.helpers import services_of
 
 BASE = "https://t.example.com"
@@ -183,3 +183,27 @@ def test_clicks_and_opens_carry_their_delivery(workspace):
     assert (name, channel, report.delivery_id) == ("Spring sale", "email", delivery_id)
     assert logged == [delivery_id]
     assert sorted(tracked) == [("click", delivery_id, profile), ("open", delivery_id, profile)]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        EmailTemplate("Hi {{ profile.frist_name }}", "t", "h"),
+        EmailTemplate("s", "{{ profile['nickname'] }}", "h"),
+        EmailTemplate("s", "t", "{% if profile.tier %}gold{% endif %}"),
+    ],
+)
+def test_a_template_naming_an_unknown_profile_field_is_refused(template):
+    """A typo in a profile field is refused before sending, not rendered empty everywhere."""
+    with pytest.raises(InvalidInput, match="unknown profile fields") as caught:
+        template.check()
+    assert "attributes.NAME" in caught.value.hint
+
+
+def test_known_fields_and_attributes_pass_the_check():
+    """Every profile field, and any custom attribute, may be used."""
+    EmailTemplate(
+        "{{ profile.first_name }} {{ profile['crm_id'] }}",
+        "{{ attributes.tier }} {{ attributes['anything'] }}",
+        "{{ profile.country }}",
+    ).check()

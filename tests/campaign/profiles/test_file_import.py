@@ -388,3 +388,41 @@ def test_mapping_to_an_unknown_field_names_it(workspace, tmp_path):
     run(workspace, path, mapping={"Mail": "email", "Level": "attributes.tier"})
     with workspace.campaign.connect() as connection:
         assert get_profile(connection, "jo@x.org")["attributes"] == {"tier": "gold"}
+
+
+def test_a_crm_id_of_another_profile_is_a_rejected_row(workspace, tmp_path):
+    """Keyed on email, a row that would take another profile's CRM id is rejected with the
+    reason (it used to fail the whole import as an internal error); so is a second claim in
+    the same file. The rest of the file applies."""
+    run(workspace, write(tmp_path / "a.csv", [["email", "crm_id"], ["jo@x.org", "C1"]]))
+    path = write(
+        tmp_path / "b.csv",
+        [
+            ["email", "crm_id"],
+            ["al@x.org", "C1"],
+            ["bo@x.org", "C2"],
+            ["cy@x.org", "C2"],
+            ["jo@x.org", "C1"],
+        ],
+    )
+    report = run(workspace, path)
+    assert (report.inserted, report.unchanged, report.rejected) == (1, 1, 2)
+    reasons = [row[:2] for row in csv.reader(report.rejects_path.open())][1:]
+    assert reasons == [
+        ["2", "crm_id: 'C1' belongs to another profile; a CRM id identifies one profile only"],
+        ["4", "crm_id: 'C2' belongs to another profile; a CRM id identifies one profile only"],
+    ]
+
+
+def test_two_imports_at_once_queue_instead_of_failing(workspace, tmp_path):
+    """Two imports started together both complete, one after the other, with the same end
+    state as running them in turn (it used to end in an internal error)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = [["email", "first_name"]] + [[f"p{n}@x.org", f"P{n}"] for n in range(3_000)]
+    paths = [write(tmp_path / f"{n}.csv", rows) for n in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda p: run(workspace, p, workers=1), paths))
+    assert sorted((r.inserted, r.unchanged) for r in reports) == [(0, 3_000), (3_000, 0)]
+    with workspace.campaign.connect() as connection:
+        assert count_profiles(connection) == 3_000

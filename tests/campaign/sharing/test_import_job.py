@@ -448,3 +448,19 @@ def test_a_batch_older_than_the_last_full_one_is_skipped(campaign, tmp_path):
     write_batch(tmp_path / "in", [(h["al"], [900], [])], ts=1764400000000, full=False)
     assert [r["added"] for r in _run(campaign, tmp_path / "in").reports] == [1]
     assert _crm_ids(campaign) == {"C1", "C2"}
+
+
+def test_two_runs_on_one_batch_apply_it_once(campaign, tmp_path):
+    """Two import runs started together: the batch is applied once; the other run finds it
+    applied (or says another run applied it meanwhile), and nothing fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    source = _source(campaign, key=ReconciliationKey.EMAIL, hashing=HashScheme.AAM)
+    _audience(campaign, source)
+    jo = hash_id("jo@example.com", HashScheme.AAM, IdKind.EMAIL)
+    write_batch(tmp_path / "in", [(jo, [900], [])])
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: _run(campaign, tmp_path / "in"), range(2)))
+    assert sum(len(run.reports) for run in runs) == 1
+    assert all("meanwhile" in line for run in runs for line in run.refused)
+    assert _crm_ids(campaign) == {"C1"}

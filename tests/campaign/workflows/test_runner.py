@@ -98,6 +98,27 @@ def test_validation_reports_every_problem_at_once():
         run_workflow(None, workflow)
 
 
+def test_validation_compiles_query_and_segment_filters():
+    """A filter that cannot compile is a problem of the document, with its position."""
+    workflow = parse_workflow(
+        {
+            "activities": [
+                {"id": "q", "type": "query", "filter": "country = "},
+                {"id": "ok", "type": "query", "filter": "country = 'FR' AND NOT email_opt_out"},
+                {
+                    "id": "s",
+                    "type": "segmentation",
+                    "input": "ok",
+                    "segments": [{"name": "x", "filter": "shoe_size > 40"}],
+                },
+            ]
+        }
+    )
+    problems = "\n".join(workflow.problems)
+    assert "activity 'q': " in problems and "activity 'ok'" not in problems
+    assert "activity 's', segment 1: " in problems and "shoe_size" in problems
+
+
 def test_query_sets_and_save(base):
     """Query, union, intersection, exclusion and dedup feed an audience created or updated."""
     result = _run(

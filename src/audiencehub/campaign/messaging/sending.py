@@ -23,7 +23,7 @@ from audiencehub.campaign.messaging.delivery import (
     send_sms,
     start_delivery,
 )
-from audiencehub.campaign.messaging.templates import EmailTemplate, render
+from audiencehub.campaign.messaging.templates import PROFILE_FIELDS, EmailTemplate, render
 from audiencehub.campaign.messaging.tracking import LinkSigner
 from audiencehub.campaign.schema import audience_members, profiles
 from audiencehub.config import Settings
@@ -70,19 +70,7 @@ class DeliveryReport:
 def profile_context(row: Any) -> dict[str, Any]:
     """What templates see of a profile: its fields, and its custom attributes as ``attributes``."""
     return {
-        "profile": {
-            k: row[k]
-            for k in (
-                "id",
-                "crm_id",
-                "email",
-                "mobile_phone",
-                "first_name",
-                "last_name",
-                "country",
-                "birth_date",
-            )
-        },
+        "profile": {k: row[k] for k in PROFILE_FIELDS},
         "attributes": dict(row["attributes"] or {}),
     }
 

@@ -19,13 +19,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChainableUndefined, Template, TemplateError, meta
+from jinja2 import ChainableUndefined, Template, TemplateError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from audiencehub.errors import InvalidInput
 
-__all__ = ["EmailTemplate", "render", "render_linked"]
+__all__ = ["PROFILE_FIELDS", "EmailTemplate", "render", "render_linked"]
+
+# What ``profile`` holds in a template; custom attributes are under ``attributes``.
+PROFILE_FIELDS = (
+    "id",
+    "crm_id",
+    "email",
+    "mobile_phone",
+    "first_name",
+    "last_name",
+    "country",
+    "birth_date",
+)
 
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: never in a message's own text
 _UNMARK = str.maketrans("", "", _OPEN + _CLOSE)
@@ -68,18 +80,42 @@ class EmailTemplate:
     html: str
 
     def check(self, names: frozenset[str] = frozenset({"profile", "attributes"})) -> None:
-        """Refuse templates that do not compile or use unknown names, before anything is sent."""
+        """Refuse templates that do not compile, use unknown names or unknown profile fields,
+        before anything is sent (a typo would otherwise render empty in every message)."""
         for part, source in (("subject", self.subject), ("text", self.text), ("html", self.html)):
             environment = _ENVIRONMENTS[part == "html"]
             try:
-                unknown = meta.find_undeclared_variables(environment.parse(source)) - names
+                tree = environment.parse(source)
             except TemplateError as exc:
                 raise InvalidInput(f"the {part} template is invalid: {exc}") from None
+            unknown = meta.find_undeclared_variables(tree) - names
             if unknown:
                 raise InvalidInput(
                     f"the {part} template uses unknown names: {', '.join(sorted(unknown))}",
                     hint=f"Templates see {', '.join(sorted(names))}.",
                 )
+            fields = sorted(_profile_fields_used(tree) - set(PROFILE_FIELDS))
+            if fields:
+                raise InvalidInput(
+                    f"the {part} template uses unknown profile fields: {', '.join(fields)}",
+                    hint=f"profile has {', '.join(PROFILE_FIELDS)}; custom attributes are "
+                    "attributes.NAME.",
+                )
+
+
+def _profile_fields_used(tree: nodes.Template) -> set[str]:
+    """The names read as ``profile.NAME`` or ``profile['NAME']`` in a parsed template."""
+    used: set[str] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not isinstance(node, nodes.Getattr | nodes.Getitem):
+            continue
+        if not (isinstance(node.node, nodes.Name) and node.node.name == "profile"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            used.add(node.attr)
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            used.add(node.arg.value)
+    return used
 
 
 def _marked(source: str, html: bool) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, build_mapping
 from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow, RowValidator
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, schemes_in_use
+from audiencehub.db.locks import write_lock
 from audiencehub.errors import InputFileError
 from audiencehub.files import open_private_text, private_dir
 from audiencehub.formats.compression import CORRUPT, gzip_reader
@@ -225,6 +226,8 @@ def import_profiles(
         column_mapping = build_mapping(header, key, mapping)
         rejects = _Rejects(rejects_path, header)
         with engine.begin() as connection:
+            # a second import of the same (or another) file waits for this one
+            write_lock(connection, "campaign profile import", what="the import")
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
             pool_size = workers or os.cpu_count() or 1
             for results in _validated(source.blocks(), validator, sep, pool_size):

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping
+from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
 from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
 from audiencehub.db.bulk import bulk_insert, inserted_rowids
@@ -134,7 +134,12 @@ def apply_changes(
                 _Pending(profile_id, tuple(stored), dict(attributes), {})
             )
     state: dict[str, _Pending] = {}
+    taken = _crm_ids_taken(connection, mapping, changes)
     for change in changes:
+        owner_problem = taken.get(change.line)
+        if owner_problem is not None:
+            outcome.rejected.append(RejectedRow(change.line, owner_problem))
+            continue
         found = existing.get(change.key, ())
         if len(found) > 1:
             outcome.rejected.append(
@@ -174,6 +179,45 @@ def apply_changes(
         current.dirty = current.profile_id is not None
     _write(connection, mapping.key.column, merger.columns, list(state.values()))
     return outcome
+
+
+def _crm_ids_taken(
+    connection: Connection, mapping: ColumnMapping, changes: Sequence[ProfileChange]
+) -> dict[int, str]:
+    """Rows that would give a profile a CRM id another profile holds, by line, with why.
+
+    ``crm_id`` is unique: when the file is keyed on another field, a row may name
+    a CRM id that belongs to someone else (or to an earlier row of the file). Such
+    a row is rejected with that reason instead of failing the whole import.
+    """
+    columns = mapping.value_columns
+    if mapping.key is UpsertKey.CRM_ID or "crm_id" not in columns:
+        return {}
+    at = columns.index("crm_id")
+    wanted = sorted({str(c.values[at]) for c in changes if c.values[at]})
+    if not wanted:
+        return {}
+    key_column = profiles.c[mapping.key.column]
+    held = connection.execute(
+        select(profiles.c.crm_id, key_column).where(
+            profiles.c.crm_id.in_(bindparam("wanted", expanding=True))
+        ),
+        {"wanted": wanted},
+    )
+    holders: dict[str, str | None] = dict(held.tuples().all())
+    problems: dict[int, str] = {}
+    for change in changes:
+        crm_id = change.values[at]
+        if not isinstance(crm_id, str) or not crm_id:
+            continue
+        if crm_id not in holders:
+            holders[crm_id] = change.key  # the file's first claim holds it
+        if holders[crm_id] != change.key:
+            problems[change.line] = (
+                f"crm_id: {crm_id!r} belongs to another profile; "
+                "a CRM id identifies one profile only"
+            )
+    return problems
 
 
 def profile_key_rows(

@@ -42,6 +42,7 @@ from audiencehub.campaign.sharing.data_sources import (
 )
 from audiencehub.campaign.sharing.people_link import PeopleClient
 from audiencehub.campaign.sharing.shared_ids import declared_ids
+from audiencehub.db.locks import write_lock
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
 from audiencehub.errors import ConfigurationError
@@ -151,6 +152,8 @@ def run_export(
     run = ExportRun()
     stamp = int(now if now is not None else time.time())
     with engine.begin() as connection:
+        # two runs at once would send the same records twice: the second waits
+        write_lock(connection, "campaign export", what="exportSharedAudience")
         by_source: dict[str, list[dict[str, Any]]] = {}
         for row in connection.execute(select(shares).order_by(shares.c.id)).mappings():
             by_source.setdefault(row["data_source_id"], []).append(dict(row))

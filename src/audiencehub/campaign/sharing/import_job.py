@@ -53,6 +53,7 @@ from audiencehub.campaign.sharing.bulk_matching import (
 from audiencehub.campaign.sharing.data_sources import SharedDataSource, require_terms, source_record
 from audiencehub.campaign.sharing.stored_keys import Lookups, prefetch, reads_database
 from audiencehub.db.bulk import bulk_insert
+from audiencehub.db.locks import write_lock
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
 from audiencehub.drops.staging import StagedBatch, stage_files
@@ -255,6 +256,11 @@ def _apply(
     _log.info("%s: changes computed in %.2f s", batch.key, _since(started))
     reports: list[BatchReport] = []
     with engine.begin() as connection:
+        # two runs applying one batch at once: the second waits, then finds it applied
+        write_lock(connection, f"campaign batch {batch.key}", what=f"the import of {batch.key}")
+        applied = select(processed_batches.c.batch).where(processed_batches.c.batch == batch.key)
+        if connection.execute(applied).first() is not None:
+            raise InvalidInput("another run applied this batch meanwhile; nothing was changed")
         for audience, matched, change in changes:
             _write_membership(connection, audience, change)
             considered = matched + tally.unmatched

@@ -34,7 +34,8 @@ from typing import Any
 import yaml
 from croniter import croniter
 
-from audiencehub.errors import InputFileError
+from audiencehub.campaign.workflows.targeting import compile_filter
+from audiencehub.errors import InputFileError, InvalidInput
 
 __all__ = ["ACTIVITY_TYPES", "Activity", "Workflow", "load_workflow", "parse_workflow"]
 
@@ -140,6 +141,8 @@ def _activity(raw: Any, index: int, problems: list[str]) -> Activity | None:
             f"{where}: {settings.get('cron')!r} is not a cron expression "
             "(five fields: minute hour day month weekday)"
         )
+    if kind == "query":
+        _check_filter(settings.get("filter"), where, problems)
     if kind == "segmentation":
         for number, segment in enumerate(settings.get("segments") or [], start=1):
             rules = {"filter", "percent", "count"} & set(
@@ -149,11 +152,27 @@ def _activity(raw: Any, index: int, problems: list[str]) -> Activity | None:
                 problems.append(
                     f"{where}: segment {number} needs a name and one of filter, percent, count"
                 )
+            elif "filter" in segment:
+                _check_filter(segment["filter"], f"{where}, segment {number}", problems)
     raw_inputs = settings.get("inputs", [settings["input"]] if "input" in settings else [])
     if kind in ("union", "intersection", "exclusion") and len(raw_inputs or []) < 2:
         problems.append(f"{where}: {kind} needs at least two inputs")
     inputs = tuple(str(i) for i in raw_inputs or [])
     return Activity(identifier, kind, settings, inputs)
+
+
+def _check_filter(text: object, where: str, problems: list[str]) -> None:
+    """Compile a filter now, so a typo is a problem of the document, not of a run.
+
+    Audience names are checked when the workflow runs (they may be created by then).
+    """
+    if not isinstance(text, str):
+        problems.append(f"{where}: the filter must be text")
+        return
+    try:
+        compile_filter(text, lambda _name: 0)
+    except InvalidInput as exc:
+        problems.append(f"{where}: {exc.message}")
 
 
 def parse_workflow(document: Mapping[str, Any]) -> Workflow:
