@@ -23,21 +23,14 @@ from jinja2 import ChainableUndefined, Template, TemplateError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
+from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ProfileField
 from audiencehub.errors import InvalidInput
 
 __all__ = ["PROFILE_FIELDS", "EmailTemplate", "render", "render_linked"]
 
-# What ``profile`` holds in a template; custom attributes are under ``attributes``.
-PROFILE_FIELDS = (
-    "id",
-    "crm_id",
-    "email",
-    "mobile_phone",
-    "first_name",
-    "last_name",
-    "country",
-    "birth_date",
-)
+# What ``profile`` holds in a template (its id and descriptive fields, not the opt-out
+# and blocklist flags); custom attributes are under ``attributes``.
+PROFILE_FIELDS = ("id", *(f.value for f in ProfileField if f not in BOOLEAN_FIELDS))
 
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: never in a message's own text
 _UNMARK = str.maketrans("", "", _OPEN + _CLOSE)
