@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import text
 
@@ -100,9 +101,27 @@ def test_demo_is_idempotent(cli, tmp_path):
             )
         ).scalar_one()
     assert segment["size"] == french > 0
+    # someone unsubscribes through a link; running the demo again must not re-subscribe them
+    with open_workspace(ws).campaign.begin() as connection:
+        left = connection.execute(
+            text("SELECT id FROM profiles WHERE NOT email_opt_out ORDER BY id LIMIT 1")
+        ).scalar_one()
+        connection.execute(
+            text(
+                "UPDATE profiles SET email_opt_out = true, email_unsubscribed_at = "
+                "CURRENT_TIMESTAMP WHERE id = :id"
+            ),
+            {"id": left},
+        )
     again = cli("demo", "--workspace", str(ws), "--count", "500").out
-    assert "│ inserted  │ 0" in again and "│ updated   │ 0" in again
+    assert re.search(r"│ inserted +│ 0 ", again) and re.search(r"│ updated +│ 0 ", again)
+    assert re.search(r"│ opt-outs kept +│ 1 ", again)
     assert "Shared audience" not in again
+    with open_workspace(ws).campaign.connect() as connection:
+        still = connection.execute(
+            text("SELECT email_opt_out FROM profiles WHERE id = :id"), {"id": left}
+        ).scalar_one()
+    assert still
     assert json.loads(cli("audiences", "show", "Shoe buyers", "--json", "-w", str(ws)).out) == shown
 
 

@@ -70,6 +70,9 @@ profiles = Table(
     Column("email_opt_out", Boolean, nullable=False, default=False),
     Column("sms_opt_out", Boolean, nullable=False, default=False),
     Column("blocklisted", Boolean, nullable=False, default=False),
+    # when the person opted out through an unsubscribe link: an import's "no" keeps it
+    Column("email_unsubscribed_at", DateTime(timezone=True)),
+    Column("sms_unsubscribed_at", DateTime(timezone=True)),
     Column("attributes", JSON, nullable=False, default=dict),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -59,6 +59,10 @@ def print_report(report: ImportReport) -> None:
     ):
         table.add_row(label, f"{value:,}")
     table.add_row("time", f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)")
+    if report.kept_opt_outs:
+        table.add_row(
+            "opt-outs kept", f"{report.kept_opt_outs:,} (made by the people; --resubscribe)"
+        )
     console.print(table)
     if report.rejects_path is not None:
         console.print(

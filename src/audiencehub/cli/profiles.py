@@ -67,6 +67,14 @@ def import_command(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Validation processes (default: one per core).")
     ] = None,
+    resubscribe: Annotated[
+        bool,
+        typer.Option(
+            "--resubscribe",
+            help="Let the file's opt-out 'no' undo opt-outs people made through an unsubscribe "
+            "link (only with their renewed consent).",
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -86,6 +94,7 @@ def import_command(
             rejects_path=rejects_path,
             workers=workers,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
+            resubscribe=resubscribe,
         )
     if as_json:
         print_json(
@@ -95,6 +104,7 @@ def import_command(
                 "updated": report.updated,
                 "unchanged": report.unchanged,
                 "rejected": report.rejected,
+                "kept_opt_outs": report.kept_opt_outs,
                 "rejects_file": str(report.rejects_path) if report.rejects_path else None,
                 "seconds": round(report.seconds, 3),
             }

@@ -17,7 +17,7 @@ from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.messaging.delivery import OutboxMailer, SmtpMailer
 from audiencehub.campaign.messaging.sending import send_email_delivery
 from audiencehub.campaign.messaging.templates import EmailTemplate
-from audiencehub.campaign.messaging.tracking import LinkSigner
+from audiencehub.campaign.messaging.tracking import LinkSigner, Unsubscribe
 from audiencehub.campaign.schema import messages, profiles
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.errors import InvalidInput
@@ -206,3 +206,26 @@ def test_non_ascii_subjects_and_bodies_survive(setup):
     parsed = email.message_from_bytes(bytes(message))
     assert str(make_header(decode_header(parsed["Subject"]))) == "Zoë, Ana ✓"
     assert "Grüße" in _part(parsed, "text/plain") and "Grüße" in _part(parsed, "text/html")
+
+
+def test_an_import_never_undoes_an_opt_out_the_person_made(workspace, tmp_path):
+    """After Jo unsubscribes through the link, re-importing a file that says email_opt_out=0
+    keeps Jo opted out (and counts it); --resubscribe undoes it (renewed consent)."""
+    data = tmp_path / "p.csv"
+    data.write_text("email,email_opt_out\njo@example.com,0\nal@example.com,0\n")
+    import_profiles(workspace.campaign, data)
+    signer = LinkSigner(KeyVault(workspace.path).derive("tracking"))
+    with workspace.campaign.connect() as connection:
+        jo = get_profile(connection, "jo@example.com")["id"]
+    client = TestClient(create_campaign_app(services_of(workspace, signer=signer)))
+    leave = signer.sign_unsubscribe(Unsubscribe(None, jo, "email"))
+    assert client.post(f"/u/{leave}").status_code == 200
+    again = import_profiles(workspace.campaign, data)
+    assert (again.kept_opt_outs, again.updated) == (1, 0)
+    with workspace.campaign.connect() as connection:
+        assert get_profile(connection, "jo@example.com")["email_opt_out"] is True
+    renewed = import_profiles(workspace.campaign, data, resubscribe=True)
+    assert (renewed.kept_opt_outs, renewed.updated) == (0, 1)
+    with workspace.campaign.connect() as connection:
+        profile = get_profile(connection, "jo@example.com")
+    assert profile["email_opt_out"] is False and profile["email_unsubscribed_at"] is None

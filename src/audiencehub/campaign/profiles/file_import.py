@@ -54,6 +54,7 @@ class ImportReport:
     rejected: int
     rejects_path: Path | None
     seconds: float
+    kept_opt_outs: int = 0  # opt-outs people made themselves that the file's "no" left alone
 
     @property
     def rows_per_second(self) -> float:
@@ -207,12 +208,15 @@ def import_profiles(
     rejects_path: Path | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    resubscribe: bool = False,
 ) -> ImportReport:
     """Upsert every row of ``path`` into the profile store, in one transaction.
 
     Rows are matched on the normalised ``key``; each bad row is written to
     ``rejects_path`` with its line number and reason. ``progress`` is called
-    with (bytes read, file size) after each block.
+    with (bytes read, file size) after each block. An opt-out a person made
+    through an unsubscribe link stays, whatever the file says, unless
+    ``resubscribe`` (the file carries their renewed consent).
     """
     started = time.perf_counter()
     source = _Source(path)
@@ -238,12 +242,19 @@ def import_profiles(
                         rejects.add(result)
                     else:
                         changes.append(result)
-                chunk = apply_changes(connection, column_mapping, changes, validator.schemes)
+                chunk = apply_changes(
+                    connection,
+                    column_mapping,
+                    changes,
+                    validator.schemes,
+                    resubscribe=resubscribe,
+                )
                 for rejected in chunk.rejected:
                     rejects.add(rejected)
                 outcome.inserted += chunk.inserted
                 outcome.updated += chunk.updated
                 outcome.unchanged += chunk.unchanged
+                outcome.kept_opt_outs += chunk.kept_opt_outs
                 if progress is not None:
                     progress(source.raw.tell(), source.size)
     except UnicodeDecodeError as exc:
@@ -274,6 +285,7 @@ def import_profiles(
         inserted=outcome.inserted,
         updated=outcome.updated,
         unchanged=outcome.unchanged,
+        kept_opt_outs=outcome.kept_opt_outs,
         rejected=rejects.count if rejects is not None else 0,
         rejects_path=kept,
         seconds=time.perf_counter() - started,

@@ -46,6 +46,8 @@ class Profile(TypedDict):
     email_opt_out: bool
     sms_opt_out: bool
     blocklisted: bool
+    email_unsubscribed_at: datetime | None
+    sms_unsubscribed_at: datetime | None
     attributes: dict[str, Any]
     created_at: datetime
     updated_at: datetime

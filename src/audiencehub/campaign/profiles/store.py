@@ -24,6 +24,7 @@ from audiencehub.identity.normalize import normalize_email
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
+    "UNSUBSCRIBED",
     "ChunkOutcome",
     "add_key_schemes",
     "apply_changes",
@@ -52,9 +53,9 @@ class ChunkOutcome:
     updated: int = 0
     unchanged: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
+    kept_opt_outs: int = 0  # opt-outs people made themselves that a row's "no" left in place
 
 
-@dataclass
 @dataclass
 class _Pending:
     """A profile as it stands after the rows of this chunk seen so far."""
@@ -63,6 +64,8 @@ class _Pending:
     values: tuple[Any, ...]
     attributes: dict[str, Any]
     keys: KeyDigests
+    unsubscribed: frozenset[str] = frozenset()  # flags whose opt-out the person made
+    resubscribed: set[str] = field(default_factory=set)  # of those, undone by this file
     changed_kinds: set[str] = field(default_factory=set)
     stale_keys: list[tuple[Any, ...]] = field(default_factory=list)
     dirty: bool = False
@@ -74,12 +77,18 @@ def schemes_in_use(connection: Connection) -> list[HashScheme]:
     return [HashScheme(row.scheme) for row in rows]
 
 
+# The opt-out a person made (the unsubscribe link), by the flag an import may not undo
+UNSUBSCRIBED = {"email_opt_out": "email_unsubscribed_at", "sms_opt_out": "sms_unsubscribed_at"}
+
+
 class _Merger:
     """How one file's changes combine with stored profiles (fixed per mapping)."""
 
-    def __init__(self, mapping: ColumnMapping) -> None:
+    def __init__(self, mapping: ColumnMapping, *, resubscribe: bool = False) -> None:
         self.columns = mapping.value_columns
         self.flags = [i for i, name in enumerate(self.columns) if name in _FLAGS]
+        self.resubscribe = resubscribe
+        self.protected = {i: name for i, name in enumerate(self.columns) if name in UNSUBSCRIBED}
         self.names = mapping.attribute_names
         self.kind_at = {
             kind: self.columns.index(column)
@@ -87,14 +96,26 @@ class _Merger:
             if column in self.columns
         }
 
-    def values(self, current: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+    def values(
+        self,
+        current: tuple[Any, ...],
+        new: tuple[Any, ...],
+        unsubscribed: frozenset[str] = frozenset(),
+    ) -> tuple[tuple[Any, ...], int]:
+        """The merged values, and how many opt-outs a person made were kept against the row."""
         if not self.flags:
-            return new
+            return new, 0
         merged = list(new)
+        kept = 0
         for i in self.flags:
             if merged[i] is None:
                 merged[i] = current[i]
-        return tuple(merged)
+        for i, name in self.protected.items():
+            undo = current[i] is True and merged[i] is False and name in unsubscribed
+            if undo and not self.resubscribe:
+                merged[i] = True
+                kept += 1
+        return tuple(merged), kept
 
     def attributes(self, current: dict[str, Any], new: tuple[str | None, ...]) -> dict[str, Any]:
         merged = dict(current)
@@ -111,14 +132,18 @@ def apply_changes(
     mapping: ColumnMapping,
     changes: Sequence[ProfileChange],
     schemes: Sequence[HashScheme],
+    *,
+    resubscribe: bool = False,
 ) -> ChunkOutcome:
     """Upsert a chunk of validated rows, in file order, inside the caller's transaction.
 
     ``schemes`` are the schemes in use, to find the keys an email or phone change
-    makes stale.
+    makes stale. An opt-out the person made through an unsubscribe link is not
+    undone by a row's "no" unless ``resubscribe`` says the file carries renewed
+    consent; then the person's record of it is cleared too.
     """
     outcome = ChunkOutcome()
-    merger = _Merger(mapping)
+    merger = _Merger(mapping, resubscribe=resubscribe)
     key_column = profiles.c[mapping.key.column]
     existing: dict[str, list[_Pending]] = {}
     wanted = sorted({change.key for change in changes})
@@ -127,11 +152,19 @@ def apply_changes(
             key_column,
             profiles.c.id,
             profiles.c.attributes,
+            profiles.c.email_unsubscribed_at,
+            profiles.c.sms_unsubscribed_at,
             *(profiles.c[name] for name in merger.columns),
         ).where(key_column.in_(bindparam("wanted", expanding=True)))
-        for key, profile_id, attributes, *stored in connection.execute(query, {"wanted": wanted}):
+        rows = connection.execute(query, {"wanted": wanted})
+        for key, profile_id, attributes, email_left, sms_left, *stored in rows:
+            person = frozenset(
+                flag
+                for flag, left in (("email_opt_out", email_left), ("sms_opt_out", sms_left))
+                if left is not None
+            )
             existing.setdefault(key, []).append(
-                _Pending(profile_id, tuple(stored), dict(attributes), {})
+                _Pending(profile_id, tuple(stored), dict(attributes), {}, person)
             )
     state: dict[str, _Pending] = {}
     taken = _crm_ids_taken(connection, mapping, changes)
@@ -152,14 +185,15 @@ def apply_changes(
             continue
         current = state.get(change.key) or (found[0] if found else None)
         if current is None:
-            values = merger.values((False,) * len(merger.columns), change.values)
+            values, _ = merger.values((False,) * len(merger.columns), change.values)
             state[change.key] = _Pending(
                 None, values, merger.attributes({}, change.attributes), change.keys
             )
             outcome.inserted += 1
             continue
         state[change.key] = current
-        values = merger.values(current.values, change.values)
+        values, kept = merger.values(current.values, change.values, current.unsubscribed)
+        outcome.kept_opt_outs += kept
         attributes = merger.attributes(current.attributes, change.attributes)
         if values == current.values and attributes == current.attributes:
             outcome.unchanged += 1
@@ -175,6 +209,11 @@ def apply_changes(
                     current.stale_keys.extend(profile_key_rows(current.profile_id, old, old))
                 current.keys[kind] = digests
                 current.changed_kinds.add(kind)
+        current.resubscribed.update(
+            name
+            for i, name in merger.protected.items()
+            if name in current.unsubscribed and current.values[i] is True and values[i] is False
+        )
         current.values, current.attributes = values, attributes
         current.dirty = current.profile_id is not None
     _write(connection, mapping.key.column, merger.columns, list(state.values()))
@@ -284,6 +323,12 @@ def _write(
                 for p in dirty
             ],
         )
+        for flag, column in UNSUBSCRIBED.items():
+            renewed = [p.profile_id for p in dirty if flag in p.resubscribed]
+            if renewed:  # renewed consent: the person's opt-out is history
+                connection.execute(
+                    update(profiles).where(profiles.c.id.in_(renewed)).values({column: None})
+                )
         stale = [dict(zip(_KEY_PARAMS, row, strict=True)) for p in dirty for row in p.stale_keys]
         if stale:
             connection.execute(

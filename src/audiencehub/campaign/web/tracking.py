@@ -7,6 +7,7 @@ declared ID, after the answer.
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
 import base64
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -14,6 +15,7 @@ from sqlalchemy import update
 
 from audiencehub.campaign.messaging.click_writer import ClickWriter
 from audiencehub.campaign.messaging.tracking import choose_visitor, record_open
+from audiencehub.campaign.profiles.store import UNSUBSCRIBED
 from audiencehub.campaign.schema import profiles
 from audiencehub.campaign.services import CampaignServices
 
@@ -67,10 +69,12 @@ def tracking_router(services: CampaignServices) -> APIRouter:
     def unsubscribe(token: str) -> Response:
         """Opt the profile out of the channel (GET from the link, POST for one-click)."""
         request = signer.verify_unsubscribe(token)
-        column = "email_opt_out" if request.channel == "email" else "sms_opt_out"
+        flag = "email_opt_out" if request.channel == "email" else "sms_opt_out"
         with engine.begin() as connection:
             connection.execute(
-                update(profiles).where(profiles.c.id == request.profile_id).values({column: True})
+                update(profiles)
+                .where(profiles.c.id == request.profile_id)
+                .values({flag: True, UNSUBSCRIBED[flag]: datetime.now(UTC)})
             )
         return HTMLResponse(f"<p>You will receive no more {request.channel} messages from us.</p>")
 
