@@ -13,6 +13,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from audiencehub.campaign.services import CampaignServices
+from audiencehub.campaign.sharing.people_link import PeopleClient
 from audiencehub.config import CONFIG_FILE
 from audiencehub.workspace import Workspace, init_workspace, open_workspace
 
@@ -150,3 +152,34 @@ def clone_workspace(template: Path, folder: Path, database: str | None = None) -
             encoding="utf-8",
         )
     return open_workspace(folder)
+
+
+def people_partner(workspace: Workspace) -> Callable[[], PeopleClient]:
+    """Campaign's client of the workspace's own people service, the app called in process."""
+    from fastapi.testclient import TestClient
+
+    from audiencehub.people.clients import register_client
+    from audiencehub.people.web.app import create_people_app
+
+    with workspace.people.begin() as connection:
+        client_id, secret = register_client(connection, "campaign")
+    http = TestClient(create_people_app(workspace.people))
+    return lambda: PeopleClient(http, client_id, secret)
+
+
+def fillable_segment(workspace: Workspace, segment_id: int, dpid: int) -> None:
+    """A people segment that data source ``dpid``'s inbound data can fill (its own trait)."""
+    from audiencehub.errors import NotFound
+    from audiencehub.people.data_sources import InboundIdType, add_data_source, get_data_source
+    from audiencehub.people.shared_audiences import create_shared_segment
+
+    with workspace.people.begin() as connection:
+        try:
+            get_data_source(connection, dpid)
+        except NotFound:
+            add_data_source(
+                connection, dpid=dpid, name=f"Source {dpid}", inbound_id_type=InboundIdType.CUSTOMER
+            )
+        create_shared_segment(
+            connection, name=f"Shared {segment_id}", data_source_id=dpid, segment_id=segment_id
+        )

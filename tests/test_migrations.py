@@ -150,9 +150,37 @@ def test_people_tables_move_to_key_order_and_back(workspace):
     if sqlite:
         assert layout() == {"people_user_traits": True, "people_published": True}
     assert rows() == before
+    _migrate(engine, "head", System.PEOPLE, down=False)
     assert _differences(engine, people_metadata, System.PEOPLE) == []
     _migrate(engine, "p0004", System.PEOPLE, down=True)
     if sqlite:
         assert layout() == {"people_user_traits": False, "people_published": False}
     assert rows() == before
     _migrate(engine, "p0005", System.PEOPLE, down=False)
+
+
+def test_segments_sharing_a_name_are_renamed_not_lost(workspace):
+    """p0006 makes segment names unique; segments that shared one keep their rows, the later
+    ones with their id in the name."""
+    from sqlalchemy import text
+
+    engine = workspace.people
+    _migrate(engine, "p0005", System.PEOPLE, down=True)
+    with engine.begin() as connection:
+        for segment_id in (900, 901, 902):
+            connection.execute(
+                text(
+                    "INSERT INTO people_segments (id, name, rule, merge_rule, created_at, "
+                    "updated_at) VALUES (:id, :name, 'T1', 'device', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                ),
+                {"id": segment_id, "name": "Shoes" if segment_id < 902 else "Bags"},
+            )
+    _migrate(engine, "head", System.PEOPLE, down=False)
+    with engine.connect() as connection:
+        names = connection.execute(text("SELECT id, name FROM people_segments ORDER BY id")).all()
+    assert [tuple(r) for r in names] == [
+        (900, "Shoes"),
+        (901, "Shoes (segment 901)"),
+        (902, "Bags"),
+    ]

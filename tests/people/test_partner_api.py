@@ -235,3 +235,14 @@ def test_non_ascii_basic_credentials_are_refused(api):
             headers={"Authorization": header.encode("latin-1")},
         )
         assert response.status_code == 401
+
+
+def test_segment_names_are_unique(api):
+    """A second segment with a name already used is refused with the segment that holds it."""
+    http, client_id, secret = api
+    headers = {"Authorization": f"Bearer {_token(http, client_id, secret)}"}
+    response = http.post(
+        "/api/v1/segments", json={"name": "Shoe lovers", "data_source_id": 7001}, headers=headers
+    )
+    assert response.status_code == 400
+    assert "segment 900 is already named 'Shoe lovers'" in response.json()["detail"]

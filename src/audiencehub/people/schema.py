@@ -124,7 +124,7 @@ segments = Table(
     "people_segments",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("name", String(255), nullable=False),
+    Column("name", String(255), nullable=False, unique=True),
     Column("rule", Text, nullable=False),
     Column("merge_rule", String(32), nullable=False),
     Column("data_source_id", Integer),  # the source a partner created it for, if any

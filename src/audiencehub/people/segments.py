@@ -159,6 +159,13 @@ def add_segment(
             f"the rule names traits that do not exist: {missing}",
             hint="Create them with `audiencehub people traits add` first.",
         )
+    same_name = select(segments.c.id).where(segments.c.name == name)
+    taken = connection.execute(same_name).scalar()
+    if taken is not None:
+        raise InvalidInput(
+            f"segment {taken} is already named {name!r}; segment names are unique",
+            hint="Choose another name: campaign finds shared audiences by name.",
+        )
     now = datetime.now(UTC)
     try:
         with connection.begin_nested():
@@ -175,7 +182,7 @@ def add_segment(
                 },
             )
     except IntegrityError:
-        raise InvalidInput(f"segment {segment_id} already exists") from None
+        raise InvalidInput(f"segment {segment_id} (or one named {name!r}) already exists") from None
     return get_segment(connection, segment_id)
 
 

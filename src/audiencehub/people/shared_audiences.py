@@ -7,6 +7,7 @@ from typing_extensions import TypedDict
 
 from audiencehub.people.data_sources import get_data_source
 from audiencehub.people.schema import data_sources, destinations, segments, traits
+from audiencehub.people.segment_rules import Trait, parse_rule
 from audiencehub.people.segments import MergeRule, add_segment, segment_size
 from audiencehub.people.traits import add_trait
 
@@ -19,7 +20,13 @@ __all__ = [
 
 
 class SharedAudience(TypedDict):
-    """A segment as partners see it: title, source, size, active and date modified."""
+    """A segment as partners see it: title, source, size, active and date modified.
+
+    ``integration_code`` and ``data_source_id`` say how partner data can fill it:
+    the code of its one onboarded trait and the data source that trait belongs to.
+    A segment built by a rule over several traits (or a rule trait) cannot take
+    partner data: both are None.
+    """
 
     id: int
     title: str
@@ -27,6 +34,8 @@ class SharedAudience(TypedDict):
     size: int
     active: bool
     modified: str  # ISO 8601
+    integration_code: str | None
+    data_source_id: int | None
 
 
 class SharedSegment(TypedDict):
@@ -48,8 +57,21 @@ def list_shared_audiences(connection: Connection) -> list[SharedAudience]:
     for ids in connection.execute(select(destinations.c.segments)).scalars():
         carried.update(ids)
     names = dict(connection.execute(select(data_sources.c.id, data_sources.c.name)).tuples().all())
+    fillable = {  # onboarded traits with a code (a rule trait is stored with a JSON rule)
+        row.id: (row.integration_code, row.data_source_id)
+        for row in connection.execute(
+            select(
+                traits.c.id, traits.c.integration_code, traits.c.data_source_id, traits.c.rule
+            ).where(traits.c.integration_code.is_not(None))
+        )
+        if row.rule is None
+    }
     result = []
     for row in connection.execute(select(segments).order_by(segments.c.id)).mappings():
+        rule = parse_rule(row["rule"])
+        code, source = (
+            fillable.get(rule.trait_id, (None, None)) if isinstance(rule, Trait) else (None, None)
+        )
         result.append(
             SharedAudience(
                 id=row["id"],
@@ -58,6 +80,8 @@ def list_shared_audiences(connection: Connection) -> list[SharedAudience]:
                 size=segment_size(connection, row),
                 active=row["id"] in carried,
                 modified=row["updated_at"].isoformat(),
+                integration_code=code,
+                data_source_id=source,
             )
         )
     return result

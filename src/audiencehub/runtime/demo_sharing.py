@@ -12,9 +12,11 @@ it is, and the servers' schedulers keep both sides in step from then on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from audiencehub.campaign.audiences import get_audience
@@ -28,6 +30,7 @@ from audiencehub.campaign.sharing.data_sources import (
 )
 from audiencehub.campaign.sharing.export_job import write_inbound_file
 from audiencehub.campaign.sharing.jobs import CampaignJob, run_campaign_job
+from audiencehub.campaign.sharing.people_link import PeopleClient
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
@@ -35,6 +38,7 @@ from audiencehub.drops import DropLocation, open_drop
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.formats.inbound import format_inbound_row
 from audiencehub.identity import HashScheme, IdKind, hash_id
+from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import InboundIdType, add_data_source, get_data_source
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.ingest import ingest
@@ -42,6 +46,7 @@ from audiencehub.people.publication import publish
 from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.shared_audiences import create_shared_segment
 from audiencehub.people.traits import add_trait
+from audiencehub.people.web.app import create_people_app
 from audiencehub.workspace import Workspace
 
 __all__ = ["DEMO_SHARED_AUDIENCE", "DEMO_SHARED_BACK", "SharingDemo", "seed_sharing"]
@@ -83,6 +88,15 @@ def _line(email: str) -> str:
     """The CRM's line for a buyer: the aam hash of the email, realising the trait."""
     hashed = hash_id(email, HashScheme.AAM, IdKind.EMAIL)
     return format_inbound_row(hashed, sids=[_TRAIT]) + "\n"
+
+
+def _people_in_process(workspace: Workspace) -> Callable[[], PeopleClient]:
+    """Campaign's partner-API client of the demo's people service, the app called in process
+    (the demo runs before any server does); it holds an API client of its own."""
+    with workspace.people.begin() as connection:
+        client_id, secret = register_client(connection, "demo campaign")
+    http = TestClient(create_people_app(workspace.people))
+    return lambda: PeopleClient(http, client_id, secret)
 
 
 def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo | None:
@@ -167,7 +181,7 @@ def _share_back(workspace: Workspace, source_id: str, inbound: DropLocation) -> 
             },
         ],
     }
-    run_workflow(workspace.campaign, parse_workflow(workflow))
+    run_workflow(workspace.campaign, parse_workflow(workflow), client=_people_in_process(workspace))
     run_campaign_job(
         workspace.campaign, CampaignServices.of(workspace).vault, workspace.path, CampaignJob.EXPORT
     )

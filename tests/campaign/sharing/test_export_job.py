@@ -18,6 +18,7 @@ from audiencehub.campaign.schema import (
     audience_members,
     audiences,
     shared_data_sources,
+    shares,
     visitor_links,
 )
 from audiencehub.campaign.sharing.audit import list_audit
@@ -28,15 +29,18 @@ from audiencehub.campaign.sharing.data_sources import (
     ReconciliationKey,
     accept_terms,
     add_shared_data_source,
+    get_shared_data_source,
 )
 from audiencehub.campaign.sharing.export_job import run_export, share_audience
 from audiencehub.campaign.sharing.shared_ids import profiles_without_id
 from audiencehub.drops import FolderDrop
-from audiencehub.errors import LegalRestriction
+from audiencehub.errors import InvalidInput, LegalRestriction, NotFound
 from audiencehub.formats.compression import gzip_reader
 from audiencehub.formats.inbound import parse_inbound_row
 from audiencehub.identity import AesCbcCipher, AesSivCipher, HashScheme, IdKind, hash_id
+from audiencehub.people.schema import segments as people_segments
 from tests.campaign.sharing.test_import_job import IV, KEY, SIV, campaign
+from tests.helpers import fillable_segment, people_partner
 
 __all__ = ["campaign"]
 
@@ -89,12 +93,23 @@ def _source(workspace, *, accept=True, **options):
 
 
 def _share(workspace, audience_name, segment, source_id):
+    """Share into segment ``segment``, which the people service makes fillable by the
+    source's alias data source first (once)."""
+    with workspace.campaign.connect() as connection:
+        alias = get_shared_data_source(connection, source_id)["alias_dpid"]
+    with workspace.people.connect() as connection:
+        known = connection.execute(
+            select(people_segments.c.id).where(people_segments.c.id == segment)
+        ).first()
+    if known is None:
+        fillable_segment(workspace, segment, alias)
     with workspace.campaign.begin() as connection:
         return share_audience(
             connection,
             source_audience=audience_name,
             shared_audience=str(segment),
             data_source_id=source_id,
+            client=people_partner(workspace),
         )
 
 
@@ -247,3 +262,38 @@ def test_nothing_moves_through_a_source_whose_terms_are_not_accepted(crowd, tmp_
     with pytest.raises(LegalRestriction):
         _export(crowd, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_sharing_into_a_segment_the_data_cannot_fill_is_refused(crowd):
+    """A rule-built segment, or one filled by another data source's trait, is refused with
+    the reason before anything is sent (the records used to be sent, then dropped)."""
+    from audiencehub.people.segments import add_segment
+    from audiencehub.people.traits import add_trait
+
+    source = _source(crowd, key=ReconciliationKey.CRM_ID)
+    _list_audience(crowd, "Buyers", ["C1"])
+    fillable_segment(crowd, 910, 7002)  # another data source's
+    fillable_segment(crowd, 912, 7001)  # (creates data source 7001)
+    with crowd.people.begin() as connection:
+        add_trait(connection, trait_id=5, name="Shoes", data_source_id=7001, integration_code="s")
+        add_trait(connection, trait_id=6, name="Bags", data_source_id=7001, integration_code="b")
+        add_segment(connection, segment_id=911, name="Both", rule="T5 AND T6")
+
+    def share(segment):
+        with crowd.campaign.begin() as connection:
+            share_audience(
+                connection,
+                source_audience="Buyers",
+                shared_audience=segment,
+                data_source_id=source,
+                client=people_partner(crowd),
+            )
+
+    with pytest.raises(InvalidInput, match="built by a rule over traits"):
+        share("911")
+    with pytest.raises(InvalidInput, match="filled by data source 7002's trait, not by 7001's"):
+        share("910")
+    with pytest.raises(NotFound, match="no segment 999"):
+        share("999")
+    with crowd.campaign.connect() as connection:
+        assert connection.execute(select(shares)).first() is None

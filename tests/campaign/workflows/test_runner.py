@@ -14,6 +14,7 @@ from audiencehub.campaign.schema import audiences, shares, workflow_runs
 from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.errors import InvalidInput, NotFound
+from tests.helpers import fillable_segment, people_partner
 
 PROFILES = (
     [["crm_id", "email", "country", "tier"]]
@@ -271,10 +272,12 @@ def test_save_modes(base):
 
 
 def test_share_mode_records_a_share_into_a_segment_id(base):
-    """Share mode saves the result outside the audience list and shares it (an id needs no API)."""
+    """Share mode saves the result outside the audience list and shares it into the segment
+    whose own trait the source's data realises (asked of the people service)."""
     from audiencehub.campaign.sharing.data_sources import ReconciliationKey
 
     source = _source(base, key=ReconciliationKey.CRM_ID, alias_dpid=7001)
+    fillable_segment(base, 902, 7001)
     _run(
         base,
         [
@@ -288,6 +291,7 @@ def test_share_mode_records_a_share_into_a_segment_id(base):
                 "datasource": source["id"],
             },
         ],
+        client=people_partner(base),
     )
     with base.campaign.connect() as connection:
         share = connection.execute(select(shares)).mappings().one()
@@ -403,6 +407,7 @@ def test_share_mode_sends_records_without_an_id_down_the_complement(base, tmp_pa
     extra.write_text("crm_id,country\nC40,FR\nC41,FR\nC42,US\n", encoding="utf-8")
     import_profiles(base.campaign, extra, key=UpsertKey.CRM_ID)
     source = _source(base, key=ReconciliationKey.EMAIL, hashing=HashScheme.AAM, alias_dpid=7001)
+    fillable_segment(base, 903, 7001)
     run = _run(
         base,
         [
@@ -424,6 +429,7 @@ def test_share_mode_sends_records_without_an_id_down_the_complement(base, tmp_pa
                 "audience": "FR without email",
             },
         ],
+        client=people_partner(base),
     )
     assert run.activities["s"]["outputs"]["s.complement"] == 2
     assert _crm(base, "FR without email") == ["C40", "C41"]

@@ -40,12 +40,12 @@ from audiencehub.campaign.sharing.data_sources import (
     reconciliation_key_of,
     require_terms,
 )
-from audiencehub.campaign.sharing.people_link import PeopleClient
+from audiencehub.campaign.sharing.people_link import PeopleClient, PeopleSegment
 from audiencehub.campaign.sharing.shared_ids import declared_ids
 from audiencehub.db.locks import write_lock
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
-from audiencehub.errors import ConfigurationError
+from audiencehub.errors import ConfigurationError, InvalidInput, NotFound
 from audiencehub.formats.compression import gzip_writer
 from audiencehub.formats.inbound import check_user_id, format_traits
 from audiencehub.formats.names import InboundName, SyncMode
@@ -66,9 +66,24 @@ class Share(TypedDict):
     data_source_id: str
 
 
-def _trait_code(segment_id: int) -> str:
-    # the integration code the people service gives a segment's own trait
-    return f"segment-{segment_id}"
+def _fillable(segment: PeopleSegment, alias_dpid: int) -> str:
+    """The trait code that realises ``segment`` from data source ``alias_dpid``, or why not."""
+    code, owner = segment["integration_code"], segment["data_source_id"]
+    name = f"segment {segment['id']} ({segment['title']})"
+    if code is None:
+        raise InvalidInput(
+            f"{name} is built by a rule over traits: partner data cannot realise it, so the "
+            "records would be sent and dropped",
+            hint="Share into a new shared audience by name: it gets a trait of its own.",
+        )
+    if owner != alias_dpid:
+        raise InvalidInput(
+            f"{name} is filled by data source {owner}'s trait, not by {alias_dpid}'s "
+            "(this data source's alias)",
+            hint="Share through the data source whose alias is that DPID, or into a new "
+            "shared audience by name.",
+        )
+    return code
 
 
 def share_audience(
@@ -81,7 +96,11 @@ def share_audience(
 ) -> Share:
     """Share an audience into a people-service segment (created by API when named and new).
 
-    A numeric ``shared_audience`` is a segment id and needs no call to the people service.
+    ``shared_audience`` is a segment id or title. The people service is asked how
+    its data can fill the segment: a segment built by a rule over traits, or one
+    whose trait belongs to another data source, cannot take this source's data,
+    and sharing into it is refused with the reason (the records would be sent and
+    then dropped, realising nothing).
     """
     audience = get_audience(connection, source_audience)
     source = get_shared_data_source(connection, data_source_id)
@@ -91,18 +110,25 @@ def share_audience(
             f"data source {data_source_id} has no people-service alias (DPID)",
             hint="Recreate it with --alias DPID, the people data source its IDs belong to.",
         )
-    if shared_audience.isdigit():
-        segment_id, code = int(shared_audience), _trait_code(int(shared_audience))
+    if client is None:
+        raise ConfigurationError(
+            "sharing needs the connection to the people service, to find or create the segment",
+            hint="Set it with `audiencehub connection set`.",
+        )
+    api = client()
+    by_id = shared_audience.isdigit()
+    existing = [
+        s
+        for s in api.shared_audiences()
+        if (s["id"] == int(shared_audience) if by_id else s["title"] == shared_audience)
+    ]
+    if existing:
+        segment_id, code = existing[0]["id"], _fillable(existing[0], source["alias_dpid"])
+    elif shared_audience.isdigit():
+        raise NotFound(f"the people service has no segment {shared_audience}")
     else:
-        if client is None:
-            raise ConfigurationError("sharing into a new shared audience needs the connection")
-        api = client()
-        existing = [s for s in api.shared_audiences() if s["title"] == shared_audience]
-        if existing:
-            segment_id, code = int(existing[0]["id"]), _trait_code(int(existing[0]["id"]))
-        else:
-            created = api.create_segment(shared_audience, int(source["alias_dpid"]))
-            segment_id, code = created["id"], created["integration_code"]
+        created = api.create_segment(shared_audience, int(source["alias_dpid"]))
+        segment_id, code = created["id"], created["integration_code"]
     found = connection.execute(
         select(shares.c.id).where(
             shares.c.source_audience_id == audience["id"],

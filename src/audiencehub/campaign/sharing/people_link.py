@@ -51,6 +51,8 @@ class PeopleSegment(TypedDict):
     size: int
     active: bool
     modified: str  # ISO 8601
+    integration_code: str | None  # of its one onboarded trait; None: partner data cannot fill it
+    data_source_id: int | None  # the data source that trait belongs to
 
 
 class CreatedSegment(TypedDict):
