@@ -6,12 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WORKSPACE ?= demo-workspace
 
-.PHONY: serve demo test lint typecheck unit bench install-check clean
+.PHONY: serve demo test lint typecheck unit bench install-check lock clean
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: the exact versions (and hashes) of requirements-dev.lock,
+# then the package itself without resolving anything again.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -36,15 +39,26 @@ unit: $(STAMP)
 install-check:
 	rm -rf .venv-runtime .runtime-workspace
 	$(PYTHON) -m venv .venv-runtime
-	.venv-runtime/bin/python -m pip install --quiet .
+	.venv-runtime/bin/python -m pip install --quiet --require-hashes -r requirements.lock
+	.venv-runtime/bin/python -m pip install --quiet --no-deps .
 	.venv-runtime/bin/audiencehub --help > /dev/null
 	.venv-runtime/bin/audiencehub init .runtime-workspace
 	.venv-runtime/bin/audiencehub profiles count -w .runtime-workspace
 	.venv-runtime/bin/audiencehub id hash --scheme aam --kind email jo@example.com
 	rm -rf .venv-runtime .runtime-workspace
 
+# Re-resolve the lock files after changing the dependencies in pyproject.toml
+# (tests/test_lock.py fails while they disagree).
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet uv
+	.venv-lock/bin/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
+	.venv-lock/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
+	rm -rf .venv-lock
+
 bench: $(STAMP)
 	$(BIN)/python bench/profile_import.py
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache .venv-runtime .runtime-workspace
+	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache .venv-runtime .runtime-workspace .venv-lock
