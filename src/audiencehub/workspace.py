@@ -19,7 +19,10 @@ from audiencehub.config import (
 from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
 from audiencehub.files import private_dir, write_private
 
-__all__ = ["Workspace", "init_workspace", "open_workspace"]
+__all__ = ["ONLINE_LOCK_TIMEOUT_MS", "Workspace", "init_workspace", "open_workspace"]
+
+# An online write waits this long for the database before it is spooled instead.
+ONLINE_LOCK_TIMEOUT_MS = 20
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Workspace:
 
     settings: Settings
     _engines: dict[System, Engine] = field(default_factory=dict, repr=False)
+    _online: dict[System, Engine] = field(default_factory=dict, repr=False)
 
     @property
     def path(self) -> Path:
@@ -51,6 +55,20 @@ class Workspace:
             self._engines[system] = engine
         return self._engines[system]
 
+    def online_engine(self, system: System) -> Engine:
+        """An engine for ``system``'s online writes: it waits only a few milliseconds for a
+        lock, after which the write goes to the spool (see :mod:`audiencehub.spool`)."""
+        if system not in self._online:
+            self.engine(system)  # checks the schema version once
+            self._online[system] = create_db_engine(
+                self.url(system), lock_timeout_ms=ONLINE_LOCK_TIMEOUT_MS
+            )
+        return self._online[system]
+
+    def spool_path(self, system: System) -> Path:
+        """Where ``system``'s online writes wait while a bulk job holds the database."""
+        return self.path / "spool" / f"{system.value}.db"
+
     @property
     def campaign(self) -> Engine:
         """The campaign database."""
@@ -72,9 +90,10 @@ class Workspace:
 
     def dispose(self) -> None:
         """Close every pooled connection (tests and short-lived commands)."""
-        for engine in self._engines.values():
+        for engine in [*self._engines.values(), *self._online.values()]:
             engine.dispose()
         self._engines.clear()
+        self._online.clear()
 
 
 def open_workspace(path: Path | None = None) -> Workspace:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from audiencehub.db.job_runs import job_runs_table
 from audiencehub.db.types import ID
+from audiencehub.spool import spool_marks_table
 
 __all__ = [
     "audience_addresses",
@@ -42,6 +43,7 @@ __all__ = [
     "share_exports",
     "shared_data_sources",
     "shares",
+    "spool_marks",
     "tracking_log",
     "trigger_events",
     "visitor_links",
@@ -326,3 +328,6 @@ workflow_schedules = Table(
 
 # runs of importSharedAudience and exportSharedAudience, as the people service records its own
 job_runs = job_runs_table("campaign_job_runs", metadata)
+
+# how far each online-write spool has been applied (see audiencehub.spool)
+spool_marks = spool_marks_table("campaign_spool_marks", metadata)

@@ -22,6 +22,7 @@ from audiencehub.campaign.messaging.tracking import LinkSigner
 from audiencehub.campaign.sharing.declared_sync import DeclaredSync
 from audiencehub.campaign.sharing.people_link import PeopleClient, get_people_link, people_client
 from audiencehub.config import Settings
+from audiencehub.db import System
 from audiencehub.workspace import Workspace
 
 __all__ = ["CampaignServices"]
@@ -36,6 +37,8 @@ class CampaignServices:
     vault: KeyVault
     signer: LinkSigner
     mailer: Callable[[], Mailer]
+    online_engine: Engine  # waits milliseconds for locks: online writes spool instead
+    spool_path: Path
     people_http: Callable[[str], httpx.Client] = field(default=lambda url: _http(url))
 
     @classmethod
@@ -49,6 +52,8 @@ class CampaignServices:
             vault=vault,
             signer=LinkSigner(vault.derive("tracking"), max_age_days=settings.tracking_token_days),
             mailer=lambda: mailer_for(settings),
+            online_engine=workspace.online_engine(System.CAMPAIGN),
+            spool_path=workspace.spool_path(System.CAMPAIGN),
         )
 
     @property

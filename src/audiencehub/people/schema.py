@@ -24,6 +24,7 @@ from sqlalchemy import (
 
 from audiencehub.db.job_runs import job_runs_table
 from audiencehub.db.types import ID
+from audiencehub.spool import spool_marks_table
 
 __all__ = [
     "api_clients",
@@ -37,6 +38,7 @@ __all__ = [
     "opt_outs",
     "published",
     "segments",
+    "spool_marks",
     "traits",
     "user_signals",
     "user_traits",
@@ -183,3 +185,6 @@ api_tokens = Table(
 )
 
 job_runs = job_runs_table("people_job_runs", metadata)
+
+# how far each online-write spool has been applied (see audiencehub.spool)
+spool_marks = spool_marks_table("people_spool_marks", metadata)

@@ -20,7 +20,9 @@ from fastapi import FastAPI
 
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.web.app import create_campaign_app
+from audiencehub.db import System
 from audiencehub.errors import ConfigurationError
+from audiencehub.people.online import online_writes as people_online_writes
 from audiencehub.people.web.app import HttpLimits, create_people_app
 from audiencehub.runtime.scheduler import DueWork, campaign_work, people_work, run_scheduler
 from audiencehub.workspace import Workspace, open_workspace
@@ -86,6 +88,9 @@ def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> Fast
         workspace.people,
         lifespan=lambda _: _with_scheduler(sources),
         limits=HttpLimits.of(workspace.settings),
+        online=people_online_writes(
+            workspace.online_engine(System.PEOPLE), workspace.spool_path(System.PEOPLE)
+        ),
     )
 
 

@@ -2,8 +2,9 @@
 
 A redirect is answered only once its click is committed, so no click is lost;
 clicks arriving while a batch is being written go into the next batch, one
-transaction for all of them. The connection settings the tracking server
-needs are read at most every few seconds.
+transaction for all of them (or one spool append while a bulk job holds the
+database). The connection settings the tracking server needs are read at most
+every few seconds.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import time
 
 from sqlalchemy import Engine
 
-from audiencehub.campaign.messaging.tracking import Click, record_clicks
+from audiencehub.campaign.messaging.tracking import Click, click_event
 from audiencehub.campaign.sharing.people_link import get_people_link, people_link_enabled
+from audiencehub.spool import OnlineWrites
 
 __all__ = ["ClickWriter"]
 
@@ -24,8 +26,8 @@ _SETTINGS_SECONDS = 5.0
 class ClickWriter:
     """Stores clicks in batches from the event loop, the database work in a thread."""
 
-    def __init__(self, engine: Engine, max_batch: int = 1_000) -> None:
-        self.engine, self.max_batch = engine, max_batch
+    def __init__(self, engine: Engine, online: OnlineWrites, max_batch: int = 1_000) -> None:
+        self.engine, self.online, self.max_batch = engine, online, max_batch
         self._pending: list[tuple[Click, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._settings: tuple[float, bool, str | None] = (0.0, False, None)
@@ -66,5 +68,4 @@ class ClickWriter:
                     future.set_result(None)
 
     def _write(self, clicks: list[Click]) -> None:
-        with self.engine.begin() as connection:
-            record_clicks(connection, clicks)
+        self.online.write("click", [click_event(*click) for click in clicks])

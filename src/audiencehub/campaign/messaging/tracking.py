@@ -13,13 +13,14 @@ the connection, campaign's own permanent cookie plays that part.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from audiencehub.campaign.schema import tracking_log, visitor_links
 from audiencehub.db.bulk import bulk_insert, upsert
@@ -30,6 +31,7 @@ from audiencehub.identity.visitor import (
     format_amcv,
     visitor_id_from_amcv,
 )
+from audiencehub.spool import Event
 
 __all__ = [
     "DEFAULT_TOKEN_DAYS",
@@ -41,9 +43,14 @@ __all__ = [
     "Unsubscribe",
     "VisitorCookie",
     "choose_visitor",
+    "click_event",
+    "open_event",
     "record_click",
     "record_clicks",
     "record_open",
+    "store_clicks",
+    "store_opens",
+    "unsubscribe_event",
 ]
 
 OWN_COOKIE = "acs_vid"  # campaign's own permanent cookie, before the connection is enabled
@@ -187,35 +194,67 @@ def choose_visitor(
 Click = tuple[TrackedLink, VisitorCookie, str | None]  # link, visitor, user agent
 
 
-def record_clicks(connection: Connection, clicks: list[Click]) -> None:
-    """Log clicks and link each visitor ID to its profile (the latest link wins)."""
-    now = datetime.now(UTC)
+def click_event(link: TrackedLink, visitor: VisitorCookie, user_agent: str | None) -> Event:
+    """A click as an online event: what the log and the visitor link need, and when."""
+    return {
+        "delivery_id": link.delivery_id,
+        "profile_id": link.profile_id,
+        "link": link.link,
+        "url": link.url,
+        "visitor_id": visitor.visitor_id,
+        "is_visitor_id": visitor.is_visitor_id,
+        "user_agent": (user_agent or "")[:1000],
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def open_event(mark: OpenMark, user_agent: str | None) -> Event:
+    """An open (the pixel of a delivery) as an online event."""
+    return {
+        "delivery_id": mark.delivery_id,
+        "profile_id": mark.profile_id,
+        "user_agent": (user_agent or "")[:1000],
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def unsubscribe_event(request: Unsubscribe) -> Event:
+    """An opt-out the person asked for, as an online event."""
+    return {
+        "profile_id": request.profile_id,
+        "channel": request.channel,
+        "at": datetime.now(UTC).isoformat(),
+    }
+
+
+def store_clicks(connection: Connection, events: Sequence[Event]) -> None:
+    """Log clicks and link each visitor ID to its profile (the latest click's link wins)."""
     bulk_insert(
         connection,
         tracking_log,
-        ["kind", "delivery_id", "profile_id", "link", "url", "visitor_id", "user_agent"],
+        ["kind", "delivery_id", "profile_id", "link", "url", "visitor_id", "user_agent", "at"],
         [
             (
                 "click",
-                link.delivery_id,
-                link.profile_id,
-                link.link,
-                link.url,
-                visitor.visitor_id,
-                (agent or "")[:1000],
+                e["delivery_id"],
+                e["profile_id"],
+                e["link"],
+                e["url"],
+                e["visitor_id"],
+                e["user_agent"],
+                datetime.fromisoformat(e["at"]),
             )
-            for link, visitor, agent in clicks
+            for e in events
         ],
-        constants={"at": now},
     )
     links = {
-        (visitor.visitor_id, link.profile_id): {
-            "visitor_id": visitor.visitor_id,
-            "profile_id": link.profile_id,
-            "linked_at": now,
+        (e["visitor_id"], e["profile_id"]): {
+            "visitor_id": e["visitor_id"],
+            "profile_id": e["profile_id"],
+            "linked_at": datetime.fromisoformat(e["at"]),
         }
-        for link, visitor, _ in clicks
-        if visitor.is_visitor_id
+        for e in events
+        if e["is_visitor_id"]
     }
     upsert(
         connection,
@@ -226,25 +265,41 @@ def record_clicks(connection: Connection, clicks: list[Click]) -> None:
     )
 
 
+def store_opens(connection: Connection, events: Sequence[Event]) -> None:
+    """Log opens."""
+    bulk_insert(
+        connection,
+        tracking_log,
+        ["kind", "delivery_id", "profile_id", "user_agent", "at"],
+        [
+            (
+                "open",
+                e["delivery_id"],
+                e["profile_id"],
+                e["user_agent"],
+                datetime.fromisoformat(e["at"]),
+            )
+            for e in events
+        ],
+    )
+
+
+def _time(event: Event) -> datetime:
+    return datetime.fromisoformat(event["at"])
+
+
+def record_clicks(connection: Connection, clicks: list[Click]) -> None:
+    """Log clicks now (see :func:`store_clicks`)."""
+    store_clicks(connection, [click_event(*click) for click in clicks])
+
+
 def record_click(
     connection: Connection, link: TrackedLink, visitor: VisitorCookie, user_agent: str | None
 ) -> None:
-    """Log one click (see :func:`record_clicks`)."""
+    """Log one click (see :func:`store_clicks`)."""
     record_clicks(connection, [(link, visitor, user_agent)])
 
 
 def record_open(connection: Connection, mark: OpenMark, user_agent: str | None) -> None:
-    """Log an open (the pixel of a delivery)."""
-    connection.execute(
-        insert(tracking_log),
-        {
-            "kind": "open",
-            "delivery_id": mark.delivery_id,
-            "profile_id": mark.profile_id,
-            "link": None,
-            "url": None,
-            "visitor_id": None,
-            "user_agent": (user_agent or "")[:1000],
-            "at": datetime.now(UTC),
-        },
-    )
+    """Log an open now (see :func:`store_opens`)."""
+    store_opens(connection, [open_event(mark, user_agent)])

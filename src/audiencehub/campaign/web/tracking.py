@@ -7,17 +7,18 @@ declared ID, after the answer.
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
 import base64
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import update
 
 from audiencehub.campaign.messaging.click_writer import ClickWriter
-from audiencehub.campaign.messaging.tracking import choose_visitor, record_open
-from audiencehub.campaign.profiles.store import UNSUBSCRIBED
-from audiencehub.campaign.schema import profiles
+from audiencehub.campaign.messaging.tracking import (
+    choose_visitor,
+    open_event,
+    unsubscribe_event,
+)
 from audiencehub.campaign.services import CampaignServices
+from audiencehub.spool import OnlineWrites
 
 __all__ = ["tracking_router"]
 
@@ -25,13 +26,13 @@ _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 _TWO_YEARS = 2 * 365 * 24 * 3600
 
 
-def tracking_router(services: CampaignServices) -> APIRouter:
-    """The tracking routes on ``services``' campaign database and link signer."""
+def tracking_router(services: CampaignServices, online: OnlineWrites) -> APIRouter:
+    """The tracking routes on ``services``' link signer; their writes go through ``online``."""
     router = APIRouter(tags=["tracking"])
-    engine, signer = services.engine, services.signer
+    signer = services.signer
     tracking_domain = services.settings.tracking_domain
     declared_sync = services.declared_sync()
-    clicks = ClickWriter(engine)
+    clicks = ClickWriter(services.engine, online)
 
     @router.get("/r/{token}")
     async def click(token: str, request: Request) -> Response:
@@ -69,21 +70,14 @@ def tracking_router(services: CampaignServices) -> APIRouter:
     def unsubscribe(token: str) -> Response:
         """Opt the profile out of the channel (GET from the link, POST for one-click)."""
         request = signer.verify_unsubscribe(token)
-        flag = "email_opt_out" if request.channel == "email" else "sms_opt_out"
-        with engine.begin() as connection:
-            connection.execute(
-                update(profiles)
-                .where(profiles.c.id == request.profile_id)
-                .values({flag: True, UNSUBSCRIBED[flag]: datetime.now(UTC)})
-            )
+        online.write("unsubscribe", [unsubscribe_event(request)])
         return HTMLResponse(f"<p>You will receive no more {request.channel} messages from us.</p>")
 
     @router.get("/o/{token}")
     def open_pixel(token: str, request: Request) -> Response:
         """Log an open and answer a 1x1 transparent GIF."""
         mark = signer.verify_open(token)
-        with engine.begin() as connection:
-            record_open(connection, mark, request.headers.get("user-agent"))
+        online.write("open", [open_event(mark, request.headers.get("user-agent"))])
         return Response(_PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
     return router

@@ -20,8 +20,8 @@ from audiencehub.errors import InvalidDeclaredId, NotFound
 from audiencehub.identity.declared import MAX_DPID, DeclaredIdSync, parse_declared_sync
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, get_data_source
-from audiencehub.people.graph import ensure_users, link, opt_out
 from audiencehub.people.schema import data_sources
+from audiencehub.spool import OnlineWrites
 
 __all__ = ["ID_SYNC_TTL", "MAX_SYNCS", "id_service_router"]
 
@@ -48,8 +48,9 @@ def _dpid(connection: Connection, sync: DeclaredIdSync) -> int:
     return int(found)
 
 
-def id_service_router(engine: Engine, *, region: int = 6) -> APIRouter:
-    """The ID service routes on ``engine``'s people database; ``region`` is sent as dcs_region."""
+def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) -> APIRouter:
+    """The ID service routes on ``engine``'s people database, their writes through ``online``
+    (never waiting for an ingest); ``region`` is sent as dcs_region."""
     app = APIRouter(tags=["visitor ID service"])
 
     @app.get("/id")
@@ -67,13 +68,12 @@ def id_service_router(engine: Engine, *, region: int = 6) -> APIRouter:
         visitor = VisitorId.parse(d_mid) if d_mid else VisitorId.new()
         syncs = [parse_declared_sync(v) for v in d_cid or []]
         syncs += [parse_declared_sync(v, by_integration_code=True) for v in d_cid_ic or []]
-        now = datetime.now(UTC)
-        with engine.begin() as connection:
-            device = ensure_users(connection, DEVICE_NAMESPACE, [visitor.value], now)[visitor.value]
-            for sync in syncs:
-                dpid = _dpid(connection, sync)
-                customer = ensure_users(connection, dpid, [sync.declared_id], now)[sync.declared_id]
-                link(connection, device, customer, sync.auth_state, now)
+        with engine.connect() as connection:  # a read: the data sources named
+            resolved = [
+                [_dpid(connection, sync), sync.declared_id, int(sync.auth_state)] for sync in syncs
+            ]
+        event = {"visitor": visitor.value, "syncs": resolved, "at": datetime.now(UTC).isoformat()}
+        online.write("id_sync", [event])
         return {"d_mid": visitor.value, "id_sync_ttl": ID_SYNC_TTL, "dcs_region": region}
 
     @app.post("/optout")
@@ -83,10 +83,10 @@ def id_service_router(engine: Engine, *, region: int = 6) -> APIRouter:
     ) -> dict[str, object]:
         """Opt a visitor ID out of a partner's data source (0: of everything)."""
         visitor = VisitorId.parse(d_mid)
-        with engine.begin() as connection:
-            if dpid != DEVICE_NAMESPACE:
+        if dpid != DEVICE_NAMESPACE:
+            with engine.connect() as connection:
                 _source(connection, dpid)
-            opt_out(connection, visitor.value, dpid)
+        online.write("opt_out", [{"visitor": visitor.value, "dpid": dpid}])
         return {"d_mid": visitor.value, "opted_out_of": dpid}
 
     return app
