@@ -27,7 +27,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, select
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +36,7 @@ from audiencehub.db.bulk import upsert
 from audiencehub.files import private_dir, touch_private
 
 __all__ = [
+    "Applier",
     "Event",
     "Handler",
     "Lifespan",
@@ -251,7 +252,15 @@ class OnlineWrites:
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[None]]
 
 
-def with_appliers(writes: Sequence[OnlineWrites], inner: Lifespan | None = None) -> Lifespan:
+class Applier(Protocol):
+    """Anything that moves a spool into the database for as long as it runs."""
+
+    async def run_applier(self) -> None:
+        """Apply forever."""
+        ...
+
+
+def with_appliers(writes: Sequence[Applier], inner: Lifespan | None = None) -> Lifespan:
     """An app lifespan that runs the appliers of ``writes`` around ``inner`` (if any)."""
 
     @contextlib.asynccontextmanager

@@ -303,3 +303,23 @@ def test_bodies_over_the_limit_are_refused(workspace):
     declared = client.post("/api/triggers", content=b"x" * 4_096, headers=auth)
     streamed = client.post("/api/triggers", content=iter([b"x" * 1_024] * 4), headers=auth)
     assert (declared.status_code, streamed.status_code) == (413, 413)
+
+
+def test_a_trigger_during_a_bulk_job_is_queued_and_sent_once(api, workspace):
+    """While the database is held, a trigger (and its retry) is answered 202 queued at once;
+    when the database is free, the message is sent exactly once, and a later replay answers
+    that result."""
+    from tests.test_spool import held
+
+    client, ids = api
+    event = _event(ids["Emails"], "jo@example.com", key="evt-queued")
+    with held(workspace.campaign, "messages"):
+        first, retry = _post(client, event), _post(client, event)
+        assert (first.status_code, first.json()["status"]) == (202, "queued")
+        assert (retry.status_code, retry.json()["status"]) == (202, "queued")
+    assert _sent(workspace) == 0
+    client.app.state.triggers.drain()
+    assert _sent(workspace) == 1 and len(list((workspace.path / "outbox").glob("*.eml"))) == 1
+    later = _post(client, event)
+    assert (later.status_code, later.json()["status"]) == (201, "sent")
+    assert later.headers["idempotent-replayed"] == "true"

@@ -86,14 +86,19 @@ def trigger(
     payload: dict[str, Any],
     idempotency_key: str,
     create_profile: bool = False,
+    record: Engine | None = None,
 ) -> TriggerResult:
     """Handle one event; raises (nothing sent) on unknown source or template, or bad ciphertext.
 
     The message is recorded as pending with its idempotency key and committed
     before it is sent, then sent with no transaction open, then its outcome is
     recorded: a slow mail server never holds the database, and a second request
-    with the same key finds the first instead of sending again.
+    with the same key finds the first instead of sending again. ``record`` (by
+    default ``engine``) writes the outcome: once a message is sent, its outcome
+    must be recorded, however long a lock takes, while ``engine`` may be one that
+    gives up on a held lock at once (see :mod:`.trigger_queue`).
     """
+    record = record or engine
     if not idempotency_key.strip():
         raise InvalidInput("an idempotency key is required")
     try:
@@ -145,9 +150,9 @@ def trigger(
     except SendFailed as exc:
         status, reason = "failed", exc.message
     except Exception:
-        _forget(engine, idempotency_key, message_id)  # nothing was sent: a retry may send
+        _forget(record, idempotency_key, message_id)  # nothing was sent: a retry may send
         raise
-    with engine.begin() as connection:
+    with record.begin() as connection:
         connection.execute(
             update(messages)
             .where(messages.c.id == message_id)

@@ -5,7 +5,8 @@ read: a caller without the token learns nothing about what the API takes and
 cannot make the server hold a large body. Every ID that cannot be used (not
 decryptable, bad padding, a failed authentication, a decrypted value that is no
 address) gets the one same answer, which quotes nothing decrypted: the API is no
-oracle for the data source's key.
+oracle for the data source's key. While a bulk job holds the database, an event
+is queued durably and answered ``202 queued``; it is sent when the job ends.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
@@ -19,7 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from audiencehub.campaign.messaging.triggers import TriggerResult, trigger
+from audiencehub.campaign.messaging.trigger_queue import TriggerQueue
+from audiencehub.campaign.messaging.triggers import TriggerResult
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.errors import ConfigurationError, InvalidCredentials, TooManyRequests
 from audiencehub.ratelimit import RateLimiter
@@ -53,8 +55,9 @@ def _answer(result: TriggerResult) -> JSONResponse:
     )
 
 
-def triggers_router(services: CampaignServices) -> APIRouter:
-    """``POST /api/triggers`` on ``services``, open only with the workspace's API token."""
+def triggers_router(services: CampaignServices, queue: TriggerQueue) -> APIRouter:
+    """``POST /api/triggers`` on ``services``, open only with the workspace's API token;
+    an event that comes while a bulk job holds the database waits in ``queue``."""
     router = APIRouter(tags=["triggers"])
     per_minute = services.settings.triggers_per_minute
     limits = RateLimiter(per_minute, burst=max(1, per_minute // 10))
@@ -93,18 +96,12 @@ def triggers_router(services: CampaignServices) -> APIRouter:
             body = TriggerBody.model_validate_json(await request.body())
         except ValidationError as exc:
             raise _invalid(exc) from None
-        result = await run_in_threadpool(
-            trigger,
-            services.engine,
-            services.messaging,
-            services.vault,
-            data_source_id=body.data_source_id,
-            encrypted_id=body.encrypted_id,
-            template=body.template,
-            payload=body.payload,
-            idempotency_key=body.idempotency_key,
-            create_profile=body.create_profile,
-        )
+        result = await run_in_threadpool(queue.accept, body.model_dump())
+        if result is None:
+            return JSONResponse(
+                {"status": "queued", "message_id": None, "channel": None, "profile_id": None},
+                status_code=202,
+            )
         return _answer(result)
 
     return router
