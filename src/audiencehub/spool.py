@@ -43,6 +43,7 @@ __all__ = [
     "OnlineWrites",
     "Spool",
     "is_lock_wait",
+    "keep_applying",
     "spool_marks_table",
     "with_appliers",
 ]
@@ -240,13 +241,19 @@ class OnlineWrites:
 
     async def run_applier(self, interval: float = 0.1) -> None:
         """Apply the spool forever, off the event loop; a failure is logged and retried."""
-        while True:
-            try:
-                while await asyncio.to_thread(self.apply_spooled):
-                    pass
-            except Exception:
-                _log.exception("applying the online spool failed; retrying")
-            await asyncio.sleep(interval)
+        await keep_applying(self.apply_spooled, interval, "the online spool")
+
+
+async def keep_applying(step: Callable[[], int], interval: float, what: str) -> None:
+    """Call ``step`` (off the event loop) while it makes progress, then wait ``interval``,
+    forever; a failure is logged and retried at the next tick."""
+    while True:
+        try:
+            while await asyncio.to_thread(step):
+                pass
+        except Exception:
+            _log.exception("applying %s failed; retrying", what)
+        await asyncio.sleep(interval)
 
 
 Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[None]]

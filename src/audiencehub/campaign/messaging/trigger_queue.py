@@ -12,7 +12,6 @@ refused had it come a minute later.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from typing import Any
@@ -23,7 +22,7 @@ from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.messaging.sending import Messaging
 from audiencehub.campaign.messaging.triggers import TriggerResult, trigger
 from audiencehub.errors import AudienceHubError
-from audiencehub.spool import Spool, is_lock_wait
+from audiencehub.spool import Spool, is_lock_wait, keep_applying
 
 __all__ = ["TriggerQueue"]
 
@@ -80,13 +79,7 @@ class TriggerQueue:
 
     async def run_applier(self, interval: float = 0.2) -> None:
         """Send the queue forever, off the event loop; a failure is logged and retried."""
-        while True:
-            try:
-                while await asyncio.to_thread(self.process):
-                    pass
-            except Exception:
-                _log.exception("sending queued triggers failed; retrying")
-            await asyncio.sleep(interval)
+        await keep_applying(self.process, interval, "queued triggers")
 
     def drain(self) -> None:
         """Send everything queued now (tests, a clean shutdown)."""
