@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -21,6 +22,8 @@ from tests.helpers import (
     make_template,
     new_pg_database,
     pg_database_url,
+    reset_database,
+    seed_rows,
 )
 
 
@@ -53,20 +56,45 @@ def postgresql_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     drop_pg_database(database)
 
 
+@pytest.fixture(scope="session")
+def postgresql_shared(
+    postgresql_template: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str, dict[str, list[dict[str, Any]]]]]:
+    """One migrated PostgreSQL database for the run, reset before each test that uses it."""
+    template, template_db = postgresql_template
+    database = new_pg_database(template_db)
+    folder = tmp_path_factory.mktemp("pg-shared") / "ws"
+    clone_workspace(template, folder, database).dispose()
+    yield folder, database, seed_rows(pg_database_url(database))
+    drop_pg_database(database)
+
+
 @pytest.fixture
 def workspace(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Workspace]:
-    """A migrated workspace whose databases are on ``backend``."""
+    """A migrated workspace whose databases are on ``backend``.
+
+    On PostgreSQL, tests share one database, emptied back to its migrated state
+    before each; a test that changes the schema itself (``fresh_database``) gets a
+    copy of the template database of its own.
+    """
     if backend == "sqlite":
         ws = clone_workspace(request.getfixturevalue("sqlite_template"), tmp_path / "ws")
         yield ws
         ws.dispose()
         return
-    template, template_db = request.getfixturevalue("postgresql_template")
-    database = new_pg_database(template_db)
-    ws = clone_workspace(template, tmp_path / "ws", database)
+    if request.node.get_closest_marker("fresh_database"):
+        template, template_db = request.getfixturevalue("postgresql_template")
+        database = new_pg_database(template_db)
+        ws = clone_workspace(template, tmp_path / "ws", database)
+        yield ws
+        ws.dispose()
+        drop_pg_database(database)
+        return
+    shared, database, seed = request.getfixturevalue("postgresql_shared")
+    reset_database(pg_database_url(database), seed)
+    ws = clone_workspace(shared, tmp_path / "ws")
     yield ws
     ws.dispose()
-    drop_pg_database(database)
 
 
 @pytest.fixture

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from audiencehub.campaign.schema import metadata as campaign_metadata
 from audiencehub.db import System
 from audiencehub.people.schema import metadata as people_metadata
+
+pytestmark = pytest.mark.fresh_database  # these tests migrate down and up
 
 
 def _differences(engine, metadata, system):

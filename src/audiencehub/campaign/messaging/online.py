@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, update
 
 from audiencehub.campaign.messaging.tracking import store_clicks, store_opens
-from audiencehub.campaign.profiles.store import UNSUBSCRIBED
+from audiencehub.campaign.profiles.merging import UNSUBSCRIBED
 from audiencehub.campaign.schema import profiles, spool_marks
 from audiencehub.spool import Event, Handler, OnlineWrites, Spool
 

@@ -15,7 +15,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
+from audiencehub.campaign.profiles.fields import ColumnMapping
+from audiencehub.campaign.profiles.merging import (
+    FLAG_COLUMNS,
+    UNSUBSCRIBED,
+    Merger,
+    crm_ids_taken,
+)
 from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
 from audiencehub.db.bulk import bulk_insert, inserted_rowids
@@ -24,7 +30,6 @@ from audiencehub.identity.normalize import normalize_email
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
-    "UNSUBSCRIBED",
     "ChunkOutcome",
     "add_key_schemes",
     "apply_changes",
@@ -34,8 +39,6 @@ __all__ = [
     "schemes_in_use",
 ]
 
-_KIND_COLUMN = {IdKind.EMAIL.value: "email", IdKind.PHONE.value: "mobile_phone"}
-_FLAGS = frozenset(flag.value for flag in BOOLEAN_FIELDS)
 _KEY_COLUMNS = ("scheme", "kind", "digest", "profile_id")
 _KEY_PARAMS = tuple(f"p_{name}" for name in _KEY_COLUMNS)
 _REKEY_BATCH = 10_000
@@ -77,56 +80,6 @@ def schemes_in_use(connection: Connection) -> list[HashScheme]:
     return [HashScheme(row.scheme) for row in rows]
 
 
-# The opt-out a person made (the unsubscribe link), by the flag an import may not undo
-UNSUBSCRIBED = {"email_opt_out": "email_unsubscribed_at", "sms_opt_out": "sms_unsubscribed_at"}
-
-
-class _Merger:
-    """How one file's changes combine with stored profiles (fixed per mapping)."""
-
-    def __init__(self, mapping: ColumnMapping, *, resubscribe: bool = False) -> None:
-        self.columns = mapping.value_columns
-        self.flags = [i for i, name in enumerate(self.columns) if name in _FLAGS]
-        self.resubscribe = resubscribe
-        self.protected = {i: name for i, name in enumerate(self.columns) if name in UNSUBSCRIBED}
-        self.names = mapping.attribute_names
-        self.kind_at = {
-            kind: self.columns.index(column)
-            for kind, column in _KIND_COLUMN.items()
-            if column in self.columns
-        }
-
-    def values(
-        self,
-        current: tuple[Any, ...],
-        new: tuple[Any, ...],
-        unsubscribed: frozenset[str] = frozenset(),
-    ) -> tuple[tuple[Any, ...], int]:
-        """The merged values, and how many opt-outs a person made were kept against the row."""
-        if not self.flags:
-            return new, 0
-        merged = list(new)
-        kept = 0
-        for i in self.flags:
-            if merged[i] is None:
-                merged[i] = current[i]
-        for i, name in self.protected.items():
-            undo = current[i] is True and merged[i] is False and name in unsubscribed
-            if undo and not self.resubscribe:
-                merged[i] = True
-                kept += 1
-        return tuple(merged), kept
-
-    def attributes(self, current: dict[str, Any], new: tuple[str | None, ...]) -> dict[str, Any]:
-        merged = dict(current)
-        for name, value in zip(self.names, new, strict=True):
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = value
-        return merged
-
-
 def apply_changes(
     connection: Connection,
     mapping: ColumnMapping,
@@ -143,7 +96,7 @@ def apply_changes(
     consent; then the person's record of it is cleared too.
     """
     outcome = ChunkOutcome()
-    merger = _Merger(mapping, resubscribe=resubscribe)
+    merger = Merger(mapping, resubscribe=resubscribe)
     key_column = profiles.c[mapping.key.column]
     existing: dict[str, list[_Pending]] = {}
     wanted = sorted({change.key for change in changes})
@@ -167,7 +120,7 @@ def apply_changes(
                 _Pending(profile_id, tuple(stored), dict(attributes), {}, person)
             )
     state: dict[str, _Pending] = {}
-    taken = _crm_ids_taken(connection, mapping, changes)
+    taken = crm_ids_taken(connection, mapping, changes)
     for change in changes:
         owner_problem = taken.get(change.line)
         if owner_problem is not None:
@@ -220,45 +173,6 @@ def apply_changes(
     return outcome
 
 
-def _crm_ids_taken(
-    connection: Connection, mapping: ColumnMapping, changes: Sequence[ProfileChange]
-) -> dict[int, str]:
-    """Rows that would give a profile a CRM id another profile holds, by line, with why.
-
-    ``crm_id`` is unique: when the file is keyed on another field, a row may name
-    a CRM id that belongs to someone else (or to an earlier row of the file). Such
-    a row is rejected with that reason instead of failing the whole import.
-    """
-    columns = mapping.value_columns
-    if mapping.key is UpsertKey.CRM_ID or "crm_id" not in columns:
-        return {}
-    at = columns.index("crm_id")
-    wanted = sorted({str(c.values[at]) for c in changes if c.values[at]})
-    if not wanted:
-        return {}
-    key_column = profiles.c[mapping.key.column]
-    held = connection.execute(
-        select(profiles.c.crm_id, key_column).where(
-            profiles.c.crm_id.in_(bindparam("wanted", expanding=True))
-        ),
-        {"wanted": wanted},
-    )
-    holders: dict[str, str | None] = dict(held.tuples().all())
-    problems: dict[int, str] = {}
-    for change in changes:
-        crm_id = change.values[at]
-        if not isinstance(crm_id, str) or not crm_id:
-            continue
-        if crm_id not in holders:
-            holders[crm_id] = change.key  # the file's first claim holds it
-        if holders[crm_id] != change.key:
-            problems[change.line] = (
-                f"crm_id: {crm_id!r} belongs to another profile; "
-                "a CRM id identifies one profile only"
-            )
-    return problems
-
-
 def profile_key_rows(
     profile_id: int, keys: KeyDigests, kinds: Iterable[str]
 ) -> list[tuple[Any, ...]]:
@@ -297,7 +211,7 @@ def _write(
     key_rows: list[tuple[Any, ...]] = []
     stale: list[dict[str, Any]] = []
     if new:
-        unset_flags = tuple(sorted(_FLAGS - set(columns)))
+        unset_flags = tuple(sorted(FLAG_COLUMNS - set(columns)))
         bulk_insert(
             connection,
             profiles,
@@ -373,7 +287,7 @@ def create_profile(
     shared-audience import matches the profile from its first minute. ``flags``
     are the opt-out and blocklist fields, false when not given.
     """
-    unknown = sorted(set(flags) - _FLAGS)
+    unknown = sorted(set(flags) - FLAG_COLUMNS)
     if unknown:
         raise InvalidInput(f"unknown profile flags: {', '.join(unknown)}")
     now = datetime.now(UTC)
@@ -387,7 +301,7 @@ def create_profile(
             "attributes": {},
             "created_at": now,
             "updated_at": now,
-            **dict.fromkeys(_FLAGS, False),
+            **dict.fromkeys(FLAG_COLUMNS, False),
             **flags,
         },
     ).scalar_one()
