@@ -1,8 +1,9 @@
 """Fixtures: workspaces on SQLite and on the local PostgreSQL server, an S3 server.
 
-Each backend's workspace is migrated once per test run, as a template; every
-test gets a copy (a copied SQLite folder, or ``CREATE DATABASE ... TEMPLATE`` on
-PostgreSQL), which costs a fraction of running the migrations again.
+Each backend's workspace is migrated once per test run, as a template. A SQLite
+test gets a copied folder; PostgreSQL tests share one database emptied back to
+its migrated state before each (a test that migrates gets a ``CREATE DATABASE
+... TEMPLATE`` copy). Both cost a fraction of running the migrations again.
 """
 
 from __future__ import annotations
