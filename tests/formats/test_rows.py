@@ -32,7 +32,7 @@ def test_every_trait_form():
     assert row == InboundRow(
         "abc123",
         realize=(TraitRef(SID, "24"), TraitRef(CODE, "52"), TraitRef(CODE, "30608")),
-        remove=(TraitRef(SID, "28"), TraitRef(CODE, "29"), TraitRef(CODE, "31")),
+        remove=(TraitRef(SID, "28"), TraitRef(SID, "29"), TraitRef(SID, "31")),
         signals={"gender": "female", "age": "42"},
     )
 

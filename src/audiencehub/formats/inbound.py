@@ -2,7 +2,8 @@
 
 ``<user id><TAB><trait>,<trait>,...`` where a trait is ``d_sid=24`` (realise
 trait 24), ``d_unsid=28`` (remove it), ``ic=52`` or a plain ``30608`` (realise the
-trait with that integration code), ``28:0`` or ``28:-1`` (remove it), or a
+trait with that integration code), ``28:0`` or ``28:-1`` (remove trait 28, as
+``d_unsid=28`` does), or a
 key-value ``"gender"="female"``. Lines over 102,400 bytes are refused; user IDs
 are 38-digit visitor IDs or declared IDs of at most 512 characters, without
 ``:`` / ``%3A`` or control characters.
@@ -156,7 +157,9 @@ def parse_general_row(line: str) -> InboundRow:
                 raise InvalidInput(f"{item!r} has an empty key")
             signals[name] = text
         elif item.endswith((":0", ":-1")) and item.rsplit(":", 1)[0].isdigit():
-            remove.append(TraitRef(TraitRefKind.CODE, item.rsplit(":", 1)[0]))
+            # "24:0" and "24:-1" remove trait ID 24, as d_unsid=24 does (Adobe's
+            # "Inbound Data File Contents", Example 2)
+            remove.append(TraitRef(TraitRefKind.SID, item.rsplit(":", 1)[0]))
         elif item.isdigit():
             realize.append(TraitRef(TraitRefKind.CODE, item))
         else:

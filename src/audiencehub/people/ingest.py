@@ -273,7 +273,10 @@ def _apply_rows(
                     )
                 )
         added = [t for ref in row.realize if (t := index.resolve(ref.kind, ref.value)) is not None]
-        dropped = [t for ref in row.remove if (t := index.resolve(ref.kind, ref.value)) is not None]
+        # an overwrite file states the user's traits whole: removals mean nothing there
+        # ("The d_unsid prefix is ignored in an overwrite file", Inbound Data File Contents)
+        removals = () if name.mode is SyncMode.OVERWRITE else row.remove
+        dropped = [t for ref in removals if (t := index.resolve(ref.kind, ref.value)) is not None]
         for trait_id in added:
             realize[(user_id, trait_id)] = {
                 "user_id": user_id,

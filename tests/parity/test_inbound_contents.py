@@ -1,0 +1,65 @@
+"""Parity with Adobe's published examples: inbound data file contents.
+
+Source: Adobe Experience League, Audience Manager, "Inbound Data File Contents:
+Syntax, Invalid Characters, Variables, and Examples" (help/using/integration/
+sending-audience-data/batch-data-transfer-explained/inbound-file-contents.md in
+AdobeDocs/audience-manager.en). Each test quotes the example it checks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from audiencehub.drops import FolderDrop
+from audiencehub.formats.inbound import TraitRef, TraitRefKind, parse_inbound_row
+from audiencehub.people.ingest import ingest
+from tests.helpers import write_inbound
+from tests.people.conftest import people
+from tests.people.test_ingest_publish import _held
+
+__all__ = ["people"]  # the fixture, shared with the people-service tests
+
+UUID = "59767559181262060060278870901087098252"
+SID = TraitRefKind.SID
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Example 2: "d_unsid=24, d_unsid=26, d_unsid=27", "or 24:0, 26:0, 27:0",
+        # "or 24:-1, 26:-1, 27:-1"
+        f"{UUID}\td_unsid=24, d_unsid=26, d_unsid=27",
+        f"{UUID}\t24:0, 26:0, 27:0",
+        f"{UUID}\t24:-1, 26:-1, 27:-1",
+    ],
+)
+def test_example_2_removals_name_trait_ids(line):
+    """Example 2: the three forms all disqualify trait IDs 24, 26 and 27."""
+    assert parse_inbound_row(line).remove == (
+        TraitRef(SID, "24"),
+        TraitRef(SID, "26"),
+        TraitRef(SID, "27"),
+    )
+
+
+def test_removal_by_trait_id_through_the_ingest(people, tmp_path):
+    """ "101:0" removes trait ID 101 from a user who holds it (not a trait whose integration
+    code is 101)."""
+    drop = tmp_path / "in"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=101,d_sid=103"])
+    write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c1\t101:0"])
+    receipts = ingest(people.people, FolderDrop(drop)).receipts
+    assert [r.status for r in receipts] == ["applied", "applied"]
+    assert receipts[1].removed_traits == 1
+    assert _held(people, "c1") == {103}
+
+
+def test_d_unsid_is_ignored_in_an_overwrite_file(people, tmp_path):
+    """Formatting Trait IDs, d_unsid: "The d_unsid prefix is ignored in an overwrite file."
+    The overwrite states the user's traits: 101 stays although the line also removes it."""
+    drop = tmp_path / "in"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=103"])
+    write_inbound(drop, "ftp_dpm_7001_1764300100.overwrite", ["c1\td_sid=101,d_unsid=101,102:0"])
+    receipts = ingest(people.people, FolderDrop(drop)).receipts
+    assert receipts[1].removed_traits == 0
+    assert _held(people, "c1") == {101}
