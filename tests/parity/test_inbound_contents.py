@@ -1,4 +1,4 @@
-"""Parity with Adobe's published examples: inbound data file contents.
+"""Parity with Adobe's published examples: inbound data and ID synchronization files.
 
 Source: Adobe Experience League, Audience Manager, "Inbound Data File Contents:
 Syntax, Invalid Characters, Variables, and Examples" (help/using/integration/
@@ -11,7 +11,10 @@ from __future__ import annotations
 import pytest
 
 from audiencehub.drops import FolderDrop
+from audiencehub.errors import InvalidInput
+from audiencehub.formats.idsync import parse_id_sync_row
 from audiencehub.formats.inbound import TraitRef, TraitRefKind, parse_inbound_row
+from audiencehub.formats.names import parse_id_sync_name
 from audiencehub.people.ingest import ingest
 from tests.helpers import write_inbound
 from tests.people.conftest import people
@@ -63,3 +66,43 @@ def test_d_unsid_is_ignored_in_an_overwrite_file(people, tmp_path):
     receipts = ingest(people.people, FolderDrop(drop)).receipts
     assert receipts[1].removed_traits == 0
     assert _held(people, "c1") == {101}
+
+
+# Source: "Name and Content Requirements for ID Synchronization Files"
+# (help/using/integration/sending-audience-data/batch-data-transfer-explained/id-sync-file-based.md)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "adobe_id_111_222_333_444_1454442149.sync",
+        "adobe_id_123_898_456_1454442149.sync.1.gz",
+        "adobe_id_123_898_456_1454442149.sync.2.gz",
+        "c2c_id_123_898_1454442149.sync.gz",
+    ],
+)
+def test_id_sync_file_name_examples_are_read(name):
+    """File Name Examples: every documented name parses, and names its batch back."""
+    parsed = parse_id_sync_name(name)
+    assert name.startswith(parsed.batch)
+
+
+@pytest.mark.parametrize("line", ["abc123\tdef456\t", "abc123\tdef456 "])
+def test_rows_ending_in_a_tab_or_space_are_not_processed(line):
+    """File Content Considerations: "Any rows that end with tabs or spaces will not be
+    processed or realized"."""
+    with pytest.raises(InvalidInput, match="ends with a tab or a space"):
+        parse_id_sync_row(line, 1)
+
+
+def test_a_c2c_file_is_ingested_and_a_row_ending_in_a_tab_is_counted(people, tmp_path):
+    """A c2c_id_ file links IDs like an adobe_id_ one; its tab-ended row is a format error."""
+    visitor = "1" * 38
+    write_inbound(
+        tmp_path / "in",
+        "c2c_id_0_7001_1764300000.sync",
+        [f"{visitor}\tcrm-1", f"{'2' * 38}\tcrm-2\t"],
+    )
+    [receipt] = ingest(people.people, FolderDrop(tmp_path / "in")).receipts
+    assert (receipt.status, receipt.records_received, receipt.format_errors) == ("applied", 2, 1)
+    assert receipt.stored_records == 1

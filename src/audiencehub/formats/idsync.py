@@ -23,7 +23,14 @@ class IdSyncRow:
 
 
 def parse_id_sync_row(line: str, columns: int) -> IdSyncRow:
-    """Parse a row of a file whose name announces ``columns`` DPIDs."""
+    """Parse a row of a file whose name announces ``columns`` DPIDs.
+
+    "Any rows that end with tabs or spaces will not be processed or realized"
+    (Name and Content Requirements for ID Synchronization Files): such a row is
+    refused, and counted, even when its last column would otherwise be empty.
+    """
+    if line.endswith(("\t", " ")):
+        raise InvalidInput("the row ends with a tab or a space, so it is not processed")
     parts = line.split("\t")
     if len(parts) != columns + 1:
         raise InvalidInput(f"{len(parts)} columns; the file name announces {columns + 1}")
@@ -33,7 +40,13 @@ def parse_id_sync_row(line: str, columns: int) -> IdSyncRow:
 
 
 def format_id_sync_row(device_id: str, declared: Sequence[str | None]) -> str:
-    """One row (without newline)."""
+    """One row (without newline); its last column must hold an ID, since a row that ends
+    with a tab would not be processed."""
     if not device_id or any("\t" in v for v in (device_id, *(d or "" for d in declared))):
         raise InvalidInput("IDs in an ID sync file are non-empty and contain no TAB")
+    if declared and not declared[-1]:
+        raise InvalidInput(
+            "the last column is empty, so the row would end with a tab and not be processed",
+            hint="Put the DPID that always has an ID last in the file name.",
+        )
     return "\t".join([device_id, *(d or "" for d in declared)])

@@ -5,6 +5,7 @@
 - outbound files (people -> campaign): ``<SYNC_TYPE>_<DID>_<MASTER_DPID>_<PID_ALIAS>``
   ``_<iter|full>_<UNIX ms, 13 digits>[-<split>].sync[.gz]``
 - ID sync files: ``adobe_id_<MASTER_DPID>_<DPID>[_<DPID>]_<UNIX s>.sync[.<split>][.gz]``
+  (or ``c2c_id_...``, the prefix of people-based destinations)
 
 Names are parsed strictly: a wrongly named file is reported, never guessed at.
 """
@@ -18,10 +19,12 @@ from dataclasses import dataclass
 from audiencehub.errors import InvalidInput
 
 __all__ = [
+    "ID_SYNC_PREFIXES",
     "IdSyncName",
     "InboundName",
     "OutboundName",
     "SyncMode",
+    "is_id_sync_name",
     "parse_id_sync_name",
     "parse_inbound_name",
     "parse_outbound_name",
@@ -36,7 +39,7 @@ _OUTBOUND = re.compile(
     r"_(?P<kind>iter|full)_(?P<ts>\d{13})(?:-(?P<split>\d+))?\.sync(?P<gz>\.gz)?$"
 )
 _ID_SYNC = re.compile(
-    r"^adobe_id_(?P<master>\d+)_(?P<dpids>\d+(?:_\d+)*)_(?P<ts>\d{10})"
+    r"^(?P<prefix>adobe_id|c2c_id)_(?P<master>\d+)_(?P<dpids>\d+(?:_\d+)*)_(?P<ts>\d{10})"
     r"\.sync(?:\.(?P<split>\d+))?(?P<gz>\.gz)?$"
 )
 
@@ -156,26 +159,36 @@ class IdSyncName:
     dpids: tuple[int, ...]
     split: int | None = None
     gzip: bool = False
+    prefix: str = "adobe_id"  # or c2c_id: customer IDs to hashed emails (people-based)
 
     @property
     def batch(self) -> str:
         """The name without split number and compression."""
         dpids = "_".join(str(d) for d in self.dpids)
-        return f"adobe_id_{self.master_dpid}_{dpids}_{self.timestamp:010d}.sync"
+        return f"{self.prefix}_{self.master_dpid}_{dpids}_{self.timestamp:010d}.sync"
 
     def __str__(self) -> str:
         split = f".{self.split}" if self.split is not None else ""
         return f"{self.batch}{split}{'.gz' if self.gzip else ''}"
 
 
+ID_SYNC_PREFIXES = ("adobe_id_", "c2c_id_")
+
+
+def is_id_sync_name(name: str) -> bool:
+    """Whether a file name claims to be an ID sync file (either documented prefix)."""
+    return name.startswith(ID_SYNC_PREFIXES)
+
+
 def parse_id_sync_name(name: str) -> IdSyncName:
-    """Parse an ``adobe_id_...`` name."""
+    """Parse an ``adobe_id_...`` or ``c2c_id_...`` name."""
     match = _ID_SYNC.match(name)
     if match is None:
         raise _refuse(
             name,
             "ID sync",
-            "adobe_id_<MASTER_DPID>_<DPID>[_<DPID>]_<10-digit UNIX time>.sync[.<split>][.gz]",
+            "adobe_id_|c2c_id_<MASTER_DPID>_<DPID>[_<DPID>]_<10-digit UNIX time>"
+            ".sync[.<split>][.gz]",
         )
     return IdSyncName(
         timestamp=int(match["ts"]),
@@ -183,4 +196,5 @@ def parse_id_sync_name(name: str) -> IdSyncName:
         dpids=tuple(int(d) for d in match["dpids"].split("_")),
         split=int(match["split"]) if match["split"] else None,
         gzip=bool(match["gz"]),
+        prefix=match["prefix"],
     )

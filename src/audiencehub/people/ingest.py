@@ -26,6 +26,7 @@ from audiencehub.formats.names import (
     IdSyncName,
     InboundName,
     SyncMode,
+    is_id_sync_name,
     parse_id_sync_name,
     parse_inbound_name,
 )
@@ -66,7 +67,7 @@ def _batches(drop: DropLocation, run: IngestRun) -> list[_Batch]:
         try:
             parsed = (
                 parse_id_sync_name(obj.name)
-                if obj.name.startswith("adobe_id_")
+                if is_id_sync_name(obj.name)
                 else parse_inbound_name(obj.name)
             )
         except InvalidInput as exc:
@@ -82,9 +83,7 @@ def _batches(drop: DropLocation, run: IngestRun) -> list[_Batch]:
 
 def _split_of(name: str) -> int:
     try:
-        parsed = (
-            parse_id_sync_name(name) if name.startswith("adobe_id_") else parse_inbound_name(name)
-        )
+        parsed = parse_id_sync_name(name) if is_id_sync_name(name) else parse_inbound_name(name)
     except InvalidInput:
         return 0
     return parsed.split or 0
