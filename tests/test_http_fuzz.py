@@ -34,8 +34,8 @@ _texts = st.one_of(
             "-1",
             "99999999999999999999999999",
             "1e309",
-            "20915\x01abc\x011",
-            "20915\x01" + "x" * 5_000,
+            "7015\x01abc\x011",
+            "7015\x01" + "x" * 5_000,
             "nope\x01a\x00b",
             "%00",
             "../../etc/passwd",
@@ -134,7 +134,7 @@ def test_no_campaign_route_answers_500(sqlite_workspace):
 def test_no_people_route_answers_500(workspace):
     """ID service, token endpoint and partner routes: always a 4xx for bad input."""
     with workspace.people.begin() as connection:
-        add_data_source(connection, dpid=20915, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+        add_data_source(connection, dpid=7015, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
         client_id, secret = register_client(connection, "fuzz")
         token, _ = issue_token(connection, client_id, secret)
     app = create_people_app(workspace.people)

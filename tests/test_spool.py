@@ -118,13 +118,13 @@ def test_id_syncs_wait_for_no_ingest(workspace):
     from audiencehub.people.data_sources import InboundIdType, add_data_source
 
     with workspace.people.begin() as connection:
-        add_data_source(connection, dpid=20915, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+        add_data_source(connection, dpid=7015, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
     online = people_online_writes(
         workspace.online_engine(System.PEOPLE), workspace.spool_path(System.PEOPLE)
     )
     client = TestClient(create_people_app(workspace.people, online=online))
     with held(workspace.people, "people_users"):
-        synced = client.get(f"/id?d_mid={V1}&d_cid=20915%01crm-1%011")
+        synced = client.get(f"/id?d_mid={V1}&d_cid=7015%01crm-1%011")
         assert (synced.status_code, synced.json()["d_mid"]) == (200, V1)
         assert client.get(f"/id?d_mid={V1}&d_cid=999%01crm-1").status_code == 400
         assert online.spool.count() == 1

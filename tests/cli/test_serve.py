@@ -53,7 +53,7 @@ def test_serve_answers_on_both_ports(tmp_path):
             f"http://127.0.0.1:{campaign}/r/forged", timeout=5, follow_redirects=False
         )
         assert forged.status_code == 404 and "location" not in forged.headers
-        synced = httpx.get(f"http://127.0.0.1:{people}/id?d_cid=20915%01secret-crm-id%011")
+        synced = httpx.get(f"http://127.0.0.1:{people}/id?d_cid=7015%01secret-crm-id%011")
         assert synced.status_code == 400  # no such data source; the request is logged anyway
     finally:
         server.terminate()

@@ -33,9 +33,9 @@ def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
     """Synced visitors with onboarded CRM traits come out of the published batch exactly."""
     export_url, import_url, endpoint = drop_urls(kind, tmp_path, request)
     with workspace.people.begin() as connection:
-        add_data_source(connection, dpid=20915, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
-        add_trait(connection, trait_id=101, name="Shoes", data_source_id=20915)
-        add_trait(connection, trait_id=103, name="Returns", data_source_id=20915)
+        add_data_source(connection, dpid=7015, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+        add_trait(connection, trait_id=101, name="Shoes", data_source_id=7015)
+        add_trait(connection, trait_id=103, name="Returns", data_source_id=7015)
         add_segment(
             connection,
             segment_id=900,
@@ -54,7 +54,7 @@ def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
         )
     client = TestClient(create_people_app(workspace.people))
     visitors = {
-        crm: client.get(f"/id?d_cid=20915%01{crm}%011").json()["d_mid"]
+        crm: client.get(f"/id?d_cid=7015%01{crm}%011").json()["d_mid"]
         for crm in ("crm1", "crm2", "crm3", "crm4")
     }
     export = open_drop(export_url, endpoint_url=endpoint)
@@ -64,7 +64,7 @@ def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
         format_inbound_row("crm3", sids=[101]),
         format_inbound_row("crm9", sids=[101]),  # onboarded, never synced to a visitor
     ]
-    with export.open_write("date=2026-11-28/ftp_dpm_20915_1764300000.sync.gz") as sink:
+    with export.open_write("date=2026-11-28/ftp_dpm_7015_1764300000.sync.gz") as sink:
         sink.write(gzip.compress(("\n".join(lines) + "\n").encode()))
     [receipt] = ingest(workspace.people, export).receipts
     assert (receipt.stored_records, receipt.realized_traits) == (4, 5)
@@ -81,7 +81,7 @@ def test_syncs_ingest_segment_publish(workspace, tmp_path, kind, request):
 
     # crm3 returns something, crm4 buys shoes: the next batch is an iter of exactly that
     lines = [format_inbound_row("crm3", sids=[103]), format_inbound_row("crm4", sids=[101])]
-    with export.open_write("date=2026-11-28/ftp_dpm_20915_1764300600.sync.gz") as sink:
+    with export.open_write("date=2026-11-28/ftp_dpm_7015_1764300600.sync.gz") as sink:
         sink.write(gzip.compress(("\n".join(lines) + "\n").encode()))
     ingest(workspace.people, export)
     second = publish(workspace.people, 46390, now_ms=1764300600000, endpoint_url=endpoint)

@@ -17,7 +17,7 @@ def client(workspace):
     with workspace.people.begin() as connection:
         add_data_source(
             connection,
-            dpid=20915,
+            dpid=7015,
             name="CRM",
             inbound_id_type=InboundIdType.CUSTOMER,
             integration_code="crm",
@@ -36,7 +36,7 @@ def test_confirms_and_records_several_syncs(client, workspace):
     """d_mid is confirmed; each d_cid / d_cid_ic links a declared ID with its state."""
     visitor = "0" * 19 + "1" * 19
     response = client.get(
-        f"/id?d_mid={visitor}&d_cid=20915%01abc%011&d_cid_ic=crm%01def%012&d_cid=20915%01ghi"
+        f"/id?d_mid={visitor}&d_cid=7015%01abc%011&d_cid_ic=crm%01def%012&d_cid=7015%01ghi"
     )
     assert response.status_code == 200
     assert response.json()["d_mid"] == visitor
@@ -53,16 +53,16 @@ def test_confirms_and_records_several_syncs(client, workspace):
     ("query", "reason"),
     [
         ("d_mid=123", "not a visitor ID"),
-        ("d_cid=20915", "1 part"),
-        ("d_cid=20915%01abc%019", "not 0, 1 or 2"),
+        ("d_cid=7015", "1 part"),
+        ("d_cid=7015%01abc%019", "not 0, 1 or 2"),
         ("d_cid=999%01abc", "no data source 999"),
         ("d_cid_ic=nope%01abc", "no data source has the integration code 'nope'"),
-        ("d_cid=20915%01" + "x" * 40_000, "at most 512 are accepted"),
-        ("d_cid=20915%01a%00b", "control characters"),
-        ("d_cid=20915%01a%0Ab", "control characters"),
-        ("d_cid=20915%01a%09b", "control characters"),
+        ("d_cid=7015%01" + "x" * 40_000, "at most 512 are accepted"),
+        ("d_cid=7015%01a%00b", "control characters"),
+        ("d_cid=7015%01a%0Ab", "control characters"),
+        ("d_cid=7015%01a%09b", "control characters"),
         ("d_cid=99999999999999999999%01abc", "not a numeric DPID"),
-        ("&".join(["d_cid=20915%01abc"] * 21), "at most 20 declared-ID syncs"),
+        ("&".join(["d_cid=7015%01abc"] * 21), "at most 20 declared-ID syncs"),
     ],
 )
 def test_malformed_parameters_are_400_with_the_reason(client, query, reason):
@@ -75,10 +75,10 @@ def test_malformed_parameters_are_400_with_the_reason(client, query, reason):
 def test_opt_out_per_partner(client, workspace):
     """An opt-out is recorded for the partner named, or for everything."""
     visitor = client.get("/id").json()["d_mid"]
-    assert client.post(f"/optout?d_mid={visitor}&dpid=20915").status_code == 200
+    assert client.post(f"/optout?d_mid={visitor}&dpid=7015").status_code == 200
     assert client.post(f"/optout?d_mid={visitor}&dpid=4242").status_code == 400
     with workspace.people.connect() as connection:
-        assert list(connection.execute(select(opt_outs.c.data_source_id)).scalars()) == [20915]
+        assert list(connection.execute(select(opt_outs.c.data_source_id)).scalars()) == [7015]
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
@@ -16,16 +18,75 @@ from audiencehub.people.schema import data_sources
 
 __all__ = [
     "DEVICE_NAMESPACE",
+    "GLOBAL_DATA_SOURCES",
     "DataSource",
     "ExportControl",
+    "GlobalDataSource",
     "IdType",
     "InboundIdType",
     "add_data_source",
+    "check_device_id",
     "get_data_source",
     "list_data_sources",
 ]
 
 DEVICE_NAMESPACE = 0  # the people service's own 38-digit IDs (visitor IDs)
+
+_UPPER_UUID = r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}"
+_LOWER_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_ALPHANUMERIC = r"[A-Za-z0-9]+"
+
+
+@dataclass(frozen=True)
+class GlobalDataSource:
+    """A device advertising ID namespace every people service has (Adobe's "Global Data
+    Sources"), with the format its IDs must have ("Index of IDs in Audience Manager")."""
+
+    dpid: int
+    name: str
+    pattern: str
+    format: str
+
+    @property
+    def integration_code(self) -> str:
+        """The integration code, ``DSID_<dpid>``, that d_cid_ic syncs name it by."""
+        return f"DSID_{self.dpid}"
+
+    def check(self, device_id: str) -> None:
+        """Refuse an ID that does not have the documented format (the ID is not quoted)."""
+        if not re.fullmatch(self.pattern, device_id):
+            raise InvalidInput(f"the ID is not a {self.name}: {self.format}")
+
+
+_UUID_UPPER = "36 characters, upper-case hexadecimal in 8-4-4-4-12 groups"
+_UUID_LOWER = "36 characters, lower-case hexadecimal in 8-4-4-4-12 groups"
+_LETTERS = "letters and digits"
+GLOBAL_DATA_SOURCES = {
+    source.dpid: source
+    for source in (
+        GlobalDataSource(20914, "Google Advertising ID (GAID)", _LOWER_UUID, _UUID_LOWER),
+        GlobalDataSource(20915, "Apple ID for Advertising (IDFA)", _UPPER_UUID, _UUID_UPPER),
+        GlobalDataSource(121963, "Roku ID for Advertising (RIDA)", _LOWER_UUID, _UUID_LOWER),
+        GlobalDataSource(
+            389146, "Microsoft Advertising ID (MAID)", _ALPHANUMERIC, "letters and digits"
+        ),
+        GlobalDataSource(
+            963906, "Samsung Tizen ID for Advertising (TIFA)", _ALPHANUMERIC, "letters and digits"
+        ),
+        GlobalDataSource(488258, "Amazon Fire TV Advertising ID", _LOWER_UUID, _UUID_LOWER),
+        GlobalDataSource(1171485, "LG webOS TV ID (LGUDID)", _LOWER_UUID, _UUID_LOWER),
+        GlobalDataSource(
+            1171489, "Vizio ID for Advertising (IFA)", _ALPHANUMERIC, "letters and digits"
+        ),
+    )
+}
+
+
+def check_device_id(dpid: int, value: str) -> None:
+    """Refuse an ID of a global data source that does not have its documented format."""
+    source = GLOBAL_DATA_SOURCES.get(dpid)
+    if source is not None:
+        source.check(value)
 
 
 class IdType(enum.StrEnum):
@@ -102,6 +163,12 @@ def add_data_source(
     retention_days: int = 720,
 ) -> DataSource:
     """Create a data source; its id is the DPID partners put in file names and syncs."""
+    if dpid in GLOBAL_DATA_SOURCES:
+        raise InvalidInput(
+            f"data source {dpid} is the global data source {GLOBAL_DATA_SOURCES[dpid].name}; "
+            "every people service has it already",
+            hint="Choose another DPID for your own data source.",
+        )
     if dpid <= 0:
         raise InvalidInput("a data source id (DPID) is a positive number; 0 is the service's own")
     if retention_days < 1:

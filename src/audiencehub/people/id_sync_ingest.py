@@ -12,7 +12,7 @@ from audiencehub.formats.idsync import parse_id_sync_row
 from audiencehub.formats.names import IdSyncName
 from audiencehub.identity.declared import AuthState
 from audiencehub.identity.visitor import VisitorId
-from audiencehub.people.data_sources import DEVICE_NAMESPACE, get_data_source
+from audiencehub.people.data_sources import DEVICE_NAMESPACE, check_device_id, get_data_source
 from audiencehub.people.graph import ensure_users, link
 from audiencehub.people.receipts import Receipt, read_lines
 
@@ -58,6 +58,12 @@ def apply_id_sync(
             linked = 0
             for dpid, declared in zip(name.dpids, row.declared, strict=True):
                 if declared is None:
+                    continue
+                try:
+                    check_device_id(dpid, declared)  # a global source's IDs have a format
+                except InvalidInput as exc:
+                    receipt.invalid_ids += 1
+                    receipt.problem(number, obj.key, exc.message)
                     continue
                 customer = ensure_users(connection, dpid, [declared], now)[declared]
                 link(connection, device_user, customer, AuthState.AUTHENTICATED, now)

@@ -31,7 +31,12 @@ from audiencehub.formats.names import (
     parse_inbound_name,
 )
 from audiencehub.identity.visitor import VisitorId
-from audiencehub.people.data_sources import DEVICE_NAMESPACE, InboundIdType, get_data_source
+from audiencehub.people.data_sources import (
+    DEVICE_NAMESPACE,
+    InboundIdType,
+    check_device_id,
+    get_data_source,
+)
 from audiencehub.people.graph import create_users, find_users, touch_users
 from audiencehub.people.id_sync_ingest import apply_id_sync
 from audiencehub.people.receipts import Receipt, read_lines
@@ -198,6 +203,13 @@ def _apply_inbound(
                 except InvalidInput:
                     receipt.invalid_ids += 1  # the ID itself is never quoted in a receipt
                     receipt.problem(number, obj.key, "the user ID is not a 38-digit visitor ID")
+                    continue
+            else:
+                try:
+                    check_device_id(namespace, row.user_id)  # a global source's format
+                except InvalidInput as exc:
+                    receipt.invalid_ids += 1
+                    receipt.problem(number, obj.key, exc.message)
                     continue
             per_user[row.user_id] += 1
             if per_user[row.user_id] > MAX_LINES_PER_USER:

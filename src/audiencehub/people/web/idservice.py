@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, select
 from audiencehub.errors import InvalidDeclaredId, NotFound
 from audiencehub.identity.declared import MAX_DPID, DeclaredIdSync, parse_declared_sync
 from audiencehub.identity.visitor import VisitorId
-from audiencehub.people.data_sources import DEVICE_NAMESPACE, get_data_source
+from audiencehub.people.data_sources import DEVICE_NAMESPACE, check_device_id, get_data_source
 from audiencehub.people.schema import data_sources
 from audiencehub.spool import OnlineWrites
 
@@ -69,9 +69,13 @@ def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) 
         syncs = [parse_declared_sync(v) for v in d_cid or []]
         syncs += [parse_declared_sync(v, by_integration_code=True) for v in d_cid_ic or []]
         with engine.connect() as connection:  # a read: the data sources named
-            resolved = [
-                [_dpid(connection, sync), sync.declared_id, int(sync.auth_state)] for sync in syncs
-            ]
+            dpids = [_dpid(connection, sync) for sync in syncs]
+        for dpid, sync in zip(dpids, syncs, strict=True):
+            check_device_id(dpid, sync.declared_id)  # a global source's IDs have a format
+        resolved = [
+            [dpid, sync.declared_id, int(sync.auth_state)]
+            for dpid, sync in zip(dpids, syncs, strict=True)
+        ]
         event = {"visitor": visitor.value, "syncs": resolved, "at": datetime.now(UTC).isoformat()}
         online.write("id_sync", [event])
         return {"d_mid": visitor.value, "id_sync_ttl": ID_SYNC_TTL, "dcs_region": region}
