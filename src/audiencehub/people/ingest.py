@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,12 @@ from sqlalchemy.exc import DBAPIError
 from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, DropObject
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
-from audiencehub.formats.inbound import MAX_LINES_PER_USER, TraitRefKind, parse_inbound_row
+from audiencehub.formats.inbound import (
+    MAX_LINES_PER_USER,
+    TraitRef,
+    TraitRefKind,
+    parse_inbound_row,
+)
 from audiencehub.formats.names import (
     IdSyncName,
     InboundName,
@@ -157,7 +163,9 @@ class _TraitIndex:
         rows = connection.execute(
             select(traits.c.id, traits.c.data_source_id, traits.c.integration_code, traits.c.rule)
         ).all()
-        self.ids = {row.id for row in rows if row.rule is None}
+        self.ids = {row.id for row in rows if row.rule is None and row.data_source_id == dpid}
+        # onboarded traits of other data sources: named by d_sid, they fail validation
+        self.elsewhere = {row.id for row in rows if row.rule is None} - self.ids
         self.codes = {
             row.integration_code: row.id
             for row in rows
@@ -173,15 +181,24 @@ class _TraitIndex:
             return int(value) if int(value) in self.ids else None
         return self.codes.get(value)
 
+    def foreign(self, refs: Sequence[TraitRef]) -> int:
+        """How many of ``refs`` name a trait of another data source (failed validation)."""
+        return sum(
+            1 for ref in refs if ref.kind is TraitRefKind.SID and int(ref.value) in self.elsewhere
+        )
+
 
 def _apply_inbound(
     connection: Connection, drop: DropLocation, batch: _Batch, name: InboundName, receipt: Receipt
 ) -> None:
-    source = get_data_source(connection, name.dpid)
-    owner = get_data_source(connection, name.target_dpid) if name.target_dpid else source
-    device = InboundIdType(owner["inbound_id_type"]).is_device
-    namespace = DEVICE_NAMESPACE if device else owner["id"]
-    index = _TraitIndex(connection, name.dpid)
+    # ftp_dpm_<DPID>_<TARGET>: the IDs belong to the first data source, the traits and
+    # signals to the second ("qualifying customer IDs belonging to data source 33 for
+    # traits or signals belonging to data source 21", Amazon S3 name requirements)
+    ids_of = get_data_source(connection, name.dpid)
+    traits_of = get_data_source(connection, name.target_dpid) if name.target_dpid else ids_of
+    device = InboundIdType(ids_of["inbound_id_type"]).is_device
+    namespace = DEVICE_NAMESPACE if device else ids_of["id"]
+    index = _TraitIndex(connection, traits_of["id"])
     per_user: Counter[str] = Counter()
     overwritten: set[int] = set()
     now = datetime.now(UTC)
@@ -300,6 +317,11 @@ def _apply_rows(
             realize.pop((user_id, trait_id), None)
         for key, value in row.signals.items():
             signals[(user_id, key)] = value
+        failed = index.foreign(row.realize) + index.foreign(removals)
+        if failed:
+            receipt.traits_failed_validation += failed
+            receipt.users_failed_validation += 1
+            receipt.problem(number, file_key, f"{failed} trait(s) of another data source")
         receipt.realized_traits += len(added)
         receipt.removed_traits += len(dropped)
         if added or dropped or row.signals:

@@ -30,6 +30,8 @@ class Receipt:
     stored_records: int = 0
     realized_traits: int = 0
     removed_traits: int = 0
+    traits_failed_validation: int = 0  # d_sid of a trait that is not the target source's
+    users_failed_validation: int = 0  # lines (users) that named such a trait
     started_at: str = ""
     ended_at: str = ""
     problems: list[str] = field(default_factory=list)
