@@ -61,3 +61,17 @@ def test_an_overwrite_replaces_only_the_target_sources_traits(workspace, tmp_pat
     receipts = ingest(workspace.people, FolderDrop(tmp_path / "in")).receipts
     assert [r.status for r in receipts] == ["applied"] * 3
     assert _held(workspace, 33, "c1") == {3301, 2102}  # 2101 replaced, 3301 (of 33) kept
+
+
+def test_the_id_answer_has_the_reference_types(workspace):
+    """ "Direct integration" (AdobeDocs/id-service.en, help/implementation-guides/
+    direct-integration.md), sample response: {"d_mid":"12345", "dcs_region":"6",
+    "id_sync_ttl":"604800", "d_blob":...}: every value is a string (d_blob left out)."""
+    from fastapi.testclient import TestClient
+
+    from audiencehub.people.web.app import create_people_app
+
+    body = TestClient(create_people_app(workspace.people)).get("/id").json()
+    assert set(body) == {"d_mid", "dcs_region", "id_sync_ttl"}
+    assert all(isinstance(value, str) for value in body.values())
+    assert (body["dcs_region"], body["id_sync_ttl"]) == ("6", "604800")

@@ -29,7 +29,7 @@ def test_issues_a_new_visitor_id(client):
     """Without d_mid the service issues a valid ID and the documented fields."""
     body = client.get("/id").json()
     VisitorId.parse(body["d_mid"])
-    assert (body["id_sync_ttl"], body["dcs_region"]) == (604800, 6)
+    assert (body["id_sync_ttl"], body["dcs_region"]) == ("604800", "6")
 
 
 def test_confirms_and_records_several_syncs(client, workspace):

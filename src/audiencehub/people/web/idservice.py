@@ -1,6 +1,8 @@
 """The visitor ID service: issues and confirms visitor IDs, records declared-ID syncs.
 
-``GET /id`` returns ``{"d_mid", "id_sync_ttl", "dcs_region"}``. Given ``d_mid``
+``GET /id`` returns ``{"d_mid", "id_sync_ttl", "dcs_region"}``, each a string as
+in the reference's direct-integration response; its ``d_blob`` (Audience Manager
+data for other Adobe products) is deliberately left out. Given ``d_mid``
 it confirms that ID, else it issues a new one; every ``d_cid`` /
 ``d_cid_ic`` parameter (repeatable) links the visitor ID to a declared ID in
 the graph, with its authentication state. ``POST /optout`` opts a visitor ID
@@ -78,7 +80,8 @@ def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) 
         ]
         event = {"visitor": visitor.value, "syncs": resolved, "at": datetime.now(UTC).isoformat()}
         online.write("id_sync", [event])
-        return {"d_mid": visitor.value, "id_sync_ttl": ID_SYNC_TTL, "dcs_region": region}
+        # the reference's types: every value a string ("Direct integration", sample response)
+        return {"d_mid": visitor.value, "id_sync_ttl": str(ID_SYNC_TTL), "dcs_region": str(region)}
 
     @app.post("/optout")
     def opt_out_route(
