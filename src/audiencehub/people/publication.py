@@ -288,7 +288,8 @@ class _BatchWriter:
         name = dataclasses.replace(self.base, split=len(self.entries))
         self._file = contextlib.ExitStack()
         sink = self._file.enter_context(self.drop.open_write(self.folder + str(name)))
-        self._writer = LineWriter(sink, str(name), len(self.entries), compress=True)
+        # FileSequenceNumber counts from 1, as the reference's transfer-control example does
+        self._writer = LineWriter(sink, str(name), len(self.entries) + 1, compress=True)
         return self._writer
 
     def _finish_file(self) -> None:
@@ -305,7 +306,8 @@ class _BatchWriter:
         self._finish_file()
         if not self.entries:
             return None, []
-        control = ControlFile(self.base.info_name, tuple(self.entries))
+        # Totals name the batch as the reference's example does: its root, ".sync"
+        control = ControlFile(f"{self.base.batch}.sync", tuple(self.entries))
         with self.drop.open_write(self.folder + self.base.info_name) as sink:
             sink.write(control.to_json().encode("utf-8"))
         names = [self.folder + entry.name for entry in self.entries]
