@@ -97,7 +97,7 @@ def _batch(drop: Path, count: int) -> None:
     matching = int(count * MATCHING)
 
     def write(sequence: int) -> FileEntry:
-        name = OutboundName(1764300000000, sequence, DESTINATION, 7001, "people", True)
+        name = OutboundName(1764300000000, sequence or None, DESTINATION, 7001, "people", True)
         plain = drop / f"part{sequence}.txt"
         low, high = sequence * per_part, min(count, (sequence + 1) * per_part)
         duckdb.connect().execute(
@@ -118,7 +118,7 @@ def _batch(drop: Path, count: int) -> None:
             while chunk := stored.read(4 << 20):
                 md5.update(chunk)
         plain.unlink()
-        return FileEntry(str(name), target.stat().st_size, lines, sequence, md5.hexdigest())
+        return FileEntry(str(name), target.stat().st_size, lines, sequence + 1, md5.hexdigest())
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         entries = list(pool.map(write, range(PARTS)))

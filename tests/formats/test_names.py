@@ -81,8 +81,8 @@ def test_inbound_round_trip(ts, dpid, target, mode, split, gz):
     _split,
     st.integers(1, 10**6),
     st.integers(0, 10**6),
-    st.text("abcXYZ019", min_size=1, max_size=12),
-    st.booleans(),
+    st.none() | st.text("abcXYZ019", min_size=1, max_size=12),
+    st.none() | st.booleans(),
     st.booleans(),
 )
 def test_outbound_round_trip(ts, split, did, master, alias, full, gz):
@@ -105,17 +105,21 @@ def test_id_sync_round_trip(ts, master, dpids, split, gz):
 
 
 def test_outbound_names_sort_by_time_then_split():
-    """Sorting names gives the order batches must be applied in."""
+    """Sorting names gives the order batches must be applied in: the unnumbered first file
+    of a split batch comes before 001, and the older "-N" split form is still read."""
     names = [
         parse_outbound_name(n)
         for n in (
-            "S3_1_2_A_iter_1486140845000-1.sync.gz",
-            "S3_1_2_A_iter_1486140845000-0.sync.gz",
+            "S3_1_2_A_iter_1486140845000002.sync.gz",
+            "S3_1_2_A_iter_1486140845000001.sync.gz",
+            "S3_1_2_A_iter_1486140845000.sync.gz",
             "S3_1_2_A_full_1486140844000.sync.gz",
         )
     ]
     assert [str(n) for n in sorted(names)] == [
         "S3_1_2_A_full_1486140844000.sync.gz",
-        "S3_1_2_A_iter_1486140845000-0.sync.gz",
-        "S3_1_2_A_iter_1486140845000-1.sync.gz",
+        "S3_1_2_A_iter_1486140845000.sync.gz",
+        "S3_1_2_A_iter_1486140845000001.sync.gz",
+        "S3_1_2_A_iter_1486140845000002.sync.gz",
     ]
+    assert parse_outbound_name("S3_1_2_A_iter_1486140845000-3.sync.gz").split == 3

@@ -284,6 +284,11 @@ def test_publication_full_then_iter(people, tmp_path):
     first = publish(people.people, 46390, now_ms=1764300000000)
     name, rows = _read_batch(out)
     assert (first.full, name.full, name.master_dpid, len(first.files)) == (True, True, 7001, 3)
+    # the reference's split naming: the first file unnumbered, the next one 001
+    assert sorted(p.name for p in out.rglob("*.sync.gz")) == [
+        f"{name.batch}.sync.gz",
+        f"{name.batch}001.sync.gz",
+    ]
     assert [(r.user_id, r.segments, r.removed) for r in rows] == [
         ("c1", (900,), ()),
         ("c2", (900,), ()),

@@ -34,9 +34,14 @@ _INBOUND = re.compile(
     r"^ftp_dpm_(?P<dpid>\d+)(?:_(?P<target>\d+))?_(?P<ts>\d{10})"
     r"\.(?P<mode>sync|overwrite)(?:\.(?P<split>\d+))?(?P<gz>\.gz)?$"
 )
+# [SYNC_TYPE]_DID_MASTER_DPID[_PID_ALIAS][_iter|_full]_TIMESTAMP[SPLITNUM].sync[.gz], where
+# SPLITNUM is 3 or more digits right after the 13-digit time ("the first split file will
+# end with 001"); the older "-N" split form is read too.
 _OUTBOUND = re.compile(
-    r"^(?P<sync>[A-Za-z0-9]+)_(?P<did>\d+)_(?P<master>\d+)_(?P<alias>[A-Za-z0-9]+)"
-    r"_(?P<kind>iter|full)_(?P<ts>\d{13})(?:-(?P<split>\d+))?\.sync(?P<gz>\.gz)?$"
+    r"^(?P<sync>[A-Za-z0-9]+)_(?P<did>\d+)_(?P<master>\d+)"
+    r"(?:_(?!(?:iter|full)_\d{13})(?P<alias>[A-Za-z0-9]+))?"
+    r"(?:_(?P<kind>iter|full))?_(?P<ts>\d{13})(?:(?P<split>\d{3,})|-(?P<dash>\d+))?"
+    r"\.sync(?P<gz>\.gz)?$"
 )
 _ID_SYNC = re.compile(
     r"^(?P<prefix>adobe_id|c2c_id)_(?P<master>\d+)_(?P<dpids>\d+(?:_\d+)*)_(?P<ts>\d{10})"
@@ -96,27 +101,41 @@ def parse_inbound_name(name: str) -> InboundName:
     )
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class OutboundName:
     """A parsed outbound file name; ordering sorts batches by time, then split."""
 
     timestamp_ms: int
-    split: int | None
+    split: int | None  # None: the first (or only) file of the batch
     destination_id: int
     master_dpid: int
-    alias: str
-    full: bool
+    alias: str | None  # the PID_ALIAS, optional
+    full: bool | None  # the sync mode; None when the name has none (read as iter)
     sync_type: str = "S3"
     gzip: bool = True
 
     @property
     def batch(self) -> str:
         """The batch root shared by split files and their ``.info`` control file."""
-        kind = "full" if self.full else "iter"
-        return (
-            f"{self.sync_type}_{self.destination_id}_{self.master_dpid}_{self.alias}"
-            f"_{kind}_{self.timestamp_ms:013d}"
-        )
+        parts = [self.sync_type, str(self.destination_id), str(self.master_dpid)]
+        if self.alias:
+            parts.append(self.alias)
+        if self.full is not None:
+            parts.append("full" if self.full else "iter")
+        return "_".join([*parts, f"{self.timestamp_ms:013d}"])
+
+    def __lt__(self, other: OutboundName) -> bool:
+        return self.order_key < other.order_key
+
+    @property
+    def order_key(self) -> tuple[int, int, str]:
+        """Time, then split (the unnumbered first file before 001), then the batch root."""
+        return (self.timestamp_ms, -1 if self.split is None else self.split, self.batch)
+
+    @property
+    def is_full(self) -> bool:
+        """Whether the batch replaces (full); a name without a sync mode adds and removes."""
+        return self.full is True
 
     @property
     def info_name(self) -> str:
@@ -124,7 +143,7 @@ class OutboundName:
         return f"{self.batch}.info"
 
     def __str__(self) -> str:
-        split = f"-{self.split}" if self.split is not None else ""
+        split = f"{self.split:03d}" if self.split is not None else ""
         return f"{self.batch}{split}.sync{'.gz' if self.gzip else ''}"
 
 
@@ -135,16 +154,17 @@ def parse_outbound_name(name: str) -> OutboundName:
         raise _refuse(
             name,
             "outbound",
-            "<SYNC_TYPE>_<DID>_<MASTER_DPID>_<PID_ALIAS>_<iter|full>_<13-digit ms>"
-            "[-<split>].sync[.gz]",
+            "<SYNC_TYPE>_<DID>_<MASTER_DPID>[_<PID_ALIAS>][_iter|_full]_<13-digit ms>"
+            "[<3-digit split>].sync[.gz]",
         )
+    split = match["split"] or match["dash"]
     return OutboundName(
         timestamp_ms=int(match["ts"]),
-        split=int(match["split"]) if match["split"] else None,
+        split=int(split) if split else None,
         destination_id=int(match["did"]),
         master_dpid=int(match["master"]),
         alias=match["alias"],
-        full=match["kind"] == "full",
+        full=None if match["kind"] is None else match["kind"] == "full",
         sync_type=match["sync"],
         gzip=bool(match["gz"]),
     )

@@ -285,7 +285,10 @@ class _BatchWriter:
 
     def _rotate(self) -> LineWriter:
         self._finish_file()
-        name = dataclasses.replace(self.base, split=len(self.entries))
+        # the first file carries no split number, the next ones 001, 002... (the reference's
+        # "The original file will not have any split number. The first split file will end
+        # with 001.")
+        name = dataclasses.replace(self.base, split=len(self.entries) or None)
         self._file = contextlib.ExitStack()
         sink = self._file.enter_context(self.drop.open_write(self.folder + str(name)))
         # FileSequenceNumber counts from 1, as the reference's transfer-control example does

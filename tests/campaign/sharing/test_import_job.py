@@ -43,9 +43,9 @@ def write_batch(folder: Path, rows, *, full=True, ts=1764300000000, split=2, inf
     chunks = [rows[i : i + split] for i in range(0, len(rows), split)] or [[]]
     folder.mkdir(parents=True, exist_ok=True)
     for sequence, chunk in enumerate(chunks):
-        name = OutboundName(ts, sequence, DID, 7001, "people", full)
+        name = OutboundName(ts, sequence or None, DID, 7001, "people", full)  # first unnumbered
         with (folder / str(name)).open("wb") as sink:
-            writer = LineWriter(sink, str(name), sequence, compress=True)
+            writer = LineWriter(sink, str(name), sequence + 1, compress=True)
             writer.write_lines(format_outbound_row(i, s, r) for i, s, r in chunk)
             entries.append(writer.close())
     if info:
@@ -154,7 +154,7 @@ def test_a_batch_waits_until_it_matches_its_control_file(campaign, tmp_path):
     run = _run(campaign, tmp_path / "in")
     assert run.reports == [] and "has not arrived" in run.waiting[0]
     write_batch(tmp_path / "in", [(jo, [900], [])])
-    data = tmp_path / "in" / f"{base.batch}-0.sync.gz"
+    data = tmp_path / "in" / f"{base.batch}.sync.gz"
     good = data.read_bytes()
     data.write_bytes(good[:-4])  # still being uploaded
     run = _run(campaign, tmp_path / "in")

@@ -107,7 +107,7 @@ def skip_stale(engine: Engine, batch: Batch, newest: int) -> str:
                 "report": {"skipped": reason},
                 "destination_id": batch.name.destination_id,
                 "timestamp_ms": batch.name.timestamp_ms,
-                "full": batch.name.full,
+                "full": batch.name.is_full,
             },
         )
         record(connection, "import skipped", {"batch": batch.key, "reason": reason})

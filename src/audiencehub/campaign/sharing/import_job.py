@@ -140,7 +140,7 @@ def run_import(
             run.waiting.append(f"{batch.key}: {report}")
         else:
             run.reports.extend(report)
-            if batch.name.full:
+            if batch.name.is_full:
                 newest_full[batch.name.destination_id] = batch.name.timestamp_ms
     return run
 
@@ -228,14 +228,14 @@ def _apply(
                 vault,
                 sources,
                 [a["segment_id"] for a in shared],
-                full=batch.name.full,
+                full=batch.name.is_full,
             )
             tally = outcome.tally
             lookups.clear()  # the stored keys are joined: free them before the writes
             _log.info("%s: %d lines resolved in %.2f s", batch.key, tally.read, _since(started))
             for flag, audience in enumerate(shared):
                 change = membership_change(
-                    session, engine, audience, outcome, flag, full=batch.name.full
+                    session, engine, audience, outcome, flag, full=batch.name.is_full
                 )
                 changes.append((audience, tally.matched, change))
             for number, audience in enumerate(a for a in targets if a["type"] == "file"):
@@ -247,11 +247,12 @@ def _apply(
                     vault,
                     [source],
                     [audience["segment_id"]],
-                    full=batch.name.full,
+                    full=batch.name.is_full,
                     file_source=source,
                     table=f"file_outcome_{number}",
                 )
-                change = membership_change(session, engine, audience, own, 0, full=batch.name.full)
+                full = batch.name.is_full
+                change = membership_change(session, engine, audience, own, 0, full=full)
                 changes.append((audience, own.tally.matched, change))
     _log.info("%s: changes computed in %.2f s", batch.key, _since(started))
     reports: list[BatchReport] = []
@@ -267,7 +268,7 @@ def _apply(
             report = BatchReport(
                 audience=audience["name"],
                 batch=batch.key,
-                full=batch.name.full,
+                full=batch.name.is_full,
                 rows_read=tally.read,
                 format_errors=tally.format_errors,
                 invalid_ids=tally.invalid,
@@ -299,7 +300,7 @@ def _apply(
                 "report": {"rows_read": tally.read, "audiences": [r["audience"] for r in reports]},
                 "destination_id": batch.name.destination_id,
                 "timestamp_ms": batch.name.timestamp_ms,
-                "full": batch.name.full,
+                "full": batch.name.is_full,
             },
         )
     return reports
