@@ -45,6 +45,7 @@ from audiencehub.people.data_sources import (
 )
 from audiencehub.people.graph import create_users, find_users, touch_users
 from audiencehub.people.id_sync_ingest import apply_id_sync
+from audiencehub.people.inbound_limits import encryption_problem, size_problem
 from audiencehub.people.receipts import Receipt, read_lines
 from audiencehub.people.schema import ingested_files, traits, user_signals, user_traits
 from audiencehub.people.traits import rule_holds
@@ -75,6 +76,9 @@ def _batches(drop: DropLocation, run: IngestRun) -> list[_Batch]:
     grouped: dict[str, _Batch] = {}
     for obj in drop.list():
         parsed: InboundName | IdSyncName
+        if problem := encryption_problem(obj.name):
+            run.unrecognised.append(f"{obj.key}: {problem}")
+            continue
         try:
             parsed = (
                 parse_id_sync_name(obj.name)
@@ -116,6 +120,8 @@ def _ingest_batches(engine: Engine, drop: DropLocation, run: IngestRun) -> None:
         receipt = Receipt(batch.key, [o.key for o in batch.objects])
         receipt.started_at = datetime.now(UTC).isoformat()
         try:
+            if too_large := [p for p in map(size_problem, batch.objects) if p]:
+                raise InputFileError("; ".join(too_large))
             with engine.begin() as connection:
                 if isinstance(batch.name, IdSyncName):
                     apply_id_sync(connection, drop, batch.objects, batch.name, receipt)
