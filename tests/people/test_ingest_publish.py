@@ -63,6 +63,18 @@ def test_receipt_counts_every_reason(people, tmp_path):
     assert (receipt.status, receipt.records_received, receipt.format_errors) == ("applied", 6, 2)
     assert (receipt.no_trait_realized, receipt.stored_records) == (1, 3)
     assert (receipt.realized_traits, receipt.removed_traits) == (4, 1)  # 101, bags, 101, rule T104
+    # the reference's other counters: 6 signals on the 4 processed lines, d_sid=999 unused,
+    # data stored for c1 and c2; stored = processed - format errors - invalid - no match -
+    # no trait, as the reference's receipt defines it
+    assert (receipt.total_signals, receipt.unused_signals, receipt.total_devices) == (6, 1, 2)
+    assert receipt.records_processed == 6
+    assert receipt.stored_records == (
+        receipt.records_processed
+        - receipt.format_errors
+        - receipt.invalid_ids
+        - receipt.no_matching_id
+        - receipt.no_trait_realized
+    )
     assert _held(people, "c1") == {101}
     assert _held(people, "c2") == {101, 104}
     assert any("contains ':'" in p for p in receipt.problems)

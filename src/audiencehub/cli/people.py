@@ -285,8 +285,12 @@ def ingest_command(
         "no_matching_id",
         "no_trait_realized",
         "stored_records",
+        "total_devices",
+        "total_signals",
+        "unused_signals",
         "realized_traits",
         "removed_traits",
+        "traits_failed_validation",
     ]
     print_table([vars(r) for r in run.receipts], columns, "Ingest receipts")
     for receipt in run.receipts:

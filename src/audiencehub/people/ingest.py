@@ -129,6 +129,7 @@ def _ingest_batches(engine: Engine, drop: DropLocation, run: IngestRun) -> None:
                     _apply_inbound(connection, drop, batch, batch.name, receipt)
                 if receipt.records_received == 0:
                     raise InputFileError(f"{batch.key} is empty; an empty file is invalid")
+                receipt.records_processed = receipt.records_received
                 receipt.ended_at = datetime.now(UTC).isoformat()
                 connection.execute(
                     insert(ingested_files),
@@ -178,6 +179,8 @@ class _TraitIndex:
             if row.data_source_id == dpid and row.integration_code and row.rule is None
         }
         self.rules = {row.id: row.rule for row in rows if row.rule}
+        # the key-value pairs some rule trait tests: any other pair is an unused signal
+        self.rule_pairs = {pair for rule in self.rules.values() for pair in rule.items()}
         self.onboarded_here = [
             row.id for row in rows if row.data_source_id == dpid and row.rule is None
         ]
@@ -206,7 +209,7 @@ def _apply_inbound(
     namespace = DEVICE_NAMESPACE if device else ids_of["id"]
     index = _TraitIndex(connection, traits_of["id"])
     per_user: Counter[str] = Counter()
-    overwritten: set[int] = set()
+    state = _BatchState()
     now = datetime.now(UTC)
     for obj in batch.objects:
         chunk: list[tuple[int, Any]] = []
@@ -244,21 +247,19 @@ def _apply_inbound(
             chunk.append((number, row))
             if len(chunk) == _CHUNK_LINES:
                 _apply_rows(
-                    connection,
-                    chunk,
-                    namespace,
-                    device,
-                    name,
-                    index,
-                    overwritten,
-                    receipt,
-                    now,
-                    obj.key,
+                    connection, chunk, namespace, device, name, index, state, receipt, now, obj.key
                 )
                 chunk = []
-        _apply_rows(
-            connection, chunk, namespace, device, name, index, overwritten, receipt, now, obj.key
-        )
+        _apply_rows(connection, chunk, namespace, device, name, index, state, receipt, now, obj.key)
+    receipt.total_devices = len(state.stored)
+
+
+@dataclass
+class _BatchState:
+    """What one batch has done so far across its chunks."""
+
+    overwritten: set[int] = field(default_factory=set)  # users whose traits were cleared
+    stored: set[int] = field(default_factory=set)  # users data was stored for
 
 
 def _apply_rows(
@@ -268,7 +269,7 @@ def _apply_rows(
     device: bool,
     name: InboundName,
     index: _TraitIndex,
-    overwritten: set[int],
+    state: _BatchState,
     receipt: Receipt,
     now: datetime,
     file_key: str,
@@ -295,8 +296,8 @@ def _apply_rows(
                 number, file_key, f"{row.user_id} is not a visitor ID the service has seen"
             )
             continue
-        if name.mode is SyncMode.OVERWRITE and user_id not in overwritten:
-            overwritten.add(user_id)
+        if name.mode is SyncMode.OVERWRITE and user_id not in state.overwritten:
+            state.overwritten.add(user_id)
             if index.onboarded_here:
                 connection.execute(
                     delete(user_traits).where(
@@ -330,8 +331,16 @@ def _apply_rows(
             receipt.problem(number, file_key, f"{failed} trait(s) of another data source")
         receipt.realized_traits += len(added)
         receipt.removed_traits += len(dropped)
+        receipt.total_signals += len(row.realize) + len(row.remove) + len(row.signals)
+        # a reference naming no trait here is unused; one of another source failed validation
+        receipt.unused_signals += len(row.realize) - len(added) + len(removals) - len(dropped)
+        receipt.unused_signals -= failed
+        receipt.unused_signals += sum(
+            1 for pair in row.signals.items() if pair not in index.rule_pairs
+        )
         if added or dropped or row.signals:
             receipt.stored_records += 1
+            state.stored.add(user_id)
         else:
             receipt.no_trait_realized += 1
             receipt.problem(number, file_key, "no trait of the row exists")

@@ -27,7 +27,11 @@ class Receipt:
     invalid_ids: int = 0
     no_matching_id: int = 0
     no_trait_realized: int = 0
+    records_processed: int = 0  # every line looked at; as in the reference, = received
     stored_records: int = 0
+    total_devices: int = 0  # distinct users (devices or customer IDs) data was stored for
+    total_signals: int = 0  # every trait reference and key-value of the processed records
+    unused_signals: int = 0  # references naming no trait, key-values realising no rule trait
     realized_traits: int = 0
     removed_traits: int = 0
     traits_failed_validation: int = 0  # d_sid of a trait that is not the target source's
