@@ -64,8 +64,10 @@ def test_phone_rules_per_scheme(scheme, value, region, expected):
     ("scheme", "value", "region", "reason"),
     [
         (HashScheme.UID2, "12", "US", "too short"),
-        (HashScheme.UID2, "5550123", None, "no country code"),
-        (HashScheme.UID2, "+1 415 555 0123 4567 8", None, "too long"),
+        (HashScheme.UID2, "5550123", None, "has 7 digits"),
+        (HashScheme.UID2, "+1 415 555 01x3", None, "not a phone number"),
+        (HashScheme.UID2, "+0 415 555 0123", None, "no country code starts with 0"),
+        (HashScheme.UID2, "+1 415 555 0123 4567 8", None, "has 16 digits"),
         (HashScheme.GOOGLE, "not a number", "US", "not a phone number"),
         (HashScheme.GOOGLE, "0612345678", "XX", "not a region"),
         (HashScheme.AAM, "+12345678901", None, "no phone normalisation"),

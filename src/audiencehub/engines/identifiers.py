@@ -35,6 +35,5 @@ def digest_of(column: str, scheme: HashScheme) -> str:
             f"CASE WHEN regexp_full_match({column}, {b64_pattern}) THEN from_base64({column}) END"
         ),
     }
-    accepted = [scheme.encoding] + ([DigestEncoding.BASE64] if scheme is HashScheme.GOOGLE else [])
-    parts = [decoders[encoding] for encoding in accepted]
+    parts = [decoders[encoding] for encoding in scheme.accepted_encodings]
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"

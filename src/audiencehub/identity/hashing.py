@@ -54,11 +54,9 @@ def decode_digest(text: str, scheme: HashScheme) -> bytes:
     """Read a digest published under ``scheme`` back to 32 raw bytes.
 
     Hex is accepted in either case (incoming files are not always lowercase);
-    ``google`` accepts hex or base64, as its partners send both.
+    ``google`` and ``uid2`` accept hex or base64, as their partners send both.
     """
-    candidates: list[DigestEncoding] = [scheme.encoding]
-    if scheme is HashScheme.GOOGLE:
-        candidates.append(DigestEncoding.BASE64)
+    candidates = scheme.accepted_encodings
     for encoding in candidates:
         if _COMPILED[encoding].fullmatch(text):
             return bytes.fromhex(text) if encoding is DigestEncoding.HEX else base64.b64decode(text)

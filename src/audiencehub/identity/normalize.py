@@ -108,12 +108,43 @@ def normalize_phone(
             hint="Hash phone numbers with the uid2, google or meta scheme.",
         )
     text = value.strip()
+    if scheme is HashScheme.UID2 and (region is None or text.startswith("+")):
+        return _uid2_phone(value, text)
     if scheme is HashScheme.META and region is None and text and not text.startswith("+"):
         text = "+" + text
     e164 = to_e164(text, region)
     if scheme is HashScheme.UID2 and not 10 <= len(e164) - 1 <= 15:
         raise InvalidPhone(f"{value!r} has {len(e164) - 1} digits; uid2 needs 10 to 15")
     return e164[1:] if scheme is HashScheme.META else e164
+
+
+_UID2_SEPARATORS = re.compile(r"[\s().\-]")
+
+
+def _uid2_phone(value: str, text: str) -> str:
+    """The UID2 rule: ``+``, then the country code and subscriber number, 10 to 15 digits.
+
+    As the UID2 operator does, no national number plan is checked (a number the
+    plan does not know yet still matches); spaces, hyphens, dots and parentheses
+    are dropped, and digits without ``+`` are read as starting with the country
+    code, as the UID2 examples are written (``65 1243 5678``, ``1 (123) 456-7890``).
+    A national number with its trunk prefix needs a region: that path reads the
+    plan to drop the prefix (``(02) 1234 5678`` in AU is ``+61212345678``).
+    """
+    digits = _UID2_SEPARATORS.sub("", text.removeprefix("+"))
+    if not digits.isascii() or not digits.isdigit():
+        raise InvalidPhone(
+            f"{value!r} is not a phone number: only digits, spaces, hyphens, dots and "
+            "parentheses may follow the '+'"
+        )
+    if not 10 <= len(digits) <= 15:
+        raise InvalidPhone(
+            f"{value!r} has {len(digits)} digits; uid2 needs 10 to 15 (country code included)",
+            hint="Give the number with its country code, or a region to read it in.",
+        )
+    if digits.startswith("0"):
+        raise InvalidPhone(f"{value!r} is not a phone number: no country code starts with 0")
+    return "+" + digits
 
 
 def normalize(value: str, scheme: HashScheme, kind: IdKind, region: str | None = None) -> str:

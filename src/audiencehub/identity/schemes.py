@@ -39,6 +39,20 @@ class HashScheme(enum.StrEnum):
         return DigestEncoding.BASE64 if self is HashScheme.UID2 else DigestEncoding.HEX
 
     @property
+    def accepted_encodings(self) -> tuple[DigestEncoding, ...]:
+        """The encodings digests are read in: the written one first, then the others its
+        partners send (google's partners send both; the UID2 operator takes hashed emails
+        and phones in base64 or hex)."""
+        if self in (HashScheme.GOOGLE, HashScheme.UID2):
+            other = (
+                DigestEncoding.HEX
+                if self.encoding is DigestEncoding.BASE64
+                else DigestEncoding.BASE64
+            )
+            return (self.encoding, other)
+        return (self.encoding,)
+
+    @property
     def kinds(self) -> frozenset[IdKind]:
         """The kinds of ID this scheme defines a normalisation for."""
         if self is HashScheme.AAM:
