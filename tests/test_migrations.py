@@ -53,6 +53,20 @@ def _migrate(engine, target, system=System.CAMPAIGN, *, down=None):
             command.upgrade(config, target)
 
 
+def _insert_crm_source(connection):
+    """Data source 7001 written as raw SQL, so it fits the schema of any revision."""
+    from sqlalchemy import text
+
+    connection.execute(
+        text(
+            "INSERT INTO people_data_sources (id, name, id_type, inbound_id_type, "
+            "authenticated_profile, share_enabled, export_controls, retention_days, "
+            "created_at) VALUES (7001, 'CRM', 'cross-device', 'customer', false, true, "
+            "'[]', 120, CURRENT_TIMESTAMP)"
+        )
+    )
+
+
 def test_member_keys_move_to_numbers_and_back(workspace):
     """c0009 moves `p:` members to profile ids and `a:` members to addresses, and back."""
     from sqlalchemy import text
@@ -124,14 +138,7 @@ def test_people_tables_move_to_key_order_and_back(workspace):
     if sqlite:
         assert layout() == {"people_user_traits": False, "people_published": False}
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO people_data_sources (id, name, id_type, inbound_id_type, "
-                "authenticated_profile, share_enabled, export_controls, retention_days, "
-                "created_at) VALUES (7001, 'CRM', 'cross-device', 'customer', false, true, "
-                "'[]', 120, CURRENT_TIMESTAMP)"
-            )
-        )
+        _insert_crm_source(connection)
         connection.execute(
             text(
                 "INSERT INTO people_traits (id, name, data_source_id, created_at) "
@@ -187,3 +194,33 @@ def test_segments_sharing_a_name_are_renamed_not_lost(workspace):
         (901, "Shoes (segment 901)"),
         (902, "Bags"),
     ]
+
+
+def test_signal_values_become_lists_and_back(workspace):
+    """p0009 turns each stored key-value into a one-element list; down keeps the first."""
+    from sqlalchemy import text
+
+    engine = workspace.people
+    _migrate(engine, "p0008", System.PEOPLE, down=True)
+    with engine.begin() as connection:
+        _insert_crm_source(connection)
+        connection.execute(
+            text(
+                "INSERT INTO people_users (id, data_source_id, external_id, created_at, "
+                "last_seen) VALUES (1, 7001, 'c1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(text("INSERT INTO people_user_signals VALUES (1, 'product', 'tablet')"))
+    _migrate(engine, "head", System.PEOPLE, down=False)
+    from audiencehub.people.schema import user_signals
+
+    with engine.connect() as connection:
+        rows = connection.execute(user_signals.select()).all()
+    assert [(r.user_id, r.key, r.value_list) for r in rows] == [(1, "product", ["tablet"])]
+    with engine.begin() as connection:
+        connection.execute(user_signals.update().values(value_list=["tablet", "phone"]))
+    _migrate(engine, "p0008", System.PEOPLE, down=True)
+    with engine.connect() as connection:
+        back = connection.execute(text("SELECT user_id, key, value FROM people_user_signals"))
+        assert [tuple(r) for r in back] == [(1, "product", "tablet")]
+    _migrate(engine, "head", System.PEOPLE, down=False)

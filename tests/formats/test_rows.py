@@ -33,13 +33,23 @@ def test_every_trait_form():
         "abc123",
         realize=(TraitRef(SID, "24"), TraitRef(CODE, "52"), TraitRef(CODE, "30608")),
         remove=(TraitRef(SID, "28"), TraitRef(SID, "29"), TraitRef(SID, "31")),
-        signals={"gender": "female", "age": "42"},
+        signals={"gender": ("female",), "age": ("42",)},
     )
 
 
 def test_quoted_values_may_hold_commas():
     """A comma inside quotes belongs to the value."""
-    assert parse_inbound_row('u1\t"city"="Paris, FR"').signals == {"city": "Paris, FR"}
+    assert parse_inbound_row('u1\t"city"="Paris, FR"').signals == {"city": ("Paris, FR",)}
+
+
+def test_a_key_may_repeat_and_leading_dashes_are_ignored():
+    """Adobe's "product = tablet, product = phone" keeps both values; "-product = camera"
+    is "product = camera" (Inbound Data File Contents, Key-Value Pairs)."""
+    row = parse_inbound_row('u1\tproduct = tablet, product = phone, -product = camera, "--age"=3')
+    assert row.signals == {"product": ("tablet", "phone", "camera"), "age": ("3",)}
+    assert parse_inbound_row('u1\t"product" = "tablet", "product" = "phone"').signals == {
+        "product": ("tablet", "phone")
+    }
 
 
 @pytest.mark.parametrize(
@@ -72,7 +82,7 @@ _values = st.text("abc ,=019", max_size=8).filter(lambda v: '"' not in v)
     _nums,
     _nums,
     st.lists(st.integers(1, 10**7).map(str), max_size=3),
-    st.dictionaries(_keys, _values, max_size=3),
+    st.dictionaries(_keys, st.lists(_values, min_size=1, max_size=3, unique=True), max_size=3),
 )
 def test_inbound_round_trip(user_id, sids, unsids, codes, signals):
     """A formatted row parses back to what was written."""
@@ -84,7 +94,7 @@ def test_inbound_round_trip(user_id, sids, unsids, codes, signals):
         TraitRef(CODE, c) for c in codes
     )
     assert row.remove == tuple(TraitRef(SID, str(s)) for s in unsids)
-    assert dict(row.signals) == signals
+    assert dict(row.signals) == {key: tuple(values) for key, values in signals.items()}
 
 
 def _outcome(parse, line):

@@ -16,6 +16,7 @@ from audiencehub.formats.idsync import parse_id_sync_row
 from audiencehub.formats.inbound import TraitRef, TraitRefKind, parse_inbound_row
 from audiencehub.formats.names import parse_id_sync_name
 from audiencehub.people.ingest import ingest
+from audiencehub.people.traits import add_trait
 from tests.helpers import write_inbound
 from tests.people.conftest import people
 from tests.people.test_ingest_publish import _held
@@ -55,6 +56,43 @@ def test_removal_by_trait_id_through_the_ingest(people, tmp_path):
     assert [r.status for r in receipts] == ["applied", "applied"]
     assert receipts[1].removed_traits == 1
     assert _held(people, "c1") == {103}
+
+
+def test_a_repeated_key_realises_a_rule_trait_for_each_value(people, tmp_path):
+    """Key-value example: "product = tablet, product = phone" keeps both values, so a rule
+    trait on either holds; "-product = camera" is "product = camera" (Key-Value Pairs:
+    "We ignore dash signs at the start of keys"); matching ignores case, as the FAQ
+    ("Are the data file contents case-sensitive?") says key-value data generally does not
+    care about it."""
+    with people.people.begin() as connection:
+        for trait_id, value in ((111, "tablet"), (112, "phone"), (113, "camera")):
+            add_trait(
+                connection,
+                trait_id=trait_id,
+                name=f"Has {value}",
+                data_source_id=7001,
+                rule={"product": value},
+            )
+    drop = tmp_path / "in"
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300000.sync",
+        [
+            "c1\tproduct = tablet, product = phone",
+            'c2\t"product" = "tablet", "product" = "phone"',
+            "c3\t-product = camera",
+            'c4\t"PRODUCT"="Phone", "Gender"="FEMALE"',
+        ],
+    )
+    [receipt] = ingest(people.people, FolderDrop(drop)).receipts
+    assert receipt.status == "applied"
+    assert _held(people, "c1") == _held(people, "c2") == {111, 112}
+    assert _held(people, "c3") == {113}
+    assert _held(people, "c4") == {112, 104}
+    # a later line's values of a key replace the earlier ones
+    write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c1\tproduct = camera"])
+    ingest(people.people, FolderDrop(drop))
+    assert _held(people, "c1") == {113}
 
 
 def test_d_unsid_is_ignored_in_an_overwrite_file(people, tmp_path):

@@ -59,7 +59,9 @@ class InboundRow:
     user_id: str
     realize: tuple[TraitRef, ...] = ()
     remove: tuple[TraitRef, ...] = ()
-    signals: Mapping[str, str] = field(default_factory=dict)
+    # every value of each key, in order: a key may repeat ("product = tablet, product =
+    # phone", Inbound Data File Contents) and each value is kept
+    signals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _split_outside_quotes(text: str) -> list[str]:
@@ -138,7 +140,7 @@ def parse_general_row(line: str) -> InboundRow:
     check_user_id(user_id)
     realize: list[TraitRef] = []
     remove: list[TraitRef] = []
-    signals: dict[str, str] = {}
+    signals: dict[str, tuple[str, ...]] = {}
     for raw in _split_outside_quotes(traits):
         item = raw.strip()
         if not item:
@@ -152,10 +154,14 @@ def parse_general_row(line: str) -> InboundRow:
             ref = TraitRef(TraitRefKind.CODE if key == "ic" else TraitRefKind.SID, value)
             (remove if key == "d_unsid" else realize).append(ref)
         elif eq:
-            name, text = _unquote(key.strip()), _unquote(value.strip())
+            # "We ignore dash signs at the start of keys": -product = camera is product
+            name = _unquote(key.strip().lstrip("-")).lstrip("-")
+            text = _unquote(value.strip())
             if not name:
                 raise InvalidInput(f"{item!r} has an empty key")
-            signals[name] = text
+            held = signals.get(name, ())
+            if text not in held:
+                signals[name] = (*held, text)
         elif item.endswith((":0", ":-1")) and item.rsplit(":", 1)[0].isdigit():
             # "24:0" and "24:-1" remove trait ID 24, as d_unsid=24 does (Adobe's
             # "Inbound Data File Contents", Example 2)
@@ -175,7 +181,7 @@ def format_inbound_row(
     sids: Sequence[int] = (),
     unsids: Sequence[int] = (),
     codes: Sequence[str] = (),
-    signals: Mapping[str, str] | None = None,
+    signals: Mapping[str, str | Sequence[str]] | None = None,
 ) -> str:
     """One inbound line (without newline) realising ``sids`` and ``codes``, removing ``unsids``."""
     check_user_id(user_id)
@@ -187,12 +193,14 @@ def format_traits(
     sids: Sequence[int] = (),
     unsids: Sequence[int] = (),
     codes: Sequence[str] = (),
-    signals: Mapping[str, str] | None = None,
+    signals: Mapping[str, str | Sequence[str]] | None = None,
 ) -> str:
     """The traits column of an inbound line (a writer sending the same traits to many
     users formats it once)."""
     items = [f"d_sid={sid}" for sid in sids]
     items += [f"d_unsid={sid}" for sid in unsids]
     items += [f"ic={code}" for code in codes]
-    items += [f'"{key}"="{value}"' for key, value in (signals or {}).items()]
+    for key, values in (signals or {}).items():
+        for value in (values,) if isinstance(values, str) else values:
+            items.append(f'"{key}"="{value}"')
     return ",".join(items)

@@ -48,7 +48,7 @@ from audiencehub.people.id_sync_ingest import apply_id_sync
 from audiencehub.people.inbound_limits import encryption_problem, size_problem
 from audiencehub.people.receipts import Receipt, read_lines
 from audiencehub.people.schema import ingested_files, traits, user_signals, user_traits
-from audiencehub.people.traits import rule_holds
+from audiencehub.people.traits import fold_signals, rule_holds
 
 __all__ = ["IngestRun", "Receipt", "ingest"]
 
@@ -180,7 +180,11 @@ class _TraitIndex:
         }
         self.rules = {row.id: row.rule for row in rows if row.rule}
         # the key-value pairs some rule trait tests: any other pair is an unused signal
-        self.rule_pairs = {pair for rule in self.rules.values() for pair in rule.items()}
+        self.rule_pairs = {
+            (key.casefold(), value.casefold())
+            for rule in self.rules.values()
+            for key, value in rule.items()
+        }
         self.onboarded_here = [
             row.id for row in rows if row.data_source_id == dpid and row.rule is None
         ]
@@ -287,7 +291,7 @@ def _apply_rows(
         )
     realize: dict[tuple[int, int], dict[str, Any]] = {}
     remove: set[tuple[int, int]] = set()
-    signals: dict[tuple[int, str], str] = {}
+    signals: dict[tuple[int, str], tuple[str, ...]] = {}
     for number, row in chunk:
         user_id = known.get(row.user_id)
         if user_id is None:
@@ -322,8 +326,8 @@ def _apply_rows(
         for trait_id in dropped:
             remove.add((user_id, trait_id))
             realize.pop((user_id, trait_id), None)
-        for key, value in row.signals.items():
-            signals[(user_id, key)] = value
+        for key, values in row.signals.items():
+            signals[(user_id, key)] = values  # a later line's values of a key replace these
         failed = index.foreign(row.realize) + index.foreign(removals)
         if failed:
             receipt.traits_failed_validation += failed
@@ -331,12 +335,13 @@ def _apply_rows(
             receipt.problem(number, file_key, f"{failed} trait(s) of another data source")
         receipt.realized_traits += len(added)
         receipt.removed_traits += len(dropped)
-        receipt.total_signals += len(row.realize) + len(row.remove) + len(row.signals)
+        pairs = [(key, value) for key, values in row.signals.items() for value in values]
+        receipt.total_signals += len(row.realize) + len(row.remove) + len(pairs)
         # a reference naming no trait here is unused; one of another source failed validation
         receipt.unused_signals += len(row.realize) - len(added) + len(removals) - len(dropped)
         receipt.unused_signals -= failed
         receipt.unused_signals += sum(
-            1 for pair in row.signals.items() if pair not in index.rule_pairs
+            1 for key, value in pairs if (key.casefold(), value.casefold()) not in index.rule_pairs
         )
         if added or dropped or row.signals:
             receipt.stored_records += 1
@@ -361,9 +366,9 @@ def _apply_rows(
         upsert(
             connection,
             user_signals,
-            [{"user_id": u, "key": k, "value": v} for (u, k), v in signals.items()],
+            [{"user_id": u, "key": k, "value_list": list(v)} for (u, k), v in signals.items()],
             keys=("user_id", "key"),
-            update=("value",),
+            update=("value_list",),
         )
         receipt.realized_traits += _apply_rule_traits(
             connection, {u for u, _ in signals}, index, now
@@ -376,12 +381,13 @@ def _apply_rule_traits(
     """Realise (or drop) rule traits for users whose key-values just changed."""
     if not index.rules:
         return 0
-    held: dict[int, dict[str, str]] = {u: {} for u in user_ids}
+    stored: dict[int, list[tuple[str, list[str]]]] = {u: [] for u in user_ids}
     rows = connection.execute(
         select(user_signals).where(user_signals.c.user_id.in_(list(user_ids)))
     )
     for row in rows:
-        held[row.user_id][row.key] = row.value
+        stored[row.user_id].append((row.key, row.value_list))
+    held = {user_id: fold_signals(pairs) for user_id, pairs in stored.items()}
     realized = []
     for user_id, values in held.items():
         for trait_id, rule in index.rules.items():

@@ -119,7 +119,7 @@ user_signals = Table(
     metadata,
     Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("key", String(255), primary_key=True),
-    Column("value", Text, nullable=False),
+    Column("value_list", JSON, nullable=False),  # every value of the key, as written (p0009)
 )
 
 segments = Table(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import cast
 
@@ -17,6 +17,7 @@ from audiencehub.people.schema import traits
 __all__ = [
     "Trait",
     "add_trait",
+    "fold_signals",
     "list_traits",
     "parse_trait_rule",
     "rule_holds",
@@ -48,9 +49,19 @@ def parse_trait_rule(text: str) -> dict[str, str]:
     return rule
 
 
-def rule_holds(rule: Mapping[str, str], signals: Mapping[str, str]) -> bool:
-    """True when every condition of the rule matches the user's key-values."""
-    return all(signals.get(key) == value for key, value in rule.items())
+def fold_signals(pairs: Iterable[tuple[str, Iterable[str]]]) -> dict[str, set[str]]:
+    """A user's key-values as rules compare them: keys and values case-folded, every
+    value of a key kept. Adobe's FAQ ("Are the data file contents case-sensitive?")
+    says key-value data generally is not, so ``PRODUCT=Phone`` meets ``product=phone``."""
+    folded: dict[str, set[str]] = {}
+    for key, values in pairs:
+        folded.setdefault(key.casefold(), set()).update(v.casefold() for v in values)
+    return folded
+
+
+def rule_holds(rule: Mapping[str, str], signals: Mapping[str, set[str]]) -> bool:
+    """True when every condition of the rule is among the user's (folded) key-values."""
+    return all(value.casefold() in signals.get(key.casefold(), ()) for key, value in rule.items())
 
 
 def add_trait(
