@@ -3,7 +3,8 @@
 Sources: "Amazon S3 name and file size requirements for inbound data files" (Accepted file
 sizes: compressed 3 GB, uncompressed 5 GB at most), "Inbound Data File Compression" (1 GB for
 .gz: the docs disagree, the larger figure is the limit) and "File PGP Encryption for Inbound
-Data Types" (``.pgp``/``.gpg``, never also gzip-compressed) (AdobeDocs/audience-manager.en).
+Data Types" (never also gzip-compressed; decryption is in test_pgp.py)
+(AdobeDocs/audience-manager.en).
 The oversized files are sparse: their listed size is real, their blocks are not written.
 """
 
@@ -60,18 +61,11 @@ def test_exactly_the_documented_maximum_is_allowed():
     assert size_problem(DropObject("ftp_dpm_33_1764300000.sync.gz", MAX_COMPRESSED_BYTES)) is None
 
 
-@pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        ("ftp_dpm_33_1764300000.sync.pgp", "not accepted yet"),
-        ("ftp_dpm_33_1764300000.overwrite.gpg", "not accepted yet"),
-        ("ftp_dpm_33_1764300000.sync.gz.pgp", "must not also be gzip-compressed"),
-    ],
-)
-def test_pgp_files_are_reported_with_their_reason(source, tmp_path, name, reason):
-    """The documented encrypted names are not mistaken for badly named files."""
+def test_a_gzipped_pgp_file_is_reported_with_the_reason(source, tmp_path):
+    """ "PGP encrypted inbound files that are also compressed are invalid": the file is
+    reported as such, not as a badly named one."""
     drop = tmp_path / "in"
-    write_inbound(drop, name, ["not really encrypted"])
+    write_inbound(drop, "ftp_dpm_33_1764300000.sync.gz.pgp", ["not really encrypted"])
     run = ingest(source.people, FolderDrop(drop))
     assert run.receipts == []
-    assert len(run.unrecognised) == 1 and reason in run.unrecognised[0]
+    assert len(run.unrecognised) == 1 and "must not also be gzip-compressed" in run.unrecognised[0]

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_table
 from audiencehub.drops import open_drop
+from audiencehub.errors import InvalidInput
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import (
     ExportControl,
@@ -25,6 +26,7 @@ from audiencehub.people.destinations import add_destination, destination_ids
 from audiencehub.people.graph import apply_retention, opt_out
 from audiencehub.people.ingest import ingest
 from audiencehub.people.jobs import PeopleJob, due_jobs, job_history, run_job
+from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.publication import publish
 from audiencehub.people.segments import MergeRule, add_segment, get_segment, list_segments
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
@@ -92,6 +94,36 @@ def datasources_add(
             retention_days=retention_days,
         )
     console.print(f"Data source {source['id']} ({source['name']}) created")
+
+
+@datasources_app.command("pgp-key")
+def datasources_pgp_key(
+    dpid: int,
+    generate: Annotated[
+        str | None, typer.Option(help="Make a key pair with this user ID, e.g. 'CRM <crm@x>'.")
+    ] = None,
+    import_file: Annotated[
+        Path | None, typer.Option("--import", help="Keep this ASCII-armored private key.")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Set or show the PGP key partners encrypt this data source's inbound files to.
+
+    Prints the public key only; the private key stays in the workspace, owner-only.
+    """
+    ws = open_workspace(workspace)
+    with ws.people.connect() as connection:
+        get_data_source(connection, dpid)
+    keys = PgpKeys.of(ws.path)
+    if generate is not None and import_file is not None:
+        raise InvalidInput("give --generate or --import, not both")
+    if generate is not None:
+        public = keys.generate(dpid, generate)
+    elif import_file is not None:
+        public = keys.store(dpid, import_file.read_bytes())
+    else:
+        public = keys.public(dpid)
+    typer.echo(public, nl=False)
 
 
 @datasources_app.command("list")
@@ -243,6 +275,7 @@ def jobs_run(
             job,
             inbound_drop=ws.settings.people_inbound_drop,
             endpoint_url=ws.settings.s3_endpoint_url,
+            keys=PgpKeys.of(ws.path),
         )
     if as_json:
         print_json(summary)
@@ -271,8 +304,9 @@ def ingest_command(
     as_json: JsonOption = False,
 ) -> None:
     """Process every new inbound file in a drop location and print the receipts."""
+    ws = open_workspace(workspace)
     with collector_paused():
-        run = ingest(open_workspace(workspace).people, open_drop(source, endpoint_url=endpoint_url))
+        run = ingest(ws.people, open_drop(source, endpoint_url=endpoint_url), PgpKeys.of(ws.path))
     if as_json:
         print_json([vars(receipt) for receipt in run.receipts])
         return

@@ -6,8 +6,9 @@ says 1 GB for ``.gz``. The docs disagree, so the larger documented figure is the
 file the reference may accept is never refused here). A file over it refuses its batch
 whole with the reason and the fix, and is not recorded, so the batch is retried once split.
 
-PGP-encrypted inbound files (``.pgp``/``.gpg``) are named apart: they are not accepted yet,
-and saying so beats calling them badly named.
+A PGP-encrypted inbound file (``.pgp``/``.gpg``) must not also be gzip-compressed: PGP
+compresses, and the reference rejects ``.gz`` inside PGP; saying so beats calling the file
+badly named.
 """
 
 from __future__ import annotations
@@ -37,15 +38,10 @@ def size_problem(obj: DropObject) -> str | None:
 
 
 def encryption_problem(name: str) -> str | None:
-    """Why a PGP-encrypted inbound file is refused, or None for any other name."""
-    if not name.endswith(_ENCRYPTED):
-        return None
-    if name[: -len(".pgp")].endswith(".gz"):
+    """Why a PGP-encrypted inbound file is refused by its name, or None."""
+    if name.endswith(_ENCRYPTED) and name[: -len(".pgp")].endswith(".gz"):
         return (
             "a PGP file must not also be gzip-compressed (PGP compresses; the reference "
-            "rejects .gz inside .pgp/.gpg)"
+            "rejects .gz inside .pgp/.gpg): encrypt the plain file"
         )
-    return (
-        "PGP-encrypted inbound files are not accepted yet; send the file as plain text "
-        "or gzip (.gz) over an encrypted drop (S3 with TLS)"
-    )
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, DropObject
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
+from audiencehub.files import scratch_folder
 from audiencehub.formats.inbound import (
     MAX_LINES_PER_USER,
     TraitRef,
@@ -43,9 +45,11 @@ from audiencehub.people.data_sources import (
     check_device_id,
     get_data_source,
 )
+from audiencehub.people.encrypted_files import DecryptedDrop, is_encrypted, plain_name
 from audiencehub.people.graph import create_users, find_users, touch_users
 from audiencehub.people.id_sync_ingest import apply_id_sync
 from audiencehub.people.inbound_limits import encryption_problem, size_problem
+from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.receipts import Receipt, read_lines
 from audiencehub.people.schema import ingested_files, traits, user_signals, user_traits
 from audiencehub.people.traits import fold_signals, rule_holds
@@ -79,12 +83,9 @@ def _batches(drop: DropLocation, run: IngestRun) -> list[_Batch]:
         if problem := encryption_problem(obj.name):
             run.unrecognised.append(f"{obj.key}: {problem}")
             continue
+        name = plain_name(obj.name)  # an encrypted file is named as its plain text would be
         try:
-            parsed = (
-                parse_id_sync_name(obj.name)
-                if is_id_sync_name(obj.name)
-                else parse_inbound_name(obj.name)
-            )
+            parsed = parse_id_sync_name(name) if is_id_sync_name(name) else parse_inbound_name(name)
         except InvalidInput as exc:
             run.unrecognised.append(f"{obj.key}: {exc.message}")
             continue
@@ -97,6 +98,7 @@ def _batches(drop: DropLocation, run: IngestRun) -> list[_Batch]:
 
 
 def _split_of(name: str) -> int:
+    name = plain_name(name)
     try:
         parsed = parse_id_sync_name(name) if is_id_sync_name(name) else parse_inbound_name(name)
     except InvalidInput:
@@ -104,14 +106,30 @@ def _split_of(name: str) -> int:
     return parsed.split or 0
 
 
-def ingest(engine: Engine, drop: DropLocation) -> IngestRun:
-    """Process every batch of ``drop`` not processed before, oldest first."""
+def ingest(engine: Engine, drop: DropLocation, keys: PgpKeys | None = None) -> IngestRun:
+    """Process every batch of ``drop`` not processed before, oldest first; ``keys``
+    decrypt PGP-encrypted files (a run without them refuses such batches)."""
     run = IngestRun()
-    _ingest_batches(engine, drop, run)
+    _ingest_batches(engine, drop, run, keys)
     return run
 
 
-def _ingest_batches(engine: Engine, drop: DropLocation, run: IngestRun) -> None:
+def _readable(
+    drop: DropLocation, batch: _Batch, keys: PgpKeys | None, stack: ExitStack
+) -> DropLocation:
+    """``drop``, or a view of it where the batch's encrypted files read decrypted with the
+    key of the file's data source (the first DPID of its name)."""
+    if not any(is_encrypted(o.name) for o in batch.objects):
+        return drop
+    name = batch.name
+    dpid = name.dpid if isinstance(name, InboundName) else name.dpids[0]
+    scratch = stack.enter_context(scratch_folder(None, "audiencehub-decrypt"))
+    return DecryptedDrop(drop, batch.objects, keys, dpid, scratch)
+
+
+def _ingest_batches(
+    engine: Engine, drop: DropLocation, run: IngestRun, keys: PgpKeys | None
+) -> None:
     with engine.connect() as connection:
         done = set(connection.execute(select(ingested_files.c.batch)).scalars())
     for batch in _batches(drop, run):
@@ -122,24 +140,26 @@ def _ingest_batches(engine: Engine, drop: DropLocation, run: IngestRun) -> None:
         try:
             if too_large := [p for p in map(size_problem, batch.objects) if p]:
                 raise InputFileError("; ".join(too_large))
-            with engine.begin() as connection:
-                if isinstance(batch.name, IdSyncName):
-                    apply_id_sync(connection, drop, batch.objects, batch.name, receipt)
-                else:
-                    _apply_inbound(connection, drop, batch, batch.name, receipt)
-                if receipt.records_received == 0:
-                    raise InputFileError(f"{batch.key} is empty; an empty file is invalid")
-                receipt.records_processed = receipt.records_received
-                receipt.ended_at = datetime.now(UTC).isoformat()
-                connection.execute(
-                    insert(ingested_files),
-                    {
-                        "batch": batch.key,
-                        "files": receipt.files,
-                        "receipt": asdict(receipt),
-                        "processed_at": datetime.now(UTC),
-                    },
-                )
+            with ExitStack() as stack:
+                source = _readable(drop, batch, keys, stack)
+                with engine.begin() as connection:
+                    if isinstance(batch.name, IdSyncName):
+                        apply_id_sync(connection, source, batch.objects, batch.name, receipt)
+                    else:
+                        _apply_inbound(connection, source, batch, batch.name, receipt)
+                    if receipt.records_received == 0:
+                        raise InputFileError(f"{batch.key} is empty; an empty file is invalid")
+                    receipt.records_processed = receipt.records_received
+                    receipt.ended_at = datetime.now(UTC).isoformat()
+                    connection.execute(
+                        insert(ingested_files),
+                        {
+                            "batch": batch.key,
+                            "files": receipt.files,
+                            "receipt": asdict(receipt),
+                            "processed_at": datetime.now(UTC),
+                        },
+                    )
         except AudienceHubError as exc:
             receipt = _refused(batch, exc.message + (f" ({exc.hint})" if exc.hint else ""))
         except DBAPIError as exc:

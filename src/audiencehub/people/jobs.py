@@ -20,6 +20,7 @@ from audiencehub.drops import open_drop
 from audiencehub.people.destinations import destination_ids
 from audiencehub.people.graph import apply_retention
 from audiencehub.people.ingest import ingest
+from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.publication import publish
 from audiencehub.people.schema import job_runs
 
@@ -40,10 +41,14 @@ class PeopleJob(enum.StrEnum):
 
 
 def _execute(
-    engine: Engine, job: PeopleJob, inbound_drop: str, endpoint_url: str | None
+    engine: Engine,
+    job: PeopleJob,
+    inbound_drop: str,
+    endpoint_url: str | None,
+    keys: PgpKeys | None,
 ) -> dict[str, Any]:
     if job is PeopleJob.INGEST:
-        run = ingest(engine, open_drop(inbound_drop, endpoint_url=endpoint_url))
+        run = ingest(engine, open_drop(inbound_drop, endpoint_url=endpoint_url), keys)
         return {"receipts": [asdict(r) for r in run.receipts], "unrecognised": run.unrecognised}
     if job is PeopleJob.PUBLISH:
         with engine.connect() as connection:
@@ -58,11 +63,20 @@ def _execute(
 
 
 def run_job(
-    engine: Engine, job: PeopleJob, *, inbound_drop: str, endpoint_url: str | None = None
+    engine: Engine,
+    job: PeopleJob,
+    *,
+    inbound_drop: str,
+    endpoint_url: str | None = None,
+    keys: PgpKeys | None = None,
 ) -> dict[str, Any]:
-    """Run one job now and record the run; a user error is recorded as a failure and raised."""
+    """Run one job now and record the run; a user error is recorded as a failure and raised.
+    ``keys`` decrypt PGP-encrypted inbound files."""
     return run_recorded(
-        engine, job_runs, job.value, lambda: _execute(engine, job, inbound_drop, endpoint_url)
+        engine,
+        job_runs,
+        job.value,
+        lambda: _execute(engine, job, inbound_drop, endpoint_url, keys),
     )
 
 

@@ -24,6 +24,7 @@ from audiencehub.campaign.sharing.jobs import due_campaign_jobs, run_campaign_jo
 from audiencehub.campaign.workflows.schedule import due_workflows, run_scheduled
 from audiencehub.config import Settings
 from audiencehub.people.jobs import due_jobs, run_job
+from audiencehub.people.pgp_keys import PgpKeys
 
 __all__ = ["Due", "DueWork", "campaign_work", "people_work", "run_scheduler"]
 
@@ -55,6 +56,7 @@ def people_work(engine: Engine, settings: Settings) -> DueWork:
                     job,
                     inbound_drop=settings.people_inbound_drop,
                     endpoint_url=settings.s3_endpoint_url,
+                    keys=PgpKeys.of(settings.workspace),
                 ),
             )
             for job in due_jobs(engine, now)
