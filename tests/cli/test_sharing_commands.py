@@ -113,7 +113,7 @@ def test_publish_then_import_through_the_cli(cli, tmp_path):
         k: shown["last_report"][k] for k in ("rows_read", "matched", "unmatched", "invalid_ids")
     } == {"rows_read": 2, "matched": 1, "unmatched": 0, "invalid_ids": 1}
     assert cli("audiences", "members", "Shoe lovers", "-w", ws).out == "profile_id,address\n1,\n"
-    audit = json.loads(cli("audit", "-w", ws).out)
+    audit = json.loads(cli("audit", "--json", "-w", ws).out)
     assert audit[0]["action"] == "import" and audit[0]["data_source_id"] == "AMCDS1"
     assert "raw" not in cli("datasources", "list", "--json", "-w", ws).out
 
@@ -137,7 +137,7 @@ def test_account_credentials_are_stored_sealed_and_never_shown(cli, tmp_path, mo
         ws,
     )
     assert result.code == 0, result.err
-    shown = cli("accounts", "show", "-w", ws)
+    shown = cli("accounts", "show", "--json", "-w", ws)
     [account] = [a for a in json.loads(shown.out) if a["name"] == "exportSharedAudience"]
     assert (account["access_key_id"], account["credentials"]) == ("AKIAEXAMPLE", "stored (sealed)")
     assert "s3cr3t" not in shown.out + shown.err

@@ -6,6 +6,7 @@ Command modules import their printing from here and never from each other.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,12 +21,19 @@ __all__ = [
     "console",
     "err_console",
     "print_json",
+    "print_or_json",
+    "print_records",
     "print_report",
     "print_table",
     "print_value",
 ]
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output is for other programs: tables keep every column instead of being cut
+# to the 80 columns rich assumes without a terminal.
+_PIPED_WIDTH = 1_000
+console = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH
+)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -45,6 +53,26 @@ def print_table(rows: Sequence[Mapping[str, object]], columns: list[str], title:
     for row in rows:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     console.print(table)
+
+
+def print_records(rows: Sequence[Mapping[str, object]], title: str) -> None:
+    """Rows as a table of their plain-valued columns (nested values: see --json)."""
+    columns = [
+        key
+        for key in (rows[0] if rows else {})
+        if all(not isinstance(r.get(key), (dict, list)) for r in rows)
+    ]
+    print_table(rows, columns, title)
+
+
+def print_or_json(data: Any, title: str, *, as_json: bool) -> None:
+    """What list and show commands print: JSON when asked, else a table of ``data`` (a
+    record or a list of records); every such command offers both."""
+    if as_json:
+        print_json(data)
+        return
+    rows = data if isinstance(data, list) else [data]
+    print_records(rows, title)
 
 
 def print_report(report: ImportReport) -> None:

@@ -10,7 +10,7 @@ import typer
 from sqlalchemy import Connection
 
 from audiencehub.cli.options import JsonOption, WorkspaceOption
-from audiencehub.cli.output import console, print_json, print_table
+from audiencehub.cli.output import console, print_json, print_or_json, print_records, print_table
 from audiencehub.drops import open_drop
 from audiencehub.errors import InvalidInput
 from audiencehub.people.clients import register_client
@@ -139,10 +139,13 @@ def datasources_list(workspace: WorkspaceOption = None, as_json: JsonOption = Fa
 
 
 @datasources_app.command("show")
-def datasources_show(dpid: int, workspace: WorkspaceOption = None) -> None:
-    """Show one data source as JSON."""
+def datasources_show(
+    dpid: int, workspace: WorkspaceOption = None, as_json: JsonOption = False
+) -> None:
+    """Show one data source."""
     with open_workspace(workspace).people.connect() as connection:
-        print_json(get_data_source(connection, dpid))
+        source = get_data_source(connection, dpid)
+    print_or_json(source, f"Data source {dpid}", as_json=as_json)
 
 
 @traits_app.command("add")
@@ -281,16 +284,26 @@ def jobs_run(
         print_json(summary)
     else:
         console.print(f"{job} finished")
-        print_json(summary)
+        for key, value in summary.items():
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                print_records(value, key)
+            elif isinstance(value, list):
+                for item in value:
+                    console.print(f"  {key}: {item}")
+            else:
+                console.print(f"  {key}: {value}")
 
 
 @jobs_app.command("list")
-def jobs_list(workspace: WorkspaceOption = None) -> None:
+def jobs_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """Show which jobs are due, and the last runs."""
     ws = open_workspace(workspace)
     due = due_jobs(ws.people)
-    console.print("due now: " + (", ".join(due) if due else "nothing"))
     runs = [vars(run) for run in job_history(ws.people)]
+    if as_json:
+        print_json({"due": [str(job) for job in due], "runs": runs})
+        return
+    console.print("due now: " + (", ".join(due) if due else "nothing"))
     print_table(runs, ["job", "started_at", "ended_at", "status"], "Recent runs")
 
 

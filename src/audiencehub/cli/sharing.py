@@ -34,7 +34,7 @@ from audiencehub.campaign.sharing.jobs import (
 from audiencehub.campaign.sharing.people_link import set_people_link
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
-from audiencehub.cli.output import console, print_json, print_table, print_value
+from audiencehub.cli.output import console, print_json, print_or_json, print_table, print_value
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
 from audiencehub.runtime.policy import collector_paused
@@ -99,11 +99,12 @@ def accounts_set(
 
 
 @accounts_app.command("show")
-def accounts_show(workspace: WorkspaceOption = None) -> None:
+def accounts_show(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """Show both accounts; a stored secret is never shown, only where credentials come from."""
     ws = open_workspace(workspace)
     with ws.campaign.connect() as connection:
-        print_json([get_account(connection, name, ws.path) for name in Account])
+        accounts = [get_account(connection, name, ws.path) for name in Account]
+    print_or_json(accounts, "Accounts", as_json=as_json)
 
 
 @accounts_app.command("test")
@@ -250,10 +251,14 @@ def audiences_show(
 def audiences_members(
     name: Annotated[str, typer.Argument(help="Audience name.")],
     workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print the members as CSV: profile id and address."""
+    """Print the members as CSV (profile id and address), or as JSON."""
     with open_workspace(workspace).campaign.connect() as connection:
         members = list_members(connection, name)
+    if as_json:
+        print_json(members)
+        return
     print_value("profile_id,address")
     for member in members:
         print_value(f"{member['profile_id'] or ''},{member['address'] or ''}")
@@ -386,7 +391,9 @@ def jobs_history(
 def audit_command(
     workspace: WorkspaceOption = None,
     limit: Annotated[int, typer.Option(help="How many entries.")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
-    """List the audit trail of imports and exports, newest first."""
+    """List the audit trail of imports and exports, newest first (the facts: --json)."""
     with open_workspace(workspace).campaign.connect() as connection:
-        print_json(list_audit(connection, limit))
+        entries = list_audit(connection, limit)
+    print_or_json(entries, "Audit trail", as_json=as_json)

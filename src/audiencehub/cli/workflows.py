@@ -12,7 +12,7 @@ from audiencehub.campaign.workflows.document import load_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.campaign.workflows.schedule import list_schedules, schedule_workflow
 from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
-from audiencehub.cli.output import console, err_console, print_json
+from audiencehub.cli.output import console, err_console, print_json, print_or_json
 from audiencehub.workspace import open_workspace
 
 __all__ = ["app"]
@@ -66,6 +66,7 @@ def schedule_command(file: FileArgument, workspace: WorkspaceOption = None) -> N
 
 
 @app.command("list")
-def list_command(workspace: WorkspaceOption = None) -> None:
+def list_command(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
     """List scheduled workflows with their cron and next run."""
-    print_json(list_schedules(open_workspace(workspace).campaign))
+    schedules = list_schedules(open_workspace(workspace).campaign)
+    print_or_json(schedules, "Scheduled workflows", as_json=as_json)
