@@ -39,6 +39,7 @@ __all__ = [
     "AudienceHubError",
     "ConfigurationError",
     "DecryptionFailed",
+    "Forbidden",
     "InputFileError",
     "InvalidCredentials",
     "InvalidDeclaredId",
@@ -154,6 +155,10 @@ class StorageError(AudienceHubError):
 
 class InvalidCredentials(AudienceHubError):
     """Credentials that are missing, unknown, expired or do not match (a token, a secret)."""
+
+
+class Forbidden(AudienceHubError):
+    """Known credentials whose role does not allow what was asked."""
 
 
 class RemoteError(AudienceHubError):

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from audiencehub.errors import (
     AudienceHubError,
     ConfigurationError,
+    Forbidden,
     InvalidCredentials,
     LegalRestriction,
     NotFound,
@@ -43,6 +44,7 @@ _STATUSES: tuple[tuple[type[AudienceHubError], int], ...] = (
     (InvalidCredentials, 401),
     (TooManyRequests, 429),
     (LegalRestriction, 403),
+    (Forbidden, 403),
     (NotFound, 404),
     (RemoteError, 502),
     (ConfigurationError, 503),

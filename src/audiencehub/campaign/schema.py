@@ -46,6 +46,8 @@ __all__ = [
     "spool_marks",
     "tracking_log",
     "trigger_events",
+    "user_tokens",
+    "users",
     "visitor_links",
     "workflow_runs",
     "workflow_schedules",
@@ -331,3 +333,28 @@ job_runs = job_runs_table("campaign_job_runs", metadata)
 
 # how far each online-write spool has been applied (see audiencehub.spool)
 spool_marks = spool_marks_table("campaign_spool_marks", metadata)
+
+# the people who use campaign (migration c0017): argon2 password hashes, never passwords
+users = Table(
+    "campaign_users",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# personal API tokens: the SHA-256 of the token (shown once), never the token
+user_tokens = Table(
+    "campaign_user_tokens",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("user_id", ID, ForeignKey("campaign_users.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)

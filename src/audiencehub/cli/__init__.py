@@ -25,6 +25,7 @@ from audiencehub.cli import (
     profiles,
     serve,
     sharing,
+    users,
     workflows,
     workspace,
 )
@@ -75,6 +76,8 @@ app.command("serve")(serve.serve_command)
 people.app.command("serve")(serve.serve_people_command)
 app.command("audit")(sharing.audit_command)
 app.add_typer(workspace.db_app, name="db")
+app.add_typer(users.users_app, name="users")
+app.add_typer(users.tokens_app, name="tokens")
 app.command("init")(workspace.init)
 app.command("demo")(workspace.demo)
 

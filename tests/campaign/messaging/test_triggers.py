@@ -323,3 +323,28 @@ def test_a_trigger_during_a_bulk_job_is_queued_and_sent_once(api, workspace):
     later = _post(client, event)
     assert (later.status_code, later.json()["status"]) == (201, "sent")
     assert later.headers["idempotent-replayed"] == "true"
+
+
+def test_personal_tokens_open_the_api_by_role(api, workspace):
+    """A marketer's token sends; a viewer's is a 403 problem; a revoked one or a disabled
+    user's is a 401, all before the body is read."""
+    from audiencehub.campaign.users import Role, add_user, create_token, disable_user, revoke_token
+
+    client, ids = api
+    with workspace.campaign.begin() as connection:
+        add_user(connection, "mara", "a long passphrase", Role.MARKETER)
+        add_user(connection, "vic", "a long passphrase", Role.VIEWER)
+        _, marketer = create_token(connection, "mara", "shop events")
+        revoked_id, revoked = create_token(connection, "mara", "old")
+        revoke_token(connection, revoked_id)
+        _, viewer = create_token(connection, "vic", "reports")
+    sent = _post(client, _event(ids["Emails"], "a@b.co"), token=marketer)
+    assert sent.status_code == 201 and sent.json()["status"] == "sent"
+    refused = client.post("/api/triggers", headers={"Authorization": f"Bearer {viewer}"})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "takes the marketer role" in refused.json()["detail"]
+    assert _post(client, _event(ids["Emails"], "c@d.co"), token=revoked).status_code == 401
+    with workspace.campaign.begin() as connection:
+        disable_user(connection, "mara")
+    assert _post(client, _event(ids["Emails"], "e@f.co"), token=marketer).status_code == 401

@@ -23,7 +23,8 @@ from pydantic import BaseModel, Field, ValidationError
 from audiencehub.campaign.messaging.trigger_queue import TriggerQueue
 from audiencehub.campaign.messaging.triggers import TriggerResult
 from audiencehub.campaign.services import CampaignServices
-from audiencehub.errors import ConfigurationError, InvalidCredentials, TooManyRequests
+from audiencehub.campaign.users import TOKEN_PREFIX, Role, authenticate_token, require
+from audiencehub.errors import InvalidCredentials, TooManyRequests
 from audiencehub.ratelimit import RateLimiter
 
 __all__ = ["TriggerBody", "triggers_router"]
@@ -63,18 +64,22 @@ def triggers_router(services: CampaignServices, queue: TriggerQueue) -> APIRoute
     limits = RateLimiter(per_minute, burst=max(1, per_minute // 10))
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        """The caller holds the API token and is within its rate (before the body is read)."""
-        token = services.settings.api_token
-        if not token:
-            raise ConfigurationError(
-                "the API is not configured (api_token)",
-                hint="Set api_token in the workspace settings or AUDIENCEHUB_API_TOKEN.",
-            )
+        """The caller holds the workspace's API token, or a personal token of a marketer or
+        an admin, and is within its rate (all before the body is read)."""
         given = (authorization or "").encode("utf-8", "surrogateescape")
-        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+        token = services.settings.api_token
+        bearer = given.removeprefix(b"Bearer ").decode("utf-8", "surrogateescape")
+        if token and hmac.compare_digest(given, f"Bearer {token}".encode()):
+            pass
+        elif given.startswith(b"Bearer " + TOKEN_PREFIX.encode()):
+            with services.online_engine.connect() as connection:
+                user = authenticate_token(connection, bearer, touch=False)
+            require(user, Role.MARKETER)
+        else:
             raise InvalidCredentials(
                 "a valid bearer token is required",
-                hint="Send Authorization: Bearer <the workspace's api_token>.",
+                hint="Send Authorization: Bearer <a personal token of a marketer or an admin "
+                "(audiencehub tokens create), or the workspace's api_token>.",
             )
         wait = limits.wait(hashlib.sha256(given).hexdigest())
         if wait:

@@ -1,0 +1,257 @@
+"""The people who use campaign: users with a role, and their personal API tokens.
+
+A role is a level: a viewer reads, a marketer also acts (runs workflows, sends
+messages, imports and shares audiences), an admin also manages users. Passwords
+are hashed with argon2 (argon2-cffi's defaults, RFC 9106's recommended
+parameters); a token is 32 random bytes shown once, stored as its SHA-256, so a
+request finds it by index and a copied database holds no usable credential.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import cast
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from typing_extensions import TypedDict
+
+from audiencehub.campaign.schema import user_tokens, users
+from audiencehub.errors import Forbidden, InvalidCredentials, InvalidInput, NotFound
+
+__all__ = [
+    "TOKEN_PREFIX",
+    "Role",
+    "Token",
+    "User",
+    "add_user",
+    "authenticate_password",
+    "authenticate_token",
+    "create_token",
+    "disable_user",
+    "get_user",
+    "list_tokens",
+    "list_users",
+    "require",
+    "revoke_token",
+    "set_password",
+    "set_role",
+]
+
+TOKEN_PREFIX = "ahp_"  # noqa: S105 -- a prefix that makes a leaked token recognisable
+_MIN_PASSWORD = 12
+_hasher = PasswordHasher()
+
+
+class Role(enum.StrEnum):
+    """What a user may do; each role may do everything the ones before it may."""
+
+    VIEWER = "viewer"
+    MARKETER = "marketer"
+    ADMIN = "admin"
+
+    def allows(self, needed: Role) -> bool:
+        """Whether this role may do what ``needed`` may."""
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
+class User(TypedDict):
+    """A user as shown: never the password hash."""
+
+    id: int
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+
+
+class Token(TypedDict):
+    """A personal token as shown: never the token."""
+
+    id: int
+    user: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+_USER_COLUMNS = (users.c.id, users.c.name, users.c.role, users.c.disabled, users.c.created_at)
+
+
+def _user(row: object) -> User:
+    user = cast(User, dict(row._mapping))  # type: ignore[attr-defined]
+    user["role"] = Role(user["role"])
+    return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < _MIN_PASSWORD:
+        raise InvalidInput(
+            f"the password has {len(password)} characters; at least {_MIN_PASSWORD} are needed",
+            hint="Use a passphrase of several words.",
+        )
+
+
+def add_user(connection: Connection, name: str, password: str, role: Role) -> User:
+    """Create a user; the name is unique and the password is kept only as its hash."""
+    if not name.strip() or len(name) > 255:
+        raise InvalidInput("a user name is 1 to 255 characters")
+    _check_password(password)
+    try:
+        with connection.begin_nested():
+            connection.execute(
+                insert(users).values(
+                    name=name,
+                    password_hash=_hasher.hash(password),
+                    role=Role(role).value,
+                    disabled=False,
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        raise InvalidInput(f"a user named {name!r} already exists") from None
+    return get_user(connection, name)
+
+
+def get_user(connection: Connection, name: str) -> User:
+    """One user by name."""
+    row = connection.execute(select(*_USER_COLUMNS).where(users.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no user named {name!r}", hint="List them with: audiencehub users list")
+    return _user(row)
+
+
+def list_users(connection: Connection) -> list[User]:
+    """Every user, by name."""
+    return [_user(r) for r in connection.execute(select(*_USER_COLUMNS).order_by(users.c.name))]
+
+
+def set_password(connection: Connection, name: str, password: str) -> None:
+    """Replace a user's password."""
+    get_user(connection, name)
+    _check_password(password)
+    connection.execute(
+        update(users).where(users.c.name == name).values(password_hash=_hasher.hash(password))
+    )
+
+
+def set_role(connection: Connection, name: str, role: Role) -> None:
+    """Give a user another role."""
+    get_user(connection, name)
+    connection.execute(update(users).where(users.c.name == name).values(role=Role(role).value))
+
+
+def disable_user(connection: Connection, name: str) -> None:
+    """Disable a user: their password and every token stop working; nothing is deleted,
+    so what they did stays attributed to them."""
+    get_user(connection, name)
+    connection.execute(update(users).where(users.c.name == name).values(disabled=True))
+
+
+def authenticate_password(connection: Connection, name: str, password: str) -> User:
+    """The user whose name and password these are; one answer for every failure."""
+    row = connection.execute(
+        select(*_USER_COLUMNS, users.c.password_hash).where(users.c.name == name)
+    ).first()
+    stored = row.password_hash if row is not None else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)  # a missing user costs the same time
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        row = None
+    if row is None or row.disabled:
+        raise InvalidCredentials("unknown user or wrong password")
+    if _hasher.check_needs_rehash(row.password_hash):
+        connection.execute(
+            update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password))
+        )
+    return get_user(connection, name)  # never the row, which holds the hash
+
+
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+def create_token(connection: Connection, user_name: str, name: str) -> tuple[int, str]:
+    """A new personal token of ``user_name``: its id, and the token, shown this once."""
+    user = get_user(connection, user_name)
+    if user["disabled"]:
+        raise InvalidInput(f"user {user_name!r} is disabled")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    result = connection.execute(
+        insert(user_tokens).values(
+            user_id=user["id"],
+            name=name,
+            token_hash=_digest(token),
+            created_at=datetime.now(UTC),
+        )
+    )
+    return int(result.inserted_primary_key[0]), token  # type: ignore[index]
+
+
+def list_tokens(connection: Connection) -> list[Token]:
+    """Every token, newest first, without the tokens themselves."""
+    rows = connection.execute(
+        select(
+            user_tokens.c.id,
+            users.c.name.label("user"),
+            user_tokens.c.name,
+            user_tokens.c.created_at,
+            user_tokens.c.last_used_at,
+            user_tokens.c.revoked_at,
+        )
+        .join(users, users.c.id == user_tokens.c.user_id)
+        .order_by(user_tokens.c.id.desc())
+    )
+    return [cast(Token, dict(row)) for row in rows.mappings()]
+
+
+def revoke_token(connection: Connection, token_id: int) -> None:
+    """Revoke a token for good (it stays listed, with when it was revoked)."""
+    result = connection.execute(
+        update(user_tokens)
+        .where(user_tokens.c.id == token_id, user_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"no active token {token_id}", hint="List them: audiencehub tokens list")
+
+
+def authenticate_token(connection: Connection, token: str, *, touch: bool = True) -> User:
+    """The user a bearer token belongs to, if it is active and the user is enabled.
+
+    ``touch`` records the use (``last_used_at``); online paths that must never wait
+    for a bulk job's write lock read only.
+    """
+    row = connection.execute(
+        select(*_USER_COLUMNS, user_tokens.c.id.label("token_id"))
+        .join(user_tokens, user_tokens.c.user_id == users.c.id)
+        .where(user_tokens.c.token_hash == _digest(token), user_tokens.c.revoked_at.is_(None))
+    ).first()
+    if row is None or row.disabled:
+        raise InvalidCredentials("unknown, revoked or disabled token")
+    if touch:
+        connection.execute(
+            update(user_tokens)
+            .where(user_tokens.c.id == row.token_id)
+            .values(last_used_at=datetime.now(UTC))
+        )
+    return get_user(connection, row.name)
+
+
+def require(user: User, needed: Role) -> None:
+    """Refuse, with the role it takes, what ``user``'s role does not allow."""
+    if not Role(user["role"]).allows(needed):
+        raise Forbidden(
+            f"user {user['name']!r} is a {user['role']}; this takes the {needed} role",
+            hint="An admin can change roles with: audiencehub users role NAME ROLE",
+        )

@@ -1,0 +1,115 @@
+"""Users, roles and personal tokens: hashed, shown once, checked on every use."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from audiencehub.campaign.schema import user_tokens, users
+from audiencehub.campaign.users import (
+    TOKEN_PREFIX,
+    Role,
+    add_user,
+    authenticate_password,
+    authenticate_token,
+    create_token,
+    disable_user,
+    list_tokens,
+    list_users,
+    require,
+    revoke_token,
+    set_password,
+    set_role,
+)
+from audiencehub.errors import Forbidden, InvalidCredentials, InvalidInput
+
+PASSWORD = "correct horse battery staple"
+
+
+def test_passwords_are_argon2_hashes_and_never_shown(workspace):
+    with workspace.campaign.begin() as connection:
+        added = add_user(connection, "ada", PASSWORD, Role.ADMIN)
+        stored = connection.execute(select(users.c.password_hash)).scalar_one()
+        assert stored.startswith("$argon2id$") and PASSWORD not in stored
+        assert "password_hash" not in added
+        assert all("password_hash" not in user for user in list_users(connection))
+        assert authenticate_password(connection, "ada", PASSWORD)["name"] == "ada"
+        assert "password_hash" not in authenticate_password(connection, "ada", PASSWORD)
+
+
+def test_every_login_failure_gets_one_answer(workspace):
+    with workspace.campaign.begin() as connection:
+        add_user(connection, "ada", PASSWORD, Role.ADMIN)
+        answers = set()
+        for name, password in (("ada", "wrong password!!"), ("nobody", PASSWORD)):
+            with pytest.raises(InvalidCredentials) as refused:
+                authenticate_password(connection, name, password)
+            answers.add(refused.value.message)
+        disable_user(connection, "ada")
+        with pytest.raises(InvalidCredentials) as refused:
+            authenticate_password(connection, "ada", PASSWORD)
+        answers.add(refused.value.message)
+    assert answers == {"unknown user or wrong password"}
+
+
+def test_bad_users_are_refused_with_the_reason(workspace):
+    with workspace.campaign.begin() as connection:
+        with pytest.raises(InvalidInput, match="at least 12"):
+            add_user(connection, "ada", "short", Role.ADMIN)
+        add_user(connection, "ada", PASSWORD, Role.ADMIN)
+        with pytest.raises(InvalidInput, match="already exists"):
+            add_user(connection, "ada", PASSWORD, Role.VIEWER)
+        set_password(connection, "ada", "another long passphrase")
+        with pytest.raises(InvalidCredentials):
+            authenticate_password(connection, "ada", PASSWORD)
+
+
+def test_tokens_are_shown_once_stored_hashed_and_revocable(workspace):
+    with workspace.campaign.begin() as connection:
+        add_user(connection, "mara", PASSWORD, Role.MARKETER)
+        token_id, token = create_token(connection, "mara", "nightly sync")
+        assert token.startswith(TOKEN_PREFIX) and len(token) > 40
+        stored = connection.execute(select(user_tokens.c.token_hash)).scalar_one()
+        assert token.encode() not in bytes(stored) and len(stored) == 32
+        assert authenticate_token(connection, token)["name"] == "mara"
+        [listed] = list_tokens(connection)
+        assert listed["last_used_at"] is not None and token not in str(listed)
+        revoke_token(connection, token_id)
+        with pytest.raises(InvalidCredentials):
+            authenticate_token(connection, token)
+        with pytest.raises(InvalidCredentials):
+            authenticate_token(connection, token + "x")
+
+
+def test_roles_are_levels(workspace):
+    assert Role.ADMIN.allows(Role.MARKETER) and Role.MARKETER.allows(Role.VIEWER)
+    assert not Role.VIEWER.allows(Role.MARKETER)
+    with workspace.campaign.begin() as connection:
+        viewer = add_user(connection, "vic", PASSWORD, Role.VIEWER)
+        with pytest.raises(Forbidden, match="takes the marketer role"):
+            require(viewer, Role.MARKETER)
+        set_role(connection, "vic", Role.MARKETER)
+        require(authenticate_password(connection, "vic", PASSWORD), Role.MARKETER)
+
+
+def test_users_and_tokens_through_the_cli(tmp_path, capsys, monkeypatch):
+    """The password comes from the environment (or a prompt), the token is printed once."""
+    from audiencehub.cli import main
+
+    def run(*args):
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        out = capsys.readouterr()
+        return int(done.value.code or 0), out.out, out.err
+
+    ws = str(tmp_path / "ws")
+    assert run("init", ws)[0] == 0
+    monkeypatch.setenv("AUDIENCEHUB_PASSWORD", PASSWORD)
+    assert run("users", "add", "mara", "--role", "marketer", "-w", ws)[0] == 0
+    code, token, err = run("tokens", "create", "mara", "--name", "ci", "-w", ws)
+    assert code == 0 and token.strip().startswith(TOKEN_PREFIX) and "shown this once" in err
+    code, listed, _ = run("tokens", "list", "-w", ws)
+    assert code == 0 and token.strip() not in listed and "mara" in listed
+    code, _, err = run("users", "add", "mara", "-w", ws)
+    assert code == 2 and "already exists" in err
+    assert PASSWORD not in run("users", "list", "--json", "-w", ws)[1]
