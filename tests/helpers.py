@@ -67,6 +67,13 @@ def drop_urls(
     return f"s3://{bucket}/exportSharedAudience", f"s3://{bucket}/importSharedAudience", endpoint
 
 
+def cli_ok(cli: Callable[..., Any], *args: str) -> Any:
+    """Run the CLI through the ``cli`` fixture and insist it succeeds, showing stderr if not."""
+    result = cli(*args)
+    assert result.code == 0, result.err
+    return result
+
+
 def write_inbound(folder: Path, name: str, lines: list[str]) -> Path:
     """Write an inbound file (gzip when the name ends in .gz) under folder."""
     path = folder / name

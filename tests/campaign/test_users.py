@@ -90,26 +90,3 @@ def test_roles_are_levels(workspace):
             require(viewer, Role.MARKETER)
         set_role(connection, "vic", Role.MARKETER)
         require(authenticate_password(connection, "vic", PASSWORD), Role.MARKETER)
-
-
-def test_users_and_tokens_through_the_cli(tmp_path, capsys, monkeypatch):
-    """The password comes from the environment (or a prompt), the token is printed once."""
-    from audiencehub.cli import main
-
-    def run(*args):
-        with pytest.raises(SystemExit) as done:
-            main(list(args))
-        out = capsys.readouterr()
-        return int(done.value.code or 0), out.out, out.err
-
-    ws = str(tmp_path / "ws")
-    assert run("init", ws)[0] == 0
-    monkeypatch.setenv("AUDIENCEHUB_PASSWORD", PASSWORD)
-    assert run("users", "add", "mara", "--role", "marketer", "-w", ws)[0] == 0
-    code, token, err = run("tokens", "create", "mara", "--name", "ci", "-w", ws)
-    assert code == 0 and token.strip().startswith(TOKEN_PREFIX) and "shown this once" in err
-    code, listed, _ = run("tokens", "list", "-w", ws)
-    assert code == 0 and token.strip() not in listed and "mara" in listed
-    code, _, err = run("users", "add", "mara", "-w", ws)
-    assert code == 2 and "already exists" in err
-    assert PASSWORD not in run("users", "list", "--json", "-w", ws)[1]

@@ -14,15 +14,15 @@ import stat
 
 import pysequoia
 
-from tests.parity.test_cli_end_to_end import _ok
+from tests.helpers import cli_ok
 
 
 def _setup(cli, tmp_path):
     ws = str(tmp_path / "ws")
-    _ok(cli, "init", ws)
-    _ok(cli, "people", "datasources", "add", "--id", "100", "--name", "CRM",
+    cli_ok(cli, "init", ws)
+    cli_ok(cli, "people", "datasources", "add", "--id", "100", "--name", "CRM",
         "--inbound-id-type", "customer", "-w", ws)  # fmt: skip
-    _ok(cli, "people", "traits", "add", "--id", "101", "--name", "T101",
+    cli_ok(cli, "people", "traits", "add", "--id", "101", "--name", "T101",
         "--datasource", "100", "-w", ws)  # fmt: skip
     return ws
 
@@ -34,17 +34,17 @@ def _encrypt(public: str, text: str, *, armor: bool) -> bytes:
 
 
 def _ingest(cli, ws, drop):
-    return json.loads(_ok(cli, "people", "ingest", "--from", str(drop), "--json", "-w", ws).out)
+    return json.loads(cli_ok(cli, "people", "ingest", "--from", str(drop), "--json", "-w", ws).out)
 
 
 def test_encrypted_files_are_decrypted_with_the_sources_key(cli, tmp_path):
     """Both documented names, binary and armored messages: applied like plain files."""
     ws = _setup(cli, tmp_path)
-    public = _ok(cli, "people", "datasources", "pgp-key", "100", "--generate",
+    public = cli_ok(cli, "people", "datasources", "pgp-key", "100", "--generate",
                  "CRM <crm@example.com>", "-w", ws).out  # fmt: skip
     assert public.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
     assert "PRIVATE" not in public
-    assert _ok(cli, "people", "datasources", "pgp-key", "100", "-w", ws).out == public
+    assert cli_ok(cli, "people", "datasources", "pgp-key", "100", "-w", ws).out == public
     key_file = tmp_path / "ws" / "pgp" / "100.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     drop = tmp_path / "in"
@@ -60,9 +60,9 @@ def test_encrypted_files_are_decrypted_with_the_sources_key(cli, tmp_path):
         ("applied", 2),
         ("applied", 1),
     ]
-    _ok(cli, "people", "segments", "add", "--id", "900", "--name", "S", "--rule", "T101",
+    cli_ok(cli, "people", "segments", "add", "--id", "900", "--name", "S", "--rule", "T101",
         "-w", ws)  # fmt: skip
-    shown = _ok(cli, "people", "segments", "show", "900", "--json", "-w", ws).out
+    shown = cli_ok(cli, "people", "segments", "show", "900", "--json", "-w", ws).out
     assert json.loads(shown)["size"] == 3
     assert not list(tmp_path.glob("**/*.txt"))  # no decrypted copy is left behind
 
@@ -80,7 +80,7 @@ def test_a_file_for_another_key_or_without_a_key_is_refused_and_retried(cli, tmp
     assert "has no PGP key" in missing["problems"][0]
     assert "pgp-key 100 --generate" in missing["problems"][0]
 
-    public = _ok(cli, "people", "datasources", "pgp-key", "100", "--generate",
+    public = cli_ok(cli, "people", "datasources", "pgp-key", "100", "--generate",
                  "CRM <crm@example.com>", "-w", ws).out  # fmt: skip
     [wrong] = _ingest(cli, ws, drop)
     assert wrong["status"] == "refused"
@@ -103,7 +103,7 @@ def test_keys_are_checked_and_never_replaced_silently(cli, tmp_path):
     assert refused.code == 2 and "not a usable OpenPGP private key" in refused.err
     private = tmp_path / "private.asc"
     private.write_text(str(pysequoia.Tsk.generate("B <b@example.com>")), "ascii")
-    shown = _ok(cli, "people", "datasources", "pgp-key", "100", "--import", str(private),
+    shown = cli_ok(cli, "people", "datasources", "pgp-key", "100", "--import", str(private),
                 "-w", ws).out  # fmt: skip
     assert shown.startswith("-----BEGIN PGP PUBLIC KEY BLOCK-----")
     again = cli("people", "datasources", "pgp-key", "100", "--generate", "C <c@x.org>", "-w", ws)

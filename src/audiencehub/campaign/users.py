@@ -10,14 +10,15 @@ request finds it by index and a copied database holds no usable credential.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import secrets
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
@@ -85,10 +86,16 @@ class Token(TypedDict):
 _USER_COLUMNS = (users.c.id, users.c.name, users.c.role, users.c.disabled, users.c.created_at)
 
 
-def _user(row: object) -> User:
-    user = cast(User, dict(row._mapping))  # type: ignore[attr-defined]
-    user["role"] = Role(user["role"])
-    return user
+def _user(row: Row[Any]) -> User:
+    """The shown fields of a row that may hold more (a hash, a token id): never those."""
+    fields = row._mapping
+    return User(
+        id=fields["id"],
+        name=fields["name"],
+        role=Role(fields["role"]),
+        disabled=bool(fields["disabled"]),
+        created_at=fields["created_at"],
+    )
 
 
 def _check_password(password: str) -> None:
@@ -160,7 +167,7 @@ def authenticate_password(connection: Connection, name: str, password: str) -> U
     row = connection.execute(
         select(*_USER_COLUMNS, users.c.password_hash).where(users.c.name == name)
     ).first()
-    stored = row.password_hash if row is not None else _DUMMY_HASH
+    stored = row.password_hash if row is not None else _dummy_hash()
     try:
         _hasher.verify(stored, password)  # a missing user costs the same time
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -171,10 +178,14 @@ def authenticate_password(connection: Connection, name: str, password: str) -> U
         connection.execute(
             update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password))
         )
-    return get_user(connection, name)  # never the row, which holds the hash
+    return _user(row)
 
 
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user is unknown, made on first need: hashing is
+    deliberately slow, and every CLI start imports this module."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _digest(token: str) -> bytes:
@@ -245,7 +256,7 @@ def authenticate_token(connection: Connection, token: str, *, touch: bool = True
             .where(user_tokens.c.id == row.token_id)
             .values(last_used_at=datetime.now(UTC))
         )
-    return get_user(connection, row.name)
+    return _user(row)
 
 
 def require(user: User, needed: Role) -> None:

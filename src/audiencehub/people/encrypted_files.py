@@ -19,7 +19,13 @@ from audiencehub.drops import DropLocation, DropObject
 from audiencehub.errors import ConfigurationError
 from audiencehub.people.pgp_keys import PgpKeys
 
-__all__ = ["ENCRYPTED_SUFFIXES", "DecryptedDrop", "is_encrypted", "plain_name"]
+__all__ = [
+    "ENCRYPTED_SUFFIXES",
+    "DecryptedDrop",
+    "encryption_problem",
+    "is_encrypted",
+    "plain_name",
+]
 
 ENCRYPTED_SUFFIXES = (".pgp", ".gpg")
 
@@ -32,6 +38,18 @@ def is_encrypted(name: str) -> bool:
 def plain_name(name: str) -> str:
     """The file name without its encryption suffix, which the formats parse."""
     return name[:-4] if is_encrypted(name) else name
+
+
+def encryption_problem(name: str) -> str | None:
+    """Why an encrypted file is refused by its name, or None: a PGP file must not also be
+    gzip-compressed (PGP compresses, and the reference rejects ``.gz`` inside PGP); saying
+    so beats calling the file badly named."""
+    if is_encrypted(name) and plain_name(name).endswith(".gz"):
+        return (
+            "a PGP file must not also be gzip-compressed (PGP compresses; the reference "
+            "rejects .gz inside .pgp/.gpg): encrypt the plain file"
+        )
+    return None
 
 
 class DecryptedDrop:

@@ -5,22 +5,17 @@ sizes) caps a compressed file at 3 GB and an uncompressed one at 5 GB; the compr
 says 1 GB for ``.gz``. The docs disagree, so the larger documented figure is the limit (a
 file the reference may accept is never refused here). A file over it refuses its batch
 whole with the reason and the fix, and is not recorded, so the batch is retried once split.
-
-A PGP-encrypted inbound file (``.pgp``/``.gpg``) must not also be gzip-compressed: PGP
-compresses, and the reference rejects ``.gz`` inside PGP; saying so beats calling the file
-badly named.
 """
 
 from __future__ import annotations
 
 from audiencehub.drops import DropObject
 
-__all__ = ["MAX_COMPRESSED_BYTES", "MAX_UNCOMPRESSED_BYTES", "encryption_problem", "size_problem"]
+__all__ = ["MAX_COMPRESSED_BYTES", "MAX_UNCOMPRESSED_BYTES", "size_problem"]
 
 _GB = 1 << 30
 MAX_COMPRESSED_BYTES = 3 * _GB
 MAX_UNCOMPRESSED_BYTES = 5 * _GB
-_ENCRYPTED = (".pgp", ".gpg")
 
 
 def size_problem(obj: DropObject) -> str | None:
@@ -35,13 +30,3 @@ def size_problem(obj: DropObject) -> str | None:
         "inbound files; split it into numbered files of the same batch "
         "(ftp_dpm_<DPID>_<ts>.sync.1.gz, .2.gz...; 200-300 MB compressed is the optimal size)"
     )
-
-
-def encryption_problem(name: str) -> str | None:
-    """Why a PGP-encrypted inbound file is refused by its name, or None."""
-    if name.endswith(_ENCRYPTED) and name[: -len(".pgp")].endswith(".gz"):
-        return (
-            "a PGP file must not also be gzip-compressed (PGP compresses; the reference "
-            "rejects .gz inside .pgp/.gpg): encrypt the plain file"
-        )
-    return None

@@ -45,10 +45,15 @@ from audiencehub.people.data_sources import (
     check_device_id,
     get_data_source,
 )
-from audiencehub.people.encrypted_files import DecryptedDrop, is_encrypted, plain_name
+from audiencehub.people.encrypted_files import (
+    DecryptedDrop,
+    encryption_problem,
+    is_encrypted,
+    plain_name,
+)
 from audiencehub.people.graph import create_users, find_users, touch_users
 from audiencehub.people.id_sync_ingest import apply_id_sync
-from audiencehub.people.inbound_limits import encryption_problem, size_problem
+from audiencehub.people.inbound_limits import size_problem
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.receipts import Receipt, read_lines
 from audiencehub.people.schema import ingested_files, traits, user_signals, user_traits
@@ -357,12 +362,11 @@ def _apply_rows(
         receipt.removed_traits += len(dropped)
         pairs = [(key, value) for key, values in row.signals.items() for value in values]
         receipt.total_signals += len(row.realize) + len(row.remove) + len(pairs)
-        # a reference naming no trait here is unused; one of another source failed validation
-        receipt.unused_signals += len(row.realize) - len(added) + len(removals) - len(dropped)
-        receipt.unused_signals -= failed
-        receipt.unused_signals += sum(
-            1 for key, value in pairs if (key.casefold(), value.casefold()) not in index.rule_pairs
-        )
+        # unused: references naming no trait here (those of another source failed
+        # validation instead) and key-values no rule trait tests
+        unresolved = len(row.realize) + len(removals) - len(added) - len(dropped) - failed
+        untested = sum(1 for k, v in pairs if (k.casefold(), v.casefold()) not in index.rule_pairs)
+        receipt.unused_signals += unresolved + untested
         if added or dropped or row.signals:
             receipt.stored_records += 1
             state.stored.add(user_id)

@@ -52,6 +52,11 @@ def _run(workspace, activities, **options):
     )
 
 
+def _save(input_id, **fields):
+    """A save_audience activity "s" reading ``input_id``."""
+    return {"id": "s", "type": "save_audience", "input": input_id, **fields}
+
+
 def _source(workspace, **options):
     """A shared data source with its terms accepted."""
     from audiencehub.campaign.key_vault import KeyVault
@@ -184,13 +189,7 @@ def test_segmentation_by_filter_percent_count_and_remainder(base):
                     {"name": "five", "count": 5},
                 ],
             },
-            {
-                "id": "s",
-                "type": "save_audience",
-                "input": "split.tenth",
-                "mode": "create_or_update",
-                "audience": "tenth",
-            },
+            _save("split.tenth", mode="create_or_update", audience="tenth"),
         ],
     )
     assert result.activities["split"]["outputs"] == {
@@ -209,39 +208,21 @@ def test_save_modes(base):
             base,
             [
                 {"id": "q", "type": "query", "filter": "country = 'US'"},
-                {
-                    "id": "s",
-                    "type": "save_audience",
-                    "input": "q",
-                    "mode": "replace",
-                    "audience": "US",
-                },
+                _save("q", mode="replace", audience="US"),
             ],
         )
     _run(
         base,
         [
             {"id": "q", "type": "query", "filter": "crm_id IN ('C2', 'C4')"},
-            {
-                "id": "s",
-                "type": "save_audience",
-                "input": "q",
-                "mode": "create_or_update",
-                "audience": "US",
-            },
+            _save("q", mode="create_or_update", audience="US"),
         ],
     )
     _run(
         base,
         [
             {"id": "q", "type": "query", "filter": "crm_id = 'C6'"},
-            {
-                "id": "s",
-                "type": "save_audience",
-                "input": "q",
-                "mode": "complete",
-                "audience": "US",
-            },
+            _save("q", mode="complete", audience="US"),
         ],
     )
     assert _crm(base, "US") == ["C2", "C4", "C6"]
@@ -249,7 +230,7 @@ def test_save_modes(base):
         base,
         [
             {"id": "q", "type": "query", "filter": "crm_id = 'C8'"},
-            {"id": "s", "type": "save_audience", "input": "q", "mode": "replace", "audience": "US"},
+            _save("q", mode="replace", audience="US"),
         ],
     )
     assert _crm(base, "US") == ["C8"]
@@ -257,13 +238,7 @@ def test_save_modes(base):
         base,
         [
             {"id": "r", "type": "read_audience", "audience": "US"},
-            {
-                "id": "s",
-                "type": "save_audience",
-                "input": "r",
-                "mode": "create_unique",
-                "audience": "Snapshot",
-            },
+            _save("r", mode="create_unique", audience="Snapshot"),
         ],
         now=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
     )
@@ -282,14 +257,7 @@ def test_share_mode_records_a_share_into_a_segment_id(base):
         base,
         [
             {"id": "q", "type": "query", "filter": "country = 'US'"},
-            {
-                "id": "s",
-                "type": "save_audience",
-                "input": "q",
-                "mode": "share",
-                "shared_audience": "902",
-                "datasource": source["id"],
-            },
+            _save("q", mode="share", shared_audience="902", datasource=source["id"]),
         ],
         client=people_partner(base),
     )
@@ -307,13 +275,7 @@ def test_a_failing_run_leaves_nothing(base):
             base,
             [
                 {"id": "q", "type": "query", "filter": "country = 'FR'"},
-                {
-                    "id": "s",
-                    "type": "save_audience",
-                    "input": "q",
-                    "mode": "create_or_update",
-                    "audience": "A",
-                },
+                _save("q", mode="create_or_update", audience="A"),
                 {"id": "r", "type": "read_audience", "audience": "missing"},
             ],
         )
@@ -376,13 +338,7 @@ def test_scheduled_workflows_run_when_due(base):
         "activities": [
             {"id": "start", "type": "scheduler", "cron": "0 6 * * *"},
             {"id": "q", "type": "query", "filter": "country = 'FR'"},
-            {
-                "id": "s",
-                "type": "save_audience",
-                "input": "q",
-                "mode": "create_or_update",
-                "audience": "Daily FR",
-            },
+            _save("q", mode="create_or_update", audience="Daily FR"),
         ],
     }
     start = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
@@ -412,15 +368,9 @@ def test_share_mode_sends_records_without_an_id_down_the_complement(base, tmp_pa
         base,
         [
             {"id": "q", "type": "query", "filter": "country = 'FR'"},
-            {
-                "id": "s",
-                "type": "save_audience",
-                "input": "q",
-                "mode": "share",
-                "shared_audience": "903",
-                "datasource": source["id"],
-                "complement": True,
-            },
+            _save(
+                "q", mode="share", shared_audience="903", datasource=source["id"], complement=True
+            ),
             {
                 "id": "rest",
                 "type": "save_audience",
@@ -441,14 +391,7 @@ def test_complement_needs_share_mode():
         {
             "activities": [
                 {"id": "q", "type": "query", "filter": "country = 'FR'"},
-                {
-                    "id": "s",
-                    "type": "save_audience",
-                    "input": "q",
-                    "mode": "create_or_update",
-                    "audience": "A",
-                    "complement": True,
-                },
+                _save("q", mode="create_or_update", audience="A", complement=True),
             ]
         }
     )
@@ -471,13 +414,7 @@ def test_a_workflow_cannot_save_into_an_imported_audience(base, mode):
             base,
             [
                 {"id": "q", "type": "query", "filter": "country = 'FR'"},
-                {
-                    "id": "s",
-                    "type": "save_audience",
-                    "input": "q",
-                    "mode": mode,
-                    "audience": "From the people service",
-                },
+                _save("q", mode=mode, audience="From the people service"),
             ],
         )
     with base.campaign.connect() as connection:
