@@ -74,3 +74,14 @@ def as_child(
         generate()
         return True
     return False
+
+
+def bench_admin(connection: Any) -> Any:
+    """The admin that accepts a benchmark data source's terms (made on first need)."""
+    from audiencehub.campaign.users import Role, add_user, get_user
+    from audiencehub.errors import NotFound
+
+    try:
+        return get_user(connection, "bench")
+    except NotFound:
+        return add_user(connection, "bench", "benchmark admin password", Role.ADMIN)

@@ -39,7 +39,7 @@ from audiencehub.campaign.sharing.export_job import run_export, share_audience
 from audiencehub.drops import FolderDrop
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import init_workspace, open_workspace
-from measure import as_child, bench_parser, generate_in_child, peak_mb, run_child
+from measure import as_child, bench_admin, bench_parser, generate_in_child, peak_mb, run_child
 
 
 def _generate(data: Path, count: int) -> None:
@@ -57,7 +57,7 @@ def _generate(data: Path, count: int) -> None:
             hashing=HashScheme.AAM,
             alias_dpid=7001,
         )
-        accept_terms(connection, source["id"], "bench")
+        accept_terms(connection, source["id"], bench_admin(connection))
     workspace.campaign.dispose()
     database = sqlite3.connect(workspace.path / "campaign.db")
     database.execute(

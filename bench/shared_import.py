@@ -50,7 +50,7 @@ from audiencehub.drops import FolderDrop
 from audiencehub.formats import ControlFile, FileEntry, OutboundName
 from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.workspace import init_workspace, open_workspace
-from measure import as_child, bench_parser, generate_in_child, peak_mb, run_child
+from measure import as_child, bench_admin, bench_parser, generate_in_child, peak_mb, run_child
 
 DESTINATION, SEGMENT, PARTS = 46390, 900, 4
 MATCHING = 0.6
@@ -143,7 +143,7 @@ def _generate(data: Path, count: int) -> None:
             hashing=HashScheme.AAM,
             destination_id=DESTINATION,
         )
-        accept_terms(connection, source["id"], "bench")
+        accept_terms(connection, source["id"], bench_admin(connection))
         create_shared_audience(
             connection, name="Shared", segment_id=SEGMENT, data_source_id=source["id"]
         )

@@ -240,3 +240,14 @@ def reset_database(url: str, seed: dict[str, list[dict[str, Any]]]) -> None:
                 connection.execute(insert(tables[name]), rows)
     finally:
         engine.dispose()
+
+
+def an_admin(connection: Any, name: str = "tester") -> Any:
+    """A campaign admin named ``name`` (made on first need), to accept terms as."""
+    from audiencehub.campaign.users import Role, add_user, get_user
+    from audiencehub.errors import NotFound
+
+    try:
+        return get_user(connection, name)
+    except NotFound:
+        return add_user(connection, name, "correct horse battery", Role.ADMIN)

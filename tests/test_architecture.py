@@ -25,9 +25,19 @@ CAMPAIGN_RANKS = {
     "web": 6,
 }
 # Modules at campaign/'s root that every sub-domain may use (rank 0): they import none.
-CAMPAIGN_BASE = {"schema", "audiences", "key_vault", "users", "migrations"}
+CAMPAIGN_BASE = {"schema", "audiences", "key_vault", "users", "sessions", "migrations"}
 PEOPLE_RANKS = {"web": 2}  # everything else in people/ is the core, rank 1
-FOUNDATION = {"db", "identity", "formats", "drops", "engines", "config", "errors", "workspace"}
+FOUNDATION = {
+    "db",
+    "identity",
+    "formats",
+    "drops",
+    "engines",
+    "restapi",
+    "config",
+    "errors",
+    "workspace",
+}
 COMPOSITION = {"runtime", "cli"}
 SYSTEMS = {"campaign", "people"}
 

@@ -38,7 +38,7 @@ from audiencehub.people.publication import publish
 from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.people.web.app import create_people_app
-from tests.helpers import drop_urls
+from tests.helpers import an_admin, drop_urls
 
 EMAILS = {
     "C1": "jo@example.com",
@@ -118,13 +118,13 @@ def test_import_then_share_back(workspace, tmp_path, kind, request):
             alias_dpid=7001,
             destination_id=46390,
         )
-        accept_terms(connection, crm["id"], "tester")
+        accept_terms(connection, crm["id"], an_admin(connection))
         connection.execute(
             shared_data_sources.update()
             .where(shared_data_sources.c.id == DEFAULT_SOURCE)
             .values(destination_id=46391, alias_dpid=7002)
         )
-        accept_terms(connection, DEFAULT_SOURCE, "tester")
+        accept_terms(connection, DEFAULT_SOURCE, an_admin(connection))
         create_shared_audience(
             connection, name="Shoe lovers", segment_id=900, data_source_id=crm["id"]
         )

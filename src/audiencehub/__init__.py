@@ -8,10 +8,12 @@ from audiencehub.campaign import ImportReport, ProfileField, UpsertKey, import_p
 from audiencehub.config import Settings, load_settings
 from audiencehub.errors import (
     AudienceHubError,
+    Changed,
     ConfigurationError,
     DecryptionFailed,
     Forbidden,
     InputFileError,
+    InUse,
     InvalidCredentials,
     InvalidDeclaredId,
     InvalidEmail,
@@ -47,6 +49,7 @@ __all__ = [
     "AesSivCipher",
     "AudienceHubError",
     "AuthState",
+    "Changed",
     "ConfigurationError",
     "DeclaredIdSync",
     "DecryptionFailed",
@@ -54,6 +57,7 @@ __all__ = [
     "HashScheme",
     "IdKind",
     "ImportReport",
+    "InUse",
     "InputFileError",
     "InvalidCredentials",
     "InvalidDeclaredId",

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     # failed token requests per client id or address before a lockout, and its length
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
+    # how long a web session lasts after signing in
+    session_hours: int = Field(default=12, ge=1, le=24 * 30)
     # declared-ID mode of the tracking server: on click, sync this source's ID with /id
     tracking_declared_source: str | None = None
     # a demo workspace (``audiencehub demo``) may carry example secrets; no other may

@@ -27,7 +27,10 @@ person changes it. Errors raised for a driver's failure keep it as their cause
     │   └── WorkspaceNotFound        no workspace where one was expected
     ├── InvalidCredentials           credentials missing, unknown, expired or refused
     ├── TooManyRequests              a rate limit or a login lockout: retry after a while
+    ├── Forbidden                    the user's role does not allow this
     ├── NotFound                     a named thing (profile, ...) does not exist
+    ├── InUse                        deleting it would orphan what refers to it
+    ├── Changed                      it changed since the caller read it (If-Match)
     ├── StorageError                 the database is unreachable or not migrated
     └── RemoteError                  a remote service is unreachable or failed: retry later
         └── SendFailed               a mail server or SMS gateway did not take a message
@@ -37,9 +40,11 @@ from __future__ import annotations
 
 __all__ = [
     "AudienceHubError",
+    "Changed",
     "ConfigurationError",
     "DecryptionFailed",
     "Forbidden",
+    "InUse",
     "InputFileError",
     "InvalidCredentials",
     "InvalidDeclaredId",
@@ -145,6 +150,14 @@ class WorkspaceNotFound(ConfigurationError):
 
 class NotFound(AudienceHubError):
     """A named object does not exist."""
+
+
+class InUse(AudienceHubError):
+    """Deleting this would orphan what refers to it (an audience's data source, ...)."""
+
+
+class Changed(AudienceHubError):
+    """The thing changed since the caller read it: its ETag no longer matches If-Match."""
 
 
 class StorageError(AudienceHubError):

@@ -25,8 +25,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from audiencehub.errors import (
     AudienceHubError,
+    Changed,
     ConfigurationError,
     Forbidden,
+    InUse,
     InvalidCredentials,
     LegalRestriction,
     NotFound,
@@ -46,6 +48,8 @@ _STATUSES: tuple[tuple[type[AudienceHubError], int], ...] = (
     (LegalRestriction, 403),
     (Forbidden, 403),
     (NotFound, 404),
+    (InUse, 409),
+    (Changed, 412),
     (RemoteError, 502),
     (ConfigurationError, 503),
     (StorageError, 503),

@@ -16,11 +16,15 @@ class Result:
     err: str
 
 
+CLI_PASSWORD = "correct horse battery"
+
+
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Call ``audiencehub ARGS`` and return its exit code, stdout and stderr."""
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("AUDIENCEHUB_WORKSPACE", raising=False)
+    monkeypatch.setenv("AUDIENCEHUB_PASSWORD", CLI_PASSWORD)  # what `users add` is given
 
     def run(*args: str) -> Result:
         with pytest.raises(SystemExit) as exit_info:

@@ -57,6 +57,8 @@ def test_publish_then_import_through_the_cli(cli, tmp_path):
     assert cli("people", "ingest", "--from", str(inbound), "-w", ws).code == 0
     assert cli("people", "publish", "-w", ws).code == 0
 
+    assert cli("users", "add", "ada", "--role", "admin", "-w", ws).code == 0
+    assert cli("users", "add", "mara", "--role", "marketer", "-w", ws).code == 0
     source = cli(
         "datasources",
         "add",
@@ -87,7 +89,9 @@ def test_publish_then_import_through_the_cli(cli, tmp_path):
         ws,
     )
     assert refused.code == 2 and "accept-terms AMCDS1" in refused.err
-    assert cli("datasources", "accept-terms", "AMCDS1", "-w", ws).code == 0
+    not_admin = cli("datasources", "accept-terms", "AMCDS1", "--user", "mara", "-w", ws)
+    assert not_admin.code == 2 and "takes the admin role" in not_admin.err
+    assert cli("datasources", "accept-terms", "AMCDS1", "--user", "ada", "-w", ws).code == 0
     assert (
         cli(
             "audiences",

@@ -62,7 +62,8 @@ def test_a_batch_in_the_current_split_form_is_imported(cli, tmp_path):
     cli_ok(cli, "profiles", "import", str(profiles), "-w", ws)
     cli_ok(cli, "datasources", "add", "--label", "CRM", "--reconciliation", "declared", "--key",
         "email", "--hashing", "aam", "--destination-id", "1234", "-w", ws)  # fmt: skip
-    cli_ok(cli, "datasources", "accept-terms", "AMCDS1", "-w", ws)
+    cli_ok(cli, "users", "add", "ada", "--role", "admin", "-w", ws)
+    cli_ok(cli, "datasources", "accept-terms", "AMCDS1", "--user", "ada", "-w", ws)
     cli_ok(cli, "audiences", "import-shared", "--segment", "900", "--datasource", "AMCDS1",
         "--name", "Split", "-w", ws)  # fmt: skip
     cli_ok(cli, "accounts", "set", "importSharedAudience", "--folder", str(drop), "-w", ws)

@@ -8,7 +8,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 
 from audiencehub.db.job_runs import job_runs_table
-from audiencehub.db.types import ID
+from audiencehub.db.types import ID, UTCDateTime
 from audiencehub.spool import spool_marks_table
 
 __all__ = [
@@ -75,11 +74,11 @@ profiles = Table(
     Column("sms_opt_out", Boolean, nullable=False, default=False),
     Column("blocklisted", Boolean, nullable=False, default=False),
     # when the person opted out through an unsubscribe link: an import's "no" keeps it
-    Column("email_unsubscribed_at", DateTime(timezone=True)),
-    Column("sms_unsubscribed_at", DateTime(timezone=True)),
+    Column("email_unsubscribed_at", UTCDateTime),
+    Column("sms_unsubscribed_at", UTCDateTime),
     Column("attributes", JSON, nullable=False, default=dict),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # The primary key is the matching path (scheme, kind, digest) and the table is
@@ -99,7 +98,7 @@ key_schemes = Table(
     "key_schemes",
     metadata,
     Column("scheme", String(16), primary_key=True),
-    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
     # replaced by a fresh random value in every transaction that writes this
     # scheme's keys: names the columnar copies of campaign.sharing.stored_keys
     Column("keys_token", String(32)),
@@ -120,9 +119,9 @@ shared_data_sources = Table(
     Column("channel", String(8)),  # email | sms | other
     Column("secret", LargeBinary),  # key material, encrypted with the workspace key
     Column("terms_accepted_by", String(255)),
-    Column("terms_accepted_at", DateTime(timezone=True)),
+    Column("terms_accepted_at", UTCDateTime),
     Column("last_file_processed", String(1024)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 audiences = Table(
@@ -135,8 +134,8 @@ audiences = Table(
     Column("data_source_id", String(32), ForeignKey("shared_data_sources.id")),
     Column("force_profile", Boolean, nullable=False),
     Column("last_report", JSON),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # Every (audience, profile) pair, file audiences' profiles included: what targeting,
@@ -164,7 +163,7 @@ visitor_links = Table(
     metadata,
     Column("visitor_id", String(38), primary_key=True),
     Column("profile_id", ID, ForeignKey("profiles.id"), primary_key=True),
-    Column("linked_at", DateTime(timezone=True), nullable=False),
+    Column("linked_at", UTCDateTime, nullable=False),
 )
 
 external_accounts = Table(
@@ -183,7 +182,7 @@ processed_batches = Table(
     "processed_batches",
     metadata,
     Column("batch", String(1024), primary_key=True),
-    Column("processed_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
     Column("report", JSON, nullable=False),
     # what the batch name says, so a batch older than the last full one can be told
     Column("destination_id", Integer),
@@ -195,7 +194,7 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
     Column("actor", String(255), nullable=False),
     Column("action", String(64), nullable=False),
     Column("data_source_id", String(32)),
@@ -221,7 +220,7 @@ shares = Table(
     Column("segment_id", Integer, nullable=False),
     Column("trait_code", String(255), nullable=False),
     Column("data_source_id", String(32), ForeignKey("shared_data_sources.id"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 share_exports = Table(
@@ -229,7 +228,7 @@ share_exports = Table(
     metadata,
     Column("share_id", ID, ForeignKey("shares.id"), primary_key=True),
     Column("profile_id", ID, primary_key=True),
-    Column("exported_at", DateTime(timezone=True), nullable=False),
+    Column("exported_at", UTCDateTime, nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -238,8 +237,8 @@ workflow_runs = Table(
     metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
     Column("status", String(16), nullable=False),
     Column("activities", JSON, nullable=False),  # per activity: inputs and output counts
 )
@@ -265,7 +264,7 @@ tracking_log = Table(
     Column("url", Text),
     Column("visitor_id", String(64)),  # a visitor ID, or campaign's own cookie id
     Column("user_agent", Text),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
 
 deliveries = Table(
@@ -275,7 +274,7 @@ deliveries = Table(
     Column("name", String(255), nullable=False),
     Column("channel", String(8), nullable=False),  # email | sms
     Column("kind", String(16), nullable=False),  # delivery | trigger
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     # one delivery per trigger template: its messages, clicks and opens add up there
     Index(
         "ix_deliveries_trigger",
@@ -297,7 +296,7 @@ messages = Table(
     Column("address", String(320), nullable=False),
     Column("status", String(8), nullable=False),  # sent | failed | skipped
     Column("reason", Text),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
 
 trigger_events = Table(
@@ -305,7 +304,7 @@ trigger_events = Table(
     metadata,
     Column("idempotency_key", String(255), primary_key=True),
     Column("message_id", ID, ForeignKey("messages.id")),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
 )
 
 message_templates = Table(
@@ -324,7 +323,7 @@ workflow_schedules = Table(
     Column("name", String(255), primary_key=True),
     Column("document", JSON, nullable=False),
     Column("cron", String(255), nullable=False),
-    Column("next_run_at", DateTime(timezone=True), nullable=False),
+    Column("next_run_at", UTCDateTime, nullable=False),
     Column("last_run_id", ID),
 )
 
@@ -343,7 +342,7 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("role", String(16), nullable=False),
     Column("disabled", Boolean, nullable=False, server_default=text("false")),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # personal API tokens: the SHA-256 of the token (shown once), never the token
@@ -354,7 +353,17 @@ user_tokens = Table(
     Column("user_id", ID, ForeignKey("campaign_users.id"), nullable=False),
     Column("name", String(255), nullable=False),
     Column("token_hash", LargeBinary(32), nullable=False, unique=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_used_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+# signed-in sessions of the web UI (migration c0018): the SHA-256 of the cookie, never the cookie
+user_sessions = Table(
+    "campaign_user_sessions",
+    metadata,
+    Column("session_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", ID, ForeignKey("campaign_users.id"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )

@@ -42,6 +42,8 @@ __all__ = [
     "revoke_token",
     "set_password",
     "set_role",
+    "user_columns",
+    "user_of_row",
 ]
 
 TOKEN_PREFIX = "ahp_"  # noqa: S105 -- a prefix that makes a leaked token recognisable
@@ -86,7 +88,12 @@ class Token(TypedDict):
 _USER_COLUMNS = (users.c.id, users.c.name, users.c.role, users.c.disabled, users.c.created_at)
 
 
-def _user(row: Row[Any]) -> User:
+def user_columns() -> tuple[Any, ...]:
+    """The columns a shown user is made of (for queries that join users)."""
+    return _USER_COLUMNS
+
+
+def user_of_row(row: Row[Any]) -> User:
     """The shown fields of a row that may hold more (a hash, a token id): never those."""
     fields = row._mapping
     return User(
@@ -132,12 +139,14 @@ def get_user(connection: Connection, name: str) -> User:
     row = connection.execute(select(*_USER_COLUMNS).where(users.c.name == name)).first()
     if row is None:
         raise NotFound(f"no user named {name!r}", hint="List them with: audiencehub users list")
-    return _user(row)
+    return user_of_row(row)
 
 
 def list_users(connection: Connection) -> list[User]:
     """Every user, by name."""
-    return [_user(r) for r in connection.execute(select(*_USER_COLUMNS).order_by(users.c.name))]
+    return [
+        user_of_row(r) for r in connection.execute(select(*_USER_COLUMNS).order_by(users.c.name))
+    ]
 
 
 def set_password(connection: Connection, name: str, password: str) -> None:
@@ -178,7 +187,7 @@ def authenticate_password(connection: Connection, name: str, password: str) -> U
         connection.execute(
             update(users).where(users.c.id == row.id).values(password_hash=_hasher.hash(password))
         )
-    return _user(row)
+    return user_of_row(row)
 
 
 @functools.cache
@@ -256,7 +265,7 @@ def authenticate_token(connection: Connection, token: str, *, touch: bool = True
             .where(user_tokens.c.id == row.token_id)
             .values(last_used_at=datetime.now(UTC))
         )
-    return _user(row)
+    return user_of_row(row)
 
 
 def require(user: User, needed: Role) -> None:

@@ -18,10 +18,12 @@ import typer
 from rich.markup import escape
 
 from audiencehub import __version__
-from audiencehub.cli import (
+from audiencehub.cli import (  # the catalogs' commands register on the apps they extend
+    campaign_catalog,  # noqa: F401
     identity,
     messaging,
     people,
+    people_catalog,  # noqa: F401
     profiles,
     serve,
     sharing,

@@ -13,7 +13,7 @@ from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import console, print_json, print_or_json, print_records, print_table
 from audiencehub.drops import open_drop
 from audiencehub.errors import InvalidInput
-from audiencehub.people.clients import register_client
+from audiencehub.people.clients import ClientRole, register_client
 from audiencehub.people.data_sources import (
     ExportControl,
     IdType,
@@ -33,7 +33,14 @@ from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import open_workspace
 
-__all__ = ["app"]
+__all__ = [
+    "app",
+    "clients_app",
+    "datasources_app",
+    "destinations_app",
+    "segments_app",
+    "traits_app",
+]
 
 app = typer.Typer(help="The people service (audience manager).")
 datasources_app = typer.Typer(help="People-service data sources.")
@@ -244,18 +251,22 @@ def destinations_add(
     console.print(f"Destination {destination_id} ({name}) created")
 
 
-clients_app = typer.Typer(help="OAuth2 clients of the partner API.")
+clients_app = typer.Typer(help="OAuth2 clients of the partner and administration APIs.")
 app.add_typer(clients_app, name="clients")
 
 
 @clients_app.command("add")
 def clients_add(
     name: Annotated[str, typer.Option(help="Who the client is, e.g. campaign.")],
+    role: Annotated[
+        ClientRole,
+        typer.Option(help="partner (shared audiences), viewer or admin (administration API)."),
+    ] = ClientRole.PARTNER,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Register a partner API client and print its id and secret (shown this once)."""
+    """Register an API client and print its id and secret (shown this once)."""
     with open_workspace(workspace).people.begin() as connection:
-        client_id, secret = register_client(connection, name)
+        client_id, secret = register_client(connection, name, role)
     console.print(f"client id:     {client_id}\nclient secret: {secret}")
     console.print("Store the secret now: it is kept only as a hash and cannot be shown again.")
 

@@ -18,9 +18,17 @@ from audiencehub.campaign import (
     schemes_in_use,
 )
 from audiencehub.campaign.audiences import audience_id
+from audiencehub.campaign.profiles.lookup import profile_page
 from audiencehub.campaign.workflows.targeting import compile_filter
 from audiencehub.cli.options import JsonOption, WorkspaceOption
-from audiencehub.cli.output import byte_progress, console, print_json, print_report, print_value
+from audiencehub.cli.output import (
+    byte_progress,
+    console,
+    print_json,
+    print_or_json,
+    print_report,
+    print_value,
+)
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
 from audiencehub.runtime.policy import collector_paused
@@ -113,20 +121,37 @@ def import_command(
         print_report(report)
 
 
+WhereOption = Annotated[
+    str | None,
+    typer.Option(help="A targeting filter, e.g. \"country = 'FR' AND NOT email_opt_out\"."),
+]
+
+
 @app.command("count")
-def count_command(
-    where: Annotated[
-        str | None,
-        typer.Option(help="A targeting filter, e.g. \"country = 'FR' AND NOT email_opt_out\"."),
-    ] = None,
-    workspace: WorkspaceOption = None,
-) -> None:
+def count_command(where: WhereOption = None, workspace: WorkspaceOption = None) -> None:
     """Print how many profiles the workspace holds (matching --where, if given)."""
     with open_workspace(workspace).campaign.connect() as connection:
         condition = (
             compile_filter(where, lambda name: audience_id(connection, name)) if where else None
         )
         print_value(count_profiles(connection, condition))
+
+
+@app.command("list")
+def list_command(
+    where: WhereOption = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, by id.")] = 50,
+    after: Annotated[int | None, typer.Option(help="Start after this profile id.")] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List profiles (matching --where, if given), by id, a page at a time."""
+    with open_workspace(workspace).campaign.connect() as connection:
+        condition = (
+            compile_filter(where, lambda name: audience_id(connection, name)) if where else None
+        )
+        rows = profile_page(connection, condition, after, limit)
+    print_or_json(rows, "Profiles", as_json=as_json)
 
 
 @app.command("show")

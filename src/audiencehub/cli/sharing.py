@@ -15,7 +15,7 @@ from audiencehub.campaign.sharing.accounts import (
     get_account,
     set_account,
 )
-from audiencehub.campaign.sharing.audit import current_actor, list_audit
+from audiencehub.campaign.sharing.audit import list_audit
 from audiencehub.campaign.sharing.data_sources import (
     Channel,
     Encryption,
@@ -33,6 +33,7 @@ from audiencehub.campaign.sharing.jobs import (
 )
 from audiencehub.campaign.sharing.people_link import set_people_link
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
+from audiencehub.campaign.users import get_user
 from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
 from audiencehub.cli.output import console, print_json, print_or_json, print_table, print_value
 from audiencehub.errors import InvalidInput
@@ -206,11 +207,19 @@ def datasources_list(workspace: WorkspaceOption = None, as_json: JsonOption = Fa
 @datasources_app.command("accept-terms")
 def datasources_accept_terms(
     source_id: Annotated[str, typer.Argument(help="defaultDataSource or AMCDS<n>.")],
+    user: Annotated[
+        str,
+        typer.Option(
+            "--user",
+            envvar="AUDIENCEHUB_USER",
+            help="The admin accepting them, by user name (recorded with the time).",
+        ),
+    ],
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Accept the data-use terms of a data source, as the current user."""
+    """Accept the data-use terms of a data source, as a named admin."""
     with open_workspace(workspace).campaign.begin() as connection:
-        source = accept_terms(connection, source_id, current_actor())
+        source = accept_terms(connection, source_id, get_user(connection, user))
     console.print(f"Terms of {source_id} accepted by {source['terms_accepted_by']}")
 
 

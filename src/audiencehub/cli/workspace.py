@@ -10,7 +10,12 @@ import typer
 from audiencehub.cli.options import WorkspaceOption
 from audiencehub.cli.output import byte_progress, console, print_report
 from audiencehub.runtime.demo import run_demo
-from audiencehub.runtime.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
+from audiencehub.runtime.demo_sharing import (
+    DEMO_PASSWORD,
+    DEMO_SHARED_AUDIENCE,
+    DEMO_SHARED_BACK,
+    DEMO_USER,
+)
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace, open_workspace
 
@@ -73,6 +78,7 @@ def demo(
             f"People segment {DEMO_SHARED_BACK}: {result.sharing.shared_back:,} French profiles "
             "shared back by a campaign workflow"
         )
+    console.print(f"\nDemo login: {DEMO_USER} / {DEMO_PASSWORD} (an admin; API docs at /api/docs)")
     console.print(
         f"\nTry: audiencehub profiles count -w {folder}   |   "
         f"audiencehub profiles show CRM00000001 -w {folder}   |   "

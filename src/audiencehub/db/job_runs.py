@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Engine, MetaData, String, Table, func, insert, select
+from sqlalchemy import JSON, Column, Engine, MetaData, String, Table, func, insert, select
 
-from audiencehub.db.types import ID, stored_utc
+from audiencehub.db.types import ID, UTCDateTime, stored_utc
 from audiencehub.errors import AudienceHubError, RemoteError
 
 __all__ = [
@@ -36,8 +36,8 @@ def job_runs_table(name: str, metadata: MetaData) -> Table:
         metadata,
         Column("id", ID, primary_key=True, autoincrement=True),
         Column("job", String(32), nullable=False, index=True),
-        Column("started_at", DateTime(timezone=True), nullable=False),
-        Column("ended_at", DateTime(timezone=True), nullable=False),
+        Column("started_at", UTCDateTime, nullable=False),
+        Column("ended_at", UTCDateTime, nullable=False),
         Column("status", String(16), nullable=False),
         Column("summary", JSON, nullable=False),
     )
@@ -116,12 +116,15 @@ def due(
     ]
 
 
-def recent_runs(engine: Engine, table: Table, limit: int = 20) -> list[JobRun]:
-    """The latest runs, newest first."""
+def recent_runs(
+    engine: Engine, table: Table, limit: int = 20, job: str | None = None
+) -> list[JobRun]:
+    """The latest runs (of ``job`` only, if given), newest first."""
+    query = select(table).order_by(table.c.started_at.desc(), table.c.id.desc()).limit(limit)
+    if job is not None:
+        query = query.where(table.c.job == job)
     with engine.connect() as connection:
-        rows: Iterable[Any] = connection.execute(
-            select(table).order_by(table.c.started_at.desc(), table.c.id.desc()).limit(limit)
-        )
+        rows: Iterable[Any] = connection.execute(query)
         return [
             JobRun(
                 row.job,

@@ -7,10 +7,12 @@ contract and change only with a migration of their own.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Integer
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy.types import TypeDecorator
 
-__all__ = ["ID", "stored_utc"]
+__all__ = ["ID", "UTCDateTime", "stored_utc"]
 
 # A surrogate key: 64-bit on PostgreSQL, and SQLite's INTEGER so that an
 # INTEGER PRIMARY KEY stays the rowid (SQLite autoincrements only that type).
@@ -23,3 +25,19 @@ def stored_utc(moment: datetime) -> datetime:
     SQLite hands ``DateTime(timezone=True)`` values back naive; they were written in UTC.
     """
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that reads back aware on every engine.
+
+    PostgreSQL keeps the offset; SQLite stores the UTC text and hands it back
+    naive, which an API would then send without its zone (not an RFC 3339
+    date-time). The DDL is the plain type's, so no migration changes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Mark a naive value as the UTC it was written in."""
+        return None if value is None else stored_utc(value)

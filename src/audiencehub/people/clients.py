@@ -1,23 +1,61 @@
-"""OAuth2 client credentials for partners: registered clients and short-lived bearer tokens.
+"""OAuth2 client credentials: registered clients, their roles, and short-lived bearer tokens.
 
 Client secrets and tokens are random 256-bit values, so a SHA-256 of each is
 what is stored: a leaked database reveals neither. Secrets are shown once, at
 registration, and never logged or returned again.
+
+A client's role says which routes it may call: a *partner* (campaign's
+connection) lists and creates shared audiences and reads a data source; a
+*viewer* reads the administration API; an *admin* also changes it (and may do
+what a partner does).
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
+from typing_extensions import TypedDict
 
-from audiencehub.errors import InvalidCredentials
+from audiencehub.errors import Forbidden, InvalidCredentials, NotFound
 from audiencehub.people.schema import api_clients, api_tokens
 
-__all__ = ["TOKEN_HINT", "TOKEN_LIFETIME", "issue_token", "register_client", "verify_token"]
+__all__ = [
+    "TOKEN_HINT",
+    "TOKEN_LIFETIME",
+    "ApiClient",
+    "ClientRole",
+    "issue_token",
+    "list_clients",
+    "register_client",
+    "require_role",
+    "revoke_client",
+    "verify_client",
+    "verify_token",
+]
+
+
+class ClientRole(enum.StrEnum):
+    """What a client may call."""
+
+    PARTNER = "partner"
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+class ApiClient(TypedDict):
+    """A client as shown: never its secret."""
+
+    client_id: str
+    name: str
+    role: ClientRole
+    created_at: datetime
+
 
 TOKEN_LIFETIME = timedelta(hours=1)
 
@@ -29,8 +67,10 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def register_client(connection: Connection, name: str) -> tuple[str, str]:
-    """Register a partner; returns (client id, client secret), the secret for this once."""
+def register_client(
+    connection: Connection, name: str, role: ClientRole = ClientRole.PARTNER
+) -> tuple[str, str]:
+    """Register a client; returns (client id, client secret), the secret for this once."""
     client_id = "ah_" + secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     connection.execute(
@@ -38,6 +78,7 @@ def register_client(connection: Connection, name: str) -> tuple[str, str]:
         {
             "client_id": client_id,
             "name": name,
+            "role": ClientRole(role).value,
             "secret_sha256": _digest(secret),
             "created_at": datetime.now(UTC),
         },
@@ -70,14 +111,61 @@ def issue_token(connection: Connection, client_id: str, client_secret: str) -> t
 
 def verify_token(connection: Connection, token: str) -> str:
     """The client a bearer token belongs to; refuses unknown and expired tokens."""
+    return verify_client(connection, token)["client_id"]
+
+
+def verify_client(connection: Connection, token: str) -> ApiClient:
+    """The client a bearer token belongs to, with its role; refuses unknown and expired
+    tokens."""
     row = connection.execute(
-        select(api_tokens.c.client_id, api_tokens.c.expires_at).where(
-            api_tokens.c.token_sha256 == _digest(token)
-        )
+        select(*_SHOWN, api_tokens.c.expires_at)
+        .join(api_clients, api_clients.c.client_id == api_tokens.c.client_id)
+        .where(api_tokens.c.token_sha256 == _digest(token))
     ).first()
     if row is None:
         raise InvalidCredentials("the bearer token is not valid", hint=TOKEN_HINT)
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
     if expires <= datetime.now(UTC):
         raise InvalidCredentials("the bearer token has expired", hint=TOKEN_HINT)
-    return str(row.client_id)
+    return _client(row._mapping)
+
+
+_SHOWN = (api_clients.c.client_id, api_clients.c.name, api_clients.c.role, api_clients.c.created_at)
+
+
+def _client(row: Any) -> ApiClient:
+    return ApiClient(
+        client_id=row["client_id"],
+        name=row["name"],
+        role=ClientRole(row["role"]),
+        created_at=row["created_at"],
+    )
+
+
+def require_role(client: ApiClient, *allowed: ClientRole) -> None:
+    """Refuse a client whose role is not among ``allowed``."""
+    if client["role"] not in allowed:
+        raise Forbidden(
+            f"client {client['client_id']} is a {client['role']}; this takes "
+            + " or ".join(str(role) for role in allowed),
+            hint="Register a client with the role it needs: audiencehub people clients add "
+            "NAME --role ROLE",
+        )
+
+
+def list_clients(connection: Connection) -> list[ApiClient]:
+    """Every client, never a secret."""
+    rows = connection.execute(select(*_SHOWN).order_by(api_clients.c.created_at))
+    return [_client(row) for row in rows.mappings()]
+
+
+def revoke_client(connection: Connection, client_id: str) -> None:
+    """Revoke a client for good: its secret and every token it holds stop working."""
+    connection.execute(delete(api_tokens).where(api_tokens.c.client_id == client_id))
+    removed = connection.execute(
+        delete(api_clients).where(api_clients.c.client_id == client_id)
+    ).rowcount
+    if not removed:
+        raise NotFound(
+            f"no API client {client_id!r}", hint="List them: audiencehub people clients list"
+        )

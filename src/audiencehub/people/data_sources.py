@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
-from audiencehub.errors import InvalidInput, NotFound
-from audiencehub.people.schema import data_sources
+from audiencehub.errors import InUse, InvalidInput, NotFound
+from audiencehub.people.schema import data_sources, destinations, segments, traits, users
 
 __all__ = [
     "DEVICE_NAMESPACE",
@@ -26,8 +26,10 @@ __all__ = [
     "InboundIdType",
     "add_data_source",
     "check_device_id",
+    "delete_data_source",
     "get_data_source",
     "list_data_sources",
+    "update_data_source",
 ]
 
 DEVICE_NAMESPACE = 0  # the people service's own 38-digit IDs (visitor IDs)
@@ -214,3 +216,61 @@ def list_data_sources(connection: Connection) -> list[DataSource]:
         cast(DataSource, dict(r))
         for r in connection.execute(select(data_sources).order_by(data_sources.c.id)).mappings()
     ]
+
+
+def update_data_source(
+    connection: Connection,
+    dpid: int,
+    *,
+    name: str | None = None,
+    share_enabled: bool | None = None,
+    export_controls: Sequence[ExportControl] | None = None,
+    retention_days: int | None = None,
+) -> DataSource:
+    """Change a data source's name, sharing, export controls or retention.
+
+    An export control added here takes effect at the next publication: a
+    destination whose labels it forbids is refused then, not silently fed.
+    Its DPID and ID types stay: IDs already stored were read by them.
+    """
+    get_data_source(connection, dpid)
+    if retention_days is not None and retention_days < 1:
+        raise InvalidInput("retention of inactive customer IDs is at least one day")
+    if name is not None and not name.strip():
+        raise InvalidInput("a data source's name cannot be empty")
+    changes = {
+        "name": name,
+        "share_enabled": share_enabled,
+        "retention_days": retention_days,
+        "export_controls": None
+        if export_controls is None
+        else sorted({ExportControl(c).value for c in export_controls}),
+    }
+    values = {column: value for column, value in changes.items() if value is not None}
+    if values:
+        connection.execute(update(data_sources).where(data_sources.c.id == dpid).values(**values))
+    return get_data_source(connection, dpid)
+
+
+def delete_data_source(connection: Connection, dpid: int) -> None:
+    """Delete a data source nothing refers to: no trait, segment, destination or stored ID."""
+    get_data_source(connection, dpid)
+    uses = {
+        "trait": select(func.count()).select_from(traits).where(traits.c.data_source_id == dpid),
+        "segment": select(func.count())
+        .select_from(segments)
+        .where(segments.c.data_source_id == dpid),
+        "destination": select(func.count())
+        .select_from(destinations)
+        .where(destinations.c.data_source_id == dpid),
+        "stored ID": select(func.count()).select_from(users).where(users.c.data_source_id == dpid),
+    }
+    found = {what: int(connection.execute(query).scalar_one()) for what, query in uses.items()}
+    named = [f"{n:,} {what}(s)" for what, n in found.items() if n]
+    if named:
+        raise InUse(
+            f"data source {dpid} is used by {', '.join(named)}",
+            hint="Delete its traits, segments and destinations first; stored IDs leave with "
+            "retention or opt-outs.",
+        )
+    connection.execute(delete(data_sources).where(data_sources.c.id == dpid))

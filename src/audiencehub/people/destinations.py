@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.people.data_sources import ExportControl, get_data_source
-from audiencehub.people.schema import data_sources, destinations, traits
+from audiencehub.people.schema import data_sources, destinations, published, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 from audiencehub.people.segments import get_segment
 
@@ -25,8 +26,11 @@ __all__ = [
     "Destination",
     "add_destination",
     "check_controls",
+    "delete_destination",
     "destination_ids",
     "get_destination",
+    "list_destinations",
+    "update_destination",
 ]
 
 _LABELS = frozenset(control.forbidden_label for control in ExportControl)
@@ -80,21 +84,23 @@ def add_destination(
         raise InvalidInput("split rows must be positive and the alias letters and digits only")
     for segment_id in segment_ids:
         check_controls(connection, segment_id, export_labels)
-    connection.execute(
-        insert(destinations),
-        {
-            "id": destination_id,
-            "name": name,
-            "drop_url": drop_url,
-            "id_type": id_type,
-            "data_source_id": data_source_id,
-            "segments": sorted(set(segment_ids)),
-            "export_labels": sorted(set(export_labels)),
-            "split_rows": split_rows,
-            "alias": alias,
-            "created_at": datetime.now(UTC),
-        },
-    )
+    row = {
+        "id": destination_id,
+        "name": name,
+        "drop_url": drop_url,
+        "id_type": id_type,
+        "data_source_id": data_source_id,
+        "segments": sorted(set(segment_ids)),
+        "export_labels": sorted(set(export_labels)),
+        "split_rows": split_rows,
+        "alias": alias,
+        "created_at": datetime.now(UTC),
+    }
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(destinations), row)
+    except IntegrityError:
+        raise InvalidInput(f"destination {destination_id} already exists") from None
     return get_destination(connection, destination_id)
 
 
@@ -139,3 +145,51 @@ def destination_ids(connection: Connection) -> list[int]:
         .scalars()
         .all()
     ]
+
+
+def list_destinations(connection: Connection) -> list[Destination]:
+    """Every destination, by id."""
+    rows = connection.execute(select(destinations).order_by(destinations.c.id)).mappings()
+    return [cast(Destination, dict(row)) for row in rows]
+
+
+def update_destination(
+    connection: Connection,
+    destination_id: int,
+    *,
+    name: str | None = None,
+    segment_ids: Sequence[int] | None = None,
+    export_labels: Sequence[str] | None = None,
+) -> Destination:
+    """Change a destination's name, segments or labels, checked as at creation; the next
+    publication sends the difference (a removed segment's members are removed there)."""
+    current = get_destination(connection, destination_id)
+    labels = list(current["export_labels"] if export_labels is None else export_labels)
+    unknown = set(labels) - _LABELS
+    if unknown:
+        raise InvalidInput(
+            f"unknown export labels: {', '.join(sorted(unknown))}",
+            hint=f"Labels are {', '.join(sorted(_LABELS))}.",
+        )
+    carried = list(current["segments"] if segment_ids is None else segment_ids)
+    for segment_id in carried:
+        check_controls(connection, segment_id, labels)
+    values: dict[str, object] = {
+        "segments": sorted(set(carried)),
+        "export_labels": sorted(set(labels)),
+    }
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("a destination's name cannot be empty")
+        values["name"] = name
+    connection.execute(
+        update(destinations).where(destinations.c.id == destination_id).values(**values)
+    )
+    return get_destination(connection, destination_id)
+
+
+def delete_destination(connection: Connection, destination_id: int) -> None:
+    """Delete a destination and what was published to it (its files stay where they went)."""
+    get_destination(connection, destination_id)
+    connection.execute(delete(published).where(published.c.destination_id == destination_id))
+    connection.execute(delete(destinations).where(destinations.c.id == destination_id))

@@ -86,6 +86,6 @@ def due_jobs(engine: Engine, now: datetime | None = None) -> list[PeopleJob]:
     return [PeopleJob(name) for name in due(engine, job_runs, intervals, now)]
 
 
-def job_history(engine: Engine, limit: int = 20) -> list[JobRun]:
-    """The latest recorded runs, newest first."""
-    return recent_runs(engine, job_runs, limit)
+def job_history(engine: Engine, limit: int = 20, job: PeopleJob | None = None) -> list[JobRun]:
+    """The latest recorded runs (of ``job`` only, if given), newest first."""
+    return recent_runs(engine, job_runs, limit, job.value if job else None)

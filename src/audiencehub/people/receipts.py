@@ -5,12 +5,18 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, and_, or_, select
+from typing_extensions import TypedDict
 
 from audiencehub.drops import DropLocation, DropObject
 from audiencehub.errors import InputFileError
 from audiencehub.formats.compression import CORRUPT, gzip_reader
+from audiencehub.people.schema import ingested_files
 
-__all__ = ["Receipt", "read_lines"]
+__all__ = ["Receipt", "StoredReceipt", "read_lines", "receipt_page"]
 
 _PROBLEMS_KEPT = 20
 
@@ -64,3 +70,34 @@ def read_lines(drop: DropLocation, obj: DropObject) -> Iterator[str]:
             ) from None
         except _UNREADABLE as exc:
             raise InputFileError(f"{obj.key} cannot be decompressed: {exc}") from None
+
+
+class StoredReceipt(TypedDict):
+    """A batch as ingest recorded it: its files, when, and every counter of its receipt."""
+
+    batch: str
+    files: list[str]
+    processed_at: datetime
+    receipt: dict[str, Any]
+
+
+def receipt_page(
+    connection: Connection, after: tuple[str, str] | None, limit: int
+) -> list[StoredReceipt]:
+    """Receipts newest first; ``after`` is the (processed_at ISO text, batch) of the last one
+    of the previous page."""
+    table = ingested_files
+    query = (
+        select(table.c.batch, table.c.files, table.c.processed_at, table.c.receipt)
+        .order_by(table.c.processed_at.desc(), table.c.batch.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        moment, batch = datetime.fromisoformat(after[0]), after[1]
+        query = query.where(
+            or_(
+                table.c.processed_at < moment,
+                and_(table.c.processed_at == moment, table.c.batch < batch),
+            )
+        )
+    return [cast(StoredReceipt, dict(row)) for row in connection.execute(query).mappings()]

@@ -11,7 +11,6 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 )
 
 from audiencehub.db.job_runs import job_runs_table
-from audiencehub.db.types import ID
+from audiencehub.db.types import ID, UTCDateTime
 from audiencehub.spool import spool_marks_table
 
 __all__ = [
@@ -59,7 +58,7 @@ data_sources = Table(
     Column("share_enabled", Boolean, nullable=False),
     Column("export_controls", JSON, nullable=False),
     Column("retention_days", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 
@@ -69,8 +68,8 @@ users = Table(
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("data_source_id", Integer, nullable=False),  # 0: a device (visitor ID)
     Column("external_id", String(512), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
     UniqueConstraint("data_source_id", "external_id", name="uq_people_users_external"),
 )
 
@@ -80,7 +79,7 @@ id_links = Table(
     Column("device_user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("customer_user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("auth_state", Integer, nullable=False),
-    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
     Index("ix_people_id_links_customer", "customer_user_id"),
 )
 
@@ -89,7 +88,7 @@ opt_outs = Table(
     metadata,
     Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("data_source_id", Integer, primary_key=True),  # 0: every partner
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 traits = Table(
@@ -100,7 +99,7 @@ traits = Table(
     Column("data_source_id", Integer, ForeignKey("people_data_sources.id"), nullable=False),
     Column("integration_code", String(255)),
     Column("rule", JSON),  # rule traits: {key: value} conditions that must all hold
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("data_source_id", "integration_code", name="uq_people_traits_code"),
 )
 
@@ -109,7 +108,7 @@ user_traits = Table(
     metadata,
     Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
     Column("trait_id", Integer, ForeignKey("people_traits.id"), primary_key=True),
-    Column("realized_at", DateTime(timezone=True), nullable=False),
+    Column("realized_at", UTCDateTime, nullable=False),
     Index("ix_people_user_traits_trait", "trait_id"),
     sqlite_with_rowid=False,  # stored in key order: one B-tree (migration p0005)
 )
@@ -130,8 +129,8 @@ segments = Table(
     Column("rule", Text, nullable=False),
     Column("merge_rule", String(32), nullable=False),
     Column("data_source_id", Integer),  # the source a partner created it for, if any
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 destinations = Table(
@@ -146,7 +145,7 @@ destinations = Table(
     Column("export_labels", JSON, nullable=False),
     Column("split_rows", Integer, nullable=False),
     Column("alias", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 published = Table(
@@ -164,7 +163,7 @@ ingested_files = Table(
     Column("batch", String(1024), primary_key=True),
     Column("files", JSON, nullable=False),
     Column("receipt", JSON, nullable=False),
-    Column("processed_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
 )
 
 api_clients = Table(
@@ -173,7 +172,8 @@ api_clients = Table(
     Column("client_id", String(64), primary_key=True),
     Column("name", String(255), nullable=False),
     Column("secret_sha256", String(64), nullable=False),  # secrets are random 256-bit values
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("role", String(16), nullable=False, server_default="partner"),  # p0010
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 api_tokens = Table(
@@ -181,7 +181,7 @@ api_tokens = Table(
     metadata,
     Column("token_sha256", String(64), primary_key=True),
     Column("client_id", String(64), ForeignKey("people_api_clients.client_id"), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )
 
 job_runs = job_runs_table("people_job_runs", metadata)

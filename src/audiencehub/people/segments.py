@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    delete,
     except_,
     func,
     insert,
@@ -26,25 +27,36 @@ from sqlalchemy import (
     select,
     true,
     union,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement, Subquery
 from typing_extensions import TypedDict
 
-from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.errors import InUse, InvalidInput, NotFound
 from audiencehub.identity.declared import AuthState
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
-from audiencehub.people.schema import id_links, opt_outs, segments, traits, user_traits, users
+from audiencehub.people.schema import (
+    destinations,
+    id_links,
+    opt_outs,
+    segments,
+    traits,
+    user_traits,
+    users,
+)
 from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule, trait_ids
 
 __all__ = [
     "MergeRule",
     "Segment",
     "add_segment",
+    "delete_segment",
     "get_segment",
     "list_segments",
     "members_query",
     "segment_size",
+    "update_segment",
 ]
 
 
@@ -150,22 +162,8 @@ def add_segment(
     data_source_id: int | None = None,
 ) -> Segment:
     """Create a segment after checking its rule parses and names only known traits."""
-    parsed = parse_rule(rule)
-    wanted = trait_ids(parsed)
-    known = set(connection.execute(select(traits.c.id).where(traits.c.id.in_(wanted))).scalars())
-    if wanted - known:
-        missing = ", ".join(f"T{t}" for t in sorted(wanted - known))
-        raise InvalidInput(
-            f"the rule names traits that do not exist: {missing}",
-            hint="Create them with `audiencehub people traits add` first.",
-        )
-    same_name = select(segments.c.id).where(segments.c.name == name)
-    taken = connection.execute(same_name).scalar()
-    if taken is not None:
-        raise InvalidInput(
-            f"segment {taken} is already named {name!r}; segment names are unique",
-            hint="Choose another name: campaign finds shared audiences by name.",
-        )
+    _check_rule(connection, rule)
+    _check_name(connection, name, segment_id)
     now = datetime.now(UTC)
     try:
         with connection.begin_nested():
@@ -184,6 +182,74 @@ def add_segment(
     except IntegrityError:
         raise InvalidInput(f"segment {segment_id} (or one named {name!r}) already exists") from None
     return get_segment(connection, segment_id)
+
+
+def _check_rule(connection: Connection, rule: str) -> None:
+    """Refuse a rule that does not parse or names a trait that does not exist."""
+    wanted = trait_ids(parse_rule(rule))
+    known = set(connection.execute(select(traits.c.id).where(traits.c.id.in_(wanted))).scalars())
+    if wanted - known:
+        missing = ", ".join(f"T{t}" for t in sorted(wanted - known))
+        raise InvalidInput(
+            f"the rule names traits that do not exist: {missing}",
+            hint="Create them with `audiencehub people traits add` first.",
+        )
+
+
+def _check_name(connection: Connection, name: str, segment_id: int) -> None:
+    """Refuse a name another segment has (campaign finds shared audiences by name)."""
+    same_name = select(segments.c.id).where(segments.c.name == name, segments.c.id != segment_id)
+    taken = connection.execute(same_name).scalar()
+    if taken is not None:
+        raise InvalidInput(
+            f"segment {taken} is already named {name!r}; segment names are unique",
+            hint="Choose another name: campaign finds shared audiences by name.",
+        )
+
+
+def update_segment(
+    connection: Connection,
+    segment_id: int,
+    *,
+    name: str | None = None,
+    rule: str | None = None,
+    merge_rule: MergeRule | None = None,
+) -> Segment:
+    """Rename a segment or change its rule; the next publication sends the difference."""
+    get_segment(connection, segment_id)
+    values: dict[str, object] = {"updated_at": datetime.now(UTC)}
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("a segment's name cannot be empty")
+        _check_name(connection, name, segment_id)
+        values["name"] = name
+    if rule is not None:
+        _check_rule(connection, rule)
+        values["rule"] = rule
+    if merge_rule is not None:
+        values["merge_rule"] = MergeRule(merge_rule).value
+    connection.execute(update(segments).where(segments.c.id == segment_id).values(**values))
+    return get_segment(connection, segment_id)
+
+
+def delete_segment(connection: Connection, segment_id: int) -> None:
+    """Delete a segment no destination publishes."""
+    get_segment(connection, segment_id)
+    publishing = [
+        destination_id
+        for destination_id, carried in connection.execute(
+            select(destinations.c.id, destinations.c.segments)
+        )
+        if segment_id in carried
+    ]
+    if publishing:
+        raise InUse(
+            f"segment {segment_id} is published by destination(s) "
+            f"{', '.join(map(str, publishing))}",
+            hint="Remove it from those destinations first (the next publication then "
+            "removes its members there).",
+        )
+    connection.execute(delete(segments).where(segments.c.id == segment_id))
 
 
 def get_segment(connection: Connection, segment_id: int) -> Segment:

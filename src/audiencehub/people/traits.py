@@ -6,21 +6,25 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
-from audiencehub.errors import InvalidInput
+from audiencehub.errors import InUse, InvalidInput, NotFound
 from audiencehub.people.data_sources import get_data_source
-from audiencehub.people.schema import traits
+from audiencehub.people.schema import segments, traits, user_traits
+from audiencehub.people.segment_rules import parse_rule, trait_ids
 
 __all__ = [
     "Trait",
     "add_trait",
+    "delete_trait",
     "fold_signals",
+    "get_trait",
     "list_traits",
     "parse_trait_rule",
     "rule_holds",
+    "update_trait",
 ]
 
 
@@ -98,3 +102,53 @@ def list_traits(connection: Connection) -> list[Trait]:
     """Every trait, by id."""
     rows = connection.execute(select(traits).order_by(traits.c.id)).mappings()
     return [cast(Trait, dict(r)) for r in rows]
+
+
+def get_trait(connection: Connection, trait_id: int) -> Trait:
+    """One trait by id."""
+    row = connection.execute(select(traits).where(traits.c.id == trait_id)).mappings().first()
+    if row is None:
+        raise NotFound(
+            f"the people service has no trait {trait_id}",
+            hint="List them with `audiencehub people traits list`.",
+        )
+    return cast(Trait, dict(row))
+
+
+def update_trait(
+    connection: Connection,
+    trait_id: int,
+    *,
+    name: str | None = None,
+    rule: Mapping[str, str] | None = None,
+) -> Trait:
+    """Rename a trait or change its rule (new inbound data is realised by the new rule;
+    realisations already made stay until they expire)."""
+    get_trait(connection, trait_id)
+    values: dict[str, object] = {}
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput("a trait's name cannot be empty")
+        values["name"] = name
+    if rule is not None:
+        values["rule"] = dict(rule) or None
+    if values:
+        connection.execute(update(traits).where(traits.c.id == trait_id).values(**values))
+    return get_trait(connection, trait_id)
+
+
+def delete_trait(connection: Connection, trait_id: int) -> None:
+    """Delete a trait no segment rule names, with its realisations."""
+    get_trait(connection, trait_id)
+    using = [
+        segment_id
+        for segment_id, rule in connection.execute(select(segments.c.id, segments.c.rule))
+        if trait_id in trait_ids(parse_rule(rule))
+    ]
+    if using:
+        raise InUse(
+            f"trait {trait_id} is in the rule of segment(s) {', '.join(map(str, using))}",
+            hint="Change or delete those segments first.",
+        )
+    connection.execute(delete(user_traits).where(user_traits.c.trait_id == trait_id))
+    connection.execute(delete(traits).where(traits.c.id == trait_id))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiencehub.campaign.profiles.file_import import ImportReport, Progress, import_profiles
-from audiencehub.runtime.demo_sharing import SharingDemo, seed_sharing
+from audiencehub.runtime.demo_sharing import SharingDemo, demo_user, seed_sharing
 from audiencehub.workspace import Workspace, init_workspace
 
 __all__ = ["DEMO_COLUMNS", "DemoResult", "run_demo", "write_demo_profiles"]
@@ -118,4 +118,6 @@ def run_demo(folder: Path, *, count: int = 100_000, progress: Progress | None = 
         rejects_path=workspace.path / "rejects" / f"{data_file.name}.rejects.csv",
         progress=progress,
     )
+    with workspace.campaign.begin() as connection:
+        demo_user(connection)
     return DemoResult(workspace, data_file, report, seed_sharing(workspace))

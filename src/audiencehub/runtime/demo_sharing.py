@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from audiencehub.campaign.audiences import get_audience
 from audiencehub.campaign.schema import profiles
@@ -32,6 +32,7 @@ from audiencehub.campaign.sharing.export_job import write_inbound_file
 from audiencehub.campaign.sharing.jobs import CampaignJob, run_campaign_job
 from audiencehub.campaign.sharing.people_link import PeopleClient
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
+from audiencehub.campaign.users import Role, User, add_user, get_user
 from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.drops import DropLocation, open_drop
@@ -49,7 +50,15 @@ from audiencehub.people.traits import add_trait
 from audiencehub.people.web.app import create_people_app
 from audiencehub.workspace import Workspace
 
-__all__ = ["DEMO_SHARED_AUDIENCE", "DEMO_SHARED_BACK", "SharingDemo", "seed_sharing"]
+__all__ = [
+    "DEMO_PASSWORD",
+    "DEMO_SHARED_AUDIENCE",
+    "DEMO_SHARED_BACK",
+    "DEMO_USER",
+    "SharingDemo",
+    "demo_user",
+    "seed_sharing",
+]
 
 DEMO_SHARED_AUDIENCE = "Shoe buyers"
 DEMO_SHARED_BACK = 901  # the people segment campaign fills
@@ -99,6 +108,18 @@ def _people_in_process(workspace: Workspace) -> Callable[[], PeopleClient]:
     return lambda: PeopleClient(http, client_id, secret)
 
 
+DEMO_USER = "demo"
+DEMO_PASSWORD = "audiencehub-demo"  # noqa: S105 -- the demo workspace's published login
+
+
+def demo_user(connection: Connection) -> User:
+    """The demo workspace's admin, made on first need (its login is printed by the demo)."""
+    try:
+        return get_user(connection, DEMO_USER)
+    except NotFound:
+        return add_user(connection, DEMO_USER, DEMO_PASSWORD, Role.ADMIN)
+
+
 def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo | None:
     """Set up both sides and run one publication and import; None when already done."""
     with workspace.people.connect() as connection:
@@ -144,7 +165,7 @@ def seed_sharing(workspace: Workspace, *, now: int = 1764300000) -> SharingDemo 
             alias_dpid=_DPID,
             destination_id=_DESTINATION,
         )
-        accept_terms(connection, source["id"], "demo")
+        accept_terms(connection, source["id"], demo_user(connection))
         create_shared_audience(
             connection,
             name=DEMO_SHARED_AUDIENCE,

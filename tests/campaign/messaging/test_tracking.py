@@ -16,7 +16,7 @@ from audiencehub.campaign.sharing.people_link import set_people_link
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import VisitorId, visitor_id_from_amcv
-from tests.helpers import services_of
+from tests.helpers import an_admin, services_of
 
 ORG = "ABC123@AdobeOrg"
 COOKIE = "AMCV_ABC123%40AdobeOrg"
@@ -160,7 +160,7 @@ def test_declared_id_mode_syncs_the_click_with_the_people_service(server, worksp
             hashing=HashScheme.AAM,
             alias_dpid=7001,
         )
-        accept_terms(connection, source["id"], "tester")
+        accept_terms(connection, source["id"], an_admin(connection))
     with workspace.people.begin() as connection:
         add_data_source(connection, dpid=7001, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
     people = TestClient(create_people_app(workspace.people))

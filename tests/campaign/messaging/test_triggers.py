@@ -24,7 +24,7 @@ from audiencehub.campaign.sharing.data_sources import (
 )
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.identity import AesCbcCipher, HashScheme, IdKind, hash_id
-from tests.helpers import services_of
+from tests.helpers import an_admin, services_of
 
 KEY, IV = "00" * 16, "11" * 16
 TOKEN = "test-api-token"
@@ -50,7 +50,7 @@ def api(workspace):
                 enc_iv=IV,
                 channel=channel,
             )
-            accept_terms(connection, source["id"], "tester")
+            accept_terms(connection, source["id"], an_admin(connection))
             ids[label] = source["id"]
     add_template(
         workspace.campaign,

@@ -40,7 +40,7 @@ from audiencehub.formats.inbound import parse_inbound_row
 from audiencehub.identity import AesCbcCipher, AesSivCipher, HashScheme, IdKind, hash_id
 from audiencehub.people.schema import segments as people_segments
 from tests.campaign.sharing.test_import_job import IV, KEY, SIV, campaign
-from tests.helpers import fillable_segment, people_partner
+from tests.helpers import an_admin, fillable_segment, people_partner
 
 __all__ = ["campaign"]
 
@@ -88,7 +88,7 @@ def _source(workspace, *, accept=True, **options):
             connection, KeyVault(workspace.path), label="Out", **options
         )
         if accept:
-            accept_terms(connection, source["id"], "tester")
+            accept_terms(connection, source["id"], an_admin(connection))
     return source["id"]
 
 
@@ -184,7 +184,7 @@ def test_visitor_ids_go_out_for_the_default_source(crowd, tmp_path):
             .where(shared_data_sources.c.id == DEFAULT_SOURCE)
             .values(alias_dpid=7002)
         )
-        accept_terms(connection, DEFAULT_SOURCE, "tester")
+        accept_terms(connection, DEFAULT_SOURCE, an_admin(connection))
         [jo] = _profile_ids(crowd, "C1")
         old = datetime.now(UTC) - timedelta(days=3)
         connection.execute(
@@ -251,7 +251,7 @@ def test_nothing_moves_through_a_source_whose_terms_are_not_accepted(crowd, tmp_
     assert f"audiencehub datasources accept-terms {source}" in (raised.value.hint or "")
     # a share recorded before the terms were withdrawn is refused by the job too
     with crowd.campaign.begin() as connection:
-        accept_terms(connection, source, "tester")
+        accept_terms(connection, source, an_admin(connection))
     _share(crowd, "Buyers", 907, source)
     with crowd.campaign.begin() as connection:
         connection.execute(

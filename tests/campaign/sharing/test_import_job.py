@@ -31,6 +31,7 @@ from audiencehub.drops import FolderDrop
 from audiencehub.errors import LegalRestriction
 from audiencehub.formats import ControlFile, LineWriter, OutboundName, format_outbound_row
 from audiencehub.identity import AesCbcCipher, AesSivCipher, HashScheme, IdKind, hash_id
+from tests.helpers import an_admin
 
 KEY, IV, SIV = "00" * 16, "11" * 16, "22" * 32
 DID = 46390
@@ -78,7 +79,7 @@ def _source(workspace, **options):
     options.setdefault("destination_id", DID)
     with workspace.campaign.begin() as connection:
         source = add_shared_data_source(connection, _vault(workspace), label="CRM", **options)
-        accept_terms(connection, source["id"], "tester")
+        accept_terms(connection, source["id"], an_admin(connection))
     return source["id"]
 
 
@@ -217,7 +218,7 @@ def test_visitor_ids_reconcile_through_click_links(campaign, tmp_path):
             .where(shared_data_sources.c.id == "defaultDataSource")
             .values(destination_id=DID)
         )
-        accept_terms(connection, "defaultDataSource", "tester")
+        accept_terms(connection, "defaultDataSource", an_admin(connection))
         now = datetime.now(UTC)
         connection.execute(
             insert(visitor_links),

@@ -14,7 +14,7 @@ from audiencehub.campaign.schema import audiences, shares, workflow_runs
 from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.errors import InvalidInput, NotFound
-from tests.helpers import fillable_segment, people_partner
+from tests.helpers import an_admin, fillable_segment, people_partner
 
 PROFILES = (
     [["crm_id", "email", "country", "tier"]]
@@ -66,7 +66,7 @@ def _source(workspace, **options):
         source = add_shared_data_source(
             connection, KeyVault(workspace.path), label="CRM", **options
         )
-        accept_terms(connection, source["id"], "tester")
+        accept_terms(connection, source["id"], an_admin(connection))
     return source
 
 

@@ -20,7 +20,14 @@ from audiencehub.errors import NotFound
 from audiencehub.identity.hashing import encode_digest
 from audiencehub.identity.schemes import HashScheme, IdKind
 
-__all__ = ["Profile", "ProfileKey", "count_profiles", "get_profile"]
+__all__ = [
+    "Profile",
+    "ProfileKey",
+    "ProfileSummary",
+    "count_profiles",
+    "get_profile",
+    "profile_page",
+]
 
 
 class ProfileKey(TypedDict):
@@ -52,6 +59,37 @@ class Profile(TypedDict):
     created_at: datetime
     updated_at: datetime
     keys: list[ProfileKey]
+
+
+class ProfileSummary(TypedDict):
+    """A profile as a search lists it: its fields, not its keys."""
+
+    id: int
+    crm_id: str | None
+    email: str | None
+    mobile_phone: str | None
+    first_name: str | None
+    last_name: str | None
+    country: str | None
+    birth_date: date | None
+    email_opt_out: bool
+    sms_opt_out: bool
+    blocklisted: bool
+    attributes: dict[str, Any]
+    updated_at: datetime
+
+
+def profile_page(
+    connection: Connection, where: ColumnElement[bool] | None, after: int | None, limit: int
+) -> list[ProfileSummary]:
+    """Up to ``limit`` profiles matching ``where`` (a targeting filter), by id after ``after``."""
+    columns = [profiles.c[name] for name in ProfileSummary.__annotations__]
+    query = select(*columns).order_by(profiles.c.id).limit(limit)
+    if where is not None:
+        query = query.where(where)
+    if after is not None:
+        query = query.where(profiles.c.id > after)
+    return [cast(ProfileSummary, dict(row)) for row in connection.execute(query).mappings()]
 
 
 def count_profiles(connection: Connection, where: ColumnElement[bool] | None = None) -> int:

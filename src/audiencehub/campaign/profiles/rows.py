@@ -35,6 +35,7 @@ __all__ = [
     "RowValidator",
     "csv_rows",
     "key_digests",
+    "parse_field",
 ]
 
 _TRUE = frozenset({"1", "true", "t", "yes", "y"})
@@ -154,6 +155,14 @@ _PARSERS: dict[ProfileField, Callable[[str], object]] = {
     ProfileField.BIRTH_DATE: _parse_date,
     **dict.fromkeys(BOOLEAN_FIELDS, _parse_bool),
 }
+
+
+def parse_field(field: ProfileField, text: str, region: str | None = None) -> object:
+    """One field's value from its text, checked as an import checks it (None when empty);
+    ``ValueError`` or :class:`InvalidInput` says what is wrong."""
+    if field is ProfileField.MOBILE_PHONE:
+        return to_e164(text, region) if text else None
+    return _PARSERS.get(field, _parse_text)(text.strip())
 
 
 class RowValidator:

@@ -34,6 +34,7 @@ __all__ = [
     "add_key_schemes",
     "apply_changes",
     "create_profile",
+    "insert_profile_keys",
     "keys_changed",
     "profile_key_rows",
     "schemes_in_use",
@@ -306,11 +307,17 @@ def create_profile(
         },
     ).scalar_one()
     keys = key_digests(email, mobile_phone, schemes_in_use(connection), tuple(IdKind))
+    if insert_profile_keys(connection, int(profile_id), keys):
+        keys_changed(connection)
+    return int(profile_id)
+
+
+def insert_profile_keys(connection: Connection, profile_id: int, keys: KeyDigests) -> int:
+    """Store one profile's keys (as :func:`.rows.key_digests` computes them); how many."""
     rows = profile_key_rows(profile_id, keys, keys)
     if rows:
         bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
-        keys_changed(connection)
-    return int(profile_id)
+    return len(rows)
 
 
 def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> int:

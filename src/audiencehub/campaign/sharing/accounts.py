@@ -14,7 +14,7 @@ import enum
 import os
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
@@ -29,6 +29,7 @@ __all__ = [
     "account_drop",
     "check_account",
     "get_account",
+    "reset_account",
     "set_account",
 ]
 
@@ -143,6 +144,12 @@ def get_account(connection: Connection, name: Account, workspace: Path) -> Accou
     """An account's settings, never its secret; unset accounts are folders under
     ``workspace/drops``. ``credentials`` says where S3 credentials come from."""
     return _settings(connection, name, workspace)[0]
+
+
+def reset_account(connection: Connection, name: Account) -> None:
+    """Forget an account's settings and sealed secret: it points at its workspace folder
+    again (an account always exists, so the jobs always know where to look)."""
+    connection.execute(delete(external_accounts).where(external_accounts.c.name == name.value))
 
 
 def account_drop(

@@ -54,7 +54,11 @@ def record(
     )
 
 
-def list_audit(connection: Connection, limit: int = 100) -> list[AuditEntry]:
-    """The newest entries first."""
-    rows = connection.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
-    return [cast(AuditEntry, dict(row)) for row in rows.mappings()]
+def list_audit(
+    connection: Connection, limit: int = 100, before: int | None = None
+) -> list[AuditEntry]:
+    """The newest entries first (those older than the entry ``before``, if given)."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(audit_log.c.id < before)
+    return [cast(AuditEntry, dict(row)) for row in connection.execute(query).mappings()]

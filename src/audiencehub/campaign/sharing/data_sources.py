@@ -13,13 +13,14 @@ import os
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
 from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.profiles.store import add_key_schemes
-from audiencehub.campaign.schema import shared_data_sources
-from audiencehub.errors import ConfigurationError, InvalidInput, LegalRestriction, NotFound
+from audiencehub.campaign.schema import audiences, shared_data_sources, shares
+from audiencehub.campaign.users import Role, User, require
+from audiencehub.errors import ConfigurationError, InUse, InvalidInput, LegalRestriction, NotFound
 from audiencehub.identity.ciphers import AesCbcCipher, AesSivCipher, DeclaredIdCipher
 from audiencehub.identity.schemes import HashScheme, IdKind
 
@@ -32,10 +33,12 @@ __all__ = [
     "accept_terms",
     "add_shared_data_source",
     "cipher_of",
+    "delete_shared_data_source",
     "get_shared_data_source",
     "list_shared_data_sources",
     "reconciliation_key_of",
     "require_terms",
+    "update_shared_data_source",
 ]
 
 DEFAULT_SOURCE = "defaultDataSource"
@@ -215,15 +218,75 @@ def list_shared_data_sources(connection: Connection) -> list[SharedDataSource]:
     return [get_shared_data_source(connection, source_id) for source_id in ids]
 
 
-def accept_terms(connection: Connection, source_id: str, actor: str) -> SharedDataSource:
-    """Record who accepted the data-use terms of a source, and when."""
+def accept_terms(connection: Connection, source_id: str, user: User) -> SharedDataSource:
+    """Record which user accepted the data-use terms of a source, and when: an enabled admin,
+    named, since accepting them is a legal act on the organisation's behalf."""
     get_shared_data_source(connection, source_id)
+    if user["disabled"]:
+        raise InvalidInput(f"user {user['name']!r} is disabled")
+    require(user, Role.ADMIN)
     connection.execute(
         update(shared_data_sources)
         .where(shared_data_sources.c.id == source_id)
-        .values(terms_accepted_by=actor, terms_accepted_at=datetime.now(UTC))
+        .values(terms_accepted_by=user["name"], terms_accepted_at=datetime.now(UTC))
     )
     return get_shared_data_source(connection, source_id)
+
+
+def update_shared_data_source(
+    connection: Connection,
+    source_id: str,
+    *,
+    label: str | None = None,
+    priority: int | None = None,
+    destination_id: int | None = None,
+) -> SharedDataSource:
+    """Change what can change without re-keying: the label, the priority, the destination.
+
+    How IDs are compared (key, hashing, encryption) is fixed at creation: changing it
+    would silently re-interpret every audience already imported through the source.
+    """
+    get_shared_data_source(connection, source_id)
+    if label is not None and not label.strip():
+        raise InvalidInput("a data source's label cannot be empty")
+    changes = {
+        "label": label,
+        "priority": priority,
+        "destination_id": destination_id,
+    }
+    values = {column: value for column, value in changes.items() if value is not None}
+    if values:
+        connection.execute(
+            update(shared_data_sources)
+            .where(shared_data_sources.c.id == source_id)
+            .values(**values)
+        )
+    return get_shared_data_source(connection, source_id)
+
+
+def delete_shared_data_source(connection: Connection, source_id: str) -> None:
+    """Delete a source no audience and no share uses (the built-in visitor source stays)."""
+    get_shared_data_source(connection, source_id)
+    if source_id == DEFAULT_SOURCE:
+        raise InvalidInput(f"{DEFAULT_SOURCE} is built in and cannot be deleted")
+    used = list(
+        connection.execute(
+            select(audiences.c.name).where(audiences.c.data_source_id == source_id)
+        ).scalars()
+    )
+    used += [
+        f"share into segment {segment}"
+        for segment in connection.execute(
+            select(shares.c.segment_id).where(shares.c.data_source_id == source_id)
+        ).scalars()
+    ]
+    if used:
+        raise InUse(
+            f"data source {source_id} is used by {', '.join(map(str, used[:5]))}"
+            + (f" and {len(used) - 5} more" if len(used) > 5 else ""),
+            hint="Delete or move those audiences and shares first.",
+        )
+    connection.execute(delete(shared_data_sources).where(shared_data_sources.c.id == source_id))
 
 
 def require_terms(source: SharedDataSource) -> None:
@@ -232,7 +295,8 @@ def require_terms(source: SharedDataSource) -> None:
         raise LegalRestriction(
             f"the data-use terms of data source {source['id']} are not accepted; "
             "nothing is imported or exported through it",
-            hint=f"Accept them with `audiencehub datasources accept-terms {source['id']}`.",
+            hint=f"An admin accepts them with `audiencehub datasources accept-terms {source['id']} "
+            f"--user NAME` (or POST /api/v1/datasources/{source['id']}/terms).",
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
@@ -25,6 +25,7 @@ __all__ = [
     "PeopleClient",
     "PeopleLink",
     "PeopleSegment",
+    "delete_people_link",
     "get_people_link",
     "people_client",
     "people_link_enabled",
@@ -118,6 +119,13 @@ def get_people_link(connection: Connection) -> PeopleLink:
             "--client-secret SECRET --org-id ORG`.",
         )
     return cast(PeopleLink, {k: v for k, v in row.items() if k != "secret"})
+
+
+def delete_people_link(connection: Connection) -> None:
+    """Forget the connection and its sealed secret; tracking goes back to campaign's own
+    cookie and imports and exports through the API stop until one is set again."""
+    get_people_link(connection)
+    connection.execute(delete(people_connection))
 
 
 def people_link_enabled(connection: Connection) -> bool:

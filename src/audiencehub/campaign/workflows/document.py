@@ -37,7 +37,14 @@ from croniter import croniter
 from audiencehub.campaign.workflows.targeting import compile_filter
 from audiencehub.errors import InputFileError, InvalidInput
 
-__all__ = ["ACTIVITY_TYPES", "Activity", "Workflow", "load_workflow", "parse_workflow"]
+__all__ = [
+    "ACTIVITY_TYPES",
+    "Activity",
+    "Workflow",
+    "load_workflow",
+    "parse_workflow",
+    "read_workflow",
+]
 
 # type -> (required settings, optional settings)
 ACTIVITY_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -237,12 +244,17 @@ def load_workflow(path: Path) -> Workflow:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc.strerror}") from None
+    return read_workflow(text, str(path), json_only=path.suffix == ".json")
+
+
+def read_workflow(text: str, what: str = "the workflow", *, json_only: bool = False) -> Workflow:
+    """Parse a workflow's YAML (or JSON, which YAML reads too) text and validate it."""
     try:
-        document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if json_only else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InputFileError(
-            f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
+            f"{what} is not valid {'JSON' if json_only else 'YAML'}: {exc}"
         ) from None
     if not isinstance(document, dict):
-        raise InputFileError(f"{path} does not hold a workflow (a mapping with activities)")
+        raise InputFileError(f"{what} does not hold a workflow (a mapping with activities)")
     return parse_workflow(document)
