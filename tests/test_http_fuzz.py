@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audiencehub.campaign.users import Role, add_user, create_token
 from audiencehub.campaign.web.app import create_campaign_app
-from audiencehub.people.clients import issue_token, register_client
+from audiencehub.people.clients import ClientRole, issue_token, register_client
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.web.app import create_people_app
 from tests.helpers import services_of
@@ -125,18 +126,26 @@ def _fuzz(client, calls, auth_values):
 
 
 def test_no_campaign_route_answers_500(sqlite_workspace):
-    """Tracking, unsubscribe, open and triggers routes: always a 4xx for bad input."""
+    """The REST API, tracking, unsubscribe, open and triggers routes: always a 4xx for bad
+    input, with an admin's personal token too (the routes past authentication)."""
+    with sqlite_workspace.campaign.begin() as connection:
+        add_user(connection, "ada", "correct horse battery", Role.ADMIN)
+        _, personal = create_token(connection, "ada", "fuzz")
     app = create_campaign_app(services_of(sqlite_workspace, api_token=TOKEN))
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
-        _fuzz(client, list(_calls(app)), [f"Bearer {TOKEN}", "Bearer wrong"])
+        _fuzz(client, list(_calls(app)), [f"Bearer {TOKEN}", f"Bearer {personal}", "Bearer x"])
 
 
 def test_no_people_route_answers_500(workspace):
-    """ID service, token endpoint and partner routes: always a 4xx for bad input."""
+    """ID service, token endpoint, partner and administration routes: always a 4xx for bad
+    input, with a partner's and an admin's token too."""
     with workspace.people.begin() as connection:
         add_data_source(connection, dpid=7015, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
         client_id, secret = register_client(connection, "fuzz")
         token, _ = issue_token(connection, client_id, secret)
+        admin_id, admin_secret = register_client(connection, "admin", ClientRole.ADMIN)
+        admin, _ = issue_token(connection, admin_id, admin_secret)
     app = create_people_app(workspace.people)
+    auth = [f"Bearer {token}", f"Bearer {admin}", "Basic Zm9vOmJhcg==", "Basic \xff"]
     with TestClient(app, raise_server_exceptions=False) as client:
-        _fuzz(client, list(_calls(app)), [f"Bearer {token}", "Basic Zm9vOmJhcg==", "Basic \xff"])
+        _fuzz(client, list(_calls(app)), auth)

@@ -1,4 +1,5 @@
-"""The campaign app, assembled from its routers: tracking and the triggers API.
+"""The campaign app, assembled from its routers: the REST API under ``/api/v1``, tracking
+and the triggers API.
 
 Its online writes (clicks, opens, unsubscribes) run through a spool while a bulk
 job holds the database; the app's lifespan runs the spool's applier.
@@ -14,14 +15,34 @@ from fastapi import FastAPI
 from audiencehub.campaign.messaging.online import online_writes
 from audiencehub.campaign.messaging.trigger_queue import TriggerQueue
 from audiencehub.campaign.services import CampaignServices
+from audiencehub.campaign.web.access import Access
+from audiencehub.campaign.web.api_audiences import audiences_router
+from audiencehub.campaign.web.api_messaging import messaging_router
+from audiencehub.campaign.web.api_profiles import profiles_router
+from audiencehub.campaign.web.api_sharing import sharing_router
+from audiencehub.campaign.web.api_users import users_router
+from audiencehub.campaign.web.api_workflows import workflows_router
 from audiencehub.campaign.web.tracking import tracking_router
 from audiencehub.campaign.web.triggers import triggers_router
-from audiencehub.problems import BodyLimit, install_problem_handlers
+from audiencehub.ratelimit import Lockout
+from audiencehub.restapi import create_api_app
 from audiencehub.spool import Spool, with_appliers
 
 __all__ = ["create_campaign_app"]
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+_DESCRIPTION = """Campaign's REST API: profiles, audiences (shared ones included), shared
+data sources, external accounts, the connection to the people service, workflows,
+deliveries and their reports, jobs, the audit trail, and triggered messages.
+
+Authenticate with a personal token (`Authorization: Bearer ahp_...`, made by
+`audiencehub tokens create` or `POST /api/v1/tokens`) or sign in
+(`POST /api/v1/session`; changes made with the session cookie carry its CSRF token
+in `X-CSRF-Token`). A viewer reads; a marketer also imports, shares, runs and
+sends; an admin also manages users, settings and data-use terms. Errors are RFC 9457
+problem details; lists are cursor-paged (`next_cursor`); a change may send the ETag
+it read in `If-Match` and is refused with 412 if the thing changed meanwhile."""
 
 
 def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None = None) -> FastAPI:
@@ -37,17 +58,26 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         services.vault,
         Spool(services.spool_path.with_name("campaign-triggers.db")),
     )
-
-    app = FastAPI(
-        title="audiencehub campaign",
-        version="0.1.0",
-        docs_url=None,
-        redoc_url=None,
+    settings = services.settings
+    app = create_api_app(
+        "audiencehub campaign",
+        _DESCRIPTION,
+        max_request_bytes=settings.max_request_bytes,
         lifespan=with_appliers([online, queue], lifespan),
     )
     app.state.online, app.state.triggers = online, queue  # drained by tests and at shutdown
-    install_problem_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=services.settings.max_request_bytes)
-    app.include_router(tracking_router(services, online))
+    access = Access(services)
+    logins = Lockout(
+        settings.login_max_failures,
+        window=settings.login_lockout_seconds,
+        lock=settings.login_lockout_seconds,
+    )
+    app.include_router(users_router(services, access, logins))
+    app.include_router(profiles_router(services, access))
+    app.include_router(audiences_router(services, access))
+    app.include_router(sharing_router(services, access))
+    app.include_router(workflows_router(services, access))
+    app.include_router(messaging_router(services, access))
     app.include_router(triggers_router(services, queue))
+    app.include_router(tracking_router(services, online))
     return app

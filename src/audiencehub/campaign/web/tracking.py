@@ -7,6 +7,7 @@ declared ID, after the answer.
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
 import base64
+import html
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -66,12 +67,27 @@ def tracking_router(services: CampaignServices, online: OnlineWrites) -> APIRout
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @router.api_route("/u/{token}", methods=["GET", "POST"])
+    @router.get("/u/{token}")
+    def confirm_unsubscribe(token: str) -> Response:
+        """Ask the person to confirm: a GET changes nothing, so link scanners that follow
+        every link in a message unsubscribe no one (RFC 8058)."""
+        request = signer.verify_unsubscribe(token)
+        return HTMLResponse(
+            "<!doctype html><title>Unsubscribe</title>"
+            f"<form method=post><p>Stop receiving {html.escape(request.channel)} messages "
+            "from us?</p><button type=submit>Unsubscribe</button></form>",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.post("/u/{token}")
     def unsubscribe(token: str) -> Response:
-        """Opt the profile out of the channel (GET from the link, POST for one-click)."""
+        """Opt the profile out of the channel (the confirmation form, or a mail client's
+        one-click POST)."""
         request = signer.verify_unsubscribe(token)
         online.write("unsubscribe", [unsubscribe_event(request)])
-        return HTMLResponse(f"<p>You will receive no more {request.channel} messages from us.</p>")
+        return HTMLResponse(
+            f"<p>You will receive no more {html.escape(request.channel)} messages from us.</p>"
+        )
 
     @router.get("/o/{token}")
     def open_pixel(token: str, request: Request) -> Response:

@@ -26,6 +26,7 @@ from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.users import TOKEN_PREFIX, Role, authenticate_token, require
 from audiencehub.errors import InvalidCredentials, TooManyRequests
 from audiencehub.ratelimit import RateLimiter
+from audiencehub.restapi.apps import problem_responses
 
 __all__ = ["TriggerBody", "triggers_router"]
 
@@ -85,16 +86,6 @@ def triggers_router(services: CampaignServices, queue: TriggerQueue) -> APIRoute
         if wait:
             raise TooManyRequests("too many triggered messages for this token", retry_after=wait)
 
-    @router.post(
-        "/api/triggers",
-        dependencies=[Depends(authorised)],
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": TriggerBody.model_json_schema()}},
-            }
-        },
-    )
     async def post_trigger(request: Request) -> JSONResponse:
         """Send one triggered message; the same idempotency key twice sends once."""
         try:
@@ -109,6 +100,42 @@ def triggers_router(services: CampaignServices, queue: TriggerQueue) -> APIRoute
             )
         return _answer(result)
 
+    body_schema = {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": TriggerBody.model_json_schema(),
+                    "example": {
+                        "data_source_id": "AMCDS2",
+                        "encrypted_id": "3f2a...e9",
+                        "template": "order-shipped",
+                        "payload": {"order": "A-1001"},
+                        "idempotency_key": "order-A-1001-shipped",
+                    },
+                }
+            },
+        }
+    }
+    router.add_api_route(
+        "/api/v1/triggers",
+        post_trigger,
+        methods=["POST"],
+        name="send_trigger",
+        dependencies=[Depends(authorised)],
+        openapi_extra=body_schema,
+        responses=problem_responses(429),
+    )
+    router.add_api_route(
+        "/api/triggers",
+        post_trigger,
+        methods=["POST"],
+        name="send_trigger_unversioned",
+        dependencies=[Depends(authorised)],
+        openapi_extra=body_schema,
+        deprecated=True,
+        description="The same as POST /api/v1/triggers, kept for existing callers.",
+    )
     return router
 
 

@@ -1,4 +1,5 @@
-"""The people service's HTTP face: visitor ID service, OAuth2 token endpoint, partner API."""
+"""The people service's HTTP face: visitor ID service, OAuth2 token endpoint, the partner
+API and the administration API."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from sqlalchemy import Engine
 
 from audiencehub.config import Settings
 from audiencehub.people.online import online_writes
+from audiencehub.people.web.admin_api import admin_router
+from audiencehub.people.web.client_auth import client_with
 from audiencehub.people.web.idservice import id_service_router
 from audiencehub.people.web.partner_api import partner_router
-from audiencehub.problems import BodyLimit, install_problem_handlers
 from audiencehub.ratelimit import Lockout
+from audiencehub.restapi import create_api_app
 from audiencehub.spool import OnlineWrites, with_appliers
 
 __all__ = ["HttpLimits", "create_people_app"]
@@ -41,26 +44,35 @@ def create_people_app(
     limits = limits or HttpLimits()
     online = online or online_writes(engine, None)
 
-    app = FastAPI(
-        title="audiencehub people service",
-        version="0.1.0",
+    app = create_api_app(
+        "audiencehub people service",
+        _DESCRIPTION,
+        max_request_bytes=limits.max_request_bytes,
         lifespan=with_appliers([online], lifespan),
     )
     app.state.online = online  # drained by tests and a clean shutdown
-    install_problem_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
-    app.include_router(id_service_router(engine, online, region=region))
-    app.include_router(
-        partner_router(
-            engine,
-            Lockout(
-                limits.login_max_failures,
-                window=limits.login_lockout_seconds,
-                lock=limits.login_lockout_seconds,
-            ),
-        )
+    admits = client_with(engine)
+    logins = Lockout(
+        limits.login_max_failures,
+        window=limits.login_lockout_seconds,
+        lock=limits.login_lockout_seconds,
     )
+    app.include_router(id_service_router(engine, online, region=region))
+    app.include_router(partner_router(engine, logins, admits))
+    app.include_router(admin_router(engine, admits))
     return app
+
+
+_DESCRIPTION = """The people service: the visitor ID service (`/id`), the OAuth2 token
+endpoint (`POST /oauth/token`, client credentials), the partner routes campaign's
+connection uses (shared audiences) and the administration API (data sources, traits,
+segments with their sizes, destinations, ingest receipts, publications, API clients).
+
+Every `/api/v1` route takes a bearer token from `/oauth/token`. A client's role decides
+what it may call: a *partner* lists and creates shared audiences, a *viewer* reads the
+administration API, an *admin* also changes it. Errors are RFC 9457 problem details
+(the token endpoint answers RFC 6749's errors); lists are cursor-paged; a change may
+send the ETag it read in `If-Match`."""
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,15 @@ them out for a while (429 with ``Retry-After``), so secrets cannot be guessed.
 # No `from __future__ import annotations` here: FastAPI resolves the route
 # annotations at run time, and `Depends(client)` names a local function.
 import base64
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Path, Request
+from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from audiencehub.errors import InvalidCredentials
-from audiencehub.people.clients import TOKEN_HINT, issue_token, verify_token
-from audiencehub.people.data_sources import DataSource, get_data_source
+from audiencehub.people.clients import ApiClient, ClientRole, issue_token
 from audiencehub.people.shared_audiences import (
     SharedAudience,
     SharedSegment,
@@ -51,16 +50,13 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
     return client_id, secret
 
 
-def partner_router(engine: Engine, logins: Lockout) -> APIRouter:
+def partner_router(engine: Engine, logins: Lockout, admits: Any) -> APIRouter:
     """Token endpoint and partner routes on ``engine``'s people database; ``logins`` locks
-    out a client id or an address after too many failed token requests."""
+    out a client id or an address after too many failed token requests; ``admits(*roles)``
+    lets clients of those roles in."""
     router = APIRouter()
-
-    def client(authorization: Annotated[str | None, Header()] = None) -> str:
-        if not authorization or not authorization.lower().startswith("bearer "):
-            raise InvalidCredentials("the request has no bearer token", hint=TOKEN_HINT)
-        with engine.connect() as connection:
-            return verify_token(connection, authorization[7:].strip())
+    lister = admits(ClientRole.PARTNER, ClientRole.VIEWER, ClientRole.ADMIN)
+    creator = admits(ClientRole.PARTNER, ClientRole.ADMIN)
 
     @router.post("/oauth/token", tags=["oauth"])
     def token(
@@ -111,25 +107,19 @@ def partner_router(engine: Engine, logins: Lockout) -> APIRouter:
         )
 
     @router.get("/api/v1/segments", tags=["shared audiences"])
-    def segments(_: Annotated[str, Depends(client)]) -> list[SharedAudience]:
+    def segments(_: Annotated[ApiClient, Depends(lister)]) -> list[SharedAudience]:
         """Shared audiences: title, source, current size, active, date modified."""
         with engine.connect() as connection:
             return list_shared_audiences(connection)
 
     @router.post("/api/v1/segments", tags=["shared audiences"], status_code=201)
-    def create(body: SegmentCreate, _: Annotated[str, Depends(client)]) -> SharedSegment:
+    def create_segment(
+        body: SegmentCreate, _: Annotated[ApiClient, Depends(creator)]
+    ) -> SharedSegment:
         """Create a segment the partner will fill (campaign's share mode)."""
         with engine.begin() as connection:
             return create_shared_segment(
                 connection, name=body.name, data_source_id=body.data_source_id, segment_id=body.id
             )
-
-    @router.get("/api/v1/datasources/{dpid}", tags=["data sources"])
-    def datasource(
-        dpid: Annotated[int, Path(ge=0, le=MAX_ID)], _: Annotated[str, Depends(client)]
-    ) -> DataSource:
-        """One data source's settings."""
-        with engine.connect() as connection:
-            return get_data_source(connection, dpid)
 
     return router

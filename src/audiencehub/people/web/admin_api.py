@@ -1,0 +1,341 @@
+"""The people service's administration API: data sources, traits, segments, destinations,
+ingest receipts, publications and API clients, under ``/api/v1``.
+
+A viewer client reads; an admin client also creates, changes and deletes.
+Deleting what others refer to is refused with what refers to it (a trait a
+segment names, a segment a destination publishes). Changes may send the ETag
+they read in ``If-Match``.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from audiencehub.db.job_runs import JobRun
+from audiencehub.errors import InvalidInput
+from audiencehub.people.clients import (
+    ApiClient,
+    ClientRole,
+    list_clients,
+    register_client,
+    revoke_client,
+)
+from audiencehub.people.data_sources import (
+    DataSource,
+    ExportControl,
+    IdType,
+    InboundIdType,
+    add_data_source,
+    delete_data_source,
+    get_data_source,
+    list_data_sources,
+    update_data_source,
+)
+from audiencehub.people.destinations import (
+    Destination,
+    add_destination,
+    delete_destination,
+    get_destination,
+    list_destinations,
+    update_destination,
+)
+from audiencehub.people.jobs import PeopleJob, job_history
+from audiencehub.people.receipts import StoredReceipt, receipt_page
+from audiencehub.people.segments import (
+    MergeRule,
+    Segment,
+    delete_segment,
+    get_segment,
+    update_segment,
+)
+from audiencehub.people.traits import (
+    Trait,
+    add_trait,
+    delete_trait,
+    get_trait,
+    list_traits,
+    update_trait,
+)
+from audiencehub.restapi import Limit, Page, check_if_match, page_of, page_rows, with_etag
+
+__all__ = ["MAX_ID", "admin_router"]
+
+MAX_ID = 2_147_483_647  # data source, segment, trait and destination ids are 32-bit integers
+Id = Annotated[int, Path(gt=0, le=MAX_ID)]
+
+
+class NewDataSource(BaseModel):
+    """A data source; its id is the DPID partners put in file names."""
+
+    id: int = Field(gt=0, le=MAX_ID, examples=[7001])
+    name: str = Field(min_length=1, max_length=255, examples=["CRM (hashed emails)"])
+    inbound_id_type: InboundIdType = Field(examples=["customer"])
+    integration_code: str | None = Field(default=None, max_length=255)
+    id_type: IdType = IdType.CROSS_DEVICE
+    authenticated_profile: bool = False
+    share_enabled: bool = True
+    export_controls: list[ExportControl] = Field(default_factory=list, max_length=8)
+    retention_days: int = Field(default=720, ge=1, le=36_500)
+
+
+class DataSourceChange(BaseModel):
+    """What can change of a data source."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    share_enabled: bool | None = None
+    export_controls: list[ExportControl] | None = Field(default=None, max_length=8)
+    retention_days: int | None = Field(default=None, ge=1, le=36_500)
+
+
+class NewTrait(BaseModel):
+    """An onboarded trait, or a rule trait realised by key-values (all must hold)."""
+
+    id: int = Field(gt=0, le=MAX_ID, examples=[101])
+    name: str = Field(min_length=1, max_length=255, examples=["Bought shoes"])
+    data_source_id: int = Field(gt=0, le=MAX_ID, examples=[7001])
+    integration_code: str | None = Field(default=None, max_length=255)
+    rule: dict[str, str] | None = Field(default=None, examples=[{"product": "shoes"}])
+
+
+class TraitChange(BaseModel):
+    """A trait's new name or rule."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    rule: dict[str, str] | None = None
+
+
+class SegmentChange(BaseModel):
+    """A segment's new name, rule or merge rule."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    rule: str | None = Field(
+        default=None, min_length=1, max_length=10_000, examples=["T101 AND NOT T102"]
+    )
+    merge_rule: MergeRule | None = None
+
+
+class NewDestination(BaseModel):
+    """A campaign destination: a drop location, the IDs it takes, its segments and labels."""
+
+    id: int = Field(gt=0, le=MAX_ID, examples=[46390])
+    name: str = Field(min_length=1, max_length=255, examples=["Campaign"])
+    drop_url: str = Field(min_length=1, max_length=2048, examples=["s3://shared/import/"])
+    id_type: str = Field(pattern="^(visitor|declared)$", examples=["declared"])
+    segment_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    data_source_id: int | None = Field(default=None, gt=0, le=MAX_ID)
+    export_labels: list[str] = Field(default_factory=list, max_length=8)
+    split_rows: int = Field(default=1_000_000, ge=1, le=100_000_000)
+
+
+class DestinationChange(BaseModel):
+    """A destination's new name, segments or labels."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    segment_ids: list[int] | None = Field(default=None, max_length=10_000)
+    export_labels: list[str] | None = Field(default=None, max_length=8)
+
+
+class NewClient(BaseModel):
+    """An API client to register."""
+
+    name: str = Field(min_length=1, max_length=255, examples=["campaign"])
+    role: ClientRole = ClientRole.PARTNER
+
+
+class RegisteredClient(BaseModel):
+    """A registered client: the secret is shown this once."""
+
+    client_id: str
+    client_secret: str
+    role: ClientRole
+
+
+def admin_router(engine: Engine, admits: Any) -> APIRouter:
+    """Administration routes on ``engine``'s people database; ``admits(*roles)`` makes the
+    dependency that lets clients of those roles in."""
+    router = APIRouter(prefix="/api/v1")
+    reader = admits(ClientRole.VIEWER, ClientRole.ADMIN)
+    partner_or_reader = admits(ClientRole.PARTNER, ClientRole.VIEWER, ClientRole.ADMIN)
+    admin = admits(ClientRole.ADMIN)
+    # type aliases of the route parameters, made here because they close over ``admits``
+    Reader = Annotated[ApiClient, Depends(reader)]  # noqa: N806
+    Admin = Annotated[ApiClient, Depends(admin)]  # noqa: N806
+
+    def if_match(request: Request, current: Any) -> None:
+        check_if_match(request.headers.get("if-match"), current)
+
+    @router.get("/datasources", tags=["data sources"])
+    def data_sources(_: Reader, cursor: str | None = None, limit: Limit = 100) -> Page[DataSource]:
+        """Data sources with their export controls, by DPID."""
+        with engine.connect() as connection:
+            return page_of(list_data_sources(connection), lambda s: s["id"], cursor, limit)
+
+    @router.post("/datasources", tags=["data sources"], status_code=201)
+    def create_data_source(body: NewDataSource, _: Admin) -> DataSource:
+        """Create a data source."""
+        fields = body.model_dump()
+        with engine.begin() as connection:
+            return add_data_source(connection, dpid=fields.pop("id"), **fields)
+
+    @router.get("/datasources/{dpid}", tags=["data sources"])
+    def show_data_source(
+        dpid: Annotated[int, Path(ge=0, le=MAX_ID)],
+        response: Response,
+        _: Annotated[ApiClient, Depends(partner_or_reader)],
+    ) -> DataSource:
+        """One data source's settings, with its ETag."""
+        with engine.connect() as connection:
+            return with_etag(response, get_data_source(connection, dpid))
+
+    @router.patch("/datasources/{dpid}", tags=["data sources"])
+    def change_data_source(
+        dpid: Id, body: DataSourceChange, request: Request, response: Response, _: Admin
+    ) -> DataSource:
+        """Change a data source's name, sharing, export controls or retention."""
+        with engine.begin() as connection:
+            if_match(request, get_data_source(connection, dpid))
+            changed = update_data_source(connection, dpid, **body.model_dump())
+            return with_etag(response, changed)
+
+    @router.delete("/datasources/{dpid}", tags=["data sources"], status_code=204)
+    def remove_data_source(dpid: Id, _: Admin) -> None:
+        """Delete a data source nothing refers to."""
+        with engine.begin() as connection:
+            delete_data_source(connection, dpid)
+
+    @router.get("/traits", tags=["traits"])
+    def traits(_: Reader, cursor: str | None = None, limit: Limit = 100) -> Page[Trait]:
+        """Traits, by id."""
+        with engine.connect() as connection:
+            return page_of(list_traits(connection), lambda t: t["id"], cursor, limit)
+
+    @router.post("/traits", tags=["traits"], status_code=201)
+    def create_trait(body: NewTrait, _: Admin) -> Trait:
+        """Create a trait."""
+        fields = body.model_dump()
+        with engine.begin() as connection:
+            return add_trait(connection, trait_id=fields.pop("id"), **fields)
+
+    @router.get("/traits/{trait_id}", tags=["traits"])
+    def show_trait(trait_id: Id, response: Response, _: Reader) -> Trait:
+        """One trait, with its ETag."""
+        with engine.connect() as connection:
+            return with_etag(response, get_trait(connection, trait_id))
+
+    @router.patch("/traits/{trait_id}", tags=["traits"])
+    def change_trait(
+        trait_id: Id, body: TraitChange, request: Request, response: Response, _: Admin
+    ) -> Trait:
+        """Rename a trait or change its rule."""
+        with engine.begin() as connection:
+            if_match(request, get_trait(connection, trait_id))
+            return with_etag(response, update_trait(connection, trait_id, **body.model_dump()))
+
+    @router.delete("/traits/{trait_id}", tags=["traits"], status_code=204)
+    def remove_trait(trait_id: Id, _: Admin) -> None:
+        """Delete a trait no segment names, with its realisations."""
+        with engine.begin() as connection:
+            delete_trait(connection, trait_id)
+
+    @router.get("/segments/{segment_id}", tags=["segments"])
+    def show_segment(segment_id: Id, response: Response, _: Reader) -> Segment:
+        """One segment: its rule, merge rule and current size."""
+        with engine.connect() as connection:
+            return with_etag(response, get_segment(connection, segment_id))
+
+    @router.patch("/segments/{segment_id}", tags=["segments"])
+    def change_segment(
+        segment_id: Id, body: SegmentChange, request: Request, response: Response, _: Admin
+    ) -> Segment:
+        """Rename a segment or change its rule (checked: every trait it names exists)."""
+        with engine.begin() as connection:
+            if_match(request, get_segment(connection, segment_id))
+            changed = update_segment(connection, segment_id, **body.model_dump())
+            return with_etag(response, changed)
+
+    @router.delete("/segments/{segment_id}", tags=["segments"], status_code=204)
+    def remove_segment(segment_id: Id, _: Admin) -> None:
+        """Delete a segment no destination publishes."""
+        with engine.begin() as connection:
+            delete_segment(connection, segment_id)
+
+    @router.get("/destinations", tags=["destinations"])
+    def destinations(_: Reader, cursor: str | None = None, limit: Limit = 100) -> Page[Destination]:
+        """Destinations, by id."""
+        with engine.connect() as connection:
+            return page_of(list_destinations(connection), lambda d: d["id"], cursor, limit)
+
+    @router.post("/destinations", tags=["destinations"], status_code=201)
+    def create_destination(body: NewDestination, _: Admin) -> Destination:
+        """Create a destination; segments its labels may not carry are refused."""
+        fields = body.model_dump()
+        with engine.begin() as connection:
+            return add_destination(connection, destination_id=fields.pop("id"), **fields)
+
+    @router.get("/destinations/{destination_id}", tags=["destinations"])
+    def show_destination(destination_id: Id, response: Response, _: Reader) -> Destination:
+        """One destination, with its ETag."""
+        with engine.connect() as connection:
+            return with_etag(response, get_destination(connection, destination_id))
+
+    @router.patch("/destinations/{destination_id}", tags=["destinations"])
+    def change_destination(
+        destination_id: Id,
+        body: DestinationChange,
+        request: Request,
+        response: Response,
+        _: Admin,
+    ) -> Destination:
+        """Change a destination's name, segments or labels (checked as at creation)."""
+        with engine.begin() as connection:
+            if_match(request, get_destination(connection, destination_id))
+            changed = update_destination(connection, destination_id, **body.model_dump())
+            return with_etag(response, changed)
+
+    @router.delete("/destinations/{destination_id}", tags=["destinations"], status_code=204)
+    def remove_destination(destination_id: Id, _: Admin) -> None:
+        """Delete a destination and its published state."""
+        with engine.begin() as connection:
+            delete_destination(connection, destination_id)
+
+    @router.get("/receipts", tags=["ingest"])
+    def receipts(_: Reader, cursor: str | None = None, limit: Limit = 50) -> Page[StoredReceipt]:
+        """Processing receipts of ingested batches, newest first, every counter."""
+        with engine.connect() as connection:
+            return page_rows(
+                lambda after, n: receipt_page(connection, tuple(after) if after else None, n),
+                lambda r: [str(r["processed_at"].isoformat()), r["batch"]],
+                cursor,
+                limit,
+            )
+
+    @router.get("/publications", tags=["publication"])
+    def publications(_: Reader, limit: Limit = 20) -> list[JobRun]:
+        """Publication runs, newest first: per destination the batch, its files and counts."""
+        return job_history(engine, limit, PeopleJob.PUBLISH)
+
+    @router.get("/clients", tags=["clients"])
+    def clients(_: Admin, cursor: str | None = None, limit: Limit = 100) -> Page[ApiClient]:
+        """API clients and their roles, never their secrets."""
+        with engine.connect() as connection:
+            return page_of(list_clients(connection), lambda c: c["client_id"], cursor, limit)
+
+    @router.post("/clients", tags=["clients"], status_code=201)
+    def create_client(body: NewClient, _: Admin) -> RegisteredClient:
+        """Register a client; its secret is answered this once."""
+        with engine.begin() as connection:
+            client_id, secret = register_client(connection, body.name, body.role)
+        return RegisteredClient(client_id=client_id, client_secret=secret, role=body.role)
+
+    @router.delete("/clients/{client_id}", tags=["clients"], status_code=204)
+    def remove_client(client_id: Annotated[str, Path(max_length=64)], caller: Admin) -> None:
+        """Revoke a client: its secret and tokens stop working at once."""
+        if client_id == caller["client_id"]:
+            raise InvalidInput("a client cannot revoke itself", hint="Use another admin client.")
+        with engine.begin() as connection:
+            revoke_client(connection, client_id)
+
+    return router
