@@ -100,10 +100,14 @@ def count_profiles(connection: Connection, where: ColumnElement[bool] | None = N
     return int(connection.execute(query).scalar_one())
 
 
-def get_profile(connection: Connection, key: str) -> Profile:
-    """A profile by email (any case), CRM id or numeric id, with its reconciliation keys."""
-    text = key.strip()
-    if "@" in text:
+def get_profile(connection: Connection, key: str | int) -> Profile:
+    """A profile by email (any case), CRM id or numeric id (an ``int`` is only ever an id),
+    with its reconciliation keys."""
+    text = str(key).strip()
+    if isinstance(key, int):
+        condition = profiles.c.id == key
+        by = "id"
+    elif "@" in text:
         condition = profiles.c.email_key == text.lower()
         by = UpsertKey.EMAIL.value
     else:

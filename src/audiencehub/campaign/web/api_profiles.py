@@ -103,11 +103,9 @@ def profiles_router(services: CampaignServices, access: Access) -> APIRouter:
     ) -> Profile:
         """Change fields of a profile, whole or not at all (keys follow a new email or phone)."""
         with engine.begin() as connection:
-            check_if_match(
-                request.headers.get("if-match"), get_profile(connection, str(profile_id))
-            )
+            check_if_match(request.headers.get("if-match"), get_profile(connection, profile_id))
             update_profile(connection, profile_id, changes)
-            return with_etag(response, get_profile(connection, str(profile_id)))
+            return with_etag(response, get_profile(connection, profile_id))
 
     @router.delete("/{profile_id}", status_code=204)
     def erase_profile(profile_id: ProfileId, _: Annotated[User, Depends(marketer)]) -> None:
