@@ -34,6 +34,7 @@ FOUNDATION = {
     "drops",
     "engines",
     "restapi",
+    "webui",
     "config",
     "errors",
     "workspace",

@@ -18,6 +18,7 @@ from audiencehub.campaign.users import Role, add_user, create_token
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.people.clients import ClientRole, issue_token, register_client
 from audiencehub.people.web.app import create_people_app
+from audiencehub.runtime.scheduler import people_jobs
 from tests.helpers import services_of
 
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -43,9 +44,11 @@ def people_schema(sqlite_workspace):
     with sqlite_workspace.people.begin() as connection:
         client_id, secret = register_client(connection, "fuzz", ClientRole.ADMIN)
         token, _ = issue_token(connection, client_id, secret)
-    schema = schemathesis.openapi.from_asgi(
-        "/api/openapi.json", create_people_app(sqlite_workspace.people)
+    app = create_people_app(
+        sqlite_workspace.people,
+        jobs=people_jobs(sqlite_workspace.people, sqlite_workspace.settings),
     )
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     return schema, {"Authorization": f"Bearer {token}"}
 
 

@@ -14,12 +14,13 @@ fix: the OAuth2 token endpoint answers RFC 6749's ``{"error": ...}``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,7 +38,14 @@ from audiencehub.errors import (
     TooManyRequests,
 )
 
-__all__ = ["MEDIA_TYPE", "BodyLimit", "install_problem_handlers", "problem", "status_of"]
+__all__ = [
+    "MEDIA_TYPE",
+    "BodyLimit",
+    "HtmlError",
+    "install_problem_handlers",
+    "problem",
+    "status_of",
+]
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -82,12 +90,25 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every user error, validation failure and HTTP error of ``app`` as a problem."""
+HtmlError = Callable[[Request, int, str, str], Response]
+
+
+def _for_people(request: Request) -> bool:
+    """A page (or a link a person followed), not an API call: answered in HTML."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/oauth/", "/id", "/optout"))
+
+
+def install_problem_handlers(app: FastAPI, html: HtmlError | None = None) -> None:
+    """Answer every user error, validation failure and HTTP error of ``app`` as a problem;
+    with ``html``, errors of pages and followed links (anything outside the APIs) are
+    answered by it as a page for the person instead."""
 
     @app.exception_handler(AudienceHubError)
-    async def _user_error(_: Request, exc: AudienceHubError) -> JSONResponse:
+    async def _user_error(request: Request, exc: AudienceHubError) -> Response:
         status = status_of(exc)
+        if html is not None and _for_people(request):
+            return html(request, status, exc.message, exc.hint)
         headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
         if isinstance(exc, TooManyRequests):
             headers = {"Retry-After": str(exc.retry_after)}
@@ -103,8 +124,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem(422, detail, hint="Correct the fields named.", errors=errors)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers) if exc.headers else None
+        if html is not None and _for_people(request):
+            return html(request, exc.status_code, str(exc.detail), "")
         return problem(exc.status_code, str(exc.detail), headers=headers)
 
 

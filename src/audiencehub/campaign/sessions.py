@@ -1,17 +1,11 @@
-"""Signed-in sessions of the web UI, and the CSRF token that goes with each.
+"""Signed-in sessions of campaign's users (the web pages and ``POST /api/v1/session``).
 
-A session is 32 random bytes the browser keeps in an HttpOnly cookie; the
-database keeps only its SHA-256 and expiry, so a copied database signs nobody
-in. Its CSRF token is an HMAC of the session under a fixed label: a page the
-user's browser loads from elsewhere can make the browser send the cookie, but
-cannot read it, so it cannot know the token an unsafe request must carry.
+The tokens and their CSRF tokens are :mod:`audiencehub.webui.credentials`';
+the database keeps each session's digest, its user and its expiry.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -20,6 +14,7 @@ from sqlalchemy import Connection, delete, insert, select
 from audiencehub.campaign.schema import user_sessions, users
 from audiencehub.campaign.users import User, user_columns, user_of_row
 from audiencehub.errors import InvalidCredentials
+from audiencehub.webui.credentials import csrf_token_of, new_session_token, session_digest
 
 __all__ = ["Session", "csrf_token_of", "end_session", "session_user", "start_session"]
 
@@ -32,24 +27,14 @@ class Session(NamedTuple):
     expires_at: datetime
 
 
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
-
-
-def csrf_token_of(session_token: str) -> str:
-    """The CSRF token of a session (derived, so nothing more is stored)."""
-    key = session_token.encode("utf-8", "surrogateescape")
-    return hmac.new(key, b"audiencehub csrf", hashlib.sha256).hexdigest()
-
-
 def start_session(connection: Connection, user: User, lifetime: timedelta) -> Session:
     """Open a session for a user who has just proved who they are; expired ones go."""
     now = datetime.now(UTC)
     connection.execute(delete(user_sessions).where(user_sessions.c.expires_at < now))
-    token = secrets.token_urlsafe(32)
+    token = new_session_token()
     connection.execute(
         insert(user_sessions).values(
-            session_hash=_digest(token),
+            session_hash=session_digest(token),
             user_id=user["id"],
             created_at=now,
             expires_at=now + lifetime,
@@ -63,7 +48,7 @@ def session_user(connection: Connection, token: str) -> User:
     row = connection.execute(
         select(*user_columns(), user_sessions.c.expires_at)
         .join(user_sessions, user_sessions.c.user_id == users.c.id)
-        .where(user_sessions.c.session_hash == _digest(token))
+        .where(user_sessions.c.session_hash == session_digest(token))
     ).first()
     expires = row.expires_at if row is not None else None
     if expires is not None and expires.tzinfo is None:  # SQLite keeps naive UTC
@@ -75,7 +60,9 @@ def session_user(connection: Connection, token: str) -> User:
 
 def end_session(connection: Connection, token: str) -> None:
     """Sign out: the session stops working at once."""
-    connection.execute(delete(user_sessions).where(user_sessions.c.session_hash == _digest(token)))
+    connection.execute(
+        delete(user_sessions).where(user_sessions.c.session_hash == session_digest(token))
+    )
 
 
 SIGN_IN = "Sign in again (POST /api/v1/session)."

@@ -8,6 +8,8 @@ import typer
 
 from audiencehub.cli.options import WorkspaceOption
 from audiencehub.cli.output import console
+from audiencehub.cli.workspace import print_demo_logins
+from audiencehub.runtime.demo_logins import read_demo_logins
 from audiencehub.runtime.servers import serve, serve_people
 from audiencehub.workspace import open_workspace
 
@@ -24,16 +26,15 @@ def serve_command(
 ) -> None:
     """Serve campaign and the people service together, with the scheduler of both."""
     ws = open_workspace(workspace)
-    serve(
-        ws,
-        host=host,
-        campaign_port=campaign_port,
-        people_port=people_port,
-        ready=lambda: console.print(
-            f"campaign on http://{host}:{campaign_port}, "
-            f"people service on http://{host}:{people_port}"
-        ),
-    )
+    campaign_url, people_url = f"http://{host}:{campaign_port}", f"http://{host}:{people_port}"
+    logins = read_demo_logins(ws) if ws.settings.demo else None
+
+    def ready() -> None:
+        console.print(f"campaign on {campaign_url}/, people service on {people_url}/")
+        if logins is not None:
+            print_demo_logins(logins, campaign_url, people_url)
+
+    serve(ws, host=host, campaign_port=campaign_port, people_port=people_port, ready=ready)
 
 
 def serve_people_command(

@@ -10,16 +10,12 @@ import typer
 from audiencehub.cli.options import WorkspaceOption
 from audiencehub.cli.output import byte_progress, console, print_report
 from audiencehub.runtime.demo import run_demo
-from audiencehub.runtime.demo_sharing import (
-    DEMO_PASSWORD,
-    DEMO_SHARED_AUDIENCE,
-    DEMO_SHARED_BACK,
-    DEMO_USER,
-)
+from audiencehub.runtime.demo_logins import DemoLogins
+from audiencehub.runtime.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace, open_workspace
 
-__all__ = ["db_app", "demo", "init"]
+__all__ = ["db_app", "demo", "init", "print_demo_logins"]
 
 db_app = typer.Typer(help="Database schema management.")
 
@@ -78,10 +74,27 @@ def demo(
             f"People segment {DEMO_SHARED_BACK}: {result.sharing.shared_back:,} French profiles "
             "shared back by a campaign workflow"
         )
-    console.print(f"\nDemo login: {DEMO_USER} / {DEMO_PASSWORD} (an admin; API docs at /api/docs)")
+    print_demo_logins(result.logins)
     console.print(
         f"\nTry: audiencehub profiles count -w {folder}   |   "
         f"audiencehub profiles show CRM00000001 -w {folder}   |   "
         f"audiencehub audiences show {DEMO_SHARED_AUDIENCE!r} -w {folder}   |   "
         f"audiencehub people segments show {DEMO_SHARED_BACK} -w {folder}"
+    )
+
+
+def print_demo_logins(
+    logins: DemoLogins,
+    campaign_url: str = "http://127.0.0.1:8080",
+    people_url: str = "http://127.0.0.1:8081",
+) -> None:
+    """Where to go and how to sign in, on a demo workspace."""
+    console.print(
+        f"\nCampaign:       {campaign_url}/  sign in as {logins['campaign_user']} / "
+        f"{logins['campaign_password']} (an admin)\n"
+        f"People service: {people_url}/  sign in with client id {logins['people_client_id']}"
+        f" and secret {logins['people_client_secret']}\n"
+        f"API:            {campaign_url}/api/docs, with Authorization: Bearer "
+        f"{logins['api_token']}",
+        markup=False,
     )

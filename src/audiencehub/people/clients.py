@@ -23,13 +23,15 @@ from sqlalchemy import Connection, delete, insert, select
 from typing_extensions import TypedDict
 
 from audiencehub.errors import Forbidden, InvalidCredentials, NotFound
-from audiencehub.people.schema import api_clients, api_tokens
+from audiencehub.people.schema import api_clients, api_tokens, ui_sessions
 
 __all__ = [
     "TOKEN_HINT",
     "TOKEN_LIFETIME",
     "ApiClient",
     "ClientRole",
+    "authenticate_client",
+    "client_of_row",
     "issue_token",
     "list_clients",
     "register_client",
@@ -67,6 +69,18 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+_SHOWN = (api_clients.c.client_id, api_clients.c.name, api_clients.c.role, api_clients.c.created_at)
+
+
+def client_of_row(row: Any) -> ApiClient:
+    return ApiClient(
+        client_id=row["client_id"],
+        name=row["name"],
+        role=ClientRole(row["role"]),
+        created_at=row["created_at"],
+    )
+
+
 def register_client(
     connection: Connection, name: str, role: ClientRole = ClientRole.PARTNER
 ) -> tuple[str, str]:
@@ -86,15 +100,21 @@ def register_client(
     return client_id, secret
 
 
+def authenticate_client(connection: Connection, client_id: str, client_secret: str) -> ApiClient:
+    """The client whose credentials these are; one answer for every failure."""
+    row = connection.execute(
+        select(*_SHOWN, api_clients.c.secret_sha256).where(api_clients.c.client_id == client_id)
+    ).first()
+    # compare in constant time, and spend the same work for unknown clients
+    expected = row.secret_sha256 if row is not None else _digest(secrets.token_hex(16))
+    if not hmac.compare_digest(expected, _digest(client_secret)) or row is None:
+        raise InvalidCredentials("the client id or secret is wrong", hint=TOKEN_HINT)
+    return client_of_row(row._mapping)
+
+
 def issue_token(connection: Connection, client_id: str, client_secret: str) -> tuple[str, int]:
     """A bearer token for valid client credentials, with its lifetime in seconds."""
-    stored = connection.execute(
-        select(api_clients.c.secret_sha256).where(api_clients.c.client_id == client_id)
-    ).scalar()
-    # compare in constant time, and spend the same work for unknown clients
-    expected = stored or _digest(secrets.token_hex(16))
-    if not hmac.compare_digest(expected, _digest(client_secret)) or stored is None:
-        raise InvalidCredentials("the client id or secret is wrong", hint=TOKEN_HINT)
+    authenticate_client(connection, client_id, client_secret)
     now = datetime.now(UTC)
     connection.execute(delete(api_tokens).where(api_tokens.c.expires_at < now))
     token = secrets.token_urlsafe(32)
@@ -127,19 +147,7 @@ def verify_client(connection: Connection, token: str) -> ApiClient:
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
     if expires <= datetime.now(UTC):
         raise InvalidCredentials("the bearer token has expired", hint=TOKEN_HINT)
-    return _client(row._mapping)
-
-
-_SHOWN = (api_clients.c.client_id, api_clients.c.name, api_clients.c.role, api_clients.c.created_at)
-
-
-def _client(row: Any) -> ApiClient:
-    return ApiClient(
-        client_id=row["client_id"],
-        name=row["name"],
-        role=ClientRole(row["role"]),
-        created_at=row["created_at"],
-    )
+    return client_of_row(row._mapping)
 
 
 def require_role(client: ApiClient, *allowed: ClientRole) -> None:
@@ -156,12 +164,13 @@ def require_role(client: ApiClient, *allowed: ClientRole) -> None:
 def list_clients(connection: Connection) -> list[ApiClient]:
     """Every client, never a secret."""
     rows = connection.execute(select(*_SHOWN).order_by(api_clients.c.created_at))
-    return [_client(row) for row in rows.mappings()]
+    return [client_of_row(row) for row in rows.mappings()]
 
 
 def revoke_client(connection: Connection, client_id: str) -> None:
-    """Revoke a client for good: its secret and every token it holds stop working."""
+    """Revoke a client for good: its secret, its tokens and its sessions stop working."""
     connection.execute(delete(api_tokens).where(api_tokens.c.client_id == client_id))
+    connection.execute(delete(ui_sessions).where(ui_sessions.c.client_id == client_id))
     removed = connection.execute(
         delete(api_clients).where(api_clients.c.client_id == client_id)
     ).rowcount

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -185,6 +186,15 @@ api_tokens = Table(
 )
 
 job_runs = job_runs_table("people_job_runs", metadata)
+
+# sessions of the web pages (migration p0011): the SHA-256 of the cookie, never the cookie
+ui_sessions = Table(
+    "people_ui_sessions",
+    metadata,
+    Column("session_hash", LargeBinary(32), primary_key=True),
+    Column("client_id", String(64), ForeignKey("people_api_clients.client_id"), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
 
 # how far each online-write spool has been applied (see audiencehub.spool)
 spool_marks = spool_marks_table("people_spool_marks", metadata)

@@ -55,6 +55,7 @@ __all__ = [
     "get_segment",
     "list_segments",
     "members_query",
+    "preview_rule",
     "segment_size",
     "update_segment",
 ]
@@ -250,6 +251,12 @@ def delete_segment(connection: Connection, segment_id: int) -> None:
             "removes its members there).",
         )
     connection.execute(delete(segments).where(segments.c.id == segment_id))
+
+
+def preview_rule(connection: Connection, rule: str, merge_rule: MergeRule) -> int:
+    """How many IDs a rule would hold now, after checking it (for an editor)."""
+    _check_rule(connection, rule)
+    return segment_size(connection, {"rule": rule, "merge_rule": MergeRule(merge_rule).value})
 
 
 def get_segment(connection: Connection, segment_id: int) -> Segment:

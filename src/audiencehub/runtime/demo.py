@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiencehub.campaign.profiles.file_import import ImportReport, Progress, import_profiles
-from audiencehub.runtime.demo_sharing import SharingDemo, demo_user, seed_sharing
+from audiencehub.runtime.demo_logins import DemoLogins, demo_logins
+from audiencehub.runtime.demo_sharing import SharingDemo, seed_sharing
 from audiencehub.workspace import Workspace, init_workspace
 
 __all__ = ["DEMO_COLUMNS", "DemoResult", "run_demo", "write_demo_profiles"]
@@ -100,13 +101,21 @@ class DemoResult:
     data_file: Path
     report: ImportReport
     sharing: SharingDemo | None  # None: the workspace had it already
+    logins: DemoLogins
 
 
-def run_demo(folder: Path, *, count: int = 100_000, progress: Progress | None = None) -> DemoResult:
+def run_demo(
+    folder: Path,
+    *,
+    count: int = 100_000,
+    progress: Progress | None = None,
+    people_url: str = "http://127.0.0.1:8081",
+) -> DemoResult:
     """Create a workspace in ``folder``, import ``count`` generated demo profiles, and
     share a people-service segment into campaign (see :mod:`audiencehub.runtime.demo_sharing`).
 
-    Running it again re-imports the same file, which changes nothing.
+    Running it again re-imports the same file, which changes nothing. ``people_url``
+    is where campaign's connection finds the people service once served.
     """
     workspace = init_workspace(folder, demo=True)
     data_file = workspace.path / "demo" / f"profiles-{count}.csv.gz"
@@ -118,6 +127,5 @@ def run_demo(folder: Path, *, count: int = 100_000, progress: Progress | None = 
         rejects_path=workspace.path / "rejects" / f"{data_file.name}.rejects.csv",
         progress=progress,
     )
-    with workspace.campaign.begin() as connection:
-        demo_user(connection)
-    return DemoResult(workspace, data_file, report, seed_sharing(workspace))
+    sharing = seed_sharing(workspace)
+    return DemoResult(workspace, data_file, report, sharing, demo_logins(workspace, people_url))

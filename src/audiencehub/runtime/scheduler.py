@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -23,10 +24,10 @@ from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.sharing.jobs import due_campaign_jobs, run_campaign_job
 from audiencehub.campaign.workflows.schedule import due_workflows, run_scheduled
 from audiencehub.config import Settings
-from audiencehub.people.jobs import due_jobs, run_job
+from audiencehub.people.jobs import PeopleJob, due_jobs, run_job
 from audiencehub.people.pgp_keys import PgpKeys
 
-__all__ = ["Due", "DueWork", "campaign_work", "people_work", "run_scheduler"]
+__all__ = ["Due", "DueWork", "campaign_work", "people_jobs", "people_work", "run_scheduler"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,24 +44,28 @@ DueWork = Callable[[datetime], list[Due]]
 """A source of work: given the time, what is due."""
 
 
+def people_jobs(engine: Engine, settings: Settings) -> Callable[[PeopleJob], dict[str, Any]]:
+    """Run a people job now, with the workspace's drop, endpoint and PGP keys (for the
+    scheduler, and for the pages' and the API's *run now*)."""
+
+    def run(job: PeopleJob) -> dict[str, Any]:
+        return run_job(
+            engine,
+            job,
+            inbound_drop=settings.people_inbound_drop,
+            endpoint_url=settings.s3_endpoint_url,
+            keys=PgpKeys.of(settings.workspace),
+        )
+
+    return run
+
+
 def people_work(engine: Engine, settings: Settings) -> DueWork:
     """The people service's due jobs: ingest from its inbound drop, publication, retention."""
+    run = people_jobs(engine, settings)
 
     def due(now: datetime) -> list[Due]:
-        return [
-            Due(
-                f"people {job}",
-                partial(
-                    run_job,
-                    engine,
-                    job,
-                    inbound_drop=settings.people_inbound_drop,
-                    endpoint_url=settings.s3_endpoint_url,
-                    keys=PgpKeys.of(settings.workspace),
-                ),
-            )
-            for job in due_jobs(engine, now)
-        ]
+        return [Due(f"people {job}", partial(run, job)) for job in due_jobs(engine, now)]
 
     return due
 

@@ -24,7 +24,13 @@ from audiencehub.db import System
 from audiencehub.errors import ConfigurationError
 from audiencehub.people.online import online_writes as people_online_writes
 from audiencehub.people.web.app import HttpLimits, create_people_app
-from audiencehub.runtime.scheduler import DueWork, campaign_work, people_work, run_scheduler
+from audiencehub.runtime.scheduler import (
+    DueWork,
+    campaign_work,
+    people_jobs,
+    people_work,
+    run_scheduler,
+)
 from audiencehub.workspace import Workspace, open_workspace
 
 __all__ = [
@@ -87,6 +93,7 @@ def build_people_server(workspace: Workspace, *, scheduler: bool = True) -> Fast
     return create_people_app(
         workspace.people,
         lifespan=lambda _: _with_scheduler(sources),
+        jobs=people_jobs(workspace.people, workspace.settings),
         limits=HttpLimits.of(workspace.settings),
         online=people_online_writes(
             workspace.online_engine(System.PEOPLE), workspace.spool_path(System.PEOPLE)

@@ -25,6 +25,7 @@ __all__ = [
     "delete_delivery",
     "delivery_page",
     "delivery_report",
+    "delivery_timeline",
     "get_delivery",
 ]
 
@@ -91,11 +92,16 @@ def get_delivery(connection: Connection, delivery_id: int) -> Delivery:
     return cast(Delivery, dict(row))
 
 
-def delivery_page(connection: Connection, before: int | None, limit: int) -> list[Delivery]:
-    """Deliveries newest first, ``limit`` of them with ids below ``before``."""
+def delivery_page(
+    connection: Connection, before: int | None, limit: int, since: datetime | None = None
+) -> list[Delivery]:
+    """Deliveries newest first, ``limit`` of them with ids below ``before`` (and created
+    at ``since`` or later, if given)."""
     query = _listed().order_by(deliveries.c.id.desc()).limit(limit)
     if before is not None:
         query = query.where(deliveries.c.id < before)
+    if since is not None:
+        query = query.where(deliveries.c.created_at >= since)
     return [cast(Delivery, dict(row)) for row in connection.execute(query).mappings()]
 
 
@@ -149,6 +155,33 @@ def delivery_report(connection: Connection, delivery_id: int) -> DeliveryReport:
         click_rate=round(clicks[0] / sent, 4) if sent else 0.0,
         links=links,
     )
+
+
+class TimelinePoint(TypedDict):
+    """Opens and clicks of one hour."""
+
+    hour: datetime
+    opens: int
+    clicks: int
+
+
+def delivery_timeline(connection: Connection, delivery_id: int) -> list[TimelinePoint]:
+    """Opens and clicks per hour since the delivery was sent (for the report's chart)."""
+    get_delivery(connection, delivery_id)
+    rows = connection.execute(
+        select(tracking_log.c.kind, tracking_log.c.at).where(
+            tracking_log.c.delivery_id == delivery_id
+        )
+    ).all()
+    hours: dict[datetime, dict[str, int]] = {}
+    for kind, at in rows:
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        counts = hours.setdefault(hour, {"open": 0, "click": 0})
+        counts[kind] = counts.get(kind, 0) + 1
+    return [
+        TimelinePoint(hour=hour, opens=counts["open"], clicks=counts["click"])
+        for hour, counts in sorted(hours.items())
+    ]
 
 
 def delete_delivery(connection: Connection, delivery_id: int) -> None:

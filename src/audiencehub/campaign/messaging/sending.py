@@ -25,6 +25,7 @@ from audiencehub.campaign.messaging.delivery import (
 )
 from audiencehub.campaign.messaging.templates import PROFILE_FIELDS, EmailTemplate, render
 from audiencehub.campaign.messaging.tracking import LinkSigner
+from audiencehub.campaign.profiles.email_syntax import check_email
 from audiencehub.campaign.schema import audience_members, profiles
 from audiencehub.config import Settings
 from audiencehub.errors import InvalidInput, SendFailed
@@ -34,6 +35,7 @@ __all__ = [
     "Messaging",
     "profile_context",
     "send_email_delivery",
+    "send_proof",
     "send_sms_delivery",
     "send_to_audience",
 ]
@@ -217,3 +219,48 @@ def send_to_audience(
         )
     finally:
         mailer.close()
+
+
+def send_proof(
+    engine: Engine, messaging: Messaging, *, audience: str, template: EmailTemplate, to: str
+) -> str:
+    """Send one proof of ``template`` to ``to``, personalised with the audience's first
+    member (links left untracked, nothing logged as a delivery); returns its subject."""
+    template.check()
+    check_email(to)
+    with engine.connect() as connection:
+        target = audience_id(connection, audience)
+        first = (
+            connection.execute(
+                select(profiles)
+                .join(audience_members, audience_members.c.profile_id == profiles.c.id)
+                .where(audience_members.c.audience_id == target)
+                .order_by(profiles.c.id)
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    context = (
+        profile_context(first)
+        if first is not None
+        else {"profile": dict.fromkeys(PROFILE_FIELDS), "attributes": {}}
+    )
+    message = compose_email(
+        template,
+        context,
+        to=to,
+        sender=messaging.settings.mail_from,
+        profile_id=None,
+        delivery_id=None,
+        signer=messaging.signer,
+        base_url=messaging.settings.tracking_base_url.rstrip("/"),
+    )
+    subject = f"[Proof] {message['Subject']}"
+    message.replace_header("Subject", subject)
+    mailer = messaging.mailer()
+    try:
+        mailer.send(message)
+    finally:
+        mailer.close()
+    return subject

@@ -11,7 +11,7 @@ from typing_extensions import TypedDict
 
 from audiencehub.campaign.schema import audit_log
 
-__all__ = ["AuditEntry", "current_actor", "list_audit", "record"]
+__all__ = ["AuditEntry", "current_actor", "import_history", "list_audit", "record"]
 
 
 class AuditEntry(TypedDict):
@@ -62,3 +62,18 @@ def list_audit(
     if before is not None:
         query = query.where(audit_log.c.id < before)
     return [cast(AuditEntry, dict(row)) for row in connection.execute(query).mappings()]
+
+
+def import_history(connection: Connection, audience: str, limit: int = 100) -> list[AuditEntry]:
+    """The import reports of one audience, oldest first (its size and match rate over
+    time), from the newest ``limit`` import entries of the trail."""
+    rows = connection.execute(
+        select(audit_log)
+        .where(audit_log.c.action == "import")
+        .order_by(audit_log.c.id.desc())
+        .limit(limit * 10)
+    ).mappings()
+    mine = [
+        cast(AuditEntry, dict(row)) for row in rows if row["details"].get("audience") == audience
+    ]
+    return list(reversed(mine[:limit]))

@@ -25,6 +25,7 @@ from audiencehub.identity.ciphers import AesCbcCipher, AesSivCipher, DeclaredIdC
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
+    "DATA_USE_TERMS",
     "DEFAULT_SOURCE",
     "Channel",
     "Encryption",
@@ -42,6 +43,23 @@ __all__ = [
 ]
 
 DEFAULT_SOURCE = "defaultDataSource"
+
+# what an admin reads, and accepts in the organisation's name, before data moves
+DATA_USE_TERMS = """Data moved through this data source is governed by these terms.
+
+1. Only visitor IDs, hashed or encrypted declared IDs, or opaque customer IDs
+   travel in shared files; no email address, phone number or name in clear.
+2. You have the right to use the people service's data for campaign's
+   purposes, and the people in your audiences were informed and, where the
+   law requires it, consented.
+3. Opt-outs hold end to end: an opted-out or blocklisted profile is never
+   exported, and an opt-out in the people service removes the ID from what it
+   publishes.
+4. Every import and export is written to the audit trail: who, what, when,
+   through which source, and the counts.
+5. Export controls set on the people service's data sources are respected by
+   every destination they reach.
+"""
 
 
 class ReconciliationKey(enum.StrEnum):

@@ -28,11 +28,11 @@ from audiencehub.campaign.users import (
     require,
 )
 from audiencehub.errors import Forbidden, InvalidCredentials
+from audiencehub.webui.guard import CSRF_HEADER
 
 __all__ = ["CSRF_HEADER", "SESSION_COOKIE", "Access"]
 
 SESSION_COOKIE = "audiencehub_session"
-CSRF_HEADER = "X-CSRF-Token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _HINT = (
     "Send Authorization: Bearer <a personal token (audiencehub tokens create, or POST "

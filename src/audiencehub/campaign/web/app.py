@@ -1,5 +1,5 @@
-"""The campaign app, assembled from its routers: the REST API under ``/api/v1``, tracking
-and the triggers API.
+"""The campaign app, assembled from its routers: the web pages, the REST API under
+``/api/v1``, tracking and the triggers API.
 
 Its online writes (clicks, opens, unsubscribes) run through a spool while a bulk
 job holds the database; the app's lifespan runs the spool's applier.
@@ -24,9 +24,12 @@ from audiencehub.campaign.web.api_users import users_router
 from audiencehub.campaign.web.api_workflows import workflows_router
 from audiencehub.campaign.web.tracking import tracking_router
 from audiencehub.campaign.web.triggers import triggers_router
+from audiencehub.campaign.web.ui import install_pages
+from audiencehub.problems import install_problem_handlers
 from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
 from audiencehub.spool import Spool, with_appliers
+from audiencehub.webui import SecurityHeaders, mount_static
 
 __all__ = ["create_campaign_app"]
 
@@ -80,4 +83,8 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
     app.include_router(messaging_router(services, access))
     app.include_router(triggers_router(services, queue))
     app.include_router(tracking_router(services, online))
+    pages = install_pages(app, services, logins)
+    install_problem_handlers(app, html=pages.error_page)
+    mount_static(app)
+    app.add_middleware(SecurityHeaders)
     return app

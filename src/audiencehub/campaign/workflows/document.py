@@ -26,7 +26,8 @@ unknown settings, dangling transitions, cycles.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = [
     "Workflow",
     "load_workflow",
     "parse_workflow",
+    "problem_lines",
     "read_workflow",
 ]
 
@@ -258,3 +260,19 @@ def read_workflow(text: str, what: str = "the workflow", *, json_only: bool = Fa
     if not isinstance(document, dict):
         raise InputFileError(f"{what} does not hold a workflow (a mapping with activities)")
     return parse_workflow(document)
+
+
+def problem_lines(text: str, problems: Sequence[str]) -> list[tuple[int | None, str]]:
+    """Each problem with the line of the workflow's text it is about (the line that names
+    its activity's id), for an editor that shows problems where they are."""
+    lines = text.splitlines()
+    located: list[tuple[int | None, str]] = []
+    for problem in problems:
+        found = re.match(r"activity '([^']+)'", problem)
+        line = None
+        if found:
+            name = re.escape(found.group(1))
+            pattern = re.compile(rf"(^|[{{,\s-])id:\s*['\"]?{name}['\"]?\s*($|[,}}])")
+            line = next((n for n, row in enumerate(lines, 1) if pattern.search(row)), None)
+        located.append((line, problem))
+    return located

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from croniter import croniter
 from sqlalchemy import Engine, select, update
@@ -32,6 +32,7 @@ __all__ = [
     "run_due_workflows",
     "run_scheduled",
     "schedule_workflow",
+    "scheduled_document",
 ]
 
 logger = logging.getLogger(__name__)
@@ -165,3 +166,12 @@ def run_due_workflows(
         for name in due_workflows(engine, moment)
     ]
     return [run for run in runs if run is not None]
+
+
+def scheduled_document(engine: Engine, name: str) -> dict[str, Any] | None:
+    """The document of the workflow scheduled as ``name`` (None if there is none)."""
+    with engine.connect() as connection:
+        document = connection.execute(
+            select(workflow_schedules.c.document).where(workflow_schedules.c.name == name)
+        ).scalar()
+    return dict(document) if document else None

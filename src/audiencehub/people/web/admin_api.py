@@ -8,6 +8,7 @@ they read in ``If-Match``.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from audiencehub.db.job_runs import JobRun
-from audiencehub.errors import InvalidInput
+from audiencehub.errors import ConfigurationError, InvalidInput
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
@@ -61,7 +62,20 @@ from audiencehub.people.traits import (
 )
 from audiencehub.restapi import Limit, Page, check_if_match, page_of, page_rows, with_etag
 
-__all__ = ["MAX_ID", "admin_router"]
+__all__ = ["MAX_ID", "JobRunner", "admin_router", "run_now"]
+
+JobRunner = Callable[[PeopleJob], dict[str, Any]]
+
+
+def run_now(jobs: JobRunner | None, job: PeopleJob) -> dict[str, Any]:
+    """Run ``job`` with the server's runner; an app built without one says so."""
+    if jobs is None:
+        raise ConfigurationError(
+            "this server runs no job on demand",
+            hint=f"Run it with: audiencehub people jobs run {job.value}",
+        )
+    return jobs(job)
+
 
 MAX_ID = 2_147_483_647  # data source, segment, trait and destination ids are 32-bit integers
 Id = Annotated[int, Path(gt=0, le=MAX_ID)]
@@ -153,9 +167,9 @@ class RegisteredClient(BaseModel):
     role: ClientRole
 
 
-def admin_router(engine: Engine, admits: Any) -> APIRouter:
+def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> APIRouter:
     """Administration routes on ``engine``'s people database; ``admits(*roles)`` makes the
-    dependency that lets clients of those roles in."""
+    dependency that lets clients of those roles in; ``jobs`` runs a job now."""
     router = APIRouter(prefix="/api/v1")
     reader = admits(ClientRole.VIEWER, ClientRole.ADMIN)
     partner_or_reader = admits(ClientRole.PARTNER, ClientRole.VIEWER, ClientRole.ADMIN)
@@ -316,6 +330,11 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
     def publications(_: Reader, limit: Limit = 20) -> list[JobRun]:
         """Publication runs, newest first: per destination the batch, its files and counts."""
         return job_history(engine, limit, PeopleJob.PUBLISH)
+
+    @router.post("/jobs/{job}/runs", tags=["jobs"])
+    def run_job_now(job: PeopleJob, _: Admin) -> dict[str, Any]:
+        """Run ingest, publication or retention now (recorded like a scheduled run)."""
+        return run_now(jobs, job)
 
     @router.get("/clients", tags=["clients"])
     def clients(_: Admin, cursor: str | None = None, limit: Limit = 100) -> Page[ApiClient]:

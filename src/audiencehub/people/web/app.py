@@ -12,13 +12,16 @@ from sqlalchemy import Engine
 
 from audiencehub.config import Settings
 from audiencehub.people.online import online_writes
-from audiencehub.people.web.admin_api import admin_router
+from audiencehub.people.web.admin_api import JobRunner, admin_router
 from audiencehub.people.web.client_auth import client_with
 from audiencehub.people.web.idservice import id_service_router
 from audiencehub.people.web.partner_api import partner_router
+from audiencehub.people.web.ui import install_people_pages
+from audiencehub.problems import install_problem_handlers
 from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
 from audiencehub.spool import OnlineWrites, with_appliers
+from audiencehub.webui import SecurityHeaders, mount_static
 
 __all__ = ["HttpLimits", "create_people_app"]
 
@@ -32,6 +35,7 @@ def create_people_app(
     lifespan: Lifespan | None = None,
     limits: HttpLimits | None = None,
     online: OnlineWrites | None = None,
+    jobs: JobRunner | None = None,
 ) -> FastAPI:
     """Build the people service app on ``engine``; errors are problem details, from one place.
 
@@ -39,7 +43,8 @@ def create_people_app(
     ``limits`` come from the workspace settings (defaults otherwise). ``online``
     carries ``/id``'s writes (the server's spools them while an ingest holds the
     database, and the app's lifespan applies the spool); by default they are
-    written directly through ``engine``.
+    written directly through ``engine``. ``jobs`` runs a job now (the server passes
+    the workspace's); without it, *run now* answers that the server cannot.
     """
     limits = limits or HttpLimits()
     online = online or online_writes(engine, None)
@@ -59,7 +64,10 @@ def create_people_app(
     )
     app.include_router(id_service_router(engine, online, region=region))
     app.include_router(partner_router(engine, logins, admits))
-    app.include_router(admin_router(engine, admits))
+    app.include_router(admin_router(engine, admits, jobs))
+    install_problem_handlers(app, html=install_people_pages(app, engine, logins, jobs))
+    mount_static(app)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

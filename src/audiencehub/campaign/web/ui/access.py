@@ -1,0 +1,54 @@
+"""Signing in to campaign's pages: the API's sessions (:mod:`audiencehub.campaign.sessions`),
+the same cookie and the same roles, behind the shared page guard."""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+
+from audiencehub.campaign.services import CampaignServices
+from audiencehub.campaign.sessions import end_session, session_user, start_session
+from audiencehub.campaign.users import Role, User, authenticate_password, require
+from audiencehub.campaign.web.access import SESSION_COOKIE
+from audiencehub.ratelimit import Lockout
+from audiencehub.webui import Pages, Tasks
+from audiencehub.webui.guard import guard
+from audiencehub.webui.signin import SignIn, signin_router
+
+__all__ = ["PageAccess"]
+
+
+class PageAccess:
+    """Sessions for the pages of one app."""
+
+    def __init__(
+        self, services: CampaignServices, pages: Pages, logins: Lockout, tasks: Tasks
+    ) -> None:
+        self.services, self.pages, self.logins, self.tasks = services, pages, logins, tasks
+
+    def needs(self, role: Role) -> Callable[[Request], Awaitable[User]]:
+        """A page dependency: the signed-in user, if their role allows ``role``."""
+        engine = self.services.engine
+
+        def lookup(session: str) -> User:
+            with engine.connect() as connection:
+                return session_user(connection, session)
+
+        return guard(SESSION_COOKIE, lookup, lambda user: require(user, role))
+
+    def router(self) -> APIRouter:
+        """Sign-in, sign-out and the progress of background tasks."""
+        engine, hours = self.services.engine, self.services.settings.session_hours
+
+        def start(name: str, password: str) -> str:
+            with engine.begin() as connection:
+                user = authenticate_password(connection, name, password)
+                return start_session(connection, user, timedelta(hours=hours)).token
+
+        def end(token: str) -> None:
+            with engine.begin() as connection:
+                end_session(connection, token)
+
+        sign_in = SignIn(SESSION_COOKIE, hours * 3600, start, end)
+        return signin_router(self.pages, sign_in, self.logins, self.needs(Role.VIEWER), self.tasks)

@@ -1,0 +1,194 @@
+"""The people service's pages: data sources with export controls, traits, segments with
+a rule editor that validates and sizes the rule as it is typed, destinations, ingest
+receipts, publications and API clients."""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Engine
+
+from audiencehub.errors import AudienceHubError
+from audiencehub.people.clients import (
+    ApiClient,
+    ClientRole,
+    list_clients,
+    register_client,
+    revoke_client,
+)
+from audiencehub.people.data_sources import ExportControl, list_data_sources, update_data_source
+from audiencehub.people.destinations import list_destinations
+from audiencehub.people.jobs import PeopleJob, job_history
+from audiencehub.people.receipts import receipt_page
+from audiencehub.people.segments import (
+    MergeRule,
+    get_segment,
+    list_segments,
+    preview_rule,
+    update_segment,
+)
+from audiencehub.people.traits import list_traits
+from audiencehub.people.web.admin_api import JobRunner, run_now
+from audiencehub.webui import Pages, Tasks
+
+__all__ = ["people_pages"]
+
+Guard = Callable[[Request], Awaitable[ApiClient]]
+
+
+def people_pages(
+    engine: Engine,
+    pages: Pages,
+    reader: Guard,
+    admin: Guard,
+    tasks: Tasks,
+    jobs: JobRunner | None,
+) -> APIRouter:
+    """Every page of the people service but sign-in; ``jobs`` runs a job now, as a task."""
+    router = APIRouter(include_in_schema=False)
+    Reader = Annotated[ApiClient, Depends(reader)]  # noqa: N806 -- a parameter type
+    Admin = Annotated[ApiClient, Depends(admin)]  # noqa: N806 -- a parameter type
+
+    def page(request: Request, template: str, **context: Any) -> Response:
+        return pages.render(request, template, context)
+
+    @router.get("/")
+    def overview(request: Request, _: Reader) -> Response:
+        with engine.connect() as connection:
+            counts = {
+                "data sources": len(list_data_sources(connection)),
+                "traits": len(list_traits(connection)),
+                "segments": len(list_segments(connection)),
+                "destinations": len(list_destinations(connection)),
+            }
+            receipts = receipt_page(connection, None, 5)
+        return page(
+            request,
+            "overview.html",
+            counts=counts,
+            receipts=receipts,
+            runs=job_history(engine, 8),
+            jobs=list(PeopleJob),
+            tasks=tasks.recent(5),
+        )
+
+    @router.post("/jobs/{job}/run")
+    def run_job(job: PeopleJob, request: Request, caller: Admin) -> Response:
+        task = tasks.start(
+            f"{job.value}", caller["client_id"], lambda: run_now(jobs, job), link="/"
+        )
+        return pages.render(request, "task.html", {"task": task})
+
+    @router.get("/datasources")
+    def data_sources(request: Request, _: Reader) -> Response:
+        with engine.connect() as connection:
+            rows = list_data_sources(connection)
+        return page(request, "datasources.html", sources=rows, controls=list(ExportControl))
+
+    @router.post("/datasources/{dpid}/controls")
+    async def set_controls(dpid: int, request: Request, _: Admin) -> Response:
+        form = await request.form()
+        chosen = [ExportControl(v) for v in form.getlist("control") if isinstance(v, str)]
+        with engine.begin() as connection:
+            update_data_source(connection, dpid, export_controls=chosen)
+        return RedirectResponse("/datasources", status_code=303)
+
+    @router.get("/traits")
+    def traits(request: Request, _: Reader) -> Response:
+        with engine.connect() as connection:
+            rows = list_traits(connection)
+        return page(request, "traits.html", traits=rows)
+
+    @router.get("/segments")
+    def segments(request: Request, _: Reader) -> Response:
+        with engine.connect() as connection:
+            rows = list_segments(connection)
+        return page(request, "segments.html", segments=rows)
+
+    @router.get("/segments/{segment_id}")
+    def segment(request: Request, segment_id: int, _: Reader) -> Response:
+        with engine.connect() as connection:
+            found = get_segment(connection, segment_id)
+        return page(
+            request,
+            "segment.html",
+            segment=found,
+            merge_rules=list(MergeRule),
+            check={"size": found["size"], "error": ""},
+        )
+
+    @router.post("/segments/check")
+    def check_rule(
+        request: Request,
+        _: Reader,
+        rule: Annotated[str, Form(max_length=10_000)] = "",
+        merge_rule: Annotated[MergeRule, Form()] = MergeRule.DEVICE,
+    ) -> Response:
+        try:
+            with engine.connect() as connection:
+                check = {"size": preview_rule(connection, rule, merge_rule), "error": ""}
+        except AudienceHubError as exc:
+            check = {"size": None, "error": exc.message, "hint": exc.hint}
+        return page(request, "rule_check.html", check=check)
+
+    @router.post("/segments/{segment_id}")
+    def save_segment(
+        request: Request,
+        segment_id: int,
+        _: Admin,
+        rule: Annotated[str, Form(max_length=10_000)],
+        merge_rule: Annotated[MergeRule, Form()] = MergeRule.DEVICE,
+    ) -> Response:
+        try:
+            with engine.begin() as connection:
+                update_segment(connection, segment_id, rule=rule, merge_rule=merge_rule)
+        except AudienceHubError as exc:
+            check = {"size": None, "error": exc.message, "hint": exc.hint}
+            return page(request, "rule_check.html", check=check)
+        return RedirectResponse(f"/segments/{segment_id}", status_code=303)
+
+    @router.get("/destinations")
+    def destinations(request: Request, _: Reader) -> Response:
+        with engine.connect() as connection:
+            rows = list_destinations(connection)
+        return page(request, "destinations.html", destinations=rows)
+
+    @router.get("/receipts")
+    def receipts(request: Request, _: Reader) -> Response:
+        with engine.connect() as connection:
+            rows = receipt_page(connection, None, 50)
+        return page(request, "receipts.html", receipts=rows)
+
+    @router.get("/publications")
+    def publications(request: Request, _: Reader) -> Response:
+        return page(request, "publications.html", runs=job_history(engine, 30, PeopleJob.PUBLISH))
+
+    @router.get("/clients")
+    def clients(request: Request, _: Admin) -> Response:
+        with engine.connect() as connection:
+            rows = list_clients(connection)
+        return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=None)
+
+    @router.post("/clients")
+    def add_client(
+        request: Request,
+        _: Admin,
+        name: Annotated[str, Form(min_length=1, max_length=255)],
+        role: Annotated[ClientRole, Form()] = ClientRole.PARTNER,
+    ) -> Response:
+        with engine.begin() as connection:
+            client_id, secret = register_client(connection, name, role)
+            rows = list_clients(connection)
+        made = {"client_id": client_id, "secret": secret}
+        return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=made)
+
+    @router.post("/clients/{client_id}/revoke")
+    def revoke(client_id: str, caller: Admin) -> Response:
+        if client_id != caller["client_id"]:
+            with engine.begin() as connection:
+                revoke_client(connection, client_id)
+        return RedirectResponse("/clients", status_code=303)
+
+    return router

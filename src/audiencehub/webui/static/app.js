@@ -1,0 +1,45 @@
+// The pages' behaviour: no inline script anywhere (the content security policy forbids it).
+"use strict";
+
+// htmx requests carry the session's CSRF token.
+document.addEventListener("htmx:configRequest", (event) => {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta && meta.content) event.detail.headers["X-CSRF-Token"] = meta.content;
+});
+
+// Buttons with data-open="ID" open that <dialog>; data-close closes their own.
+document.addEventListener("click", (event) => {
+  const opener = event.target.closest("[data-open]");
+  if (opener) {
+    const dialog = document.getElementById(opener.dataset.open);
+    if (dialog) dialog.showModal();
+  }
+  const closer = event.target.closest("[data-close]");
+  if (closer) closer.closest("dialog").close();
+});
+
+// Charts: <figure class="chart" data-series='{"x": [...], "series": [{"label": ..., "values": [...]}]}'>
+function drawCharts(root) {
+  root.querySelectorAll("figure.chart[data-series]").forEach((figure) => {
+    if (figure.dataset.drawn || typeof uPlot === "undefined") return;
+    const data = JSON.parse(figure.dataset.series);
+    if (!data.x.length) return;
+    const palette = ["#1f5fad", "#c2410c", "#15803d", "#7e22ce"];
+    const options = {
+      width: Math.min(figure.clientWidth || 600, 900),
+      height: 220,
+      series: [{}].concat(data.series.map((s, i) => ({
+        label: s.label, stroke: palette[i % palette.length], width: 2,
+        scale: s.scale || "y",
+      }))),
+      axes: [{}, { scale: "y" }].concat(
+        data.series.some((s) => s.scale === "rate") ? [{ scale: "rate", side: 1, grid: { show: false } }] : []
+      ),
+      scales: { x: { time: true } },
+    };
+    new uPlot(options, [data.x].concat(data.series.map((s) => s.values)), figure);
+    figure.dataset.drawn = "1";
+  });
+}
+document.addEventListener("DOMContentLoaded", () => drawCharts(document));
+document.addEventListener("htmx:afterSwap", (event) => drawCharts(event.target));
