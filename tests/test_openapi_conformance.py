@@ -18,7 +18,6 @@ from audiencehub.campaign.users import Role, add_user, create_token
 from audiencehub.campaign.web.app import create_campaign_app
 from audiencehub.people.clients import ClientRole, issue_token, register_client
 from audiencehub.people.web.app import create_people_app
-from audiencehub.runtime.scheduler import people_jobs
 from tests.helpers import services_of
 
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -36,6 +35,7 @@ def campaign_schema(sqlite_workspace):
         _, token = create_token(connection, "ada", "fuzz")
     app = create_campaign_app(services_of(sqlite_workspace))
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+    # running a publication writes where the generated destinations point: tested apart
     return schema, {"Authorization": f"Bearer {token}"}
 
 
@@ -44,19 +44,19 @@ def people_schema(sqlite_workspace):
     with sqlite_workspace.people.begin() as connection:
         client_id, secret = register_client(connection, "fuzz", ClientRole.ADMIN)
         token, _ = issue_token(connection, client_id, secret)
-    app = create_people_app(
-        sqlite_workspace.people,
-        jobs=people_jobs(sqlite_workspace.people, sqlite_workspace.settings),
-    )
+    app = create_people_app(sqlite_workspace.people)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     return schema, {"Authorization": f"Bearer {token}"}
 
 
-def _conforms(schema, headers):
-    """Run every operation with generated requests; report every failure at once."""
+def _conforms(schema, headers, skip=()):
+    """Run every operation (but the paths in ``skip``) with generated requests; report every
+    failure at once."""
     failures = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.path in skip:
+            continue
 
         @FUZZ
         @given(case=operation.as_strategy())
@@ -72,9 +72,12 @@ def _conforms(schema, headers):
 
 def test_campaign_api_conforms(campaign_schema):
     schema, headers = campaign_schema
-    _conforms(schema, headers)
+    # a job run reads and writes where the generated accounts point: tested apart
+    _conforms(schema, headers, skip=("/api/v1/jobs/{job}/runs",))
 
 
 def test_people_api_conforms(people_schema):
     schema, headers = people_schema
-    _conforms(schema, headers)
+    # a publication run now writes where the generated destinations point: tested apart,
+    # in tests/people/test_admin_api.py (and this app has no job runner: a 503 by design)
+    _conforms(schema, headers, skip=("/api/v1/jobs/{job}/runs",))

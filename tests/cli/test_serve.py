@@ -75,3 +75,51 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path, cli):
     assert result.code == 2
     assert result.err.count("\n") == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.err and "--campaign-port" in result.err
+
+
+def test_serve_from_a_fresh_workspace_shows_both_sign_in_pages(tmp_path):
+    """As the README's first command does: a fresh workspace served, and the home page of
+    each app leads to its sign-in page."""
+    workspace = tmp_path / "ws"
+    env = {**os.environ, "AUDIENCEHUB_WORKSPACE": str(workspace)}
+    subprocess.run(
+        [sys.executable, "-m", "audiencehub", "init", str(workspace)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    campaign, people = free_port(), free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "audiencehub",
+            "serve",
+            "--campaign-port",
+            str(campaign),
+            "--people-port",
+            str(people),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for port in (campaign, people):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    home = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            assert home.status_code == 303 and home.headers["location"] == "/login?next=/"
+            login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+            assert login.status_code == 200 and "text/html" in login.headers["content-type"]
+            assert '<form class="card narrow" method="post" action="/login">' in login.text
+            assert "script-src 'self'" in login.headers["content-security-policy"]
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)

@@ -159,3 +159,26 @@ def test_receipts_and_publications_are_listed(admin_api, workspace, tmp_path):
     [publication] = http.get("/api/v1/publications", headers=viewer).json()
     assert publication["job"] == "publish" and publication["status"] == "succeeded"
     assert "46390" in str(publication["summary"])
+
+
+def test_jobs_run_now_where_the_server_can_and_not_elsewhere(workspace, tmp_path):
+    from audiencehub.runtime.scheduler import people_jobs
+
+    with workspace.people.begin() as connection:
+        client_id, secret = register_client(connection, "ops", ClientRole.ADMIN)
+        token, _ = issue_token(connection, client_id, secret)
+    admin = {"Authorization": f"Bearer {token}"}
+    plain = TestClient(create_people_app(workspace.people))
+    refused = plain.post("/api/v1/jobs/publish/runs", headers=admin)
+    assert refused.status_code == 503 and "people jobs run publish" in refused.json()["hint"]
+    served = TestClient(
+        create_people_app(workspace.people, jobs=people_jobs(workspace.people, workspace.settings))
+    )
+    relative = served.post(
+        "/api/v1/destinations",
+        json={"id": 1, "name": "x", "drop_url": "here", "id_type": "visitor"},
+        headers=admin,
+    )
+    assert relative.status_code == 400 and "absolute" in relative.json()["detail"]
+    ran = served.post("/api/v1/jobs/publish/runs", headers=admin)
+    assert ran.status_code == 200 and ran.json() == {"publications": []}

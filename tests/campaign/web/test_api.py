@@ -347,3 +347,18 @@ def test_unsubscribe_asks_on_get_and_acts_on_post(api):
     api.client.app.state.online.drain()
     jo = api.client.get("/api/v1/profiles/1", headers=api.as_(Role.VIEWER)).json()
     assert jo["email_opt_out"] is True
+
+
+def test_jobs_run_now_and_are_recorded(api):
+    refused = api.client.post(
+        "/api/v1/jobs/importSharedAudience/runs", headers=api.as_(Role.VIEWER)
+    )
+    assert refused.status_code == 403
+    ran = api.client.post("/api/v1/jobs/importSharedAudience/runs", headers=api.as_(Role.MARKETER))
+    assert ran.status_code == 200 and ran.json() == {"reports": [], "waiting": [], "refused": []}
+    history = api.client.get("/api/v1/jobs", headers=api.as_(Role.VIEWER)).json()
+    assert [(run["job"], run["status"]) for run in history] == [
+        ("importSharedAudience", "succeeded")
+    ]
+    unknown = api.client.post("/api/v1/jobs/teleport/runs", headers=api.as_(Role.MARKETER))
+    assert unknown.status_code == 422
