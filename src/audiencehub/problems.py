@@ -123,6 +123,15 @@ def install_problem_handlers(app: FastAPI, html: HtmlError | None = None) -> Non
         detail = "; ".join(f"{e['where']}: {e['problem']}" for e in errors)
         return problem(422, detail, hint="Correct the fields named.", errors=errors)
 
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, _: Exception) -> Response:
+        """A bug: one plain answer that reveals nothing (the server log has the details)."""
+        message = "something went wrong on our side"
+        hint = "Try again; if it goes on, tell whoever runs this server (its log has the details)."
+        if html is not None and _for_people(request):
+            return html(request, 500, message, hint)
+        return problem(500, message, hint=hint)
+
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers) if exc.headers else None

@@ -218,9 +218,10 @@ def create_token(connection: Connection, user_name: str, name: str) -> tuple[int
     return int(result.inserted_primary_key[0]), token  # type: ignore[index]
 
 
-def list_tokens(connection: Connection) -> list[Token]:
-    """Every token, newest first, without the tokens themselves."""
-    rows = connection.execute(
+def list_tokens(connection: Connection, owner: str | None = None) -> list[Token]:
+    """Every token (of the user ``owner`` only, if given), newest first, without the tokens
+    themselves."""
+    query = (
         select(
             user_tokens.c.id,
             users.c.name.label("user"),
@@ -232,7 +233,9 @@ def list_tokens(connection: Connection) -> list[Token]:
         .join(users, users.c.id == user_tokens.c.user_id)
         .order_by(user_tokens.c.id.desc())
     )
-    return [cast(Token, dict(row)) for row in rows.mappings()]
+    if owner is not None:
+        query = query.where(users.c.name == owner)
+    return [cast(Token, dict(row)) for row in connection.execute(query).mappings()]
 
 
 def revoke_token(connection: Connection, token_id: int) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from audiencehub.drops.base import DropLocation, DropObject
 from audiencehub.drops.folder import FolderDrop
+from audiencehub.errors import InvalidInput
 
-__all__ = ["DropLocation", "DropObject", "FolderDrop", "open_drop"]
+__all__ = ["DropLocation", "DropObject", "FolderDrop", "check_location", "open_drop"]
 
 
 def open_drop(
@@ -34,3 +35,16 @@ def open_drop(
             credentials=credentials,
         )
     return FolderDrop(Path(url.removeprefix("file://")))
+
+
+def check_location(url: str) -> None:
+    """Refuse a location that is neither ``s3://BUCKET/PREFIX`` nor an absolute folder: a
+    relative one would land wherever the server happens to run."""
+    if url.startswith("s3://"):  # a missing bucket is the S3 drop's own clear error
+        return
+    if PurePosixPath(url.removeprefix("file://")).is_absolute():
+        return
+    raise InvalidInput(
+        f"{url[:80]!r} is neither s3://BUCKET/PREFIX nor an absolute folder path",
+        hint="Give the location in full.",
+    )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 from typing import cast
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
+from audiencehub.drops import check_location
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.people.data_sources import ExportControl, get_data_source
 from audiencehub.people.schema import data_sources, destinations, published, traits
@@ -68,11 +68,7 @@ def add_destination(
     """Create a campaign destination, refusing segments its labels may not carry."""
     if id_type not in ("visitor", "declared"):
         raise InvalidInput(f"ID type {id_type!r} is not visitor or declared")
-    if not drop_url.startswith("s3://") and not PurePosixPath(drop_url).is_absolute():
-        raise InvalidInput(
-            f"{drop_url[:80]!r} is neither s3://BUCKET/PREFIX nor an absolute folder path",
-            hint="Name where campaign's importSharedAudience account reads, in full.",
-        )
+    check_location(drop_url)
     if id_type == "declared":
         if data_source_id is None:
             raise InvalidInput(

@@ -362,3 +362,14 @@ def test_jobs_run_now_and_are_recorded(api):
     ]
     unknown = api.client.post("/api/v1/jobs/teleport/runs", headers=api.as_(Role.MARKETER))
     assert unknown.status_code == 422
+
+
+def test_tokens_are_ones_own_unless_admin(api):
+    mine = api.client.get("/api/v1/tokens", headers=api.as_(Role.MARKETER)).json()["items"]
+    assert {t["user"] for t in mine} == {"marketer"}
+    every = api.client.get("/api/v1/tokens", headers=api.as_(Role.ADMIN)).json()["items"]
+    assert {t["user"] for t in every} == {"viewer", "marketer", "admin"}
+    viewers = next(t["id"] for t in every if t["user"] == "viewer")
+    refused = api.client.delete(f"/api/v1/tokens/{viewers}", headers=api.as_(Role.MARKETER))
+    assert refused.status_code == 403
+    assert all("token" not in t and "ahp_" not in str(t) for t in every)  # never the tokens

@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import external_accounts
 from audiencehub.db.bulk import upsert
-from audiencehub.drops import DropLocation, open_drop
+from audiencehub.drops import DropLocation, check_location, open_drop
 from audiencehub.errors import ConfigurationError, InvalidInput
 
 __all__ = [
@@ -67,6 +67,7 @@ def set_account(
     secret_access_key: str | None = None,
 ) -> AccountSettings:
     """Point an account at a folder or an S3 prefix (with credentials, or the environment's)."""
+    check_location(url)
     if (access_key_id is None) != (secret_access_key is None):
         raise InvalidInput(
             "give both an access key id and its secret access key, or neither",

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from typing_extensions import TypedDict
 
-from audiencehub.campaign.audiences import add_profile_members
+from audiencehub.campaign.audiences import add_profile_members, get_audience
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.schema import (
     audience_addresses,
@@ -83,6 +83,7 @@ class BatchReport(TypedDict):
     added: int
     removed: int
     match_rate: float
+    size: int  # the audience's size once the batch is applied (its history, over time)
 
 
 @dataclass
@@ -277,6 +278,7 @@ def _apply(
                 added=change.added.num_rows,
                 removed=len(change.removed),
                 match_rate=round(matched / considered, 4) if considered else 0.0,
+                size=get_audience(connection, audience["name"])["size"],
             )
             connection.execute(
                 update(audiences)

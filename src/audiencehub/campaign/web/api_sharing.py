@@ -7,7 +7,6 @@ from, the connection never its client secret, a data source never its key.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -47,7 +46,6 @@ from audiencehub.campaign.sharing.people_link import (
 from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.access import Access
 from audiencehub.db.job_runs import JobRun
-from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
 from audiencehub.restapi import Limit, Page, check_if_match, page_of, page_rows, with_etag
 
@@ -192,10 +190,6 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
         _: Annotated[User, Depends(admin)],
     ) -> AccountSettings:
         """Point an account at a folder or an S3 prefix."""
-        if not body.url.startswith("s3://") and not FilePath(body.url).is_absolute():
-            raise InvalidInput(
-                f"{body.url!r} is neither s3://BUCKET/PREFIX nor an absolute folder path"
-            )
         with engine.begin() as connection:
             check_if_match(
                 request.headers.get("if-match"), get_account(connection, name, services.path)

@@ -187,10 +187,9 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
         me: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 100
     ) -> Page[Token]:
         """Personal tokens (never the tokens themselves): one's own, or every one for admins."""
+        owner = None if me["role"] == Role.ADMIN else me["name"]
         with engine.connect() as connection:
-            found = list_tokens(connection)
-        if me["role"] != Role.ADMIN:
-            found = [token for token in found if token["user"] == me["name"]]
+            found = list_tokens(connection, owner)
         return page_of(found, lambda t: -t["id"], cursor, limit)
 
     @router.post("/tokens", tags=["tokens"], status_code=201)
@@ -209,9 +208,7 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
     ) -> None:
         """Revoke a token (one's own, or any for admins)."""
         with engine.begin() as connection:
-            mine = any(
-                t["id"] == token_id and t["user"] == me["name"] for t in list_tokens(connection)
-            )
+            mine = any(t["id"] == token_id for t in list_tokens(connection, me["name"]))
             if not mine and me["role"] != Role.ADMIN:
                 raise Forbidden(f"token {token_id} is not yours")
             revoke_token(connection, token_id)

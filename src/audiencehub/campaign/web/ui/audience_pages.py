@@ -100,8 +100,11 @@ def audience_pages(access: PageAccess) -> APIRouter:
             "x": [int(entry["at"].timestamp()) for entry in history],
             "series": [
                 {
-                    "label": "Matched IDs",
-                    "values": [e["details"].get("matched", 0) for e in history],
+                    "label": "Size",
+                    # reports before the size was recorded: the IDs matched then
+                    "values": [
+                        e["details"].get("size", e["details"].get("matched", 0)) for e in history
+                    ],
                 },
                 {
                     "label": "Match rate",
