@@ -6,10 +6,11 @@ apps answer the same way without importing each other.
 """
 
 from audiencehub.restapi.apps import create_api_app
-from audiencehub.restapi.paging import Limit, Page, decode_cursor, page_of, page_rows
+from audiencehub.restapi.paging import Cursor, Limit, Page, decode_cursor, page_of, page_rows
 from audiencehub.restapi.versions import check_if_match, etag_of, with_etag
 
 __all__ = [
+    "Cursor",
     "Limit",
     "Page",
     "check_if_match",

@@ -22,7 +22,7 @@ from fastapi_offline import FastAPIOffline
 from audiencehub import __version__
 from audiencehub.problems import BodyLimit, install_problem_handlers
 
-__all__ = ["OPENAPI_URL", "create_api_app", "problem_responses"]
+__all__ = ["OPENAPI_URL", "create_api_app", "example", "problem_responses"]
 
 OPENAPI_URL = "/api/openapi.json"
 
@@ -61,6 +61,13 @@ _PROBLEM_SCHEMA = {
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` entry documenting problem answers of ``statuses``."""
     return {status: {"description": "A problem (RFC 9457).", **_PROBLEM} for status in statuses}
+
+
+def example(
+    status: int, body: Any, media_type: str = "application/json", description: str = "An example."
+) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` entry giving an example answer of ``status``."""
+    return {status: {"description": description, "content": {media_type: {"example": body}}}}
 
 
 def _operation_id(route: APIRoute) -> str:

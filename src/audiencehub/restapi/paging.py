@@ -21,11 +21,21 @@ from pydantic import BaseModel, Field
 
 from audiencehub.errors import InvalidInput
 
-__all__ = ["Limit", "Page", "decode_cursor", "encode_cursor", "page_of", "page_rows"]
+__all__ = ["Cursor", "Limit", "Page", "decode_cursor", "encode_cursor", "page_of", "page_rows"]
 
 T = TypeVar("T")
 
-Limit = Annotated[int, Query(ge=1, le=1000, description="How many items a page holds.")]
+Limit = Annotated[
+    int, Query(ge=1, le=1000, description="How many items a page holds.", examples=[50])
+]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        description="The next_cursor of the previous page; none for the first page.",
+        examples=["WzQyXQ"],
+    ),
+]
 
 _CURSOR_HINT = "Send the next_cursor of the previous page unchanged, or none for the first page."
 

@@ -32,13 +32,19 @@ from audiencehub.campaign.sharing.people_link import PeopleSegment
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.access import Access
-from audiencehub.restapi import Limit, Page, check_if_match, page_of, page_rows, with_etag
+from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, page_rows, with_etag
+from audiencehub.restapi.apps import example
 
 __all__ = ["audiences_router"]
 
 _BATCH = 5_000
 _CSV_EXAMPLE = "profile_id,address,email\n1,,jo@example.com\n"
-Name = Annotated[str, Path(min_length=1, max_length=255, description="The audience's name.")]
+Name = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=255, description="The audience's name.", examples=["Shoe buyers"]
+    ),
+]
 
 
 def _fields(fields: str | None) -> list[str]:
@@ -87,7 +93,7 @@ def audiences_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/audiences")
     def audiences(
-        _: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 100
+        _: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[Audience]:
         """Audiences with type, size, data source and last update, by name."""
         with engine.connect() as connection:
@@ -108,7 +114,24 @@ def audiences_router(services: CampaignServices, access: Access) -> APIRouter:
             )
             return get_audience(connection, body.name)
 
-    @router.get("/shared-audiences")
+    @router.get(
+        "/shared-audiences",
+        responses=example(
+            200,
+            [
+                {
+                    "id": 900,
+                    "title": "Shoe buyers",
+                    "source": "CRM",
+                    "size": 33400,
+                    "active": True,
+                    "modified": "2026-12-01T06:00:00+00:00",
+                    "integration_code": None,
+                    "data_source_id": None,
+                }
+            ],
+        ),
+    )
     def people_segments(_: Annotated[User, Depends(viewer)]) -> list[PeopleSegment]:
         """The people service's shared audiences, through the connection (the import picker)."""
         with engine.connect() as connection:
@@ -159,7 +182,7 @@ def audiences_router(services: CampaignServices, access: Access) -> APIRouter:
         name: Name,
         _: Annotated[User, Depends(viewer)],
         fields: FieldsQuery = None,
-        cursor: str | None = None,
+        cursor: Cursor = None,
         limit: Limit = 100,
     ) -> Page[dict[str, Any]]:
         """Members by profile id (by address for file audiences), with chosen profile fields."""

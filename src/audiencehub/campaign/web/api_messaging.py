@@ -31,12 +31,12 @@ from audiencehub.campaign.messaging.triggers import add_template
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.access import Access
-from audiencehub.restapi import Limit, Page, check_if_match, page_of, page_rows, with_etag
+from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, page_rows, with_etag
 
 __all__ = ["messaging_router"]
 
-DeliveryId = Annotated[int, Path(ge=1, le=2**62)]
-TemplateName = Annotated[str, Path(min_length=1, max_length=255)]
+DeliveryId = Annotated[int, Path(ge=1, le=2**62, examples=[3])]
+TemplateName = Annotated[str, Path(min_length=1, max_length=255, examples=["order-shipped"])]
 
 
 class TemplateBody(BaseModel):
@@ -76,7 +76,7 @@ def messaging_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/templates", tags=["templates"])
     def templates(
-        _: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 100
+        _: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[StoredTemplate]:
         """Stored templates, by name."""
         with engine.connect() as connection:
@@ -114,7 +114,7 @@ def messaging_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/deliveries", tags=["deliveries"])
     def deliveries(
-        _: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 50
+        _: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 50
     ) -> Page[Delivery]:
         """Deliveries and triggered-message logs, newest first."""
         with engine.connect() as connection:

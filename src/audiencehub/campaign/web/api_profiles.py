@@ -25,11 +25,11 @@ from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.access import Access
 from audiencehub.campaign.workflows.targeting import compile_filter
-from audiencehub.restapi import Limit, Page, check_if_match, page_rows, with_etag
+from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_rows, with_etag
 
 __all__ = ["profiles_router"]
 
-ProfileId = Annotated[int, Path(ge=1, le=2**62, description="The profile's id.")]
+ProfileId = Annotated[int, Path(ge=1, le=2**62, description="The profile's id.", examples=[42])]
 
 
 class ImportResult(BaseModel):
@@ -65,7 +65,7 @@ def profiles_router(services: CampaignServices, access: Access) -> APIRouter:
                 examples=["country = 'FR' and not email_opt_out"],
             ),
         ] = None,
-        cursor: str | None = None,
+        cursor: Cursor = None,
         limit: Limit = 50,
     ) -> Page[ProfileSummary]:
         """Profiles matching a filter, by id."""
@@ -80,7 +80,10 @@ def profiles_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/{key}")
     def show_profile(
-        key: Annotated[str, Path(max_length=320, description="Email, CRM id or id.")],
+        key: Annotated[
+            str,
+            Path(max_length=320, description="Email, CRM id or id.", examples=["jo@example.com"]),
+        ],
         response: Response,
         _: Annotated[User, Depends(viewer)],
     ) -> Profile:

@@ -47,11 +47,23 @@ from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.access import Access
 from audiencehub.db.job_runs import JobRun
 from audiencehub.identity import HashScheme
-from audiencehub.restapi import Limit, Page, check_if_match, page_of, page_rows, with_etag
+from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, page_rows, with_etag
+from audiencehub.restapi.apps import example
 
 __all__ = ["sharing_router"]
 
-SourceId = Annotated[str, Path(max_length=32, description="defaultDataSource or AMCDS<n>.")]
+_ACCOUNT = {
+    "name": "importSharedAudience",
+    "url": "s3://shared/import/",
+    "endpoint_url": None,
+    "region": "eu-west-1",
+    "server_side_encryption": True,
+    "access_key_id": None,
+    "credentials": "AWS environment",
+}
+SourceId = Annotated[
+    str, Path(max_length=32, description="defaultDataSource or AMCDS<n>.", examples=["AMCDS1"])
+]
 
 
 class NewDataSource(BaseModel):
@@ -116,7 +128,7 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/datasources", tags=["data sources"])
     def data_sources(
-        _: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 100
+        _: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[SharedDataSource]:
         """Shared data sources (never their keys), with who accepted their terms and when."""
         with engine.connect() as connection:
@@ -167,13 +179,21 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
         with engine.begin() as connection:
             return accept_terms(connection, source_id, user)
 
-    @router.get("/accounts", tags=["accounts"])
+    @router.get(
+        "/accounts",
+        tags=["accounts"],
+        responses=example(200, [_ACCOUNT]),
+    )
     def accounts(_: Annotated[User, Depends(viewer)]) -> list[AccountSettings]:
         """Both external accounts: where they point and where credentials come from."""
         with engine.connect() as connection:
             return [get_account(connection, name, services.path) for name in Account]
 
-    @router.get("/accounts/{name}", tags=["accounts"])
+    @router.get(
+        "/accounts/{name}",
+        tags=["accounts"],
+        responses=example(200, _ACCOUNT),
+    )
     def show_account(
         name: Account, response: Response, _: Annotated[User, Depends(viewer)]
     ) -> AccountSettings:
@@ -198,20 +218,48 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
             set_account(connection, vault, name, settings.pop("url"), **settings)
             return with_etag(response, get_account(connection, name, services.path))
 
-    @router.delete("/accounts/{name}", tags=["accounts"], status_code=204)
+    @router.delete(
+        "/accounts/{name}",
+        tags=["accounts"],
+        status_code=204,
+        responses=example(204, "", "text/plain", "Reset to the workspace folder."),
+    )
     def reset_external_account(name: Account, _: Annotated[User, Depends(admin)]) -> None:
         """Forget an account's settings: it points at its workspace folder again."""
         with engine.begin() as connection:
             reset_account(connection, name)
 
-    @router.post("/accounts/{name}/test", tags=["accounts"])
+    @router.post(
+        "/accounts/{name}/test",
+        tags=["accounts"],
+        responses=example(
+            200,
+            {
+                "ok": True,
+                "found": 1,
+                "sample": ["S3_46390_7001_audiencehub_full_1764300000000.info"],
+            },
+        ),
+    )
     def check_external_account(name: Account, _: Annotated[User, Depends(viewer)]) -> Reachable:
         """List the account's location, or answer precisely what is wrong."""
         with engine.connect() as connection:
             keys = check_account(connection, vault, name, services.path)
         return Reachable(ok=True, found=len(keys), sample=keys[:20])
 
-    @router.get("/connection", tags=["connection"])
+    @router.get(
+        "/connection",
+        tags=["connection"],
+        responses=example(
+            200,
+            {
+                "people_url": "https://people.example",
+                "client_id": "ah_1f2e3d4c5b6a7988",
+                "org_id": "ABC123@AdobeOrg",
+                "enabled": True,
+            },
+        ),
+    )
     def connection_settings(response: Response, _: Annotated[User, Depends(viewer)]) -> PeopleLink:
         """The connection to the people service, never its secret."""
         with engine.connect() as connection:
@@ -228,13 +276,24 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
             )
         return with_etag(response, link)
 
-    @router.delete("/connection", tags=["connection"], status_code=204)
+    @router.delete(
+        "/connection",
+        tags=["connection"],
+        status_code=204,
+        responses=example(204, "", "text/plain", "Forgotten, with its secret."),
+    )
     def remove_connection(_: Annotated[User, Depends(admin)]) -> None:
         """Forget the connection and its secret."""
         with engine.begin() as connection:
             delete_people_link(connection)
 
-    @router.post("/connection/test", tags=["connection"])
+    @router.post(
+        "/connection/test",
+        tags=["connection"],
+        responses=example(
+            200, {"ok": True, "found": 2, "sample": ["900: Shoe buyers", "901: French profiles"]}
+        ),
+    )
     def check_connection(_: Annotated[User, Depends(viewer)]) -> Reachable:
         """Obtain a token and list the people service's shared audiences."""
         with engine.connect() as connection:
@@ -249,14 +308,18 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
         """The latest runs of importSharedAudience and exportSharedAudience, newest first."""
         return job_history(engine, limit)
 
-    @router.post("/jobs/{job}/runs", tags=["jobs"])
+    @router.post(
+        "/jobs/{job}/runs",
+        tags=["jobs"],
+        responses=example(200, {"reports": [], "waiting": [], "refused": []}),
+    )
     def run_job(job: CampaignJob, _: Annotated[User, Depends(marketer)]) -> ImportRun | ExportRun:
         """Run a job now (recorded like a scheduled run) and answer what it did."""
         return run_campaign_job(engine, vault, services.path, job)
 
     @router.get("/audit", tags=["audit"])
     def audit(
-        _: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 100
+        _: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[AuditEntry]:
         """Who moved which data through which source, newest first."""
         with engine.connect() as connection:

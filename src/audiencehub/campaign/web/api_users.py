@@ -34,9 +34,19 @@ from audiencehub.campaign.users import (
 from audiencehub.campaign.web.access import SESSION_COOKIE, Access
 from audiencehub.errors import Forbidden, InvalidCredentials, TooManyRequests
 from audiencehub.ratelimit import Lockout
-from audiencehub.restapi import Limit, Page, check_if_match, page_of, with_etag
+from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, with_etag
+from audiencehub.restapi.apps import example
 
 __all__ = ["users_router"]
+
+
+_USER = {
+    "id": 1,
+    "name": "mara",
+    "role": "marketer",
+    "disabled": False,
+    "created_at": "2026-12-02T09:00:00Z",
+}
 
 
 class SignIn(BaseModel):
@@ -121,12 +131,21 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
         response.headers["Cache-Control"] = "no-store"
         return SignedIn(user=user, csrf_token=session.csrf_token, expires_at=session.expires_at)
 
-    @router.get("/session", tags=["session"])
+    @router.get(
+        "/session",
+        tags=["session"],
+        responses=example(200, _USER),
+    )
     def whoami(user: Annotated[User, Depends(viewer)]) -> User:
         """The signed-in user (or the token's)."""
         return user
 
-    @router.delete("/session", tags=["session"], status_code=204)
+    @router.delete(
+        "/session",
+        tags=["session"],
+        status_code=204,
+        responses=example(204, "", "text/plain", "Signed out; the cookie is cleared."),
+    )
     def sign_out(
         response: Response,
         _: Annotated[User, Depends(viewer)],
@@ -140,7 +159,7 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
 
     @router.get("/users", tags=["users"])
     def users(
-        _: Annotated[User, Depends(admin)], cursor: str | None = None, limit: Limit = 100
+        _: Annotated[User, Depends(admin)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[User]:
         """Every user (admins only)."""
         with engine.connect() as connection:
@@ -152,7 +171,11 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
         with engine.begin() as connection:
             return add_user(connection, body.name, body.password, body.role)
 
-    @router.get("/users/{name}", tags=["users"])
+    @router.get(
+        "/users/{name}",
+        tags=["users"],
+        responses=example(200, _USER),
+    )
     def show_user(name: str, response: Response, _: Annotated[User, Depends(admin)]) -> User:
         """One user, with its ETag."""
         with engine.connect() as connection:
@@ -184,7 +207,7 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
 
     @router.get("/tokens", tags=["tokens"])
     def tokens(
-        me: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 100
+        me: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[Token]:
         """Personal tokens (never the tokens themselves): one's own, or every one for admins."""
         owner = None if me["role"] == Role.ADMIN else me["name"]
@@ -204,7 +227,8 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
 
     @router.delete("/tokens/{token_id}", tags=["tokens"], status_code=204)
     def drop_token(
-        token_id: Annotated[int, Path(ge=1, le=2**62)], me: Annotated[User, Depends(viewer)]
+        token_id: Annotated[int, Path(ge=1, le=2**62, examples=[7])],
+        me: Annotated[User, Depends(viewer)],
     ) -> None:
         """Revoke a token (one's own, or any for admins)."""
         with engine.begin() as connection:

@@ -30,7 +30,7 @@ from audiencehub.campaign.workflows.schedule import (
     schedule_workflow,
 )
 from audiencehub.errors import InvalidInput
-from audiencehub.restapi import Limit, Page, page_of, page_rows
+from audiencehub.restapi import Cursor, Limit, Page, page_of, page_rows
 
 __all__ = ["workflows_router"]
 
@@ -120,7 +120,7 @@ def workflows_router(services: CampaignServices, access: Access) -> APIRouter:
     def runs(
         _: Annotated[User, Depends(viewer)],
         name: str | None = None,
-        cursor: str | None = None,
+        cursor: Cursor = None,
         limit: Limit = 50,
     ) -> Page[RecordedRun]:
         """Runs newest first, with each activity's counts (of one workflow, if named)."""
@@ -134,7 +134,8 @@ def workflows_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/runs/{run_id}")
     def show_run(
-        run_id: Annotated[int, Path(ge=1, le=2**62)], _: Annotated[User, Depends(viewer)]
+        run_id: Annotated[int, Path(ge=1, le=2**62, examples=[12])],
+        _: Annotated[User, Depends(viewer)],
     ) -> RecordedRun:
         """One run."""
         with engine.connect() as connection:
@@ -142,7 +143,7 @@ def workflows_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/schedules")
     def schedules(
-        _: Annotated[User, Depends(viewer)], cursor: str | None = None, limit: Limit = 100
+        _: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[ScheduleEntry]:
         """Scheduled workflows with their cron and next run."""
         return page_of(list_schedules(engine), lambda s: s["name"], cursor, limit)
@@ -155,7 +156,7 @@ def workflows_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.delete("/schedules/{name}", status_code=204)
     def unschedule(
-        name: Annotated[str, Path(min_length=1, max_length=255)],
+        name: Annotated[str, Path(min_length=1, max_length=255, examples=["French openers"])],
         _: Annotated[User, Depends(marketer)],
     ) -> None:
         """Stop running a workflow on its schedule; its runs stay recorded."""

@@ -19,6 +19,7 @@ from audiencehub.campaign.messaging.tracking import (
     unsubscribe_event,
 )
 from audiencehub.campaign.services import CampaignServices
+from audiencehub.restapi.apps import example
 from audiencehub.spool import OnlineWrites
 
 __all__ = ["tracking_router"]
@@ -35,7 +36,12 @@ def tracking_router(services: CampaignServices, online: OnlineWrites) -> APIRout
     declared_sync = services.declared_sync()
     clicks = ClickWriter(services.engine, online)
 
-    @router.get("/r/{token}")
+    @router.get(
+        "/r/{token}",
+        responses=example(
+            302, "", "text/plain", "To the signed target (an HTML page if tampered)."
+        ),
+    )
     async def click(token: str, request: Request) -> Response:
         """Log a click, link the visitor ID to the profile, and redirect to the signed target."""
         link = signer.verify(token)
@@ -67,7 +73,10 @@ def tracking_router(services: CampaignServices, online: OnlineWrites) -> APIRout
         response.headers["Cache-Control"] = "no-store"
         return response
 
-    @router.get("/u/{token}")
+    @router.get(
+        "/u/{token}",
+        responses=example(200, "<form method=post>...</form>", "text/html", "The confirmation."),
+    )
     def confirm_unsubscribe(token: str) -> Response:
         """Ask the person to confirm: a GET changes nothing, so link scanners that follow
         every link in a message unsubscribe no one (RFC 8058)."""
@@ -79,7 +88,12 @@ def tracking_router(services: CampaignServices, online: OnlineWrites) -> APIRout
             headers={"Cache-Control": "no-store"},
         )
 
-    @router.post("/u/{token}")
+    @router.post(
+        "/u/{token}",
+        responses=example(
+            200, "<p>You will receive no more email messages from us.</p>", "text/html"
+        ),
+    )
     def unsubscribe(token: str) -> Response:
         """Opt the profile out of the channel (the confirmation form, or a mail client's
         one-click POST)."""
@@ -89,7 +103,9 @@ def tracking_router(services: CampaignServices, online: OnlineWrites) -> APIRout
             f"<p>You will receive no more {html.escape(request.channel)} messages from us.</p>"
         )
 
-    @router.get("/o/{token}")
+    @router.get(
+        "/o/{token}", responses=example(200, "GIF89a...", "image/gif", "A 1x1 transparent GIF.")
+    )
     def open_pixel(token: str, request: Request) -> Response:
         """Log an open and answer a 1x1 transparent GIF."""
         mark = signer.verify_open(token)

@@ -60,7 +60,8 @@ from audiencehub.people.traits import (
     list_traits,
     update_trait,
 )
-from audiencehub.restapi import Limit, Page, check_if_match, page_of, page_rows, with_etag
+from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, page_rows, with_etag
+from audiencehub.restapi.apps import example
 
 __all__ = ["MAX_ID", "JobRunner", "admin_router", "run_now"]
 
@@ -78,7 +79,7 @@ def run_now(jobs: JobRunner | None, job: PeopleJob) -> dict[str, Any]:
 
 
 MAX_ID = 2_147_483_647  # data source, segment, trait and destination ids are 32-bit integers
-Id = Annotated[int, Path(gt=0, le=MAX_ID)]
+Id = Annotated[int, Path(gt=0, le=MAX_ID, examples=[900])]
 
 
 class NewDataSource(BaseModel):
@@ -182,7 +183,7 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
         check_if_match(request.headers.get("if-match"), current)
 
     @router.get("/datasources", tags=["data sources"])
-    def data_sources(_: Reader, cursor: str | None = None, limit: Limit = 100) -> Page[DataSource]:
+    def data_sources(_: Reader, cursor: Cursor = None, limit: Limit = 100) -> Page[DataSource]:
         """Data sources with their export controls, by DPID."""
         with engine.connect() as connection:
             return page_of(list_data_sources(connection), lambda s: s["id"], cursor, limit)
@@ -196,7 +197,7 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
 
     @router.get("/datasources/{dpid}", tags=["data sources"])
     def show_data_source(
-        dpid: Annotated[int, Path(ge=0, le=MAX_ID)],
+        dpid: Annotated[int, Path(ge=0, le=MAX_ID, examples=[7001])],
         response: Response,
         _: Annotated[ApiClient, Depends(partner_or_reader)],
     ) -> DataSource:
@@ -221,7 +222,7 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
             delete_data_source(connection, dpid)
 
     @router.get("/traits", tags=["traits"])
-    def traits(_: Reader, cursor: str | None = None, limit: Limit = 100) -> Page[Trait]:
+    def traits(_: Reader, cursor: Cursor = None, limit: Limit = 100) -> Page[Trait]:
         """Traits, by id."""
         with engine.connect() as connection:
             return page_of(list_traits(connection), lambda t: t["id"], cursor, limit)
@@ -277,7 +278,7 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
             delete_segment(connection, segment_id)
 
     @router.get("/destinations", tags=["destinations"])
-    def destinations(_: Reader, cursor: str | None = None, limit: Limit = 100) -> Page[Destination]:
+    def destinations(_: Reader, cursor: Cursor = None, limit: Limit = 100) -> Page[Destination]:
         """Destinations, by id."""
         with engine.connect() as connection:
             return page_of(list_destinations(connection), lambda d: d["id"], cursor, limit)
@@ -316,7 +317,7 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
             delete_destination(connection, destination_id)
 
     @router.get("/receipts", tags=["ingest"])
-    def receipts(_: Reader, cursor: str | None = None, limit: Limit = 50) -> Page[StoredReceipt]:
+    def receipts(_: Reader, cursor: Cursor = None, limit: Limit = 50) -> Page[StoredReceipt]:
         """Processing receipts of ingested batches, newest first, every counter."""
         with engine.connect() as connection:
             return page_rows(
@@ -331,13 +332,32 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
         """Publication runs, newest first: per destination the batch, its files and counts."""
         return job_history(engine, limit, PeopleJob.PUBLISH)
 
-    @router.post("/jobs/{job}/runs", tags=["jobs"])
+    @router.post(
+        "/jobs/{job}/runs",
+        tags=["jobs"],
+        responses=example(
+            200,
+            {
+                "publications": [
+                    {
+                        "destination_id": 46390,
+                        "full": False,
+                        "batch": "S3_46390_7001_audiencehub_iter_1764300000000",
+                        "files": [],
+                        "rows": 120,
+                        "added": 100,
+                        "removed": 20,
+                    }
+                ]
+            },
+        ),
+    )
     def run_job_now(job: PeopleJob, _: Admin) -> dict[str, Any]:
         """Run ingest, publication or retention now (recorded like a scheduled run)."""
         return run_now(jobs, job)
 
     @router.get("/clients", tags=["clients"])
-    def clients(_: Admin, cursor: str | None = None, limit: Limit = 100) -> Page[ApiClient]:
+    def clients(_: Admin, cursor: Cursor = None, limit: Limit = 100) -> Page[ApiClient]:
         """API clients and their roles, never their secrets."""
         with engine.connect() as connection:
             return page_of(list_clients(connection), lambda c: c["client_id"], cursor, limit)
@@ -350,7 +370,10 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
         return RegisteredClient(client_id=client_id, client_secret=secret, role=body.role)
 
     @router.delete("/clients/{client_id}", tags=["clients"], status_code=204)
-    def remove_client(client_id: Annotated[str, Path(max_length=64)], caller: Admin) -> None:
+    def remove_client(
+        client_id: Annotated[str, Path(max_length=64, examples=["ah_1f2e3d4c5b6a7988"])],
+        caller: Admin,
+    ) -> None:
         """Revoke a client: its secret and tokens stop working at once."""
         if client_id == caller["client_id"]:
             raise InvalidInput("a client cannot revoke itself", hint="Use another admin client.")

@@ -23,6 +23,7 @@ from audiencehub.identity.declared import MAX_DPID, DeclaredIdSync, parse_declar
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, check_device_id, get_data_source
 from audiencehub.people.schema import data_sources
+from audiencehub.restapi.apps import example
 from audiencehub.spool import OnlineWrites
 
 __all__ = ["ID_SYNC_TTL", "MAX_SYNCS", "id_service_router"]
@@ -55,7 +56,17 @@ def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) 
     (never waiting for an ingest); ``region`` is sent as dcs_region."""
     app = APIRouter(tags=["visitor ID service"])
 
-    @app.get("/id")
+    @app.get(
+        "/id",
+        responses=example(
+            200,
+            {
+                "d_mid": "12345678901234567890123456789012345678",
+                "id_sync_ttl": 604800,
+                "dcs_region": 6,
+            },
+        ),
+    )
     def issue_id(
         d_mid: Annotated[str | None, Query(max_length=64)] = None,
         d_cid: Annotated[list[str] | None, Query()] = None,
@@ -83,7 +94,7 @@ def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) 
         # the reference's types: every value a string ("Direct integration", sample response)
         return {"d_mid": visitor.value, "id_sync_ttl": str(ID_SYNC_TTL), "dcs_region": str(region)}
 
-    @app.post("/optout")
+    @app.post("/optout", responses=example(200, {"opted_out": 1}))
     def opt_out_route(
         d_mid: Annotated[str, Query(max_length=64)],
         dpid: Annotated[int, Query(ge=0, le=MAX_DPID)] = DEVICE_NAMESPACE,

@@ -26,6 +26,7 @@ from audiencehub.people.shared_audiences import (
     list_shared_audiences,
 )
 from audiencehub.ratelimit import Lockout
+from audiencehub.restapi.apps import example
 
 __all__ = ["MAX_ID", "SegmentCreate", "partner_router"]
 
@@ -35,9 +36,9 @@ MAX_ID = 2_147_483_647  # data source, segment and trait ids are 32-bit integers
 class SegmentCreate(BaseModel):
     """A segment a partner asks for, to fill with its own inbound files."""
 
-    name: str = Field(min_length=1, max_length=255)
-    data_source_id: int = Field(gt=0, le=MAX_ID)
-    id: int | None = Field(default=None, gt=0, le=MAX_ID)
+    name: str = Field(min_length=1, max_length=255, examples=["Campaign openers"])
+    data_source_id: int = Field(gt=0, le=MAX_ID, examples=[7001])
+    id: int | None = Field(default=None, gt=0, le=MAX_ID, examples=[901])
 
 
 def _basic(authorization: str | None) -> tuple[str, str] | None:
@@ -58,7 +59,13 @@ def partner_router(engine: Engine, logins: Lockout, admits: Any) -> APIRouter:
     lister = admits(ClientRole.PARTNER, ClientRole.VIEWER, ClientRole.ADMIN)
     creator = admits(ClientRole.PARTNER, ClientRole.ADMIN)
 
-    @router.post("/oauth/token", tags=["oauth"])
+    @router.post(
+        "/oauth/token",
+        tags=["oauth"],
+        responses=example(
+            200, {"access_token": "q3...Xk", "token_type": "Bearer", "expires_in": 3600}
+        ),
+    )
     def token(
         request: Request,
         grant_type: Annotated[str | None, Form()] = None,
@@ -106,7 +113,25 @@ def partner_router(engine: Engine, logins: Lockout, admits: Any) -> APIRouter:
             headers={"Cache-Control": "no-store"},
         )
 
-    @router.get("/api/v1/segments", tags=["shared audiences"])
+    @router.get(
+        "/api/v1/segments",
+        tags=["shared audiences"],
+        responses=example(
+            200,
+            [
+                {
+                    "id": 900,
+                    "title": "Shoe buyers",
+                    "source": "CRM",
+                    "size": 33400,
+                    "active": True,
+                    "modified": "2026-12-01T06:00:00+00:00",
+                    "integration_code": None,
+                    "data_source_id": None,
+                }
+            ],
+        ),
+    )
     def segments(_: Annotated[ApiClient, Depends(lister)]) -> list[SharedAudience]:
         """Shared audiences: title, source, current size, active, date modified."""
         with engine.connect() as connection:
