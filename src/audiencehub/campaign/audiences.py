@@ -200,7 +200,14 @@ def member_page(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` members after the key ``after`` (a profile id, or an address for file
     audiences), with the chosen profile fields."""
-    query, key = _member_query(get_audience(connection, name), fields)
+    audience = get_audience(connection, name)
+    query, key = _member_query(audience, fields)
+    expected = str if audience["type"] == "file" else int
+    if after is not None and (not isinstance(after, expected) or isinstance(after, bool)):
+        raise InvalidInput(
+            f"members of {name!r} are paged by {'address' if expected is str else 'profile id'}",
+            hint="Send the next_cursor of the previous page unchanged.",
+        )
     if after is not None:
         query = query.where(key > after)
     return [dict(row) for row in connection.execute(query.limit(limit)).mappings()]

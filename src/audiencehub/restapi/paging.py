@@ -21,7 +21,17 @@ from pydantic import BaseModel, Field
 
 from audiencehub.errors import InvalidInput
 
-__all__ = ["Cursor", "Limit", "Page", "decode_cursor", "encode_cursor", "page_of", "page_rows"]
+__all__ = [
+    "Cursor",
+    "Limit",
+    "Page",
+    "decode_cursor",
+    "encode_cursor",
+    "id_key",
+    "id_or_text_key",
+    "page_of",
+    "page_rows",
+]
 
 T = TypeVar("T")
 
@@ -65,15 +75,30 @@ def decode_cursor(cursor: str | None) -> Any:
         raise InvalidInput(f"{cursor[:40]!r} is not a cursor", hint=_CURSOR_HINT) from None
 
 
+def id_key(value: Any) -> bool:
+    """A cursor of a collection keyed by integer ids."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+
+
+def id_or_text_key(value: Any) -> bool:
+    """A cursor of a collection keyed by an id, or by text where there is no id."""
+    return id_key(value) or (isinstance(value, str) and len(value) <= 1024)
+
+
 def page_rows(
     fetch: Callable[[Any, int], Sequence[T]],
     key: Callable[[T], Any],
     cursor: str | None,
     limit: int,
+    valid: Callable[[Any], bool] = id_key,
 ) -> Page[T]:
     """A page read by key: ``fetch(after, n)`` returns up to n items sorted by ``key``,
-    all after ``after``; one more than asked tells whether another page follows."""
-    rows = list(fetch(decode_cursor(cursor), limit + 1))
+    all after ``after``; one more than asked tells whether another page follows.
+    ``valid`` tells a cursor of this collection from any other value."""
+    after = decode_cursor(cursor)
+    if after is not None and not valid(after):
+        raise InvalidInput("the cursor belongs to another list", hint=_CURSOR_HINT)
+    rows = list(fetch(after, limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     return Page[T](items=rows, next_cursor=encode_cursor(key(rows[-1])) if more else None)
@@ -92,4 +117,4 @@ def page_of(items: Sequence[T], key: Callable[[T], Any], cursor: str | None, lim
         except TypeError:  # a cursor of another collection
             raise InvalidInput("the cursor belongs to another list", hint=_CURSOR_HINT) from None
 
-    return page_rows(lambda _after, n: fetch(after, n), key, None, limit)
+    return page_rows(lambda _after, n: fetch(after, n), key, None, limit, lambda _: True)

@@ -373,3 +373,17 @@ def test_tokens_are_ones_own_unless_admin(api):
     refused = api.client.delete(f"/api/v1/tokens/{viewers}", headers=api.as_(Role.MARKETER))
     assert refused.status_code == 403
     assert all("token" not in t and "ahp_" not in str(t) for t in every)  # never the tokens
+
+
+def test_a_cursor_of_another_kind_is_refused(api):
+    import base64
+    import json
+
+    _import(api)
+    _run(api)
+    for value in ("text", [1, 2], True):
+        forged = base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        for path in ("/api/v1/profiles", "/api/v1/audiences/French/members"):
+            answer = api.client.get(path, params={"cursor": forged}, headers=api.as_(Role.VIEWER))
+            assert answer.status_code == 400, (path, value, answer.text)
+            assert answer.headers["content-type"] == PROBLEM

@@ -34,6 +34,7 @@ from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.access import Access
 from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, page_rows, with_etag
 from audiencehub.restapi.apps import example
+from audiencehub.restapi.paging import id_or_text_key
 
 __all__ = ["audiences_router"]
 
@@ -194,6 +195,7 @@ def audiences_router(services: CampaignServices, access: Access) -> APIRouter:
                 lambda m: m["address"] if m["profile_id"] is None else m["profile_id"],
                 cursor,
                 limit,
+                id_or_text_key,
             )
 
     @router.get(

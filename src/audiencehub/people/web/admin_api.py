@@ -9,6 +9,7 @@ they read in ``If-Match``.
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -168,6 +169,17 @@ class RegisteredClient(BaseModel):
     role: ClientRole
 
 
+def _receipt_key(value: Any) -> bool:
+    """A receipts cursor: the last receipt's processing time and batch."""
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        return False
+    try:
+        datetime.fromisoformat(value[0])
+    except ValueError:
+        return False
+    return True
+
+
 def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> APIRouter:
     """Administration routes on ``engine``'s people database; ``admits(*roles)`` makes the
     dependency that lets clients of those roles in; ``jobs`` runs a job now."""
@@ -325,6 +337,7 @@ def admin_router(engine: Engine, admits: Any, jobs: JobRunner | None = None) -> 
                 lambda r: [str(r["processed_at"].isoformat()), r["batch"]],
                 cursor,
                 limit,
+                _receipt_key,
             )
 
     @router.get("/publications", tags=["publication"])
