@@ -125,13 +125,13 @@ def _fuzz(client, calls, auth_values):
     run()
 
 
-def test_no_campaign_route_answers_500(sqlite_workspace):
+def test_no_campaign_route_answers_500(workspace):
     """The REST API, tracking, unsubscribe, open and triggers routes: always a 4xx for bad
     input, with an admin's personal token too (the routes past authentication)."""
-    with sqlite_workspace.campaign.begin() as connection:
+    with workspace.campaign.begin() as connection:
         add_user(connection, "ada", "correct horse battery", Role.ADMIN)
         _, personal = create_token(connection, "ada", "fuzz")
-    app = create_campaign_app(services_of(sqlite_workspace, api_token=TOKEN))
+    app = create_campaign_app(services_of(workspace, api_token=TOKEN))
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
         _fuzz(client, list(_calls(app)), [f"Bearer {TOKEN}", f"Bearer {personal}", "Bearer x"])
 

@@ -45,3 +45,20 @@ def test_user_errors_of_pages_are_pages():
     with TestClient(_app()) as client:
         page = client.get("/missing")
         assert page.status_code == 404 and "<h1>404</h1>" in page.text
+
+
+def test_a_value_the_database_refuses_is_the_requests_fault(pg_url):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(pg_url)
+    app = _app()
+
+    @app.get("/api/v1/echo/{value}")
+    def echo(value: str) -> str:
+        with engine.connect() as connection:
+            return str(connection.execute(text("select :v"), {"v": value}).scalar())
+
+    with TestClient(app) as client:
+        answer = client.get("/api/v1/echo/a%00b")
+        assert answer.status_code == 400 and "NUL" in answer.json()["hint"]
+        assert "psycopg" not in answer.text

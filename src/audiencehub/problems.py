@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,6 +123,16 @@ def install_problem_handlers(app: FastAPI, html: HtmlError | None = None) -> Non
         ]
         detail = "; ".join(f"{e['where']}: {e['problem']}" for e in errors)
         return problem(422, detail, hint="Correct the fields named.", errors=errors)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, _: DataError) -> Response:
+        """A value the database refuses (a NUL in text on PostgreSQL, a number out of range):
+        the request's fault, told without quoting the driver."""
+        message = "a value of the request cannot be stored"
+        hint = "Remove control characters such as NUL from text, and keep numbers in range."
+        if html is not None and _for_people(request):
+            return html(request, 400, message, hint)
+        return problem(400, message, hint=hint)
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, _: Exception) -> Response:
