@@ -219,3 +219,29 @@ def test_user_text_is_escaped(campaign_tab, site):
     assert '<img src=x onerror="alert(1)">' in page.inner_text("#picker")
     with workspace.people.begin() as connection:
         update_segment(connection, 902, name="Sneaker fans")
+
+
+def test_a_data_engineer_adds_a_trait_and_a_segment(people_tab, site):
+    page = people_tab.page
+    page.goto(f"{site.people}/traits")
+    page.fill("#t-id", "105")
+    page.fill("#t-name", "Bought boots")
+    page.select_option("#t-source", "7001")
+    page.fill("#t-rule", "product=boots")
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(f"{site.people}/traits")
+    assert "product=boots" in page.inner_text("table")
+    page.goto(f"{site.people}/segments")
+    page.fill("#new-id", "950")
+    page.fill("#new-name", "Boot buyers")
+    page.fill("#new-rule", "T105 AND T999")
+    page.press("#new-rule", "End")
+    page.wait_for_selector("#new-rule-check .problem")
+    assert "T999" in page.inner_text("#new-rule-check")
+    page.fill("#new-rule", "T105 OR T101")
+    page.press("#new-rule", "End")
+    page.wait_for_selector("#new-rule-check .ok")
+    people_tab.check("people-new-segment")
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(f"{site.people}/segments/950")
+    assert "Boot buyers" in page.inner_text("h1")

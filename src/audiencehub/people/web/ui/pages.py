@@ -24,12 +24,13 @@ from audiencehub.people.jobs import PeopleJob, job_history
 from audiencehub.people.receipts import receipt_page
 from audiencehub.people.segments import (
     MergeRule,
+    add_segment,
     get_segment,
     list_segments,
     preview_rule,
     update_segment,
 )
-from audiencehub.people.traits import list_traits
+from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
 from audiencehub.people.web.admin_api import JobRunner, run_now
 from audiencehub.webui import Pages, Tasks
 
@@ -95,17 +96,71 @@ def people_pages(
             update_data_source(connection, dpid, export_controls=chosen)
         return RedirectResponse("/datasources", status_code=303)
 
-    @router.get("/traits")
-    def traits(request: Request, _: Reader) -> Response:
+    def trait_list(request: Request, **context: Any) -> Response:
         with engine.connect() as connection:
             rows = list_traits(connection)
-        return page(request, "traits.html", traits=rows)
+            sources = list_data_sources(connection)
+        return page(request, "traits.html", traits=rows, sources=sources, **context)
+
+    @router.get("/traits")
+    def traits(request: Request, _: Reader) -> Response:
+        return trait_list(request, error="", hint="")
+
+    @router.post("/traits")
+    def add_trait_page(
+        request: Request,
+        _: Admin,
+        trait_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
+        name: Annotated[str, Form(min_length=1, max_length=255)],
+        data_source_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
+        rule: Annotated[str, Form(max_length=2_000)] = "",
+    ) -> Response:
+        try:
+            with engine.begin() as connection:
+                add_trait(
+                    connection,
+                    trait_id=trait_id,
+                    name=name,
+                    data_source_id=data_source_id,
+                    rule=parse_trait_rule(rule) if rule.strip() else None,
+                )
+        except AudienceHubError as exc:
+            return trait_list(request, error=exc.message, hint=exc.hint)
+        return RedirectResponse("/traits", status_code=303)
+
+    def segment_list(request: Request, **context: Any) -> Response:
+        with engine.connect() as connection:
+            rows = list_segments(connection)
+        return page(
+            request,
+            "segments.html",
+            segments=rows,
+            merge_rules=list(MergeRule),
+            check={"size": None, "error": "", "hint": ""},
+            **context,
+        )
 
     @router.get("/segments")
     def segments(request: Request, _: Reader) -> Response:
-        with engine.connect() as connection:
-            rows = list_segments(connection)
-        return page(request, "segments.html", segments=rows)
+        return segment_list(request, error="", hint="")
+
+    @router.post("/segments")
+    def add_segment_page(
+        request: Request,
+        _: Admin,
+        segment_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
+        name: Annotated[str, Form(min_length=1, max_length=255)],
+        rule: Annotated[str, Form(min_length=1, max_length=10_000)],
+        merge_rule: Annotated[MergeRule, Form()] = MergeRule.DEVICE,
+    ) -> Response:
+        try:
+            with engine.begin() as connection:
+                add_segment(
+                    connection, segment_id=segment_id, name=name, rule=rule, merge_rule=merge_rule
+                )
+        except AudienceHubError as exc:
+            return segment_list(request, error=exc.message, hint=exc.hint)
+        return RedirectResponse(f"/segments/{segment_id}", status_code=303)
 
     @router.get("/segments/{segment_id}")
     def segment(request: Request, segment_id: int, _: Reader) -> Response:
