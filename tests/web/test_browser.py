@@ -245,3 +245,29 @@ def test_a_data_engineer_adds_a_trait_and_a_segment(people_tab, site):
     page.click("form.card button[type=submit]")
     page.wait_for_url(f"{site.people}/segments/950")
     assert "Boot buyers" in page.inner_text("h1")
+
+
+def test_a_data_engineer_adds_a_data_source_and_a_destination(people_tab, site, tmp_path):
+    page = people_tab.page
+    page.goto(f"{site.people}/datasources")
+    page.fill("#s-id", "7200")
+    page.fill("#s-name", "Loyalty app")
+    page.select_option("#s-type", "customer")
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(f"{site.people}/datasources")
+    assert "Loyalty app" in page.inner_text("table")
+    page.goto(f"{site.people}/destinations")
+    page.fill("#d-id", "46400")
+    page.fill("#d-name", "Loyalty drop")
+    page.fill("#d-url", "relative/folder")
+    page.click("form.card button[type=submit]")
+    assert "absolute folder" in page.inner_text(".problem")
+    people_tab.check("people-destination-refused")
+    page.fill("#d-id", "46400")
+    page.fill("#d-name", "Loyalty drop")
+    page.fill("#d-url", str(tmp_path))
+    page.check("#d-seg-900")
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(f"{site.people}/destinations")
+    row = page.locator("tr", has_text="Loyalty drop").inner_text()
+    assert str(tmp_path) in row and "900" in row

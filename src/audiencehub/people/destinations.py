@@ -24,6 +24,7 @@ from audiencehub.people.segment_rules import parse_rule, trait_ids
 from audiencehub.people.segments import get_segment
 
 __all__ = [
+    "EXPORT_LABELS",
     "Destination",
     "add_destination",
     "check_controls",
@@ -34,7 +35,8 @@ __all__ = [
     "update_destination",
 ]
 
-_LABELS = frozenset(control.forbidden_label for control in ExportControl)
+# the labels a destination may carry: one per export control that forbids it
+EXPORT_LABELS = frozenset(control.forbidden_label for control in ExportControl)
 
 
 class Destination(TypedDict):
@@ -76,11 +78,11 @@ def add_destination(
                 hint="Pass --datasource DPID.",
             )
         get_data_source(connection, data_source_id)
-    unknown = set(export_labels) - _LABELS
+    unknown = set(export_labels) - EXPORT_LABELS
     if unknown:
         raise InvalidInput(
             f"unknown export labels: {', '.join(sorted(unknown))}",
-            hint=f"Labels are {', '.join(sorted(_LABELS))}.",
+            hint=f"Labels are {', '.join(sorted(EXPORT_LABELS))}.",
         )
     if split_rows < 1 or not alias.isalnum():
         raise InvalidInput("split rows must be positive and the alias letters and digits only")
@@ -167,11 +169,11 @@ def update_destination(
     publication sends the difference (a removed segment's members are removed there)."""
     current = get_destination(connection, destination_id)
     labels = list(current["export_labels"] if export_labels is None else export_labels)
-    unknown = set(labels) - _LABELS
+    unknown = set(labels) - EXPORT_LABELS
     if unknown:
         raise InvalidInput(
             f"unknown export labels: {', '.join(sorted(unknown))}",
-            hint=f"Labels are {', '.join(sorted(_LABELS))}.",
+            hint=f"Labels are {', '.join(sorted(EXPORT_LABELS))}.",
         )
     carried = list(current["segments"] if segment_ids is None else segment_ids)
     for segment_id in carried:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Engine
 
-from audiencehub.errors import AudienceHubError
+from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
@@ -18,8 +18,14 @@ from audiencehub.people.clients import (
     register_client,
     revoke_client,
 )
-from audiencehub.people.data_sources import ExportControl, list_data_sources, update_data_source
-from audiencehub.people.destinations import list_destinations
+from audiencehub.people.data_sources import (
+    ExportControl,
+    InboundIdType,
+    add_data_source,
+    list_data_sources,
+    update_data_source,
+)
+from audiencehub.people.destinations import EXPORT_LABELS, add_destination, list_destinations
 from audiencehub.people.jobs import PeopleJob, job_history
 from audiencehub.people.receipts import receipt_page
 from audiencehub.people.segments import (
@@ -82,11 +88,37 @@ def people_pages(
         )
         return pages.render(request, "task.html", {"task": task})
 
-    @router.get("/datasources")
-    def data_sources(request: Request, _: Reader) -> Response:
+    def source_list(request: Request, error: str = "", hint: str = "") -> Response:
         with engine.connect() as connection:
             rows = list_data_sources(connection)
-        return page(request, "datasources.html", sources=rows, controls=list(ExportControl))
+        return page(
+            request,
+            "datasources.html",
+            sources=rows,
+            controls=list(ExportControl),
+            id_types=list(InboundIdType),
+            error=error,
+            hint=hint,
+        )
+
+    @router.get("/datasources")
+    def data_sources(request: Request, _: Reader) -> Response:
+        return source_list(request)
+
+    @router.post("/datasources")
+    def add_source(
+        request: Request,
+        _: Admin,
+        dpid: Annotated[int, Form(gt=0, le=2_147_483_647)],
+        name: Annotated[str, Form(min_length=1, max_length=255)],
+        inbound_id_type: Annotated[InboundIdType, Form()],
+    ) -> Response:
+        try:
+            with engine.begin() as connection:
+                add_data_source(connection, dpid=dpid, name=name, inbound_id_type=inbound_id_type)
+        except AudienceHubError as exc:
+            return source_list(request, exc.message, exc.hint)
+        return RedirectResponse("/datasources", status_code=303)
 
     @router.post("/datasources/{dpid}/controls")
     async def set_controls(dpid: int, request: Request, _: Admin) -> Response:
@@ -204,11 +236,48 @@ def people_pages(
             return page(request, "rule_check.html", check=check)
         return RedirectResponse(f"/segments/{segment_id}", status_code=303)
 
-    @router.get("/destinations")
-    def destinations(request: Request, _: Reader) -> Response:
+    def destination_list(request: Request, error: str = "", hint: str = "") -> Response:
         with engine.connect() as connection:
             rows = list_destinations(connection)
-        return page(request, "destinations.html", destinations=rows)
+            segment_rows = list_segments(connection)
+            sources = list_data_sources(connection)
+        return page(
+            request,
+            "destinations.html",
+            destinations=rows,
+            segments=segment_rows,
+            labels=sorted(EXPORT_LABELS),
+            sources=sources,
+            error=error,
+            hint=hint,
+        )
+
+    @router.get("/destinations")
+    def destinations(request: Request, _: Reader) -> Response:
+        return destination_list(request)
+
+    @router.post("/destinations")
+    async def add_destination_page(request: Request, _: Admin) -> Response:
+        form = await request.form()
+        try:
+            fields = {key: str(form.get(key) or "").strip() for key in ("id", "name", "drop_url")}
+            if not fields["id"].isdigit():
+                raise InvalidInput("a destination id is a positive number")
+            source = str(form.get("data_source_id") or "")
+            with engine.begin() as connection:
+                add_destination(
+                    connection,
+                    destination_id=int(fields["id"]),
+                    name=fields["name"],
+                    drop_url=fields["drop_url"],
+                    id_type=str(form.get("id_type") or "visitor"),
+                    data_source_id=int(source) if source.isdigit() else None,
+                    segment_ids=[int(str(v)) for v in form.getlist("segment") if str(v).isdigit()],
+                    export_labels=[str(v) for v in form.getlist("label")],
+                )
+        except AudienceHubError as exc:
+            return destination_list(request, exc.message, exc.hint)
+        return RedirectResponse("/destinations", status_code=303)
 
     @router.get("/receipts")
     def receipts(request: Request, _: Reader) -> Response:
