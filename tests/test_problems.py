@@ -3,7 +3,9 @@ page for people."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.testclient import TestClient
 
@@ -22,6 +24,10 @@ def _app() -> FastAPI:
     @app.get("/boom")
     def boom() -> None:
         raise RuntimeError("the secret detail of a bug")
+
+    @app.post("/form")
+    def form(number: Annotated[int, Form()]) -> int:
+        return number
 
     @app.get("/missing")
     def missing() -> None:
@@ -62,3 +68,10 @@ def test_a_value_the_database_refuses_is_the_requests_fault(pg_url):
         answer = client.get("/api/v1/echo/a%00b")
         assert answer.status_code == 400 and "NUL" in answer.json()["hint"]
         assert "psycopg" not in answer.text
+
+
+def test_a_forms_bad_field_is_a_page_that_names_it():
+    with TestClient(_app()) as client:
+        page = client.post("/form", data={"number": "twelve"})
+        assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+        assert "number:" in page.text

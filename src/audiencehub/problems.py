@@ -116,12 +116,15 @@ def install_problem_handlers(app: FastAPI, html: HtmlError | None = None) -> Non
         return problem(status, exc.message, hint=exc.hint, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {"where": ".".join(str(part) for part in error["loc"]), "problem": error["msg"]}
             for error in exc.errors()
         ]
         detail = "; ".join(f"{e['where']}: {e['problem']}" for e in errors)
+        if html is not None and _for_people(request):  # a form's field, named as the page does
+            named = "; ".join(f"{e['where'].split('.')[-1]}: {e['problem']}" for e in errors)
+            return html(request, 422, named, "Go back, correct the fields named and send again.")
         return problem(422, detail, hint="Correct the fields named.", errors=errors)
 
     @app.exception_handler(DataError)

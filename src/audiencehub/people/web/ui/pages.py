@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from audiencehub.errors import AudienceHubError, InvalidInput
+from audiencehub.errors import AudienceHubError
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
@@ -60,6 +60,21 @@ def people_pages(
 
     def page(request: Request, template: str, **context: Any) -> Response:
         return pages.render(request, template, context)
+
+    def change(
+        request: Request,
+        work: Callable[[Connection], object],
+        done: str,
+        listing: Callable[[Request, str, str], Response],
+    ) -> Response:
+        """Apply ``work`` in one transaction and go to ``done``; a refusal shows ``listing``
+        again, with what is wrong and how to fix it."""
+        try:
+            with engine.begin() as connection:
+                work(connection)
+        except AudienceHubError as exc:
+            return listing(request, exc.message, exc.hint)
+        return RedirectResponse(done, status_code=303)
 
     @router.get("/")
     def overview(request: Request, _: Reader) -> Response:
@@ -113,12 +128,12 @@ def people_pages(
         name: Annotated[str, Form(min_length=1, max_length=255)],
         inbound_id_type: Annotated[InboundIdType, Form()],
     ) -> Response:
-        try:
-            with engine.begin() as connection:
-                add_data_source(connection, dpid=dpid, name=name, inbound_id_type=inbound_id_type)
-        except AudienceHubError as exc:
-            return source_list(request, exc.message, exc.hint)
-        return RedirectResponse("/datasources", status_code=303)
+        return change(
+            request,
+            lambda c: add_data_source(c, dpid=dpid, name=name, inbound_id_type=inbound_id_type),
+            "/datasources",
+            source_list,
+        )
 
     @router.post("/datasources/{dpid}/controls")
     async def set_controls(dpid: int, request: Request, _: Admin) -> Response:
@@ -128,15 +143,15 @@ def people_pages(
             update_data_source(connection, dpid, export_controls=chosen)
         return RedirectResponse("/datasources", status_code=303)
 
-    def trait_list(request: Request, **context: Any) -> Response:
+    def trait_list(request: Request, error: str = "", hint: str = "") -> Response:
         with engine.connect() as connection:
             rows = list_traits(connection)
             sources = list_data_sources(connection)
-        return page(request, "traits.html", traits=rows, sources=sources, **context)
+        return page(request, "traits.html", traits=rows, sources=sources, error=error, hint=hint)
 
     @router.get("/traits")
     def traits(request: Request, _: Reader) -> Response:
-        return trait_list(request, error="", hint="")
+        return trait_list(request)
 
     @router.post("/traits")
     def add_trait_page(
@@ -147,20 +162,20 @@ def people_pages(
         data_source_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
         rule: Annotated[str, Form(max_length=2_000)] = "",
     ) -> Response:
-        try:
-            with engine.begin() as connection:
-                add_trait(
-                    connection,
-                    trait_id=trait_id,
-                    name=name,
-                    data_source_id=data_source_id,
-                    rule=parse_trait_rule(rule) if rule.strip() else None,
-                )
-        except AudienceHubError as exc:
-            return trait_list(request, error=exc.message, hint=exc.hint)
-        return RedirectResponse("/traits", status_code=303)
+        return change(
+            request,
+            lambda c: add_trait(
+                c,
+                trait_id=trait_id,
+                name=name,
+                data_source_id=data_source_id,
+                rule=parse_trait_rule(rule) if rule.strip() else None,
+            ),
+            "/traits",
+            trait_list,
+        )
 
-    def segment_list(request: Request, **context: Any) -> Response:
+    def segment_list(request: Request, error: str = "", hint: str = "") -> Response:
         with engine.connect() as connection:
             rows = list_segments(connection)
         return page(
@@ -169,12 +184,13 @@ def people_pages(
             segments=rows,
             merge_rules=list(MergeRule),
             check={"size": None, "error": "", "hint": ""},
-            **context,
+            error=error,
+            hint=hint,
         )
 
     @router.get("/segments")
     def segments(request: Request, _: Reader) -> Response:
-        return segment_list(request, error="", hint="")
+        return segment_list(request)
 
     @router.post("/segments")
     def add_segment_page(
@@ -185,14 +201,14 @@ def people_pages(
         rule: Annotated[str, Form(min_length=1, max_length=10_000)],
         merge_rule: Annotated[MergeRule, Form()] = MergeRule.DEVICE,
     ) -> Response:
-        try:
-            with engine.begin() as connection:
-                add_segment(
-                    connection, segment_id=segment_id, name=name, rule=rule, merge_rule=merge_rule
-                )
-        except AudienceHubError as exc:
-            return segment_list(request, error=exc.message, hint=exc.hint)
-        return RedirectResponse(f"/segments/{segment_id}", status_code=303)
+        return change(
+            request,
+            lambda c: add_segment(
+                c, segment_id=segment_id, name=name, rule=rule, merge_rule=merge_rule
+            ),
+            f"/segments/{segment_id}",
+            segment_list,
+        )
 
     @router.get("/segments/{segment_id}")
     def segment(request: Request, segment_id: int, _: Reader) -> Response:
@@ -257,27 +273,32 @@ def people_pages(
         return destination_list(request)
 
     @router.post("/destinations")
-    async def add_destination_page(request: Request, _: Admin) -> Response:
-        form = await request.form()
-        try:
-            fields = {key: str(form.get(key) or "").strip() for key in ("id", "name", "drop_url")}
-            if not fields["id"].isdigit():
-                raise InvalidInput("a destination id is a positive number")
-            source = str(form.get("data_source_id") or "")
-            with engine.begin() as connection:
-                add_destination(
-                    connection,
-                    destination_id=int(fields["id"]),
-                    name=fields["name"],
-                    drop_url=fields["drop_url"],
-                    id_type=str(form.get("id_type") or "visitor"),
-                    data_source_id=int(source) if source.isdigit() else None,
-                    segment_ids=[int(str(v)) for v in form.getlist("segment") if str(v).isdigit()],
-                    export_labels=[str(v) for v in form.getlist("label")],
-                )
-        except AudienceHubError as exc:
-            return destination_list(request, exc.message, exc.hint)
-        return RedirectResponse("/destinations", status_code=303)
+    def add_destination_page(
+        request: Request,
+        _: Admin,
+        destination_id: Annotated[int, Form(alias="id", gt=0, le=2_147_483_647)],
+        name: Annotated[str, Form(min_length=1, max_length=255)],
+        drop_url: Annotated[str, Form(min_length=1, max_length=2048)],
+        id_type: Annotated[str, Form(max_length=16)] = "visitor",
+        data_source_id: Annotated[str, Form(max_length=10)] = "",
+        segment: Annotated[list[int] | None, Form()] = None,
+        label: Annotated[list[str] | None, Form()] = None,
+    ) -> Response:
+        return change(
+            request,
+            lambda c: add_destination(
+                c,
+                destination_id=destination_id,
+                name=name,
+                drop_url=drop_url.strip(),
+                id_type=id_type,
+                data_source_id=int(data_source_id) if data_source_id.isdigit() else None,
+                segment_ids=segment or [],
+                export_labels=label or [],
+            ),
+            "/destinations",
+            destination_list,
+        )
 
     @router.get("/receipts")
     def receipts(request: Request, _: Reader) -> Response:
