@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -12,9 +14,19 @@ import httpx
 from tests.helpers import free_port
 
 
-def test_serve_answers_on_both_ports(tmp_path):
-    """The people service issues visitor IDs and the tracking server refuses forged links."""
-    workspace = tmp_path / "ws"
+@dataclasses.dataclass
+class Served:
+    """The two apps' base URLs, and what the server printed (once it has stopped)."""
+
+    campaign: str
+    people: str
+    log: bytes = b""
+
+
+@contextlib.contextmanager
+def _served(workspace, **popen):
+    """``audiencehub serve`` on a fresh workspace and free ports until the block ends,
+    once its people port answers."""
     env = {**os.environ, "AUDIENCEHUB_WORKSPACE": str(workspace)}
     subprocess.run(
         [sys.executable, "-m", "audiencehub", "init", str(workspace)],
@@ -23,43 +35,38 @@ def test_serve_answers_on_both_ports(tmp_path):
         capture_output=True,
     )
     campaign, people = free_port(), free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "audiencehub",
-            "serve",
-            "--campaign-port",
-            str(campaign),
-            "--people-port",
-            str(people),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,  # uvicorn's access log
-        stderr=subprocess.STDOUT,
-    )
+    command = [sys.executable, "-m", "audiencehub", "serve"]
+    ports = ["--campaign-port", str(campaign), "--people-port", str(people)]
+    server = subprocess.Popen([*command, *ports], env=env, **popen)
+    served = Served(f"http://127.0.0.1:{campaign}", f"http://127.0.0.1:{people}")
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                issued = httpx.get(f"http://127.0.0.1:{people}/id", timeout=2)
+                httpx.get(f"{served.people}/id", timeout=2)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        assert issued.status_code == 200 and len(issued.json()["d_mid"]) == 38
-        forged = httpx.get(
-            f"http://127.0.0.1:{campaign}/r/forged", timeout=5, follow_redirects=False
-        )
-        assert forged.status_code == 404 and "location" not in forged.headers
-        synced = httpx.get(f"http://127.0.0.1:{people}/id?d_cid=7015%01secret-crm-id%011")
-        assert synced.status_code == 400  # no such data source; the request is logged anyway
+        yield served
     finally:
         server.terminate()
-        log, _ = server.communicate(timeout=10)
-    assert b"GET /id HTTP/1.1" in log  # the access log works ...
-    assert b"secret-crm-id" not in log and b"d_cid" not in log  # ... without query strings
+        served.log = server.communicate(timeout=10)[0] or b""
+
+
+def test_serve_answers_on_both_ports(tmp_path):
+    """The people service issues visitor IDs and the tracking server refuses forged links."""
+    # uvicorn's access log on stdout
+    with _served(tmp_path / "ws", stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as served:
+        issued = httpx.get(f"{served.people}/id", timeout=2)
+        assert issued.status_code == 200 and len(issued.json()["d_mid"]) == 38
+        forged = httpx.get(f"{served.campaign}/r/forged", timeout=5, follow_redirects=False)
+        assert forged.status_code == 404 and "location" not in forged.headers
+        synced = httpx.get(f"{served.people}/id?d_cid=7015%01secret-crm-id%011")
+        assert synced.status_code == 400  # no such data source; the request is logged anyway
+    assert b"GET /id HTTP/1.1" in served.log  # the access log works ...
+    assert b"secret-crm-id" not in served.log and b"d_cid" not in served.log  # ... unqueried
 
 
 def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path, cli):
@@ -80,46 +87,11 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path, cli):
 def test_serve_from_a_fresh_workspace_shows_both_sign_in_pages(tmp_path):
     """As the README's first command does: a fresh workspace served, and the home page of
     each app leads to its sign-in page."""
-    workspace = tmp_path / "ws"
-    env = {**os.environ, "AUDIENCEHUB_WORKSPACE": str(workspace)}
-    subprocess.run(
-        [sys.executable, "-m", "audiencehub", "init", str(workspace)],
-        check=True,
-        env=env,
-        capture_output=True,
-    )
-    campaign, people = free_port(), free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "audiencehub",
-            "serve",
-            "--campaign-port",
-            str(campaign),
-            "--people-port",
-            str(people),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for port in (campaign, people):
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    home = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+    with _served(tmp_path / "ws", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as served:
+        for base in (served.campaign, served.people):
+            home = httpx.get(f"{base}/", timeout=5)
             assert home.status_code == 303 and home.headers["location"] == "/login?next=/"
-            login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+            login = httpx.get(f"{base}/login", timeout=5)
             assert login.status_code == 200 and "text/html" in login.headers["content-type"]
             assert '<form class="card narrow" method="post" action="/login">' in login.text
             assert "script-src 'self'" in login.headers["content-security-policy"]
-    finally:
-        server.terminate()
-        server.communicate(timeout=10)

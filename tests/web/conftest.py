@@ -13,7 +13,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,7 +49,6 @@ class Site:
     people: str
     logins: dict[str, str]
     workspace: Path
-    problems: list[str] = field(default_factory=list)
 
 
 def _serve(app: object, port: int) -> uvicorn.Server:

@@ -83,23 +83,19 @@ _LIST_HINT = "List them with: audiencehub audiences list"
 
 
 def _sized() -> Select[Any]:
-    """Audiences with their sizes: members of profile audiences, addresses of file ones."""
-    members = (
-        select(audience_members.c.audience_id, func.count().label("n"))
-        .group_by(audience_members.c.audience_id)
-        .subquery()
+    """Audiences with their sizes: members of profile audiences, addresses of file ones.
+
+    Each size is a count correlated to its audience, read from the primary key's index,
+    so asking for one audience counts that audience alone.
+    """
+    members, addresses = (
+        select(func.count())
+        .select_from(table)
+        .where(table.c.audience_id == audiences.c.id)
+        .scalar_subquery()
+        for table in (audience_members, audience_addresses)
     )
-    addresses = (
-        select(audience_addresses.c.audience_id, func.count().label("n"))
-        .group_by(audience_addresses.c.audience_id)
-        .subquery()
-    )
-    size = func.coalesce(members.c.n, 0) + func.coalesce(addresses.c.n, 0)
-    return (
-        select(audiences, size.label("size"))
-        .outerjoin(members, members.c.audience_id == audiences.c.id)
-        .outerjoin(addresses, addresses.c.audience_id == audiences.c.id)
-    )
+    return select(audiences, (members + addresses).label("size"))
 
 
 def get_audience(connection: Connection, name: str) -> Audience:

@@ -239,6 +239,12 @@ def test_a_sent_delivery_reports_clicks_per_link(api):
         f"/api/v1/deliveries/{delivery['delivery_id']}", headers=api.as_(Role.MARKETER)
     )
     assert kept.status_code == 409
+    from audiencehub.campaign.messaging.reports import delivery_timeline
+
+    with api.services.engine.connect() as connection:
+        [hour] = delivery_timeline(connection, delivery["delivery_id"])
+    assert (hour["opens"], hour["clicks"]) == (0, 2)
+    assert hour["hour"].tzinfo is not None and hour["hour"].minute == 0
 
 
 def test_deleting_what_others_use_is_refused(api):

@@ -16,6 +16,7 @@ from sqlalchemy import cast as sql_cast
 from typing_extensions import TypedDict
 
 from audiencehub.campaign.schema import deliveries, messages, tracking_log
+from audiencehub.db.types import stored_utc
 from audiencehub.errors import InUse, NotFound
 
 __all__ = [
@@ -165,22 +166,31 @@ class TimelinePoint(TypedDict):
     clicks: int
 
 
+def _hour(connection: Connection, column: Any) -> Any:
+    """``column`` truncated to its hour, as the engine writes it."""
+    if connection.dialect.name == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
 def delivery_timeline(connection: Connection, delivery_id: int) -> list[TimelinePoint]:
-    """Opens and clicks per hour since the delivery was sent (for the report's chart)."""
+    """Opens and clicks per hour since the delivery was sent (for the report's chart),
+    counted by the database, however many events there are."""
     get_delivery(connection, delivery_id)
+    hour = _hour(connection, tracking_log.c.at).label("hour")
     rows = connection.execute(
-        select(tracking_log.c.kind, tracking_log.c.at).where(
-            tracking_log.c.delivery_id == delivery_id
-        )
+        select(hour, tracking_log.c.kind, func.count())
+        .where(tracking_log.c.delivery_id == delivery_id)
+        .group_by(hour, tracking_log.c.kind)
+        .order_by(hour)
     ).all()
     hours: dict[datetime, dict[str, int]] = {}
-    for kind, at in rows:
-        hour = at.replace(minute=0, second=0, microsecond=0)
-        counts = hours.setdefault(hour, {"open": 0, "click": 0})
-        counts[kind] = counts.get(kind, 0) + 1
+    for at, kind, count in rows:
+        moment = at if isinstance(at, datetime) else datetime.fromisoformat(at)
+        hours.setdefault(stored_utc(moment), {"open": 0, "click": 0})[kind] = count
     return [
-        TimelinePoint(hour=hour, opens=counts["open"], clicks=counts["click"])
-        for hour, counts in sorted(hours.items())
+        TimelinePoint(hour=moment, opens=counts["open"], clicks=counts["click"])
+        for moment, counts in hours.items()
     ]
 
 

@@ -17,6 +17,7 @@ from audiencehub.campaign.messaging.trigger_queue import TriggerQueue
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.web.access import Access
 from audiencehub.campaign.web.api_audiences import audiences_router
+from audiencehub.campaign.web.api_data_sources import data_sources_router
 from audiencehub.campaign.web.api_messaging import messaging_router
 from audiencehub.campaign.web.api_profiles import profiles_router
 from audiencehub.campaign.web.api_sharing import sharing_router
@@ -78,6 +79,7 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
     app.include_router(users_router(services, access, logins))
     app.include_router(profiles_router(services, access))
     app.include_router(audiences_router(services, access))
+    app.include_router(data_sources_router(services, access))
     app.include_router(sharing_router(services, access))
     app.include_router(workflows_router(services, access))
     app.include_router(messaging_router(services, access))

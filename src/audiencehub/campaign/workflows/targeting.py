@@ -30,26 +30,14 @@ from typing import Any
 
 from sqlalchemy import Boolean, ColumnElement, Date, DateTime, and_, exists, not_, or_, select
 
+from audiencehub.campaign.audiences import MEMBER_FIELDS
 from audiencehub.campaign.schema import audience_members, profiles
 from audiencehub.errors import InvalidInput
 
 __all__ = ["FIELDS", "compile_filter"]
 
-FIELDS = (
-    "id",
-    "crm_id",
-    "email",
-    "mobile_phone",
-    "first_name",
-    "last_name",
-    "country",
-    "birth_date",
-    "email_opt_out",
-    "sms_opt_out",
-    "blocklisted",
-    "created_at",
-    "updated_at",
-)
+# a filter may test a profile's id and every field a member list can show
+FIELDS = ("id", *MEMBER_FIELDS)
 _KEYWORDS = {
     "AND",
     "OR",

@@ -12,9 +12,10 @@ from sqlalchemy import Engine
 
 from audiencehub.config import Settings
 from audiencehub.people.online import online_writes
-from audiencehub.people.web.admin_api import JobRunner, admin_router
+from audiencehub.people.web.admin_api import admin_router
 from audiencehub.people.web.client_auth import client_with
 from audiencehub.people.web.idservice import id_service_router
+from audiencehub.people.web.operations_api import JobRunner, operations_router
 from audiencehub.people.web.partner_api import partner_router
 from audiencehub.people.web.ui import install_people_pages
 from audiencehub.problems import install_problem_handlers
@@ -64,7 +65,8 @@ def create_people_app(
     )
     app.include_router(id_service_router(engine, online, region=region))
     app.include_router(partner_router(engine, logins, admits))
-    app.include_router(admin_router(engine, admits, jobs))
+    app.include_router(admin_router(engine, admits))
+    app.include_router(operations_router(engine, admits, jobs))
     install_problem_handlers(app, html=install_people_pages(app, engine, logins, jobs))
     mount_static(app)
     app.add_middleware(SecurityHeaders)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from audiencehub.people.clients import ApiClient, ClientRole, require_role
 from audiencehub.people.ui_sessions import end_page_session, page_client, start_page_session
-from audiencehub.people.web.admin_api import JobRunner
+from audiencehub.people.web.operations_api import JobRunner
 from audiencehub.people.web.ui.pages import people_pages
 from audiencehub.problems import HtmlError
 from audiencehub.ratelimit import Lockout

@@ -37,7 +37,7 @@ from audiencehub.people.segments import (
     update_segment,
 )
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
-from audiencehub.people.web.admin_api import JobRunner, run_now
+from audiencehub.people.web.operations_api import JobRunner, run_now
 from audiencehub.webui import Pages, Tasks
 
 __all__ = ["people_pages"]
