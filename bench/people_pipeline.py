@@ -1,24 +1,24 @@
-"""Benchmark: people-service ingest and publication, beside plain Python loops in the same run.
+"""Benchmark: the people service's data plane (ingest, segments, publication) beside its floors.
 
-Generates an inbound file of N lines (customer IDs, one to three onboarded
-traits each), then, each step in a fresh process on a fresh SQLite workspace:
+Generates a workspace whose ID graph knows N visitor IDs, and an inbound file of
+N lines for a visitor-ID data source: mixed trait forms (``d_sid=``, ``ic=``,
+plain codes, ``d_unsid=``, ``N:-1``, quoted key-values that a rule trait reads),
+one line in ten for an ID the graph has never seen, one in two hundred broken.
+Then, each step in a fresh process on a fresh copy of the workspace:
 
-- ``ingest`` baseline: a plain Python loop that reads the gzip file and splits
-  every line into its ID and trait numbers, and nothing else;
-- ``ingest`` audiencehub: ``people ingest`` of the same file (receipt, users,
-  traits, one transaction);
-- ``publish`` baseline: a plain loop writing the segment's member IDs to a gzip file;
-- ``publish`` audiencehub: a full publication of a segment holding about half
-  of the IDs (segment SQL, outbound files, ``.info``, published state);
-- ``SQLite floor`` rows: the least storage work each step cannot avoid on the
-  embedded store, timed alone. Ingest must store each new line's user: one
-  ``executemany`` of ready-made tuples into ``people_users`` (its unique index
-  included; the tuples are built before the clock starts; trait rows would come
-  on top). Publication must read the segment's members: the segment's SQL run
-  by SQLite and fetched as Arrow (no diff, no files, no state written). When a
-  floor is below a target, no ingest or publication on this store can meet it.
+- ``ingest``: ``people ingest`` of the file (checks, receipt, one lake snapshot;
+  segments not materialised) beside its floor: DuckDB alone reading the same
+  file, splitting each line's traits and inserting one realisation per trait into
+  a DuckLake table with a SQLite catalog, the same kind of table;
+- ``segments``: materialising 20 segments over the N users (the graph read,
+  rules evaluated, memberships committed, sizes stored), beside the same
+  materialisation's rows merely counted by DuckDB over the lake (no graph, no
+  writes) as a floor;
+- ``publish``: a full publication of a segment holding about half the IDs
+  (evaluation, gzip files split at 1 M rows, ``.info``, published state) beside
+  its floor: DuckDB alone writing the same IDs, already in memory, to a gzip file.
 
-    python bench/people_pipeline.py [--lines N] [--steps ingest,publish]
+    python bench/people_pipeline.py [--lines N] [--steps ingest,segments,publish]
 """
 
 from __future__ import annotations
@@ -28,142 +28,139 @@ import gzip
 import json
 import random
 import shutil
+import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from sqlalchemy import update
 
 from audiencehub.drops import FolderDrop
-from audiencehub.engines import extract
+from audiencehub.engines.lake import Lake, open_lake
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.ingest import ingest
+from audiencehub.people.lake import reading, writing
+from audiencehub.people.materialise import materialise
 from audiencehub.people.publication import publish
 from audiencehub.people.schema import destinations
-from audiencehub.people.segment_rules import parse_rule
-from audiencehub.people.segments import MergeRule, add_segment, members_query
+from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import Workspace, init_workspace, open_workspace
 from measure import peak_mb, run_child
 
-_NAME = "ftp_dpm_7001_1764300000.sync.gz"
-_RULE = "T101 OR T102 OR T103"  # about half of the generated IDs
+_NAME = "ftp_dpm_7002_1764300000.sync.gz"
+_TRAITS = range(101, 121)  # onboarded traits of source 7002; T121 is a rule trait
+_PUBLISHED = 900  # the published segment: about half of the IDs
+_PUBLISHED_RULE = "T101 OR T102 OR T103 OR T104"
+
+
+def _visitor(index: int) -> str:
+    return f"{index:019d}{index * 7919 % 10**18:019d}"
 
 
 def _generate(path: Path, lines: int) -> None:
     rng = random.Random(11)
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as handle:
         for index in range(lines):
-            traits = ",".join(f"d_sid={t}" for t in rng.sample(range(101, 111), rng.randint(1, 3)))
-            handle.write(f"c{index}\t{traits}\n")
+            user = _visitor(index if index % 10 else lines + index)  # 1 in 10 never seen
+            if index % 200 == 7:
+                handle.write(f"{user} d_sid=101\n")  # no TAB: a format error
+                continue
+            items = []
+            for _ in range(rng.randint(1, 3)):
+                kind = rng.random()
+                trait = rng.choice(_TRAITS)
+                if kind < 0.5:
+                    items.append(f"d_sid={trait}")
+                elif kind < 0.65:
+                    items.append(f"ic=code{trait}")
+                elif kind < 0.75:
+                    items.append(f"{trait}")
+                elif kind < 0.85:
+                    items.append(f"d_unsid={trait}")
+                elif kind < 0.9:
+                    items.append(f"{trait}:-1")
+                else:
+                    items.append(f'"gender"="{rng.choice(("female", "male"))}"')
+            handle.write(f"{user}\t{','.join(items)}\n")
 
 
-def _setup(folder: Path) -> Workspace:
+def _seed(folder: Path, users: int) -> None:
+    """A workspace whose graph knows ``users`` visitor IDs, with the source, traits,
+    20 segments and a destination."""
     workspace = init_workspace(folder / "ws")
     with workspace.people.begin() as connection:
-        add_data_source(connection, dpid=7001, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
-        for trait in range(101, 111):
-            add_trait(connection, trait_id=trait, name=f"T{trait}", data_source_id=7001)
-        add_segment(connection, segment_id=900, name="half", rule=_RULE)
+        add_data_source(connection, dpid=7002, name="Web", inbound_id_type=InboundIdType.VISITOR)
+        for trait in _TRAITS:
+            add_trait(
+                connection,
+                trait_id=trait,
+                name=f"T{trait}",
+                data_source_id=7002,
+                integration_code=f"code{trait}",
+            )
+        add_trait(
+            connection, trait_id=121, name="Women", data_source_id=7002, rule={"gender": "female"}
+        )
+        add_segment(connection, segment_id=_PUBLISHED, name="half", rule=_PUBLISHED_RULE)
+        rng = random.Random(5)
+        for number in range(1, 20):
+            a, b, c = rng.sample(_TRAITS, 3)
+            rule = [f"T{a} AND T{b}", f"T{a} OR T{b}", f"T{a} AND NOT T{b}", f"(T{a} OR T{b}) AND T{c}"][
+                number % 4
+            ]
+            merge = (MergeRule.DEVICE, MergeRule.ALL_CROSS_DEVICE)[number % 2]
+            add_segment(connection, segment_id=900 + number, name=f"s{number}", rule=rule, merge_rule=merge)
+        add_segment(connection, segment_id=950, name="women", rule="T121")
         add_destination(
             connection,
             destination_id=1,
             name="Campaign",
             drop_url=str(folder / "out"),
-            id_type="declared",
-            data_source_id=7001,
-            segment_ids=[900],
+            id_type="visitor",
+            segment_ids=[_PUBLISHED],
+            split_rows=1_000_000,
         )
-    return workspace
-
-
-def _one(step: str, data: Path) -> dict[str, float]:
-    folder = Path(tempfile.mkdtemp(prefix="ah-bench-people-"))
-    try:
-        return _step(step, data, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # a 10 M-line workspace is gigabytes
-
-
-def _step(step: str, data: Path, folder: Path) -> dict[str, float]:
-    drop = folder / "in"
-    drop.mkdir()
-    (drop / _NAME).hardlink_to(data)  # a symlink would point outside the drop, which is refused
-    if step == "ingest-baseline":
-        started, count = time.perf_counter(), 0
-        with gzip.open(data, "rt", encoding="utf-8") as handle:
-            for line in handle:
-                _, _, traits = line.rstrip("\n").partition("\t")
-                count += len([int(t.partition("=")[2]) for t in traits.split(",")]) and 1
-        return {"items": count, "seconds": time.perf_counter() - started, **_memory()}
-    workspace = _setup(folder)
-    if step == "ingest-floor":
-        now = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f}"  # as SQLAlchemy stores it
-        rows = [(7001, f"c{index}", now, now) for index in range(_line_count(data))]
-        started = time.perf_counter()
-        with workspace.people.begin() as connection:
-            connection.exec_driver_sql(
-                "INSERT INTO people_users (data_source_id, external_id, created_at, last_seen) "
-                "VALUES (?, ?, ?, ?)",
-                rows,
-            )
-        return {"items": len(rows), "seconds": time.perf_counter() - started, **_memory()}
-    if step == "ingest":
-        started = time.perf_counter()
-        with collector_paused():  # as the CLI command runs it
-            [receipt] = ingest(workspace.people, FolderDrop(drop)).receipts
-        if receipt.status != "applied":
-            raise SystemExit(f"ingest refused the batch: {receipt.problems}")
-        return {
-            "items": receipt.records_received,
-            "seconds": time.perf_counter() - started,
-            **_memory(),
-        }
+    database = workspace.people.url.database
     workspace.dispose()
-    workspace = _ingested(data, folder)
-    if step == "publish-floor":
-        query = members_query(parse_rule(_RULE), MergeRule.DEVICE, namespace=7001)
-        started = time.perf_counter()
-        members = extract(workspace.people, query)
-        return {"items": members.num_rows, "seconds": time.perf_counter() - started, **_memory()}
-    if step == "publish-baseline":
-        with workspace.people.connect() as connection:
-            members = [
-                e
-                for _, e in connection.execute(
-                    members_query(parse_rule(_RULE), MergeRule.DEVICE, namespace=7001)
-                )
-            ]
-        started = time.perf_counter()
-        with gzip.open(folder / "baseline.sync.gz", "wt", encoding="utf-8") as handle:
-            for member in members:
-                handle.write(f"{member} 900 \n")
-        return {"items": len(members), "seconds": time.perf_counter() - started, **_memory()}
-    started = time.perf_counter()
-    result = publish(workspace.people, 1)
-    return {"items": result.rows, "seconds": time.perf_counter() - started, **_memory()}
+    now = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f}"
+    with sqlite3.connect(str(database)) as raw:
+        raw.executemany(
+            "INSERT INTO people_users (data_source_id, external_id, created_at, last_seen) "
+            "VALUES (0, ?, ?, ?)",
+            ((_visitor(i), now, now) for i in range(users)),
+        )
+    workspace = open_workspace(folder / "ws")
+    with writing(workspace.people):
+        pass  # the lake and its copy of the graph's users, as every job leaves them
+    workspace.dispose()
 
 
-def _ingested(data: Path, folder: Path) -> Workspace:
-    """``folder``'s workspace replaced by a copy of one with ``data`` ingested.
-
-    The ingested workspace is made once and kept beside the data (ingesting 10 M
-    lines takes minutes; each publication run starts from a fresh copy of it). Delete
-    it (``<data>.ingested``) after changing how ingest stores what it reads.
-    """
-    cached = data.with_suffix(".ingested")
-    if not (cached / "ready").exists():
-        shutil.rmtree(cached, ignore_errors=True)
-        workspace = _setup(cached)
+def _cached(data: Path, lines: int, *, ingested: bool) -> Path:
+    """The seeded (or also ingested) workspace folder, made once and kept beside the data."""
+    cached = data.with_suffix(".ingested" if ingested else ".seeded")
+    if (cached / "ready").exists():
+        return cached
+    shutil.rmtree(cached, ignore_errors=True)
+    if ingested:
+        shutil.copytree(_cached(data, lines, ingested=False), cached)
+        (cached / "ready").unlink()
+        workspace = open_workspace(cached / "ws")
         (cached / "in").mkdir()
         (cached / "in" / _NAME).hardlink_to(data)
-        ingest(workspace.people, FolderDrop(cached / "in"))
+        ingest(workspace.people, FolderDrop(cached / "in"), refresh_segments=False)
         workspace.dispose()
-        (cached / "ready").touch()
-    shutil.rmtree(folder / "ws")
+    else:
+        _seed(cached, lines)
+    (cached / "ready").touch()
+    return cached
+
+
+def _copy(cached: Path, folder: Path) -> Workspace:
     shutil.copytree(cached / "ws", folder / "ws")
     workspace = open_workspace(folder / "ws")
     with workspace.people.begin() as connection:
@@ -171,40 +168,117 @@ def _ingested(data: Path, folder: Path) -> Workspace:
     return workspace
 
 
-def _line_count(data: Path) -> int:
-    with gzip.open(data, "rb") as handle:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 22), b""))
+def _floor_lake(folder: Path) -> duckdb.DuckDBPyConnection:
+    lake = Lake(f"sqlite:{folder / 'floor.sqlite'}", str(folder / "floor") + "/")
+    session = open_lake(lake, folder)
+    session.execute(
+        "CREATE TABLE lake.realisations (user_id BIGINT NOT NULL, trait_id INTEGER NOT NULL, "
+        "realized_at TIMESTAMPTZ NOT NULL)"
+    )
+    return session
 
 
-def _memory() -> dict[str, float]:
-    return {"peak_mb": peak_mb()}
+def _step(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
+    if step == "ingest-floor":
+        session = _floor_lake(folder)
+        started = time.perf_counter()
+        session.execute(
+            "INSERT INTO lake.realisations "
+            "SELECT hash(split_part(line, chr(9), 1)) >> 1, "
+            "TRY_CAST(regexp_extract(item, '[0-9]+') AS INTEGER), now() "
+            "FROM (SELECT line, unnest(string_split(split_part(line, chr(9), 2), ',')) AS item "
+            f"FROM read_csv('{data}', columns = {{'line': 'VARCHAR'}}, delim = '\x01', "
+            "quote = '', escape = '', header = false, auto_detect = false)) "
+            "WHERE regexp_matches(item, '[0-9]')"
+        )
+        return {"items": lines, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+    if step == "ingest":
+        workspace = _copy(_cached(data, lines, ingested=False), folder)
+        drop = folder / "in"
+        drop.mkdir()
+        (drop / _NAME).hardlink_to(data)
+        started = time.perf_counter()
+        with collector_paused():  # as the CLI command runs it
+            [receipt] = ingest(workspace.people, FolderDrop(drop), refresh_segments=False).receipts
+        if receipt.status != "applied":
+            raise SystemExit(f"ingest refused the batch: {receipt.problems}")
+        return {
+            "items": receipt.records_received,
+            "seconds": time.perf_counter() - started,
+            "peak_mb": peak_mb(),
+            "receipt": {k: v for k, v in vars(receipt).items() if isinstance(v, int)},
+        }
+    workspace = _copy(_cached(data, lines, ingested=True), folder)
+    if step == "segments":
+        started = time.perf_counter()
+        sizes = materialise(workspace.people)
+        return {
+            "items": lines,
+            "seconds": time.perf_counter() - started,
+            "peak_mb": peak_mb(),
+            "segments": len(sizes),
+        }
+    if step == "segments-floor":
+        with reading(workspace.people) as session:
+            started = time.perf_counter()
+            session.execute(
+                "SELECT count(*) FROM (SELECT user_id, list(trait_id) FROM lake.realisations "
+                "GROUP BY user_id)"
+            ).fetchall()
+            seconds = time.perf_counter() - started
+        return {"items": lines, "seconds": seconds, "peak_mb": peak_mb()}
+    if step == "publish-floor":
+        sizes = materialise(workspace.people, segment_ids=[_PUBLISHED])
+        with reading(workspace.people) as session:
+            session.execute(
+                "CREATE TEMP TABLE ids AS SELECT printf('%019d', user_id) || ' 900 ' AS line "
+                f"FROM lake.memberships WHERE segment_id = {_PUBLISHED}"
+            )
+            started = time.perf_counter()
+            session.execute(
+                f"COPY ids TO '{folder / 'floor.sync.gz'}' "
+                "(FORMAT csv, HEADER false, QUOTE '', COMPRESSION gzip)"
+            )
+            seconds = time.perf_counter() - started
+        return {"items": sizes[_PUBLISHED], "seconds": seconds, "peak_mb": peak_mb()}
+    started = time.perf_counter()
+    result = publish(workspace.people, 1)
+    return {"items": result.rows, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--steps", default="ingest,publish", help="comma-separated")
+    parser.add_argument("--steps", default="ingest,segments,publish", help="comma-separated")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    data = Path(tempfile.gettempdir()) / f"ah-bench-lake-{args.lines}.sync.gz"
     if args.one:
-        print(json.dumps(_one(args.one[0], Path(args.one[1]))))
+        folder = Path(tempfile.mkdtemp(prefix="ah-bench-people-"))
+        try:
+            print(json.dumps(_step(args.one[0], data, args.lines, folder)))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         return
-    data = Path(tempfile.gettempdir()) / f"ah-bench-inbound-{args.lines}.sync.gz"
     if not data.exists():
         _generate(data, args.lines)
-    print(f"\nPeople service, {args.lines:,} inbound lines, SQLite, 2-core machine\n")
-    print(f"{'step':<10} {'run':<13} {'items':>11} {'items/s':>11} {'seconds':>8} {'peak MB':>8}")
+    _cached(data, args.lines, ingested=True)
+    print(f"\nPeople data plane, {args.lines:,} lines and users, DuckDB {duckdb.__version__}\n")
+    print(f"{'step':<9} {'run':<12} {'items':>11} {'items/s':>11} {'seconds':>8} {'peak MB':>8}")
     for step in args.steps.split(","):
-        for run in ("baseline", "audiencehub", "SQLite floor"):
-            name = {"baseline": f"{step}-baseline", "SQLite floor": f"{step}-floor"}.get(run, step)
-            r = run_child(__file__, "--one", name, str(data))
+        results = {}
+        for run in ("floor", "audiencehub"):
+            name = f"{step}-floor" if run == "floor" else step
+            r = run_child(__file__, "--lines", str(args.lines), "--one", name, str(data))
+            results[run] = r
             print(
-                f"{step:<10} {run:<13} {r['items']:>11,.0f} {r['items'] / r['seconds']:>11,.0f} "
-                f"{r['seconds']:>8.1f} {r['peak_mb']:>8.0f}"
+                f"{step:<9} {run:<12} {r['items']:>11,.0f} {r['items'] / r['seconds']:>11,.0f} "
+                f"{r['seconds']:>8.2f} {r['peak_mb']:>8.0f}"
             )
-    print("\nitems: lines for ingest, member IDs written for publish.")
-    print("SQLite floor: storage work alone (see the module docstring); targets are")
-    print("500,000 lines/s (ingest) and 1,000,000 IDs/s (publish).")
+        ratio = results["audiencehub"]["seconds"] / results["floor"]["seconds"]
+        print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor")
+    print("\nitems: lines (ingest), users (segments: 20 segments over them), IDs written (publish).")
+    print("Targets: ingest and publish within 2x their floor; 20 segments under 5 s; < 2 GB.")
 
 
 if __name__ == "__main__":

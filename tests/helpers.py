@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.sharing.people_link import PeopleClient
 from audiencehub.config import CONFIG_FILE
-from audiencehub.workspace import Workspace, init_workspace, open_workspace
+from audiencehub.workspace import PEOPLE_LAKE, Workspace, init_workspace, open_workspace
 
 PG_ADMIN_URL = os.environ.get(
     "AUDIENCEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -236,6 +236,8 @@ def reset_database(url: str, seed: dict[str, list[dict[str, Any]]]) -> None:
             )
             names = ", ".join(f'"{name}"' for name in tables)
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # the people lake's catalog: the next test's workspace makes a new one
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {PEOPLE_LAKE} CASCADE"))
             for name, rows in seed.items():
                 connection.execute(insert(tables[name]), rows)
     finally:
@@ -251,3 +253,62 @@ def an_admin(connection: Any, name: str = "tester") -> Any:
         return get_user(connection, name)
     except NotFound:
         return add_user(connection, name, "correct horse battery", Role.ADMIN)
+
+
+def held_traits(engine: Any, external_id: str, namespace: int | None = None) -> set[int]:
+    """The trait ids the people lake says ``external_id`` holds (of ``namespace``, if given)."""
+    from audiencehub.people.lake import reading
+    from audiencehub.people.schema import users
+
+    query = select(users.c.id).where(users.c.external_id == external_id)
+    if namespace is not None:
+        query = query.where(users.c.data_source_id == namespace)
+    with engine.connect() as connection:
+        ids = [int(i) for i in connection.execute(query).scalars()]
+    if not ids:
+        return set()
+    with reading(engine) as session:
+        rows = session.execute(
+            "SELECT trait_id FROM lake.realisations WHERE list_contains(?, user_id)", [ids]
+        ).fetchall()
+    return {int(row[0]) for row in rows}
+
+
+def realise(engine: Any, pairs: list[tuple[int, int]]) -> None:
+    """Write trait realisations (user id, trait id) straight into the people lake."""
+    import pyarrow as pa
+
+    from audiencehub.people.lake import commit, writing
+
+    with writing(engine) as session:
+        session.register(
+            "pairs",
+            pa.table(
+                {
+                    "user_id": pa.array([p[0] for p in pairs], pa.int64()),
+                    "trait_id": pa.array([p[1] for p in pairs], pa.int32()),
+                }
+            ),
+        )
+        session.execute("BEGIN")
+        session.execute("INSERT INTO lake.realisations SELECT user_id, trait_id, now() FROM pairs")
+        commit(session, "test realisations")
+
+
+def segment_members(engine: Any, rule: str, merge: str, namespace: int | None = None) -> set[str]:
+    """The external IDs a rule holds now under ``merge``, evaluated over the lake."""
+    import contextlib
+
+    from audiencehub.engines import extract
+    from audiencehub.people.lake import reading
+    from audiencehub.people.materialise import Evaluation, evaluate
+    from audiencehub.people.schema import users
+    from audiencehub.people.segment_rules import parse_rule
+
+    with reading(engine) as session, contextlib.closing(session.cursor()) as work:
+        evaluate(engine, work, [Evaluation(1, parse_rule(rule), str(merge), namespace)])
+        work.register("names", extract(engine, select(users.c.id, users.c.external_id)))
+        rows = work.execute(
+            "SELECT n.external_id FROM evaluated e JOIN names n ON n.id = e.user_id"
+        ).fetchall()
+    return {str(row[0]) for row in rows}

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     workspace: Path
     campaign_db_url: str = ""
     people_db_url: str = ""
+    # where the people service's bulk state (a DuckLake: Parquet files) is kept: a folder
+    # or s3://bucket/prefix/; by default WORKSPACE/people_lake beside a SQLite database
+    people_lake_path: str = ""
+    # DuckDB's memory limit in bulk jobs; beyond it they spill to a scratch folder
+    bulk_memory_limit: str = Field(default="1GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$")
+    # how long the lake keeps old snapshots: what `people segments show --at` can reach
+    lake_history_days: int = Field(default=30, ge=1, le=3650)
     default_region: str | None = None
     # where campaign drops inbound files for the people service (exportSharedAudience)
     people_inbound_drop: str = ""

@@ -17,9 +17,13 @@ from audiencehub.config import (
     normalize_db_url,
 )
 from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
+from audiencehub.engines.lake import Lake, bind_lake, lake_beside
 from audiencehub.files import private_dir, write_private
 
-__all__ = ["ONLINE_LOCK_TIMEOUT_MS", "Workspace", "init_workspace", "open_workspace"]
+__all__ = ["ONLINE_LOCK_TIMEOUT_MS", "PEOPLE_LAKE", "Workspace", "init_workspace", "open_workspace"]
+
+#: the name of the people service's lake: its catalog schema, file and folder
+PEOPLE_LAKE = "people_lake"
 
 # An online write waits this long for the database before it is spooled instead.
 ONLINE_LOCK_TIMEOUT_MS = 20
@@ -52,6 +56,8 @@ class Workspace:
             engine = create_db_engine(self.url(system))
             if check:
                 require_current(engine, system)
+            if system is System.PEOPLE:
+                bind_lake(engine, self.people_lake)
             self._engines[system] = engine
         return self._engines[system]
 
@@ -64,6 +70,18 @@ class Workspace:
                 self.url(system), lock_timeout_ms=ONLINE_LOCK_TIMEOUT_MS
             )
         return self._online[system]
+
+    @property
+    def people_lake(self) -> Lake:
+        """Where the people service keeps its bulk state, with the settings' limits."""
+        settings = self.settings
+        return lake_beside(
+            self.url(System.PEOPLE),
+            name=PEOPLE_LAKE,
+            data_path=settings.people_lake_path or str(self.path / PEOPLE_LAKE),
+        ).with_settings(
+            memory_limit=settings.bulk_memory_limit, s3_endpoint_url=settings.s3_endpoint_url
+        )
 
     def spool_path(self, system: System) -> Path:
         """Where ``system``'s online writes wait while a bulk job holds the database."""

@@ -8,25 +8,15 @@ inbound-s3-filenames.md and inbound-ftp-filenames.md, AdobeDocs/audience-manager
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from audiencehub.drops import FolderDrop
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.ingest import ingest
-from audiencehub.people.schema import user_traits, users
 from audiencehub.people.traits import add_trait
-from tests.helpers import write_inbound
+from tests.helpers import held_traits, write_inbound
 
 
 def _held(workspace, namespace, external_id):
-    with workspace.people.connect() as connection:
-        return set(
-            connection.execute(
-                select(user_traits.c.trait_id)
-                .join(users, users.c.id == user_traits.c.user_id)
-                .where(users.c.data_source_id == namespace, users.c.external_id == external_id)
-            ).scalars()
-        )
+    return held_traits(workspace.people, external_id, namespace)
 
 
 def _sources(workspace):

@@ -25,22 +25,16 @@ from audiencehub.people.destinations import add_destination
 from audiencehub.people.graph import apply_retention, ensure_users, link, opt_out
 from audiencehub.people.ingest import ingest
 from audiencehub.people.publication import publish
-from audiencehub.people.schema import user_traits, users
+from audiencehub.people.schema import users
 from audiencehub.people.segments import MergeRule, add_segment, get_segment
 from audiencehub.people.traits import add_trait
-from tests.helpers import write_inbound
+from tests.helpers import held_traits, realise, segment_members, write_inbound
 
 V1, V2, V3 = ("1" * 38, "2" * 38, "3" * 38)
 
 
 def _held(workspace, external_id):
-    with workspace.people.connect() as connection:
-        query = (
-            select(user_traits.c.trait_id)
-            .join(users, users.c.id == user_traits.c.user_id)
-            .where(users.c.external_id == external_id)
-        )
-        return set(connection.execute(query).scalars())
+    return held_traits(workspace.people, external_id)
 
 
 def test_receipt_counts_every_reason(people, tmp_path):
@@ -170,26 +164,21 @@ def _scenario(workspace):
             now - timedelta(hours=1),
         )
         link(connection, devices[V2], customers["c3"], AuthState.UNKNOWN, now)
-        connection.execute(
-            user_traits.insert(),
-            [
-                {"user_id": customers["c1"], "trait_id": 101, "realized_at": now},
-                {"user_id": customers["c2"], "trait_id": 102, "realized_at": now},
-                {"user_id": customers["c3"], "trait_id": 101, "realized_at": now},
-                {"user_id": devices[V3], "trait_id": 101, "realized_at": now},
-            ],
-        )
+    realise(
+        workspace.people,
+        [
+            (customers["c1"], 101),
+            (customers["c2"], 102),
+            (customers["c3"], 101),
+            (devices[V3], 101),
+        ],
+    )
 
 
 def _members(workspace, segment_id, rule, merge):
-    from audiencehub.people.segment_rules import parse_rule
-    from audiencehub.people.segments import members_query
-
     with workspace.people.begin() as connection:
         add_segment(connection, segment_id=segment_id, name="s", rule=rule, merge_rule=merge)
-        return {
-            e for _, e in connection.execute(members_query(parse_rule(rule), merge, namespace=0))
-        }
+    return segment_members(workspace.people, rule, merge, namespace=0)
 
 
 @pytest.mark.parametrize(

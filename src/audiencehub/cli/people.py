@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,9 +27,17 @@ from audiencehub.people.destinations import add_destination, destination_ids
 from audiencehub.people.graph import apply_retention, opt_out
 from audiencehub.people.ingest import ingest
 from audiencehub.people.jobs import PeopleJob, due_jobs, job_history, run_job
+from audiencehub.people.lake import compact, history
+from audiencehub.people.materialise import materialise, members_at
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.publication import publish
-from audiencehub.people.segments import MergeRule, add_segment, get_segment, list_segments
+from audiencehub.people.segments import (
+    MergeRule,
+    add_segment,
+    get_segment,
+    list_segments,
+    refresh_segment,
+)
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import open_workspace
@@ -38,6 +47,7 @@ __all__ = [
     "clients_app",
     "datasources_app",
     "destinations_app",
+    "lake_app",
     "segments_app",
     "traits_app",
 ]
@@ -47,10 +57,12 @@ datasources_app = typer.Typer(help="People-service data sources.")
 traits_app = typer.Typer(help="Traits: onboarded and rule-based.")
 segments_app = typer.Typer(help="Segments: rules over traits.")
 destinations_app = typer.Typer(help="Destinations that segments are published to.")
+lake_app = typer.Typer(help="The people lake: the bulk state's history and upkeep.")
 app.add_typer(datasources_app, name="datasources")
 app.add_typer(traits_app, name="traits")
 app.add_typer(segments_app, name="segments")
 app.add_typer(destinations_app, name="destinations")
+app.add_typer(lake_app, name="lake")
 
 
 def _print_rows(
@@ -195,10 +207,10 @@ def segments_add(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Create a segment."""
-    with open_workspace(workspace).people.begin() as connection:
-        segment = add_segment(
-            connection, segment_id=segment_id, name=name, rule=rule, merge_rule=merge_rule
-        )
+    engine = open_workspace(workspace).people
+    with engine.begin() as connection:
+        add_segment(connection, segment_id=segment_id, name=name, rule=rule, merge_rule=merge_rule)
+    segment = refresh_segment(engine, segment_id)
     console.print(f"Segment {segment['id']} ({segment['name']}) created, {segment['size']:,} IDs")
 
 
@@ -211,15 +223,76 @@ def segments_list(workspace: WorkspaceOption = None, as_json: JsonOption = False
 
 @segments_app.command("show")
 def segments_show(
-    segment_id: int, workspace: WorkspaceOption = None, as_json: JsonOption = False
+    segment_id: int,
+    at: Annotated[
+        datetime | None,
+        typer.Option(
+            help="What the segment held then (a date or an ISO time, UTC): its last "
+            "materialisation before it, read from the lake's history.",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"],
+        ),
+    ] = None,
+    members: Annotated[
+        bool, typer.Option("--members", help="With --at: also print the IDs it held.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Show one segment and its current size."""
-    with open_workspace(workspace).people.connect() as connection:
+    """Show one segment and its size (now, or at a past moment for an audit)."""
+    engine = open_workspace(workspace).people
+    with engine.connect() as connection:
         segment = get_segment(connection, segment_id)
+    if at is None:
+        if as_json:
+            print_json(segment)
+        else:
+            print_table(
+                [segment], ["id", "name", "rule", "merge_rule", "size", "sized_at"], "Segment"
+            )
+        return
+    moment = at if at.tzinfo else at.replace(tzinfo=UTC)  # a date alone is its midnight, UTC
+    held, ids = members_at(engine, segment_id, moment, with_ids=members)
     if as_json:
-        print_json(segment)
-    else:
-        print_table([segment], ["id", "name", "rule", "merge_rule", "size"], "Segment")
+        print_json({**vars(held), **({"members": list(ids)} if members else {})})
+        return
+    print_table(
+        [vars(held)], ["segment_id", "moment", "snapshot", "snapshot_time", "size"], "Segment then"
+    )
+    for external_id in ids:
+        console.print(external_id, markup=False, highlight=False)
+
+
+@segments_app.command("refresh")
+def segments_refresh(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Materialise every segment now (ingest does after each run) and print the sizes."""
+    sizes = materialise(open_workspace(workspace).people)
+    rows = [{"segment_id": s, "size": n} for s, n in sizes.items()]
+    print_or_json(rows, "Segments materialised", as_json=as_json)
+
+
+@lake_app.command("history")
+def lake_history(
+    limit: Annotated[int, typer.Option(help="How many snapshots, newest first.")] = 20,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The people lake's latest snapshots: each ingest batch, materialisation, publication."""
+    rows = [vars(s) for s in history(open_workspace(workspace).people, limit)]
+    print_or_json(rows, "People lake snapshots", as_json=as_json)
+
+
+@lake_app.command("compact")
+def lake_compact(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
+    """Merge small files, expire old snapshots (lake_history_days) and delete unused files."""
+    ws = open_workspace(workspace)
+    done = compact(ws.people, ws.settings.lake_history_days)
+    if as_json:
+        print_json(vars(done))
+        return
+    console.print(
+        f"{done.files_merged:,} files merged, {done.snapshots_expired:,} snapshots older than "
+        f"{done.history_days} days expired, {done.files_deleted:,} unused files deleted"
+    )
 
 
 @destinations_app.command("add")
@@ -277,7 +350,7 @@ app.add_typer(jobs_app, name="jobs")
 
 @jobs_app.command("run")
 def jobs_run(
-    job: Annotated[PeopleJob, typer.Argument(help="ingest, publish or retention.")],
+    job: Annotated[PeopleJob, typer.Argument(help="ingest, publish, retention or compaction.")],
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -290,6 +363,7 @@ def jobs_run(
             inbound_drop=ws.settings.people_inbound_drop,
             endpoint_url=ws.settings.s3_endpoint_url,
             keys=PgpKeys.of(ws.path),
+            history_days=ws.settings.lake_history_days,
         )
     if as_json:
         print_json(summary)

@@ -34,7 +34,12 @@ from audiencehub.people.destinations import (
     update_destination,
 )
 from audiencehub.people.receipts import receipt_page
-from audiencehub.people.segments import MergeRule, delete_segment, update_segment
+from audiencehub.people.segments import (
+    MergeRule,
+    delete_segment,
+    refresh_segment,
+    update_segment,
+)
 from audiencehub.people.traits import delete_trait, get_trait, parse_trait_rule, update_trait
 from audiencehub.workspace import open_workspace
 
@@ -118,10 +123,13 @@ def segments_update(
     workspace: WorkspaceOption = None,
 ) -> None:
     """Rename a segment or change its rule; the next publication sends the difference."""
-    with open_workspace(workspace).people.begin() as connection:
+    engine = open_workspace(workspace).people
+    with engine.begin() as connection:
         segment = update_segment(
             connection, segment_id, name=name, rule=rule, merge_rule=merge_rule
         )
+    if segment["sized_at"] is None:
+        segment = refresh_segment(engine, segment_id)
     console.print(f"Segment {segment_id} updated ({segment['size']:,} IDs now)")
 
 

@@ -28,6 +28,10 @@ class FolderDrop:
             raise ConfigurationError(f"{key!r} points outside the drop location {self.root}")
         return path
 
+    def local_path(self, key: str) -> Path:
+        """The file of ``key`` (inside the root), for an engine that reads files itself."""
+        return self._path(key)
+
     def list(self) -> Iterator[DropObject]:
         """Every file below the root, in key order; temporary files are skipped."""
         if not self.root.is_dir():

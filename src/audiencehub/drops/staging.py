@@ -43,6 +43,8 @@ class StagedBatch:
     #: lines at a lone CR, U+0001 is the column separator it is given, and it
     #: refuses whole files over one bad byte)
     plain_lines: bool
+    #: the names of the files that are not UTF-8 text
+    not_utf8: tuple[str, ...] = ()
 
 
 class _Inflater:
@@ -68,8 +70,9 @@ class _Inflater:
 
 def _stage_one(
     drop: DropLocation, obj: DropObject, entry: FileEntry, target: Path
-) -> tuple[FileEntry, bool]:
-    """Copy one object to ``target`` as plain text; a corrupt gzip counts -1 lines."""
+) -> tuple[FileEntry, bool, bool]:
+    """Copy one object to ``target`` as plain text; a corrupt gzip counts -1 lines.
+    Also says whether the text is UTF-8, and whether it is free of CR and U+0001."""
     md5 = hashlib.md5()  # noqa: S324 -- the format's checksum, not a security measure
     size = lines = special = 0
     inflater = _Inflater() if entry.name.endswith(".gz") else None
@@ -110,7 +113,7 @@ def _stage_one(
                 md5.update(chunk)
                 size += len(chunk)
     entry_seen = FileEntry(entry.name, size, lines, entry.sequence, md5.hexdigest())
-    return entry_seen, readable and special == 0
+    return entry_seen, readable, special == 0
 
 
 def stage_files(
@@ -137,5 +140,8 @@ def stage_files(
             )
         )
     return StagedBatch(
-        tuple(targets), tuple(entry for entry, _ in staged), all(plain for _, plain in staged)
+        tuple(targets),
+        tuple(entry for entry, _, _ in staged),
+        all(utf8 and plain for _, utf8, plain in staged),
+        tuple(entry.name for entry, utf8, _ in staged if not utf8),
     )

@@ -6,26 +6,21 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
-from sqlalchemy import Connection, and_, delete, select, update
+from sqlalchemy import Connection, Engine, and_, delete, select, update
 
 from audiencehub.db.bulk import bulk_insert, inserted_rowids, upsert
 from audiencehub.db.value_lists import value_list
 from audiencehub.identity.declared import AuthState
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
-from audiencehub.people.schema import (
-    data_sources,
-    id_links,
-    opt_outs,
-    user_signals,
-    user_traits,
-    users,
-)
+from audiencehub.people.lake import commit, writing
+from audiencehub.people.schema import data_sources, id_links, opt_outs, users
 
 __all__ = [
     "apply_retention",
     "create_users",
     "ensure_users",
     "find_users",
+    "forget_bulk_state",
     "link",
     "opt_out",
     "touch_users",
@@ -134,35 +129,60 @@ def opt_out(connection: Connection, visitor_id: str, data_source_id: int = DEVIC
 
 
 def apply_retention(connection: Connection, now: datetime | None = None) -> int:
-    """Forget customer IDs inactive for longer than their data source's retention.
+    """Forget customer IDs inactive for longer than their data source's retention, and the
+    data of every ID opted out of everything.
 
-    Returns how many customer IDs were removed, with their links, traits and
-    key-values.
+    Returns how many customer IDs were removed, with their links and opt-outs; their
+    traits and key-values are deleted from the lake, as are those of the opted-out IDs
+    (which the graph keeps, so that they stay out).
     """
     moment = now or datetime.now(UTC)
-    removed = 0
+    stale: list[int] = []
     for source_id, days in connection.execute(
         select(data_sources.c.id, data_sources.c.retention_days)
     ):
-        stale = select(users.c.id).where(
+        query = select(users.c.id).where(
             and_(
                 users.c.data_source_id == source_id,
                 users.c.last_seen < moment - timedelta(days=days),
             )
         )
-        ids = list(connection.execute(stale).scalars())
-        for start in range(0, len(ids), _LOOKUP_BATCH):
-            batch = ids[start : start + _LOOKUP_BATCH]
-            for table, column in (
-                (id_links, id_links.c.customer_user_id),
-                (user_traits, user_traits.c.user_id),
-                (user_signals, user_signals.c.user_id),
-                (opt_outs, opt_outs.c.user_id),
-            ):
-                connection.execute(delete(table).where(column.in_(batch)))
-            connection.execute(delete(users).where(users.c.id.in_(batch)))
-        removed += len(ids)
-    return removed
+        stale.extend(connection.execute(query).scalars())
+    silenced = list(
+        connection.execute(
+            select(opt_outs.c.user_id).where(opt_outs.c.data_source_id == DEVICE_NAMESPACE)
+        ).scalars()
+    )
+    forget_bulk_state(connection.engine, silenced, why="opt-outs")
+    forget_bulk_state(connection.engine, stale, why="retention", forget_users=True)
+    for start in range(0, len(stale), _LOOKUP_BATCH):
+        batch = stale[start : start + _LOOKUP_BATCH]
+        for table, column in (
+            (id_links, id_links.c.customer_user_id),
+            (opt_outs, opt_outs.c.user_id),
+        ):
+            connection.execute(delete(table).where(column.in_(batch)))
+        connection.execute(delete(users).where(users.c.id.in_(batch)))
+    return len(stale)
+
+
+def forget_bulk_state(
+    engine: Engine, user_ids: list[int], *, why: str, forget_users: bool = False
+) -> None:
+    """Delete these users' traits and key-values from the lake, as one snapshot (and, when
+    the graph forgets them, the lake's copy of them)."""
+    if not user_ids:
+        return
+    with writing(engine) as session:
+        session.register("forgotten", pa.table({"user_id": pa.array(user_ids, pa.int64())}))
+        session.execute("BEGIN")
+        for table in ("realisations", "signals"):
+            session.execute(
+                f"DELETE FROM lake.{table} USING forgotten f WHERE {table}.user_id = f.user_id"
+            )
+        if forget_users:
+            session.execute("DELETE FROM lake.graph_users USING forgotten f WHERE id = f.user_id")
+        commit(session, f"{len(user_ids)} IDs' data deleted ({why})")
 
 
 def visitor_for_declared(connection: Connection, dpid: int, declared_id: str) -> str | None:

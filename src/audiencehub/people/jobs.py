@@ -1,7 +1,7 @@
-"""The people service's technical jobs: ingest, publication and retention.
+"""The people service's technical jobs: ingest, publication, retention and compaction.
 
-Ingest runs twice a day, publication and retention daily; each can also be run
-on demand. Every run is recorded (start, end, status, summary), and the
+Ingest runs twice a day, publication, retention and the lake's compaction daily;
+each can also be run on demand. Every run is recorded (start, end, status, summary), and the
 scheduler (:mod:`audiencehub.runtime.scheduler`) decides what is due from that
 history, so a restart neither skips nor repeats a run.
 """
@@ -20,6 +20,8 @@ from audiencehub.drops import open_drop
 from audiencehub.people.destinations import destination_ids
 from audiencehub.people.graph import apply_retention
 from audiencehub.people.ingest import ingest
+from audiencehub.people.lake import compact
+from audiencehub.people.materialise import materialise
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.publication import publish
 from audiencehub.people.schema import job_runs
@@ -33,6 +35,7 @@ class PeopleJob(enum.StrEnum):
     INGEST = "ingest"
     PUBLISH = "publish"
     RETENTION = "retention"
+    COMPACTION = "compaction"  # the lake's small files merged, old snapshots expired
 
     @property
     def interval(self) -> timedelta:
@@ -46,6 +49,7 @@ def _execute(
     inbound_drop: str,
     endpoint_url: str | None,
     keys: PgpKeys | None,
+    history_days: int,
 ) -> dict[str, Any]:
     if job is PeopleJob.INGEST:
         run = ingest(engine, open_drop(inbound_drop, endpoint_url=endpoint_url), keys)
@@ -54,12 +58,17 @@ def _execute(
         with engine.connect() as connection:
             targets = destination_ids(connection)
         return {
+            # the segments' sizes follow the graph's links and opt-outs of the day
+            "segments": materialise(engine),
             "publications": [
                 vars(publish(engine, target, endpoint_url=endpoint_url)) for target in targets
-            ]
+            ],
         }
+    if job is PeopleJob.COMPACTION:
+        return vars(compact(engine, history_days))
     with engine.begin() as connection:
-        return {"removed_customer_ids": apply_retention(connection)}
+        removed = apply_retention(connection)
+    return {"removed_customer_ids": removed, "segments": materialise(engine)}
 
 
 def run_job(
@@ -69,14 +78,16 @@ def run_job(
     inbound_drop: str,
     endpoint_url: str | None = None,
     keys: PgpKeys | None = None,
+    history_days: int = 30,
 ) -> dict[str, Any]:
     """Run one job now and record the run; a user error is recorded as a failure and raised.
-    ``keys`` decrypt PGP-encrypted inbound files."""
+    ``keys`` decrypt PGP-encrypted inbound files; compaction keeps ``history_days`` of
+    the lake's snapshots."""
     return run_recorded(
         engine,
         job_runs,
         job.value,
-        lambda: _execute(engine, job, inbound_drop, endpoint_url, keys),
+        lambda: _execute(engine, job, inbound_drop, endpoint_url, keys, history_days),
     )
 
 

@@ -1,5 +1,8 @@
 """Tables of the people service database (SQLAlchemy Core; migrations mirror them).
 
+The bulk state (trait realisations, key-values, memberships, published state) is
+not here but in the people lake (:mod:`audiencehub.people.lake`).
+
 Users are the IDs the service knows: devices (visitor IDs, data source 0, the
 service's own namespace) and customer IDs of a data source. The ID graph links
 devices to customer IDs with an authentication state and a last-seen time.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -36,12 +40,9 @@ __all__ = [
     "job_runs",
     "metadata",
     "opt_outs",
-    "published",
     "segments",
     "spool_marks",
     "traits",
-    "user_signals",
-    "user_traits",
     "users",
 ]
 
@@ -104,24 +105,6 @@ traits = Table(
     UniqueConstraint("data_source_id", "integration_code", name="uq_people_traits_code"),
 )
 
-user_traits = Table(
-    "people_user_traits",
-    metadata,
-    Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
-    Column("trait_id", Integer, ForeignKey("people_traits.id"), primary_key=True),
-    Column("realized_at", UTCDateTime, nullable=False),
-    Index("ix_people_user_traits_trait", "trait_id"),
-    sqlite_with_rowid=False,  # stored in key order: one B-tree (migration p0005)
-)
-
-user_signals = Table(
-    "people_user_signals",
-    metadata,
-    Column("user_id", ID, ForeignKey("people_users.id"), primary_key=True),
-    Column("key", String(255), primary_key=True),
-    Column("value_list", JSON, nullable=False),  # every value of the key, as written (p0009)
-)
-
 segments = Table(
     "people_segments",
     metadata,
@@ -132,6 +115,9 @@ segments = Table(
     Column("data_source_id", Integer),  # the source a partner created it for, if any
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # members at the last materialisation, and when it ran (p0012); the members are in the lake
+    Column("size", BigInteger),
+    Column("sized_at", UTCDateTime),
 )
 
 destinations = Table(
@@ -147,15 +133,6 @@ destinations = Table(
     Column("split_rows", Integer, nullable=False),
     Column("alias", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
-)
-
-published = Table(
-    "people_published",
-    metadata,
-    Column("destination_id", Integer, primary_key=True),
-    Column("segment_id", Integer, primary_key=True),
-    Column("member", String(512), primary_key=True),
-    sqlite_with_rowid=False,
 )
 
 ingested_files = Table(

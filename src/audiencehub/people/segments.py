@@ -1,51 +1,28 @@
-"""Segments: a rule over traits and a merge rule, materialised with SQL set operations.
+"""Segments: a rule over traits and a merge rule (their definitions, in the people database).
 
-A rule compiles to INTERSECT / UNION / EXCEPT over the users holding each trait,
-so a segment of millions of IDs is computed inside the database. What a user
-"holds" depends on the merge rule: its own traits (device profile only), plus
-those of the customer ID it most recently authenticated as (last authenticated
-profile), or plus those of every linked ID (all cross-device). Opted-out users
-are never members.
+Who is in a segment is computed in DuckDB over the lake
+(:mod:`audiencehub.people.materialise`); a segment keeps the size its last
+materialisation found and when that ran. A new or changed rule has no size until
+the next materialisation: callers that create or change one materialise it at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    Connection,
-    Select,
-    and_,
-    delete,
-    except_,
-    func,
-    insert,
-    intersect,
-    select,
-    true,
-    union,
-    update,
-)
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import ColumnElement, Subquery
 from typing_extensions import TypedDict
 
 from audiencehub.errors import InUse, InvalidInput, NotFound
-from audiencehub.identity.declared import AuthState
-from audiencehub.people.data_sources import DEVICE_NAMESPACE
-from audiencehub.people.schema import (
-    destinations,
-    id_links,
-    opt_outs,
-    segments,
-    traits,
-    user_traits,
-    users,
-)
-from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule, trait_ids
+from audiencehub.people.lake import reading
+from audiencehub.people.materialise import Evaluation, evaluate, materialise
+from audiencehub.people.schema import destinations, segments, traits
+from audiencehub.people.segment_rules import parse_rule, trait_ids
 
 __all__ = [
     "MergeRule",
@@ -54,8 +31,8 @@ __all__ = [
     "delete_segment",
     "get_segment",
     "list_segments",
-    "members_query",
     "preview_rule",
+    "refresh_segment",
     "segment_size",
     "update_segment",
 ]
@@ -69,77 +46,6 @@ class MergeRule(enum.StrEnum):
     ALL_CROSS_DEVICE = "all-cross-device"
 
 
-def _merged_traits(merge_rule: MergeRule) -> Subquery:
-    own = select(user_traits.c.user_id, user_traits.c.trait_id)
-    if merge_rule is MergeRule.DEVICE:
-        return own.subquery("held")
-    link = id_links.alias("link")
-    held = user_traits.alias("linked")
-    condition: ColumnElement[bool] = true()
-    if merge_rule is MergeRule.LAST_AUTHENTICATED:
-        other = id_links.alias("other")
-        latest = (
-            select(func.max(other.c.last_seen))
-            .where(
-                other.c.device_user_id == link.c.device_user_id,
-                other.c.auth_state == int(AuthState.AUTHENTICATED),
-            )
-            .scalar_subquery()
-        )
-        condition = and_(
-            link.c.auth_state == int(AuthState.AUTHENTICATED), link.c.last_seen == latest
-        )
-    to_device = (
-        select(link.c.device_user_id, held.c.trait_id)
-        .select_from(link.join(held, held.c.user_id == link.c.customer_user_id))
-        .where(condition)
-    )
-    to_customer = (
-        select(link.c.customer_user_id, held.c.trait_id)
-        .select_from(link.join(held, held.c.user_id == link.c.device_user_id))
-        .where(condition)
-    )
-    return union(own, to_device, to_customer).subquery("held")
-
-
-def _ids(query: Any) -> Select[Any]:
-    inner = query.subquery()
-    return select(inner.c[0].label("user_id"))
-
-
-def _compile(rule: Rule, held: Subquery, universe: Select[Any]) -> Select[Any]:
-    if isinstance(rule, Trait):
-        return select(held.c.user_id.label("user_id")).where(held.c.trait_id == rule.trait_id)
-    if isinstance(rule, Not):
-        return _ids(except_(universe, _compile(rule.operand, held, universe)))
-    left, right = _compile(rule.left, held, universe), _compile(rule.right, held, universe)
-    combine = intersect if isinstance(rule, And) else union
-    assert isinstance(rule, And | Or)  # noqa: S101 -- the Rule union has no other member
-    return _ids(combine(left, right))
-
-
-def members_query(
-    rule: Rule,
-    merge_rule: MergeRule,
-    *,
-    namespace: int | None = None,
-    opted_out_of: Sequence[int] = (DEVICE_NAMESPACE,),
-) -> Select[Any]:
-    """``(user_id, external_id)`` of every member, optionally only IDs of one namespace.
-
-    ``namespace`` 0 keeps visitor IDs, a DPID keeps that source's customer IDs;
-    users opted out of any of ``opted_out_of`` (0: of everything) are left out.
-    """
-    universe = select(users.c.id.label("user_id"))
-    if namespace is not None:
-        universe = universe.where(users.c.data_source_id == namespace)
-    blocked = select(opt_outs.c.user_id).where(opt_outs.c.data_source_id.in_(list(opted_out_of)))
-    universe = universe.where(users.c.id.not_in(blocked))
-    chosen = _ids(intersect(_compile(rule, _merged_traits(merge_rule), universe), universe))
-    member = chosen.subquery("member")
-    return select(users.c.id, users.c.external_id).join(member, member.c.user_id == users.c.id)
-
-
 class Segment(TypedDict):
     """A segment: its rule over traits, merge rule, and current size."""
 
@@ -150,7 +56,8 @@ class Segment(TypedDict):
     data_source_id: int | None
     created_at: datetime
     updated_at: datetime
-    size: int
+    size: int  # members at the last materialisation (0 before the first one)
+    sized_at: datetime | None  # when that ran (None: not yet, or the rule changed since)
 
 
 def add_segment(
@@ -229,6 +136,8 @@ def update_segment(
         values["rule"] = rule
     if merge_rule is not None:
         values["merge_rule"] = MergeRule(merge_rule).value
+    if rule is not None or merge_rule is not None:
+        values.update(size=None, sized_at=None)  # what it held no longer says what it holds
     connection.execute(update(segments).where(segments.c.id == segment_id).values(**values))
     return get_segment(connection, segment_id)
 
@@ -256,29 +165,41 @@ def delete_segment(connection: Connection, segment_id: int) -> None:
 def preview_rule(connection: Connection, rule: str, merge_rule: MergeRule) -> int:
     """How many IDs a rule would hold now, after checking it (for an editor)."""
     _check_rule(connection, rule)
-    return segment_size(connection, {"rule": rule, "merge_rule": MergeRule(merge_rule).value})
+    evaluation = Evaluation(0, parse_rule(rule), MergeRule(merge_rule).value)
+    with reading(connection.engine) as session, contextlib.closing(session.cursor()) as work:
+        evaluate(connection.engine, work, [evaluation])
+        [(count,)] = work.execute("SELECT count(*) FROM evaluated").fetchall()
+    return int(count)
 
 
 def get_segment(connection: Connection, segment_id: int) -> Segment:
-    """One segment, with its current size."""
+    """One segment, with the size of its last materialisation."""
     row = connection.execute(select(segments).where(segments.c.id == segment_id)).mappings().first()
     if row is None:
         raise NotFound(
             f"the people service has no segment {segment_id}",
             hint="List segments with `audiencehub people segments list`.",
         )
-    return cast(Segment, {**row, "size": segment_size(connection, row)})
+    return _segment(row)
 
 
-def segment_size(connection: Connection, segment: Mapping[Any, Any]) -> int:
-    """How many IDs (visitor and customer) are in the segment now."""
-    members = members_query(parse_rule(segment["rule"]), MergeRule(segment["merge_rule"]))
-    return int(
-        connection.execute(select(func.count()).select_from(members.subquery())).scalar_one()
-    )
+def _segment(row: Mapping[Any, Any]) -> Segment:
+    return cast(Segment, {**row, "size": segment_size(row)})
+
+
+def segment_size(segment: Mapping[Any, Any]) -> int:
+    """How many IDs (visitor and customer) the segment held at its last materialisation."""
+    return int(segment["size"] or 0)
 
 
 def list_segments(connection: Connection) -> list[Segment]:
-    """Every segment with its size."""
+    """Every segment with the size of its last materialisation."""
     rows = connection.execute(select(segments).order_by(segments.c.id)).mappings()
-    return [cast(Segment, {**row, "size": segment_size(connection, row)}) for row in rows]
+    return [_segment(row) for row in rows]
+
+
+def refresh_segment(engine: Engine, segment_id: int) -> Segment:
+    """Materialise one segment now (after its rule was made or changed) and return it."""
+    materialise(engine, segment_ids=[segment_id])
+    with engine.connect() as connection:
+        return get_segment(connection, segment_id)

@@ -77,7 +77,7 @@ def list_shared_audiences(connection: Connection) -> list[SharedAudience]:
                 id=row["id"],
                 title=row["name"],
                 source=names.get(row["data_source_id"], "people service"),
-                size=segment_size(connection, row),
+                size=segment_size(row),
                 active=row["id"] in carried,
                 modified=row["updated_at"].isoformat(),
                 integration_code=code,

@@ -12,7 +12,8 @@ from typing_extensions import TypedDict
 
 from audiencehub.errors import InUse, InvalidInput, NotFound
 from audiencehub.people.data_sources import get_data_source
-from audiencehub.people.schema import segments, traits, user_traits
+from audiencehub.people.lake import commit, writing
+from audiencehub.people.schema import segments, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 
 __all__ = [
@@ -150,5 +151,8 @@ def delete_trait(connection: Connection, trait_id: int) -> None:
             f"trait {trait_id} is in the rule of segment(s) {', '.join(map(str, using))}",
             hint="Change or delete those segments first.",
         )
-    connection.execute(delete(user_traits).where(user_traits.c.trait_id == trait_id))
+    with writing(connection.engine) as session:
+        session.execute("BEGIN")
+        session.execute("DELETE FROM lake.realisations WHERE trait_id = ?", [trait_id])
+        commit(session, f"trait {trait_id} deleted")
     connection.execute(delete(traits).where(traits.c.id == trait_id))

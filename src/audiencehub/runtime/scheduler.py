@@ -55,6 +55,7 @@ def people_jobs(engine: Engine, settings: Settings) -> Callable[[PeopleJob], dic
             inbound_drop=settings.people_inbound_drop,
             endpoint_url=settings.s3_endpoint_url,
             keys=PgpKeys.of(settings.workspace),
+            history_days=settings.lake_history_days,
         )
 
     return run

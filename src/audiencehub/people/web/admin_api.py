@@ -43,6 +43,7 @@ from audiencehub.people.segments import (
     Segment,
     delete_segment,
     get_segment,
+    refresh_segment,
     update_segment,
 )
 from audiencehub.people.traits import (
@@ -233,7 +234,9 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
         with engine.begin() as connection:
             if_match(request, get_segment(connection, segment_id))
             changed = update_segment(connection, segment_id, **body.model_dump())
-            return with_etag(response, changed)
+        if changed["sized_at"] is None:  # a new rule: what it holds now
+            changed = refresh_segment(engine, segment_id)
+        return with_etag(response, changed)
 
     @router.delete("/segments/{segment_id}", tags=["segments"], status_code=204)
     def remove_segment(segment_id: Id, _: Admin) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from audiencehub.errors import InvalidCredentials
 from audiencehub.people.clients import ApiClient, ClientRole, issue_token
+from audiencehub.people.segments import refresh_segment
 from audiencehub.people.shared_audiences import (
     SharedAudience,
     SharedSegment,
@@ -143,8 +144,10 @@ def partner_router(engine: Engine, logins: Lockout, admits: Any) -> APIRouter:
     ) -> SharedSegment:
         """Create a segment the partner will fill (campaign's share mode)."""
         with engine.begin() as connection:
-            return create_shared_segment(
+            created = create_shared_segment(
                 connection, name=body.name, data_source_id=body.data_source_id, segment_id=body.id
             )
+        refresh_segment(engine, created["id"])
+        return created
 
     return router

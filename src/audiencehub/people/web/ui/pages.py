@@ -34,6 +34,7 @@ from audiencehub.people.segments import (
     get_segment,
     list_segments,
     preview_rule,
+    refresh_segment,
     update_segment,
 )
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
@@ -66,12 +67,15 @@ def people_pages(
         work: Callable[[Connection], object],
         done: str,
         listing: Callable[[Request, str, str], Response],
+        after: Callable[[], object] | None = None,
     ) -> Response:
-        """Apply ``work`` in one transaction and go to ``done``; a refusal shows ``listing``
-        again, with what is wrong and how to fix it."""
+        """Apply ``work`` in one transaction (then ``after``) and go to ``done``; a refusal
+        shows ``listing`` again, with what is wrong and how to fix it."""
         try:
             with engine.begin() as connection:
                 work(connection)
+            if after is not None:
+                after()
         except AudienceHubError as exc:
             return listing(request, exc.message, exc.hint)
         return RedirectResponse(done, status_code=303)
@@ -208,6 +212,7 @@ def people_pages(
             ),
             f"/segments/{segment_id}",
             segment_list,
+            after=lambda: refresh_segment(engine, segment_id),
         )
 
     @router.get("/segments/{segment_id}")
@@ -247,6 +252,7 @@ def people_pages(
         try:
             with engine.begin() as connection:
                 update_segment(connection, segment_id, rule=rule, merge_rule=merge_rule)
+            refresh_segment(engine, segment_id)
         except AudienceHubError as exc:
             check = {"size": None, "error": exc.message, "hint": exc.hint}
             return page(request, "rule_check.html", check=check)

@@ -1,0 +1,370 @@
+"""An inbound batch's lines, parsed into DuckDB tables (the grammar of
+:mod:`audiencehub.formats.inbound`), with their trait references resolved.
+
+The staged files are read by DuckDB's parallel CSV reader, a line to a row. The
+line's own checks (length, TAB, the user ID) are SQL; its traits are split into
+items in SQL, and each *distinct* item (a file names a few hundred traits, many
+million times) is classified once, by the reference parser itself, and resolved
+against the batch's traits. So every item gets exactly the reference's verdict
+and message, at the cost of a join. A line that is not ASCII goes through
+:func:`~audiencehub.formats.inbound.parse_inbound_row` whole; so does every line
+of a batch whose files hold a CR or U+0001, which the CSV reader would split
+differently from the reference reader. A differential test holds the result to
+the reference parser on generated lines.
+
+The result, for the batch's non-blank lines (``k``: the line's place in the batch,
+:data:`LINE_KEY`: its file's index and its number in the file, blank lines counted):
+
+- ``in_lines(k, user_id, error)``: ``error`` says why a line breaks the format;
+- ``in_refs(k, removal, trait_id, foreign_)``: each trait reference of a good line,
+  to realise or (``removal``) to remove; ``trait_id`` is NULL when it names no trait
+  of the source, ``foreign_`` when it names another source's trait;
+- ``in_pairs(k, pos, key, value, tested)``: its key-values, each value of a key
+  once, in the order written; ``tested`` when some rule trait tests the pair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Connection, select
+
+from audiencehub.drops.staging import StagedBatch
+from audiencehub.engines.session import sql_text
+from audiencehub.errors import InvalidInput
+from audiencehub.formats.inbound import (
+    MAX_LINE_BYTES,
+    MAX_USER_ID,
+    TraitRef,
+    TraitRefKind,
+    parse_general_row,
+    parse_inbound_row,
+)
+from audiencehub.people.schema import traits
+
+__all__ = ["LINE_KEY", "TraitIndex", "line_place", "read_batch", "read_files"]
+
+#: a line's key: ``file index * LINE_KEY + line number``
+LINE_KEY = 1_000_000_000_000
+
+
+def line_place(key: int) -> tuple[int, int]:
+    """The file index and line number of a line's key."""
+    return divmod(key, LINE_KEY)
+
+
+@dataclass
+class TraitIndex:
+    """The traits a batch's references can name: those of its source, by id or code."""
+
+    ids: set[int] = field(default_factory=set)  # onboarded traits of the source
+    elsewhere: set[int] = field(default_factory=set)  # onboarded traits of other sources
+    codes: dict[str, int] = field(default_factory=dict)
+    rules: dict[int, dict[str, str]] = field(default_factory=dict)
+    #: the (case-folded) key-value pairs some rule trait tests
+    rule_pairs: set[tuple[str, str]] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, connection: Connection, source: int) -> TraitIndex:
+        """The index for references to data source ``source``'s traits."""
+        index = cls()
+        for row in connection.execute(
+            select(traits.c.id, traits.c.data_source_id, traits.c.integration_code, traits.c.rule)
+        ):
+            if row.rule:
+                index.rules[row.id] = dict(row.rule)
+            elif row.data_source_id == source:
+                index.ids.add(row.id)
+                if row.integration_code:
+                    index.codes[row.integration_code] = row.id
+            else:
+                index.elsewhere.add(row.id)
+        index.rule_pairs = {
+            (key.casefold(), value.casefold())
+            for rule in index.rules.values()
+            for key, value in rule.items()
+        }
+        return index
+
+    def resolve(self, ref: TraitRef) -> tuple[int | None, bool]:
+        """The trait a reference names here (or None), and whether it names another
+        source's trait (which fails validation)."""
+        if ref.kind is TraitRefKind.SID:
+            number = int(ref.value)
+            return (number if number in self.ids else None), number in self.elsewhere
+        return self.codes.get(ref.value), False
+
+    def tested(self, key: str, value: str) -> bool:
+        """Whether a rule trait tests this key-value."""
+        return (key.casefold(), value.casefold()) in self.rule_pairs
+
+
+_TABLES = """
+CREATE TEMP TABLE in_lines (k BIGINT, user_id VARCHAR, error VARCHAR);
+CREATE TEMP TABLE in_refs (k BIGINT, removal BOOLEAN, trait_id INTEGER, foreign_ BOOLEAN);
+CREATE TEMP TABLE in_pairs (k BIGINT, pos INTEGER, key VARCHAR, value VARCHAR, tested BOOLEAN);
+"""
+
+# Python's str.strip() whitespace among ASCII characters
+_BLANK = "[ \\t\\x0b\\x0c\\x1c-\\x1f]*"
+
+_LINES = f"""
+CREATE TEMP TABLE lines_split AS
+SELECT k, uid, traits,
+       CASE
+         WHEN strlen(line) > {MAX_LINE_BYTES} THEN 'the line is over {MAX_LINE_BYTES:,} bytes'
+         WHEN tab = 0 THEN 'no TAB between the user ID and the traits'
+         WHEN tab = 1 THEN 'the user ID is empty'
+         WHEN tab - 1 > {MAX_USER_ID}
+           THEN 'the user ID is ' || format('{{:,}}', tab - 1)
+                || ' characters; at most {MAX_USER_ID}'
+         WHEN regexp_matches(uid, '[\\x00-\\x1f\\x7f]')
+           THEN 'the user ID holds control characters (NUL, tab, line feed, ...)'
+         WHEN contains(uid, ':') OR (contains(uid, '%') AND contains(lower(uid), '%3a'))
+           THEN 'the user ID contains '':'' or ''%3A'''
+         WHEN contains(traits, '"')
+              AND (strlen(traits) - strlen(replace(traits, '"', ''))) % 2 = 1
+           THEN 'a quoted key or value is not closed'
+       END AS error
+FROM (
+    SELECT k, line, tab, line[:tab - 1] AS uid, line[tab + 1:] AS traits
+    FROM (
+        SELECT k, line, strpos(line, chr(9)) AS tab FROM lines_read
+        WHERE line IS NOT NULL AND strlen(line) = length(line)
+          AND NOT (left(line, 1) IN (' ', chr(9), chr(11), chr(12), chr(28), chr(29), chr(30),
+                                     chr(31))
+                   AND regexp_full_match(line, '{_BLANK}'))
+    )
+);
+CREATE TEMP TABLE parts AS
+SELECT k, unnest(p) AS part, generate_subscripts(p, 1) AS pos
+FROM (
+    SELECT k, CASE WHEN contains(traits, '"')
+                      THEN regexp_extract_all(traits, '(?:[^,"]|"[^"]*")+')
+                      ELSE string_split(traits, ',') END AS p
+    FROM lines_split WHERE error IS NULL
+);
+"""
+
+# every part named once, with the reference parser's verdict (see _vocabulary)
+_RESULTS = """
+CREATE TEMP TABLE bad_parts AS
+SELECT p.k, arg_min(v.error, p.pos) AS error
+FROM parts p JOIN vocabulary v USING (part) WHERE v.error IS NOT NULL GROUP BY p.k;
+INSERT INTO in_lines
+SELECT l.k, l.uid, coalesce(l.error, e.error)
+FROM lines_split l LEFT JOIN bad_parts e USING (k);
+INSERT INTO in_refs
+SELECT p.k, v.action = 'remove', v.trait_id, v.foreign_
+FROM parts p JOIN vocabulary v USING (part)
+WHERE v.action IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bad_parts b WHERE b.k = p.k);
+INSERT INTO in_pairs
+SELECT p.k, min(p.pos), v.key, v.value, bool_or(v.tested)
+FROM parts p JOIN vocabulary v USING (part)
+WHERE v.key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bad_parts b WHERE b.k = p.k)
+GROUP BY p.k, v.key, v.value;
+DROP TABLE bad_parts; DROP TABLE parts; DROP TABLE vocabulary;
+"""
+
+
+def read_batch(session: duckdb.DuckDBPyConnection, staged: StagedBatch, index: TraitIndex) -> None:
+    """Create ``in_lines``, ``in_refs`` and ``in_pairs`` from a staged batch."""
+    session.execute(_TABLES)
+    if staged.plain_lines:
+        _load(session, [(path, False) for path in staged.paths])
+        _read_columnar(session, index)
+    else:
+        _add_parsed(session, _python_lines(list(staged.paths)), index)
+
+
+def read_files(
+    session: duckdb.DuckDBPyConnection, files: Sequence[tuple[Path, bool]], index: TraitIndex
+) -> bool:
+    """Create the three tables from files DuckDB reads in place (``(path, gzip)``), when
+    they are UTF-8 text without CR or U+0001; False (and nothing made) when they are not,
+    or cannot be read: the caller stages them instead, which says what is wrong."""
+    try:
+        _load(session, files)
+        [(odd,)] = session.execute(
+            "SELECT count(*) FROM raw_lines WHERE contains(line, chr(13))"
+        ).fetchall()
+    except duckdb.Error:
+        odd = 1
+    if odd:
+        session.execute("DROP TABLE IF EXISTS raw_lines")
+        return False
+    session.execute(_TABLES)
+    _read_columnar(session, index)
+    return True
+
+
+def _load(session: duckdb.DuckDBPyConnection, files: Sequence[tuple[Path, bool]]) -> None:
+    """``raw_lines(f, line)`` and the view ``lines_read(f, n, line)``, numbered per file."""
+    session.execute("CREATE TEMP TABLE raw_lines (f INTEGER, line VARCHAR)")
+    starts = []
+    for number, (path, compressed) in enumerate(files):
+        [(count,)] = session.execute("SELECT count(*) FROM raw_lines").fetchall()
+        starts.append(int(count))
+        session.execute(
+            f"INSERT INTO raw_lines SELECT {number}, line FROM read_csv({sql_text(str(path))}, "
+            "columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', "
+            "header = false, auto_detect = false, new_line = '\\n', "
+            f"compression = '{'gzip' if compressed else 'none'}')"
+        )
+    # a line's number in its file: rows keep the files' order (insertion order is kept)
+    start = "CASE f " + " ".join(f"WHEN {i} THEN {s}" for i, s in enumerate(starts)) + " END"
+    session.execute(
+        "CREATE TEMP VIEW lines_read AS "
+        f"SELECT f * {LINE_KEY} + rowid - ({start}) + 1 AS k, line FROM raw_lines"
+    )
+
+
+def _read_columnar(session: duckdb.DuckDBPyConnection, index: TraitIndex) -> None:
+    session.execute(_LINES)
+    _vocabulary(session, index)
+    session.execute(_RESULTS)
+    others = session.execute(
+        "SELECT k, line FROM lines_read WHERE line IS NOT NULL AND strlen(line) <> length(line) "
+        "ORDER BY k"
+    )
+    _add_parsed(session, _rows_of(others), index)
+    session.execute("DROP TABLE lines_split")
+    session.execute("DROP VIEW lines_read")
+    session.execute("DROP TABLE raw_lines")
+
+
+def _vocabulary(session: duckdb.DuckDBPyConnection, index: TraitIndex) -> None:
+    """``vocabulary``: each distinct part of the batch, as the reference parser reads it
+    (an error, a trait reference resolved here, a key-value, or nothing: a blank part)."""
+    columns: dict[str, list[Any]] = {
+        name: [] for name in ("part", "error", "action", "trait_id", "foreign_", "key", "value")
+    }
+    columns["tested"] = []
+    distinct = session.execute("SELECT DISTINCT part FROM parts")
+    while rows := distinct.fetchmany(10_000):
+        for (part,) in rows:
+            entry: dict[str, Any] = dict.fromkeys(columns)
+            entry["part"] = part
+            item = part.strip()
+            if item:
+                try:
+                    row = parse_general_row(f"x\t{item}")
+                except InvalidInput as exc:
+                    entry["error"] = exc.message
+                else:
+                    refs = [("realize", r) for r in row.realize] + [
+                        ("remove", r) for r in row.remove
+                    ]
+                    if refs:
+                        action, ref = refs[0]
+                        trait_id, foreign = index.resolve(ref)
+                        entry.update(action=action, trait_id=trait_id, foreign_=foreign)
+                    for key, values in row.signals.items():
+                        entry.update(key=key, value=values[0], tested=index.tested(key, values[0]))
+            for name, column in columns.items():
+                column.append(entry[name])
+    types = {"trait_id": pa.int32(), "foreign_": pa.bool_(), "tested": pa.bool_()}
+    table = pa.table(
+        {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
+    )
+    session.register("vocabulary_rows", table)
+    session.execute("CREATE TEMP TABLE vocabulary AS SELECT * FROM vocabulary_rows")
+    session.unregister("vocabulary_rows")
+
+
+def _rows_of(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[int, str]]:
+    while rows := cursor.fetchmany(10_000):
+        yield from rows
+
+
+def _python_lines(paths: list[Path]) -> Iterator[tuple[int, str]]:
+    """Every line as the reference reader splits it (universal newlines, CR kept apart)."""
+    for number, path in enumerate(paths):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for line_number, line in enumerate(handle, start=1):
+                yield number * LINE_KEY + line_number, line.rstrip("\r\n")
+
+
+_BLOCK = 50_000
+
+
+class _Block:
+    """Parsed lines gathered for one insert per table."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, str | None, str | None]] = []
+        self.refs: list[tuple[int, bool, int | None, bool]] = []
+        self.pairs: list[tuple[int, int, str, str, bool]] = []
+
+    def flush(self, session: duckdb.DuckDBPyConnection) -> None:
+        for name, rows, schema in (
+            ("in_lines", self.lines, _LINE_SCHEMA),
+            ("in_refs", self.refs, _REF_SCHEMA),
+            ("in_pairs", self.pairs, _PAIR_SCHEMA),
+        ):
+            if rows:
+                table = pa.table(
+                    [pa.array([row[i] for row in rows], f.type) for i, f in enumerate(schema)],
+                    schema=schema,
+                )
+                session.register("parsed_rows", table)
+                session.execute(f"INSERT INTO {name} SELECT * FROM parsed_rows")
+                session.unregister("parsed_rows")
+                rows.clear()
+
+
+def _schema(columns: Sequence[tuple[str, pa.DataType]]) -> pa.Schema:
+    return pa.schema([pa.field(name, kind) for name, kind in columns])
+
+
+_LINE_SCHEMA = _schema([("k", pa.int64()), ("user_id", pa.string()), ("error", pa.string())])
+_REF_SCHEMA = _schema(
+    [
+        ("k", pa.int64()),
+        ("removal", pa.bool_()),
+        ("trait_id", pa.int32()),
+        ("foreign_", pa.bool_()),
+    ]
+)
+_PAIR_SCHEMA = _schema(
+    [
+        ("k", pa.int64()),
+        ("pos", pa.int32()),
+        ("key", pa.string()),
+        ("value", pa.string()),
+        ("tested", pa.bool_()),
+    ]
+)
+
+
+def _add_parsed(
+    session: duckdb.DuckDBPyConnection, lines: Iterator[tuple[int, str]], index: TraitIndex
+) -> None:
+    """Parse lines with the reference parser and add them to the three tables."""
+    block = _Block()
+    for k, line in lines:
+        if not line.strip():
+            continue
+        try:
+            row = parse_inbound_row(line)
+        except InvalidInput as exc:
+            block.lines.append((k, None, exc.message))
+        else:
+            block.lines.append((k, row.user_id, None))
+            for removal, found in ((False, row.realize), (True, row.remove)):
+                for ref in found:
+                    trait_id, foreign = index.resolve(ref)
+                    block.refs.append((k, removal, trait_id, foreign))
+            position = 0
+            for key, values in row.signals.items():
+                for value in values:
+                    position += 1
+                    block.pairs.append((k, position, key, value, index.tested(key, value)))
+        if len(block.lines) >= _BLOCK:
+            block.flush(session)
+    block.flush(session)

@@ -1,0 +1,261 @@
+"""Segments materialised in DuckDB: who holds each segment, over the lake's realisations
+and the ID graph, written back to the lake as one snapshot.
+
+What a user "holds" depends on the merge rule: its own traits (device profile
+only), plus those of the customer ID it most recently authenticated as (last
+authenticated profile), or plus those of every linked ID (all cross-device);
+links count both ways. Each merge rule in use gives one relation of users and
+their traits (a list each); a segment's rule becomes a boolean expression over
+that list, and every segment is evaluated in one scan of it. A rule that an ID
+without traits can meet (``NOT T1``) is evaluated over every user the graph
+knows. Opted-out users are never members.
+
+The sizes the CLI, the API and the pages show are the ones found here, stored
+with the segment; the memberships themselves stay in the lake, where any
+snapshot can be read again (:func:`members_at`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+from sqlalchemy import Engine, select, update
+
+from audiencehub.engines import extract
+from audiencehub.errors import NotFound
+from audiencehub.identity.declared import AuthState
+from audiencehub.people.data_sources import DEVICE_NAMESPACE
+from audiencehub.people.lake import commit, reading, snapshot_at, writing
+from audiencehub.people.schema import id_links, opt_outs, segments, users
+from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule
+
+__all__ = ["Evaluation", "SegmentAt", "evaluate", "materialise", "members_at", "rule_sql"]
+
+_MERGES = ("device", "last-authenticated", "all-cross-device")
+
+
+def rule_sql(rule: Rule, column: str = "traits") -> str:
+    """The rule as a SQL condition on a user's list of held trait ids."""
+    if isinstance(rule, Trait):
+        return f"list_contains({column}, {int(rule.trait_id)})"
+    if isinstance(rule, Not):
+        return f"(NOT {rule_sql(rule.operand, column)})"
+    joiner = " AND " if isinstance(rule, And) else " OR "
+    assert isinstance(rule, And | Or)  # noqa: S101 -- the Rule union has no other member
+    return f"({rule_sql(rule.left, column)}{joiner}{rule_sql(rule.right, column)})"
+
+
+def _holds_empty(rule: Rule) -> bool:
+    """Whether an ID holding no trait meets the rule."""
+    if isinstance(rule, Trait):
+        return False
+    if isinstance(rule, Not):
+        return not _holds_empty(rule.operand)
+    left, right = _holds_empty(rule.left), _holds_empty(rule.right)
+    return (left and right) if isinstance(rule, And) else (left or right)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One segment to evaluate: its rule, the merge rule, whose IDs, which opt-outs."""
+
+    segment_id: int
+    rule: Rule
+    merge_rule: str
+    namespace: int | None = None  # only the IDs of this namespace (None: every ID)
+    opted_out_of: tuple[int, ...] = (DEVICE_NAMESPACE,)
+
+
+def _graph(engine: Engine, session: duckdb.DuckDBPyConnection) -> None:
+    """``graph_users(id, ns)``, ``graph_links`` and ``graph_opt_outs``, read in bulk."""
+    for name, query in (
+        ("graph_users", select(users.c.id, users.c.data_source_id.label("ns"))),
+        (
+            "graph_links",
+            select(
+                id_links.c.device_user_id,
+                id_links.c.customer_user_id,
+                id_links.c.auth_state,
+                id_links.c.last_seen,
+            ),
+        ),
+        ("graph_opt_outs", select(opt_outs.c.user_id, opt_outs.c.data_source_id)),
+    ):
+        session.register(f"{name}_rows", extract(engine, query))
+        session.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_rows")
+        session.unregister(f"{name}_rows")
+
+
+def _held(session: duckdb.DuckDBPyConnection, merge_rule: str, at: str) -> str:
+    """Create the relation of users and the traits they hold under ``merge_rule``."""
+    table = f"held_{merge_rule.replace('-', '_')}"
+    own = f"SELECT user_id, trait_id FROM lake.realisations{at}"
+    if merge_rule == "device":
+        source = own
+    else:
+        links = "graph_links"
+        if merge_rule == "last-authenticated":
+            links = (
+                "(SELECT * FROM graph_links l WHERE auth_state = "
+                f"{int(AuthState.AUTHENTICATED)} AND last_seen = (SELECT max(o.last_seen) "
+                "FROM graph_links o WHERE o.device_user_id = l.device_user_id AND o.auth_state = "
+                f"{int(AuthState.AUTHENTICATED)}))"
+            )
+        source = (
+            f"{own} UNION ALL "
+            f"SELECT l.device_user_id, r.trait_id FROM {links} l "
+            f"JOIN lake.realisations{at} r ON r.user_id = l.customer_user_id UNION ALL "
+            f"SELECT l.customer_user_id, r.trait_id FROM {links} l "
+            f"JOIN lake.realisations{at} r ON r.user_id = l.device_user_id"
+        )
+    session.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS "
+        f"SELECT user_id, list(DISTINCT trait_id) AS traits FROM ({source}) GROUP BY user_id"
+    )
+    return table
+
+
+def evaluate(
+    engine: Engine,
+    session: duckdb.DuckDBPyConnection,
+    evaluations: Sequence[Evaluation],
+    *,
+    target: str = "evaluated",
+) -> None:
+    """Create ``target(segment_id, user_id)``: the members of each evaluation now."""
+    _graph(engine, session)
+    session.execute(f"CREATE OR REPLACE TEMP TABLE {target} (segment_id INTEGER, user_id BIGINT)")
+    groups: dict[tuple[str, int | None, tuple[int, ...], bool], list[Evaluation]] = {}
+    for item in evaluations:
+        key = (item.merge_rule, item.namespace, item.opted_out_of, _holds_empty(item.rule))
+        groups.setdefault(key, []).append(item)
+    held_tables = {m: _held(session, m, "") for m in {e.merge_rule for e in evaluations}}
+    for (merge_rule, namespace, blocked, everyone), items in groups.items():
+        held = held_tables[merge_rule]
+        where = [
+            "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = u.id "
+            f"AND o.data_source_id IN ({', '.join(map(str, blocked))}))"
+        ]
+        if namespace is not None:
+            where.append(f"u.ns = {int(namespace)}")
+        people = (
+            f"graph_users u LEFT JOIN {held} h ON h.user_id = u.id"
+            if everyone
+            else f"{held} h JOIN graph_users u ON u.id = h.user_id"
+        )
+        choices = ", ".join(
+            f"CASE WHEN {rule_sql(item.rule, 'coalesce(h.traits, [])')} "
+            f"THEN {int(item.segment_id)} END"
+            for item in items
+        )
+        session.execute(
+            f"INSERT INTO {target} SELECT segment_id, user_id FROM ("
+            f"SELECT u.id AS user_id, unnest([{choices}]) AS segment_id "
+            f"FROM {people} WHERE {' AND '.join(where)}) WHERE segment_id IS NOT NULL"
+        )
+
+
+def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:
+    query = select(segments.c.id, segments.c.rule, segments.c.merge_rule)
+    if segment_ids is not None:
+        query = query.where(segments.c.id.in_(list(segment_ids)))
+    with engine.connect() as connection:
+        return list(connection.execute(query.order_by(segments.c.id)))
+
+
+def materialise(
+    engine: Engine,
+    session: duckdb.DuckDBPyConnection | None = None,
+    segment_ids: Sequence[int] | None = None,
+) -> dict[int, int]:
+    """Materialise the segments (all, or ``segment_ids``) as one lake snapshot, store their
+    sizes with them, and return those sizes. ``session`` is a lake opened for writing."""
+    with contextlib.ExitStack() as stack:
+        if session is None:
+            session = stack.enter_context(writing(engine))
+        return _materialise(engine, session, segment_ids)
+
+
+def _materialise(
+    engine: Engine, session: duckdb.DuckDBPyConnection, segment_ids: Sequence[int] | None
+) -> dict[int, int]:
+    rows = _segment_rows(engine, segment_ids)
+    with contextlib.closing(session.cursor()) as work:
+        evaluate(
+            engine,
+            work,
+            [Evaluation(row.id, parse_rule(row.rule), row.merge_rule) for row in rows],
+        )
+        sizes = {row.id: 0 for row in rows}
+        sizes.update(
+            (int(s), int(c))
+            for s, c in work.execute(
+                "SELECT segment_id, count(*) FROM evaluated GROUP BY segment_id"
+            ).fetchall()
+        )
+        work.execute("BEGIN")
+        if segment_ids is None:
+            work.execute("DELETE FROM lake.memberships")
+        else:
+            ids = ", ".join(map(str, sizes)) or "NULL"
+            work.execute(f"DELETE FROM lake.memberships WHERE segment_id IN ({ids})")
+        work.execute("INSERT INTO lake.memberships SELECT segment_id, user_id FROM evaluated")
+        commit(work, "segments materialised: " + ", ".join(map(str, sizes)))
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        for segment_id, size in sizes.items():
+            connection.execute(
+                update(segments).where(segments.c.id == segment_id).values(size=size, sized_at=now)
+            )
+    return sizes
+
+
+@dataclass(frozen=True)
+class SegmentAt:
+    """What a segment held at a moment: its last materialisation before it."""
+
+    segment_id: int
+    moment: str  # as asked, ISO 8601
+    snapshot: int  # the lake snapshot read
+    snapshot_time: str  # when that snapshot was committed (ISO 8601, UTC)
+    size: int
+
+
+def members_at(
+    engine: Engine, segment_id: int, moment: datetime, *, with_ids: bool = False
+) -> tuple[SegmentAt, Iterator[str]]:
+    """The segment as the lake held it at ``moment``, and (``with_ids``) its IDs as the graph
+    names them now (an ID forgotten since is left out)."""
+    with reading(engine) as session:
+        found = snapshot_at(session, moment)
+        if found is None:
+            raise NotFound(
+                f"the people lake has no snapshot at or before {moment.isoformat()}",
+                hint="Ask for a later moment; older snapshots expire after the lake's history.",
+            )
+        snapshot, committed = found
+        at = f" AT (VERSION => {snapshot})"
+        [(size,)] = session.execute(
+            f"SELECT count(*) FROM lake.memberships{at} WHERE segment_id = ?", [segment_id]
+        ).fetchall()
+        ids: list[str] = []
+        if with_ids:
+            session.register(
+                "graph_names", extract(engine, select(users.c.id, users.c.external_id))
+            )
+            ids = [
+                row[0]
+                for row in session.execute(
+                    f"SELECT g.external_id FROM lake.memberships{at} m "
+                    "JOIN graph_names g ON g.id = m.user_id WHERE m.segment_id = ? "
+                    "ORDER BY g.external_id",
+                    [segment_id],
+                ).fetchall()
+            ]
+    result = SegmentAt(segment_id, moment.isoformat(), snapshot, committed, int(size))
+    return result, iter(ids)
