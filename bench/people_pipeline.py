@@ -110,11 +110,16 @@ def _seed(folder: Path, users: int) -> None:
         rng = random.Random(5)
         for number in range(1, 20):
             a, b, c = rng.sample(_TRAITS, 3)
-            rule = [f"T{a} AND T{b}", f"T{a} OR T{b}", f"T{a} AND NOT T{b}", f"(T{a} OR T{b}) AND T{c}"][
-                number % 4
-            ]
+            rule = [
+                f"T{a} AND T{b}",
+                f"T{a} OR T{b}",
+                f"T{a} AND NOT T{b}",
+                f"(T{a} OR T{b}) AND T{c}",
+            ][number % 4]
             merge = (MergeRule.DEVICE, MergeRule.ALL_CROSS_DEVICE)[number % 2]
-            add_segment(connection, segment_id=900 + number, name=f"s{number}", rule=rule, merge_rule=merge)
+            add_segment(
+                connection, segment_id=900 + number, name=f"s{number}", rule=rule, merge_rule=merge
+            )
         add_segment(connection, segment_id=950, name="women", rule="T121")
         add_destination(
             connection,
@@ -277,7 +282,9 @@ def main() -> None:
             )
         ratio = results["audiencehub"]["seconds"] / results["floor"]["seconds"]
         print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor")
-    print("\nitems: lines (ingest), users (segments: 20 segments over them), IDs written (publish).")
+    print(
+        "\nitems: lines (ingest), users (segments: 20 segments over them), IDs written (publish)."
+    )
     print("Targets: ingest and publish within 2x their floor; 20 segments under 5 s; < 2 GB.")
 
 

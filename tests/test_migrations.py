@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -160,8 +161,8 @@ def test_people_tables_move_to_key_order_and_back(workspace):
     if sqlite:
         assert layout() == {"people_user_traits": True, "people_published": True}
     assert rows() == before
-    _migrate(engine, "head", System.PEOPLE, down=False)
-    assert _differences(engine, people_metadata, System.PEOPLE) == []
+    _migrate(engine, "p0011", System.PEOPLE, down=False)  # the last revision before the lake
+    assert rows() == before
     _migrate(engine, "p0004", System.PEOPLE, down=True)
     if sqlite:
         assert layout() == {"people_user_traits": False, "people_published": False}
@@ -211,16 +212,91 @@ def test_signal_values_become_lists_and_back(workspace):
             )
         )
         connection.execute(text("INSERT INTO people_user_signals VALUES (1, 'product', 'tablet')"))
-    _migrate(engine, "head", System.PEOPLE, down=False)
-    from audiencehub.people.schema import user_signals
-
+    _migrate(engine, "p0011", System.PEOPLE, down=False)  # the last revision before the lake
+    lists = sa.table("people_user_signals", sa.column("user_id"), sa.column("key"),
+                     sa.column("value_list", sa.JSON))  # fmt: skip
     with engine.connect() as connection:
-        rows = connection.execute(user_signals.select()).all()
+        rows = connection.execute(sa.select(lists)).all()
     assert [(r.user_id, r.key, r.value_list) for r in rows] == [(1, "product", ["tablet"])]
     with engine.begin() as connection:
-        connection.execute(user_signals.update().values(value_list=["tablet", "phone"]))
+        connection.execute(lists.update().values(value_list=["tablet", "phone"]))
     _migrate(engine, "p0008", System.PEOPLE, down=True)
     with engine.connect() as connection:
         back = connection.execute(text("SELECT user_id, key, value FROM people_user_signals"))
         assert [tuple(r) for r in back] == [(1, "product", "tablet")]
     _migrate(engine, "head", System.PEOPLE, down=False)
+
+
+def test_bulk_state_moves_into_the_lake(workspace):
+    """p0012 sets aside the realisations, key-values and published state a workspace kept
+    in its database; the first job that opens the lake moves every row into it and drops
+    them, and the data means what it meant (tested on SQLite and PostgreSQL)."""
+    from sqlalchemy import text
+
+    from audiencehub.people.lake import move_legacy_rows, reading, writing
+    from audiencehub.people.segments import get_segment
+    from tests.helpers import held_traits
+
+    engine = workspace.people
+    _migrate(engine, "p0011", System.PEOPLE, down=True)
+    with engine.begin() as connection:
+        _insert_crm_source(connection)
+        for trait in (101, 102):
+            connection.execute(
+                text(
+                    "INSERT INTO people_traits (id, name, data_source_id, created_at) "
+                    "VALUES (:id, 'T', 7001, CURRENT_TIMESTAMP)"
+                ),
+                {"id": trait},
+            )
+        for user_id, external in ((1, "c1"), (2, "c2")):
+            connection.execute(
+                text(
+                    "INSERT INTO people_users (id, data_source_id, external_id, created_at, "
+                    "last_seen) VALUES (:id, 7001, :e, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": user_id, "e": external},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO people_user_traits VALUES (1, 101, '2026-11-28 00:00:00'), "
+                "(1, 102, '2026-11-28 00:00:00'), (2, 101, '2026-11-28 00:00:00')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO people_user_signals VALUES (2, 'product', '[\"tablet\", \"phone\"]')")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO people_segments (id, name, rule, merge_rule, created_at, "
+                "updated_at) VALUES (900, 'Shoes', 'T101 AND NOT T102', 'device', "
+                "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(text("INSERT INTO people_published VALUES (46390, 900, 'c2')"))
+    _migrate(engine, "head", System.PEOPLE, down=False)
+    with engine.connect() as connection:
+        names = set(sa.inspect(connection).get_table_names())
+    assert {"people_legacy_user_traits", "people_legacy_published"} <= names
+    assert move_legacy_rows(engine) == [  # what `audiencehub db upgrade` does
+        "people_legacy_published",
+        "people_legacy_user_signals",
+        "people_legacy_user_traits",
+    ]
+    assert _differences(engine, people_metadata, System.PEOPLE) == []
+    assert held_traits(engine, "c1") == {101, 102} and held_traits(engine, "c2") == {101}
+    with reading(engine) as session:
+        assert session.execute("SELECT user_id, key, value_list FROM lake.signals").fetchall() == [
+            (2, "product", ["tablet", "phone"])
+        ]
+        assert session.execute("SELECT * FROM lake.published").fetchall() == [(46390, 900, "c2")]
+    from audiencehub.people.materialise import materialise
+
+    assert materialise(engine) == {900: 1}
+    with engine.connect() as connection:
+        assert get_segment(connection, 900)["size"] == 1
+    with writing(engine):
+        pass  # a second opening finds nothing left to move
+    with reading(engine) as session:
+        [(count,)] = session.execute("SELECT count(*) FROM lake.realisations").fetchall()
+    assert count == 3

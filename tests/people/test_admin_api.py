@@ -181,4 +181,4 @@ def test_jobs_run_now_where_the_server_can_and_not_elsewhere(workspace, tmp_path
     )
     assert relative.status_code == 400 and "absolute" in relative.json()["detail"]
     ran = served.post("/api/v1/jobs/publish/runs", headers=admin)
-    assert ran.status_code == 200 and ran.json() == {"publications": []}
+    assert ran.status_code == 200 and ran.json() == {"segments": {}, "publications": []}

@@ -9,6 +9,7 @@ import typer
 
 from audiencehub.cli.options import WorkspaceOption
 from audiencehub.cli.output import byte_progress, console, print_report
+from audiencehub.people.lake import move_legacy_rows
 from audiencehub.runtime.demo import run_demo
 from audiencehub.runtime.demo_logins import DemoLogins
 from audiencehub.runtime.demo_sharing import DEMO_SHARED_AUDIENCE, DEMO_SHARED_BACK
@@ -45,9 +46,12 @@ def init(
 @db_app.command("upgrade")
 def db_upgrade(workspace: WorkspaceOption = None) -> None:
     """Apply pending migrations to the campaign and people databases."""
-    revisions = open_workspace(workspace).upgrade()
+    ws = open_workspace(workspace)
+    revisions = ws.upgrade()
     for system, revision in revisions.items():
         console.print(f"{system} database at migration {revision}")
+    for table in move_legacy_rows(ws.people):
+        console.print(f"{table}: every row moved into the people lake")
 
 
 def demo(

@@ -16,11 +16,12 @@ The result, for the batch's non-blank lines (``k``: the line's place in the batc
 :data:`LINE_KEY`: its file's index and its number in the file, blank lines counted):
 
 - ``in_lines(k, user_id, error)``: ``error`` says why a line breaks the format;
-- ``in_refs(k, removal, trait_id, foreign_)``: each trait reference of a good line,
+- ``in_refs(k, removal, trait_id, foreign_)``: each trait reference of a line (those
+  of a line with an error mean nothing: whoever reads them keeps to the good lines),
   to realise or (``removal``) to remove; ``trait_id`` is NULL when it names no trait
   of the source, ``foreign_`` when it names another source's trait;
-- ``in_pairs(k, pos, key, value, tested)``: its key-values, each value of a key
-  once, in the order written; ``tested`` when some rule trait tests the pair.
+- ``in_pairs(k, pos, key, value, tested)``: the key-values, each value of a key once
+  per line, in the order written; ``tested`` when some rule trait tests the pair.
 """
 
 from __future__ import annotations
@@ -157,16 +158,15 @@ CREATE TEMP TABLE bad_parts AS
 SELECT p.k, arg_min(v.error, p.pos) AS error
 FROM parts p JOIN vocabulary v USING (part) WHERE v.error IS NOT NULL GROUP BY p.k;
 INSERT INTO in_lines
-SELECT l.k, l.uid, coalesce(l.error, e.error)
+SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END,
+       coalesce(l.error, e.error)
 FROM lines_split l LEFT JOIN bad_parts e USING (k);
 INSERT INTO in_refs
 SELECT p.k, v.action = 'remove', v.trait_id, v.foreign_
-FROM parts p JOIN vocabulary v USING (part)
-WHERE v.action IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bad_parts b WHERE b.k = p.k);
+FROM parts p JOIN vocabulary v USING (part) WHERE v.action IS NOT NULL;
 INSERT INTO in_pairs
 SELECT p.k, min(p.pos), v.key, v.value, bool_or(v.tested)
-FROM parts p JOIN vocabulary v USING (part)
-WHERE v.key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM bad_parts b WHERE b.k = p.k)
+FROM parts p JOIN vocabulary v USING (part) WHERE v.key IS NOT NULL
 GROUP BY p.k, v.key, v.value;
 DROP TABLE bad_parts; DROP TABLE parts; DROP TABLE vocabulary;
 """

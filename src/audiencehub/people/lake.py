@@ -42,6 +42,7 @@ __all__ = [
     "compact",
     "history",
     "lake_for",
+    "move_legacy_rows",
     "reading",
     "snapshot_at",
     "sync_users",
@@ -184,6 +185,17 @@ def snapshot_at(session: duckdb.DuckDBPyConnection, moment: datetime) -> tuple[i
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+def move_legacy_rows(engine: Engine) -> list[str]:
+    """Move the rows a workspace made before the lake kept in its database into the lake
+    now (``audiencehub db upgrade``); returns the tables moved."""
+    with engine.connect() as connection:
+        present = sorted(set(inspect(connection).get_table_names()) & set(LEGACY_TABLES))
+    if present:
+        with writing(engine):
+            pass  # opening it moves them
+    return present
+
+
 def _move_legacy(engine: Engine, session: duckdb.DuckDBPyConnection) -> None:
     """Move the rows a workspace kept in its database before the lake into the lake.
 
@@ -205,13 +217,14 @@ def _move_legacy(engine: Engine, session: duckdb.DuckDBPyConnection) -> None:
         target = LEGACY_TABLES[legacy]
         if target == "realisations":
             source = (
-                "SELECT user_id::BIGINT, trait_id::INTEGER, "
-                "CAST(realized_at AS TIMESTAMP)::TIMESTAMPTZ FROM legacy_rows"
+                "SELECT user_id::BIGINT AS user_id, trait_id::INTEGER AS trait_id, "
+                "CAST(realized_at AS TIMESTAMP)::TIMESTAMPTZ AS realized_at FROM legacy_rows"
             )
-            keys = ("user_id", "trait_id")
+            keys: tuple[str, ...] = ("user_id", "trait_id")
         elif target == "signals":
             source = (
-                "SELECT user_id::BIGINT, key, CAST(value_list AS JSON)::VARCHAR[] FROM legacy_rows"
+                "SELECT user_id::BIGINT AS user_id, key, "
+                "CAST(value_list AS JSON)::VARCHAR[] AS value_list FROM legacy_rows"
             )
             keys = ("user_id", "key")
         else:

@@ -245,14 +245,11 @@ def members_at(
         ).fetchall()
         ids: list[str] = []
         if with_ids:
-            session.register(
-                "graph_names", extract(engine, select(users.c.id, users.c.external_id))
-            )
             ids = [
                 row[0]
                 for row in session.execute(
-                    f"SELECT g.external_id FROM lake.memberships{at} m "
-                    "JOIN graph_names g ON g.id = m.user_id WHERE m.segment_id = ? "
+                    f"SELECT g.external_id FROM (SELECT * FROM lake.memberships{at}) m "
+                    "JOIN lake.graph_users g ON g.id = m.user_id WHERE m.segment_id = ? "
                     "ORDER BY g.external_id",
                     [segment_id],
                 ).fetchall()

@@ -42,10 +42,41 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Recreate the tables empty (the lake's rows are not copied back) and drop the sizes."""
+    """Put back the tables set aside (rows not yet moved), else recreate them empty (the
+    lake's rows are not copied back), and drop the sizes."""
     with op.batch_alter_table("people_segments") as batch:
         batch.drop_column("sized_at")
         batch.drop_column("size")
+    present = set(sa.inspect(op.get_bind()).get_table_names())
+    for table in _MOVED:
+        legacy = table.replace("people_", "people_legacy_", 1)
+        if legacy in present:
+            op.rename_table(legacy, table)
+    present = set(sa.inspect(op.get_bind()).get_table_names())
+    _recreate(present)
+
+
+def _recreate(present: set[str]) -> None:
+    if "people_user_traits" not in present:
+        _traits()
+    if "people_user_signals" not in present:
+        op.create_table(
+            "people_user_signals",
+            sa.Column("user_id", ID, sa.ForeignKey("people_users.id"), primary_key=True),
+            sa.Column("key", sa.String(255), primary_key=True),
+            sa.Column("value_list", sa.JSON, nullable=False),
+        )
+    if "people_published" not in present:
+        op.create_table(
+            "people_published",
+            sa.Column("destination_id", sa.Integer, primary_key=True),
+            sa.Column("segment_id", sa.Integer, primary_key=True),
+            sa.Column("member", sa.String(512), primary_key=True),
+            sqlite_with_rowid=False,
+        )
+
+
+def _traits() -> None:
     op.create_table(
         "people_user_traits",
         sa.Column("user_id", ID, sa.ForeignKey("people_users.id"), primary_key=True),
@@ -54,16 +85,3 @@ def downgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_people_user_traits_trait", "people_user_traits", ["trait_id"])
-    op.create_table(
-        "people_user_signals",
-        sa.Column("user_id", ID, sa.ForeignKey("people_users.id"), primary_key=True),
-        sa.Column("key", sa.String(255), primary_key=True),
-        sa.Column("value_list", sa.JSON, nullable=False),
-    )
-    op.create_table(
-        "people_published",
-        sa.Column("destination_id", sa.Integer, primary_key=True),
-        sa.Column("segment_id", sa.Integer, primary_key=True),
-        sa.Column("member", sa.String(512), primary_key=True),
-        sqlite_with_rowid=False,
-    )

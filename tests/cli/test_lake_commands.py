@@ -1,0 +1,50 @@
+"""The people lake from the command line: a segment as it was, the lake's history."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from tests.helpers import cli_ok, write_inbound
+
+
+def test_segments_show_at_on_the_command_line(cli, tmp_path):
+    """`people segments show --at` answers from the history; a date before it is refused."""
+    ws = str(tmp_path / "ws")
+    cli_ok(cli, "init", ws)
+    cli_ok(cli, "people", "datasources", "add", "--id", "7001", "--name", "CRM",
+           "--inbound-id-type", "customer", "-w", ws)  # fmt: skip
+    cli_ok(cli, "people", "traits", "add", "--id", "101", "--name", "Shoes",
+           "--datasource", "7001", "-w", ws)  # fmt: skip
+    cli_ok(cli, "people", "segments", "add", "--id", "900", "--name", "S", "--rule", "T101",
+           "-w", ws)  # fmt: skip
+    drop = tmp_path / "in"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=101"])
+    cli_ok(cli, "people", "ingest", "--from", str(drop), "-w", ws)
+    time.sleep(1.1)  # the moment is given to the second
+    moment = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
+    time.sleep(1.1)
+    write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c2\td_sid=101"])
+    cli_ok(cli, "people", "ingest", "--from", str(drop), "-w", ws)
+    now = json.loads(cli_ok(cli, "people", "segments", "show", "900", "--json", "-w", ws).out)
+    then = json.loads(
+        cli_ok(
+            cli,
+            "people",
+            "segments",
+            "show",
+            "900",
+            "--at",
+            moment,
+            "--members",
+            "--json",
+            "-w",
+            ws,
+        ).out
+    )
+    assert (now["size"], then["size"], then["members"]) == (2, 1, ["c1"])
+    refused = cli("people", "segments", "show", "900", "--at", "2001-01-01", "-w", ws)
+    assert refused.code != 0 and "no snapshot" in refused.err
+    shown = cli_ok(cli, "people", "lake", "history", "--json", "-w", ws).out
+    assert any("ingest ftp_dpm_7001_1764300100.sync" in s["message"] for s in json.loads(shown))

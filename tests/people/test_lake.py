@@ -1,0 +1,279 @@
+"""The people lake: atomic batches, two processes at once, history, upkeep, and the
+columnar parser held to the reference parser.
+
+Storage tests run on SQLite and PostgreSQL (the lake's catalog follows the people
+database); the processes are real ones, killed or run side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audiencehub.drops import FolderDrop
+from audiencehub.errors import InvalidInput
+from audiencehub.formats.inbound import parse_inbound_row
+from audiencehub.people.destinations import add_destination
+from audiencehub.people.inbound_rows import TraitIndex, read_files
+from audiencehub.people.ingest import ingest
+from audiencehub.people.lake import compact, history, reading
+from audiencehub.people.materialise import members_at
+from audiencehub.people.publication import publish
+from audiencehub.people.receipts import receipt_page
+from audiencehub.people.segments import add_segment, get_segment
+from tests.helpers import held_traits, write_inbound
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _batches(workspace) -> list[str]:
+    with reading(workspace.people) as session:
+        return sorted(
+            row[0] for row in session.execute("SELECT batch FROM lake.batches").fetchall()
+        )
+
+
+def _realisations(workspace) -> list[tuple[int, int]]:
+    with reading(workspace.people) as session:
+        rows = session.execute("SELECT user_id, trait_id FROM lake.realisations").fetchall()
+    return sorted((int(u), int(t)) for u, t in rows)
+
+
+def _python(workspace: Path, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter on the workspace (``sys.argv[1]``)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(workspace), *args],
+        capture_output=True,
+        text=True,
+        cwd=_ROOT,
+        env={**os.environ, "PYTHONPATH": str(_ROOT / "src")},
+        timeout=300,
+        check=False,
+    )
+
+
+_KILLED_IN_BATCH = """
+    import os, sys
+    from pathlib import Path
+    from audiencehub.drops import FolderDrop
+    from audiencehub.people import ingest as module
+    from audiencehub.workspace import open_workspace
+
+    real = module.apply_effects
+
+    def dies_after_writing(*args, **kwargs):
+        real(*args, **kwargs)  # the batch's rows are written, not yet committed
+        os._exit(9)
+
+    module.apply_effects = dies_after_writing
+    workspace = open_workspace(Path(sys.argv[1]))
+    module.ingest(workspace.people, FolderDrop(Path(sys.argv[2])))
+"""
+
+_KILLED_AFTER_COMMIT = """
+    import os, sys
+    from pathlib import Path
+    from audiencehub.drops import FolderDrop
+    from audiencehub.people import ingest as module
+    from audiencehub.workspace import open_workspace
+
+    def dies(*args, **kwargs):
+        os._exit(9)  # the lake committed the batch; its receipt never reached the database
+
+    module._record = dies
+    workspace = open_workspace(Path(sys.argv[1]))
+    module.ingest(workspace.people, FolderDrop(Path(sys.argv[2])))
+"""
+
+
+def test_a_batch_killed_midway_leaves_the_previous_snapshot(people, tmp_path):
+    """A process killed with the batch written but not committed leaves the lake as it was;
+    killed after the commit, the next run records the receipt and applies nothing twice."""
+    drop = tmp_path / "export"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=101"])
+    ingest(people.people, FolderDrop(drop))
+    before, snapshots = _realisations(people), len(history(people.people, 1000))
+    write_inbound(drop, "ftp_dpm_7001_1764300100.overwrite", ["c1\td_sid=102", "c2\td_sid=103"])
+    killed = _python(people.path, _KILLED_IN_BATCH, str(drop))
+    assert killed.returncode == 9, killed.stderr
+    assert _realisations(people) == before
+    assert len(history(people.people, 1000)) == snapshots + 1  # only the graph's new user
+    assert _batches(people) == ["ftp_dpm_7001_1764300000.sync"]
+    [again] = ingest(people.people, FolderDrop(drop)).receipts
+    assert (again.status, again.stored_records) == ("applied", 2)
+    assert held_traits(people.people, "c1") == {102}
+    write_inbound(drop, "ftp_dpm_7001_1764300200.sync", ["c3\td_sid=101"])
+    killed = _python(people.path, _KILLED_AFTER_COMMIT, str(drop))
+    assert killed.returncode == 9, killed.stderr
+    assert held_traits(people.people, "c3") == {101}  # committed in the lake
+    assert ingest(people.people, FolderDrop(drop)).receipts == []  # not applied twice
+    with people.people.connect() as connection:
+        recorded = [r["batch"] for r in receipt_page(connection, None, 10)]
+    assert "ftp_dpm_7001_1764300200.sync" in recorded  # its receipt copied from the lake
+
+
+def test_a_command_and_the_scheduler_ingest_at_the_same_time(people, tmp_path):
+    """Two processes ingesting the same drop at once: the second waits for the lake's
+    writer, then skips what the first applied; every batch lands exactly once."""
+    drop = tmp_path / "export"
+    for number in range(6):
+        write_inbound(
+            drop,
+            f"ftp_dpm_7001_17643{number:05d}.sync",
+            [f"c{number}-{i}\td_sid=101" for i in range(2000)],
+        )
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(_ROOT / "src"),
+        "AUDIENCEHUB_PEOPLE_INBOUND_DROP": str(drop),
+    }
+    command = [sys.executable, "-m", "audiencehub"]
+    started = [
+        subprocess.Popen(
+            [*command, "people", "ingest", "--from", str(drop), "--json", "-w", str(people.path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        ),
+        subprocess.Popen(
+            [*command, "people", "jobs", "run", "ingest", "--json", "-w", str(people.path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        ),
+    ]
+    outputs = [process.communicate(timeout=300) for process in started]
+    assert [p.returncode for p in started] == [0, 0], [err for _, err in outputs]
+    command_receipts = json.loads(outputs[0][0])
+    job_receipts = json.loads(outputs[1][0])["receipts"]
+    applied = sorted(r["batch"] for r in [*command_receipts, *job_receipts])
+    assert applied == sorted(f"ftp_dpm_7001_17643{n:05d}.sync" for n in range(6))
+    assert all(r["status"] == "applied" for r in [*command_receipts, *job_receipts])
+    assert len(_batches(people)) == 6 and len(_realisations(people)) == 12_000
+
+
+def test_a_segment_can_be_read_as_it_was(people, tmp_path):
+    """Every materialisation is a snapshot: the segment as it was at an earlier moment is
+    answered from the lake's history, its size and its IDs, by the core and the CLI."""
+    drop = tmp_path / "export"
+    with people.people.begin() as connection:
+        add_segment(connection, segment_id=900, name="Shoes", rule="T101 AND NOT T103")
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=101", "c2\td_sid=101"])
+    ingest(people.people, FolderDrop(drop))
+    time.sleep(0.05)
+    moment = datetime.now(UTC)
+    time.sleep(0.05)
+    write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c2\td_sid=103", "c3\td_sid=101"])
+    ingest(people.people, FolderDrop(drop))
+    write_inbound(drop, "ftp_dpm_7001_1764300200.sync", ["c4\td_sid=101"])
+    ingest(people.people, FolderDrop(drop))
+    with people.people.connect() as connection:
+        assert get_segment(connection, 900)["size"] == 3
+    then, ids = members_at(people.people, 900, moment, with_ids=True)
+    assert (then.size, list(ids)) == (2, ["c1", "c2"])
+    with pytest.raises(Exception, match="no snapshot"):
+        members_at(people.people, 900, datetime(2000, 1, 1, tzinfo=UTC))
+
+
+def test_compaction_merges_files_and_keeps_what_is_read(people, tmp_path):
+    """Many small batches leave many files; compaction merges them and expires old
+    snapshots, and every realisation, membership and published row is still there."""
+    drop, out = tmp_path / "export", tmp_path / "import"
+    with people.people.begin() as connection:
+        add_segment(connection, segment_id=900, name="Shoes", rule="T101")
+        add_destination(
+            connection,
+            destination_id=1,
+            name="c",
+            drop_url=str(out),
+            id_type="declared",
+            data_source_id=7001,
+            segment_ids=[900],
+        )
+    for number in range(8):
+        write_inbound(drop, f"ftp_dpm_7001_17643{number:05d}.sync", [f"c{number}\td_sid=101"])
+    ingest(people.people, FolderDrop(drop))
+    publish(people.people, 1)
+    before = _realisations(people)
+    done = compact(people.people, history_days=1, now=datetime(2100, 1, 1, tzinfo=UTC))
+    assert done.files_merged > 1 and done.snapshots_expired > 0
+    assert _realisations(people) == before
+    with people.people.connect() as connection:
+        assert get_segment(connection, 900)["size"] == 8
+    assert publish(people.people, 1).rows == 0  # the published state survived
+
+
+# --- the columnar parser against the reference parser -----------------------------------
+
+_INDEX = TraitIndex(ids={101, 102}, elsewhere={201}, codes={"bags": 102, "7": 101})
+_INDEX.rules = {104: {"gender": "female"}}
+_INDEX.rule_pairs = {("gender", "female")}
+
+_PIECES = st.sampled_from(
+    ["c1", "c:2", "c%3A3", "", " ", "\t", ",", "d_sid=101", "d_sid=201", "d_sid=0101",
+     "d_sid=x", "d_unsid=102", "ic=bags", "ic=", "ic=a b", "7", "101:0", "102:-1", "x:-1",
+     '"gender"="female"', '"Gender"="FEMALE"', '"k"="v', '-"k"="v"', '""="v"', "k=v",
+     "=", '"a,b"="c"', "'", "\\", "é", "\x0b", "\x1f", "\x00", "--k=v", "d_sid=1" * 3]
+)  # fmt: skip
+_LINE = st.lists(_PIECES, max_size=8).map("".join)
+
+
+def _reference(lines: list[str]) -> tuple[list[object], list[object], list[object]]:
+    out_lines, refs, pairs = [], [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = parse_inbound_row(line)
+        except InvalidInput as exc:
+            out_lines.append((number, None, exc.message))
+            continue
+        out_lines.append((number, row.user_id, None))
+        for removal, found in ((False, row.realize), (True, row.remove)):
+            for ref in found:
+                trait_id, foreign = _INDEX.resolve(ref)
+                refs.append((number, removal, trait_id, foreign))
+        for key, values in row.signals.items():
+            for value in values:
+                pairs.append((number, key, value, _INDEX.tested(key, value)))
+    return sorted(out_lines, key=str), sorted(refs, key=str), sorted(pairs, key=str)
+
+
+def _columnar(folder: Path, lines: list[str]) -> tuple[list[object], list[object], list[object]]:
+    path = folder / "batch.sync"
+    path.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8"))
+    session = duckdb.connect()
+    try:
+        assert read_files(session, [(path, False)], _INDEX)
+        got_lines = session.execute("SELECT k, user_id, error FROM in_lines").fetchall()
+        good = "WHERE k IN (SELECT k FROM in_lines WHERE error IS NULL)"
+        got_refs = session.execute(
+            f"SELECT k, removal, trait_id, foreign_ FROM in_refs {good}"
+        ).fetchall()
+        got_pairs = session.execute(f"SELECT k, key, value, tested FROM in_pairs {good}").fetchall()
+    finally:
+        session.close()
+    return sorted(got_lines, key=str), sorted(got_refs, key=str), sorted(got_pairs, key=str)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_LINE, min_size=1, max_size=12))
+def test_the_columnar_parser_reads_what_the_reference_reads(tmp_path_factory, lines):
+    """Every line gets the reference parser's verdict, message, references and key-values."""
+    lines = [line.replace("\n", "").replace("\r", "").replace("\x01", "") for line in lines]
+    expected = _reference(lines)
+    got = _columnar(tmp_path_factory.mktemp("lines"), lines)
+    assert got == expected
