@@ -392,19 +392,17 @@ def _rule_traits(session: duckdb.DuckDBPyConnection, now: datetime) -> int:
     )
     session.execute(
         """
-        CREATE TEMP TABLE folded AS
-        SELECT DISTINCT s.user_id, coalesce(fk.folded, lower(s.key)) AS key_f,
-               coalesce(fv.folded, lower(s.value)) AS value_f
+        CREATE TEMP TABLE rule_holds AS
+        SELECT s.user_id, c.trait_id
         FROM (SELECT user_id, key, unnest(value_list) AS value FROM after_signals) s
         LEFT JOIN folds fk ON fk.original = s.key
-        LEFT JOIN folds fv ON fv.original = s.value;
-        CREATE TEMP TABLE rule_holds AS
-        SELECT f.user_id, c.trait_id
-        FROM folded f JOIN rule_conditions c USING (key_f, value_f)
+        LEFT JOIN folds fv ON fv.original = s.value
+        JOIN rule_conditions c ON c.key_f = coalesce(fk.folded, lower(s.key))
+                              AND c.value_f = coalesce(fv.folded, lower(s.value))
         JOIN (SELECT trait_id, count(*) AS needed FROM rule_conditions GROUP BY trait_id) r
           ON r.trait_id = c.trait_id
-        GROUP BY f.user_id, c.trait_id, r.needed
-        HAVING count(*) = r.needed;
+        GROUP BY s.user_id, c.trait_id, r.needed
+        HAVING count(DISTINCT (c.key_f, c.value_f)) = r.needed;
         DELETE FROM lake.realisations USING (
             SELECT DISTINCT s.user_id, c.trait_id FROM new_signals s, rule_conditions c
         ) d WHERE realisations.user_id = d.user_id AND realisations.trait_id = d.trait_id;

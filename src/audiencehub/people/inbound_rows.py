@@ -156,17 +156,20 @@ FROM (
 _RESULTS = """
 CREATE TEMP TABLE bad_parts AS
 SELECT p.k, arg_min(v.error, p.pos) AS error
-FROM parts p JOIN vocabulary v USING (part) WHERE v.error IS NOT NULL GROUP BY p.k;
+FROM parts p JOIN (SELECT part, error FROM vocabulary WHERE error IS NOT NULL) v USING (part)
+GROUP BY p.k;
 INSERT INTO in_lines
 SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END,
        coalesce(l.error, e.error)
 FROM lines_split l LEFT JOIN bad_parts e USING (k);
 INSERT INTO in_refs
-SELECT p.k, v.action = 'remove', v.trait_id, v.foreign_
-FROM parts p JOIN vocabulary v USING (part) WHERE v.action IS NOT NULL;
+SELECT p.k, v.removal, v.trait_id, v.foreign_
+FROM parts p JOIN (SELECT part, action = 'remove' AS removal, trait_id, foreign_
+                   FROM vocabulary WHERE action IS NOT NULL) v USING (part);
 INSERT INTO in_pairs
 SELECT p.k, min(p.pos), v.key, v.value, bool_or(v.tested)
-FROM parts p JOIN vocabulary v USING (part) WHERE v.key IS NOT NULL
+FROM parts p JOIN (SELECT part, key, value, tested FROM vocabulary WHERE key IS NOT NULL) v
+  USING (part)
 GROUP BY p.k, v.key, v.value;
 DROP TABLE bad_parts; DROP TABLE parts; DROP TABLE vocabulary;
 """

@@ -19,35 +19,37 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from sqlalchemy import Engine, select, update
 
 from audiencehub.engines import extract
 from audiencehub.errors import NotFound
 from audiencehub.identity.declared import AuthState
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
-from audiencehub.people.lake import commit, reading, snapshot_at, writing
+from audiencehub.people.lake import commit, reading, snapshot_at, sync_users, writing
 from audiencehub.people.schema import id_links, opt_outs, segments, users
-from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule
+from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule, trait_ids
 
 __all__ = ["Evaluation", "SegmentAt", "evaluate", "materialise", "members_at", "rule_sql"]
 
-_MERGES = ("device", "last-authenticated", "all-cross-device")
 
-
-def rule_sql(rule: Rule, column: str = "traits") -> str:
-    """The rule as a SQL condition on a user's list of held trait ids."""
+def rule_sql(rule: Rule, bits: dict[int, tuple[int, int]]) -> str:
+    """The rule as a SQL condition on a user's trait masks: trait ``t`` is bit ``b`` of
+    column ``m<w>`` where ``bits[t] == (w, b)``."""
     if isinstance(rule, Trait):
-        return f"list_contains({column}, {int(rule.trait_id)})"
+        word, bit = bits[rule.trait_id]
+        return f"(m{word} & {1 << bit}::UBIGINT <> 0)"
     if isinstance(rule, Not):
-        return f"(NOT {rule_sql(rule.operand, column)})"
+        return f"(NOT {rule_sql(rule.operand, bits)})"
     joiner = " AND " if isinstance(rule, And) else " OR "
     assert isinstance(rule, And | Or)  # noqa: S101 -- the Rule union has no other member
-    return f"({rule_sql(rule.left, column)}{joiner}{rule_sql(rule.right, column)})"
+    return f"({rule_sql(rule.left, bits)}{joiner}{rule_sql(rule.right, bits)})"
 
 
 def _holds_empty(rule: Rule) -> bool:
@@ -71,30 +73,68 @@ class Evaluation:
     opted_out_of: tuple[int, ...] = (DEVICE_NAMESPACE,)
 
 
-def _graph(engine: Engine, session: duckdb.DuckDBPyConnection) -> None:
-    """``graph_users(id, ns)``, ``graph_links`` and ``graph_opt_outs``, read in bulk."""
-    for name, query in (
-        ("graph_users", select(users.c.id, users.c.data_source_id.label("ns"))),
-        (
-            "graph_links",
-            select(
-                id_links.c.device_user_id,
-                id_links.c.customer_user_id,
-                id_links.c.auth_state,
-                id_links.c.last_seen,
-            ),
+def _graph(engine: Engine, session: duckdb.DuckDBPyConnection, *, copied: bool) -> None:
+    """``graph_users(id, ns)``, ``graph_links`` and ``graph_opt_outs``, read in bulk: the
+    users from the lake's copy when a writer has just brought it up to date (``copied``),
+    else from the graph itself; links and opt-outs from the graph, both at once."""
+    queries = {
+        "graph_links": select(
+            id_links.c.device_user_id,
+            id_links.c.customer_user_id,
+            id_links.c.auth_state,
+            id_links.c.last_seen,
         ),
-        ("graph_opt_outs", select(opt_outs.c.user_id, opt_outs.c.data_source_id)),
-    ):
-        session.register(f"{name}_rows", extract(engine, query))
+        "graph_opt_outs": select(opt_outs.c.user_id, opt_outs.c.data_source_id),
+    }
+    if not copied:
+        queries["graph_users"] = select(users.c.id, users.c.data_source_id.label("ns"))
+    with ThreadPoolExecutor(max_workers=len(queries)) as pool:  # each extract is a process
+        found = pool.map(lambda q: extract(engine, q), queries.values())
+        tables = dict(zip(queries, found, strict=True))
+    for name, table in tables.items():
+        session.register(f"{name}_rows", table)
         session.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_rows")
         session.unregister(f"{name}_rows")
+    if copied:
+        session.execute(
+            "CREATE OR REPLACE TEMP VIEW graph_users AS SELECT id, ns FROM lake.graph_users"
+        )
 
 
-def _held(session: duckdb.DuckDBPyConnection, merge_rule: str, at: str) -> str:
-    """Create the relation of users and the traits they hold under ``merge_rule``."""
+def _bits(evaluations: Sequence[Evaluation]) -> dict[int, tuple[int, int]]:
+    """A bit for each trait the rules name: 64 to a word."""
+    named = sorted({t for e in evaluations for t in trait_ids(e.rule)})
+    return {trait: divmod(index, 64) for index, trait in enumerate(named)}
+
+
+def _held(
+    session: duckdb.DuckDBPyConnection, merge_rule: str, bits: dict[int, tuple[int, int]]
+) -> str:
+    """Create the relation of users and the traits (of those the rules name) they hold
+    under ``merge_rule``, as bit masks; without links every merge rule holds the same."""
+    [(links,)] = session.execute("SELECT count(*) FROM graph_links").fetchall()
+    if not links:
+        merge_rule = "device"
     table = f"held_{merge_rule.replace('-', '_')}"
-    own = f"SELECT user_id, trait_id FROM lake.realisations{at}"
+    exists = session.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table]
+    ).fetchall()[0][0]
+    if exists:
+        return table
+    session.register(
+        "trait_bits",
+        pa.table(
+            {
+                "trait_id": pa.array(list(bits), pa.int32()),
+                "word": pa.array([w for w, _ in bits.values()], pa.int32()),
+                "bit": pa.array([1 << b for _, b in bits.values()], pa.uint64()),
+            }
+        ),
+    )
+    own = (
+        "SELECT r.user_id, t.word, t.bit FROM lake.realisations r "
+        "JOIN trait_bits t ON t.trait_id = r.trait_id"
+    )
     if merge_rule == "device":
         source = own
     else:
@@ -108,15 +148,18 @@ def _held(session: duckdb.DuckDBPyConnection, merge_rule: str, at: str) -> str:
             )
         source = (
             f"{own} UNION ALL "
-            f"SELECT l.device_user_id, r.trait_id FROM {links} l "
-            f"JOIN lake.realisations{at} r ON r.user_id = l.customer_user_id UNION ALL "
-            f"SELECT l.customer_user_id, r.trait_id FROM {links} l "
-            f"JOIN lake.realisations{at} r ON r.user_id = l.device_user_id"
+            f"SELECT l.device_user_id, o.word, o.bit FROM {links} l "
+            f"JOIN ({own}) o ON o.user_id = l.customer_user_id UNION ALL "
+            f"SELECT l.customer_user_id, o.word, o.bit FROM {links} l "
+            f"JOIN ({own}) o ON o.user_id = l.device_user_id"
         )
+    words = max((w for w, _ in bits.values()), default=0) + 1
+    masks = ", ".join(f"bit_or(bit) FILTER (word = {w}) AS m{w}" for w in range(words))
     session.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS "
-        f"SELECT user_id, list(DISTINCT trait_id) AS traits FROM ({source}) GROUP BY user_id"
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT user_id, {masks} "
+        f"FROM ({source}) GROUP BY user_id"
     )
+    session.unregister("trait_bits")
     return table
 
 
@@ -126,17 +169,22 @@ def evaluate(
     evaluations: Sequence[Evaluation],
     *,
     target: str = "evaluated",
+    copied: bool = False,
 ) -> None:
-    """Create ``target(segment_id, user_id)``: the members of each evaluation now."""
-    _graph(engine, session)
+    """Create ``target(segment_id, user_id)``: the members of each evaluation now.
+    ``copied``: the lake's copy of the graph's users is up to date (a writer's session)."""
+    _graph(engine, session, copied=copied)
     session.execute(f"CREATE OR REPLACE TEMP TABLE {target} (segment_id INTEGER, user_id BIGINT)")
+    if not evaluations:
+        return
+    bits = _bits(evaluations)
+    words = max((w for w, _ in bits.values()), default=0) + 1
     groups: dict[tuple[str, int | None, tuple[int, ...], bool], list[Evaluation]] = {}
     for item in evaluations:
         key = (item.merge_rule, item.namespace, item.opted_out_of, _holds_empty(item.rule))
         groups.setdefault(key, []).append(item)
-    held_tables = {m: _held(session, m, "") for m in {e.merge_rule for e in evaluations}}
     for (merge_rule, namespace, blocked, everyone), items in groups.items():
-        held = held_tables[merge_rule]
+        held = _held(session, merge_rule, bits)
         where = [
             "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = u.id "
             f"AND o.data_source_id IN ({', '.join(map(str, blocked))}))"
@@ -148,15 +196,16 @@ def evaluate(
             if everyone
             else f"{held} h JOIN graph_users u ON u.id = h.user_id"
         )
+        masks = ", ".join(f"coalesce(h.m{w}, 0::UBIGINT) AS m{w}" for w in range(words))
         choices = ", ".join(
-            f"CASE WHEN {rule_sql(item.rule, 'coalesce(h.traits, [])')} "
-            f"THEN {int(item.segment_id)} END"
+            f"CASE WHEN {rule_sql(item.rule, bits)} THEN {int(item.segment_id)} END"
             for item in items
         )
         session.execute(
             f"INSERT INTO {target} SELECT segment_id, user_id FROM ("
-            f"SELECT u.id AS user_id, unnest([{choices}]) AS segment_id "
-            f"FROM {people} WHERE {' AND '.join(where)}) WHERE segment_id IS NOT NULL"
+            f"SELECT user_id, unnest([{choices}]) AS segment_id FROM ("
+            f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)})"
+            ") WHERE segment_id IS NOT NULL"
         )
 
 
@@ -185,11 +234,13 @@ def _materialise(
     engine: Engine, session: duckdb.DuckDBPyConnection, segment_ids: Sequence[int] | None
 ) -> dict[int, int]:
     rows = _segment_rows(engine, segment_ids)
+    sync_users(engine, session)  # the IDs an ingest of this session created
     with contextlib.closing(session.cursor()) as work:
         evaluate(
             engine,
             work,
             [Evaluation(row.id, parse_rule(row.rule), row.merge_rule) for row in rows],
+            copied=True,
         )
         sizes = {row.id: 0 for row in rows}
         sizes.update(

@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, select
 
 from audiencehub.drops import open_drop
-from audiencehub.engines import extract
 from audiencehub.errors import ConfigurationError
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
@@ -30,7 +29,7 @@ from audiencehub.people.data_sources import DEVICE_NAMESPACE
 from audiencehub.people.destinations import Destination, check_controls, get_destination
 from audiencehub.people.lake import commit, writing
 from audiencehub.people.materialise import Evaluation, evaluate
-from audiencehub.people.schema import segments, users
+from audiencehub.people.schema import segments
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.segments import MergeRule
 
@@ -107,20 +106,11 @@ def publish(
         destination = get_destination(connection, destination_id)
         evaluations = _evaluations(connection, destination)
     with writing(engine, scratch=scratch) as lake, contextlib.closing(lake.cursor()) as session:
-        evaluate(engine, session, evaluations, target="now_ids")
-        namespace = evaluations[0].namespace if evaluations else DEVICE_NAMESPACE
-        session.register(
-            "names",
-            extract(
-                engine,
-                select(users.c.id, users.c.external_id).where(users.c.data_source_id == namespace),
-            ),
-        )
+        evaluate(engine, session, evaluations, target="now_ids", copied=True)
         session.execute(
             "CREATE TEMP TABLE now_rows AS SELECT n.external_id AS member, e.segment_id "
-            "FROM now_ids e JOIN names n ON n.id = e.user_id"
+            "FROM now_ids e JOIN lake.graph_users n ON n.id = e.user_id"
         )
-        session.unregister("names")
         session.execute(
             "CREATE TEMP TABLE before_rows AS SELECT member, segment_id FROM lake.published "
             "WHERE destination_id = ? AND segment_id <> 0",
