@@ -277,3 +277,50 @@ def test_the_columnar_parser_reads_what_the_reference_reads(tmp_path_factory, li
     expected = _reference(lines)
     got = _columnar(tmp_path_factory.mktemp("lines"), lines)
     assert got == expected
+
+
+def test_the_lake_may_keep_its_files_on_s3(sqlite_workspace, s3_endpoint, aws_env, tmp_path):
+    """With ``people_lake_path`` on S3 (here the local S3 server, over HTTP) the batches,
+    memberships and published state are Parquet objects in the bucket; the catalog stays
+    beside the people database."""
+    import boto3
+
+    from audiencehub.people.data_sources import InboundIdType, add_data_source
+    from audiencehub.people.traits import add_trait
+    from audiencehub.workspace import Workspace
+
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="lake")
+    settings = sqlite_workspace.settings.model_copy(
+        update={"people_lake_path": "s3://lake/people/", "s3_endpoint_url": s3_endpoint}
+    )
+    workspace = Workspace(settings)
+    with workspace.people.begin() as connection:
+        add_data_source(connection, dpid=7001, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+        add_trait(connection, trait_id=101, name="Shoes", data_source_id=7001)
+        add_segment(connection, segment_id=900, name="Shoes", rule="T101")
+    drop = tmp_path / "export"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync.gz", ["c1\td_sid=101", "c2\td_sid=101"])
+    [receipt] = ingest(workspace.people, FolderDrop(drop)).receipts
+    assert (receipt.status, receipt.stored_records) == ("applied", 2)
+    assert held_traits(workspace.people, "c1") == {101}
+    with workspace.people.connect() as connection:
+        assert get_segment(connection, 900)["size"] == 2
+    listed = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket="lake")
+    keys = [item["Key"] for item in listed.get("Contents", [])]
+    assert any(k.startswith("people/main/realisations/") and k.endswith(".parquet") for k in keys)
+    assert not (Path(settings.workspace) / "people_lake").exists()
+    workspace.dispose()
+
+
+def test_the_memory_limit_comes_from_the_settings(sqlite_workspace):
+    """Every bulk job's DuckDB is held to ``bulk_memory_limit`` (1 GB when unset)."""
+    from audiencehub.workspace import Workspace
+
+    with reading(sqlite_workspace.people) as session:
+        [(default,)] = session.execute("SELECT current_setting('memory_limit')").fetchall()
+    settings = sqlite_workspace.settings.model_copy(update={"bulk_memory_limit": "300MB"})
+    workspace = Workspace(settings)
+    with reading(workspace.people) as session:
+        [(limited,)] = session.execute("SELECT current_setting('memory_limit')").fetchall()
+    workspace.dispose()
+    assert (default, limited) == ("953.6 MiB", "286.1 MiB")
