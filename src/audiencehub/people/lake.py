@@ -27,10 +27,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy import Engine, MetaData, Table, func, inspect, select, text
 
+from audiencehub.engines import extract
 from audiencehub.engines.lake import Lake, lake_of, open_lake, writer_lock
 from audiencehub.files import scratch_folder
+from audiencehub.people.schema import users
 from audiencehub.workspace import PEOPLE_LAKE
 
 __all__ = [
@@ -135,38 +137,48 @@ def reading(engine: Engine, *, scratch: Path | None = None) -> Iterator[duckdb.D
         yield session
 
 
-def sync_users(engine: Engine, session: duckdb.DuckDBPyConnection) -> None:
+# how far below the copy's highest id a sync looks again: on PostgreSQL a user whose
+# transaction took an id before another's may commit after it
+_SYNC_MARGIN = 10_000
+
+
+def sync_users(engine: Engine, session: duckdb.DuckDBPyConnection, *, verify: bool = False) -> None:
     """Bring the lake's copy of the graph's users up to date, as one snapshot.
 
     Users are only ever added (with growing ids) except by retention, which deletes
-    them from the copy too: the new ones are those above the copy's highest id. If
-    the counts then disagree (an id committed out of order, a user deleted behind
-    the lake's back) the copy is made again whole.
+    them from the copy too: the new ones are those above the copy's highest id (and a
+    margin below it, for ids committed out of order), found from ``max(id)`` alone.
+    ``verify`` also compares the counts (a full pass over the users; compaction does it
+    daily) and makes the copy again whole if they disagree.
     """
-    from audiencehub.engines import extract
-    from audiencehub.people.schema import users
-
-    [(top, copied)] = session.execute(
-        "SELECT coalesce(max(id), 0), count(*) FROM lake.graph_users"
-    ).fetchall()
+    [(top,)] = session.execute("SELECT coalesce(max(id), 0) FROM lake.graph_users").fetchall()
     with engine.connect() as connection:
         [(highest,)] = connection.execute(select(func.coalesce(func.max(users.c.id), 0))).all()
-        [(below,)] = connection.execute(
-            select(func.count()).select_from(users).where(users.c.id <= top)
-        ).all()
-    if highest == top and below == copied:
-        return
     columns = select(users.c.id, users.c.data_source_id.label("ns"), users.c.external_id)
-    whole = below != copied
-    session.register(
-        "new_users", extract(engine, columns if whole else columns.where(users.c.id > top))
-    )
-    session.execute("BEGIN")
-    if whole:
+    if highest != top:
+        session.register(
+            "new_users", extract(engine, columns.where(users.c.id > top - _SYNC_MARGIN))
+        )
+        session.execute("BEGIN")
+        session.execute(
+            "INSERT INTO lake.graph_users SELECT id, ns, external_id FROM new_users n "
+            f"WHERE n.id > {int(top)} OR NOT EXISTS "
+            "(SELECT 1 FROM lake.graph_users g WHERE g.id = n.id)"
+        )
+        commit(session, "graph users copied")
+        session.unregister("new_users")
+    if not verify:
+        return
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(users)).scalar_one()
+    [(copied,)] = session.execute("SELECT count(*) FROM lake.graph_users").fetchall()
+    if total != copied:
+        session.register("all_users", extract(engine, columns))
+        session.execute("BEGIN")
         session.execute("DELETE FROM lake.graph_users")
-    session.execute("INSERT INTO lake.graph_users SELECT id, ns, external_id FROM new_users")
-    commit(session, "graph users copied" + (" whole" if whole else ""))
-    session.unregister("new_users")
+        session.execute("INSERT INTO lake.graph_users SELECT id, ns, external_id FROM all_users")
+        commit(session, "graph users copied whole")
+        session.unregister("all_users")
 
 
 def commit(session: duckdb.DuckDBPyConnection, message: str) -> None:
@@ -202,10 +214,6 @@ def _move_legacy(engine: Engine, session: duckdb.DuckDBPyConnection) -> None:
     One snapshot takes every row (those already in the lake are not added twice),
     then the old tables are dropped: a move cut short is simply done again.
     """
-    from sqlalchemy import MetaData, Table, select
-
-    from audiencehub.engines import extract  # the extract worker is only needed here
-
     with engine.connect() as connection:
         present = set(inspect(connection).get_table_names()) & set(LEGACY_TABLES)
     metadata = MetaData()
@@ -258,6 +266,7 @@ def compact(engine: Engine, history_days: int, now: datetime | None = None) -> C
     a few files; without this a lake slows down and grows with every run.)"""
     moment = now or datetime.now(UTC)
     with writing(engine) as session:
+        sync_users(engine, session, verify=True)  # a user the copy missed is found here
         [(merged,)] = session.execute(
             "SELECT coalesce(sum(files_processed), 0) FROM ducklake_merge_adjacent_files('lake')"
         ).fetchall()

@@ -154,7 +154,11 @@ def _held(
             f"JOIN ({own}) o ON o.user_id = l.device_user_id"
         )
     words = max((w for w, _ in bits.values()), default=0) + 1
-    masks = ", ".join(f"bit_or(bit) FILTER (word = {w}) AS m{w}" for w in range(words))
+    masks = (
+        "bit_or(bit) AS m0"
+        if words == 1
+        else ", ".join(f"bit_or(bit) FILTER (word = {w}) AS m{w}" for w in range(words))
+    )
     session.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT user_id, {masks} "
         f"FROM ({source}) GROUP BY user_id"
@@ -171,42 +175,58 @@ def evaluate(
     target: str = "evaluated",
     copied: bool = False,
 ) -> None:
-    """Create ``target(segment_id, user_id)``: the members of each evaluation now.
+    """Fill ``target(segment_id, user_id)`` (a new temporary table, or a lake table in the
+    caller's transaction) with the members of each evaluation now.
     ``copied``: the lake's copy of the graph's users is up to date (a writer's session)."""
     _graph(engine, session, copied=copied)
-    session.execute(f"CREATE OR REPLACE TEMP TABLE {target} (segment_id INTEGER, user_id BIGINT)")
+    if not target.startswith("lake."):
+        session.execute(
+            f"CREATE OR REPLACE TEMP TABLE {target} (segment_id INTEGER, user_id BIGINT)"
+        )
     if not evaluations:
         return
     bits = _bits(evaluations)
     words = max((w for w, _ in bits.values()), default=0) + 1
     groups: dict[tuple[str, int | None, tuple[int, ...], bool], list[Evaluation]] = {}
     for item in evaluations:
-        key = (item.merge_rule, item.namespace, item.opted_out_of, _holds_empty(item.rule))
+        held = _held(session, item.merge_rule, bits)  # merge rules may share one relation
+        key = (held, item.namespace, item.opted_out_of, _holds_empty(item.rule))
         groups.setdefault(key, []).append(item)
-    for (merge_rule, namespace, blocked, everyone), items in groups.items():
-        held = _held(session, merge_rule, bits)
-        where = [
-            "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = u.id "
-            f"AND o.data_source_id IN ({', '.join(map(str, blocked))}))"
-        ]
-        if namespace is not None:
-            where.append(f"u.ns = {int(namespace)}")
-        people = (
-            f"graph_users u LEFT JOIN {held} h ON h.user_id = u.id"
-            if everyone
-            else f"{held} h JOIN graph_users u ON u.id = h.user_id"
-        )
+    for (held, namespace, blocked, everyone), items in groups.items():
         masks = ", ".join(f"coalesce(h.m{w}, 0::UBIGINT) AS m{w}" for w in range(words))
-        choices = ", ".join(
-            f"CASE WHEN {rule_sql(item.rule, bits)} THEN {int(item.segment_id)} END"
-            for item in items
+        opted_out = (
+            "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = {0} "
+            f"AND o.data_source_id IN ({', '.join(map(str, blocked))}))"
         )
-        session.execute(
-            f"INSERT INTO {target} SELECT segment_id, user_id FROM ("
-            f"SELECT user_id, unnest([{choices}]) AS segment_id FROM ("
-            f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)})"
-            ") WHERE segment_id IS NOT NULL"
-        )
+        if everyone or namespace is not None:
+            # every user the graph knows (a rule an ID without traits meets), or one namespace
+            people = (
+                f"graph_users u LEFT JOIN {held} h ON h.user_id = u.id"
+                if everyone
+                else f"{held} h JOIN graph_users u ON u.id = h.user_id"
+            )
+            where = [opted_out.format("u.id")]
+            if namespace is not None:
+                where.append(f"u.ns = {int(namespace)}")
+            base = f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)}"
+        else:
+            # the users holding some trait: every realisation's user is one the graph knows
+            base = f"SELECT h.user_id, {masks} FROM {held} h WHERE {opted_out.format('h.user_id')}"
+        [(blocking,)] = session.execute(
+            "SELECT count(*) FROM graph_opt_outs "
+            f"WHERE data_source_id IN ({', '.join(map(str, blocked))})"
+        ).fetchall()
+        if not (everyone or namespace is not None or blocking):
+            base = f"SELECT * FROM {held}"  # read as it is: nothing to leave out
+        session.execute(f"CREATE OR REPLACE TEMP VIEW evaluation_base AS {base}")
+        for start in range(0, len(items), 8):  # one statement per few segments: one scan each
+            selects = " UNION ALL ".join(
+                f"SELECT {int(item.segment_id)} AS segment_id, user_id FROM evaluation_base "
+                f"WHERE {rule_sql(item.rule, bits)}"
+                for item in items[start : start + 8]
+            )
+            session.execute(f"INSERT INTO {target} {selects}")
+        session.execute("DROP VIEW evaluation_base")
 
 
 def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:
@@ -236,26 +256,29 @@ def _materialise(
     rows = _segment_rows(engine, segment_ids)
     sync_users(engine, session)  # the IDs an ingest of this session created
     with contextlib.closing(session.cursor()) as work:
-        evaluate(
-            engine,
-            work,
-            [Evaluation(row.id, parse_rule(row.rule), row.merge_rule) for row in rows],
-            copied=True,
-        )
-        sizes = {row.id: 0 for row in rows}
-        sizes.update(
-            (int(s), int(c))
-            for s, c in work.execute(
-                "SELECT segment_id, count(*) FROM evaluated GROUP BY segment_id"
-            ).fetchall()
-        )
         work.execute("BEGIN")
         if segment_ids is None:
             work.execute("DELETE FROM lake.memberships")
         else:
-            ids = ", ".join(map(str, sizes)) or "NULL"
+            ids = ", ".join(str(row.id) for row in rows) or "NULL"
             work.execute(f"DELETE FROM lake.memberships WHERE segment_id IN ({ids})")
-        work.execute("INSERT INTO lake.memberships SELECT segment_id, user_id FROM evaluated")
+        evaluate(  # straight into the lake table, in the same transaction
+            engine,
+            work,
+            [Evaluation(row.id, parse_rule(row.rule), row.merge_rule) for row in rows],
+            copied=True,
+            target="lake.memberships",
+        )
+        sizes = {row.id: 0 for row in rows}
+        if rows:
+            ids = ", ".join(str(row.id) for row in rows)
+            sizes.update(
+                (int(s), int(c))
+                for s, c in work.execute(
+                    "SELECT segment_id, count(*) FROM lake.memberships "
+                    f"WHERE segment_id IN ({ids}) GROUP BY segment_id"
+                ).fetchall()
+            )
         commit(work, "segments materialised: " + ", ".join(map(str, sizes)))
     now = datetime.now(UTC)
     with engine.begin() as connection:
