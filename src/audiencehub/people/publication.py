@@ -82,6 +82,14 @@ SELECT member
 FROM changes GROUP BY member ORDER BY member
 """
 
+# The same lines when the destination carries one segment: a member is in the changes
+# once (it joins or it leaves), so nothing needs grouping.
+_LINES_OF_ONE = """
+SELECT member || CASE WHEN joined THEN ' ' || segment_id || ' ' ELSE '  ' || segment_id END
+       || chr(10) AS line
+FROM changes ORDER BY member
+"""
+
 
 def publish(
     engine: Engine,
@@ -121,14 +129,18 @@ def publish(
             [destination_id],
         ).fetchall()
         full = force_full or not marked
-        session.execute(
-            "CREATE TEMP TABLE joined AS SELECT member, segment_id FROM now_rows "
-            "EXCEPT SELECT member, segment_id FROM before_rows"
-        )
-        session.execute(
-            "CREATE TEMP TABLE left_rows AS SELECT member, segment_id FROM before_rows "
-            "EXCEPT SELECT member, segment_id FROM now_rows"
-        )
+        if _size(session, "before_rows"):
+            session.execute(
+                "CREATE TEMP TABLE joined AS SELECT member, segment_id FROM now_rows "
+                "EXCEPT SELECT member, segment_id FROM before_rows"
+            )
+            session.execute(
+                "CREATE TEMP TABLE left_rows AS SELECT member, segment_id FROM before_rows "
+                "EXCEPT SELECT member, segment_id FROM now_rows"
+            )
+        else:  # nothing held yet (a first publication): every row joins, none leaves
+            session.execute("CREATE TEMP VIEW joined AS SELECT member, segment_id FROM now_rows")
+            session.execute("CREATE TEMP TABLE left_rows (member VARCHAR, segment_id INTEGER)")
         changes = (
             "SELECT member, segment_id, true AS joined FROM now_rows"
             if full
@@ -144,7 +156,8 @@ def publish(
             removed=_size(session, "left_rows"),
         )
         writer = _BatchWriter(destination, full, now_ms, endpoint_url)
-        for block in session.sql(_LINES).to_arrow_reader(_BLOCK_ROWS):
+        lines = _LINES_OF_ONE if len(evaluations) == 1 else _LINES
+        for block in session.sql(lines).to_arrow_reader(_BLOCK_ROWS):
             writer.add_block(block.column(0))
         result.rows = writer.rows
         result.batch, result.files = writer.close()
