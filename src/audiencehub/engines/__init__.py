@@ -8,6 +8,6 @@ decoding and joining that a per-row Python loop does several times slower.
 from __future__ import annotations
 
 from audiencehub.engines.extracts import extract, read_kept
-from audiencehub.engines.session import open_session, sql_text
+from audiencehub.engines.session import copy_table, open_session, sql_text
 
-__all__ = ["extract", "open_session", "read_kept", "sql_text"]
+__all__ = ["copy_table", "extract", "open_session", "read_kept", "sql_text"]

@@ -19,7 +19,7 @@ from typing_extensions import TypedDict
 from audiencehub.drops import check_location
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.people.data_sources import ExportControl, get_data_source
-from audiencehub.people.lake import commit, writing
+from audiencehub.people.lake import delete_rows
 from audiencehub.people.schema import data_sources, destinations, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 from audiencehub.people.segments import get_segment
@@ -196,8 +196,11 @@ def update_destination(
 def delete_destination(connection: Connection, destination_id: int) -> None:
     """Delete a destination and what was published to it (its files stay where they went)."""
     get_destination(connection, destination_id)
-    with writing(connection.engine) as session:
-        session.execute("BEGIN")
-        session.execute("DELETE FROM lake.published WHERE destination_id = ?", [destination_id])
-        commit(session, f"destination {destination_id} deleted")
+    delete_rows(
+        connection.engine,
+        "published",
+        "destination_id",
+        destination_id,
+        why=f"destination {destination_id} deleted",
+    )
     connection.execute(delete(destinations).where(destinations.c.id == destination_id))

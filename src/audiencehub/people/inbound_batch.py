@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection
 
+from audiencehub.engines import copy_table
 from audiencehub.engines.identifiers import visitor_valid
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import MAX_LINES_PER_USER
@@ -42,19 +43,6 @@ class Target:
     overwrite: bool
 
 
-def _register(session: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    """Copy an Arrow table into the temporary table ``name`` (created, or added to)."""
-    session.register(f"{name}_rows", table)
-    exists = session.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]
-    ).fetchall()[0][0]
-    if exists:
-        session.execute(f"INSERT INTO {name} SELECT * FROM {name}_rows")
-    else:
-        session.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {name}_rows")
-    session.unregister(f"{name}_rows")
-
-
 def _id_problems(session: duckdb.DuckDBPyConnection, namespace: int) -> None:
     """``id_problems(user_id, problem)``: the IDs a global data source's format refuses
     (checked in Python, by the data source's own rules)."""
@@ -66,7 +54,7 @@ def _id_problems(session: duckdb.DuckDBPyConnection, namespace: int) -> None:
                 check_device_id(namespace, value)
             except InvalidInput as exc:
                 found[value] = exc.message
-    _register(
+    copy_table(
         session,
         "id_problems",
         pa.table(
@@ -86,7 +74,7 @@ def _add_folds(session: duckdb.DuckDBPyConnection, values_sql: str) -> None:
         "WHERE v IS NOT NULL AND NOT regexp_full_match(v, '[\\x00-\\x7f]*')"
     ).fetchall()
     originals = [str(row[0]) for row in rows]
-    _register(
+    copy_table(
         session,
         "folds",
         pa.table(
@@ -159,7 +147,7 @@ def resolve_users(
         touch_users(connection, seen, now)
         created = create_users(connection, target.namespace, missing, now)
         if created:
-            _register(
+            copy_table(
                 session,
                 "created_users",
                 pa.table(
@@ -216,7 +204,7 @@ def _rule_conditions(session: duckdb.DuckDBPyConnection, index: TraitIndex) -> N
         for trait_id, rule in index.rules.items()
         for key, value in rule.items()
     }
-    _register(
+    copy_table(
         session,
         "rule_conditions",
         pa.table(

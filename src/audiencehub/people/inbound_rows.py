@@ -36,7 +36,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, select
 
 from audiencehub.drops.staging import StagedBatch
-from audiencehub.engines.session import sql_text
+from audiencehub.engines.session import copy_table, sql_text
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import (
     MAX_LINE_BYTES,
@@ -275,9 +275,7 @@ def _vocabulary(session: duckdb.DuckDBPyConnection, index: TraitIndex) -> None:
     table = pa.table(
         {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
     )
-    session.register("vocabulary_rows", table)
-    session.execute("CREATE TEMP TABLE vocabulary AS SELECT * FROM vocabulary_rows")
-    session.unregister("vocabulary_rows")
+    copy_table(session, "vocabulary", table)
 
 
 def _rows_of(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[int, str]]:
@@ -315,9 +313,7 @@ class _Block:
                     [pa.array([row[i] for row in rows], f.type) for i, f in enumerate(schema)],
                     schema=schema,
                 )
-                session.register("parsed_rows", table)
-                session.execute(f"INSERT INTO {name} SELECT * FROM parsed_rows")
-                session.unregister("parsed_rows")
+                copy_table(session, name, table)
                 rows.clear()
 
 

@@ -218,6 +218,8 @@ def _record(connection: Connection, receipt: dict[str, Any], moment: datetime) -
 
 
 def _finish(receipt: Receipt, key: str) -> None:
+    """Refuse an empty batch before anything is written; stamp the receipt (again at the
+    end, with the final time)."""
     if receipt.records_received == 0:
         raise InputFileError(f"{key} is empty; an empty file is invalid")
     receipt.records_processed = receipt.records_received

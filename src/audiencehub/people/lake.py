@@ -42,6 +42,7 @@ __all__ = [
     "Snapshot",
     "commit",
     "compact",
+    "delete_rows",
     "history",
     "lake_for",
     "move_legacy_rows",
@@ -179,6 +180,14 @@ def sync_users(engine: Engine, session: duckdb.DuckDBPyConnection, *, verify: bo
         session.execute("INSERT INTO lake.graph_users SELECT id, ns, external_id FROM all_users")
         commit(session, "graph users copied whole")
         session.unregister("all_users")
+
+
+def delete_rows(engine: Engine, table: str, column: str, value: int, *, why: str) -> None:
+    """Delete the rows of a lake table whose ``column`` is ``value``, as one snapshot."""
+    with writing(engine) as session:
+        session.execute("BEGIN")
+        session.execute(f"DELETE FROM lake.{table} WHERE {column} = ?", [value])
+        commit(session, why)
 
 
 def commit(session: duckdb.DuckDBPyConnection, message: str) -> None:

@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, select, update
 
-from audiencehub.engines import extract
+from audiencehub.engines import copy_table, extract
 from audiencehub.errors import NotFound
 from audiencehub.identity.declared import AuthState
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
@@ -92,9 +92,8 @@ def _graph(engine: Engine, session: duckdb.DuckDBPyConnection, *, copied: bool) 
         found = pool.map(lambda q: extract(engine, q), queries.values())
         tables = dict(zip(queries, found, strict=True))
     for name, table in tables.items():
-        session.register(f"{name}_rows", table)
-        session.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_rows")
-        session.unregister(f"{name}_rows")
+        session.execute(f"DROP TABLE IF EXISTS {name}")
+        copy_table(session, name, table)
     if copied:
         session.execute(
             "CREATE OR REPLACE TEMP VIEW graph_users AS SELECT id, ns FROM lake.graph_users"

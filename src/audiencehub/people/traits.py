@@ -12,7 +12,7 @@ from typing_extensions import TypedDict
 
 from audiencehub.errors import InUse, InvalidInput, NotFound
 from audiencehub.people.data_sources import get_data_source
-from audiencehub.people.lake import commit, writing
+from audiencehub.people.lake import delete_rows
 from audiencehub.people.schema import segments, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 
@@ -151,8 +151,7 @@ def delete_trait(connection: Connection, trait_id: int) -> None:
             f"trait {trait_id} is in the rule of segment(s) {', '.join(map(str, using))}",
             hint="Change or delete those segments first.",
         )
-    with writing(connection.engine) as session:
-        session.execute("BEGIN")
-        session.execute("DELETE FROM lake.realisations WHERE trait_id = ?", [trait_id])
-        commit(session, f"trait {trait_id} deleted")
+    delete_rows(
+        connection.engine, "realisations", "trait_id", trait_id, why=f"trait {trait_id} deleted"
+    )
     connection.execute(delete(traits).where(traits.c.id == trait_id))

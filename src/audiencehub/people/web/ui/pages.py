@@ -224,7 +224,7 @@ def people_pages(
             "segment.html",
             segment=found,
             merge_rules=list(MergeRule),
-            check={"size": found["size"], "error": ""},
+            check={"size": found["size"] if found["sized_at"] else None, "error": ""},
         )
 
     @router.post("/segments/check")
