@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
+from audiencehub.engines.spark import SparkSettings, spark_session
 from audiencehub.workspace import Workspace
 from tests.helpers import (
     clone_workspace,
@@ -122,3 +123,19 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def spark_settings() -> SparkSettings:
+    """Spark in local mode, started once for the run (its JVM takes seconds to start)."""
+    settings = SparkSettings(
+        "local[2]",
+        {
+            "spark.driver.memory": "1g",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.host": "127.0.0.1",
+        },
+    )
+    spark_session(settings)
+    return settings

@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     bulk_memory_limit: str = Field(default="1GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$")
     # how long the lake keeps old snapshots: what `people segments show --at` can reach
     lake_history_days: int = Field(default=30, ge=1, le=3650)
+    # where batch jobs run: DuckDB in the process, or Spark (the spark extra) for data
+    # beyond one machine; Spark's master URL and settings (spark.* keys) when it is Spark
+    bulk_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[*]"
+    spark_conf: dict[str, str] = Field(default_factory=dict)
     default_region: str | None = None
     # where campaign drops inbound files for the people service (exportSharedAudience)
     people_inbound_drop: str = ""
@@ -131,6 +136,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str) -> str:
         return normalize_db_url(value) if value else value
+
+    @field_validator("spark_conf")
+    @classmethod
+    def _check_spark_conf(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = sorted(key for key in value if not key.startswith("spark."))
+        if wrong:
+            raise ValueError(
+                f"spark_conf keys are Spark settings starting with 'spark.': {', '.join(wrong)}"
+            )
+        return value
 
     @field_validator("default_region")
     @classmethod

@@ -18,6 +18,7 @@ from audiencehub.config import (
 )
 from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
 from audiencehub.engines.lake import Lake, bind_lake, lake_beside
+from audiencehub.engines.spark import SparkSettings, bind_spark
 from audiencehub.files import private_dir, write_private
 
 __all__ = ["ONLINE_LOCK_TIMEOUT_MS", "PEOPLE_LAKE", "Workspace", "init_workspace", "open_workspace"]
@@ -58,6 +59,8 @@ class Workspace:
                 require_current(engine, system)
             if system is System.PEOPLE:
                 bind_lake(engine, self.people_lake)
+            if self.settings.bulk_engine == "spark":
+                bind_spark(engine, self.spark)
             self._engines[system] = engine
         return self._engines[system]
 
@@ -70,6 +73,11 @@ class Workspace:
                 self.url(system), lock_timeout_ms=ONLINE_LOCK_TIMEOUT_MS
             )
         return self._online[system]
+
+    @property
+    def spark(self) -> SparkSettings:
+        """Where this workspace's batch jobs run on Spark, when its settings choose it."""
+        return SparkSettings(self.settings.spark_master, dict(self.settings.spark_conf))
 
     @property
     def people_lake(self) -> Lake:

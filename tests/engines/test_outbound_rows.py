@@ -19,6 +19,7 @@ from audiencehub.drops import FolderDrop
 from audiencehub.drops.staging import StagedBatch, stage_files
 from audiencehub.engines import open_session
 from audiencehub.engines.outbound import LINES, open_lines
+from audiencehub.engines.session import DuckBatch
 from audiencehub.errors import InvalidInput
 from audiencehub.formats import FileEntry, parse_outbound_row
 from audiencehub.formats.outbound import is_blank
@@ -65,7 +66,7 @@ def _load(
 
 def _read(folder: Path, path: Path, *, plain: bool) -> tuple[list[tuple[str, str, str]], int, int]:
     with open_session(folder) as session:
-        open_lines(session, StagedBatch((path,), (), plain))
+        open_lines(DuckBatch(session), StagedBatch((path,), (), plain))
         rows = session.execute(f"SELECT id, segments, removed FROM {LINES} WHERE ok").fetchall()
         [(read, errors)] = session.execute(
             f"SELECT count(*), count(*) FILTER (NOT ok) FROM {LINES}"

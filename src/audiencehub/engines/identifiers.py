@@ -7,6 +7,7 @@ accepts and refuses the same IDs as one read line by line.
 
 from __future__ import annotations
 
+from audiencehub.engines.dialect import DUCKDB, Dialect
 from audiencehub.engines.session import sql_text
 from audiencehub.identity.hashing import DIGEST_PATTERNS
 from audiencehub.identity.schemes import DigestEncoding, HashScheme
@@ -15,24 +16,26 @@ from audiencehub.identity.visitor import MAX_HALF
 __all__ = ["digest_of", "visitor_valid"]
 
 
-def visitor_valid(column: str) -> str:
+def visitor_valid(column: str, dialect: Dialect = DUCKDB) -> str:
     """SQL: ``column`` is a visitor ID, exactly as :meth:`VisitorId.parse` decides."""
-    return (
-        f"(regexp_full_match({column}, '[0-9]{{38}}') "
-        f"AND TRY_CAST(substr({column}, 1, 19) AS UBIGINT) <= {MAX_HALF} "
-        f"AND TRY_CAST(substr({column}, 20, 19) AS UBIGINT) <= {MAX_HALF})"
+    digits = dialect.full_match(column, "'[0-9]{38}'")
+    halves = " ".join(
+        f"AND {dialect.unsigned(f'substr({column}, {start}, 19)')} <= {MAX_HALF}"
+        for start in (1, 20)
     )
+    return f"({digits} {halves})"
 
 
-def digest_of(column: str, scheme: HashScheme) -> str:
+def digest_of(column: str, scheme: HashScheme, dialect: Dialect = DUCKDB) -> str:
     """SQL: ``column`` decoded to its 32 raw bytes under ``scheme``, NULL when it is no digest."""
     b64_pattern = sql_text(DIGEST_PATTERNS[DigestEncoding.BASE64])
     decoders = {
         # unhex refuses any character that is not a hex digit: on 64 characters
         # this is the pattern, at two thirds of the regular expression's cost
-        DigestEncoding.HEX: f"CASE WHEN length({column}) = 64 THEN try(unhex({column})) END",
+        DigestEncoding.HEX: f"CASE WHEN length({column}) = 64 THEN {dialect.hex_bytes(column)} END",
         DigestEncoding.BASE64: (
-            f"CASE WHEN regexp_full_match({column}, {b64_pattern}) THEN from_base64({column}) END"
+            f"CASE WHEN {dialect.full_match(column, b64_pattern)} "
+            f"THEN {dialect.base64_bytes(column)} END"
         ),
     }
     parts = [decoders[encoding] for encoding in scheme.accepted_encodings]

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from audiencehub.drops.staging import StagedBatch
-from audiencehub.engines.session import sql_text
+from audiencehub.engines.session import BatchSession, sql_text
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.outbound import BLANK, SEGMENT_LIST, is_blank, parse_outbound_row
 
@@ -30,36 +29,38 @@ __all__ = ["LINES", "open_lines"]
 LINES = "outbound_lines"
 
 
-def _columnar(session: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
-    files = "[" + ", ".join(sql_text(path) for path in paths) + "]"
-    segment_list = sql_text(f"^(?:{SEGMENT_LIST})$")
+def _columnar(session: BatchSession, paths: list[str]) -> None:
+    sql = session.dialect
+    segment_list = sql_text(SEGMENT_LIST)
+    tab = sql.tab
     # a blank line is empty or starts with blank characters: only those need the pattern
-    session.execute(
+    session.create_view(
+        LINES,
         f"""
-        CREATE OR REPLACE TEMP VIEW {LINES} AS
         SELECT id, segments, removed,
                id <> '' AND fields <= 3
-               AND (segments = '' OR regexp_matches(segments, {segment_list}))
-               AND (removed = '' OR regexp_matches(removed, {segment_list})) AS ok
+               AND (segments = '' OR {sql.full_match("segments", segment_list)})
+               AND (removed = '' OR {sql.full_match("removed", segment_list)}) AS ok
         FROM (
-            SELECT parts[1] AS id, coalesce(parts[2], '') AS segments,
-                   coalesce(parts[3], '') AS removed, len(parts) AS fields
+            SELECT {sql.item("parts", 1)} AS id, coalesce({sql.item("parts", 2)}, '') AS segments,
+                   coalesce({sql.item("parts", 3)}, '') AS removed, {sql.size("parts")} AS fields
             FROM (
-                SELECT string_split(CASE WHEN contains(line, chr(9))
-                                         THEN replace(line, chr(9), ' ') ELSE line END,
-                                    ' ') AS parts
-                FROM read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\x01',
-                              quote = '', escape = '', header = false, auto_detect = false)
+                SELECT {
+            sql.split(
+                f"CASE WHEN contains(line, {tab}) THEN replace(line, {tab}, ' ') ELSE line END", " "
+            )
+        } AS parts
+                FROM {session.text_lines(paths)}
                 WHERE line IS NOT NULL AND line <> ''
-                      AND (left(line, 1) NOT IN (' ', chr(9), chr(13))
-                           OR NOT regexp_full_match(line, {sql_text(BLANK)}))
+                      AND (left(line, 1) NOT IN (' ', {tab}, {sql.cr})
+                           OR NOT {sql.full_match("line", sql_text(BLANK))})
             )
         )
-        """
+        """,
     )
 
 
-def _by_line(session: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
+def _by_line(session: BatchSession, paths: list[Path]) -> None:
     columns: dict[str, list[str | bool]] = {"id": [], "segments": [], "removed": [], "ok": []}
 
     def add(user_id: str, segments: str, removed: str, ok: bool) -> None:
@@ -95,11 +96,11 @@ def _by_line(session: duckdb.DuckDBPyConnection, paths: list[Path]) -> None:
         }
     )
     session.register("by_line", table)
-    session.execute(f"CREATE OR REPLACE TEMP TABLE {LINES} AS SELECT * FROM by_line")
+    session.create_table(LINES, "SELECT * FROM by_line")
     session.unregister("by_line")
 
 
-def open_lines(session: duckdb.DuckDBPyConnection, staged: StagedBatch) -> None:
+def open_lines(session: BatchSession, staged: StagedBatch) -> None:
     """Create :data:`LINES` over a staged batch."""
     if staged.plain_lines:
         _columnar(session, [str(path) for path in staged.paths])

@@ -1,14 +1,95 @@
-"""DuckDB sessions for one batch: in memory, bounded, spilling to a scratch folder."""
+"""DuckDB sessions for one batch: in memory, bounded, spilling to a scratch folder.
+
+A batch query that can also run on Spark takes a :class:`BatchSession`: the
+few operations both engines offer (run a query, keep its result as a table,
+name an Arrow table), with the :class:`~audiencehub.engines.dialect.Dialect`
+to spell its SQL in. :class:`DuckBatch` is DuckDB's; Spark's is in
+:mod:`audiencehub.engines.spark`.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
 
-__all__ = ["copy_table", "open_session", "sql_text"]
+from audiencehub.engines.dialect import DUCKDB, Dialect
+
+__all__ = ["BatchSession", "DuckBatch", "copy_table", "open_session", "sql_text"]
+
+
+class BatchSession(Protocol):
+    """What a batch query needs of its engine."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """How this engine spells the functions that differ."""
+        ...
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        """Run ``query`` and return its (small) result."""
+        ...
+
+    def create_table(self, name: str, query: str) -> None:
+        """Keep the result of ``query`` as the temporary table ``name``."""
+        ...
+
+    def create_view(self, name: str, query: str) -> None:
+        """Name ``query``: each use of ``name`` runs it again."""
+        ...
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable as ``name``."""
+        ...
+
+    def unregister(self, name: str) -> None:
+        """Forget a name :meth:`register` gave (an unknown name is ignored)."""
+        ...
+
+    def text_lines(self, paths: list[str]) -> str:
+        """A relation of the lines of ``paths``, one text column ``line``, no separator."""
+        ...
+
+
+class DuckBatch:
+    """A DuckDB connection as a :class:`BatchSession`."""
+
+    dialect = DUCKDB
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self.connection = connection
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        """Run ``query`` and return its (small) result."""
+        return self.connection.execute(query).fetchall()
+
+    def create_table(self, name: str, query: str) -> None:
+        """Keep the result of ``query`` as the temporary table ``name``."""
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+
+    def create_view(self, name: str, query: str) -> None:
+        """Name ``query``: each use of ``name`` runs it again."""
+        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table queryable as ``name`` (read in place, not copied)."""
+        self.connection.register(name, table)
+
+    def unregister(self, name: str) -> None:
+        """Forget a name :meth:`register` gave (an unknown name is ignored)."""
+        self.connection.unregister(name)
+
+    def text_lines(self, paths: list[str]) -> str:
+        """A relation of the lines of ``paths`` (DuckDB's parallel CSV reader, one column)."""
+        files = "[" + ", ".join(sql_text(path) for path in paths) + "]"
+        return (
+            f"read_csv({files}, columns = {{'line': 'VARCHAR'}}, delim = '\x01', "
+            "quote = '', escape = '', header = false, auto_detect = false)"
+        )
+
 
 # Beyond this DuckDB spills joins and sorts to the scratch folder, which keeps the
 # whole job (DuckDB, Arrow extracts, the Python heap) well under 2 GB.

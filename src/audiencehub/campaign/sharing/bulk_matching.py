@@ -38,6 +38,7 @@ from audiencehub.campaign.sharing.value_matching import reconcile
 from audiencehub.engines import extract
 from audiencehub.engines.identifiers import digest_of, visitor_valid
 from audiencehub.engines.outbound import LINES
+from audiencehub.engines.session import BatchSession
 from audiencehub.identity.schemes import HashScheme
 
 __all__ = [
@@ -88,9 +89,7 @@ class _Lookup:
     derived: str = ""  # ", <expression> AS <name>" computed once per line, for the joins
 
 
-def _hashed(
-    session: duckdb.DuckDBPyConnection, keys: pa.Table, index: int, scheme: HashScheme
-) -> _Lookup:
+def _hashed(session: BatchSession, keys: pa.Table, index: int, scheme: HashScheme) -> _Lookup:
     session.register(f"keys_{index}", keys)
     alias = f"s{index}"
     return _Lookup(
@@ -99,15 +98,16 @@ def _hashed(
         f"{alias}.profile_id",
         "NULL",
         f"l.d{index} IS NOT NULL",
-        f", {digest_of('id', scheme)} AS d{index}",
+        f", {digest_of('id', scheme, session.dialect)} AS d{index}",
     )
 
 
-def _visitor(session: duckdb.DuckDBPyConnection, links: pa.Table, index: int) -> _Lookup:
+def _visitor(session: BatchSession, links: pa.Table, index: int) -> _Lookup:
     session.register("links", links)
-    session.execute(
-        f"CREATE OR REPLACE TEMP TABLE links_{index} AS SELECT visitor_id, "
-        "arg_max(profile_id, linked_at) AS profile_id FROM links GROUP BY visitor_id"
+    latest = session.dialect.arg_max("profile_id", "linked_at")
+    session.create_table(
+        f"links_{index}",
+        f"SELECT visitor_id, {latest} AS profile_id FROM links GROUP BY visitor_id",
     )
     session.unregister("links")
     alias = f"s{index}"
@@ -116,12 +116,12 @@ def _visitor(session: duckdb.DuckDBPyConnection, links: pa.Table, index: int) ->
         f"{alias}.profile_id IS NOT NULL",
         f"{alias}.profile_id",
         "NULL",
-        visitor_valid("l.id"),
+        visitor_valid("l.id", session.dialect),
     )
 
 
 def _by_python(
-    session: duckdb.DuckDBPyConnection,
+    session: BatchSession,
     connection: Connection,
     vault: KeyVault,
     index: int,
@@ -131,10 +131,10 @@ def _by_python(
     force_profile: bool,
 ) -> _Lookup:
     unresolved = " AND ".join(f"NOT {part.hit}" for part in earlier) or "true"
-    ids = session.execute(
+    ids = session.rows(
         f"SELECT DISTINCT l.id FROM {_lines(earlier)} {' '.join(p.joins for p in earlier)} "
         f"WHERE l.ok AND {unresolved}"
-    ).fetchall()
+    )
     outcome = reconcile(
         connection,
         source,
@@ -195,7 +195,7 @@ _FORMAT, _MATCHED, _INVALID, _UNMATCHED = range(4)
 
 
 def _group(
-    session: duckdb.DuckDBPyConnection,
+    session: BatchSession,
     table: str,
     parts: Sequence[_Lookup],
     segments: list[int],
@@ -218,10 +218,12 @@ def _group(
         for i, s in enumerate(segments)
     )
     addresses = any(p.address != "NULL" for p in parts)
-    address, grouped = ("address", ", address") if addresses else ("NULL::VARCHAR AS address", "")
-    session.execute(
+    address, grouped = (
+        ("address", ", address") if addresses else (f"{session.dialect.null_text} AS address", "")
+    )
+    session.create_table(
+        table,
         f"""
-        CREATE OR REPLACE TEMP TABLE {table} AS
         SELECT status, profile_id, {address}, {flags}count(*) AS n
         FROM (
             SELECT {_first(parts, "profile_id")} AS profile_id,
@@ -234,9 +236,9 @@ def _group(
             FROM {_lines(parts)} {" ".join(p.joins for p in parts)}
         )
         GROUP BY status, profile_id{grouped}
-        """
+        """,
     )
-    counts = dict(session.execute(f"SELECT status, sum(n) FROM {table} GROUP BY status").fetchall())
+    counts = dict(session.rows(f"SELECT status, sum(n) FROM {table} GROUP BY status"))
     tally = LineTally(
         read=int(sum(counts.values())),
         format_errors=int(counts.get(_FORMAT, 0)),
@@ -248,7 +250,7 @@ def _group(
 
 
 def resolve_lines(
-    session: duckdb.DuckDBPyConnection,
+    session: BatchSession,
     lookups: Lookups,
     connection: Connection,
     vault: KeyVault,
@@ -285,7 +287,7 @@ def resolve_lines(
     return _released(session, outcome, len(sources))
 
 
-def _released(session: duckdb.DuckDBPyConnection, outcome: Outcome, sources: int) -> Outcome:
+def _released(session: BatchSession, outcome: Outcome, sources: int) -> Outcome:
     """Drop the session's references to the Arrow tables the lookups registered."""
     for index in range(sources):
         for name in (f"keys_{index}", f"found_{index}", f"refused_{index}"):

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from sqlalchemy import (
     Connection,
     Engine,
@@ -57,8 +60,10 @@ from audiencehub.db.locks import write_lock
 from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
 from audiencehub.drops.staging import StagedBatch, stage_files
-from audiencehub.engines import open_session
+from audiencehub.engines import open_session, sql_text
 from audiencehub.engines.outbound import open_lines
+from audiencehub.engines.session import BatchSession, DuckBatch
+from audiencehub.engines.spark import SparkBatch, SparkSettings, spark_of, spark_session
 from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.files import scratch_folder
 from audiencehub.formats.control import ControlFile
@@ -218,12 +223,13 @@ def _apply(
             .mappings()
             .all()
         )
-        with open_session(scratch) as session:
+        spark = spark_of(engine)
+        with open_session(scratch) as session, _resolver(session, spark, scratch) as resolver:
             started = time.perf_counter()
-            open_lines(session, staged)
+            open_lines(resolver, staged)
             shared = [a for a in targets if a["type"] != "file"]
             outcome = resolve_lines(
-                session,
+                resolver,
                 lookups,
                 connection,
                 vault,
@@ -231,6 +237,7 @@ def _apply(
                 [a["segment_id"] for a in shared],
                 full=batch.name.is_full,
             )
+            _hand_over(resolver, session, outcome.table)
             tally = outcome.tally
             lookups.clear()  # the stored keys are joined: free them before the writes
             _log.info("%s: %d lines resolved in %.2f s", batch.key, tally.read, _since(started))
@@ -242,7 +249,7 @@ def _apply(
             for number, audience in enumerate(a for a in targets if a["type"] == "file"):
                 source = next(s for s in sources if s["id"] == audience["data_source_id"])
                 own = resolve_lines(
-                    session,
+                    resolver,
                     lookups,
                     connection,
                     vault,
@@ -252,6 +259,7 @@ def _apply(
                     file_source=source,
                     table=f"file_outcome_{number}",
                 )
+                _hand_over(resolver, session, own.table)
                 full = batch.name.is_full
                 change = membership_change(session, engine, audience, own, 0, full=full)
                 changes.append((audience, own.tally.matched, change))
@@ -306,6 +314,32 @@ def _apply(
             },
         )
     return reports
+
+
+@contextmanager
+def _resolver(
+    session: duckdb.DuckDBPyConnection, spark: SparkSettings | None, scratch: Path
+) -> Iterator[BatchSession]:
+    """Where the batch's lines are resolved: the DuckDB session, or Spark when the
+    workspace runs its bulk jobs there (the comparison with stored members and
+    the writes stay here either way: they are the control plane's)."""
+    if spark is None:
+        yield DuckBatch(session)
+        return
+    batch = SparkBatch(spark_session(spark), scratch)
+    try:
+        yield batch
+    finally:
+        batch.close()
+
+
+def _hand_over(resolver: BatchSession, session: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Make a table Spark kept readable by the DuckDB session under the same name."""
+    if isinstance(resolver, SparkBatch):
+        files = sql_text(str(resolver.path(table) / "*.parquet"))
+        session.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet({files})"
+        )
 
 
 def _since(started: float) -> float:
