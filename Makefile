@@ -57,8 +57,11 @@ lock:
 	.venv-lock/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
 	rm -rf .venv-lock
 
+# Every benchmark beside its baseline, written up in bench/RESULTS.md:
+# make bench (SCALE=small, minutes) or make bench SCALE=full (the targets' sizes, hours)
+SCALE ?= small
 bench: $(STAMP)
-	$(BIN)/python bench/profile_import.py
+	$(BIN)/python bench/suite.py --scale $(SCALE) --plots docs/img
 
 clean:
 	rm -rf $(VENV) $(WORKSPACE) .pytest_cache .mypy_cache .ruff_cache .venv-runtime .runtime-workspace .venv-lock

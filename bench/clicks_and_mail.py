@@ -40,6 +40,7 @@ from audiencehub.campaign.messaging.templates import EmailTemplate
 from audiencehub.campaign.messaging.tracking import LinkSigner, TrackedLink
 from audiencehub.campaign.schema import profiles, tracking_log
 from audiencehub.workspace import init_workspace
+from measure import peak_mb, record
 
 BARE_APP = """
 async def app(scope, receive, send):
@@ -159,6 +160,19 @@ def clicks(folder: Path, seconds: int, connections: int, workers: int) -> None:
     print(f"{'run':<26} {'clicks/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'errors':>7}")
     for name, r in results.items():
         print(f"{name:<26} {r['rps']:>9,.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} {r['errors']:>7}")
+    bare = next(r for name, r in results.items() if name != "audiencehub")
+    record(
+        "click redirect (tracked, logged)",
+        ours["requests"],
+        engine="python",
+        backend="sqlite",
+        seconds=ours["requests"] / ours["rps"],
+        baseline="bare redirect, same server stack",
+        baseline_seconds=ours["requests"] / bare["rps"],
+        items=ours["requests"],
+        unit="clicks",
+        peak_mb=0.0,
+    )
     lost = ours["requests"] - ours["errors"] - logged
     print(
         f"\ntracking log: {logged:,} clicks for {ours['requests'] - ours['errors']:,} answered "
@@ -225,6 +239,18 @@ def mail(folder: Path, count: int) -> None:
     print(f"{'run':<34} {'emails/s':>9} {'seconds':>8}")
     print(f"{'baseline (smtplib, minimal message)':<34} {count / baseline:>9,.0f} {baseline:>8.1f}")
     print(f"{'audiencehub (render, track, log)':<34} {report.sent / ours:>9,.0f} {ours:>8.1f}")
+    record(
+        "email delivery (SMTP)",
+        count,
+        engine="python",
+        backend="sqlite",
+        seconds=ours,
+        baseline="smtplib, minimal message",
+        baseline_seconds=baseline,
+        items=report.sent,
+        unit="emails",
+        peak_mb=peak_mb(),
+    )
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -26,6 +27,34 @@ def peak_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _vm_hwm_mb(pid: int | str) -> float:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone meanwhile
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree_peak_mb() -> float:
+    """This process's peak plus the peaks of its live descendants (Spark's JVM): an
+    upper bound of what the job held at once."""
+    total = peak_mb()
+    pending = [str(os.getpid())]
+    while pending:
+        pid = pending.pop()
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            total += _vm_hwm_mb(child)
+            pending.append(child)
+    return total
 
 
 def children_peak_mb() -> float:
@@ -85,3 +114,47 @@ def bench_admin(connection: Any) -> Any:
         return get_user(connection, "bench")
     except NotFound:
         return add_user(connection, "bench", "benchmark admin password", Role.ADMIN)
+
+
+#: where :func:`record` appends results; the suite (``suite.py``) sets it for every script
+RESULTS_ENV = "AUDIENCEHUB_BENCH_RESULTS"
+
+
+def record(
+    operation: str,
+    size: int,
+    *,
+    engine: str,
+    backend: str,
+    seconds: float,
+    baseline: str,
+    baseline_seconds: float | None,
+    items: int,
+    unit: str,
+    peak_mb: float,
+    hashing: bool = False,
+) -> None:
+    """Append one result (one line of JSON) for the suite's table, when a suite runs.
+
+    ``items`` over ``seconds`` is the throughput in ``unit``; ``hashing`` marks a
+    figure bound by SHA-256 (one digest per item), which the table compares with
+    what the CPU can hash.
+    """
+    target = os.environ.get(RESULTS_ENV)
+    if not target:
+        return
+    entry = {
+        "operation": operation,
+        "size": size,
+        "engine": engine,
+        "backend": backend,
+        "seconds": seconds,
+        "baseline": baseline,
+        "baseline_seconds": baseline_seconds,
+        "items": items,
+        "unit": unit,
+        "peak_mb": peak_mb,
+        "hashing": hashing,
+    }
+    with Path(target).open("a", encoding="utf-8") as sink:
+        sink.write(json.dumps(entry) + "\n")

@@ -35,6 +35,7 @@ import httpx
 
 from audiencehub.campaign.users import Role, add_user, create_token
 from audiencehub.workspace import init_workspace
+from measure import record
 
 _FIELDS = "email,first_name"
 _QUERY = """SELECT m.profile_id, NULL, p.email, p.first_name
@@ -182,6 +183,19 @@ def main() -> None:
             f"{r['rows'] / r['seconds']:>10,.0f} {r['baseline_seconds']:>8.2f} "
             f"{r['rss_before']:>15.0f} MB {r['rss_peak']:>6.0f} "
             f"{r['rss_peak'] - r['rss_before']:>+7.0f}"
+        )
+    for r in results.values():
+        record(
+            "members.csv download (API)",
+            r["rows"],
+            engine="python",
+            backend="sqlite",
+            seconds=r["seconds"],
+            baseline="sqlite3 cursor into csv",
+            baseline_seconds=r["baseline_seconds"],
+            items=r["rows"],
+            unit="rows",
+            peak_mb=r["rss_peak"],
         )
     print(json.dumps(results))
 

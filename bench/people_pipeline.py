@@ -50,7 +50,7 @@ from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import Workspace, init_workspace, open_workspace
-from measure import peak_mb, run_child
+from measure import peak_mb, record, run_child
 
 _NAME = "ftp_dpm_7002_1764300000.sync.gz"
 _TRAITS = range(101, 121)  # onboarded traits of source 7002; T121 is a rule trait
@@ -251,6 +251,19 @@ def _step(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
     return {"items": result.rows, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
 
+_OPERATIONS = {
+    "ingest": "people ingest (lake)",
+    "segments": "people segments (20, materialised)",
+    "publish": "people publication (full)",
+}
+_FLOORS = {
+    "ingest": "DuckDB read + insert into the lake",
+    "segments": "DuckDB groups the realisations by user",
+    "publish": "DuckDB writes the IDs to gzip",
+}
+_UNITS = {"ingest": "lines", "segments": "users", "publish": "IDs"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
@@ -280,6 +293,19 @@ def main() -> None:
                 f"{step:<9} {run:<12} {r['items']:>11,.0f} {r['items'] / r['seconds']:>11,.0f} "
                 f"{r['seconds']:>8.2f} {r['peak_mb']:>8.0f}"
             )
+        ours, floor = results["audiencehub"], results["floor"]
+        record(
+            _OPERATIONS[step],
+            args.lines,
+            engine="duckdb",
+            backend="sqlite",
+            seconds=ours["seconds"],
+            baseline=_FLOORS[step],
+            baseline_seconds=floor["seconds"],
+            items=int(ours["items"]),
+            unit=_UNITS[step],
+            peak_mb=ours["peak_mb"],
+        )
         ratio = results["audiencehub"]["seconds"] / results["floor"]["seconds"]
         print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor")
     print(

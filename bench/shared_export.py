@@ -39,7 +39,15 @@ from audiencehub.campaign.sharing.export_job import run_export, share_audience
 from audiencehub.drops import FolderDrop
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import init_workspace, open_workspace
-from measure import as_child, bench_admin, bench_parser, generate_in_child, peak_mb, run_child
+from measure import (
+    as_child,
+    bench_admin,
+    bench_parser,
+    generate_in_child,
+    peak_mb,
+    record,
+    run_child,
+)
 
 
 def _generate(data: Path, count: int) -> None:
@@ -139,11 +147,27 @@ def main() -> None:
     print(f"\nShared-audience export: {args.members:,} members as aam hashed emails, SQLite\n")
     print("| run | s | records/s | sent | peak MB |")
     print("|---|---|---|---|---|")
+    results = {}
     for name in args.runs.split(","):
-        result = run_child(__file__, "--one", name, "--data", str(args.data))
+        result = results[name] = run_child(__file__, "--one", name, "--data", str(args.data))
         print(
             f"| {name} | {result['seconds']:.2f} | {result['sent'] / result['seconds']:,.0f} | "
             f"{result['sent']:,} | {result['peak_mb']:,.0f} |"
+        )
+    ours, loop = results.get("audiencehub"), results.get("plain Python loop")
+    if ours:
+        record(
+            "shared-audience export (aam hashed emails)",
+            args.members,
+            engine="python",
+            backend="sqlite",
+            seconds=ours["seconds"],
+            baseline="plain loop: read, hash, write",
+            baseline_seconds=loop["seconds"] if loop else None,
+            items=ours["sent"],
+            unit="records",
+            peak_mb=ours["peak_mb"],
+            hashing=True,
         )
     print(
         "\naudiencehub: the whole job (exclusions, normalised hashing, gzip file, sent records"

@@ -47,10 +47,19 @@ from audiencehub.campaign.sharing.import_job import run_import
 from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.campaign.sharing.stored_keys import KEY_CACHE, prefetch
 from audiencehub.drops import FolderDrop
+from audiencehub.engines.spark import SparkSettings, bind_spark, spark_session
 from audiencehub.formats import ControlFile, FileEntry, OutboundName
 from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.workspace import init_workspace, open_workspace
-from measure import as_child, bench_admin, bench_parser, generate_in_child, peak_mb, run_child
+from measure import (
+    as_child,
+    bench_admin,
+    bench_parser,
+    generate_in_child,
+    record,
+    run_child,
+    tree_peak_mb,
+)
 
 DESTINATION, SEGMENT, PARTS = 46390, 900, 4
 MATCHING = 0.6
@@ -184,6 +193,23 @@ def _run_audiencehub_kept(data: Path, folder: Path) -> Callable[[], int]:
     return _run_audiencehub(data, folder, kept=True)
 
 
+def _run_spark(data: Path, folder: Path) -> Callable[[], int]:
+    """The job with the workspace on Spark in local mode; the session is started
+    before the clock (it is started once per process and serves every job)."""
+    settings = SparkSettings("local[*]", {"spark.driver.memory": "3g"})
+    spark_session(settings)
+    workspace = open_workspace(folder / "workspace")
+    bind_spark(workspace.campaign, settings)
+    vault, drop = KeyVault(workspace.path), FolderDrop(data / "drop")
+    cache = workspace.path / KEY_CACHE
+
+    def run() -> int:
+        [report] = run_import(workspace.campaign, vault, drop, cache=cache).reports
+        return int(report["added"])
+
+    return run
+
+
 def _run_per_row(data: Path, folder: Path) -> Callable[[], int]:
     return lambda: _per_row(data, folder)
 
@@ -246,6 +272,7 @@ def _warm(paths: list[Path]) -> None:
 _RUNS = {
     "audiencehub": _run_audiencehub,
     "audiencehub (keys kept)": _run_audiencehub_kept,
+    "audiencehub on Spark": _run_spark,
     "per-row Python": _run_per_row,
     "DuckDB join": _run_duckdb,
 }
@@ -263,7 +290,7 @@ def _one(name: str, data: Path) -> dict[str, float]:
     return {
         "seconds": seconds,
         "members": members,
-        "peak_mb": peak_mb(),
+        "peak_mb": tree_peak_mb(),
     }
 
 
@@ -281,12 +308,32 @@ def main() -> None:
     )
     print("| run | s | IDs/s | members | peak MB |")
     print("|---|---|---|---|---|")
+    results = {}
     for name in args.runs.split(","):
-        result = run_child(__file__, "--one", name, "--data", str(args.data))
+        result = results[name] = run_child(__file__, "--one", name, "--data", str(args.data))
         print(
             f"| {name} | {result['seconds']:.2f} | {args.ids / result['seconds']:,.0f} | "
             f"{result['members']:,} | {result['peak_mb']:,.0f} |"
         )
+    floor = results.get("DuckDB join")
+    for name, engine in (
+        ("audiencehub", "duckdb"),
+        ("audiencehub (keys kept)", "duckdb"),
+        ("audiencehub on Spark", "spark"),
+    ):
+        if name in results:
+            record(
+                "shared-audience import (match)" + (", keys kept" if "kept" in name else ""),
+                args.ids,
+                engine=engine,
+                backend="sqlite",
+                seconds=results[name]["seconds"],
+                baseline="DuckDB hash join alone",
+                baseline_seconds=floor["seconds"] if floor else None,
+                items=args.ids,
+                unit="IDs",
+                peak_mb=results[name]["peak_mb"],
+            )
     print(
         "\naudiencehub: end to end, from the control-file check to the membership committed;"
         "\nthe stored keys read from SQLite during the run. 'keys kept': the columnar copy an"

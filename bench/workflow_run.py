@@ -24,6 +24,7 @@ from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.workspace import init_workspace
+from measure import peak_mb, record
 
 WORKFLOW = {
     "name": "bench",
@@ -87,6 +88,18 @@ def main() -> None:
     print(f"{'run':<12} {'seconds':>8} {'saved':>10}")
     print(f"{'baseline':<12} {baseline:>8.2f} {expected:>10,}")
     print(f"{'audiencehub':<12} {ours:>8.2f} {saved:>10,}")
+    record(
+        "workflow (query, segment, save)",
+        args.profiles,
+        engine="sql",
+        backend="sqlite",
+        seconds=ours,
+        baseline="hand-written SQL",
+        baseline_seconds=baseline,
+        items=args.profiles,
+        unit="profiles",
+        peak_mb=peak_mb(),
+    )
     if saved != expected:
         raise SystemExit(f"the workflow saved {saved:,} profiles, the baseline {expected:,}")
 

@@ -20,6 +20,7 @@ from audiencehub.drops.staging import StagedBatch, stage_files
 from audiencehub.engines import open_session
 from audiencehub.engines.outbound import LINES, open_lines
 from audiencehub.engines.session import DuckBatch
+from audiencehub.engines.spark import SparkBatch, SparkSettings, spark_session
 from audiencehub.errors import InvalidInput
 from audiencehub.formats import FileEntry, parse_outbound_row
 from audiencehub.formats.outbound import is_blank
@@ -83,6 +84,38 @@ def test_both_readers_agree_with_the_reference_parser(tmp_path, lines):
     expected = _expected(lines)
     assert _load(tmp_path, lines, plain=True) == expected
     assert _load(tmp_path, lines, plain=False) == expected
+
+
+def _read_on_spark(
+    settings: SparkSettings, folder: Path, lines: list[str]
+) -> tuple[list[tuple[str, str, str]], int, int]:
+    path = folder / "part.txt"
+    path.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8"))
+    batch = SparkBatch(spark_session(settings), folder)
+    try:
+        open_lines(batch, StagedBatch((path,), (), True))
+        rows = batch.rows(f"SELECT id, segments, removed FROM {LINES} WHERE ok")
+        [(read, errors)] = batch.rows(f"SELECT count(*), count_if(NOT ok) FROM {LINES}")
+    finally:
+        batch.close()
+    return sorted(rows), read, errors
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(st.one_of(_LINE, _SEGMENT_LINE), max_size=12))
+def test_spark_reads_plain_lines_as_the_reference_parser(tmp_path, spark_settings, lines):
+    """Spark's reading of a plain batch (same SQL, its dialect) agrees line for line."""
+    assert _read_on_spark(spark_settings, tmp_path, lines) == _expected(lines)
+
+
+def test_spark_refuses_what_java_regexes_would_let_through(tmp_path, spark_settings):
+    """Java's `$` matches before a final line break and `\u2028` is one: the Spark
+    patterns are anchored at the very end, so `900\u2028` is no segment list."""
+    lines = ["a 900\u2028", "b 900\u0085 ", "c 0900", "d 900 901", "  \t"]
+    assert _read_on_spark(spark_settings, tmp_path, lines) == _expected(lines)
+    assert _expected(lines) == ([("d", "900", "901")], 4, 3)
 
 
 def test_leading_zeros_and_signs_are_format_errors(tmp_path):

@@ -38,6 +38,7 @@ __all__ = ["ImportReport", "Progress", "import_profiles"]
 Progress = Callable[[int, int], None]
 Results = list[ProfileChange | RejectedRow]
 _BLOCK_ROWS = 5_000
+_PG_CHUNK_ROWS = 25_000
 _GZIP_MAGIC = b"\x1f\x8b"
 _validator: tuple[RowValidator, str] | None = None
 
@@ -234,14 +235,20 @@ def import_profiles(
             write_lock(connection, "campaign profile import", what="the import")
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
             pool_size = workers or os.cpu_count() or 1
-            for results in _validated(source.blocks(), validator, sep, pool_size):
-                read += len(results)
-                changes = []
-                for result in results:
-                    if isinstance(result, RejectedRow):
-                        rejects.add(result)
-                    else:
-                        changes.append(result)
+            # PostgreSQL answers each statement over a socket: it gets fewer, larger chunks
+            least = _PG_CHUNK_ROWS if connection.dialect.name == "postgresql" else 1
+            changes: list[ProfileChange] = []
+            blocks = _validated(source.blocks(), validator, sep, pool_size)
+            for results in itertools.chain(blocks, [None]):
+                if results is not None:
+                    read += len(results)
+                    for result in results:
+                        if isinstance(result, RejectedRow):
+                            rejects.add(result)
+                        else:
+                            changes.append(result)
+                    if len(changes) < least:
+                        continue
                 chunk = apply_changes(
                     connection,
                     column_mapping,
@@ -249,6 +256,7 @@ def import_profiles(
                     validator.schemes,
                     resubscribe=resubscribe,
                 )
+                changes = []
                 for rejected in chunk.rejected:
                     rejects.add(rejected)
                 outcome.inserted += chunk.inserted

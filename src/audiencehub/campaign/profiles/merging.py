@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 
 from audiencehub.campaign.profiles.fields import BOOLEAN_FIELDS, ColumnMapping, UpsertKey
 from audiencehub.campaign.profiles.rows import ProfileChange
 from audiencehub.campaign.schema import profiles
+from audiencehub.db.value_lists import one_of
 from audiencehub.identity.schemes import IdKind
 
 __all__ = ["FLAG_COLUMNS", "UNSUBSCRIBED", "Merger", "crm_ids_taken"]
@@ -92,10 +93,7 @@ def crm_ids_taken(
         return {}
     key_column = profiles.c[mapping.key.column]
     held = connection.execute(
-        select(profiles.c.crm_id, key_column).where(
-            profiles.c.crm_id.in_(bindparam("wanted", expanding=True))
-        ),
-        {"wanted": wanted},
+        select(profiles.c.crm_id, key_column).where(one_of(connection, profiles.c.crm_id, wanted))
     )
     holders: dict[str, str | None] = dict(held.tuples().all())
     problems: dict[int, str] = {}

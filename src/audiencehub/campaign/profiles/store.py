@@ -25,6 +25,7 @@ from audiencehub.campaign.profiles.merging import (
 from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
 from audiencehub.db.bulk import bulk_insert, inserted_rowids
+from audiencehub.db.value_lists import one_of
 from audiencehub.errors import InvalidInput
 from audiencehub.identity.normalize import normalize_email
 from audiencehub.identity.schemes import HashScheme, IdKind
@@ -109,8 +110,8 @@ def apply_changes(
             profiles.c.email_unsubscribed_at,
             profiles.c.sms_unsubscribed_at,
             *(profiles.c[name] for name in merger.columns),
-        ).where(key_column.in_(bindparam("wanted", expanding=True)))
-        rows = connection.execute(query, {"wanted": wanted})
+        ).where(one_of(connection, key_column, wanted))
+        rows = connection.execute(query)
         for key, profile_id, attributes, email_left, sms_left, *stored in rows:
             person = frozenset(
                 flag
@@ -196,9 +197,8 @@ def _new_ids(
     keyed = {p.values[at]: p for p in new}
     found = connection.execute(
         select(profiles.c.id, profiles.c[key_column]).where(
-            profiles.c[key_column].in_(bindparam("keys", expanding=True))
-        ),
-        {"keys": list(keyed)},
+            one_of(connection, profiles.c[key_column], list(keyed))
+        )
     )
     return [(profile_id, keyed[key]) for profile_id, key in found]
 
