@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,11 @@ def spark_session(settings: SparkSettings) -> SparkSession:
             "Spark needs a Java runtime (17 or newer), and none was found",
             hint="Install one (apt-get install openjdk-17-jre-headless) or set JAVA_HOME.",
         )
+    if settings.master.startswith("local"):
+        # Spark's Python workers run this interpreter, the one audiencehub is installed
+        # in (PySpark takes it from the environment, not from its settings); on a
+        # cluster, PYSPARK_PYTHON names the executors' own
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.master).appName("audiencehub")
     for key, value in settings.merged().items():
         builder = builder.config(key, value)
