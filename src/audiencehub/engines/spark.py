@@ -63,6 +63,8 @@ class SparkSettings:
 
 
 _SESSION: list[SparkSession] = []
+# set by spark-submit for the Python driver it starts (the JVM is already running)
+_SUBMITTED = "PYSPARK_GATEWAY_PORT"
 
 
 def spark_session(settings: SparkSettings) -> SparkSession:
@@ -82,13 +84,19 @@ def spark_session(settings: SparkSettings) -> SparkSession:
             "Spark needs a Java runtime (17 or newer), and none was found",
             hint="Install one (apt-get install openjdk-17-jre-headless) or set JAVA_HOME.",
         )
-    if settings.master.startswith("local"):
-        # Spark's Python workers run this interpreter, the one audiencehub is installed
-        # in (PySpark takes it from the environment, not from its settings); on a
-        # cluster, PYSPARK_PYTHON names the executors' own
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(settings.master).appName("audiencehub")
-    for key, value in settings.merged().items():
+    builder = SparkSession.builder.appName("audiencehub")
+    if _SUBMITTED in os.environ:
+        # started by spark-submit: its master and settings win; the workspace's own
+        # spark_conf is added, the defaults (made for a local master) are not
+        configured = dict(settings.conf)
+    else:
+        builder = builder.master(settings.master)
+        configured = settings.merged()
+        if settings.master.startswith("local"):
+            # Spark's Python workers run this interpreter, the one audiencehub is
+            # installed in (PySpark reads it from the environment, not its settings)
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in configured.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
