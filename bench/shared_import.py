@@ -180,7 +180,7 @@ def _run_audiencehub(data: Path, folder: Path, *, kept: bool = False) -> Callabl
     if kept:
         with workspace.campaign.connect() as connection:
             sources = [dict(r) for r in connection.execute(select(shared_data_sources)).mappings()]
-        prefetch(workspace.campaign, sources, cache)
+        prefetch(workspace.campaign, sources, folder, cache)
 
     def run() -> int:
         [report] = run_import(workspace.campaign, vault, drop, cache=cache).reports

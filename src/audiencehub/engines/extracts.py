@@ -28,16 +28,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import Engine, Integer, LargeBinary, String
 from sqlalchemy.sql import Select
 
 from audiencehub.errors import StorageError
 
-__all__ = ["extract", "read_kept"]
+__all__ = ["Batches", "extract", "extract_parquet", "read_kept"]
+
+#: a transformation applied to an extract's record batches as they stream by
+Batches = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 _WORKER = Path(__file__).with_name("extract_worker.py")
 # the hand-over file lives in shared memory when there is room: it is written once
@@ -112,6 +118,45 @@ def _mapped(path: Path) -> pa.Table:
 def read_kept(query: Select[Any], path: Path) -> pa.Table:
     """The result of ``query`` that :func:`extract` kept in ``path``, mapped, not copied."""
     return _declared(query, _mapped(path))
+
+
+def extract_parquet(
+    engine: Engine, query: Select[Any], target: Path, transform: Batches | None = None
+) -> Path:
+    """Write the rows of ``query`` to the Parquet file ``target``, batch by batch.
+
+    For results larger than a process should hold (50 M stored keys are 2 GB as
+    Arrow): no more than a batch is in memory at once, and the bulk engine reads
+    the file itself, within its own memory limit and spilling as it needs.
+    ``transform`` sees the batches in order (to drop or rewrite rows as they pass).
+    """
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with _batches(engine, sql) as (schema, batches):
+        schema = _declared(query, schema.empty_table()).schema
+        stream = (batch.cast(schema) for batch in batches)
+        with pq.ParquetWriter(str(target), schema, compression="none") as writer:
+            for batch in transform(stream) if transform else stream:
+                writer.write_batch(batch)
+    return target
+
+
+@contextmanager
+def _batches(engine: Engine, sql: str) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
+    if engine.url.get_backend_name() == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="extract-", dir=_scratch()) as folder:
+            handover = Path(folder) / "result.arrows"
+            _run_worker(engine.url.database or "", sql, handover)
+            with pa.OSFile(str(handover)) as source:  # read a batch at a time, not mapped
+                reader = pa.ipc.open_stream(source)
+                yield reader.schema, iter(reader)
+        return
+    import adbc_driver_postgresql.dbapi
+
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with adbc_driver_postgresql.dbapi.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+        stream = cursor.fetch_record_batch()
+        yield stream.schema, iter(stream)
 
 
 def _from_postgresql(engine: Engine, sql: str) -> pa.Table:

@@ -10,15 +10,25 @@ to spell its SQL in. :class:`DuckBatch` is DuckDB's; Spark's is in
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+from sqlalchemy import Engine
 
 from audiencehub.engines.dialect import DUCKDB, Dialect
 
-__all__ = ["BatchSession", "DuckBatch", "copy_table", "open_session", "sql_text"]
+__all__ = [
+    "BatchSession",
+    "DuckBatch",
+    "bind_memory_limit",
+    "copy_table",
+    "memory_limit_of",
+    "open_session",
+    "sql_text",
+]
 
 
 class BatchSession(Protocol):
@@ -53,6 +63,10 @@ class BatchSession(Protocol):
         """A relation of the lines of ``paths``, one text column ``line``, no separator."""
         ...
 
+    def read_parquet(self, name: str, path: Path) -> None:
+        """Name the Parquet file ``path``, read by the engine itself when used."""
+        ...
+
 
 class DuckBatch:
     """A DuckDB connection as a :class:`BatchSession`."""
@@ -82,6 +96,10 @@ class DuckBatch:
         """Forget a name :meth:`register` gave (an unknown name is ignored)."""
         self.connection.unregister(name)
 
+    def read_parquet(self, name: str, path: Path) -> None:
+        """Name the Parquet file ``path``, read by the engine itself when used."""
+        self.create_view(name, f"SELECT * FROM read_parquet({sql_text(str(path))})")
+
     def text_lines(self, paths: list[str]) -> str:
         """A relation of the lines of ``paths`` (DuckDB's parallel CSV reader, one column)."""
         files = "[" + ", ".join(sql_text(path) for path in paths) + "]"
@@ -96,16 +114,30 @@ class DuckBatch:
 _MEMORY_LIMIT = "1GB"
 
 
-def open_session(scratch: Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB using every core, spilling to ``scratch``."""
+def open_session(scratch: Path, memory_limit: str = _MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB using every core, spilling to ``scratch`` beyond ``memory_limit``."""
     return duckdb.connect(
         config={
             "threads": os.cpu_count() or 1,
-            "memory_limit": _MEMORY_LIMIT,
+            "memory_limit": memory_limit,
             "temp_directory": str(scratch),
             "preserve_insertion_order": False,
         }
     )
+
+
+# The memory limit of each control-plane engine a workspace opened (its settings').
+_LIMITS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
+def bind_memory_limit(engine: Engine, limit: str) -> None:
+    """Remember that batch sessions of ``engine``'s jobs may use ``limit`` (``2GB``)."""
+    _LIMITS[engine] = limit
+
+
+def memory_limit_of(engine: Engine) -> str:
+    """The memory limit bound to ``engine``, else the default."""
+    return _LIMITS.get(engine, _MEMORY_LIMIT)
 
 
 def sql_text(text: str) -> str:

@@ -148,6 +148,11 @@ class SparkBatch:
         self.spark.read.parquet(str(target)).createOrReplaceTempView(name)
         self._names.add(name)
 
+    def read_parquet(self, name: str, path: Path) -> None:
+        """Name the Parquet file ``path``, read by Spark itself when used."""
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        self._names.add(name)
+
     def text_lines(self, paths: list[str]) -> str:
         """A relation of the lines of ``paths``, one column ``line`` (Spark's text reader)."""
         name = f"text_{len(self._names)}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -89,8 +90,8 @@ class _Lookup:
     derived: str = ""  # ", <expression> AS <name>" computed once per line, for the joins
 
 
-def _hashed(session: BatchSession, keys: pa.Table, index: int, scheme: HashScheme) -> _Lookup:
-    session.register(f"keys_{index}", keys)
+def _hashed(session: BatchSession, keys: Path, index: int, scheme: HashScheme) -> _Lookup:
+    session.read_parquet(f"keys_{index}", keys)
     alias = f"s{index}"
     return _Lookup(
         f"LEFT JOIN keys_{index} {alias} ON {alias}.digest = l.d{index}",
@@ -102,7 +103,9 @@ def _hashed(session: BatchSession, keys: pa.Table, index: int, scheme: HashSchem
     )
 
 
-def _visitor(session: BatchSession, links: pa.Table, index: int) -> _Lookup:
+def _visitor(session: BatchSession, links: pa.Table | Path, index: int) -> _Lookup:
+    if not isinstance(links, pa.Table):
+        raise TypeError("click links are read as an Arrow table")
     session.register("links", links)
     latest = session.dialect.arg_max("profile_id", "linked_at")
     session.create_table(
@@ -278,7 +281,10 @@ def resolve_lines(
         if source["reconciliation"] == "visitor":
             parts.append(_visitor(session, lookups[index], index))
         elif source["hashing"]:
-            parts.append(_hashed(session, lookups[index], index, HashScheme(source["hashing"])))
+            keys = lookups[index]
+            if not isinstance(keys, Path):
+                raise TypeError("stored keys are read as a Parquet file")
+            parts.append(_hashed(session, keys, index, HashScheme(source["hashing"])))
         else:
             parts.append(
                 _by_python(session, connection, vault, index, source, parts, force_profile=True)

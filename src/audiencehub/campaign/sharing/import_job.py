@@ -62,7 +62,7 @@ from audiencehub.drops import DropLocation
 from audiencehub.drops.staging import StagedBatch, stage_files
 from audiencehub.engines import open_session, sql_text
 from audiencehub.engines.outbound import open_lines
-from audiencehub.engines.session import BatchSession, DuckBatch
+from audiencehub.engines.session import BatchSession, DuckBatch, memory_limit_of
 from audiencehub.engines.spark import SparkBatch, SparkSettings, spark_of, spark_session
 from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -169,7 +169,7 @@ def _verified_and_applied(
     started = time.perf_counter()
     reading = reads_database(engine, sources, cache)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        stored = pool.submit(prefetch, engine, sources, cache)
+        stored = pool.submit(prefetch, engine, sources, scratch, cache)
         # stored keys are read by a process of their own: leave it a core
         cores = (os.cpu_count() or 1) - (1 if reading else 0)
         staged = stage_files(drop, control.files, batch.data, scratch, workers=cores)
@@ -224,7 +224,10 @@ def _apply(
             .all()
         )
         spark = spark_of(engine)
-        with open_session(scratch) as session, _resolver(session, spark, scratch) as resolver:
+        with (
+            open_session(scratch, memory_limit_of(engine)) as session,
+            _resolver(session, spark, scratch) as resolver,
+        ):
             started = time.perf_counter()
             open_lines(resolver, staged)
             shared = [a for a in targets if a["type"] != "file"]
