@@ -298,13 +298,20 @@ def main() -> None:
     """Generate once, then time each run in its own process."""
     parser = bench_parser(__doc__, _RUNS, "ah-bench-share")
     parser.add_argument("--ids", type=int, default=10_000_000)
+    parser.add_argument(
+        "--memory-limit",
+        help="the workspace's bulk_memory_limit (default: 1GB up to 10 M IDs, 3GB above)",
+    )
     args = parser.parse_args()
+    limit = args.memory_limit or ("1GB" if args.ids <= 10_000_000 else "3GB")
+    # the children's workspaces read it (a child keeps what its parent set)
+    limit = os.environ.setdefault("AUDIENCEHUB_BULK_MEMORY_LIMIT", limit)
     if as_child(args, lambda run: _one(run, args.data), lambda: _generate(args.data, args.ids)):
         return
     generate_in_child(__file__, "--ids", str(args.ids), "--data", str(args.data))
     print(
         f"\nShared-audience import: {args.ids:,} hashed IDs ({MATCHING:.0%} matching) "
-        f"against {args.ids:,} profiles, SQLite, 2-core machine\n"
+        f"against {args.ids:,} profiles, SQLite, 2-core machine, bulk_memory_limit {limit}\n"
     )
     print("| run | s | IDs/s | members | peak MB |")
     print("|---|---|---|---|---|")

@@ -64,6 +64,9 @@ def _scratch() -> str | None:
 
 # the worker's batch size (see extract_worker.py), for kept PostgreSQL results too
 _BATCH_ROWS = 262_144
+# rows per Parquet row group: DuckDB's own size. A reader loads a column of a row
+# group at once; unbounded groups (50 M digests: 1.6 GB) would not fit its limit
+_ROW_GROUP = 122_880
 
 # SQLite's driver infers column types from the values it sees (an empty result
 # comes back as int64); the query's declared types are what callers rely on.
@@ -136,7 +139,7 @@ def extract_parquet(
         stream = (batch.cast(schema) for batch in batches)
         with pq.ParquetWriter(str(target), schema, compression="none") as writer:
             for batch in transform(stream) if transform else stream:
-                writer.write_batch(batch)
+                writer.write_batch(batch, row_group_size=_ROW_GROUP)
     return target
 
 
