@@ -1,12 +1,14 @@
-"""Reconciling a whole outbound batch in the bulk engine.
+"""Reconciling a whole outbound batch in the bulk engine, DuckDB or Spark.
 
-The batch's lines are a DuckDB relation (:mod:`audiencehub.engines.outbound`).
+The batch's lines are a relation of the engine's session
+(:mod:`audiencehub.engines.outbound`); the SQL below is written once and spelled
+for the session's engine by its :class:`~audiencehub.engines.dialect.Dialect`.
 Each data source, in priority order, contributes a lookup that the lines are
 LEFT JOINed with; a line takes the member of the first source that resolves it:
 
 - hashed declared IDs are decoded in SQL (the same patterns as
   :func:`~audiencehub.identity.hashing.decode_digest`) and joined with the
-  stored reconciliation keys, read as one Arrow extract;
+  stored reconciliation keys, a Parquet file the engine reads itself;
 - visitor IDs are validated in SQL and joined with the click links, the latest
   link of each visitor winning;
 - regular and encrypted IDs, which need Python's normalisation or a cipher per
