@@ -99,7 +99,7 @@ def _ratio(entry: dict[str, Any]) -> str:
 
 
 def write_results(
-    path: Path, entries: list[dict[str, Any]], limit: dict[str, float], scale: str
+    path: Path, entries: list[dict[str, Any]], limit: dict[str, float], scale: str, note: str = ""
 ) -> None:
     """The table of ``entries``, with the SHA-256 limit line, as Markdown."""
     lines = [
@@ -110,6 +110,7 @@ def write_results(
         "Each row is one run, in a fresh process, beside its baseline measured in the same "
         "run; ratio = our time / baseline time (lower is better). Peak memory is the "
         "measuring process's VmHWM (with Spark's JVM added for Spark runs).",
+        *(["", note] if note else []),
         "",
         f"**SHA-256 limit**: `hashlib` over one 256 MB buffer: "
         f"{limit['bytes_per_s'] / 1e6:,.0f} MB/s on one core, that is "
@@ -180,6 +181,7 @@ def main() -> None:
     parser.add_argument(
         "--results", type=Path, help="keep the raw results (JSON lines) here, and add to them"
     )
+    parser.add_argument("--note", default="", help="a paragraph for the top of the results")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     results = args.results or Path(tempfile.mkstemp(prefix="ah-suite-", suffix=".jsonl")[1])
@@ -193,7 +195,7 @@ def main() -> None:
         print(f"=== {script}: {time.perf_counter() - started:.0f} s, exit {done.returncode}")
     entries = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
     limit = sha256_limit()
-    write_results(args.out, entries, limit, args.scale)
+    write_results(args.out, entries, limit, args.scale, args.note)
     print(f"\n{len(entries)} results in {args.out}")
     if args.plots:
         for path in draw(entries, args.plots):
