@@ -36,6 +36,8 @@ def test_environment_overrides_the_file(tmp_path, monkeypatch):
         ('default_region = "France"', "two-letter country code"),
         ("surprise = 1", "Extra inputs are not permitted"),
         ("default_region = ", "not valid TOML"),
+        ('bulk_engine = "hadoop"', "bulk_engine: Input should be 'duckdb' or 'spark'"),
+        ('spark_conf = { "driver.memory" = "8g" }', "starting with 'spark.': driver.memory"),
     ],
 )
 def test_bad_settings_are_refused(tmp_path, line, message):
