@@ -9,7 +9,7 @@ import pytest
 
 from audiencehub.config import CONFIG_FILE, Settings, load_settings
 from audiencehub.errors import ConfigurationError, StorageError, WorkspaceNotFound
-from audiencehub.workspace import init_workspace, open_workspace
+from audiencehub.workspace import Workspace, init_workspace, open_workspace
 
 
 def test_defaults_are_sqlite_in_the_workspace(tmp_path):
@@ -117,3 +117,15 @@ def test_a_failed_init_leaves_nothing_behind(tmp_path):
         init_workspace(kept, people_db_url="postgresql://nobody@127.0.0.1:1/none")
     assert [p.name for p in kept.iterdir()] == ["notes.txt"]
     assert init_workspace(folder).path == folder
+
+
+def test_spark_reaches_the_workspace_s3_endpoint(tmp_path, monkeypatch):
+    """Spark's S3A connector gets the workspace's S3-compatible endpoint; spark_conf wins."""
+    (tmp_path / CONFIG_FILE).write_text(
+        '[audiencehub]\nbulk_engine = "spark"\ns3_endpoint_url = "http://minio:9000"\n'
+        'spark_conf = { "spark.hadoop.fs.s3a.path.style.access" = "false" }\n',
+        encoding="utf-8",
+    )
+    conf = Workspace(load_settings(tmp_path)).spark.conf
+    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://minio:9000"
+    assert conf["spark.hadoop.fs.s3a.path.style.access"] == "false"

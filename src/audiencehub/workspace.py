@@ -78,8 +78,22 @@ class Workspace:
 
     @property
     def spark(self) -> SparkSettings:
-        """Where this workspace's batch jobs run on Spark, when its settings choose it."""
-        return SparkSettings(self.settings.spark_master, dict(self.settings.spark_conf))
+        """Where this workspace's batch jobs run on Spark, when its settings choose it.
+
+        An S3-compatible endpoint the workspace names (``s3_endpoint_url``) is given
+        to Spark's S3A connector too, with path-style addressing as such stores
+        need; ``spark_conf`` overrides both.
+        """
+        endpoint = self.settings.s3_endpoint_url
+        s3a = (
+            {
+                "spark.hadoop.fs.s3a.endpoint": endpoint,
+                "spark.hadoop.fs.s3a.path.style.access": "true",
+            }
+            if endpoint
+            else {}
+        )
+        return SparkSettings(self.settings.spark_master, {**s3a, **self.settings.spark_conf})
 
     @property
     def people_lake(self) -> Lake:
