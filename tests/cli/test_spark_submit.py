@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.sharing.accounts import Account, set_account
 from audiencehub.campaign.sharing.data_sources import ReconciliationKey
@@ -18,6 +20,8 @@ from tests.campaign.sharing.test_import_job import _audience, _source, campaign,
 __all__ = ["campaign"]
 
 
+# the storage backends are covered by the import's own tests; a JVM start each is not needed
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_an_import_submitted_to_spark_reconciles_the_batch(campaign, tmp_path):
     source = _source(campaign, key=ReconciliationKey.EMAIL, hashing=HashScheme.AAM)
     _audience(campaign, source)
