@@ -7,7 +7,7 @@ decoding and joining that a per-row Python loop does several times slower.
 
 from __future__ import annotations
 
-from audiencehub.engines.extracts import extract, extract_parquet, read_kept
+from audiencehub.engines.extracts import extract, extract_parquet
 from audiencehub.engines.session import copy_table, open_session, sql_text
 
 __all__ = [
@@ -15,6 +15,5 @@ __all__ = [
     "extract",
     "extract_parquet",
     "open_session",
-    "read_kept",
     "sql_text",
 ]

@@ -40,7 +40,7 @@ from sqlalchemy.sql import Select
 
 from audiencehub.errors import StorageError
 
-__all__ = ["Batches", "extract", "extract_parquet", "read_kept"]
+__all__ = ["Batches", "extract", "extract_parquet"]
 
 #: a transformation applied to an extract's record batches as they stream by
 Batches = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
@@ -62,8 +62,6 @@ def _scratch() -> str | None:
     return str(_SHM) if roomy else None
 
 
-# the worker's batch size (see extract_worker.py), for kept PostgreSQL results too
-_BATCH_ROWS = 262_144
 # rows per Parquet row group: DuckDB's own size. A reader loads a column of a row
 # group at once; unbounded groups (50 M digests: 1.6 GB) would not fit its limit
 _ROW_GROUP = 122_880
@@ -82,10 +80,7 @@ def _declared(query: Select[Any], table: pa.Table) -> pa.Table:
     return table if schema == table.schema else table.cast(schema)
 
 
-def _from_sqlite(database: str, sql: str, keep: Path | None) -> pa.Table:
-    if keep is not None:
-        _run_worker(database, sql, keep)
-        return _mapped(keep)
+def _from_sqlite(database: str, sql: str) -> pa.Table:
     with tempfile.TemporaryDirectory(prefix="extract-", dir=_scratch()) as folder:
         target = Path(folder) / "result.arrows"
         _run_worker(database, sql, target)
@@ -109,18 +104,6 @@ def _run_worker(database: str, sql: str, target: Path) -> None:
             + (lines[-1] if lines else "no message"),
             hint="Check that the workspace database is readable and not corrupt.",
         )
-
-
-def _mapped(path: Path) -> pa.Table:
-    """An Arrow stream file mapped, not copied: it stays in the page cache, shared."""
-    with pa.memory_map(str(path)) as source:
-        table: pa.Table = pa.ipc.open_stream(source).read_all()
-    return table
-
-
-def read_kept(query: Select[Any], path: Path) -> pa.Table:
-    """The result of ``query`` that :func:`extract` kept in ``path``, mapped, not copied."""
-    return _declared(query, _mapped(path))
 
 
 def extract_parquet(
@@ -172,22 +155,15 @@ def _from_postgresql(engine: Engine, sql: str) -> pa.Table:
     return table
 
 
-def extract(engine: Engine, query: Select[Any], *, keep: Path | None = None) -> pa.Table:
+def extract(engine: Engine, query: Select[Any]) -> pa.Table:
     """The rows of ``query``, read from ``engine``'s database on a connection of their own.
-
-    With ``keep``, the result is also left in that file as an Arrow IPC stream
-    (:func:`read_kept` reads it back): for SQLite the worker writes it there in
-    the first place, so keeping a copy costs nothing.
 
     Bound values are rendered as SQL literals by SQLAlchemy's dialect (quoted and
     escaped); queries built here carry only enum values and ids.
     """
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     if engine.url.get_backend_name() == "sqlite":
-        table = _from_sqlite(engine.url.database or "", sql, keep)
+        table = _from_sqlite(engine.url.database or "", sql)
     else:
         table = _from_postgresql(engine, sql)
-        if keep is not None:
-            with pa.OSFile(str(keep), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as out:
-                out.write_table(table, max_chunksize=_BATCH_ROWS)
     return _declared(query, table)
