@@ -300,13 +300,14 @@ def segment_members(engine: Any, rule: str, merge: str, namespace: int | None = 
     import contextlib
 
     from audiencehub.engines import extract
+    from audiencehub.engines.session import DuckBatch
     from audiencehub.people.lake import reading
     from audiencehub.people.materialise import Evaluation, evaluate
     from audiencehub.people.schema import users
     from audiencehub.people.segment_rules import parse_rule
 
     with reading(engine) as session, contextlib.closing(session.cursor()) as work:
-        evaluate(engine, work, [Evaluation(1, parse_rule(rule), str(merge), namespace)])
+        evaluate(engine, DuckBatch(work), [Evaluation(1, parse_rule(rule), str(merge), namespace)])
         work.register("names", extract(engine, select(users.c.id, users.c.external_id)))
         rows = work.execute(
             "SELECT n.external_id FROM evaluated e JOIN names n ON n.id = e.user_id"

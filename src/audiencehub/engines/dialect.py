@@ -72,6 +72,29 @@ class Dialect:
             return f"split({column}, '\\\\{separator}', -1)"
         return f"string_split({column}, '{separator}')"
 
+    def bit(self, position: str) -> str:
+        """SQL: a 64-bit mask with bit ``position`` (0 to 63) set. DuckDB's masks are
+        unsigned; Spark has no unsigned type, and bit 63 is its sign bit, which the
+        bitwise operators treat like any other."""
+        if self.spark:
+            return f"shiftleft(CAST(1 AS BIGINT), {position})"
+        return f"(1::UBIGINT << {position})"
+
+    @property
+    def no_bits(self) -> str:
+        """SQL: the empty 64-bit mask."""
+        return "CAST(0 AS BIGINT)" if self.spark else "0::UBIGINT"
+
+    def sorted_list_text(self, value: str, condition: str) -> str:
+        """SQL aggregate: the numbers ``value`` of the rows meeting ``condition``, in
+        ascending order, joined by commas ('' when there are none)."""
+        if self.spark:
+            return (
+                f"array_join(transform(array_sort(collect_list({value}) FILTER (WHERE "
+                f"{condition})), x -> CAST(x AS STRING)), ',')"
+            )
+        return f"coalesce(array_to_string(list_sort(list({value}) FILTER ({condition})), ','), '')"
+
     @property
     def null_text(self) -> str:
         """SQL: a NULL of the text type."""

@@ -40,8 +40,11 @@ from audiencehub.errors import ConfigurationError, StorageError
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
     "Lake",
+    "LakeFile",
+    "add_files",
     "bind_lake",
     "lake_beside",
+    "lake_files",
     "lake_of",
     "open_lake",
     "writer_lock",
@@ -264,3 +267,41 @@ def writer_lock(lake: Lake, engine: Engine) -> Iterator[None]:
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
             connection.commit()
+
+
+@dataclass(frozen=True, slots=True)
+class LakeFile:
+    """One Parquet file of a table's current snapshot, and the positional deletes on it
+    (a Parquet file of ``file_path`` and ``pos``, the row's place in the data file)."""
+
+    data: str
+    deletes: str | None
+
+
+def lake_files(session: duckdb.DuckDBPyConnection, table: str) -> list[LakeFile]:
+    """The files another engine reads to see ``table`` as the current snapshot has it.
+
+    Only plain files can be handed over: an encrypted lake is read through DuckDB.
+    """
+    rows = session.execute(
+        "SELECT data_file, delete_file, data_file_encryption_key IS NOT NULL "
+        f"FROM ducklake_list_files('{_ALIAS}', ?)",
+        [table],
+    ).fetchall()
+    if any(encrypted for _, _, encrypted in rows):
+        raise ConfigurationError(
+            f"the lake's table {table} is encrypted; another engine cannot read its files",
+            hint='Run the job on DuckDB (bulk_engine = "duckdb").',
+        )
+    return [
+        LakeFile(str(data), None if deletes is None else str(deletes)) for data, deletes, _ in rows
+    ]
+
+
+def add_files(session: duckdb.DuckDBPyConnection, table: str, paths: list[str]) -> None:
+    """Register Parquet files another engine wrote as new rows of ``table``, in the open
+    transaction. The lake owns them from then on: compaction may rewrite or delete them."""
+    for path in paths:
+        session.execute(
+            f"CALL ducklake_add_data_files('{_ALIAS}', {sql_text(table)}, {sql_text(path)})"
+        )

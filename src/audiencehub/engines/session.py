@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +56,19 @@ class BatchSession(Protocol):
         """Make an Arrow table queryable as ``name``."""
         ...
 
+    def keep(self, name: str, table: pa.Table) -> None:
+        """Copy an Arrow table into the engine's own storage as the table ``name``
+        (replacing it), so that later queries do not read Python memory."""
+        ...
+
+    def insert(self, name: str, query: str) -> None:
+        """Add the rows of ``query`` to the table ``name``."""
+        ...
+
+    def stream(self, query: str, rows: int) -> Iterator[pa.RecordBatch]:
+        """The result of ``query``, in its order, in batches of at most ``rows``."""
+        ...
+
     def unregister(self, name: str) -> None:
         """Forget a name :meth:`register` gave (an unknown name is ignored)."""
         ...
@@ -95,6 +109,19 @@ class DuckBatch:
     def unregister(self, name: str) -> None:
         """Forget a name :meth:`register` gave (an unknown name is ignored)."""
         self.connection.unregister(name)
+
+    def keep(self, name: str, table: pa.Table) -> None:
+        """Copy an Arrow table into the temporary table ``name`` (replacing it)."""
+        self.connection.execute(f"DROP TABLE IF EXISTS {name}")
+        copy_table(self.connection, name, table)
+
+    def insert(self, name: str, query: str) -> None:
+        """Add the rows of ``query`` to the table ``name``."""
+        self.connection.execute(f"INSERT INTO {name} {query}")
+
+    def stream(self, query: str, rows: int) -> Iterator[pa.RecordBatch]:
+        """The result of ``query``, in its order, in batches of at most ``rows``."""
+        yield from self.connection.sql(query).to_arrow_reader(rows)
 
     def read_parquet(self, name: str, path: Path) -> None:
         """Name the Parquet file ``path``, read by the engine itself when used."""

@@ -19,23 +19,34 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from audiencehub.engines.dialect import SPARK, Dialect
+from audiencehub.engines.lake import LakeFile
 from audiencehub.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SparkBatch", "SparkSettings", "bind_spark", "spark_of", "spark_session"]
+__all__ = [
+    "SparkBatch",
+    "SparkSettings",
+    "bind_spark",
+    "local_path",
+    "spark_of",
+    "spark_path",
+    "spark_session",
+]
 
 # Settings every session gets unless the workspace sets them: no web UI (a port
 # per job), few shuffle partitions (200 by default: 200 tasks per step on a
@@ -153,6 +164,69 @@ class SparkBatch:
         self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
         self._names.add(name)
 
+    def insert(self, name: str, query: str) -> None:
+        """Add the rows of ``query`` to the table ``name`` (new Parquet files beside its own)."""
+        self.spark.sql(query).write.mode("append").parquet(str(self.path(name)))
+        self.spark.read.parquet(str(self.path(name))).createOrReplaceTempView(name)
+
+    def keep(self, name: str, table: pa.Table) -> None:
+        """Keep an Arrow table as the table ``name`` (one Parquet file)."""
+        self.unregister(name)
+        self.register(name, table)
+
+    def stream(self, query: str, rows: int) -> Iterator[pa.RecordBatch]:
+        """The result of ``query`` in batches of at most ``rows``, in its order: Spark writes
+        it as Parquet (each part a range of the order, numbered in order), read back here."""
+        target = self.path(f"stream_{uuid.uuid4().hex}")
+        self.spark.sql(query).write.parquet(str(target))
+        try:
+            for part in sorted(target.glob("part-*.parquet")):
+                yield from pq.ParquetFile(part).iter_batches(batch_size=rows)
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+
+    def read_lake(self, name: str, files: Sequence[LakeFile], schema: str) -> None:
+        """Name a lake table as its current snapshot has it: its data files, less the rows
+        its positional delete files remove (matched by file name and row index).
+        ``schema`` is the table's columns as Spark DDL (``user_id BIGINT, ...``)."""
+        from pyspark.sql import functions as f
+
+        if not files:
+            self.spark.createDataFrame([], schema).createOrReplaceTempView(name)
+            self._names.add(name)
+            return
+        data = (
+            self.spark.read.schema(schema)
+            .parquet(*[spark_path(file.data) for file in files])
+            .select(
+                "*",
+                f.col("_metadata.file_name").alias("_lake_file"),
+                f.col("_metadata.row_index").alias("_lake_row"),
+            )
+        )
+        deletes = [spark_path(file.deletes) for file in files if file.deletes]
+        if deletes:
+            gone = self.spark.read.parquet(*deletes).select(
+                f.regexp_extract("file_path", r"[^/]+$", 0).alias("_lake_file"),
+                f.col("pos").alias("_lake_row"),
+            )
+            data = data.join(gone, ["_lake_file", "_lake_row"], "left_anti")
+        data.drop("_lake_file", "_lake_row").createOrReplaceTempView(name)
+        self._names.add(name)
+
+    def write_files(self, query: str, folder: str) -> list[str]:
+        """Write the result of ``query`` as Parquet files into ``folder`` (a local path or an
+        ``s3://`` prefix, as the lake names them); returns the files, named the same way.
+        Spark's bookkeeping files beside them (``_SUCCESS``, checksums) are removed."""
+        target = spark_path(folder)
+        self.spark.sql(query).write.parquet(target)
+        written = sorted(local_path(p) for p in self.spark.read.parquet(target).inputFiles())
+        if "://" not in folder:
+            for extra in Path(folder).iterdir():
+                if extra.name.startswith((".", "_")):
+                    extra.unlink()
+        return written
+
     def text_lines(self, paths: list[str]) -> str:
         """A relation of the lines of ``paths``, one column ``line`` (Spark's text reader)."""
         name = f"text_{len(self._names)}"
@@ -176,6 +250,20 @@ class SparkBatch:
             self.spark.catalog.dropTempView(name)
         self._names.clear()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def spark_path(path: str) -> str:
+    """A path as Spark reads it: ``s3://`` through the S3A connector."""
+    return "s3a://" + path.removeprefix("s3://") if path.startswith("s3://") else path
+
+
+def local_path(path: str) -> str:
+    """A path Spark gave back, as DuckDB and the lake name it (``/...``, ``s3://...``)."""
+    if path.startswith("file:"):
+        return "/" + unquote(path.removeprefix("file:")).lstrip("/")
+    if path.startswith("s3a://"):
+        return "s3://" + path.removeprefix("s3a://")
+    return path
 
 
 # The Spark settings of each control-plane engine a workspace opened on Spark.

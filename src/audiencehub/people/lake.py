@@ -36,9 +36,11 @@ from audiencehub.people.schema import users
 from audiencehub.workspace import PEOPLE_LAKE
 
 __all__ = [
+    "IN_DUCKDB",
     "LEGACY_TABLES",
     "TABLES",
     "Compaction",
+    "LakeTables",
     "Snapshot",
     "commit",
     "compact",
@@ -71,6 +73,19 @@ LEGACY_TABLES = {
     "people_legacy_user_signals": "signals",
     "people_legacy_published": "published",
 }
+
+
+@dataclass(frozen=True)
+class LakeTables:
+    """Where a bulk session reads the lake's tables: through DuckDB's attached lake, or
+    as Spark reads their files (:mod:`audiencehub.people.spark_lake`)."""
+
+    realisations: str
+    graph_users: str
+    published: str
+
+
+IN_DUCKDB = LakeTables("lake.realisations", "lake.graph_users", "lake.published")
 
 
 def lake_for(engine: Engine) -> Lake:

@@ -28,28 +28,39 @@ import duckdb
 import pyarrow as pa
 from sqlalchemy import Engine, select, update
 
-from audiencehub.engines import copy_table, extract
+from audiencehub.engines import extract
+from audiencehub.engines.dialect import DUCKDB, Dialect
+from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.errors import NotFound
 from audiencehub.identity.declared import AuthState
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
-from audiencehub.people.lake import commit, reading, snapshot_at, sync_users, writing
+from audiencehub.people.lake import (
+    IN_DUCKDB,
+    LakeTables,
+    commit,
+    reading,
+    snapshot_at,
+    sync_users,
+    writing,
+)
 from audiencehub.people.schema import id_links, opt_outs, segments, users
 from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule, trait_ids
+from audiencehub.people.spark_lake import ON_SPARK, on_spark, registered, spark_batch, write_rows
 
 __all__ = ["Evaluation", "SegmentAt", "evaluate", "materialise", "members_at", "rule_sql"]
 
 
-def rule_sql(rule: Rule, bits: dict[int, tuple[int, int]]) -> str:
+def rule_sql(rule: Rule, bits: dict[int, tuple[int, int]], sql: Dialect = DUCKDB) -> str:
     """The rule as a SQL condition on a user's trait masks: trait ``t`` is bit ``b`` of
     column ``m<w>`` where ``bits[t] == (w, b)``."""
     if isinstance(rule, Trait):
         word, bit = bits[rule.trait_id]
-        return f"(m{word} & {1 << bit}::UBIGINT <> 0)"
+        return f"((m{word} & {sql.bit(str(bit))}) <> 0)"
     if isinstance(rule, Not):
-        return f"(NOT {rule_sql(rule.operand, bits)})"
+        return f"(NOT {rule_sql(rule.operand, bits, sql)})"
     joiner = " AND " if isinstance(rule, And) else " OR "
     assert isinstance(rule, And | Or)  # noqa: S101 -- the Rule union has no other member
-    return f"({rule_sql(rule.left, bits)}{joiner}{rule_sql(rule.right, bits)})"
+    return f"({rule_sql(rule.left, bits, sql)}{joiner}{rule_sql(rule.right, bits, sql)})"
 
 
 def _holds_empty(rule: Rule) -> bool:
@@ -73,7 +84,7 @@ class Evaluation:
     opted_out_of: tuple[int, ...] = (DEVICE_NAMESPACE,)
 
 
-def _graph(engine: Engine, session: duckdb.DuckDBPyConnection, *, copied: bool) -> None:
+def _graph(engine: Engine, session: BatchSession, tables: LakeTables, *, copied: bool) -> None:
     """``graph_users(id, ns)``, ``graph_links`` and ``graph_opt_outs``, read in bulk: the
     users from the lake's copy when a writer has just brought it up to date (``copied``),
     else from the graph itself; links and opt-outs from the graph, both at once."""
@@ -90,14 +101,11 @@ def _graph(engine: Engine, session: duckdb.DuckDBPyConnection, *, copied: bool) 
         queries["graph_users"] = select(users.c.id, users.c.data_source_id.label("ns"))
     with ThreadPoolExecutor(max_workers=len(queries)) as pool:  # each extract is a process
         found = pool.map(lambda q: extract(engine, q), queries.values())
-        tables = dict(zip(queries, found, strict=True))
-    for name, table in tables.items():
-        session.execute(f"DROP TABLE IF EXISTS {name}")
-        copy_table(session, name, table)
+        extracted = dict(zip(queries, found, strict=True))
+    for name, table in extracted.items():
+        session.keep(name, table)
     if copied:
-        session.execute(
-            "CREATE OR REPLACE TEMP VIEW graph_users AS SELECT id, ns FROM lake.graph_users"
-        )
+        session.create_view("graph_users", f"SELECT id, ns FROM {tables.graph_users}")
 
 
 def _bits(evaluations: Sequence[Evaluation]) -> dict[int, tuple[int, int]]:
@@ -107,31 +115,28 @@ def _bits(evaluations: Sequence[Evaluation]) -> dict[int, tuple[int, int]]:
 
 
 def _held(
-    session: duckdb.DuckDBPyConnection, merge_rule: str, bits: dict[int, tuple[int, int]]
+    session: BatchSession, tables: LakeTables, merge_rule: str, bits: dict[int, tuple[int, int]]
 ) -> str:
     """Create the relation of users and the traits (of those the rules name) they hold
-    under ``merge_rule``, as bit masks; without links every merge rule holds the same."""
-    [(links,)] = session.execute("SELECT count(*) FROM graph_links").fetchall()
+    under ``merge_rule``, as bit masks; without links every merge rule holds the same.
+    Returns its name."""
+    [(links,)] = session.rows("SELECT count(*) FROM graph_links")
     if not links:
         merge_rule = "device"
     table = f"held_{merge_rule.replace('-', '_')}"
-    exists = session.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table]
-    ).fetchall()[0][0]
-    if exists:
-        return table
+    sql = session.dialect
     session.register(
         "trait_bits",
         pa.table(
             {
                 "trait_id": pa.array(list(bits), pa.int32()),
                 "word": pa.array([w for w, _ in bits.values()], pa.int32()),
-                "bit": pa.array([1 << b for _, b in bits.values()], pa.uint64()),
+                "bit": pa.array([b for _, b in bits.values()], pa.int32()),
             }
         ),
     )
     own = (
-        "SELECT r.user_id, t.word, t.bit FROM lake.realisations r "
+        f"SELECT r.user_id, t.word, {sql.bit('t.bit')} AS bit FROM {tables.realisations} r "
         "JOIN trait_bits t ON t.trait_id = r.trait_id"
     )
     if merge_rule == "device":
@@ -139,11 +144,11 @@ def _held(
     else:
         links = "graph_links"
         if merge_rule == "last-authenticated":
+            # each device's authenticated links seen last (ties: all of them)
             links = (
-                "(SELECT * FROM graph_links l WHERE auth_state = "
-                f"{int(AuthState.AUTHENTICATED)} AND last_seen = (SELECT max(o.last_seen) "
-                "FROM graph_links o WHERE o.device_user_id = l.device_user_id AND o.auth_state = "
-                f"{int(AuthState.AUTHENTICATED)}))"
+                "(SELECT device_user_id, customer_user_id FROM (SELECT *, max(last_seen) OVER "
+                "(PARTITION BY device_user_id) AS latest FROM graph_links WHERE auth_state = "
+                f"{int(AuthState.AUTHENTICATED)}) a WHERE last_seen = latest)"
             )
         source = (
             f"{own} UNION ALL "
@@ -156,43 +161,46 @@ def _held(
     masks = (
         "bit_or(bit) AS m0"
         if words == 1
-        else ", ".join(f"bit_or(bit) FILTER (word = {w}) AS m{w}" for w in range(words))
+        else ", ".join(f"bit_or(bit) FILTER (WHERE word = {w}) AS m{w}" for w in range(words))
     )
-    session.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT user_id, {masks} "
-        f"FROM ({source}) GROUP BY user_id"
-    )
+    session.create_table(table, f"SELECT user_id, {masks} FROM ({source}) s GROUP BY user_id")
     session.unregister("trait_bits")
     return table
 
 
 def evaluate(
     engine: Engine,
-    session: duckdb.DuckDBPyConnection,
+    session: BatchSession,
     evaluations: Sequence[Evaluation],
     *,
     target: str = "evaluated",
     copied: bool = False,
+    tables: LakeTables = IN_DUCKDB,
 ) -> None:
-    """Fill ``target(segment_id, user_id)`` (a new temporary table, or a lake table in the
-    caller's transaction) with the members of each evaluation now.
-    ``copied``: the lake's copy of the graph's users is up to date (a writer's session)."""
-    _graph(engine, session, copied=copied)
+    """Fill ``target(segment_id, user_id)`` (a new table of the session, or a lake table in
+    the caller's transaction) with the members of each evaluation now.
+    ``copied``: the lake's copy of the graph's users is up to date (a writer's session);
+    ``tables``: where the session reads the lake's tables."""
+    _graph(engine, session, tables, copied=copied)
     if not target.startswith("lake."):
-        session.execute(
-            f"CREATE OR REPLACE TEMP TABLE {target} (segment_id INTEGER, user_id BIGINT)"
+        session.create_table(
+            target,
+            "SELECT CAST(NULL AS INTEGER) AS segment_id, CAST(NULL AS BIGINT) AS user_id LIMIT 0",
         )
     if not evaluations:
         return
+    sql = session.dialect
     bits = _bits(evaluations)
     words = max((w for w, _ in bits.values()), default=0) + 1
+    held: dict[str, str] = {}  # merge rules may share one relation
     groups: dict[tuple[str, int | None, tuple[int, ...], bool], list[Evaluation]] = {}
     for item in evaluations:
-        held = _held(session, item.merge_rule, bits)  # merge rules may share one relation
-        key = (held, item.namespace, item.opted_out_of, _holds_empty(item.rule))
+        if item.merge_rule not in held:
+            held[item.merge_rule] = _held(session, tables, item.merge_rule, bits)
+        key = (held[item.merge_rule], item.namespace, item.opted_out_of, _holds_empty(item.rule))
         groups.setdefault(key, []).append(item)
-    for (held, namespace, blocked, everyone), items in groups.items():
-        masks = ", ".join(f"coalesce(h.m{w}, 0::UBIGINT) AS m{w}" for w in range(words))
+    for (relation, namespace, blocked, everyone), items in groups.items():
+        masks = ", ".join(f"coalesce(h.m{w}, {sql.no_bits}) AS m{w}" for w in range(words))
         opted_out = (
             "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = {0} "
             f"AND o.data_source_id IN ({', '.join(map(str, blocked))}))"
@@ -200,9 +208,9 @@ def evaluate(
         if everyone or namespace is not None:
             # every user the graph knows (a rule an ID without traits meets), or one namespace
             people = (
-                f"graph_users u LEFT JOIN {held} h ON h.user_id = u.id"
+                f"graph_users u LEFT JOIN {relation} h ON h.user_id = u.id"
                 if everyone
-                else f"{held} h JOIN graph_users u ON u.id = h.user_id"
+                else f"{relation} h JOIN graph_users u ON u.id = h.user_id"
             )
             where = [opted_out.format("u.id")]
             if namespace is not None:
@@ -210,22 +218,23 @@ def evaluate(
             base = f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)}"
         else:
             # the users holding some trait: every realisation's user is one the graph knows
-            base = f"SELECT h.user_id, {masks} FROM {held} h WHERE {opted_out.format('h.user_id')}"
-        [(blocking,)] = session.execute(
+            base = (
+                f"SELECT h.user_id, {masks} FROM {relation} h WHERE {opted_out.format('h.user_id')}"
+            )
+        [(blocking,)] = session.rows(
             "SELECT count(*) FROM graph_opt_outs "
             f"WHERE data_source_id IN ({', '.join(map(str, blocked))})"
-        ).fetchall()
+        )
         if not (everyone or namespace is not None or blocking):
-            base = f"SELECT * FROM {held}"  # read as it is: nothing to leave out
-        session.execute(f"CREATE OR REPLACE TEMP VIEW evaluation_base AS {base}")
+            base = f"SELECT * FROM {relation}"  # read as it is: nothing to leave out
+        session.create_view("evaluation_base", base)
         for start in range(0, len(items), 8):  # one statement per few segments: one scan each
             selects = " UNION ALL ".join(
-                f"SELECT {int(item.segment_id)} AS segment_id, user_id FROM evaluation_base "
-                f"WHERE {rule_sql(item.rule, bits)}"
+                f"SELECT CAST({int(item.segment_id)} AS INTEGER) AS segment_id, user_id "
+                f"FROM evaluation_base WHERE {rule_sql(item.rule, bits, sql)}"
                 for item in items[start : start + 8]
             )
-            session.execute(f"INSERT INTO {target} {selects}")
-        session.execute("DROP VIEW evaluation_base")
+            session.insert(target, selects)
 
 
 def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:
@@ -253,31 +262,34 @@ def _materialise(
     engine: Engine, session: duckdb.DuckDBPyConnection, segment_ids: Sequence[int] | None
 ) -> dict[int, int]:
     rows = _segment_rows(engine, segment_ids)
+    evaluations = [Evaluation(row.id, parse_rule(row.rule), row.merge_rule) for row in rows]
     sync_users(engine, session)  # the IDs an ingest of this session created
-    with contextlib.closing(session.cursor()) as work:
+    sizes = {row.id: 0 for row in rows}
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(contextlib.closing(session.cursor()))
+        files: list[str] = []
+        if on_spark(engine):
+            files = _evaluate_on_spark(engine, work, evaluations, sizes)
         work.execute("BEGIN")
         if segment_ids is None:
             work.execute("DELETE FROM lake.memberships")
         else:
             ids = ", ".join(str(row.id) for row in rows) or "NULL"
             work.execute(f"DELETE FROM lake.memberships WHERE segment_id IN ({ids})")
-        evaluate(  # straight into the lake table, in the same transaction
-            engine,
-            work,
-            [Evaluation(row.id, parse_rule(row.rule), row.merge_rule) for row in rows],
-            copied=True,
-            target="lake.memberships",
-        )
-        sizes = {row.id: 0 for row in rows}
-        if rows:
-            ids = ", ".join(str(row.id) for row in rows)
-            sizes.update(
-                (int(s), int(c))
-                for s, c in work.execute(
-                    "SELECT segment_id, count(*) FROM lake.memberships "
-                    f"WHERE segment_id IN ({ids}) GROUP BY segment_id"
-                ).fetchall()
-            )
+        if on_spark(engine):
+            stack.enter_context(registered(work, "memberships", files))
+        else:
+            # straight into the lake table, in the same transaction
+            evaluate(engine, DuckBatch(work), evaluations, copied=True, target="lake.memberships")
+            if rows:
+                ids = ", ".join(str(row.id) for row in rows)
+                sizes.update(
+                    (int(s), int(c))
+                    for s, c in work.execute(
+                        "SELECT segment_id, count(*) FROM lake.memberships "
+                        f"WHERE segment_id IN ({ids}) GROUP BY segment_id"
+                    ).fetchall()
+                )
         commit(work, "segments materialised: " + ", ".join(map(str, sizes)))
     now = datetime.now(UTC)
     with engine.begin() as connection:
@@ -286,6 +298,25 @@ def _materialise(
                 update(segments).where(segments.c.id == segment_id).values(size=size, sized_at=now)
             )
     return sizes
+
+
+def _evaluate_on_spark(
+    engine: Engine,
+    session: duckdb.DuckDBPyConnection,
+    evaluations: Sequence[Evaluation],
+    sizes: dict[int, int],
+) -> list[str]:
+    """Evaluate on Spark over the lake's files; write the memberships as new files of the
+    lake (registered by the caller) and fill ``sizes``. Returns the files."""
+    with spark_batch(engine, session, ["realisations", "graph_users"]) as batch:
+        evaluate(engine, batch, evaluations, copied=True, tables=ON_SPARK)
+        sizes.update(
+            (int(s), int(c))
+            for s, c in batch.rows("SELECT segment_id, count(*) FROM evaluated GROUP BY segment_id")
+        )
+        if not any(sizes.values()):
+            return []
+        return write_rows(engine, batch, "memberships", "SELECT segment_id, user_id FROM evaluated")
 
 
 @dataclass(frozen=True)

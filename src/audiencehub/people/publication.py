@@ -22,16 +22,20 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, select
 
 from audiencehub.drops import open_drop
+from audiencehub.engines.dialect import Dialect
+from audiencehub.engines.session import BatchSession, DuckBatch, sql_text
+from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import ConfigurationError
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
 from audiencehub.people.destinations import Destination, check_controls, get_destination
-from audiencehub.people.lake import commit, writing
+from audiencehub.people.lake import IN_DUCKDB, LakeTables, commit, writing
 from audiencehub.people.materialise import Evaluation, evaluate
 from audiencehub.people.schema import segments
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.segments import MergeRule
+from audiencehub.people.spark_lake import ON_SPARK, on_spark, registered, spark_batch, write_rows
 
 __all__ = ["Publication", "publish"]
 
@@ -70,25 +74,24 @@ def _evaluations(connection: Connection, destination: Destination) -> list[Evalu
     return found
 
 
-# The batch's lines, in member order, each with its newline: a member with the
-# segments it joins and those it leaves, as formats.outbound.format_outbound_row
-# writes them (the publication tests parse them back with its reader).
-# (Lists sorted after grouping: ordered aggregates cost three times as much.)
-_LINES = """
-SELECT member
-       || ' ' || coalesce(array_to_string(list_sort(list(segment_id) FILTER (joined)), ','), '')
-       || ' ' || coalesce(array_to_string(list_sort(list(segment_id) FILTER (NOT joined)), ','), '')
-       || chr(10) AS line
-FROM changes GROUP BY member ORDER BY member
-"""
-
-# The same lines when the destination carries one segment: a member is in the changes
-# once (it joins or it leaves), so nothing needs grouping.
-_LINES_OF_ONE = """
-SELECT member || CASE WHEN joined THEN ' ' || segment_id || ' ' ELSE '  ' || segment_id END
-       || chr(10) AS line
-FROM changes ORDER BY member
-"""
+def _lines(sql: Dialect, segment_count: int) -> str:
+    """The batch's lines, in member order, each with its newline: a member with the
+    segments it joins and those it leaves, as formats.outbound.format_outbound_row
+    writes them (the publication tests parse them back with its reader). When the
+    destination carries one segment a member is in the changes once (it joins or it
+    leaves), so nothing needs grouping."""
+    if segment_count == 1:
+        return (
+            "SELECT member || CASE WHEN joined THEN ' ' || CAST(segment_id AS STRING) || ' ' "
+            "ELSE '  ' || CAST(segment_id AS STRING) END || chr(10) AS line "
+            "FROM changes ORDER BY member"
+        )
+    # (lists sorted after grouping: ordered aggregates cost three times as much)
+    return (
+        f"SELECT member || ' ' || {sql.sorted_list_text('segment_id', 'joined')} "
+        f"|| ' ' || {sql.sorted_list_text('segment_id', 'NOT joined')} || chr(10) AS line "
+        "FROM changes GROUP BY member ORDER BY member"
+    )
 
 
 def publish(
@@ -102,93 +105,125 @@ def publish(
 ) -> Publication:
     """Write the destination's next batch and remember what it now holds.
 
-    The destination's segments are evaluated in DuckDB over the lake and the ID
-    graph and compared there with what it holds since its last publication (the
-    lake's ``published`` table), and DuckDB writes the lines in member order.
-    Only the differences go back, in one lake snapshot committed after the files
-    are written. Memory stays bounded: DuckDB spills to ``scratch`` (a temporary
+    The destination's segments are evaluated over the lake and the ID graph
+    (in DuckDB, or on Spark when the workspace says so) and compared there with
+    what it holds since its last publication (the lake's ``published`` table);
+    the engine sorts the lines in member order and they are written here. Only
+    the differences go back, in one lake snapshot committed after the files are
+    written. Memory stays bounded: DuckDB spills to ``scratch`` (a temporary
     folder by default). ``endpoint_url`` reaches an S3-compatible store (else
     ``AWS_ENDPOINT_URL``). The run holds the lake's writer lock.
     """
     with engine.connect() as connection:
         destination = get_destination(connection, destination_id)
         evaluations = _evaluations(connection, destination)
-    with writing(engine, scratch=scratch) as lake, contextlib.closing(lake.cursor()) as session:
-        evaluate(engine, session, evaluations, target="now_ids", copied=True)
-        session.execute(
-            "CREATE TEMP TABLE now_rows AS SELECT n.external_id AS member, e.segment_id "
-            "FROM now_ids e JOIN lake.graph_users n ON n.id = e.user_id"
-        )
-        session.execute(
-            "CREATE TEMP TABLE before_rows AS SELECT member, segment_id FROM lake.published "
-            "WHERE destination_id = ? AND segment_id <> 0",
-            [destination_id],
-        )
-        [(marked,)] = session.execute(
-            "SELECT count(*) > 0 FROM lake.published WHERE destination_id = ? AND segment_id = 0",
-            [destination_id],
-        ).fetchall()
-        full = force_full or not marked
-        if _size(session, "before_rows"):
-            session.execute(
-                "CREATE TEMP TABLE joined AS SELECT member, segment_id FROM now_rows "
-                "EXCEPT SELECT member, segment_id FROM before_rows"
+    with contextlib.ExitStack() as stack:
+        lake = stack.enter_context(writing(engine, scratch=scratch))
+        session = stack.enter_context(contextlib.closing(lake.cursor()))
+        spark: SparkBatch | None = None
+        run: BatchSession = DuckBatch(session)
+        tables = IN_DUCKDB
+        if on_spark(engine):
+            tables = ON_SPARK
+            run = spark = stack.enter_context(
+                spark_batch(engine, session, ["realisations", "graph_users", "published"])
             )
-            session.execute(
-                "CREATE TEMP TABLE left_rows AS SELECT member, segment_id FROM before_rows "
-                "EXCEPT SELECT member, segment_id FROM now_rows"
-            )
-        else:  # nothing held yet (a first publication): every row joins, none leaves
-            session.execute("CREATE TEMP VIEW joined AS SELECT member, segment_id FROM now_rows")
-            session.execute("CREATE TEMP TABLE left_rows (member VARCHAR, segment_id INTEGER)")
-        changes = (
-            "SELECT member, segment_id, true AS joined FROM now_rows"
-            if full
-            else "SELECT member, segment_id, true AS joined FROM joined "
-            "UNION ALL SELECT member, segment_id, false FROM left_rows"
-        )
-        session.execute(f"CREATE TEMP VIEW changes AS {changes}")
-        result = Publication(
-            destination_id,
-            full,
-            None,
-            added=_size(session, "joined"),
-            removed=_size(session, "left_rows"),
-        )
-        writer = _BatchWriter(destination, full, now_ms, endpoint_url)
-        lines = _LINES_OF_ONE if len(evaluations) == 1 else _LINES
-        for block in session.sql(lines).to_arrow_reader(_BLOCK_ROWS):
+        result, marked = _compare(engine, run, tables, destination_id, evaluations, force_full)
+        writer = _BatchWriter(destination, result.full, now_ms, endpoint_url)
+        for block in run.stream(_lines(run.dialect, len(evaluations)), _BLOCK_ROWS):
             writer.add_block(block.column(0))
         result.rows = writer.rows
         result.batch, result.files = writer.close()
-        _record(session, destination_id, marked=bool(marked), batch=result.batch)
+        message = f"publication to destination {destination_id}: {result.batch or 'nothing new'}"
+        files: list[str] = []
+        if spark is not None and result.added:  # the rows joined: new files of the lake
+            files = write_rows(
+                engine,
+                spark,
+                "published",
+                f"SELECT CAST({int(destination_id)} AS INTEGER) AS destination_id, segment_id, "
+                "member FROM joined",
+            )
+        session.execute("BEGIN")
+        with registered(session, "published", files):
+            if result.removed:
+                _forget(session, destination_id, "left_rows" if spark is None else spark)
+            if spark is None and result.added:
+                session.execute(
+                    "INSERT INTO lake.published SELECT ?, segment_id, member FROM joined",
+                    [destination_id],
+                )
+            if not marked:  # the destination has had its full batch
+                session.execute("INSERT INTO lake.published VALUES (?, 0, '')", [destination_id])
+            commit(session, message)
     return result
 
 
-def _size(session: duckdb.DuckDBPyConnection, table: str) -> int:
-    [(count,)] = session.execute(f"SELECT count(*) FROM {table}").fetchall()
+def _compare(
+    engine: Engine,
+    run: BatchSession,
+    tables: LakeTables,
+    destination_id: int,
+    evaluations: list[Evaluation],
+    force_full: bool,
+) -> tuple[Publication, bool]:
+    """``joined`` and ``left_rows`` (member, segment_id): what the destination gains and
+    loses now; ``changes``: the rows of its next batch, all members when it is full.
+    Returns the publication's counts and whether the destination had its full batch."""
+    evaluate(engine, run, evaluations, target="now_ids", copied=True, tables=tables)
+    run.create_table(
+        "now_rows",
+        "SELECT n.external_id AS member, e.segment_id "
+        f"FROM now_ids e JOIN {tables.graph_users} n ON n.id = e.user_id",
+    )
+    run.create_table(
+        "before_rows",
+        f"SELECT member, segment_id FROM {tables.published} "
+        f"WHERE destination_id = {int(destination_id)} AND segment_id <> 0",
+    )
+    [(marked,)] = run.rows(
+        f"SELECT count(*) FROM {tables.published} "
+        f"WHERE destination_id = {int(destination_id)} AND segment_id = 0"
+    )
+    full = force_full or not marked
+    if _size(run, "before_rows"):
+        rows = "SELECT member, segment_id FROM {0} EXCEPT SELECT member, segment_id FROM {1}"
+        run.create_table("joined", rows.format("now_rows", "before_rows"))
+        run.create_table("left_rows", rows.format("before_rows", "now_rows"))
+    else:  # nothing held yet (a first publication): every row joins, none leaves
+        run.create_view("joined", "SELECT member, segment_id FROM now_rows")
+        run.create_table("left_rows", "SELECT member, segment_id FROM now_rows LIMIT 0")
+    run.create_view(
+        "changes",
+        "SELECT member, segment_id, true AS joined FROM now_rows"
+        if full
+        else "SELECT member, segment_id, true AS joined FROM joined "
+        "UNION ALL SELECT member, segment_id, false AS joined FROM left_rows",
+    )
+    result = Publication(
+        destination_id, full, None, added=_size(run, "joined"), removed=_size(run, "left_rows")
+    )
+    return result, bool(marked)
+
+
+def _size(run: BatchSession, table: str) -> int:
+    [(count,)] = run.rows(f"SELECT count(*) FROM {table}")
     return int(count)
 
 
-def _record(
-    session: duckdb.DuckDBPyConnection, destination_id: int, *, marked: bool, batch: str | None
+def _forget(
+    session: duckdb.DuckDBPyConnection, destination_id: int, left: str | SparkBatch
 ) -> None:
-    """Bring the published state up to date with the differences only, as one snapshot.
-
-    A marker row (segment 0) records that the destination has had its full batch.
-    """
-    session.execute("BEGIN")
+    """Delete from the published state, in the open transaction, the rows the destination
+    lost: the relation ``left`` (member, segment_id), or the ``left_rows`` Spark kept."""
+    if isinstance(left, SparkBatch):
+        files = sql_text(str(left.path("left_rows") / "*.parquet"))
+        left = f"(SELECT member, segment_id FROM read_parquet({files}))"
     session.execute(
-        "DELETE FROM lake.published USING left_rows l WHERE published.destination_id = ? "
+        f"DELETE FROM lake.published USING {left} l WHERE published.destination_id = ? "
         "AND published.segment_id = l.segment_id AND published.member = l.member",
         [destination_id],
     )
-    session.execute(
-        "INSERT INTO lake.published SELECT ?, segment_id, member FROM joined", [destination_id]
-    )
-    if not marked:
-        session.execute("INSERT INTO lake.published VALUES (?, 0, '')", [destination_id])
-    commit(session, f"publication to destination {destination_id}: {batch or 'nothing new'}")
 
 
 class _BatchWriter:

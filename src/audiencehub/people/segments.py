@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
+from audiencehub.engines.session import DuckBatch
 from audiencehub.errors import InUse, InvalidInput, NotFound
 from audiencehub.people.lake import reading
 from audiencehub.people.materialise import Evaluation, evaluate, materialise
@@ -167,7 +168,7 @@ def preview_rule(connection: Connection, rule: str, merge_rule: MergeRule) -> in
     _check_rule(connection, rule)
     evaluation = Evaluation(0, parse_rule(rule), MergeRule(merge_rule).value)
     with reading(connection.engine) as session, contextlib.closing(session.cursor()) as work:
-        evaluate(connection.engine, work, [evaluation])
+        evaluate(connection.engine, DuckBatch(work), [evaluation])
         [(count,)] = work.execute("SELECT count(*) FROM evaluated").fetchall()
     return int(count)
 

@@ -1,0 +1,238 @@
+"""Segments and publication on Spark give what DuckDB gives, byte for byte.
+
+One people workspace is built through its own jobs (two ingested batches, the
+second removing traits, so the lake has positional delete files Spark must
+honour), copied, and the copy bound to Spark in local mode. Both then
+materialise every segment and publish to two destinations, full, then iter after
+a third batch and new opt-outs and links. The segments cover the three merge
+rules, a rule that IDs without traits meet (``NOT``), more than 64 traits (two
+mask words, and bit 63, Spark's sign bit) and opt-outs of both kinds. Members,
+sizes, the published files and the published state must be the same.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from audiencehub.drops import FolderDrop
+from audiencehub.engines.spark import bind_spark
+from audiencehub.identity import AuthState
+from audiencehub.people.data_sources import DEVICE_NAMESPACE
+from audiencehub.people.destinations import add_destination
+from audiencehub.people.graph import ensure_users, link, opt_out
+from audiencehub.people.ingest import ingest
+from audiencehub.people.lake import compact, lake_for, reading
+from audiencehub.people.materialise import materialise
+from audiencehub.people.publication import publish
+from audiencehub.people.segments import MergeRule, add_segment
+from audiencehub.people.traits import add_trait
+from audiencehub.workspace import open_workspace
+from tests.helpers import write_inbound
+
+MANY = range(1000, 1070)  # 70 traits: two mask words
+CUSTOMERS = 40
+
+
+def _visitor(i: int) -> str:
+    return f"{i + 1:038d}"
+
+
+def _line(i: int) -> str:
+    traits = [f"d_sid={t}" for t in MANY if (i * 7 + t) % 5 == 0]
+    traits += ["d_sid=101"] if i % 2 else ["d_sid=102"]
+    return f"c{i:02d}\t" + ",".join(traits)
+
+
+def _build(workspace, drop):
+    with workspace.people.begin() as connection:
+        for trait_id in MANY:
+            add_trait(connection, trait_id=trait_id, name=f"t{trait_id}", data_source_id=7001)
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", [_line(i) for i in range(CUSTOMERS)])
+    write_inbound(drop, "ftp_dpm_7002_1764300001.sync", [])  # refused: empty
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300100.sync",  # removals: delete files in the lake
+        [f"c{i:02d}\td_unsid=101,d_unsid=1005" for i in range(0, CUSTOMERS, 3)],
+    )
+    now = datetime.now(UTC)
+    with workspace.people.begin() as connection:
+        devices = ensure_users(
+            connection, DEVICE_NAMESPACE, [_visitor(i) for i in range(CUSTOMERS)]
+        )
+        customers = ensure_users(connection, 7001, [f"c{i:02d}" for i in range(CUSTOMERS)])
+        for i in range(0, CUSTOMERS, 2):
+            state = AuthState.AUTHENTICATED if i % 4 else AuthState.UNKNOWN
+            link(connection, devices[_visitor(i)], customers[f"c{i:02d}"], state, now)
+            # a second, later login for some devices: last-authenticated picks this one
+            other = customers[f"c{(i + 5) % CUSTOMERS:02d}"]
+            link(
+                connection,
+                devices[_visitor(i)],
+                other,
+                AuthState.AUTHENTICATED,
+                now - timedelta(hours=i % 3),
+            )
+        opt_out(connection, _visitor(6))
+        opt_out(connection, _visitor(11), data_source_id=7001)
+    ingest(workspace.people, FolderDrop(drop), refresh_segments=False)
+    rules = {
+        900: ("T101", MergeRule.DEVICE),
+        901: ("T101 AND NOT T102", MergeRule.ALL_CROSS_DEVICE),
+        902: ("T1063 OR T1069", MergeRule.LAST_AUTHENTICATED),  # bit 63, and word 1
+        903: ("NOT T1005", MergeRule.DEVICE),  # every ID without it, traits or none
+        904: ("(T1000 AND T1064) OR (T1063 AND NOT T101)", MergeRule.ALL_CROSS_DEVICE),
+    }
+    with workspace.people.begin() as connection:
+        for segment_id, (rule, merge) in rules.items():
+            add_segment(
+                connection,
+                segment_id=segment_id,
+                name=f"s{segment_id}",
+                rule=rule,
+                merge_rule=merge,
+            )
+        add_destination(
+            connection,
+            destination_id=1,
+            name="Campaign",
+            drop_url=str(drop.parent / "to-campaign"),
+            id_type="declared",
+            data_source_id=7001,
+            segment_ids=[900, 902, 904],
+            split_rows=7,
+        )
+        add_destination(
+            connection,
+            destination_id=2,
+            name="Web",
+            drop_url=str(drop.parent / "to-web"),
+            id_type="visitor",
+            segment_ids=[903],
+            split_rows=1000,
+        )
+
+
+def _change(workspace, drop):
+    """A third batch, a new opt-out and a new link: the next publication is an iter."""
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300200.sync",
+        [f"c{i:02d}\td_sid=1063,d_unsid=102,d_unsid=101" for i in range(1, CUSTOMERS, 4)],
+    )
+    ingest(workspace.people, FolderDrop(drop), refresh_segments=False)
+    with workspace.people.begin() as connection:
+        opt_out(connection, _visitor(21), data_source_id=7001)
+        devices = ensure_users(connection, DEVICE_NAMESPACE, [_visitor(3)])
+        customers = ensure_users(connection, 7001, ["c30"])
+        link(
+            connection,
+            devices[_visitor(3)],
+            customers["c30"],
+            AuthState.AUTHENTICATED,
+            datetime.now(UTC),
+        )
+
+
+def _memberships(workspace):
+    with reading(workspace.people) as session:
+        return sorted(
+            session.execute(
+                "SELECT m.segment_id, g.external_id FROM lake.memberships m "
+                "JOIN lake.graph_users g ON g.id = m.user_id"
+            ).fetchall()
+        )
+
+
+def _published(workspace):
+    with reading(workspace.people) as session:
+        return sorted(session.execute("SELECT * FROM lake.published").fetchall())
+
+
+def _files(root, publication):
+    found = []
+    for name in publication.files:
+        data = (root / name).read_bytes()
+        found.append((name, gzip.decompress(data) if name.endswith(".gz") else data))
+    return found
+
+
+def _run(workspace, drop, root, moment):
+    sizes = materialise(workspace.people)
+    found = []
+    for destination, folder in ((1, "to-campaign"), (2, "to-web")):
+        p = publish(workspace.people, destination, now_ms=moment)
+        found.append((p.full, p.rows, p.added, p.removed, _files(root / folder, p)))
+    return sizes, _memberships(workspace), found
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_segments_and_publication_on_spark_match_duckdb(people, tmp_path, spark_settings):
+    _build(people, tmp_path / "inbox")
+    people.dispose()
+    shutil.copytree(people.path, tmp_path / "on-spark")
+    shutil.copytree(tmp_path / "inbox", tmp_path / "on-spark-inbox")
+    duck, spark = people, open_workspace(tmp_path / "on-spark")
+    bind_spark(spark.people, spark_settings)
+    try:
+        with reading(spark.people) as session:
+            [(deletes,)] = session.execute(
+                "SELECT count(delete_file) FROM ducklake_list_files('lake', 'realisations')"
+            ).fetchall()
+        assert deletes > 0  # Spark must apply the removals' delete files
+        runs = {}
+        for name, ws, inbox in (
+            ("duckdb", duck, tmp_path / "inbox"),
+            ("spark", spark, tmp_path / "on-spark-inbox"),
+        ):
+            # the destinations' folders are the same for both: each run publishes to its own
+            for destination in ("to-campaign", "to-web"):
+                shutil.rmtree(tmp_path / destination, ignore_errors=True)
+            first = _run(ws, inbox, tmp_path, 1764300300000)
+            first_files = {
+                destination: sorted(
+                    p.relative_to(tmp_path) for p in (tmp_path / destination).rglob("*")
+                )
+                for destination in ("to-campaign", "to-web")
+            }
+            _change(ws, inbox)
+            second = _run(ws, inbox, tmp_path, 1764300400000)
+            runs[name] = (first, second, first_files, _published(ws))
+        ours, theirs = runs["duckdb"], runs["spark"]
+        (sizes, members, publications), (_, _, later) = ours[0], ours[1]
+        assert all(sizes.values()) and len(set(sizes.values())) > 2  # a real mix of segments
+        assert publications[0][0] and publications[0][4][0][1]  # a full batch with rows
+        assert not later[0][0] and later[0][2] and later[0][3]  # an iter: joins and leaves
+        assert {row[0] for row in members} == set(sizes)
+        assert theirs == ours
+    finally:
+        spark.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_spark_files_become_lake_files(people, tmp_path, spark_settings):
+    """What Spark writes is registered in the lake's own folder, and compaction may later
+    merge and remove it like any file the lake wrote itself."""
+    _build(people, tmp_path / "inbox")
+    bind_spark(people.people, spark_settings)
+    materialise(people.people)
+    with reading(people.people) as session:
+        files = [
+            row[0]
+            for row in session.execute(
+                "SELECT data_file FROM ducklake_list_files('lake', 'memberships')"
+            ).fetchall()
+        ]
+    folder = lake_for(people.people).data_path
+    assert files and all(f.startswith(folder) and "/spark-" in f for f in files)
+    assert not list((tmp_path / "ws").rglob("_SUCCESS"))
+    members = _memberships(people)
+    materialise(people.people)  # the first files are now replaced
+    done = compact(people.people, history_days=0, now=datetime.now(UTC) + timedelta(seconds=1))
+    assert done.files_deleted >= len(files)
+    assert not [f for f in files if Path(f).exists()]
+    assert _memberships(people) == members
