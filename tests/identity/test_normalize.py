@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from audiencehub.errors import InvalidEmail, InvalidPhone
 from audiencehub.identity import HashScheme, IdKind, normalize, normalize_email, to_e164
 from audiencehub.identity.hashing import decode_digest, digest, encode_digest
+from audiencehub.identity.normalize import normalize_e164
 
 
 @pytest.mark.parametrize(
@@ -134,3 +135,27 @@ def test_google_accepts_base64_digests():
     """Google partners send hex or base64; both decode to the same digest."""
     raw = digest("jo@example.com", HashScheme.GOOGLE, IdKind.EMAIL)
     assert decode_digest(encode_digest(raw, HashScheme.UID2), HashScheme.GOOGLE) == raw
+
+
+@given(
+    st.sampled_from(["+1", "+33", "+39", "+44", "+49", "+81", "", "0"]),
+    st.text(alphabet="0123456789 -", min_size=6, max_size=14),
+    st.sampled_from([None, "FR", "IT", "GB", "US"]),
+    st.sampled_from([HashScheme.UID2, HashScheme.GOOGLE, HashScheme.META]),
+)
+def test_a_number_read_once_normalises_as_if_read_again(prefix, digits, region, scheme):
+    """An import reads a phone once (to_e164) and normalises that form for each scheme
+    without reading it again: the answer is the full normalisation's, refusals included."""
+    try:
+        e164 = to_e164(prefix + digits, region)
+    except InvalidPhone:
+        return
+    try:
+        expected: str | None = normalize(e164, scheme, IdKind.PHONE)
+    except InvalidPhone:
+        expected = None
+    try:
+        shortcut: str | None = normalize_e164(e164, scheme)
+    except InvalidPhone:
+        shortcut = None
+    assert shortcut == expected

@@ -24,7 +24,7 @@ from audiencehub.campaign.profiles.fields import (
 )
 from audiencehub.errors import InvalidInput
 from audiencehub.identity.hashing import digest_normalized
-from audiencehub.identity.normalize import normalize, normalize_email, to_e164
+from audiencehub.identity.normalize import normalize, normalize_e164, normalize_email, to_e164
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
@@ -80,25 +80,37 @@ def csv_rows(block: str, delimiter: str, first_line: int) -> Iterator[tuple[int,
 
 
 def key_digests(
-    email: str | None, phone: str | None, schemes: Sequence[HashScheme], kinds: Sequence[IdKind]
+    email: str | None,
+    phone: str | None,
+    schemes: Sequence[HashScheme],
+    kinds: Sequence[IdKind],
+    *,
+    phone_is_e164: bool = False,
 ) -> KeyDigests:
     """Digests of a profile's email and E.164 phone under each scheme in use.
 
     Only ``kinds`` are computed, so an import that does not touch phones leaves
-    the phone keys of existing profiles alone.
+    the phone keys of existing profiles alone. ``phone_is_e164``: ``phone`` is what
+    :func:`~audiencehub.identity.normalize.to_e164` returned (an import has just
+    read it), so it is not read again for each scheme.
     """
     sources = {IdKind.EMAIL: email, IdKind.PHONE: phone}
     result: KeyDigests = {}
     for kind in kinds:
         value = sources[kind]
-        result[kind.value] = (
-            tuple(
-                (scheme.value, digest_normalized(normalize(value, scheme, kind)))
-                for scheme in schemes
-                if kind in scheme.kinds
+        if value is None:
+            result[kind.value] = ()
+            continue
+        read_again = kind is IdKind.EMAIL or not phone_is_e164
+        result[kind.value] = tuple(
+            (
+                scheme.value,
+                digest_normalized(
+                    normalize(value, scheme, kind) if read_again else normalize_e164(value, scheme)
+                ),
             )
-            if value is not None
-            else ()
+            for scheme in schemes
+            if kind in scheme.kinds
         )
     return result
 
@@ -253,6 +265,7 @@ class RowValidator:
             phone if isinstance(phone, str) else None,
             self.schemes,
             self._kinds,
+            phone_is_e164=True,
         )
         attributes = tuple(fields[i].strip() or None for i in self._attribute_indexes)
         return ProfileChange(line, str(upsert_key), tuple(values), attributes, keys)
