@@ -22,10 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audiencehub.drops import FolderDrop
+from audiencehub.drops.staging import StagedBatch
+from audiencehub.engines.session import BatchSession, DuckBatch
+from audiencehub.engines.spark import SparkBatch, spark_session
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import parse_inbound_row
 from audiencehub.people.destinations import add_destination
-from audiencehub.people.inbound_rows import TraitIndex, read_files
+from audiencehub.people.inbound_rows import TraitIndex, read_batch, read_files
 from audiencehub.people.ingest import ingest
 from audiencehub.people.lake import compact, history, reading
 from audiencehub.people.materialise import members_at
@@ -252,21 +255,29 @@ def _reference(lines: list[str]) -> tuple[list[object], list[object], list[objec
     return sorted(out_lines, key=str), sorted(refs, key=str), sorted(pairs, key=str)
 
 
-def _columnar(folder: Path, lines: list[str]) -> tuple[list[object], list[object], list[object]]:
+def _read_back(session: BatchSession) -> tuple[list[object], list[object], list[object]]:
+    got_lines = session.rows("SELECT k, user_id, error FROM in_lines")
+    good = "WHERE k IN (SELECT k FROM in_lines WHERE error IS NULL)"
+    got_refs = session.rows(f"SELECT k, removal, trait_id, foreign_ FROM in_refs {good}")
+    got_pairs = session.rows(f"SELECT k, key, value, tested FROM in_pairs {good}")
+    return sorted(got_lines, key=str), sorted(got_refs, key=str), sorted(got_pairs, key=str)
+
+
+def _write_lines(folder: Path, lines: list[str]) -> Path:
     path = folder / "batch.sync"
     path.write_bytes("".join(f"{line}\n" for line in lines).encode("utf-8"))
-    session = duckdb.connect()
+    return path
+
+
+def _columnar(folder: Path, lines: list[str]) -> tuple[list[object], list[object], list[object]]:
+    path = _write_lines(folder, lines)
+    connection = duckdb.connect()
     try:
+        session = DuckBatch(connection)
         assert read_files(session, [(path, False)], _INDEX)
-        got_lines = session.execute("SELECT k, user_id, error FROM in_lines").fetchall()
-        good = "WHERE k IN (SELECT k FROM in_lines WHERE error IS NULL)"
-        got_refs = session.execute(
-            f"SELECT k, removal, trait_id, foreign_ FROM in_refs {good}"
-        ).fetchall()
-        got_pairs = session.execute(f"SELECT k, key, value, tested FROM in_pairs {good}").fetchall()
+        return _read_back(session)
     finally:
-        session.close()
-    return sorted(got_lines, key=str), sorted(got_refs, key=str), sorted(got_pairs, key=str)
+        connection.close()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -277,6 +288,22 @@ def test_the_columnar_parser_reads_what_the_reference_reads(tmp_path_factory, li
     expected = _reference(lines)
     got = _columnar(tmp_path_factory.mktemp("lines"), lines)
     assert got == expected
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_LINE, min_size=1, max_size=30))
+def test_spark_parses_what_the_reference_parses(tmp_path_factory, spark_settings, lines):
+    """The same lines read by Spark (its own line numbering, Java's regular expressions)
+    get the same verdicts, messages, references and key-values."""
+    lines = [line.replace("\n", "").replace("\r", "").replace("\x01", "") for line in lines]
+    folder = tmp_path_factory.mktemp("spark-lines")
+    staged = StagedBatch((_write_lines(folder, lines),), (), plain_lines=True)
+    session = SparkBatch(spark_session(spark_settings), folder)
+    try:
+        read_batch(session, staged, _INDEX)
+        assert _read_back(session) == _reference(lines)
+    finally:
+        session.close()
 
 
 def test_the_lake_may_keep_its_files_on_s3(sqlite_workspace, s3_endpoint, aws_env, tmp_path):

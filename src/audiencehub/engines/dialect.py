@@ -95,6 +95,56 @@ class Dialect:
             )
         return f"coalesce(array_to_string(list_sort(list({value}) FILTER ({condition})), ','), '')"
 
+    def text(self, value: str) -> str:
+        """``value`` as a string literal of this engine: Spark reads backslash escapes in
+        its literals, so a regular expression's backslashes are doubled for it."""
+        if self.spark:
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + value.replace("'", "''") + "'"
+
+    def byte_length(self, column: str) -> str:
+        """SQL: the length of ``column`` in UTF-8 bytes."""
+        return f"octet_length({column})" if self.spark else f"strlen({column})"
+
+    def thousands(self, number: str) -> str:
+        """SQL: an integer as text with a comma every three digits (``12,345``)."""
+        return f"format_number({number}, 0)" if self.spark else f"format('{{:,}}', {number})"
+
+    def finds(self, column: str, pattern_literal: str) -> str:
+        """SQL: the pattern (a literal from :meth:`text`) matches somewhere in ``column``."""
+        if self.spark:
+            return f"({column} RLIKE {pattern_literal})"
+        return f"regexp_matches({column}, {pattern_literal})"
+
+    def matches_of(self, column: str, pattern_literal: str) -> str:
+        """SQL: every non-overlapping match of the pattern in ``column``, as a list."""
+        if self.spark:
+            return f"regexp_extract_all({column}, {pattern_literal}, 0)"
+        return f"regexp_extract_all({column}, {pattern_literal})"
+
+    def arg_min(self, value: str, by: str) -> str:
+        """SQL aggregate: ``value`` of the row with the smallest ``by``."""
+        return f"min_by({value}, {by})" if self.spark else f"arg_min({value}, {by})"
+
+    def ordered_list(self, value: str, by: str) -> str:
+        """SQL aggregate: the values as a list ordered by ``by`` (distinct ``by``s)."""
+        if self.spark:
+            return (
+                f"transform(array_sort(collect_list(named_struct('o', {by}, 'v', {value}))), "
+                "x -> x.v)"
+            )
+        return f"list({value} ORDER BY {by})"
+
+    def unnest(self, array: str) -> str:
+        """SQL, in a select list: one row per element of ``array``."""
+        return f"explode({array})" if self.spark else f"unnest({array})"
+
+    def count_pairs(self, first: str, second: str) -> str:
+        """SQL aggregate: how many distinct (``first``, ``second``) pairs there are."""
+        if self.spark:
+            return f"count(DISTINCT {first}, {second})"
+        return f"count(DISTINCT ({first}, {second}))"
+
     @property
     def null_text(self) -> str:
         """SQL: a NULL of the text type."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +69,16 @@ class BatchSession(Protocol):
         """The result of ``query``, in its order, in batches of at most ``rows``."""
         ...
 
+    def drop(self, name: str) -> None:
+        """Drop the table or view ``name`` (an unknown name is ignored)."""
+        ...
+
+    def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
+        """Name the lines of ``files`` (``(path, gzip)``, UTF-8, split at LF only) as
+        ``name(k, line)``: ``k`` is the file's index times ``per_file`` plus the line's
+        number in it (from 1); an empty line is NULL."""
+        ...
+
     def unregister(self, name: str) -> None:
         """Forget a name :meth:`register` gave (an unknown name is ignored)."""
         ...
@@ -122,6 +132,37 @@ class DuckBatch:
     def stream(self, query: str, rows: int) -> Iterator[pa.RecordBatch]:
         """The result of ``query``, in its order, in batches of at most ``rows``."""
         yield from self.connection.sql(query).to_arrow_reader(rows)
+
+    def drop(self, name: str) -> None:
+        """Drop the temporary table or view ``name`` (an unknown name is ignored)."""
+        kinds = self.connection.execute(
+            "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $1 "
+            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $1",
+            [name],
+        ).fetchall()
+        for (kind,) in kinds:
+            self.connection.execute(f"DROP {kind} {name}")
+
+    def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
+        """Name the lines of ``files`` as ``name(k, line)`` (DuckDB's parallel CSV reader, one
+        column; rows keep the files' order, so a row's id numbers its line). The lines
+        are kept in ``{name}_raw``, which :meth:`drop` of ``name`` does not remove."""
+        raw = f"{name}_raw"
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {raw} (f INTEGER, line VARCHAR)")
+        starts = []
+        for number, (path, compressed) in enumerate(files):
+            [(count,)] = self.connection.execute(f"SELECT count(*) FROM {raw}").fetchall()
+            starts.append(int(count))
+            self.connection.execute(
+                f"INSERT INTO {raw} SELECT {number}, line FROM read_csv({sql_text(str(path))}, "
+                "columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', "
+                "header = false, auto_detect = false, new_line = '\\n', "
+                f"compression = '{'gzip' if compressed else 'none'}')"
+            )
+        start = "CASE f " + " ".join(f"WHEN {i} THEN {s}" for i, s in enumerate(starts)) + " END"
+        self.create_view(
+            name, f"SELECT f * {int(per_file)} + rowid - ({start}) + 1 AS k, line FROM {raw}"
+        )
 
     def read_parquet(self, name: str, path: Path) -> None:
         """Name the Parquet file ``path``, read by the engine itself when used."""

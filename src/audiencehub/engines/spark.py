@@ -127,6 +127,8 @@ class SparkBatch:
 
     def __init__(self, spark: SparkSession, scratch: Path) -> None:
         self.spark = spark
+        # timestamps as the lake and DuckDB read them (Spark's default is the legacy INT96)
+        spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         self.scratch = scratch / "spark"
         self.scratch.mkdir(parents=True, exist_ok=True)
         self._names: set[str] = set()
@@ -165,9 +167,63 @@ class SparkBatch:
         self._names.add(name)
 
     def insert(self, name: str, query: str) -> None:
-        """Add the rows of ``query`` to the table ``name`` (new Parquet files beside its own)."""
-        self.spark.sql(query).write.mode("append").parquet(str(self.path(name)))
+        """Add the rows of ``query`` to the table ``name`` (new Parquet files beside its own),
+        with the table's column names and types, whatever ``query`` calls them."""
+        from pyspark.sql import functions as f
+
+        table = self.spark.read.parquet(str(self.path(name)))
+        rows = self.spark.sql(query).toDF(*table.columns)
+        rows = rows.select(*[f.col(c.name).cast(c.dataType) for c in table.schema.fields])
+        rows.write.mode("append").parquet(str(self.path(name)))
         self.spark.read.parquet(str(self.path(name))).createOrReplaceTempView(name)
+
+    def drop(self, name: str) -> None:
+        """Drop the table or view ``name`` (an unknown name is ignored)."""
+        self.unregister(name)
+
+    def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
+        """Name the lines of ``files`` as ``name(k, line)``, numbered without a pass through
+        Python: Spark reads each file in blocks, a task reads a block's lines in order
+        (``monotonically_increasing_id`` counts them), and a line's number is the lines
+        of the blocks before it plus its place in its own block."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as f
+
+        frames = [
+            self.spark.read.option("lineSep", "\n")
+            .text(spark_path(str(path)))
+            .select(
+                f.lit(number).alias("f"),
+                f.col("_metadata.file_block_start").alias("block"),
+                f.monotonically_increasing_id().alias("seq"),
+                f.col("value").alias("line"),
+            )
+            for number, (path, _) in enumerate(files)
+        ]
+        raw = frames[0]
+        for frame in frames[1:]:
+            raw = raw.unionByName(frame)
+        kept = self.path(f"{name}_raw")  # the ids are only stable once written
+        raw.write.mode("overwrite").parquet(str(kept))
+        raw = self.spark.read.parquet(str(kept))
+        blocks = raw.groupBy("f", "block").agg(
+            f.count("*").alias("lines"), f.min("seq").alias("first")
+        )
+        earlier = (
+            Window.partitionBy("f").orderBy("block").rowsBetween(Window.unboundedPreceding, -1)
+        )
+        blocks = blocks.withColumn("before", f.coalesce(f.sum("lines").over(earlier), f.lit(0)))
+        numbered = raw.join(f.broadcast(blocks), ["f", "block"]).select(
+            (
+                f.col("f").cast("bigint") * per_file
+                + f.col("before")
+                + (f.col("seq") - f.col("first"))
+                + 1
+            ).alias("k"),
+            f.when(f.col("line") != "", f.col("line")).alias("line"),
+        )
+        numbered.createOrReplaceTempView(name)
+        self._names.update((name, f"{name}_raw"))
 
     def keep(self, name: str, table: pa.Table) -> None:
         """Keep an Arrow table as the table ``name`` (one Parquet file)."""

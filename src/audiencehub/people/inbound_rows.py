@@ -36,7 +36,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, select
 
 from audiencehub.drops.staging import StagedBatch
-from audiencehub.engines.session import copy_table, sql_text
+from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import (
     MAX_LINE_BYTES,
@@ -105,152 +105,164 @@ class TraitIndex:
         return (key.casefold(), value.casefold()) in self.rule_pairs
 
 
-_TABLES = """
-CREATE TEMP TABLE in_lines (k BIGINT, user_id VARCHAR, error VARCHAR);
-CREATE TEMP TABLE in_refs (k BIGINT, removal BOOLEAN, trait_id INTEGER, foreign_ BOOLEAN);
-CREATE TEMP TABLE in_pairs (k BIGINT, pos INTEGER, key VARCHAR, value VARCHAR, tested BOOLEAN);
-"""
+_TABLES = {
+    "in_lines": "CAST(NULL AS BIGINT) AS k, CAST(NULL AS STRING) AS user_id, "
+    "CAST(NULL AS STRING) AS error",
+    "in_refs": "CAST(NULL AS BIGINT) AS k, CAST(NULL AS BOOLEAN) AS removal, "
+    "CAST(NULL AS INTEGER) AS trait_id, CAST(NULL AS BOOLEAN) AS foreign_",
+    "in_pairs": "CAST(NULL AS BIGINT) AS k, CAST(NULL AS INTEGER) AS pos, "
+    "CAST(NULL AS STRING) AS key, CAST(NULL AS STRING) AS value, "
+    "CAST(NULL AS BOOLEAN) AS tested",
+}
 
-# Python's str.strip() whitespace among ASCII characters
+# Python's str.strip() whitespace among ASCII characters, and the characters it starts with
 _BLANK = "[ \\t\\x0b\\x0c\\x1c-\\x1f]*"
+_BLANK_STARTS = "' ', chr(9), chr(11), chr(12), chr(28), chr(29), chr(30), chr(31)"
+_CONTROL = "[\\x00-\\x1f\\x7f]"
+# a trait item: up to a comma that no quoted key or value holds
+_ITEM = '(?:[^,"]|"[^"]*")+'
+_UNQUOTED = "replace(traits, '\"', '')"
 
-_LINES = f"""
-CREATE TEMP TABLE lines_split AS
-SELECT k, uid, traits,
-       CASE
-         WHEN strlen(line) > {MAX_LINE_BYTES} THEN 'the line is over {MAX_LINE_BYTES:,} bytes'
-         WHEN tab = 0 THEN 'no TAB between the user ID and the traits'
-         WHEN tab = 1 THEN 'the user ID is empty'
-         WHEN tab - 1 > {MAX_USER_ID}
-           THEN 'the user ID is ' || format('{{:,}}', tab - 1)
-                || ' characters; at most {MAX_USER_ID}'
-         WHEN regexp_matches(uid, '[\\x00-\\x1f\\x7f]')
-           THEN 'the user ID holds control characters (NUL, tab, line feed, ...)'
-         WHEN contains(uid, ':') OR (contains(uid, '%') AND contains(lower(uid), '%3a'))
-           THEN 'the user ID contains '':'' or ''%3A'''
-         WHEN contains(traits, '"')
-              AND (strlen(traits) - strlen(replace(traits, '"', ''))) % 2 = 1
-           THEN 'a quoted key or value is not closed'
-       END AS error
-FROM (
-    SELECT k, line, tab, line[:tab - 1] AS uid, line[tab + 1:] AS traits
-    FROM (
-        SELECT k, line, strpos(line, chr(9)) AS tab FROM lines_read
-        WHERE line IS NOT NULL AND strlen(line) = length(line)
-          AND NOT (left(line, 1) IN (' ', chr(9), chr(11), chr(12), chr(28), chr(29), chr(30),
-                                     chr(31))
-                   AND regexp_full_match(line, '{_BLANK}'))
+
+def _create_tables(session: BatchSession) -> None:
+    for name, columns in _TABLES.items():
+        session.create_table(name, f"SELECT {columns} LIMIT 0")
+
+
+def _split_lines(session: BatchSession) -> None:
+    """``lines_split(k, uid, traits, error)``: the ASCII lines' own checks; ``parts(k,
+    part, pos)``: the items of the good ones' traits, numbered from 1."""
+    sql = session.dialect
+    control = sql.finds("uid", sql.text(_CONTROL))
+    blank = sql.full_match("line", sql.text(_BLANK))
+    quotes = f"{sql.byte_length('traits')} - {sql.byte_length(_UNQUOTED)}"
+    session.create_table(
+        "lines_split",
+        f"""
+        SELECT k, uid, traits,
+               CASE
+                 WHEN {sql.byte_length("line")} > {MAX_LINE_BYTES}
+                   THEN 'the line is over {MAX_LINE_BYTES:,} bytes'
+                 WHEN tab = 0 THEN 'no TAB between the user ID and the traits'
+                 WHEN tab = 1 THEN 'the user ID is empty'
+                 WHEN tab - 1 > {MAX_USER_ID}
+                   THEN 'the user ID is ' || {sql.thousands("tab - 1")}
+                        || ' characters; at most {MAX_USER_ID}'
+                 WHEN {control}
+                   THEN 'the user ID holds control characters (NUL, tab, line feed, ...)'
+                 WHEN contains(uid, ':') OR (contains(uid, '%') AND contains(lower(uid), '%3a'))
+                   THEN 'the user ID contains '':'' or ''%3A'''
+                 WHEN contains(traits, '"') AND ({quotes}) % 2 = 1
+                   THEN 'a quoted key or value is not closed'
+               END AS error
+        FROM (
+            SELECT k, line, tab, CASE WHEN tab > 1 THEN substring(line, 1, tab - 1) END AS uid,
+                   substring(line, tab + 1) AS traits
+            FROM (
+                SELECT k, line, instr(line, chr(9)) AS tab FROM lines_read
+                WHERE line IS NOT NULL AND {sql.byte_length("line")} = length(line)
+                  AND NOT (left(line, 1) IN ({_BLANK_STARTS}) AND {blank})
+            ) t
+        ) s
+        """,
     )
-);
-CREATE TEMP TABLE parts AS
-SELECT k, unnest(p) AS part, generate_subscripts(p, 1) AS pos
-FROM (
-    SELECT k, CASE WHEN contains(traits, '"')
-                      THEN regexp_extract_all(traits, '(?:[^,"]|"[^"]*")+')
-                      ELSE string_split(traits, ',') END AS p
-    FROM lines_split WHERE error IS NULL
-);
-"""
-
-# every part named once, with the reference parser's verdict (see _vocabulary)
-_RESULTS = """
-CREATE TEMP TABLE bad_parts AS
-SELECT p.k, arg_min(v.error, p.pos) AS error
-FROM parts p JOIN (SELECT part, error FROM vocabulary WHERE error IS NOT NULL) v USING (part)
-GROUP BY p.k;
-INSERT INTO in_lines
-SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END,
-       coalesce(l.error, e.error)
-FROM lines_split l LEFT JOIN bad_parts e USING (k);
-INSERT INTO in_refs
-SELECT p.k, v.removal, v.trait_id, v.foreign_
-FROM parts p JOIN (SELECT part, action = 'remove' AS removal, trait_id, foreign_
-                   FROM vocabulary WHERE action IS NOT NULL) v USING (part);
-INSERT INTO in_pairs
-SELECT p.k, min(p.pos), v.key, v.value, bool_or(v.tested)
-FROM parts p JOIN (SELECT part, key, value, tested FROM vocabulary WHERE key IS NOT NULL) v
-  USING (part)
-GROUP BY p.k, v.key, v.value;
-DROP TABLE bad_parts; DROP TABLE parts; DROP TABLE vocabulary;
-"""
+    items = (
+        f"CASE WHEN contains(traits, '\"') THEN {sql.matches_of('traits', sql.text(_ITEM))} "
+        f"ELSE {sql.split('traits', ',')} END"
+    )
+    good = f"SELECT k, {items} AS p FROM lines_split WHERE error IS NULL"
+    if sql.spark:
+        numbered = (
+            "SELECT k, part, pos + 1 AS pos "
+            f"FROM (SELECT k, posexplode(p) AS (pos, part) FROM ({good}) g) e"
+        )
+    else:
+        numbered = f"SELECT k, unnest(p) AS part, generate_subscripts(p, 1) AS pos FROM ({good}) g"
+    session.create_table("parts", numbered)
 
 
-def read_batch(session: duckdb.DuckDBPyConnection, staged: StagedBatch, index: TraitIndex) -> None:
+def _results(session: BatchSession) -> None:
+    """The three tables from the parts and their verdicts (see :func:`_vocabulary`)."""
+    sql = session.dialect
+    session.create_table(
+        "bad_parts",
+        f"SELECT p.k, {sql.arg_min('v.error', 'p.pos')} AS error "
+        "FROM parts p JOIN (SELECT part, error FROM vocabulary WHERE error IS NOT NULL) v "
+        "ON v.part = p.part GROUP BY p.k",
+    )
+    session.insert(
+        "in_lines",
+        "SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END, "
+        "coalesce(l.error, e.error) FROM lines_split l LEFT JOIN bad_parts e ON e.k = l.k",
+    )
+    session.insert(
+        "in_refs",
+        "SELECT p.k, v.removal, v.trait_id, v.foreign_ FROM parts p "
+        "JOIN (SELECT part, action = 'remove' AS removal, trait_id, foreign_ "
+        "FROM vocabulary WHERE action IS NOT NULL) v ON v.part = p.part",
+    )
+    session.insert(
+        "in_pairs",
+        "SELECT p.k, min(p.pos), v.key, v.value, bool_or(v.tested) FROM parts p "
+        "JOIN (SELECT part, key, value, tested FROM vocabulary WHERE key IS NOT NULL) v "
+        "ON v.part = p.part GROUP BY p.k, v.key, v.value",
+    )
+    for name in ("bad_parts", "parts", "vocabulary"):
+        session.drop(name)
+
+
+def read_batch(session: BatchSession, staged: StagedBatch, index: TraitIndex) -> None:
     """Create ``in_lines``, ``in_refs`` and ``in_pairs`` from a staged batch."""
-    session.execute(_TABLES)
+    _create_tables(session)
     if staged.plain_lines:
-        _load(session, [(path, False) for path in staged.paths])
+        session.numbered_lines("lines_read", [(path, False) for path in staged.paths], LINE_KEY)
         _read_columnar(session, index)
     else:
         _add_parsed(session, _python_lines(list(staged.paths)), index)
 
 
-def read_files(
-    session: duckdb.DuckDBPyConnection, files: Sequence[tuple[Path, bool]], index: TraitIndex
-) -> bool:
+def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: TraitIndex) -> bool:
     """Create the three tables from files DuckDB reads in place (``(path, gzip)``), when
     they are UTF-8 text without CR or U+0001; False (and nothing made) when they are not,
     or cannot be read: the caller stages them instead, which says what is wrong."""
     try:
-        _load(session, files)
-        [(odd,)] = session.execute(
-            "SELECT count(*) FROM raw_lines WHERE contains(line, chr(13))"
-        ).fetchall()
+        session.numbered_lines("lines_read", files, LINE_KEY)
+        [(odd,)] = session.rows("SELECT count(*) FROM lines_read_raw WHERE contains(line, chr(13))")
     except duckdb.Error:
         odd = 1
     if odd:
-        session.execute("DROP TABLE IF EXISTS raw_lines")
+        session.drop("lines_read")
+        session.drop("lines_read_raw")
         return False
-    session.execute(_TABLES)
+    _create_tables(session)
     _read_columnar(session, index)
     return True
 
 
-def _load(session: duckdb.DuckDBPyConnection, files: Sequence[tuple[Path, bool]]) -> None:
-    """``raw_lines(f, line)`` and the view ``lines_read(f, n, line)``, numbered per file."""
-    session.execute("CREATE TEMP TABLE raw_lines (f INTEGER, line VARCHAR)")
-    starts = []
-    for number, (path, compressed) in enumerate(files):
-        [(count,)] = session.execute("SELECT count(*) FROM raw_lines").fetchall()
-        starts.append(int(count))
-        session.execute(
-            f"INSERT INTO raw_lines SELECT {number}, line FROM read_csv({sql_text(str(path))}, "
-            "columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', "
-            "header = false, auto_detect = false, new_line = '\\n', "
-            f"compression = '{'gzip' if compressed else 'none'}')"
-        )
-    # a line's number in its file: rows keep the files' order (insertion order is kept)
-    start = "CASE f " + " ".join(f"WHEN {i} THEN {s}" for i, s in enumerate(starts)) + " END"
-    session.execute(
-        "CREATE TEMP VIEW lines_read AS "
-        f"SELECT f * {LINE_KEY} + rowid - ({start}) + 1 AS k, line FROM raw_lines"
-    )
-
-
-def _read_columnar(session: duckdb.DuckDBPyConnection, index: TraitIndex) -> None:
-    session.execute(_LINES)
+def _read_columnar(session: BatchSession, index: TraitIndex) -> None:
+    _split_lines(session)
     _vocabulary(session, index)
-    session.execute(_RESULTS)
-    others = session.execute(
-        "SELECT k, line FROM lines_read WHERE line IS NOT NULL AND strlen(line) <> length(line) "
-        "ORDER BY k"
+    _results(session)
+    others = session.stream(
+        "SELECT k, line FROM lines_read "
+        f"WHERE line IS NOT NULL AND {session.dialect.byte_length('line')} <> length(line) "
+        "ORDER BY k",
+        10_000,
     )
     _add_parsed(session, _rows_of(others), index)
-    session.execute("DROP TABLE lines_split")
-    session.execute("DROP VIEW lines_read")
-    session.execute("DROP TABLE raw_lines")
+    for name in ("lines_split", "lines_read", "lines_read_raw"):
+        session.drop(name)
 
 
-def _vocabulary(session: duckdb.DuckDBPyConnection, index: TraitIndex) -> None:
+def _vocabulary(session: BatchSession, index: TraitIndex) -> None:
     """``vocabulary``: each distinct part of the batch, as the reference parser reads it
     (an error, a trait reference resolved here, a key-value, or nothing: a blank part)."""
     columns: dict[str, list[Any]] = {
         name: [] for name in ("part", "error", "action", "trait_id", "foreign_", "key", "value")
     }
     columns["tested"] = []
-    distinct = session.execute("SELECT DISTINCT part FROM parts")
-    while rows := distinct.fetchmany(10_000):
-        for (part,) in rows:
+    for block in session.stream("SELECT DISTINCT part FROM parts", 10_000):
+        for part in block.column(0).to_pylist():
             entry: dict[str, Any] = dict.fromkeys(columns)
             entry["part"] = part
             item = part.strip()
@@ -275,12 +287,12 @@ def _vocabulary(session: duckdb.DuckDBPyConnection, index: TraitIndex) -> None:
     table = pa.table(
         {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
     )
-    copy_table(session, "vocabulary", table)
+    session.keep("vocabulary", table)
 
 
-def _rows_of(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[int, str]]:
-    while rows := cursor.fetchmany(10_000):
-        yield from rows
+def _rows_of(blocks: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, str]]:
+    for block in blocks:
+        yield from zip(block.column(0).to_pylist(), block.column(1).to_pylist(), strict=True)
 
 
 def _python_lines(paths: list[Path]) -> Iterator[tuple[int, str]]:
@@ -302,7 +314,7 @@ class _Block:
         self.refs: list[tuple[int, bool, int | None, bool]] = []
         self.pairs: list[tuple[int, int, str, str, bool]] = []
 
-    def flush(self, session: duckdb.DuckDBPyConnection) -> None:
+    def flush(self, session: BatchSession) -> None:
         for name, rows, schema in (
             ("in_lines", self.lines, _LINE_SCHEMA),
             ("in_refs", self.refs, _REF_SCHEMA),
@@ -313,7 +325,9 @@ class _Block:
                     [pa.array([row[i] for row in rows], f.type) for i, f in enumerate(schema)],
                     schema=schema,
                 )
-                copy_table(session, name, table)
+                session.register("parsed_rows", table)
+                session.insert(name, "SELECT * FROM parsed_rows")
+                session.unregister("parsed_rows")
                 rows.clear()
 
 
@@ -341,9 +355,7 @@ _PAIR_SCHEMA = _schema(
 )
 
 
-def _add_parsed(
-    session: duckdb.DuckDBPyConnection, lines: Iterator[tuple[int, str]], index: TraitIndex
-) -> None:
+def _add_parsed(session: BatchSession, lines: Iterator[tuple[int, str]], index: TraitIndex) -> None:
     """Parse lines with the reference parser and add them to the three tables."""
     block = _Block()
     for k, line in lines:

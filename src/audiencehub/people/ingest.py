@@ -25,7 +25,9 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from audiencehub.drops import DropLocation, DropObject, FolderDrop
-from audiencehub.drops.staging import stage_files
+from audiencehub.drops.staging import StagedBatch, stage_files
+from audiencehub.engines.session import BatchSession, DuckBatch, sql_text
+from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
 from audiencehub.files import scratch_folder
 from audiencehub.formats.control import FileEntry
@@ -46,20 +48,23 @@ from audiencehub.people.encrypted_files import (
 )
 from audiencehub.people.id_sync_ingest import apply_id_sync
 from audiencehub.people.inbound_batch import (
+    Effects,
     Target,
     apply_effects,
     classify,
     count_receipt,
     known_users,
     resolve_users,
+    work_out_effects,
 )
 from audiencehub.people.inbound_limits import size_problem
 from audiencehub.people.inbound_rows import TraitIndex, read_batch, read_files
-from audiencehub.people.lake import commit, sync_users, writing
+from audiencehub.people.lake import IN_DUCKDB, commit, sync_users, writing
 from audiencehub.people.materialise import materialise
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.receipts import Receipt
 from audiencehub.people.schema import ingested_files
+from audiencehub.people.spark_lake import ON_SPARK, on_spark, registered, spark_batch, write_rows
 
 __all__ = ["IngestRun", "Receipt", "ingest"]
 
@@ -245,7 +250,7 @@ def _refused(batch: _Batch, problem: str) -> Receipt:
 
 
 def _read_in_place(
-    session: duckdb.DuckDBPyConnection, drop: DropLocation, batch: _Batch, index: TraitIndex
+    session: DuckBatch, drop: DropLocation, batch: _Batch, index: TraitIndex
 ) -> bool:
     """Let DuckDB read a folder's plain or gzip files where they are (no copy); False when
     the files are elsewhere, encrypted, or not plain UTF-8 lines (then they are staged)."""
@@ -253,6 +258,19 @@ def _read_in_place(
         return False
     files = [(drop.local_path(o.key), o.name.endswith(".gz")) for o in batch.objects]
     return read_files(session, files, index)
+
+
+def _stage(drop: DropLocation, batch: _Batch, folder: Path) -> StagedBatch:
+    """Copy the batch's files into ``folder``, decompressed, checking that each is whole
+    and UTF-8."""
+    entries = [FileEntry(o.name, o.size, 0, i, "") for i, o in enumerate(batch.objects)]
+    staged = stage_files(drop, entries, {o.name: o for o in batch.objects}, folder)
+    for obj, seen in zip(batch.objects, staged.observed, strict=True):
+        if seen.line_count < 0:
+            raise InputFileError(f"{obj.key} cannot be decompressed: the stream is damaged")
+        if obj.name in staged.not_utf8:
+            raise InputFileError(f"{obj.key} is not UTF-8 text", hint="Send UTF-8 files only.")
+    return staged
 
 
 def _apply_inbound(
@@ -263,15 +281,17 @@ def _apply_inbound(
     name: InboundName,
     receipt: Receipt,
 ) -> None:
-    """Read, check and resolve the batch in DuckDB, then commit its effects and its receipt
-    as one lake snapshot. Unknown customer IDs are created in the graph first (harmless if
-    the rest is cut short: a re-run finds them)."""
+    """Read, check and resolve the batch (in DuckDB, or on Spark when the workspace says
+    so), then commit its effects and its receipt as one lake snapshot. Unknown customer
+    IDs are created in the graph first (harmless if the rest is cut short: a re-run
+    finds them)."""
     # ftp_dpm_<DPID>_<TARGET>: the IDs belong to the first data source, the traits and
     # signals to the second ("qualifying customer IDs belonging to data source 33 for
     # traits or signals belonging to data source 21", Amazon S3 name requirements)
     with engine.connect() as connection:
         ids_of = get_data_source(connection, name.dpid)
         traits_of = get_data_source(connection, name.target_dpid) if name.target_dpid else ids_of
+        index = TraitIndex.of(connection, traits_of["id"])
     device = InboundIdType(ids_of["inbound_id_type"]).is_device
     target = Target(
         namespace=DEVICE_NAMESPACE if device else ids_of["id"],
@@ -281,31 +301,41 @@ def _apply_inbound(
     )
     files = [o.key for o in batch.objects]
     now = datetime.now(UTC)
-    with scratch_folder(None, "ingest") as folder, contextlib.closing(session.cursor()) as work:
-        with engine.connect() as connection:
-            index = TraitIndex.of(connection, target.source)
-        if not _read_in_place(work, drop, batch, index):
-            entries = [FileEntry(o.name, o.size, 0, i, "") for i, o in enumerate(batch.objects)]
-            staged = stage_files(drop, entries, {o.name: o for o in batch.objects}, Path(folder))
-            for obj, seen in zip(batch.objects, staged.observed, strict=True):
-                if seen.line_count < 0:
-                    raise InputFileError(f"{obj.key} cannot be decompressed: the stream is damaged")
-                if obj.name in staged.not_utf8:
-                    raise InputFileError(
-                        f"{obj.key} is not UTF-8 text", hint="Send UTF-8 files only."
-                    )
-            read_batch(work, staged, index)
-        [(lines,)] = work.execute("SELECT count(*) FROM in_lines").fetchall()
+    with ExitStack() as stack:
+        folder = stack.enter_context(scratch_folder(None, "ingest"))
+        work = stack.enter_context(contextlib.closing(session.cursor()))
+        sync_users(engine, work)  # the IDs earlier batches of this run created
+        spark: SparkBatch | None = None
+        run: BatchSession = DuckBatch(work)
+        tables = IN_DUCKDB
+        if on_spark(engine):
+            tables = ON_SPARK
+            run = spark = stack.enter_context(spark_batch(engine, work, ["graph_users", "signals"]))
+        if spark is not None or not _read_in_place(DuckBatch(work), drop, batch, index):
+            read_batch(run, _stage(drop, batch, Path(folder)), index)
+        [(lines,)] = run.rows("SELECT count(*) FROM in_lines")
         receipt.records_received = int(lines)
         _finish(receipt, batch.key)
-        classify(work, target)
-        sync_users(engine, work)  # the IDs earlier batches of this run created
-        known_users(work, target.namespace)
+        classify(run, target)
+        known_users(run, target.namespace, tables)
         with engine.begin() as connection:
-            resolve_users(connection, work, target, now)
-        count_receipt(work, target, receipt, files)
+            resolve_users(connection, run, target, now)
+        count_receipt(run, target, receipt, files)
+        effects = work_out_effects(run, target, index, tables)
+        added: dict[str, list[str]] = {"realisations": [], "signals": []}
+        source = {name: name for name in _EFFECTS}
+        if spark is not None:
+            added = _write_effects(engine, spark, effects, now)
+            source = {
+                name: f"read_parquet({sql_text(str(spark.path(name) / '*.parquet'))})"
+                for name in _EFFECTS
+            }
         work.execute("BEGIN")
-        receipt.realized_traits += apply_effects(work, target, index, now)
+        for table, written in added.items():
+            stack.enter_context(registered(work, table, written))
+        receipt.realized_traits += apply_effects(
+            work, effects, target, index, now, source=source, add_rows=spark is None
+        )
         _finish(receipt, batch.key)
         work.execute(
             "INSERT INTO lake.batches VALUES (?, ?, ?::TIMESTAMPTZ)",
@@ -314,3 +344,23 @@ def _apply_inbound(
         commit(work, f"ingest {batch.key}")
     with engine.begin() as connection:
         _record(connection, asdict(receipt), now)
+
+
+# the relations work_out_effects makes (and the lines matched) that the lake's writes read
+_EFFECTS = ("matched", "final_traits", "new_signals", "rule_users", "rule_holds")
+
+
+def _write_effects(
+    engine: Engine, spark: SparkBatch, effects: Effects, now: datetime
+) -> dict[str, list[str]]:
+    """The rows Spark worked out to add, written as new files of the lake's tables."""
+    moment = f"timestamp_micros({int(now.timestamp() * 1_000_000)})"
+    realised = f"SELECT user_id, trait_id, {moment} AS realized_at FROM final_traits WHERE held"
+    if effects.rules:
+        realised += f" UNION ALL SELECT user_id, trait_id, {moment} FROM rule_holds"
+    added = {"realisations": write_rows(engine, spark, "realisations", realised), "signals": []}
+    if effects.signals:
+        added["signals"] = write_rows(
+            engine, spark, "signals", "SELECT user_id, key, value_list FROM new_signals"
+        )
+    return added

@@ -83,9 +83,10 @@ class LakeTables:
     realisations: str
     graph_users: str
     published: str
+    signals: str
 
 
-IN_DUCKDB = LakeTables("lake.realisations", "lake.graph_users", "lake.published")
+IN_DUCKDB = LakeTables("lake.realisations", "lake.graph_users", "lake.published", "lake.signals")
 
 
 def lake_for(engine: Engine) -> Lake:

@@ -31,7 +31,7 @@ from audiencehub.people.lake import TABLES, LakeTables, lake_for
 __all__ = ["ON_SPARK", "on_spark", "registered", "spark_batch", "spark_columns", "write_rows"]
 
 #: the lake's tables as :func:`spark_batch` names them
-ON_SPARK = LakeTables("lake_realisations", "lake_graph_users", "lake_published")
+ON_SPARK = LakeTables("lake_realisations", "lake_graph_users", "lake_published", "lake_signals")
 
 _SPARK_TYPES = (("TIMESTAMPTZ", "TIMESTAMP"), ("VARCHAR[]", "ARRAY<STRING>"), ("VARCHAR", "STRING"))
 
