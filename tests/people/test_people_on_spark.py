@@ -1,17 +1,21 @@
-"""Segments and publication on Spark give what DuckDB gives, byte for byte.
+"""Ingest, segments and publication on Spark give what DuckDB gives, byte for byte.
 
-One people workspace is built through its own jobs (two ingested batches, the
-second removing traits, so the lake has positional delete files Spark must
-honour), copied, and the copy bound to Spark in local mode. Both then
-materialise every segment and publish to two destinations, full, then iter after
-a third batch and new opt-outs and links. The segments cover the three merge
-rules, a rule that IDs without traits meet (``NOT``), more than 64 traits (two
-mask words, and bit 63, Spark's sign bit) and opt-outs of both kinds. Members,
+One people workspace is set up (sources, traits, links, opt-outs, segments,
+destinations), copied, and the copy bound to Spark in local mode. Both then
+ingest the same batches: split and gzip files, removals (the lake gets
+positional delete files Spark must honour), an overwrite, key-values and rule
+traits, non-ASCII and broken lines, a file with CR line ends (the reference
+reader's path), unknown visitor IDs, an empty file. Both materialise every
+segment and publish to two destinations, full, then iter after more batches and
+new opt-outs and links. The segments cover the three merge rules, a rule IDs
+without traits meet (``NOT``), more than 64 traits (two mask words, and bit 63,
+Spark's sign bit) and opt-outs of both kinds. Receipts, the lake's rows, members,
 sizes, the published files and the published state must be the same.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -48,44 +52,32 @@ def _line(i: int) -> str:
     return f"c{i:02d}\t" + ",".join(traits)
 
 
-def _build(workspace, drop):
+def _set_up(workspace, out):
+    """Traits, the graph's devices, customers, links and opt-outs, segments, destinations."""
     with workspace.people.begin() as connection:
         for trait_id in MANY:
             add_trait(connection, trait_id=trait_id, name=f"t{trait_id}", data_source_id=7001)
-    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", [_line(i) for i in range(CUSTOMERS)])
-    write_inbound(drop, "ftp_dpm_7002_1764300001.sync", [])  # refused: empty
-    write_inbound(
-        drop,
-        "ftp_dpm_7001_1764300100.sync",  # removals: delete files in the lake
-        [f"c{i:02d}\td_unsid=101,d_unsid=1005" for i in range(0, CUSTOMERS, 3)],
-    )
     now = datetime.now(UTC)
     with workspace.people.begin() as connection:
         devices = ensure_users(
             connection, DEVICE_NAMESPACE, [_visitor(i) for i in range(CUSTOMERS)]
         )
-        customers = ensure_users(connection, 7001, [f"c{i:02d}" for i in range(CUSTOMERS)])
+        customers = ensure_users(connection, 7001, [f"c{i:02d}" for i in range(0, CUSTOMERS, 2)])
         for i in range(0, CUSTOMERS, 2):
             state = AuthState.AUTHENTICATED if i % 4 else AuthState.UNKNOWN
             link(connection, devices[_visitor(i)], customers[f"c{i:02d}"], state, now)
             # a second, later login for some devices: last-authenticated picks this one
-            other = customers[f"c{(i + 5) % CUSTOMERS:02d}"]
-            link(
-                connection,
-                devices[_visitor(i)],
-                other,
-                AuthState.AUTHENTICATED,
-                now - timedelta(hours=i % 3),
-            )
+            other = customers[f"c{(i + 6) % CUSTOMERS:02d}"]
+            moment = now - timedelta(hours=i % 3)
+            link(connection, devices[_visitor(i)], other, AuthState.AUTHENTICATED, moment)
         opt_out(connection, _visitor(6))
         opt_out(connection, _visitor(11), data_source_id=7001)
-    ingest(workspace.people, FolderDrop(drop), refresh_segments=False)
     rules = {
         900: ("T101", MergeRule.DEVICE),
         901: ("T101 AND NOT T102", MergeRule.ALL_CROSS_DEVICE),
         902: ("T1063 OR T1069", MergeRule.LAST_AUTHENTICATED),  # bit 63, and word 1
         903: ("NOT T1005", MergeRule.DEVICE),  # every ID without it, traits or none
-        904: ("(T1000 AND T1064) OR (T1063 AND NOT T101)", MergeRule.ALL_CROSS_DEVICE),
+        904: ("(T1000 AND T1064) OR (T1063 AND NOT T101) OR T104", MergeRule.ALL_CROSS_DEVICE),
     }
     with workspace.people.begin() as connection:
         for segment_id, (rule, merge) in rules.items():
@@ -100,7 +92,7 @@ def _build(workspace, drop):
             connection,
             destination_id=1,
             name="Campaign",
-            drop_url=str(drop.parent / "to-campaign"),
+            drop_url=str(out / "to-campaign"),
             id_type="declared",
             data_source_id=7001,
             segment_ids=[900, 902, 904],
@@ -110,32 +102,92 @@ def _build(workspace, drop):
             connection,
             destination_id=2,
             name="Web",
-            drop_url=str(drop.parent / "to-web"),
+            drop_url=str(out / "to-web"),
             id_type="visitor",
             segment_ids=[903],
             split_rows=1000,
         )
 
 
-def _change(workspace, drop):
-    """A third batch, a new opt-out and a new link: the next publication is an iter."""
+def _first_batches(drop):
+    """New customers and traits (split, one part gzip), bad lines, an empty file, then
+    removals and key-values in a second batch, and visitor IDs known and not."""
+    lines = [_line(i) for i in range(CUSTOMERS)]
+    lines += [
+        "",
+        "no-tab-here",
+        "c99\td_sid=1001,,d_sid=999999",
+        "c:98\td_sid=1001",
+        "cé\td_sid=101",
+    ]
+    lines += ['c97\t"gender"="female",d_sid=201', 'c96\td_sid=1002,"k"="v']
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", lines[:25])
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync.1.gz", lines[25:])
+    write_inbound(drop, "ftp_dpm_7002_1764300001.sync", [])  # refused: empty
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300100.sync",  # removals: delete files in the lake
+        [f"c{i:02d}\td_unsid=101,d_unsid=1005" for i in range(0, CUSTOMERS, 3)]
+        + [f'c{i:02d}\t"Gender"="FEMALE","city"="Zürich"' for i in range(0, CUSTOMERS, 5)]
+        + ['c01\t"gender"="male"', 'c02\t"city"="Straße","gender"="female"']
+        + ['c05\t"k"="b","k"="a","j"="x"', 'c05\t"k"="c","k"="b"'],  # values keep their order
+    )
+    write_inbound(
+        drop,
+        "ftp_dpm_7002_1764300150.sync",
+        [f"{_visitor(i)}\td_sid=201" for i in range(0, CUSTOMERS, 4)]
+        + [f"{9:038d}9\td_sid=201", f"{99999:038d}\td_sid=201"],
+    )
+    # CR line ends: read by the reference reader on both engines
+    (drop / "ftp_dpm_7001_1764300160.sync").write_bytes(b"c03\td_sid=1010\r\nc04\td_sid=1011\r\n")
+
+
+def _later_batches(drop):
+    """An overwrite, more removals and new traits: the next publication is an iter."""
     write_inbound(
         drop,
         "ftp_dpm_7001_1764300200.sync",
         [f"c{i:02d}\td_sid=1063,d_unsid=102,d_unsid=101" for i in range(1, CUSTOMERS, 4)],
     )
-    ingest(workspace.people, FolderDrop(drop), refresh_segments=False)
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300300.overwrite.gz",
+        [f"c{i:02d}\td_sid=1064,d_sid=1000" for i in range(0, CUSTOMERS, 7)],
+    )
+
+
+def _change(workspace):
+    """A new opt-out and a new link."""
     with workspace.people.begin() as connection:
         opt_out(connection, _visitor(21), data_source_id=7001)
         devices = ensure_users(connection, DEVICE_NAMESPACE, [_visitor(3)])
         customers = ensure_users(connection, 7001, ["c30"])
-        link(
-            connection,
-            devices[_visitor(3)],
-            customers["c30"],
-            AuthState.AUTHENTICATED,
-            datetime.now(UTC),
-        )
+        moment = datetime.now(UTC)
+        link(connection, devices[_visitor(3)], customers["c30"], AuthState.AUTHENTICATED, moment)
+
+
+def _receipts(run):
+    timeless = []
+    for receipt in run.receipts:
+        fields = dataclasses.asdict(receipt)
+        fields.pop("started_at")
+        fields.pop("ended_at")
+        timeless.append(fields)
+    return timeless, run.unrecognised
+
+
+def _lake_rows(workspace):
+    with reading(workspace.people) as session:
+        return [
+            sorted(session.execute(query).fetchall())
+            for query in (
+                "SELECT g.external_id, r.trait_id FROM lake.realisations r "
+                "JOIN lake.graph_users g ON g.id = r.user_id",
+                "SELECT g.external_id, s.key, s.value_list FROM lake.signals s "
+                "JOIN lake.graph_users g ON g.id = s.user_id",
+                "SELECT ns, external_id FROM lake.graph_users",
+            )
+        ]
 
 
 def _memberships(workspace):
@@ -161,54 +213,58 @@ def _files(root, publication):
     return found
 
 
-def _run(workspace, drop, root, moment):
+def _run(workspace, drop, out, moment):
+    ingested = _receipts(ingest(workspace.people, FolderDrop(drop), refresh_segments=False))
     sizes = materialise(workspace.people)
     found = []
     for destination, folder in ((1, "to-campaign"), (2, "to-web")):
         p = publish(workspace.people, destination, now_ms=moment)
-        found.append((p.full, p.rows, p.added, p.removed, _files(root / folder, p)))
-    return sizes, _memberships(workspace), found
+        found.append((p.full, p.rows, p.added, p.removed, _files(out / folder, p)))
+    return ingested, _lake_rows(workspace), sizes, _memberships(workspace), found
+
+
+def _deletes(workspace):
+    with reading(workspace.people) as session:
+        [(deletes,)] = session.execute(
+            "SELECT count(delete_file) FROM ducklake_list_files('lake', 'realisations')"
+        ).fetchall()
+    return deletes
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_segments_and_publication_on_spark_match_duckdb(people, tmp_path, spark_settings):
-    _build(people, tmp_path / "inbox")
+def test_ingest_segments_and_publication_on_spark_match_duckdb(people, tmp_path, spark_settings):
+    _set_up(people, tmp_path / "out")
     people.dispose()
     shutil.copytree(people.path, tmp_path / "on-spark")
-    shutil.copytree(tmp_path / "inbox", tmp_path / "on-spark-inbox")
     duck, spark = people, open_workspace(tmp_path / "on-spark")
     bind_spark(spark.people, spark_settings)
     try:
-        with reading(spark.people) as session:
-            [(deletes,)] = session.execute(
-                "SELECT count(delete_file) FROM ducklake_list_files('lake', 'realisations')"
-            ).fetchall()
-        assert deletes > 0  # Spark must apply the removals' delete files
         runs = {}
-        for name, ws, inbox in (
-            ("duckdb", duck, tmp_path / "inbox"),
-            ("spark", spark, tmp_path / "on-spark-inbox"),
-        ):
-            # the destinations' folders are the same for both: each run publishes to its own
-            for destination in ("to-campaign", "to-web"):
-                shutil.rmtree(tmp_path / destination, ignore_errors=True)
-            first = _run(ws, inbox, tmp_path, 1764300300000)
-            first_files = {
-                destination: sorted(
-                    p.relative_to(tmp_path) for p in (tmp_path / destination).rglob("*")
-                )
-                for destination in ("to-campaign", "to-web")
-            }
-            _change(ws, inbox)
-            second = _run(ws, inbox, tmp_path, 1764300400000)
-            runs[name] = (first, second, first_files, _published(ws))
+        for name, ws in (("duckdb", duck), ("spark", spark)):
+            inbox, out = tmp_path / f"inbox-{name}", tmp_path / "out"
+            # the destinations' folders are the same for both: each run publishes afresh
+            shutil.rmtree(out, ignore_errors=True)
+            _first_batches(inbox)
+            first = _run(ws, inbox, out, 1764300300000)
+            assert _deletes(ws) > 0  # Spark must apply the removals' delete files
+            _later_batches(inbox)
+            _change(ws)
+            second = _run(ws, inbox, out, 1764300400000)
+            runs[name] = (first, second, _published(ws))
         ours, theirs = runs["duckdb"], runs["spark"]
-        (sizes, members, publications), (_, _, later) = ours[0], ours[1]
+        (receipts, _), _, sizes, members, publications = ours[0]
+        assert [r["status"] for r in receipts].count("refused") == 1
+        assert sum(r["format_errors"] for r in receipts) == 3
+        assert any(r["no_matching_id"] for r in receipts) and any(
+            r["invalid_ids"] for r in receipts
+        )
         assert all(sizes.values()) and len(set(sizes.values())) > 2  # a real mix of segments
         assert publications[0][0] and publications[0][4][0][1]  # a full batch with rows
+        later = ours[1][4]
         assert not later[0][0] and later[0][2] and later[0][3]  # an iter: joins and leaves
         assert {row[0] for row in members} == set(sizes)
-        assert theirs == ours
+        for step, (mine, its) in enumerate(zip(ours, theirs, strict=True)):
+            assert its == mine, f"step {step}"
     finally:
         spark.dispose()
 
@@ -217,9 +273,10 @@ def test_segments_and_publication_on_spark_match_duckdb(people, tmp_path, spark_
 def test_spark_files_become_lake_files(people, tmp_path, spark_settings):
     """What Spark writes is registered in the lake's own folder, and compaction may later
     merge and remove it like any file the lake wrote itself."""
-    _build(people, tmp_path / "inbox")
+    _set_up(people, tmp_path / "out")
     bind_spark(people.people, spark_settings)
-    materialise(people.people)
+    _first_batches(tmp_path / "inbox")
+    ingest(people.people, FolderDrop(tmp_path / "inbox"))
     with reading(people.people) as session:
         files = [
             row[0]

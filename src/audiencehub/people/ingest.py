@@ -331,11 +331,11 @@ def _apply_inbound(
                 for name in _EFFECTS
             }
         work.execute("BEGIN")
-        for table, written in added.items():
-            stack.enter_context(registered(work, table, written))
         receipt.realized_traits += apply_effects(
             work, effects, target, index, now, source=source, add_rows=spark is None
         )
+        for table, written in added.items():  # after the deletions, which must not see them
+            stack.enter_context(registered(work, table, written))
         _finish(receipt, batch.key)
         work.execute(
             "INSERT INTO lake.batches VALUES (?, ?, ?::TIMESTAMPTZ)",
