@@ -18,7 +18,11 @@ Then, each step in a fresh process on a fresh copy of the workspace:
   (evaluation, gzip files split at 1 M rows, ``.info``, published state) beside
   its floor: DuckDB alone writing the same IDs, already in memory, to a gzip file.
 
+With ``--engines duckdb,spark`` each step also runs with the workspace on Spark
+in local mode (its session started before the clock), beside the same floor.
+
     python bench/people_pipeline.py [--lines N] [--steps ingest,segments,publish]
+        [--engines duckdb,spark]
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sqlalchemy import update
 
 from audiencehub.drops import FolderDrop
 from audiencehub.engines.lake import Lake, open_lake
+from audiencehub.engines.spark import SparkSettings, bind_spark, spark_session
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.ingest import ingest
@@ -50,7 +55,7 @@ from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import Workspace, init_workspace, open_workspace
-from measure import peak_mb, record, run_child
+from measure import peak_mb, record, run_child, tree_peak_mb
 
 _NAME = "ftp_dpm_7002_1764300000.sync.gz"
 _TRAITS = range(101, 121)  # onboarded traits of source 7002; T121 is a rule trait
@@ -165,9 +170,13 @@ def _cached(data: Path, lines: int, *, ingested: bool) -> Path:
     return cached
 
 
-def _copy(cached: Path, folder: Path) -> Workspace:
+def _copy(cached: Path, folder: Path, *, spark: bool) -> Workspace:
     shutil.copytree(cached / "ws", folder / "ws")
     workspace = open_workspace(folder / "ws")
+    if spark:
+        settings = SparkSettings("local[*]", {"spark.driver.memory": "2g"})
+        spark_session(settings)
+        bind_spark(workspace.people, settings)
     with workspace.people.begin() as connection:
         connection.execute(update(destinations).values(drop_url=str(folder / "out")))
     return workspace
@@ -183,7 +192,9 @@ def _floor_lake(folder: Path) -> duckdb.DuckDBPyConnection:
     return session
 
 
-def _step(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
+def _step(name: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
+    step, _, engine = name.partition(":")
+    spark = engine == "spark"
     if step == "ingest-floor":
         session = _floor_lake(folder)
         started = time.perf_counter()
@@ -198,7 +209,7 @@ def _step(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
         )
         return {"items": lines, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
     if step == "ingest":
-        workspace = _copy(_cached(data, lines, ingested=False), folder)
+        workspace = _copy(_cached(data, lines, ingested=False), folder, spark=spark)
         drop = folder / "in"
         drop.mkdir()
         (drop / _NAME).hardlink_to(data)
@@ -210,17 +221,17 @@ def _step(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
         return {
             "items": receipt.records_received,
             "seconds": time.perf_counter() - started,
-            "peak_mb": peak_mb(),
+            "peak_mb": tree_peak_mb(),
             "receipt": {k: v for k, v in vars(receipt).items() if isinstance(v, int)},
         }
-    workspace = _copy(_cached(data, lines, ingested=True), folder)
+    workspace = _copy(_cached(data, lines, ingested=True), folder, spark=spark)
     if step == "segments":
         started = time.perf_counter()
         sizes = materialise(workspace.people)
         return {
             "items": lines,
             "seconds": time.perf_counter() - started,
-            "peak_mb": peak_mb(),
+            "peak_mb": tree_peak_mb(),
             "segments": len(sizes),
         }
     if step == "segments-floor":
@@ -248,7 +259,8 @@ def _step(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
         return {"items": sizes[_PUBLISHED], "seconds": seconds, "peak_mb": peak_mb()}
     started = time.perf_counter()
     result = publish(workspace.people, 1)
-    return {"items": result.rows, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+    seconds = time.perf_counter() - started
+    return {"items": result.rows, "seconds": seconds, "peak_mb": tree_peak_mb()}
 
 
 _OPERATIONS = {
@@ -268,6 +280,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--steps", default="ingest,segments,publish", help="comma-separated")
+    parser.add_argument("--engines", default="duckdb", help="duckdb, spark or both")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = Path(tempfile.gettempdir()) / f"ah-bench-lake-{args.lines}.sync.gz"
@@ -283,31 +296,36 @@ def main() -> None:
     _cached(data, args.lines, ingested=True)
     print(f"\nPeople data plane, {args.lines:,} lines and users, DuckDB {duckdb.__version__}\n")
     print(f"{'step':<9} {'run':<12} {'items':>11} {'items/s':>11} {'seconds':>8} {'peak MB':>8}")
+    engines = args.engines.split(",")
     for step in args.steps.split(","):
         results = {}
-        for run in ("floor", "audiencehub"):
-            name = f"{step}-floor" if run == "floor" else step
+        runs = ["floor", *(("audiencehub" if e == "duckdb" else "on Spark") for e in engines)]
+        for run, name in zip(
+            runs, [f"{step}-floor", *(f"{step}:{e}" for e in engines)], strict=True
+        ):
             r = run_child(__file__, "--lines", str(args.lines), "--one", name, str(data))
             results[run] = r
             print(
                 f"{step:<9} {run:<12} {r['items']:>11,.0f} {r['items'] / r['seconds']:>11,.0f} "
                 f"{r['seconds']:>8.2f} {r['peak_mb']:>8.0f}"
             )
-        ours, floor = results["audiencehub"], results["floor"]
-        record(
-            _OPERATIONS[step],
-            args.lines,
-            engine="duckdb",
-            backend="sqlite",
-            seconds=ours["seconds"],
-            baseline=_FLOORS[step],
-            baseline_seconds=floor["seconds"],
-            items=int(ours["items"]),
-            unit=_UNITS[step],
-            peak_mb=ours["peak_mb"],
-        )
-        ratio = results["audiencehub"]["seconds"] / results["floor"]["seconds"]
-        print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor")
+        floor = results["floor"]
+        for engine, run in zip(engines, runs[1:], strict=True):
+            ours = results[run]
+            record(
+                _OPERATIONS[step],
+                args.lines,
+                engine=engine,
+                backend="sqlite",
+                seconds=ours["seconds"],
+                baseline=_FLOORS[step],
+                baseline_seconds=floor["seconds"],
+                items=int(ours["items"]),
+                unit=_UNITS[step],
+                peak_mb=ours["peak_mb"],
+            )
+            ratio = ours["seconds"] / floor["seconds"]
+            print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor ({run})")
     print(
         "\nitems: lines (ingest), users (segments: 20 segments over them), IDs written (publish)."
     )

@@ -37,6 +37,7 @@ from audiencehub.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+    from pyspark.sql.types import StructType
 
 __all__ = [
     "SparkBatch",
@@ -144,8 +145,9 @@ class SparkBatch:
     def create_table(self, name: str, query: str) -> None:
         """Write the result of ``query`` as Parquet and name what was written."""
         target = self.path(name)
-        self.spark.sql(query).write.mode("overwrite").parquet(str(target))
-        self.spark.read.parquet(str(target)).createOrReplaceTempView(name)
+        rows = self.spark.sql(query)
+        rows.write.mode("overwrite").parquet(str(target))
+        self._name_files(name, rows.schema)
         self._names.add(name)
 
     def create_view(self, name: str, query: str) -> None:
@@ -171,11 +173,17 @@ class SparkBatch:
         with the table's column names and types, whatever ``query`` calls them."""
         from pyspark.sql import functions as f
 
-        table = self.spark.read.parquet(str(self.path(name)))
-        rows = self.spark.sql(query).toDF(*table.columns)
-        rows = rows.select(*[f.col(c.name).cast(c.dataType) for c in table.schema.fields])
+        schema = self.spark.table(name).schema
+        rows = self.spark.sql(query).toDF(*schema.names)
+        rows = rows.select(*[f.col(c.name).cast(c.dataType) for c in schema.fields])
         rows.write.mode("append").parquet(str(self.path(name)))
-        self.spark.read.parquet(str(self.path(name))).createOrReplaceTempView(name)
+        self._name_files(name, schema)
+
+    def _name_files(self, name: str, schema: StructType) -> None:
+        """Name the Parquet folder of ``name``, read with ``schema`` (known: Spark need not
+        open a file to find it)."""
+        self.spark.read.schema(schema).parquet(str(self.path(name))).createOrReplaceTempView(name)
+        self._names.add(name)
 
     def drop(self, name: str) -> None:
         """Drop the table or view ``name`` (an unknown name is ignored)."""
