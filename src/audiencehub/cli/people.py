@@ -291,7 +291,8 @@ def lake_compact(workspace: WorkspaceOption = None, as_json: JsonOption = False)
         return
     console.print(
         f"{done.files_merged:,} files merged, {done.snapshots_expired:,} snapshots older than "
-        f"{done.history_days} days expired, {done.files_deleted:,} unused files deleted"
+        f"{done.history_days} days expired, {done.files_deleted:,} unused files deleted, "
+        f"{done.orphans_deleted:,} files no snapshot named deleted"
     )
 
 

@@ -281,15 +281,22 @@ class SparkBatch:
     def write_files(self, query: str, folder: str) -> list[str]:
         """Write the result of ``query`` as Parquet files into ``folder`` (a local path or an
         ``s3://`` prefix, as the lake names them); returns the files, named the same way.
-        Spark's bookkeeping files beside them (``_SUCCESS``, checksums) are removed."""
+        In a local folder, Spark's bookkeeping files beside them (``_SUCCESS``, checksums)
+        and any part without rows are removed."""
         target = spark_path(folder)
         self.spark.sql(query).write.parquet(target)
         written = sorted(local_path(p) for p in self.spark.read.parquet(target).inputFiles())
-        if "://" not in folder:
-            for extra in Path(folder).iterdir():
-                if extra.name.startswith((".", "_")):
-                    extra.unlink()
-        return written
+        if "://" in folder:
+            return written  # (an empty part there is left to the lake's orphan cleanup)
+        for extra in Path(folder).iterdir():
+            if extra.name.startswith((".", "_")):
+                extra.unlink()
+        # a part without rows (an empty result still writes one) is not a lake file:
+        # the lake would not record it
+        empty = {p for p in written if pq.ParquetFile(p).metadata.num_rows == 0}
+        for path in empty:
+            Path(path).unlink()
+        return [p for p in written if p not in empty]
 
     def text_lines(self, paths: list[str]) -> str:
         """A relation of the lines of ``paths``, one column ``line`` (Spark's text reader)."""

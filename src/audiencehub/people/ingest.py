@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audiencehub.drops import DropLocation, DropObject, FolderDrop
 from audiencehub.drops.staging import StagedBatch, stage_files
-from audiencehub.engines.session import BatchSession, DuckBatch, sql_text
+from audiencehub.engines.session import DuckBatch, sql_text
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -59,12 +59,12 @@ from audiencehub.people.inbound_batch import (
 )
 from audiencehub.people.inbound_limits import size_problem
 from audiencehub.people.inbound_rows import TraitIndex, read_batch, read_files
-from audiencehub.people.lake import IN_DUCKDB, commit, sync_users, writing
+from audiencehub.people.lake import commit, sync_users, writing
 from audiencehub.people.materialise import materialise
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.receipts import Receipt
 from audiencehub.people.schema import ingested_files
-from audiencehub.people.spark_lake import ON_SPARK, on_spark, registered, spark_batch, write_rows
+from audiencehub.people.spark_lake import job_session, registered, write_rows
 
 __all__ = ["IngestRun", "Receipt", "ingest"]
 
@@ -305,12 +305,8 @@ def _apply_inbound(
         folder = stack.enter_context(scratch_folder(None, "ingest"))
         work = stack.enter_context(contextlib.closing(session.cursor()))
         sync_users(engine, work)  # the IDs earlier batches of this run created
-        spark: SparkBatch | None = None
-        run: BatchSession = DuckBatch(work)
-        tables = IN_DUCKDB
-        if on_spark(engine):
-            tables = ON_SPARK
-            run = spark = stack.enter_context(spark_batch(engine, work, ["graph_users", "signals"]))
+        run, tables = stack.enter_context(job_session(engine, work, ["graph_users", "signals"]))
+        spark = run if isinstance(run, SparkBatch) else None
         if spark is not None or not _read_in_place(DuckBatch(work), drop, batch, index):
             read_batch(run, _stage(drop, batch, Path(folder)), index)
         [(lines,)] = run.rows("SELECT count(*) FROM in_lines")

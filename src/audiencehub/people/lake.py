@@ -283,12 +283,16 @@ class Compaction:
     snapshots_expired: int  # snapshots older than the history kept
     files_deleted: int  # files no snapshot needs any more, removed
     history_days: int
+    orphans_deleted: int = 0  # files in the lake's folder no snapshot ever named
 
 
 def compact(engine: Engine, history_days: int, now: datetime | None = None) -> Compaction:
     """Merge small files, expire the snapshots older than ``history_days`` and delete the
     files none of the remaining snapshots reads. (Each ingest batch and publication adds
-    a few files; without this a lake slows down and grows with every run.)"""
+    a few files; without this a lake slows down and grows with every run.) Files no
+    snapshot ever named are deleted too: those of a job cut short between writing and
+    committing (Spark's, on S3, where its own failure cannot remove them). The writer
+    lock held here means no job is writing such files now."""
     moment = now or datetime.now(UTC)
     with writing(engine) as session:
         sync_users(engine, session, verify=True)  # a user the copy missed is found here
@@ -302,7 +306,10 @@ def compact(engine: Engine, history_days: int, now: datetime | None = None) -> C
         [(deleted,)] = session.execute(
             "SELECT count(*) FROM ducklake_cleanup_old_files('lake', cleanup_all => true)"
         ).fetchall()
-    return Compaction(int(merged), int(expired), int(deleted), history_days)
+        [(orphans,)] = session.execute(
+            "SELECT count(*) FROM ducklake_delete_orphaned_files('lake', cleanup_all => true)"
+        ).fetchall()
+    return Compaction(int(merged), int(expired), int(deleted), history_days, int(orphans))
 
 
 @dataclass(frozen=True)

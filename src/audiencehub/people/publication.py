@@ -23,19 +23,19 @@ from sqlalchemy import Connection, Engine, select
 
 from audiencehub.drops import open_drop
 from audiencehub.engines.dialect import Dialect
-from audiencehub.engines.session import BatchSession, DuckBatch, sql_text
+from audiencehub.engines.session import BatchSession, sql_text
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import ConfigurationError
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
 from audiencehub.formats.names import OutboundName
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
 from audiencehub.people.destinations import Destination, check_controls, get_destination
-from audiencehub.people.lake import IN_DUCKDB, LakeTables, commit, writing
+from audiencehub.people.lake import LakeTables, commit, writing
 from audiencehub.people.materialise import Evaluation, evaluate
 from audiencehub.people.schema import segments
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.segments import MergeRule
-from audiencehub.people.spark_lake import ON_SPARK, on_spark, registered, spark_batch, write_rows
+from audiencehub.people.spark_lake import job_session, registered, write_rows
 
 __all__ = ["Publication", "publish"]
 
@@ -120,14 +120,10 @@ def publish(
     with contextlib.ExitStack() as stack:
         lake = stack.enter_context(writing(engine, scratch=scratch))
         session = stack.enter_context(contextlib.closing(lake.cursor()))
-        spark: SparkBatch | None = None
-        run: BatchSession = DuckBatch(session)
-        tables = IN_DUCKDB
-        if on_spark(engine):
-            tables = ON_SPARK
-            run = spark = stack.enter_context(
-                spark_batch(engine, session, ["realisations", "graph_users", "published"])
-            )
+        run, tables = stack.enter_context(
+            job_session(engine, session, ["realisations", "graph_users", "published"])
+        )
+        spark = run if isinstance(run, SparkBatch) else None
         result, marked = _compare(engine, run, tables, destination_id, evaluations, force_full)
         writer = _BatchWriter(destination, result.full, now_ms, endpoint_url)
         for block in run.stream(_lines(run.dialect, len(evaluations)), _BLOCK_ROWS):

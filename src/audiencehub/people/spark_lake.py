@@ -23,12 +23,21 @@ import duckdb
 from sqlalchemy import Engine
 
 from audiencehub.engines.lake import add_files, lake_files
+from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.engines.spark import SparkBatch, spark_of, spark_session
 from audiencehub.errors import ConfigurationError
 from audiencehub.files import scratch_folder
-from audiencehub.people.lake import TABLES, LakeTables, lake_for
+from audiencehub.people.lake import IN_DUCKDB, TABLES, LakeTables, lake_for
 
-__all__ = ["ON_SPARK", "on_spark", "registered", "spark_batch", "spark_columns", "write_rows"]
+__all__ = [
+    "ON_SPARK",
+    "job_session",
+    "on_spark",
+    "registered",
+    "spark_batch",
+    "spark_columns",
+    "write_rows",
+]
 
 #: the lake's tables as :func:`spark_batch` names them
 ON_SPARK = LakeTables("lake_realisations", "lake_graph_users", "lake_published", "lake_signals")
@@ -66,6 +75,20 @@ def spark_batch(
             yield batch
         finally:
             batch.close()
+
+
+@contextlib.contextmanager
+def job_session(
+    engine: Engine, session: duckdb.DuckDBPyConnection, tables: Sequence[str]
+) -> Iterator[tuple[BatchSession, LakeTables]]:
+    """Where a people job works: the lake's own DuckDB ``session``, or a Spark batch over
+    the lake's ``tables`` when the workspace runs on Spark; with the names each gives
+    the lake's tables."""
+    if not on_spark(engine):
+        yield DuckBatch(session), IN_DUCKDB
+        return
+    with spark_batch(engine, session, tables) as batch:
+        yield batch, ON_SPARK
 
 
 def write_rows(engine: Engine, batch: SparkBatch, table: str, query: str) -> list[str]:
