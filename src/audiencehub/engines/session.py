@@ -29,6 +29,7 @@ __all__ = [
     "memory_limit_of",
     "open_session",
     "sql_text",
+    "streamed",
 ]
 
 
@@ -70,13 +71,18 @@ class BatchSession(Protocol):
         ...
 
     def drop(self, name: str) -> None:
-        """Drop the table or view ``name`` (an unknown name is ignored)."""
+        """Drop the table or view ``name`` (an unknown name is ignored), with what
+        :meth:`numbered_lines` kept for it."""
         ...
 
     def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
         """Name the lines of ``files`` (``(path, gzip)``, UTF-8, split at LF only) as
         ``name(k, line)``: ``k`` is the file's index times ``per_file`` plus the line's
         number in it (from 1); an empty line is NULL."""
+        ...
+
+    def as_duckdb(self, name: str) -> str:
+        """SQL naming the table ``name`` as DuckDB, the lake's one writer, reads it."""
         ...
 
     def unregister(self, name: str) -> None:
@@ -134,19 +140,21 @@ class DuckBatch:
         yield from self.connection.sql(query).to_arrow_reader(rows)
 
     def drop(self, name: str) -> None:
-        """Drop the temporary table or view ``name`` (an unknown name is ignored)."""
-        kinds = self.connection.execute(
-            "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $1 "
-            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $1",
+        """Drop the temporary table or view ``name`` (an unknown name is ignored), and the
+        lines :meth:`numbered_lines` kept for it."""
+        found = self.connection.execute(
+            "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND view_name = $1 "
+            "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() "
+            "WHERE temporary AND table_name IN ($1, $1 || '_raw')",
             [name],
         ).fetchall()
-        for (kind,) in kinds:
-            self.connection.execute(f"DROP {kind} {name}")
+        for kind, table in found:
+            self.connection.execute(f"DROP {kind} {table}")
 
     def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
         """Name the lines of ``files`` as ``name(k, line)`` (DuckDB's parallel CSV reader, one
-        column; rows keep the files' order, so a row's id numbers its line). The lines
-        are kept in ``{name}_raw``, which :meth:`drop` of ``name`` does not remove."""
+        column; rows keep the files' order, so a row's id numbers its line). The view
+        reads the lines kept in the table ``{name}_raw``; :meth:`drop` removes both."""
         raw = f"{name}_raw"
         self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {raw} (f INTEGER, line VARCHAR)")
         starts = []
@@ -163,6 +171,10 @@ class DuckBatch:
         self.create_view(
             name, f"SELECT f * {int(per_file)} + rowid - ({start}) + 1 AS k, line FROM {raw}"
         )
+
+    def as_duckdb(self, name: str) -> str:
+        """The table ``name`` itself: this session is DuckDB's."""
+        return name
 
     def read_parquet(self, name: str, path: Path) -> None:
         """Name the Parquet file ``path``, read by the engine itself when used."""
@@ -206,6 +218,13 @@ def bind_memory_limit(engine: Engine, limit: str) -> None:
 def memory_limit_of(engine: Engine) -> str:
     """The memory limit bound to ``engine``, else the default."""
     return _LIMITS.get(engine, _MEMORY_LIMIT)
+
+
+def streamed(session: BatchSession, query: str, rows: int = 50_000) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``query``'s result as tuples, read in batches of ``rows`` (never the
+    whole result in Python at once)."""
+    for block in session.stream(query, rows):
+        yield from zip(*(column.to_pylist() for column in block.columns), strict=True)
 
 
 def sql_text(text: str) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 
 from audiencehub.engines.dialect import SPARK, Dialect
 from audiencehub.engines.lake import LakeFile
+from audiencehub.engines.session import sql_text
 from audiencehub.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -148,7 +149,6 @@ class SparkBatch:
         rows = self.spark.sql(query)
         rows.write.mode("overwrite").parquet(str(target))
         self._name_files(name, rows.schema)
-        self._names.add(name)
 
     def create_view(self, name: str, query: str) -> None:
         """Name ``query``: each use of ``name`` runs it again."""
@@ -186,8 +186,14 @@ class SparkBatch:
         self._names.add(name)
 
     def drop(self, name: str) -> None:
-        """Drop the table or view ``name`` (an unknown name is ignored)."""
+        """Drop the table or view ``name`` (an unknown name is ignored), and the lines
+        :meth:`numbered_lines` kept for it."""
         self.unregister(name)
+        self.unregister(f"{name}_raw")
+
+    def as_duckdb(self, name: str) -> str:
+        """SQL for DuckDB reading the table ``name`` where this batch kept it (Parquet)."""
+        return f"read_parquet({sql_text(str(self.path(name) / '*.parquet'))})"
 
     def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
         """Name the lines of ``files`` as ``name(k, line)``, numbered without a pass through

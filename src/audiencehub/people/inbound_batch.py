@@ -1,53 +1,35 @@
-"""One inbound batch applied by set operations: IDs checked and resolved, traits and
-key-values applied to the lake, every receipt counter counted in SQL.
+"""One inbound batch checked by set operations: IDs checked and resolved, every receipt
+counter counted in SQL.
 
 The batch's parsed lines (:mod:`audiencehub.people.inbound_rows`) go through the
 reference's steps in the same order as before, as relations instead of loops:
 a line that breaks the format, has an invalid ID, is one too many for its user
 or names an ID the service has not seen is counted and kept out; every other
-line realises and removes traits and writes key-values. Within the batch the
-last word on a user's trait wins (a line's removals after its additions), a
-later line's values of a key replace an earlier one's, an overwrite file states
-the user's traits of the source whole, and rule traits follow the key-values.
-
-The relations are worked out in the job's bulk session (DuckDB, or Spark, whose
-results DuckDB reads as Parquet): :func:`work_out_effects`. Only
-:func:`apply_effects` writes, in the lake's one DuckDB transaction.
+line is ``matched`` to its user, and what it does to the lake is worked out by
+:mod:`audiencehub.people.inbound_effects`. Every relation here lives in the job's
+bulk session, DuckDB's or Spark's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection
 
 from audiencehub.engines.identifiers import visitor_valid
-from audiencehub.engines.session import BatchSession
+from audiencehub.engines.session import BatchSession, streamed
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import MAX_LINES_PER_USER
 from audiencehub.people.data_sources import GLOBAL_DATA_SOURCES, check_device_id
 from audiencehub.people.graph import create_users, touch_users
-from audiencehub.people.inbound_rows import TraitIndex, line_place
+from audiencehub.people.inbound_rows import line_place
 from audiencehub.people.lake import LakeTables
 from audiencehub.people.receipts import Receipt
 
-__all__ = [
-    "Effects",
-    "Target",
-    "apply_effects",
-    "classify",
-    "count_receipt",
-    "known_users",
-    "resolve_users",
-    "work_out_effects",
-]
-
-_BLOCK = 50_000
+__all__ = ["Target", "classify", "count_receipt", "known_users", "resolve_users"]
 
 
 @dataclass(frozen=True)
@@ -60,50 +42,21 @@ class Target:
     overwrite: bool
 
 
-def _values(session: BatchSession, query: str) -> Iterator[Any]:
-    """The first column of ``query``'s result, streamed."""
-    for block in session.stream(query, _BLOCK):
-        yield from block.column(0).to_pylist()
-
-
 def _id_problems(session: BatchSession, namespace: int) -> None:
     """``id_problems(user_id, problem)``: the IDs a global data source's format refuses
     (checked in Python, by the data source's own rules)."""
     found: dict[str, str] = {}
-    for value in _values(session, "SELECT DISTINCT user_id FROM in_lines WHERE error IS NULL"):
+    for (value,) in streamed(session, "SELECT DISTINCT user_id FROM in_lines WHERE error IS NULL"):
         try:
-            check_device_id(namespace, str(value))
+            check_device_id(namespace, value)
         except InvalidInput as exc:
-            found[str(value)] = exc.message
+            found[value] = exc.message
     session.keep(
         "id_problems",
         pa.table(
             {
                 "user_id": pa.array(list(found), pa.string()),
                 "problem": pa.array(list(found.values()), pa.string()),
-            }
-        ),
-    )
-
-
-def _add_folds(session: BatchSession, values_sql: str) -> None:
-    """``folds(original, folded)``: the non-ASCII strings of ``values_sql`` case-folded by
-    Python (``lower`` folds ASCII exactly; beyond it, ß is ss and ﬁ is fi)."""
-    sql = session.dialect
-    originals = [
-        str(v)
-        for v in _values(
-            session,
-            f"SELECT DISTINCT v FROM ({values_sql}) t(v) "
-            f"WHERE v IS NOT NULL AND {sql.byte_length('v')} <> length(v)",
-        )
-    ]
-    session.keep(
-        "folds",
-        pa.table(
-            {
-                "original": pa.array(originals, pa.string()),
-                "folded": pa.array([o.casefold() for o in originals], pa.string()),
             }
         ),
     )
@@ -159,14 +112,14 @@ def resolve_users(
     resolved = "resolved"
     if not target.device:
         missing = [
-            str(v)
-            for v in _values(
+            user_id
+            for (user_id,) in streamed(
                 session,
                 "SELECT user_id FROM resolved WHERE uid IS NULL GROUP BY user_id ORDER BY min(k)",
             )
         ]
-        seen = _values(session, "SELECT DISTINCT uid FROM resolved WHERE uid IS NOT NULL")
-        touch_users(connection, (int(v) for v in seen), now)
+        seen = streamed(session, "SELECT DISTINCT uid FROM resolved WHERE uid IS NOT NULL")
+        touch_users(connection, (uid for (uid,) in seen), now)
         created = create_users(connection, target.namespace, missing, now)
         if created:
             session.keep(
@@ -227,25 +180,6 @@ def resolve_users(
     )
     for name in ("unmatched", "crowded_keys", "resolved_all", "resolved"):
         session.drop(name)
-
-
-def _rule_conditions(session: BatchSession, index: TraitIndex) -> None:
-    """``rule_conditions(trait_id, key_f, value_f)``: what each rule trait needs, folded."""
-    conditions = {
-        (trait_id, key.casefold(), value.casefold())
-        for trait_id, rule in index.rules.items()
-        for key, value in rule.items()
-    }
-    session.keep(
-        "rule_conditions",
-        pa.table(
-            {
-                "trait_id": pa.array([c[0] for c in conditions], pa.int32()),
-                "key_f": pa.array([c[1] for c in conditions], pa.string()),
-                "value_f": pa.array([c[2] for c in conditions], pa.string()),
-            }
-        ),
-    )
 
 
 def count_receipt(
@@ -341,139 +275,3 @@ def count_receipt(
     ):
         f, n = line_place(int(k))
         receipt.problem(n, files[f], str(message))
-
-
-@dataclass(frozen=True)
-class Effects:
-    """What a batch changes, as relations of the session that worked it out."""
-
-    signals: bool  # whether any user's key-values change
-    rules: bool  # whether rule traits were worked out (``rule_holds``, ``rule_users``)
-
-
-def work_out_effects(
-    session: BatchSession, target: Target, index: TraitIndex, tables: LakeTables
-) -> Effects:
-    """The batch's effects, before anything is written: ``final_traits(user_id, trait_id,
-    held)``, the last word of the batch on each user's trait; ``new_signals(user_id,
-    key, value_list)``; and for the users whose key-values change, the rule traits
-    they hold after the batch (``rule_holds``) among those a rule tests (``rule_users``
-    times the rule traits: what is dropped before)."""
-    sync = "false" if target.overwrite else "true"
-    sql = session.dialect
-    session.create_table(
-        "final_traits",
-        f"""
-        SELECT m.uid AS user_id, r.trait_id,
-               max(r.k * 2 + CASE WHEN r.removal THEN 1 ELSE 0 END) % 2 = 0 AS held
-        FROM in_refs r JOIN matched m ON m.k = r.k
-        WHERE r.trait_id IS NOT NULL AND (NOT r.removal OR {sync})
-        GROUP BY m.uid, r.trait_id
-        """,
-    )
-    session.create_table(
-        "new_signals",
-        f"""
-        SELECT uid AS user_id, key, {sql.ordered_list("value", "pos")} AS value_list
-        FROM (
-            SELECT m.uid, p.key, p.value, p.pos, p.k,
-                   max(p.k) OVER (PARTITION BY m.uid, p.key) AS last
-            FROM in_pairs p JOIN matched m ON m.k = p.k
-        ) s
-        WHERE k = last
-        GROUP BY uid, key
-        """,
-    )
-    [(changed,)] = session.rows("SELECT count(*) FROM new_signals")
-    if not changed or not index.rules:
-        return Effects(signals=bool(changed), rules=False)
-    _rule_conditions(session, index)
-    session.create_table(
-        "after_signals",
-        f"""
-        SELECT s.user_id, s.key, s.value_list FROM {tables.signals} s
-        WHERE s.user_id IN (SELECT user_id FROM new_signals)
-          AND NOT EXISTS (SELECT 1 FROM new_signals n WHERE n.user_id = s.user_id AND n.key = s.key)
-        UNION ALL SELECT user_id, key, value_list FROM new_signals
-        """,
-    )
-    _add_folds(
-        session,
-        "SELECT key FROM after_signals UNION ALL "
-        f"SELECT {sql.unnest('value_list')} FROM after_signals",
-    )
-    session.create_table(
-        "rule_holds",
-        f"""
-        SELECT s.user_id, c.trait_id
-        FROM (SELECT user_id, key, {sql.unnest("value_list")} AS value FROM after_signals) s
-        LEFT JOIN folds fk ON fk.original = s.key
-        LEFT JOIN folds fv ON fv.original = s.value
-        JOIN rule_conditions c ON c.key_f = coalesce(fk.folded, lower(s.key))
-                              AND c.value_f = coalesce(fv.folded, lower(s.value))
-        JOIN (SELECT trait_id, count(*) AS needed FROM rule_conditions GROUP BY trait_id) r
-          ON r.trait_id = c.trait_id
-        GROUP BY s.user_id, c.trait_id, r.needed
-        HAVING {sql.count_pairs("c.key_f", "c.value_f")} = r.needed
-        """,
-    )
-    session.create_table("rule_users", "SELECT DISTINCT user_id FROM new_signals")
-    return Effects(signals=True, rules=True)
-
-
-def apply_effects(
-    lake: duckdb.DuckDBPyConnection,
-    effects: Effects,
-    target: Target,
-    index: TraitIndex,
-    now: datetime,
-    *,
-    source: Mapping[str, str],
-    add_rows: bool = True,
-) -> int:
-    """Write the batch's effects into the lake, in ``lake``'s open transaction; returns how
-    many rule traits it realised. ``source`` names where DuckDB reads each relation
-    :func:`work_out_effects` made (and ``matched``); ``add_rows``: insert the new rows
-    too (else the caller registers the files another engine wrote for them)."""
-    if target.overwrite and index.ids:
-        ids = ", ".join(map(str, sorted(index.ids)))
-        lake.execute(
-            f"DELETE FROM lake.realisations USING (SELECT DISTINCT uid FROM {source['matched']}) o "
-            f"WHERE realisations.user_id = o.uid AND realisations.trait_id IN ({ids})"
-        )
-    lake.execute(
-        f"DELETE FROM lake.realisations USING {source['final_traits']} t "
-        "WHERE realisations.user_id = t.user_id AND realisations.trait_id = t.trait_id"
-    )
-    if add_rows:
-        lake.execute(
-            "INSERT INTO lake.realisations SELECT user_id, trait_id, ?::TIMESTAMPTZ "
-            f"FROM {source['final_traits']} WHERE held",
-            [now],
-        )
-    if not effects.signals:
-        return 0
-    realised = 0
-    if effects.rules:
-        rule_ids = ", ".join(map(str, sorted(index.rules)))
-        lake.execute(
-            f"DELETE FROM lake.realisations USING {source['rule_users']} d "
-            f"WHERE realisations.user_id = d.user_id AND realisations.trait_id IN ({rule_ids})"
-        )
-        if add_rows:
-            lake.execute(
-                "INSERT INTO lake.realisations SELECT user_id, trait_id, ?::TIMESTAMPTZ "
-                f"FROM {source['rule_holds']}",
-                [now],
-            )
-        [(count,)] = lake.execute(f"SELECT count(*) FROM {source['rule_holds']}").fetchall()
-        realised = int(count)
-    lake.execute(
-        f"DELETE FROM lake.signals USING {source['new_signals']} s "
-        "WHERE signals.user_id = s.user_id AND signals.key = s.key"
-    )
-    if add_rows:
-        lake.execute(
-            f"INSERT INTO lake.signals SELECT user_id, key, value_list FROM {source['new_signals']}"
-        )
-    return realised

@@ -36,7 +36,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, select
 
 from audiencehub.drops.staging import StagedBatch
-from audiencehub.engines.session import BatchSession, DuckBatch
+from audiencehub.engines.session import BatchSession, DuckBatch, streamed
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import (
     MAX_LINE_BYTES,
@@ -227,12 +227,11 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
     or cannot be read: the caller stages them instead, which says what is wrong."""
     try:
         session.numbered_lines("lines_read", files, LINE_KEY)
-        [(odd,)] = session.rows("SELECT count(*) FROM lines_read_raw WHERE contains(line, chr(13))")
+        [(odd,)] = session.rows("SELECT count(*) FROM lines_read WHERE contains(line, chr(13))")
     except duckdb.Error:
         odd = 1
     if odd:
         session.drop("lines_read")
-        session.drop("lines_read_raw")
         return False
     _create_tables(session)
     _read_columnar(session, index)
@@ -243,14 +242,14 @@ def _read_columnar(session: BatchSession, index: TraitIndex) -> None:
     _split_lines(session)
     _vocabulary(session, index)
     _results(session)
-    others = session.stream(
+    others = streamed(
+        session,
         "SELECT k, line FROM lines_read "
         f"WHERE line IS NOT NULL AND {session.dialect.byte_length('line')} <> length(line) "
         "ORDER BY k",
-        10_000,
     )
-    _add_parsed(session, _rows_of(others), index)
-    for name in ("lines_split", "lines_read", "lines_read_raw"):
+    _add_parsed(session, others, index)
+    for name in ("lines_split", "lines_read"):
         session.drop(name)
 
 
@@ -261,38 +260,30 @@ def _vocabulary(session: BatchSession, index: TraitIndex) -> None:
         name: [] for name in ("part", "error", "action", "trait_id", "foreign_", "key", "value")
     }
     columns["tested"] = []
-    for block in session.stream("SELECT DISTINCT part FROM parts", 10_000):
-        for part in block.column(0).to_pylist():
-            entry: dict[str, Any] = dict.fromkeys(columns)
-            entry["part"] = part
-            item = part.strip()
-            if item:
-                try:
-                    row = parse_general_row(f"x\t{item}")
-                except InvalidInput as exc:
-                    entry["error"] = exc.message
-                else:
-                    refs = [("realize", r) for r in row.realize] + [
-                        ("remove", r) for r in row.remove
-                    ]
-                    if refs:
-                        action, ref = refs[0]
-                        trait_id, foreign = index.resolve(ref)
-                        entry.update(action=action, trait_id=trait_id, foreign_=foreign)
-                    for key, values in row.signals.items():
-                        entry.update(key=key, value=values[0], tested=index.tested(key, values[0]))
-            for name, column in columns.items():
-                column.append(entry[name])
+    for (part,) in streamed(session, "SELECT DISTINCT part FROM parts"):
+        entry: dict[str, Any] = dict.fromkeys(columns)
+        entry["part"] = part
+        item = part.strip()
+        if item:
+            try:
+                row = parse_general_row(f"x\t{item}")
+            except InvalidInput as exc:
+                entry["error"] = exc.message
+            else:
+                refs = [("realize", r) for r in row.realize] + [("remove", r) for r in row.remove]
+                if refs:
+                    action, ref = refs[0]
+                    trait_id, foreign = index.resolve(ref)
+                    entry.update(action=action, trait_id=trait_id, foreign_=foreign)
+                for key, values in row.signals.items():
+                    entry.update(key=key, value=values[0], tested=index.tested(key, values[0]))
+        for name, column in columns.items():
+            column.append(entry[name])
     types = {"trait_id": pa.int32(), "foreign_": pa.bool_(), "tested": pa.bool_()}
     table = pa.table(
         {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
     )
     session.keep("vocabulary", table)
-
-
-def _rows_of(blocks: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, str]]:
-    for block in blocks:
-        yield from zip(block.column(0).to_pylist(), block.column(1).to_pylist(), strict=True)
 
 
 def _python_lines(paths: list[Path]) -> Iterator[tuple[int, str]]:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audiencehub.drops import DropLocation, DropObject, FolderDrop
 from audiencehub.drops.staging import StagedBatch, stage_files
-from audiencehub.engines.session import DuckBatch, sql_text
+from audiencehub.engines.session import DuckBatch
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -48,15 +48,13 @@ from audiencehub.people.encrypted_files import (
 )
 from audiencehub.people.id_sync_ingest import apply_id_sync
 from audiencehub.people.inbound_batch import (
-    Effects,
     Target,
-    apply_effects,
     classify,
     count_receipt,
     known_users,
     resolve_users,
-    work_out_effects,
 )
+from audiencehub.people.inbound_effects import Effects, apply_effects, work_out_effects
 from audiencehub.people.inbound_limits import size_problem
 from audiencehub.people.inbound_rows import TraitIndex, read_batch, read_files
 from audiencehub.people.lake import commit, sync_users, writing
@@ -319,13 +317,9 @@ def _apply_inbound(
         count_receipt(run, target, receipt, files)
         effects = work_out_effects(run, target, index, tables)
         added: dict[str, list[str]] = {"realisations": [], "signals": []}
-        source = {name: name for name in _EFFECTS}
         if spark is not None:
             added = _write_effects(engine, spark, effects, now)
-            source = {
-                name: f"read_parquet({sql_text(str(spark.path(name) / '*.parquet'))})"
-                for name in _EFFECTS
-            }
+        source = {name: run.as_duckdb(name) for name in _EFFECTS}
         work.execute("BEGIN")
         receipt.realized_traits += apply_effects(
             work, effects, target, index, now, source=source, add_rows=spark is None

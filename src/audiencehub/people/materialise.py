@@ -30,7 +30,8 @@ from sqlalchemy import Engine, select, update
 
 from audiencehub.engines import extract
 from audiencehub.engines.dialect import DUCKDB, Dialect
-from audiencehub.engines.session import BatchSession, DuckBatch
+from audiencehub.engines.session import BatchSession
+from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import NotFound
 from audiencehub.identity.declared import AuthState
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
@@ -45,7 +46,7 @@ from audiencehub.people.lake import (
 )
 from audiencehub.people.schema import id_links, opt_outs, segments, users
 from audiencehub.people.segment_rules import And, Not, Or, Rule, Trait, parse_rule, trait_ids
-from audiencehub.people.spark_lake import ON_SPARK, on_spark, registered, spark_batch, write_rows
+from audiencehub.people.spark_lake import job_session, registered, write_rows
 
 __all__ = ["Evaluation", "SegmentAt", "evaluate", "materialise", "members_at", "rule_sql"]
 
@@ -264,32 +265,30 @@ def _materialise(
     rows = _segment_rows(engine, segment_ids)
     evaluations = [Evaluation(row.id, parse_rule(row.rule), row.merge_rule) for row in rows]
     sync_users(engine, session)  # the IDs an ingest of this session created
+    ids = ", ".join(str(row.id) for row in rows) or "NULL"
     sizes = {row.id: 0 for row in rows}
     with contextlib.ExitStack() as stack:
         work = stack.enter_context(contextlib.closing(session.cursor()))
+        run, tables = stack.enter_context(
+            job_session(engine, work, ["realisations", "graph_users"])
+        )
+        spark = run if isinstance(run, SparkBatch) else None
         files: list[str] = []
-        if on_spark(engine):
-            files = _evaluate_on_spark(engine, work, evaluations, sizes)
+        if spark is not None:  # on Spark before the transaction; its rows become lake files
+            evaluate(engine, spark, evaluations, copied=True, tables=tables)
+            _count(spark, "evaluated", ids, sizes)
+            if any(sizes.values()):
+                query = "SELECT segment_id, user_id FROM evaluated"
+                files = write_rows(engine, spark, "memberships", query)
         work.execute("BEGIN")
         if segment_ids is None:
             work.execute("DELETE FROM lake.memberships")
         else:
-            ids = ", ".join(str(row.id) for row in rows) or "NULL"
             work.execute(f"DELETE FROM lake.memberships WHERE segment_id IN ({ids})")
-        if on_spark(engine):
-            stack.enter_context(registered(work, "memberships", files))
-        else:
-            # straight into the lake table, in the same transaction
-            evaluate(engine, DuckBatch(work), evaluations, copied=True, target="lake.memberships")
-            if rows:
-                ids = ", ".join(str(row.id) for row in rows)
-                sizes.update(
-                    (int(s), int(c))
-                    for s, c in work.execute(
-                        "SELECT segment_id, count(*) FROM lake.memberships "
-                        f"WHERE segment_id IN ({ids}) GROUP BY segment_id"
-                    ).fetchall()
-                )
+        if spark is None:  # straight into the lake table, in the same transaction
+            evaluate(engine, run, evaluations, copied=True, target="lake.memberships")
+            _count(run, "lake.memberships", ids, sizes)
+        stack.enter_context(registered(work, "memberships", files))
         commit(work, "segments materialised: " + ", ".join(map(str, sizes)))
     now = datetime.now(UTC)
     with engine.begin() as connection:
@@ -300,23 +299,16 @@ def _materialise(
     return sizes
 
 
-def _evaluate_on_spark(
-    engine: Engine,
-    session: duckdb.DuckDBPyConnection,
-    evaluations: Sequence[Evaluation],
-    sizes: dict[int, int],
-) -> list[str]:
-    """Evaluate on Spark over the lake's files; write the memberships as new files of the
-    lake (registered by the caller) and fill ``sizes``. Returns the files."""
-    with spark_batch(engine, session, ["realisations", "graph_users"]) as batch:
-        evaluate(engine, batch, evaluations, copied=True, tables=ON_SPARK)
-        sizes.update(
-            (int(s), int(c))
-            for s, c in batch.rows("SELECT segment_id, count(*) FROM evaluated GROUP BY segment_id")
+def _count(run: BatchSession, members: str, ids: str, sizes: dict[int, int]) -> None:
+    """Fill ``sizes`` with the members of segments ``ids`` that the relation ``members``
+    holds (every segment not in it holds none)."""
+    sizes.update(
+        (int(segment), int(count))
+        for segment, count in run.rows(
+            f"SELECT segment_id, count(*) FROM {members} "
+            f"WHERE segment_id IN ({ids}) GROUP BY segment_id"
         )
-        if not any(sizes.values()):
-            return []
-        return write_rows(engine, batch, "memberships", "SELECT segment_id, user_id FROM evaluated")
+    )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, select
 
 from audiencehub.drops import open_drop
 from audiencehub.engines.dialect import Dialect
-from audiencehub.engines.session import BatchSession, sql_text
+from audiencehub.engines.session import BatchSession
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import ConfigurationError
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
@@ -143,7 +143,7 @@ def publish(
         session.execute("BEGIN")
         with registered(session, "published", files):
             if result.removed:
-                _forget(session, destination_id, "left_rows" if spark is None else spark)
+                _forget(session, destination_id, run.as_duckdb("left_rows"))
             if spark is None and result.added:
                 session.execute(
                     "INSERT INTO lake.published SELECT ?, segment_id, member FROM joined",
@@ -207,14 +207,9 @@ def _size(run: BatchSession, table: str) -> int:
     return int(count)
 
 
-def _forget(
-    session: duckdb.DuckDBPyConnection, destination_id: int, left: str | SparkBatch
-) -> None:
+def _forget(session: duckdb.DuckDBPyConnection, destination_id: int, left: str) -> None:
     """Delete from the published state, in the open transaction, the rows the destination
-    lost: the relation ``left`` (member, segment_id), or the ``left_rows`` Spark kept."""
-    if isinstance(left, SparkBatch):
-        files = sql_text(str(left.path("left_rows") / "*.parquet"))
-        left = f"(SELECT member, segment_id FROM read_parquet({files}))"
+    lost: the relation ``left`` (member, segment_id)."""
     session.execute(
         f"DELETE FROM lake.published USING {left} l WHERE published.destination_id = ? "
         "AND published.segment_id = l.segment_id AND published.member = l.member",

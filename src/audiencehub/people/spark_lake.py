@@ -25,32 +25,18 @@ from sqlalchemy import Engine
 from audiencehub.engines.lake import add_files, lake_files
 from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.engines.spark import SparkBatch, spark_of, spark_session
-from audiencehub.errors import ConfigurationError
 from audiencehub.files import scratch_folder
 from audiencehub.people.lake import IN_DUCKDB, TABLES, LakeTables, lake_for
 
-__all__ = [
-    "ON_SPARK",
-    "job_session",
-    "on_spark",
-    "registered",
-    "spark_batch",
-    "spark_columns",
-    "write_rows",
-]
+__all__ = ["job_session", "registered", "write_rows"]
 
-#: the lake's tables as :func:`spark_batch` names them
-ON_SPARK = LakeTables("lake_realisations", "lake_graph_users", "lake_published", "lake_signals")
+#: the lake's tables as a Spark batch of :func:`job_session` names them
+_ON_SPARK = LakeTables("lake_realisations", "lake_graph_users", "lake_published", "lake_signals")
 
 _SPARK_TYPES = (("TIMESTAMPTZ", "TIMESTAMP"), ("VARCHAR[]", "ARRAY<STRING>"), ("VARCHAR", "STRING"))
 
 
-def on_spark(engine: Engine) -> bool:
-    """Whether the people jobs of ``engine``'s workspace run on Spark."""
-    return spark_of(engine) is not None
-
-
-def spark_columns(table: str) -> str:
+def _spark_columns(table: str) -> str:
     """A lake table's columns as Spark DDL (nullability is the lake's to enforce)."""
     columns = TABLES[table].replace(" NOT NULL", "")
     for duck, spark in _SPARK_TYPES:
@@ -59,36 +45,25 @@ def spark_columns(table: str) -> str:
 
 
 @contextlib.contextmanager
-def spark_batch(
+def job_session(
     engine: Engine, session: duckdb.DuckDBPyConnection, tables: Sequence[str]
-) -> Iterator[SparkBatch]:
-    """A Spark batch for one job, with ``tables`` of the lake as ``session`` (a writer's)
-    sees them now, named as :data:`ON_SPARK` says."""
+) -> Iterator[tuple[BatchSession, LakeTables]]:
+    """Where a people job works: the lake's own DuckDB ``session``, or, when the workspace
+    runs on Spark, a Spark batch with ``tables`` of the lake as ``session`` (a writer's)
+    sees them now; with the names each gives the lake's tables."""
     settings = spark_of(engine)
     if settings is None:
-        raise ConfigurationError("this workspace runs its bulk jobs on DuckDB, not Spark")
+        yield DuckBatch(session), IN_DUCKDB
+        return
     with scratch_folder(None, "people-spark") as folder:
         batch = SparkBatch(spark_session(settings), Path(folder))
         try:
             for table in tables:
-                batch.read_lake(f"lake_{table}", lake_files(session, table), spark_columns(table))
-            yield batch
+                files = lake_files(session, table)
+                batch.read_lake(f"lake_{table}", files, _spark_columns(table))
+            yield batch, _ON_SPARK
         finally:
             batch.close()
-
-
-@contextlib.contextmanager
-def job_session(
-    engine: Engine, session: duckdb.DuckDBPyConnection, tables: Sequence[str]
-) -> Iterator[tuple[BatchSession, LakeTables]]:
-    """Where a people job works: the lake's own DuckDB ``session``, or a Spark batch over
-    the lake's ``tables`` when the workspace runs on Spark; with the names each gives
-    the lake's tables."""
-    if not on_spark(engine):
-        yield DuckBatch(session), IN_DUCKDB
-        return
-    with spark_batch(engine, session, tables) as batch:
-        yield batch, ON_SPARK
 
 
 def write_rows(engine: Engine, batch: SparkBatch, table: str, query: str) -> list[str]:
