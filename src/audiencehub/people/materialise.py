@@ -119,11 +119,7 @@ def _held(
     session: BatchSession, tables: LakeTables, merge_rule: str, bits: dict[int, tuple[int, int]]
 ) -> str:
     """Create the relation of users and the traits (of those the rules name) they hold
-    under ``merge_rule``, as bit masks; without links every merge rule holds the same.
-    Returns its name."""
-    [(links,)] = session.rows("SELECT count(*) FROM graph_links")
-    if not links:
-        merge_rule = "device"
+    under ``merge_rule``, as bit masks. Returns its name."""
     table = f"held_{merge_rule.replace('-', '_')}"
     sql = session.dialect
     session.register(
@@ -193,12 +189,14 @@ def evaluate(
     sql = session.dialect
     bits = _bits(evaluations)
     words = max((w for w, _ in bits.values()), default=0) + 1
-    held: dict[str, str] = {}  # merge rules may share one relation
+    [(links,)] = session.rows("SELECT count(*) FROM graph_links")
+    held: dict[str, str] = {}  # without links every merge rule holds what the device holds
     groups: dict[tuple[str, int | None, tuple[int, ...], bool], list[Evaluation]] = {}
     for item in evaluations:
-        if item.merge_rule not in held:
-            held[item.merge_rule] = _held(session, tables, item.merge_rule, bits)
-        key = (held[item.merge_rule], item.namespace, item.opted_out_of, _holds_empty(item.rule))
+        merge_rule = item.merge_rule if links else "device"
+        if merge_rule not in held:
+            held[merge_rule] = _held(session, tables, merge_rule, bits)
+        key = (held[merge_rule], item.namespace, item.opted_out_of, _holds_empty(item.rule))
         groups.setdefault(key, []).append(item)
     for (relation, namespace, blocked, everyone), items in groups.items():
         masks = ", ".join(f"coalesce(h.m{w}, {sql.no_bits}) AS m{w}" for w in range(words))
