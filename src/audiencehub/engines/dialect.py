@@ -133,7 +133,8 @@ class Dialect:
                 f"transform(array_sort(collect_list(named_struct('o', {by}, 'v', {value}))), "
                 "x -> x.v)"
             )
-        return f"list({value} ORDER BY {by})"
+        # sorting a list of structs is several times faster than an ordered aggregate
+        return f"list_transform(list_sort(list({{'o': {by}, 'v': {value}}})), x -> x.v)"
 
     def unnest(self, array: str) -> str:
         """SQL, in a select list: one row per element of ``array``."""

@@ -195,6 +195,8 @@ def _results(session: BatchSession) -> None:
         "SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END, "
         "coalesce(l.error, e.error) FROM lines_split l LEFT JOIN bad_parts e ON e.k = l.k",
     )
+    for name in ("bad_parts", "lines_split"):
+        session.drop(name)
     session.insert(
         "in_refs",
         "SELECT p.k, v.removal, v.trait_id, v.foreign_ FROM parts p "
@@ -207,7 +209,7 @@ def _results(session: BatchSession) -> None:
         "JOIN (SELECT part, key, value, tested FROM vocabulary WHERE key IS NOT NULL) v "
         "ON v.part = p.part GROUP BY p.k, v.key, v.value",
     )
-    for name in ("bad_parts", "parts", "vocabulary"):
+    for name in ("parts", "vocabulary"):
         session.drop(name)
 
 
@@ -239,9 +241,9 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
 
 
 def _read_columnar(session: BatchSession, index: TraitIndex) -> None:
+    """Each relation is dropped as soon as the last one made from it is: a batch of ten
+    million lines holds gigabytes of text, and what stays spills to disk."""
     _split_lines(session)
-    _vocabulary(session, index)
-    _results(session)
     others = streamed(
         session,
         "SELECT k, line FROM lines_read "
@@ -249,8 +251,9 @@ def _read_columnar(session: BatchSession, index: TraitIndex) -> None:
         "ORDER BY k",
     )
     _add_parsed(session, others, index)
-    for name in ("lines_split", "lines_read"):
-        session.drop(name)
+    session.drop("lines_read")
+    _vocabulary(session, index)
+    _results(session)
 
 
 def _vocabulary(session: BatchSession, index: TraitIndex) -> None:

@@ -315,6 +315,8 @@ def _apply_inbound(
         with engine.begin() as connection:
             resolve_users(connection, run, target, now)
         count_receipt(run, target, receipt, files)
+        for counted in ("in_lines", "line_counts", "line_problems", "id_problems"):
+            run.drop(counted)  # what the effects need is matched, in_refs and in_pairs
         effects = work_out_effects(run, target, index, tables)
         added: dict[str, list[str]] = {"realisations": [], "signals": []}
         if spark is not None:
