@@ -11,6 +11,8 @@ import gzip
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -313,3 +315,28 @@ def segment_members(engine: Any, rule: str, merge: str, namespace: int | None = 
             "SELECT n.external_id FROM evaluated e JOIN names n ON n.id = e.user_id"
         ).fetchall()
     return {str(row[0]) for row in rows}
+
+
+def spark_submit(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run an ``audiencehub`` command with ``spark-submit`` in local mode, in its own JVM
+    (one core, no UI), as an operator would on a cluster."""
+    from audiencehub.runtime import spark_submit as entry
+
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "spark-submit"),
+            "--master",
+            "local[1]",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            "spark.driver.bindAddress=127.0.0.1",
+            entry.__file__,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +10,8 @@ from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.sharing.accounts import Account, set_account
 from audiencehub.campaign.sharing.data_sources import ReconciliationKey
 from audiencehub.identity import HashScheme, IdKind, hash_id
-from audiencehub.runtime import spark_submit
 from tests.campaign.sharing.test_import_job import _audience, _source, campaign, write_batch
+from tests.helpers import spark_submit
 
 __all__ = ["campaign"]
 
@@ -29,29 +25,8 @@ def test_an_import_submitted_to_spark_reconciles_the_batch(campaign, tmp_path):
     write_batch(tmp_path / "in", [(jo, [900], []), ("C9", [900], [])])
     with campaign.campaign.begin() as connection:
         set_account(connection, KeyVault(campaign.path), Account.IMPORT, str(tmp_path / "in"))
-    submit = Path(sys.executable).parent / "spark-submit"
-    done = subprocess.run(
-        [
-            str(submit),
-            "--master",
-            "local[1]",
-            "--conf",
-            "spark.ui.enabled=false",
-            "--conf",
-            "spark.driver.bindAddress=127.0.0.1",
-            spark_submit.__file__,
-            "jobs",
-            "run",
-            "importSharedAudience",
-            "--workspace",
-            str(campaign.path),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    done = spark_submit(
+        "jobs", "run", "importSharedAudience", "--workspace", str(campaign.path), "--json"
     )
     assert done.returncode == 0, done.stderr[-2000:]
     run = json.loads(done.stdout[done.stdout.index("{") :])  # after any warning printed

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from audiencehub.people.publication import publish
 from audiencehub.people.segments import MergeRule, add_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.workspace import open_workspace
-from tests.helpers import write_inbound
+from tests.helpers import spark_submit, write_inbound
 
 MANY = range(1000, 1070)  # 70 traits: two mask words
 CUSTOMERS = 40
@@ -299,3 +300,36 @@ def test_spark_files_become_lake_files(people, tmp_path, spark_settings):
     assert done.orphans_deleted == 1 and not stray.exists()
     assert not [f for f in files if Path(f).exists()]
     assert _memberships(people) == members
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_ingest_submitted_to_spark_writes_the_lake(people, tmp_path):
+    """``spark-submit`` of ``people ingest``, in a JVM of its own as on a cluster: the
+    batch is checked and applied on Spark, whose files become the lake's, and the
+    segments it refreshes are Spark's too."""
+    with people.people.begin() as connection:
+        add_segment(connection, segment_id=900, name="shoes", rule="T101")
+    lines = ["c1\td_sid=101,ic=bags", "c2\td_sid=103", "c3 d_sid=101", "c4\td_sid=999"]
+    write_inbound(tmp_path / "inbox", "ftp_dpm_7001_1764300000.sync", lines)
+    done = spark_submit(
+        "people", "ingest", "--from", str(tmp_path / "inbox"), "--workspace", str(people.path),
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    [receipt] = json.loads(done.stdout[done.stdout.index("[") :])  # after any warning printed
+    assert receipt["status"] == "applied", receipt
+    assert (receipt["records_received"], receipt["format_errors"]) == (4, 1)
+    assert (receipt["realized_traits"], receipt["no_trait_realized"]) == (3, 1)
+    assert "log4j" in done.stderr  # Spark's driver started (and printed its logging setup)
+    folder = lake_for(people.people).data_path
+    with reading(people.people) as session:
+        for table in ("realisations", "memberships"):
+            [(files,)] = session.execute(
+                f"SELECT list(data_file) FROM ducklake_list_files('lake', '{table}')"
+            ).fetchall()
+            assert files and all(f.startswith(folder) and "/spark-" in f for f in files), table
+        members = session.execute(
+            "SELECT g.external_id FROM lake.memberships m JOIN lake.graph_users g "
+            "ON g.id = m.user_id WHERE m.segment_id = 900"
+        ).fetchall()
+    assert members == [("c1",)]
