@@ -351,3 +351,36 @@ def test_the_memory_limit_comes_from_the_settings(sqlite_workspace):
         [(limited,)] = session.execute("SELECT current_setting('memory_limit')").fetchall()
     workspace.dispose()
     assert (default, limited) == ("953.6 MiB", "286.1 MiB")
+
+
+def test_a_large_batch_of_key_values_fits_a_small_memory_limit(sqlite_workspace, tmp_path):
+    """DuckDB cannot spill a list aggregate's state: the key-values of 100,000 users,
+    gathered in one statement, overran a 64 MB limit (as 50 million lines overran 1 GB);
+    gathered a part of the users at a time, they fit."""
+    from audiencehub.people.data_sources import InboundIdType, add_data_source
+    from audiencehub.workspace import Workspace
+
+    settings = sqlite_workspace.settings.model_copy(update={"bulk_memory_limit": "64MB"})
+    workspace = Workspace(settings)
+    with workspace.people.begin() as connection:
+        add_data_source(connection, dpid=7001, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+    users = 100_000
+    lines = [f'c{i}\t"gender"="{"fm"[i % 2]}","age"="{i % 90}","age"="x"' for i in range(users)]
+    write_inbound(tmp_path / "in", "ftp_dpm_7001_1764300000.sync", lines)
+    [receipt] = ingest(workspace.people, FolderDrop(tmp_path / "in")).receipts
+    assert (receipt.status, receipt.stored_records, receipt.total_signals) == (
+        "applied",
+        users,
+        3 * users,
+    )
+    with reading(workspace.people) as session:
+        [(rows, people)] = session.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM lake.signals"
+        ).fetchall()
+        found = session.execute(
+            "SELECT s.key, s.value_list FROM lake.signals s JOIN lake.graph_users g "
+            "ON g.id = s.user_id WHERE g.external_id = 'c7' ORDER BY s.key"
+        ).fetchall()
+    workspace.dispose()
+    assert (rows, people) == (2 * users, users)
+    assert found == [("age", ["7", "x"]), ("gender", ["m"])]

@@ -26,6 +26,7 @@ __all__ = [
     "DuckBatch",
     "bind_memory_limit",
     "copy_table",
+    "memory_bytes",
     "memory_limit_of",
     "open_session",
     "sql_text",
@@ -218,6 +219,19 @@ def bind_memory_limit(engine: Engine, limit: str) -> None:
 def memory_limit_of(engine: Engine) -> str:
     """The memory limit bound to ``engine``, else the default."""
     return _LIMITS.get(engine, _MEMORY_LIMIT)
+
+
+_BYTES = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+def memory_bytes(session: BatchSession) -> int | None:
+    """The memory limit of a DuckDB session, in bytes (None on Spark, whose operators all
+    spill). A step whose state DuckDB cannot spill sizes its parts by it."""
+    if session.dialect.spark:
+        return None
+    [(setting,)] = session.rows("SELECT current_setting('memory_limit')")
+    amount, _, unit = str(setting).partition(" ")
+    return int(float(amount) * _BYTES.get(unit, 1))
 
 
 def streamed(session: BatchSession, query: str, rows: int = 50_000) -> Iterator[tuple[Any, ...]]:

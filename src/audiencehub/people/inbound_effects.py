@@ -18,7 +18,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from audiencehub.engines.session import BatchSession, streamed
+from audiencehub.engines.session import BatchSession, memory_bytes, streamed
 from audiencehub.people.inbound_batch import Target
 from audiencehub.people.inbound_rows import TraitIndex
 from audiencehub.people.lake import LakeTables
@@ -76,6 +76,32 @@ class Effects:
     rules: bool  # whether rule traits were worked out (``rule_holds``, ``rule_users``)
 
 
+# bytes of memory limit per value DuckDB gathers into lists in one statement: a list
+# aggregate's state does not spill, and 9 million groups overran a 1 GB limit
+_BYTES_PER_VALUE = 1_000
+
+
+def _new_signals(session: BatchSession) -> None:
+    """``new_signals(user_id, key, value_list)`` from ``last_values``: in DuckDB a part of
+    the users at a time, so the lists of a batch of any size fit in the memory limit
+    (Spark's aggregates spill: one statement)."""
+    sql = session.dialect
+    limit = memory_bytes(session)
+    [(values,)] = session.rows("SELECT count(*) FROM last_values")
+    parts = 1 if limit is None else max(1, -(-int(values) * _BYTES_PER_VALUE // limit))
+    for part in range(parts):
+        where = f"WHERE hash(user_id) % {parts} = {part}" if parts > 1 else ""
+        query = (
+            f"SELECT user_id, key, {sql.ordered_list('value', 'pos')} AS value_list "
+            f"FROM last_values {where} GROUP BY user_id, key"
+        )
+        if part == 0:
+            session.create_table("new_signals", query)
+        else:
+            session.insert("new_signals", query)
+    session.drop("last_values")
+
+
 def work_out_effects(
     session: BatchSession, target: Target, index: TraitIndex, tables: LakeTables
 ) -> Effects:
@@ -97,18 +123,18 @@ def work_out_effects(
         """,
     )
     session.create_table(
-        "new_signals",
-        f"""
-        SELECT uid AS user_id, key, {sql.ordered_list("value", "pos")} AS value_list
+        "last_values",
+        """
+        SELECT uid AS user_id, key, value, pos
         FROM (
             SELECT m.uid, p.key, p.value, p.pos, p.k,
                    max(p.k) OVER (PARTITION BY m.uid, p.key) AS last
             FROM in_pairs p JOIN matched m ON m.k = p.k
         ) s
         WHERE k = last
-        GROUP BY uid, key
         """,
     )
+    _new_signals(session)
     [(changed,)] = session.rows("SELECT count(*) FROM new_signals")
     if not changed or not index.rules:
         return Effects(signals=bool(changed), rules=False)
