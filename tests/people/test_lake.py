@@ -353,17 +353,33 @@ def test_the_memory_limit_comes_from_the_settings(sqlite_workspace):
     assert (default, limited) == ("953.6 MiB", "286.1 MiB")
 
 
-def test_a_large_batch_of_key_values_fits_a_small_memory_limit(sqlite_workspace, tmp_path):
+def test_a_large_batch_fits_a_small_memory_limit(sqlite_workspace, tmp_path):
     """DuckDB cannot spill a list aggregate's state: the key-values of 100,000 users,
     gathered in one statement, overran a 64 MB limit (as 50 million lines overran 1 GB);
-    gathered a part of the users at a time, they fit."""
+    gathered a part of the users at a time, they fit. The publication to a destination
+    of two segments lists each member's segments from per-segment flags, which spill
+    (lists of segments overran 1 GB at 20 million members; not at this size)."""
+    import gzip
+
     from audiencehub.people.data_sources import InboundIdType, add_data_source
+    from audiencehub.people.traits import add_trait
     from audiencehub.workspace import Workspace
 
     settings = sqlite_workspace.settings.model_copy(update={"bulk_memory_limit": "64MB"})
     workspace = Workspace(settings)
     with workspace.people.begin() as connection:
         add_data_source(connection, dpid=7001, name="CRM", inbound_id_type=InboundIdType.CUSTOMER)
+        for trait_id, gender in ((104, "f"), (105, "m")):
+            add_trait(
+                connection, trait_id=trait_id, name=gender, data_source_id=7001,
+                rule={"gender": gender},
+            )  # fmt: skip
+        add_segment(connection, segment_id=900, name="women", rule="T104")
+        add_segment(connection, segment_id=901, name="everyone", rule="T104 OR T105")
+        add_destination(
+            connection, destination_id=1, name="CRM", drop_url=str(tmp_path / "out"),
+            id_type="declared", data_source_id=7001, segment_ids=[901, 900],
+        )  # fmt: skip
     users = 100_000
     lines = [f'c{i}\t"gender"="{"fm"[i % 2]}","age"="{i % 90}","age"="x"' for i in range(users)]
     write_inbound(tmp_path / "in", "ftp_dpm_7001_1764300000.sync", lines)
@@ -381,6 +397,11 @@ def test_a_large_batch_of_key_values_fits_a_small_memory_limit(sqlite_workspace,
             "SELECT s.key, s.value_list FROM lake.signals s JOIN lake.graph_users g "
             "ON g.id = s.user_id WHERE g.external_id = 'c7' ORDER BY s.key"
         ).fetchall()
-    workspace.dispose()
     assert (rows, people) == (2 * users, users)
     assert found == [("age", ["7", "x"]), ("gender", ["m"])]
+    assert publish(workspace.people, 1).rows == users
+    [data] = (tmp_path / "out").rglob("*.gz")
+    published = gzip.decompress(data.read_bytes()).decode().splitlines()
+    workspace.dispose()
+    assert published[:3] == ["c0 900,901 ", "c1 901 ", "c10 900,901 "]
+    assert len(published) == users

@@ -85,16 +85,6 @@ class Dialect:
         """SQL: the empty 64-bit mask."""
         return "CAST(0 AS BIGINT)" if self.spark else "0::UBIGINT"
 
-    def sorted_list_text(self, value: str, condition: str) -> str:
-        """SQL aggregate: the numbers ``value`` of the rows meeting ``condition``, in
-        ascending order, joined by commas ('' when there are none)."""
-        if self.spark:
-            return (
-                f"array_join(transform(array_sort(collect_list({value}) FILTER (WHERE "
-                f"{condition})), x -> CAST(x AS STRING)), ',')"
-            )
-        return f"coalesce(array_to_string(list_sort(list({value}) FILTER ({condition})), ','), '')"
-
     def text(self, value: str) -> str:
         """``value`` as a string literal of this engine: Spark reads backslash escapes in
         its literals, so a regular expression's backslashes are doubled for it."""

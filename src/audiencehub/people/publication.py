@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,6 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, select
 
 from audiencehub.drops import open_drop
-from audiencehub.engines.dialect import Dialect
 from audiencehub.engines.session import BatchSession
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import ConfigurationError
@@ -74,23 +74,36 @@ def _evaluations(connection: Connection, destination: Destination) -> list[Evalu
     return found
 
 
-def _lines(sql: Dialect, segment_count: int) -> str:
+def _lines(segment_ids: Sequence[int]) -> str:
     """The batch's lines, in member order, each with its newline: a member with the
     segments it joins and those it leaves, as formats.outbound.format_outbound_row
     writes them (the publication tests parse them back with its reader). When the
     destination carries one segment a member is in the changes once (it joins or it
-    leaves), so nothing needs grouping."""
-    if segment_count == 1:
+    leaves), so nothing needs grouping.
+
+    With several, each member's row holds a flag per segment and direction, and its
+    lists are the flagged segments in ascending order: fixed-size aggregates, which
+    DuckDB spills, where lists of segments would not spill (and cost more)."""
+    if len(segment_ids) == 1:
         return (
             "SELECT member || CASE WHEN joined THEN ' ' || CAST(segment_id AS STRING) || ' ' "
             "ELSE '  ' || CAST(segment_id AS STRING) END || chr(10) AS line "
             "FROM changes ORDER BY member"
         )
-    # (lists sorted after grouping: ordered aggregates cost three times as much)
+    ordered = sorted(set(map(int, segment_ids)))
+    flags = ", ".join(
+        f"bool_or(segment_id = {s} AND joined) AS j{i}, "
+        f"bool_or(segment_id = {s} AND NOT joined) AS l{i}"
+        for i, s in enumerate(ordered)
+    )
+
+    def listed(flag: str) -> str:
+        cases = ", ".join(f"CASE WHEN {flag}{i} THEN '{s}' END" for i, s in enumerate(ordered))
+        return f"concat_ws(',', {cases})"
+
     return (
-        f"SELECT member || ' ' || {sql.sorted_list_text('segment_id', 'joined')} "
-        f"|| ' ' || {sql.sorted_list_text('segment_id', 'NOT joined')} || chr(10) AS line "
-        "FROM changes GROUP BY member ORDER BY member"
+        f"SELECT member || ' ' || {listed('j')} || ' ' || {listed('l')} || chr(10) AS line "
+        f"FROM (SELECT member, {flags} FROM changes GROUP BY member) g ORDER BY member"
     )
 
 
@@ -126,7 +139,7 @@ def publish(
         spark = run if isinstance(run, SparkBatch) else None
         result, marked = _compare(engine, run, tables, destination_id, evaluations, force_full)
         writer = _BatchWriter(destination, result.full, now_ms, endpoint_url)
-        for block in run.stream(_lines(run.dialect, len(evaluations)), _BLOCK_ROWS):
+        for block in run.stream(_lines([e.segment_id for e in evaluations]), _BLOCK_ROWS):
             writer.add_block(block.column(0))
         result.rows = writer.rows
         result.batch, result.files = writer.close()
