@@ -65,9 +65,11 @@ def children_peak_mb() -> float:
 
 def run_child(script: str, *args: str) -> dict[str, Any]:
     """Run ``script`` with ``args`` in a fresh interpreter; return the JSON it printed last."""
-    output = subprocess.run(
-        [sys.executable, script, *args], check=True, capture_output=True, text=True
-    ).stdout
+    done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True)
+    if done.returncode:  # say why before stopping: a failed run is a finding too
+        sys.stderr.write(done.stderr[-4000:])
+        done.check_returncode()
+    output = done.stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
 

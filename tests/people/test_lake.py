@@ -353,12 +353,17 @@ def test_the_memory_limit_comes_from_the_settings(sqlite_workspace):
     assert (default, limited) == ("953.6 MiB", "286.1 MiB")
 
 
-def test_a_large_batch_fits_a_small_memory_limit(sqlite_workspace, tmp_path):
+def test_a_large_batch_fits_a_small_memory_limit(sqlite_workspace, tmp_path, monkeypatch):
     """DuckDB cannot spill a list aggregate's state: the key-values of 100,000 users,
     gathered in one statement, overran a 64 MB limit (as 50 million lines overran 1 GB);
     gathered a part of the users at a time, they fit. The publication to a destination
     of two segments lists each member's segments from per-segment flags, which spill
-    (lists of segments overran 1 GB at 20 million members; not at this size)."""
+    (lists of segments overran 1 GB at 20 million members; not at this size). The
+    joins of users with the graph go a part of the users at a time (50 million users
+    overran 1 GB): here in five parts, as if each user took 2.6 KB."""
+    from audiencehub.engines import session as sessions
+
+    monkeypatch.setattr(sessions, "_BYTES_PER_USER", 2_600)
     import gzip
 
     from audiencehub.people.data_sources import InboundIdType, add_data_source
@@ -376,6 +381,7 @@ def test_a_large_batch_fits_a_small_memory_limit(sqlite_workspace, tmp_path):
             )  # fmt: skip
         add_segment(connection, segment_id=900, name="women", rule="T104")
         add_segment(connection, segment_id=901, name="everyone", rule="T104 OR T105")
+        add_segment(connection, segment_id=902, name="not women", rule="NOT T104")
         add_destination(
             connection, destination_id=1, name="CRM", drop_url=str(tmp_path / "out"),
             id_type="declared", data_source_id=7001, segment_ids=[901, 900],
@@ -399,6 +405,9 @@ def test_a_large_batch_fits_a_small_memory_limit(sqlite_workspace, tmp_path):
         ).fetchall()
     assert (rows, people) == (2 * users, users)
     assert found == [("age", ["7", "x"]), ("gender", ["m"])]
+    with workspace.people.connect() as connection:
+        sizes = [get_segment(connection, s)["size"] for s in (900, 901, 902)]
+    assert sizes == [users // 2, users, users // 2]
     assert publish(workspace.people, 1).rows == users
     [data] = (tmp_path / "out").rglob("*.gz")
     published = gzip.decompress(data.read_bytes()).decode().splitlines()

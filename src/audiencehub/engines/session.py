@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,11 +26,15 @@ __all__ = [
     "DuckBatch",
     "bind_memory_limit",
     "copy_table",
+    "create_in_parts",
     "memory_bytes",
     "memory_limit_of",
     "open_session",
+    "part_of",
+    "parts_for",
     "sql_text",
     "streamed",
+    "user_parts",
 ]
 
 
@@ -232,6 +236,45 @@ def memory_bytes(session: BatchSession) -> int | None:
     [(setting,)] = session.rows("SELECT current_setting('memory_limit')")
     amount, _, unit = str(setting).partition(" ")
     return int(float(amount) * _BYTES.get(unit, 1))
+
+
+def parts_for(session: BatchSession, rows: int, bytes_per_row: int) -> int:
+    """In how many parts a DuckDB session works through ``rows`` rows of a step whose
+    state takes ``bytes_per_row`` each and must fit in its memory limit at once (1 on
+    Spark, whose operators spill whole)."""
+    limit = memory_bytes(session)
+    if limit is None:
+        return 1
+    return max(1, -(-rows * bytes_per_row // limit))
+
+
+# bytes of memory limit per user when DuckDB joins users: a hash table of 50 million
+# users wants one block of 128 to 512 MB, which a 1 GB limit could not give beside the
+# job's other tables
+_BYTES_PER_USER = 100
+
+
+def user_parts(session: BatchSession, users: str) -> int:
+    """In how many parts a session joins the relation ``users`` with another as large."""
+    [(count,)] = session.rows(f"SELECT count(*) FROM {users}")
+    return parts_for(session, int(count), _BYTES_PER_USER)
+
+
+def create_in_parts(session: BatchSession, name: str, queries: Iterable[str]) -> None:
+    """Keep the rows of ``queries`` (the parts of one result) as the table ``name``."""
+    for number, query in enumerate(queries):
+        if number == 0:
+            session.create_table(name, query)
+        else:
+            session.insert(name, query)
+
+
+def part_of(relation: str, column: str, part: int, parts: int) -> str:
+    """SQL for part ``part`` of ``parts`` of ``relation``, split on the integer
+    ``column`` (the relation itself when there is one part)."""
+    if parts == 1:
+        return relation
+    return f"(SELECT * FROM {relation} WHERE {column} % {parts} = {part})"
 
 
 def streamed(session: BatchSession, query: str, rows: int = 50_000) -> Iterator[tuple[Any, ...]]:

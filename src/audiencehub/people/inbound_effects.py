@@ -18,7 +18,13 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from audiencehub.engines.session import BatchSession, memory_bytes, streamed
+from audiencehub.engines.session import (
+    BatchSession,
+    create_in_parts,
+    part_of,
+    parts_for,
+    streamed,
+)
 from audiencehub.people.inbound_batch import Target
 from audiencehub.people.inbound_rows import TraitIndex
 from audiencehub.people.lake import LakeTables
@@ -86,19 +92,17 @@ def _new_signals(session: BatchSession) -> None:
     the users at a time, so the lists of a batch of any size fit in the memory limit
     (Spark's aggregates spill: one statement)."""
     sql = session.dialect
-    limit = memory_bytes(session)
     [(values,)] = session.rows("SELECT count(*) FROM last_values")
-    parts = 1 if limit is None else max(1, -(-int(values) * _BYTES_PER_VALUE // limit))
-    for part in range(parts):
-        where = f"WHERE hash(user_id) % {parts} = {part}" if parts > 1 else ""
-        query = (
+    parts = parts_for(session, int(values), _BYTES_PER_VALUE)
+    create_in_parts(
+        session,
+        "new_signals",
+        (
             f"SELECT user_id, key, {sql.ordered_list('value', 'pos')} AS value_list "
-            f"FROM last_values {where} GROUP BY user_id, key"
-        )
-        if part == 0:
-            session.create_table("new_signals", query)
-        else:
-            session.insert("new_signals", query)
+            f"FROM {part_of('last_values', 'hash(user_id)', part, parts)} GROUP BY user_id, key"
+            for part in range(parts)
+        ),
+    )
     session.drop("last_values")
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import Engine, select, update
 
 from audiencehub.engines import extract
 from audiencehub.engines.dialect import DUCKDB, Dialect
-from audiencehub.engines.session import BatchSession
+from audiencehub.engines.session import BatchSession, part_of, user_parts
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import NotFound
 from audiencehub.identity.declared import AuthState
@@ -204,36 +204,44 @@ def evaluate(
             "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = {0} "
             f"AND o.data_source_id IN ({', '.join(map(str, blocked))}))"
         )
-        if everyone or namespace is not None:
-            # every user the graph knows (a rule an ID without traits meets), or one namespace
-            people = (
-                f"graph_users u LEFT JOIN {relation} h ON h.user_id = u.id"
-                if everyone
-                else f"{relation} h JOIN graph_users u ON u.id = h.user_id"
-            )
-            where = [opted_out.format("u.id")]
-            if namespace is not None:
-                where.append(f"u.ns = {int(namespace)}")
-            base = f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)}"
-        else:
-            # the users holding some trait: every realisation's user is one the graph knows
-            base = (
-                f"SELECT h.user_id, {masks} FROM {relation} h WHERE {opted_out.format('h.user_id')}"
-            )
         [(blocking,)] = session.rows(
             "SELECT count(*) FROM graph_opt_outs "
             f"WHERE data_source_id IN ({', '.join(map(str, blocked))})"
         )
-        if not (everyone or namespace is not None or blocking):
-            base = f"SELECT * FROM {relation}"  # read as it is: nothing to leave out
-        session.create_view("evaluation_base", base)
-        for start in range(0, len(items), 8):  # one statement per few segments: one scan each
-            selects = " UNION ALL ".join(
-                f"SELECT CAST({int(item.segment_id)} AS INTEGER) AS segment_id, user_id "
-                f"FROM evaluation_base WHERE {rule_sql(item.rule, bits, sql)}"
-                for item in items[start : start + 8]
-            )
-            session.insert(target, selects)
+        joined = everyone or namespace is not None
+        parts = user_parts(session, "graph_users") if joined else 1
+        for part in range(parts):
+            if joined:
+                # every user the graph knows (a rule an ID without traits meets), or one
+                # namespace: a join with the graph, a part of the users at a time
+                held_part = part_of(relation, "user_id", part, parts)
+                people = (
+                    f"{part_of('graph_users', 'id', part, parts)} u "
+                    f"LEFT JOIN {held_part} h ON h.user_id = u.id"
+                    if everyone
+                    else f"{held_part} h JOIN {part_of('graph_users', 'id', part, parts)} u "
+                    "ON u.id = h.user_id"
+                )
+                where = [opted_out.format("u.id")]
+                if namespace is not None:
+                    where.append(f"u.ns = {int(namespace)}")
+                base = f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)}"
+            elif blocking:
+                # the users holding some trait: every realisation's user is one the graph knows
+                base = (
+                    f"SELECT h.user_id, {masks} FROM {relation} h "
+                    f"WHERE {opted_out.format('h.user_id')}"
+                )
+            else:
+                base = f"SELECT * FROM {relation}"  # read as it is: nothing to leave out
+            session.create_view("evaluation_base", base)
+            for start in range(0, len(items), 8):  # a statement per few segments: a scan each
+                selects = " UNION ALL ".join(
+                    f"SELECT CAST({int(item.segment_id)} AS INTEGER) AS segment_id, user_id "
+                    f"FROM evaluation_base WHERE {rule_sql(item.rule, bits, sql)}"
+                    for item in items[start : start + 8]
+                )
+                session.insert(target, selects)
 
 
 def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, select
 
 from audiencehub.drops import open_drop
-from audiencehub.engines.session import BatchSession
+from audiencehub.engines.session import BatchSession, create_in_parts, part_of, user_parts
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import ConfigurationError
 from audiencehub.formats.control import ControlFile, FileEntry, LineWriter
@@ -180,10 +180,16 @@ def _compare(
     loses now; ``changes``: the rows of its next batch, all members when it is full.
     Returns the publication's counts and whether the destination had its full batch."""
     evaluate(engine, run, evaluations, target="now_ids", copied=True, tables=tables)
-    run.create_table(
+    parts = user_parts(run, tables.graph_users)
+    create_in_parts(  # the IDs named a part of the users at a time
+        run,
         "now_rows",
-        "SELECT n.external_id AS member, e.segment_id "
-        f"FROM now_ids e JOIN {tables.graph_users} n ON n.id = e.user_id",
+        (
+            "SELECT n.external_id AS member, e.segment_id "
+            f"FROM {part_of('now_ids', 'user_id', part, parts)} e "
+            f"JOIN {part_of(tables.graph_users, 'id', part, parts)} n ON n.id = e.user_id"
+            for part in range(parts)
+        ),
     )
     run.create_table(
         "before_rows",
