@@ -194,10 +194,10 @@ def count_receipt(
         "line_counts",
         f"""
         SELECT m.k, m.uid,
-               coalesce(c.n_realize, 0) AS n_realize, coalesce(c.n_remove, 0) AS n_remove,
-               coalesce(c.added, 0) AS added, coalesce(c.dropped, 0) AS dropped,
-               coalesce(c.failed, 0) AS failed,
-               coalesce(c.n_pairs, 0) AS n_pairs, coalesce(c.untested, 0) AS untested
+               coalesce(r.n_realize, 0) AS n_realize, coalesce(r.n_remove, 0) AS n_remove,
+               coalesce(r.added, 0) AS added, coalesce(r.dropped, 0) AS dropped,
+               coalesce(r.failed, 0) AS failed,
+               coalesce(p.n_pairs, 0) AS n_pairs, coalesce(p.untested, 0) AS untested
         FROM matched m
         LEFT JOIN (
             SELECT k,
@@ -205,20 +205,13 @@ def count_receipt(
                    count(*) FILTER (WHERE removal) AS n_remove,
                    count(trait_id) FILTER (WHERE NOT removal) AS added,
                    count(trait_id) FILTER (WHERE removal AND {sync}) AS dropped,
-                   count(*) FILTER (WHERE foreign_ AND (NOT removal OR {sync})) AS failed,
-                   count(*) FILTER (WHERE pair) AS n_pairs,
-                   count(*) FILTER (WHERE pair AND NOT tested) AS untested
-            FROM (
-                SELECT k, false AS pair, removal, trait_id, foreign_,
-                       CAST(NULL AS BOOLEAN) AS tested
-                FROM in_refs
-                UNION ALL
-                SELECT k, true, CAST(NULL AS BOOLEAN), CAST(NULL AS INTEGER),
-                       CAST(NULL AS BOOLEAN), tested
-                FROM in_pairs
-            ) items
-            GROUP BY k
-        ) c ON c.k = m.k
+                   count(*) FILTER (WHERE foreign_ AND (NOT removal OR {sync})) AS failed
+            FROM in_refs GROUP BY k
+        ) r ON r.k = m.k
+        LEFT JOIN (
+            SELECT k, count(*) AS n_pairs, count(*) FILTER (WHERE NOT tested) AS untested
+            FROM in_pairs GROUP BY k
+        ) p ON p.k = m.k
         """,
     )
     session.insert(
