@@ -7,6 +7,7 @@ database); the processes are real ones, killed or run side by side.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -27,6 +28,7 @@ from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.engines.spark import SparkBatch, spark_session
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import parse_inbound_row
+from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.inbound_rows import TraitIndex, read_batch, read_files
 from audiencehub.people.ingest import ingest
@@ -35,6 +37,7 @@ from audiencehub.people.materialise import members_at
 from audiencehub.people.publication import publish
 from audiencehub.people.receipts import receipt_page
 from audiencehub.people.segments import add_segment, get_segment
+from audiencehub.people.traits import add_trait
 from tests.helpers import held_traits, write_inbound
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -312,8 +315,6 @@ def test_the_lake_may_keep_its_files_on_s3(sqlite_workspace, s3_endpoint, aws_en
     beside the people database."""
     import boto3
 
-    from audiencehub.people.data_sources import InboundIdType, add_data_source
-    from audiencehub.people.traits import add_trait
     from audiencehub.workspace import Workspace
 
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="lake")
@@ -364,8 +365,6 @@ def test_a_large_batch_fits_a_small_memory_limit(sqlite_workspace, tmp_path, mon
     from audiencehub.engines import session as sessions
 
     monkeypatch.setattr(sessions, "_BYTES_PER_USER", 2_600)
-    import gzip
-
     from audiencehub.people.data_sources import InboundIdType, add_data_source
     from audiencehub.people.traits import add_trait
     from audiencehub.workspace import Workspace

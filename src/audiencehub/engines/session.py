@@ -238,14 +238,15 @@ def memory_bytes(session: BatchSession) -> int | None:
     return int(float(amount) * _BYTES.get(unit, 1))
 
 
-def parts_for(session: BatchSession, rows: int, bytes_per_row: int) -> int:
-    """In how many parts a DuckDB session works through ``rows`` rows of a step whose
-    state takes ``bytes_per_row`` each and must fit in its memory limit at once (1 on
-    Spark, whose operators spill whole)."""
+def parts_for(session: BatchSession, relation: str, bytes_per_row: int) -> int:
+    """In how many parts a DuckDB session works through the rows of ``relation`` in a
+    step whose state takes ``bytes_per_row`` each and must fit in its memory limit at
+    once. On Spark, whose operators spill whole, 1, and nothing is counted."""
     limit = memory_bytes(session)
     if limit is None:
         return 1
-    return max(1, -(-rows * bytes_per_row // limit))
+    [(rows,)] = session.rows(f"SELECT count(*) FROM {relation}")
+    return max(1, -(-int(rows) * bytes_per_row // limit))
 
 
 # bytes of memory limit per user when DuckDB joins users: a hash table of 50 million
@@ -256,8 +257,7 @@ _BYTES_PER_USER = 100
 
 def user_parts(session: BatchSession, users: str) -> int:
     """In how many parts a session joins the relation ``users`` with another as large."""
-    [(count,)] = session.rows(f"SELECT count(*) FROM {users}")
-    return parts_for(session, int(count), _BYTES_PER_USER)
+    return parts_for(session, users, _BYTES_PER_USER)
 
 
 def create_in_parts(session: BatchSession, name: str, queries: Iterable[str]) -> None:

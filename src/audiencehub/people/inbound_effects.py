@@ -92,8 +92,7 @@ def _new_signals(session: BatchSession) -> None:
     the users at a time, so the lists of a batch of any size fit in the memory limit
     (Spark's aggregates spill: one statement)."""
     sql = session.dialect
-    [(values,)] = session.rows("SELECT count(*) FROM last_values")
-    parts = parts_for(session, int(values), _BYTES_PER_VALUE)
+    parts = parts_for(session, "last_values", _BYTES_PER_VALUE)
     create_in_parts(
         session,
         "new_signals",

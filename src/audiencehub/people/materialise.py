@@ -198,42 +198,14 @@ def evaluate(
             held[merge_rule] = _held(session, tables, merge_rule, bits)
         key = (held[merge_rule], item.namespace, item.opted_out_of, _holds_empty(item.rule))
         groups.setdefault(key, []).append(item)
+    graph_parts: int | None = None  # in how many parts users are joined with the graph
     for (relation, namespace, blocked, everyone), items in groups.items():
-        masks = ", ".join(f"coalesce(h.m{w}, {sql.no_bits}) AS m{w}" for w in range(words))
-        opted_out = (
-            "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = {0} "
-            f"AND o.data_source_id IN ({', '.join(map(str, blocked))}))"
-        )
-        [(blocking,)] = session.rows(
-            "SELECT count(*) FROM graph_opt_outs "
-            f"WHERE data_source_id IN ({', '.join(map(str, blocked))})"
-        )
-        joined = everyone or namespace is not None
-        parts = user_parts(session, "graph_users") if joined else 1
-        for part in range(parts):
-            if joined:
-                # every user the graph knows (a rule an ID without traits meets), or one
-                # namespace: a join with the graph, a part of the users at a time
-                held_part = part_of(relation, "user_id", part, parts)
-                people = (
-                    f"{part_of('graph_users', 'id', part, parts)} u "
-                    f"LEFT JOIN {held_part} h ON h.user_id = u.id"
-                    if everyone
-                    else f"{held_part} h JOIN {part_of('graph_users', 'id', part, parts)} u "
-                    "ON u.id = h.user_id"
-                )
-                where = [opted_out.format("u.id")]
-                if namespace is not None:
-                    where.append(f"u.ns = {int(namespace)}")
-                base = f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)}"
-            elif blocking:
-                # the users holding some trait: every realisation's user is one the graph knows
-                base = (
-                    f"SELECT h.user_id, {masks} FROM {relation} h "
-                    f"WHERE {opted_out.format('h.user_id')}"
-                )
-            else:
-                base = f"SELECT * FROM {relation}"  # read as it is: nothing to leave out
+        parts = 1
+        if everyone or namespace is not None:
+            if graph_parts is None:
+                graph_parts = user_parts(session, "graph_users")
+            parts = graph_parts
+        for base in _bases(session, relation, namespace, blocked, everyone, words, parts):
             session.create_view("evaluation_base", base)
             for start in range(0, len(items), 8):  # a statement per few segments: a scan each
                 selects = " UNION ALL ".join(
@@ -242,6 +214,52 @@ def evaluate(
                     for item in items[start : start + 8]
                 )
                 session.insert(target, selects)
+
+
+def _bases(
+    session: BatchSession,
+    relation: str,
+    namespace: int | None,
+    blocked: tuple[int, ...],
+    everyone: bool,
+    words: int,
+    parts: int,
+) -> Iterator[str]:
+    """The users and masks (``user_id, m0, m1, ...``) a group of evaluations reads from the
+    ``relation`` of held traits, opted-out users left out: one query, or one per part of
+    the users when the group joins the graph (a rule an ID without traits meets, or the
+    IDs of one namespace)."""
+    sql = session.dialect
+    masks = ", ".join(f"coalesce(h.m{w}, {sql.no_bits}) AS m{w}" for w in range(words))
+    sources = ", ".join(map(str, blocked))
+    opted_out = (
+        "NOT EXISTS (SELECT 1 FROM graph_opt_outs o WHERE o.user_id = {0} "
+        f"AND o.data_source_id IN ({sources}))"
+    )
+    if not (everyone or namespace is not None):
+        # the users holding some trait: every realisation's user is one the graph knows
+        [(blocking,)] = session.rows(
+            f"SELECT count(*) FROM graph_opt_outs WHERE data_source_id IN ({sources})"
+        )
+        if blocking:
+            yield (
+                f"SELECT h.user_id, {masks} FROM {relation} h WHERE {opted_out.format('h.user_id')}"
+            )
+        else:
+            yield f"SELECT * FROM {relation}"  # read as it is: nothing to leave out
+        return
+    for part in range(parts):
+        held = part_of(relation, "user_id", part, parts)
+        graph = part_of("graph_users", "id", part, parts)
+        people = (
+            f"{graph} u LEFT JOIN {held} h ON h.user_id = u.id"
+            if everyone
+            else f"{held} h JOIN {graph} u ON u.id = h.user_id"
+        )
+        where = [opted_out.format("u.id")]
+        if namespace is not None:
+            where.append(f"u.ns = {int(namespace)}")
+        yield f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)}"
 
 
 def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:
