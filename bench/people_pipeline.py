@@ -327,6 +327,7 @@ _OPERATIONS = {
     "segments": "people segments (20, materialised)",
     "publish": "people publication (full)",
 }
+_PLAN_OPERATION = "people ingest: plan floor (fewest SQL steps)"
 _FLOORS = {
     "ingest": "DuckDB read + insert into the lake",
     "segments": "DuckDB groups the realisations by user",
@@ -358,12 +359,21 @@ def main() -> None:
     engines = args.engines.split(",")
     for step in args.steps.split(","):
         results = {}
-        runs = ["floor", *(("audiencehub" if e == "duckdb" else "on Spark") for e in engines)]
-        names = [f"{step}-floor", *(f"{step}:{e}" for e in engines)]
+        # (label, child run, what it is recorded as: operation, engine, backend)
+        runs: list[tuple[str, str, tuple[str, str, str] | None]] = [
+            ("floor", f"{step}-floor", None)
+        ]
         if step == "ingest":  # what any SQL plan needs, beside the one-pass floor
-            runs.insert(1, "plan floor")
-            names.insert(1, "ingest-plan")
-        for run, name in zip(runs, names, strict=True):
+            runs.append(("plan floor", "ingest-plan", (_PLAN_OPERATION, "duckdb", "none")))
+        runs += [
+            (
+                "audiencehub" if engine == "duckdb" else "on Spark",
+                f"{step}:{engine}",
+                (_OPERATIONS[step], engine, "sqlite"),
+            )
+            for engine in engines
+        ]
+        for run, name, _ in runs:
             try:
                 r = run_child(__file__, "--lines", str(args.lines), "--one", name, str(data))
             except subprocess.CalledProcessError:  # its error is printed; the others still count
@@ -375,30 +385,16 @@ def main() -> None:
                 f"{r['seconds']:>8.2f} {r['peak_mb']:>8.0f}"
             )
         floor = results.get("floor")
-        if floor is not None and (plan := results.get("plan floor")) is not None:
-            record(
-                "people ingest: plan floor (fewest SQL steps)",
-                args.lines,
-                engine="duckdb",
-                backend="none",
-                seconds=plan["seconds"],
-                baseline=_FLOORS[step],
-                baseline_seconds=floor["seconds"],
-                items=int(plan["items"]),
-                unit=_UNITS[step],
-                peak_mb=plan["peak_mb"],
-            )
-            ratio = plan["seconds"] / floor["seconds"]
-            print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor (plan floor)")
-        for engine, run in zip(engines, runs[-len(engines) :], strict=True):
+        for run, _, recorded in runs:
             ours = results.get(run)
-            if floor is None or ours is None:
+            if floor is None or ours is None or recorded is None:
                 continue
+            operation, engine, backend = recorded
             record(
-                _OPERATIONS[step],
+                operation,
                 args.lines,
                 engine=engine,
-                backend="sqlite",
+                backend=backend,
                 seconds=ours["seconds"],
                 baseline=_FLOORS[step],
                 baseline_seconds=floor["seconds"],

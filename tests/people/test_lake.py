@@ -38,6 +38,7 @@ from audiencehub.people.publication import publish
 from audiencehub.people.receipts import receipt_page
 from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.traits import add_trait
+from audiencehub.workspace import Workspace
 from tests.helpers import held_traits, write_inbound
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -315,8 +316,6 @@ def test_the_lake_may_keep_its_files_on_s3(sqlite_workspace, s3_endpoint, aws_en
     beside the people database."""
     import boto3
 
-    from audiencehub.workspace import Workspace
-
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket="lake")
     settings = sqlite_workspace.settings.model_copy(
         update={"people_lake_path": "s3://lake/people/", "s3_endpoint_url": s3_endpoint}
@@ -342,8 +341,6 @@ def test_the_lake_may_keep_its_files_on_s3(sqlite_workspace, s3_endpoint, aws_en
 
 def test_the_memory_limit_comes_from_the_settings(sqlite_workspace):
     """Every bulk job's DuckDB is held to ``bulk_memory_limit`` (1 GB when unset)."""
-    from audiencehub.workspace import Workspace
-
     with reading(sqlite_workspace.people) as session:
         [(default,)] = session.execute("SELECT current_setting('memory_limit')").fetchall()
     settings = sqlite_workspace.settings.model_copy(update={"bulk_memory_limit": "300MB"})
@@ -362,13 +359,7 @@ def test_a_large_batch_fits_a_small_memory_limit(sqlite_workspace, tmp_path, mon
     (lists of segments overran 1 GB at 20 million members; not at this size). The
     joins of users with the graph go a part of the users at a time (50 million users
     overran 1 GB): here in five parts, as if each user took 2.6 KB."""
-    from audiencehub.engines import session as sessions
-
-    monkeypatch.setattr(sessions, "_BYTES_PER_USER", 2_600)
-    from audiencehub.people.data_sources import InboundIdType, add_data_source
-    from audiencehub.people.traits import add_trait
-    from audiencehub.workspace import Workspace
-
+    monkeypatch.setattr("audiencehub.engines.session._BYTES_PER_USER", 2_600)
     settings = sqlite_workspace.settings.model_copy(update={"bulk_memory_limit": "64MB"})
     workspace = Workspace(settings)
     with workspace.people.begin() as connection:
