@@ -8,7 +8,10 @@ Generates N demo profiles (1,000,000 by default), then for each backend
 - ``baseline``: a plain ``csv`` reader loading the same rows into the same
   table with the database's bulk path (``COPY`` on PostgreSQL, ``executemany``
   on SQLite), with no validation, no upsert and no keys;
-- ``re-import``: the same file imported again (everything unchanged).
+- ``re-import``: the same file imported again (everything unchanged);
+- ``write floor`` (PostgreSQL): what the import stores (profiles with their
+  ids, and their keys) COPY'd with nothing checked or merged: the least any
+  design of the import must write.
 
 Prints rows/s and peak memory (the importing process, and the largest worker).
 
@@ -20,6 +23,8 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import hashlib
+import itertools
 import json
 import sys
 import tempfile
@@ -34,7 +39,10 @@ from audiencehub.campaign import UpsertKey, import_profiles
 from audiencehub.campaign.profiles.fields import build_mapping
 from audiencehub.campaign.profiles.file_import import _delimiter, _Source, _validated
 from audiencehub.campaign.profiles.rows import RowValidator
-from audiencehub.identity.schemes import HashScheme
+from audiencehub.campaign.profiles.store import schemes_in_use
+from audiencehub.campaign.schema import profiles
+from audiencehub.db.bulk import reserved_ids
+from audiencehub.identity.schemes import HashScheme, IdKind
 from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace
@@ -42,6 +50,8 @@ from measure import children_peak_mb, peak_mb, record, run_child
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _BASELINE_COLUMNS = ("crm_id", "email", "mobile_phone", "first_name", "last_name", "country")
+_FLOOR_CHUNK = 25_000  # the import's chunk on PostgreSQL
+_KEYS_COPY = "COPY profile_keys (scheme, kind, digest, profile_id) FROM STDIN"
 
 
 def _fresh_url(backend: str, folder: Path) -> str | None:
@@ -119,6 +129,46 @@ def _baseline(workspace_engine: Engine, data: Path) -> int:
         raw.close()
 
 
+def _write_floor(workspace_engine: Engine, data: Path) -> int:
+    """What the import stores, written with nothing checked or merged: PostgreSQL only.
+
+    Each row's profile, with an id drawn from the sequence, and its email's key
+    under each scheme in use (SHA-256 of the trimmed, lower-case address), COPY'd
+    in chunks of the import's size. No design of the import writes less; the
+    baseline writes the profiles alone.
+    """
+    rows = 0
+    now = "2026-01-01 00:00:00+00"
+    profile_columns = ", ".join(
+        ("id", *_BASELINE_COLUMNS, "email_key", "email_opt_out", "sms_opt_out", "blocklisted")
+    )
+    with workspace_engine.begin() as connection:
+        schemes = [s.value for s in schemes_in_use(connection) if IdKind.EMAIL in s.kinds]
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with gzip.open(data, "rt", encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            while chunk := list(itertools.islice(reader, _FLOOR_CHUNK)):
+                ids = reserved_ids(connection, profiles, len(chunk)) or []
+                statement = f"COPY profiles ({profile_columns}, attributes, created_at, updated_at)"
+                with cursor.copy(f"{statement} FROM STDIN") as copy:
+                    for profile_id, fields in zip(ids, chunk, strict=True):
+                        email = fields[1].strip().lower() or None
+                        row = (profile_id, *fields[:6], email, False, False, False, "{}", now, now)
+                        copy.write_row(row)
+                with cursor.copy(
+                    "COPY profile_keys (scheme, kind, digest, profile_id) FROM STDIN"
+                ) as copy:
+                    for profile_id, fields in zip(ids, chunk, strict=True):
+                        email = fields[1].strip().lower()
+                        if email:
+                            digest = hashlib.sha256(email.encode()).digest()
+                            for scheme in schemes:
+                                copy.write_row((scheme, "email", digest, profile_id))
+                rows += len(chunk)
+    return rows
+
+
 def _validation_only(data: Path) -> int:
     """The import's own reading, parsing and validation (two worker processes, keys
     hashed), with no database: the floor of the import's design on this machine."""
@@ -147,6 +197,8 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
         started = time.perf_counter()
         if mode == "baseline":
             rows = _baseline(engine, data)
+        elif mode == "write floor":
+            rows = _write_floor(engine, data)
         elif mode == "validation":
             rows = _validation_only(data)
         else:
@@ -185,7 +237,10 @@ def main() -> None:
     )
     for backend in args.backends.split(","):
         results = {}
-        for mode in ("baseline", "validation", "audiencehub", "re-import"):
+        modes = ["baseline", "validation", "audiencehub", "re-import"]
+        if backend == "postgresql":
+            modes.insert(1, "write floor")
+        for mode in modes:
             result = results[mode] = run_child(__file__, "--one", backend, mode, str(data))
             print(
                 f"{backend:<11} {mode:<12} {result['rows'] / result['seconds']:>10,.0f} "
@@ -193,9 +248,12 @@ def main() -> None:
             )
         loader = "COPY" if backend == "postgresql" else "executemany"
         for mode, operation in (
+            ("write floor", "profile import: write floor (COPY of profiles and keys)"),
             ("audiencehub", "profile import"),
             ("re-import", "profile re-import"),
         ):
+            if mode not in results:
+                continue
             record(
                 operation,
                 args.rows,
@@ -212,6 +270,8 @@ def main() -> None:
         "\nbaseline: csv reader + COPY (PostgreSQL) or executemany (SQLite), no validation,"
         "\nno upsert, no keys. validation: the import's reading and validation in its two"
         "\nworkers, with no database at all: the most this design can import on this machine."
+        "\nwrite floor (PostgreSQL): the profiles and their keys COPY'd with nothing checked"
+        "\nor merged: what any design of the import must write."
     )
 
 

@@ -26,10 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["bulk_insert", "inserted_rowids", "upsert"]
+__all__ = ["bulk_insert", "inserted_rowids", "reserved_ids", "upsert"]
 
-# Types the SQLite driver stores exactly as SQLAlchemy would, with no conversion.
-_SQLITE_NATIVE = (Boolean, Integer, LargeBinary, String)
+# Types each driver stores exactly as SQLAlchemy would, with no conversion (psycopg
+# adapts bool and bytes itself: SQLAlchemy's processors would only re-check them).
+_NATIVE = (Boolean, Integer, LargeBinary, String)
 
 
 def _iso_date(value: dt.date | None) -> str | None:
@@ -54,11 +55,11 @@ def _repeat_cached(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
-    if dialect.name == "sqlite":
-        if isinstance(column_type, _SQLITE_NATIVE):
-            return None
-        if isinstance(column_type, Date) and not isinstance(column_type, DateTime):
-            return _iso_date
+    if isinstance(column_type, _NATIVE):
+        return None
+    sqlite_date = isinstance(column_type, Date) and not isinstance(column_type, DateTime)
+    if dialect.name == "sqlite" and sqlite_date:
+        return _iso_date
     if isinstance(column_type, JSON):
         return _json
     return column_type.dialect_impl(dialect).bind_processor(dialect)
@@ -131,6 +132,31 @@ def inserted_rowids(connection: Connection, count: int) -> range | None:
         return None
     last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
     return range(last - count + 1, last + 1)
+
+
+def reserved_ids(connection: Connection, table: Table, count: int) -> Sequence[int] | None:
+    """Ids for ``count`` rows about to be inserted, drawn from ``table``'s ``id`` sequence.
+
+    PostgreSQL only: COPY returns nothing, so a caller that must know the new
+    rows' ids (to write their keys) gives them their ids up front instead of
+    looking the rows up again by key afterwards. The ids are drawn one by one
+    (no other session can be given one of them) but come back as a range when
+    they are contiguous, as they are unless another session drew ids meanwhile.
+    ``None`` elsewhere (SQLite numbers the rows itself: see :func:`inserted_rowids`).
+    """
+    if connection.dialect.name != "postgresql" or count <= 0:
+        return None
+    # the sequence is found once, not once a row (an init plan)
+    drawn = (
+        "SELECT nextval((SELECT pg_get_serial_sequence(%(table)s, 'id'))::regclass) AS id "
+        "FROM generate_series(1, %(count)s)"
+    )
+    first, last, scattered = connection.exec_driver_sql(
+        f"WITH drawn AS ({drawn}) SELECT min(id), max(id), "
+        "CASE WHEN max(id) - min(id) + 1 = count(*) THEN NULL ELSE array_agg(id) END FROM drawn",
+        {"table": table.name, "count": count},
+    ).one()
+    return range(first, last + 1) if scattered is None else [int(i) for i in scattered]
 
 
 def upsert(

@@ -12,6 +12,7 @@ import re
 import phonenumbers
 
 from audiencehub.errors import InvalidEmail, InvalidPhone
+from audiencehub.identity.numbering import plain_e164
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = ["normalize", "normalize_e164", "normalize_email", "normalize_phone", "to_e164"]
@@ -67,6 +68,9 @@ def to_e164(value: str, region: str | None = None) -> str:
         )
     if not text.startswith("+") and region is None:
         raise InvalidPhone(f"{value!r} has no country code ('+') and no region was given")
+    plain = plain_e164(text, region.upper() if region else None)
+    if plain is not None:
+        return plain
     try:
         number = phonenumbers.parse(text, region.upper() if region else None)
     except phonenumbers.NumberParseException as exc:

@@ -18,6 +18,10 @@ class IdKind(enum.StrEnum):
     PHONE = "phone"
 
 
+_EMAIL_ONLY = frozenset({IdKind.EMAIL})
+_EMAIL_AND_PHONE = frozenset({IdKind.EMAIL, IdKind.PHONE})
+
+
 class DigestEncoding(enum.StrEnum):
     """How the 32 raw bytes of a SHA-256 digest are written."""
 
@@ -55,6 +59,4 @@ class HashScheme(enum.StrEnum):
     @property
     def kinds(self) -> frozenset[IdKind]:
         """The kinds of ID this scheme defines a normalisation for."""
-        if self is HashScheme.AAM:
-            return frozenset({IdKind.EMAIL})
-        return frozenset({IdKind.EMAIL, IdKind.PHONE})
+        return _EMAIL_ONLY if self is HashScheme.AAM else _EMAIL_AND_PHONE

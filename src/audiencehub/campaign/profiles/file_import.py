@@ -26,7 +26,12 @@ from typing import IO
 from sqlalchemy import Engine
 
 from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, build_mapping
-from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow, RowValidator
+from audiencehub.campaign.profiles.rows import (
+    PackedBlock,
+    ProfileChange,
+    RejectedRow,
+    RowValidator,
+)
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, schemes_in_use
 from audiencehub.db.locks import write_lock
 from audiencehub.errors import InputFileError
@@ -68,11 +73,11 @@ def _init_worker(validator: RowValidator, delimiter: str) -> None:
     _validator = (validator, delimiter)
 
 
-def _validate_block(first_line: int, block: str) -> Results:
+def _validate_block(first_line: int, block: str) -> PackedBlock:
     if _validator is None:
         raise RuntimeError("worker used before its initializer ran")
     validator, delimiter = _validator
-    return validator.validate_block(first_line, block, delimiter)
+    return validator.validate_packed(first_line, block, delimiter)
 
 
 class _Source:
@@ -333,10 +338,10 @@ def _validated(
         initializer=_init_worker,
         initargs=(validator, delimiter),
     ) as pool:
-        in_flight: deque[Future[Results]] = deque()
+        in_flight: deque[Future[PackedBlock]] = deque()
         for first_line, block in itertools.chain([first, second], blocks):
             in_flight.append(pool.submit(_validate_block, first_line, block))
             if len(in_flight) > 2 * pool_size:
-                yield in_flight.popleft().result()
+                yield validator.unpack(in_flight.popleft().result())
         while in_flight:
-            yield in_flight.popleft().result()
+            yield validator.unpack(in_flight.popleft().result())

@@ -24,7 +24,7 @@ from audiencehub.campaign.profiles.merging import (
 )
 from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
-from audiencehub.db.bulk import bulk_insert, inserted_rowids
+from audiencehub.db.bulk import bulk_insert, inserted_rowids, reserved_ids
 from audiencehub.db.value_lists import one_of
 from audiencehub.errors import InvalidInput
 from audiencehub.identity.normalize import normalize_email
@@ -171,7 +171,7 @@ def apply_changes(
         )
         current.values, current.attributes = values, attributes
         current.dirty = current.profile_id is not None
-    _write(connection, mapping.key.column, merger.columns, list(state.values()))
+    _write(connection, merger.columns, list(state.values()))
     return outcome
 
 
@@ -186,26 +186,18 @@ def profile_key_rows(
     ]
 
 
-def _new_ids(
-    connection: Connection, key_column: str, columns: tuple[str, ...], new: list[_Pending]
-) -> Iterable[tuple[int, _Pending]]:
-    """The ids the database gave the profiles just inserted (see :func:`inserted_rowids`)."""
-    rowids = inserted_rowids(connection, len(new))
-    if rowids is not None:
-        return zip(rowids, new, strict=True)
-    at = columns.index(key_column)
-    keyed = {p.values[at]: p for p in new}
-    found = connection.execute(
-        select(profiles.c.id, profiles.c[key_column]).where(
-            one_of(connection, profiles.c[key_column], list(keyed))
-        )
-    )
-    return [(profile_id, keyed[key]) for profile_id, key in found]
+def _new_ids(connection: Connection, reserved: Sequence[int] | None, count: int) -> Sequence[int]:
+    """The ids of the profiles just inserted: reserved before the COPY on PostgreSQL,
+    numbered by SQLite otherwise (see :func:`inserted_rowids`)."""
+    if reserved is not None:
+        return reserved
+    rowids = inserted_rowids(connection, count)
+    if rowids is None:
+        raise RuntimeError(f"no way to number new rows on {connection.dialect.name}")
+    return rowids
 
 
-def _write(
-    connection: Connection, key_column: str, columns: tuple[str, ...], pending: list[_Pending]
-) -> None:
+def _write(connection: Connection, columns: tuple[str, ...], pending: list[_Pending]) -> None:
     now = datetime.now(UTC)
     new = [p for p in pending if p.profile_id is None]
     dirty = [p for p in pending if p.dirty]
@@ -213,14 +205,16 @@ def _write(
     stale: list[dict[str, Any]] = []
     if new:
         unset_flags = tuple(sorted(FLAG_COLUMNS - set(columns)))
+        names = [*columns, *unset_flags, "attributes"]
+        rows = ((*p.values, *(False for _ in unset_flags), p.attributes) for p in new)
+        ids = reserved_ids(connection, profiles, len(new))
+        if ids is not None:
+            names = ["id", *names]
+            rows = ((profile_id, *row) for profile_id, row in zip(ids, rows, strict=True))
         bulk_insert(
-            connection,
-            profiles,
-            [*columns, *unset_flags, "attributes"],
-            ((*p.values, *(False for _ in unset_flags), p.attributes) for p in new),
-            constants={"created_at": now, "updated_at": now},
+            connection, profiles, names, rows, constants={"created_at": now, "updated_at": now}
         )
-        for profile_id, p in _new_ids(connection, key_column, columns, new):
+        for profile_id, p in zip(_new_ids(connection, ids, len(new)), new, strict=True):
             key_rows.extend(profile_key_rows(profile_id, p.keys, p.keys))
     if dirty:
         statement = (

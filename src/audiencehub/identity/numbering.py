@@ -1,0 +1,168 @@
+"""A fast path for plain phone numbers: the E.164 form ``phonenumbers`` gives, from its own plans.
+
+``phonenumbers.parse`` costs about 20 microseconds a number, most of it spent
+on what a number written as bare digits does not need (finding the number in
+free text, extensions, letters, punctuation). On a profile import that alone
+capped a core at 50,000 rows/s. A plain number (``+`` and digits, or national
+digits with a region; spaces, dots, dashes and brackets allowed) is read here
+with the library's own numbering-plan data (country codes, international and
+national prefixes, national number patterns, possible lengths) by the same
+steps the library takes, in a few microseconds.
+
+Like the email fast path, it only ever *accepts*: whenever a step would take a
+branch it does not follow (a transformed national prefix, an international
+prefix, a number that starts with its own country code, a leading zero, a
+length the plan does not allow), it answers ``None`` and the caller asks the
+library, which gives the answer and every reason for a refusal. A property test
+holds it to the library over every region.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import phonenumbers
+from phonenumbers import PhoneMetadata
+
+__all__ = ["plain_e164"]
+
+# A plus sign, then digits with the punctuation people write in numbers ("(415) 555-0100"),
+# which the library drops before reading the digits: no letters, no extension marks.
+_PLAIN = re.compile(r"(\+?)([0-9 ().\-]+)")
+_NOT_DIGIT = re.compile(r"[^0-9]")
+_DIGITS = range(3, 20)
+_MAX_COUNTRY_CODE_DIGITS = 3
+_NSN_LENGTHS = range(2, 18)  # the library's shortest and longest national significant numbers
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the steps below read from one region's metadata, compiled once."""
+
+    country_code: int
+    international_prefix: re.Pattern[str] | None
+    national_prefix: re.Pattern[str] | None
+    transforms: bool  # the national prefix is rewritten, not only stripped: left to the library
+    national_number: re.Pattern[str] | None
+    lengths: frozenset[int]
+    local_lengths: frozenset[int]
+    shortest: int
+    longest: int
+
+    def length_result(self, nsn: str) -> str:
+        """The library's length test of a national number, as one word."""
+        size = len(nsn)
+        if size in self.local_lengths:
+            return "local"
+        if size < self.shortest:
+            return "short"
+        if size > self.longest:
+            return "long"
+        return "possible" if size in self.lengths else "invalid"
+
+    def national_number_fits(self, digits: str) -> bool:
+        pattern = self.national_number
+        return pattern is not None and pattern.fullmatch(digits) is not None
+
+    def strip_national_prefix(self, digits: str) -> str | None:
+        """The number with its national prefix stripped as the library strips it on parsing;
+        ``None`` when the library would take a branch this path leaves to it."""
+        if self.national_prefix is None:
+            return digits
+        found = self.national_prefix.match(digits)
+        if found is None:
+            return digits
+        groups = found.groups()
+        if self.transforms and groups and groups[-1] is not None:
+            return None
+        rest = digits[found.end() :]
+        if self.national_number_fits(digits) and not self.national_number_fits(rest):
+            return digits
+        # parse keeps the stripped form only when its length is possible (or too long)
+        return rest if self.length_result(rest) in ("possible", "long") else digits
+
+
+@cache
+def _plan(region: str) -> _Plan | None:
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+    if metadata is None or metadata.general_desc is None or metadata.country_code is None:
+        return None
+    general = metadata.general_desc
+    lengths = tuple(general.possible_length or ())
+    if not lengths or lengths[0] < 0:
+        return None
+    return _Plan(
+        country_code=metadata.country_code,
+        international_prefix=re.compile(metadata.international_prefix)
+        if metadata.international_prefix
+        else None,
+        national_prefix=re.compile(metadata.national_prefix_for_parsing)
+        if metadata.national_prefix_for_parsing
+        else None,
+        transforms=bool(metadata.national_prefix_transform_rule),
+        national_number=re.compile(general.national_number_pattern)
+        if general.national_number_pattern
+        else None,
+        lengths=frozenset(lengths),
+        local_lengths=frozenset(general.possible_length_local_only or ()),
+        shortest=lengths[0],
+        longest=lengths[-1],
+    )
+
+
+@cache
+def _main_region(country_code: int) -> str | None:
+    region = phonenumbers.region_code_for_country_code(country_code)
+    return None if region in ("ZZ", "001") else region
+
+
+def _country_code(digits: str) -> tuple[int, str] | None:
+    if digits.startswith("0"):
+        return None  # no country code starts with 0
+    for size in range(1, _MAX_COUNTRY_CODE_DIGITS + 1):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return code, digits[size:]
+    return None
+
+
+def _finish(country_code: int, nsn: str | None) -> str | None:
+    """``+CC NSN`` when the library would accept the number as possible with that reading."""
+    if nsn is None or len(nsn) not in _NSN_LENGTHS or nsn.startswith("0"):
+        return None  # a leading zero takes the library's trunk-prefix check
+    main = _main_region(country_code)
+    plan = _plan(main) if main is not None else None
+    if plan is None or plan.length_result(nsn) not in ("possible", "local"):
+        return None
+    return f"+{country_code}{nsn}"
+
+
+def plain_e164(text: str, region: str | None) -> str | None:
+    """The E.164 form of a plain number, or ``None`` when only the library can tell.
+
+    ``text`` is stripped; ``region`` is an upper-case region the library supports
+    (or ``None``), as :func:`~audiencehub.identity.normalize.to_e164` passes them.
+    """
+    plain = _PLAIN.fullmatch(text)
+    if plain is None:
+        return None
+    international, written = plain.groups()
+    digits = _NOT_DIGIT.sub("", written)
+    if len(digits) not in _DIGITS:
+        return None
+    if international:
+        found = _country_code(digits)
+        if found is None:
+            return None
+        country_code, rest = found
+        main = _main_region(country_code)
+        plan = _plan(main) if main is not None else None
+        return _finish(country_code, plan.strip_national_prefix(rest) if plan else None)
+    plan = _plan(region) if region is not None else None
+    if plan is None or plan.international_prefix is None:
+        return None
+    if plan.international_prefix.match(digits) or digits.startswith(str(plan.country_code)):
+        return None  # dialled from abroad, or with its own country code: the library decides
+    return _finish(plan.country_code, plan.strip_national_prefix(digits))

@@ -1,0 +1,139 @@
+"""The plain-number fast path only ever gives the answer ``phonenumbers`` gives."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audiencehub.errors import InvalidPhone
+from audiencehub.identity.normalize import to_e164
+from audiencehub.identity.numbering import plain_e164
+
+_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+_CODES = sorted(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _library(text: str, region: str | None) -> str | None:
+    """What the full path answers (the fast path switched off), ``None`` for a refusal."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number_with_reason(number) not in (
+        phonenumbers.ValidationResult.IS_POSSIBLE,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ):
+        return None
+    national = phonenumbers.national_significant_number(number)
+    return f"+{number.country_code}{national}"
+
+
+def _agrees(text: str, region: str | None) -> None:
+    fast = plain_e164(text, region)
+    if fast is not None:
+        assert fast == _library(text, region), (text, region, fast)
+
+
+_MARKS = [" ", "-", ".", "(", ")", ") ", " ("]
+_digits = st.text(alphabet="0123456789", min_size=1, max_size=19)
+
+
+@settings(max_examples=4000)
+@given(st.sampled_from(_CODES), _digits)
+def test_international_numbers_agree_with_the_library(code, rest):
+    """``+`` and digits: whenever the fast path answers, the library answers the same."""
+    _agrees(f"+{code}{rest}", None)
+
+
+@settings(max_examples=4000)
+@given(st.sampled_from(_REGIONS), _digits)
+def test_national_numbers_agree_with_the_library_in_every_region(region, digits):
+    """National digits read in a region: the same answer as the library, or none."""
+    _agrees(digits, region)
+
+
+@settings(max_examples=3000)
+@given(
+    st.sampled_from(_REGIONS),
+    st.sampled_from(["", "+"]),
+    st.lists(
+        st.tuples(_digits, st.sampled_from([" ", "-", ".", "(", ")", ") ", " ("])), max_size=4
+    ),
+    _digits,
+)
+def test_punctuated_numbers_agree_with_the_library(region, plus, groups, last):
+    """Digits split by spaces, dots, dashes and brackets, as people write them."""
+    _agrees(plus + "".join(digits + mark for digits, mark in groups) + last, region)
+    _agrees("(" + "".join(digits + mark for digits, mark in groups) + last, region)
+
+
+@settings(max_examples=2000)
+@given(st.sampled_from(_REGIONS), st.sampled_from(["0", "00", "011", "1", "8", "9"]), _digits)
+def test_numbers_with_prefixes_agree_with_the_library(region, prefix, digits):
+    """Trunk and international prefixes, and numbers starting with their country code."""
+    _agrees(prefix + digits, region)
+    code = str(phonenumbers.country_code_for_region(region))
+    _agrees(code + digits, region)
+
+
+def test_every_region_example_number_takes_the_fast_path_or_agrees():
+    """The library's own example numbers, national and international, in every region."""
+    answered = 0
+    for region in _REGIONS:
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.national_significant_number(example)
+            for text, reading in (
+                (f"+{example.country_code}{national}", None),
+                (national, region),
+                ("0" + national, region),
+            ):
+                _agrees(text, reading)
+                answered += plain_e164(text, reading) is not None
+    assert answered > len(_REGIONS)  # most of them are plain enough for the fast path
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "expected"),
+    [
+        ("+14155556499", None, "+14155556499"),
+        ("+447700102163", "FR", "+447700102163"),
+        ("0607784483", "FR", "+33607784483"),
+        ("07700900123", "GB", "+447700900123"),
+        ("4155556499", "US", "+14155556499"),
+        ("(415) 555-6499", "US", "+14155556499"),
+        ("06 07 78 44 83", "FR", "+33607784483"),
+        ("+44 (0) 7700 900123", None, "+447700900123"),
+    ],
+)
+def test_everyday_numbers_take_the_fast_path(text, region, expected):
+    """Mobile numbers as CRM files hold them are read without calling the parser."""
+    assert plain_e164(text, region) == expected
+    assert to_e164(text, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("+1415555", None),  # too short for its plan
+        ("+9991234567", None),  # no such country code
+        ("0033607784483", "FR"),  # dialled from abroad
+        ("33607784483", "FR"),  # starts with its own country code
+        ("+390612345678", None),  # Italian leading zero
+        ("415 555 6499 x12", "US"),  # an extension
+        ("+44 0 7700 900123 #", None),  # other marks
+    ],
+)
+def test_other_forms_are_left_to_the_library(text, region):
+    """The fast path declines whatever takes a branch it does not follow."""
+    assert plain_e164(text, region) is None
+
+
+def test_refusals_keep_the_library_reason():
+    """A number the plan does not allow is refused with the library's reason."""
+    with pytest.raises(InvalidPhone, match="too short"):
+        to_e164("+1415555")
