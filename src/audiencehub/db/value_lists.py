@@ -32,6 +32,33 @@ def _json_array(values: pa.Array) -> str:
     return json.dumps(values.to_pylist())
 
 
+def _array_literal(values: pa.Array) -> str:
+    """The text form of a PostgreSQL array of ``values``, built in Arrow.
+
+    psycopg writes a list parameter element by element in Python (about 1.5
+    microseconds each, 39 ms for 25,000 keys); the server reads this text in C.
+    Each string is quoted, with its backslashes and double quotes escaped, so any
+    text goes through unchanged.
+    """
+    if values.null_count:
+        raise ValueError("a value list holds no nulls")
+    if len(values) == 0:
+        return "{}"
+    if pa.types.is_integer(values.type):
+        items, separator, ends = pc.cast(values, pa.string()), ",", ("{", "}")
+    else:
+        escaped = pc.replace_substring(pc.cast(values, pa.string()), "\\", "\\\\")
+        items, separator = pc.replace_substring(escaped, '"', '\\"'), '","'
+        ends = ('{"', '"}')
+    lists = pa.ListArray.from_arrays(pa.array([0, len(items)], pa.int32()), items)
+    return f"{ends[0]}{pc.binary_join(lists, separator)[0].as_py()}{ends[1]}"
+
+
+def _array_parameter(values: pa.Array, name: str | None = None) -> ColumnElement[Any]:
+    element = BigInteger() if pa.types.is_integer(values.type) else String()
+    return cast(bindparam(name, _array_literal(values), type_=String()), ARRAY(element))
+
+
 def value_list(connection: Connection, values: pa.Array, name: str = "values") -> Select[Any]:
     """``SELECT value FROM`` the given integers or strings, expanded by the database."""
     if connection.dialect.name == "sqlite":
@@ -39,9 +66,7 @@ def value_list(connection: Connection, values: pa.Array, name: str = "values") -
             "value"
         )
         return select(table.c.value)
-    element = BigInteger() if pa.types.is_integer(values.type) else String()
-    param = bindparam(name, values.to_pylist(), type_=ARRAY(element))
-    table = func.unnest(cast(param, ARRAY(element))).table_valued("value").render_derived()
+    table = func.unnest(_array_parameter(values, name)).table_valued("value").render_derived()
     return select(table.c.value)
 
 
@@ -57,7 +82,5 @@ def one_of(
     """
     if connection.dialect.name != "postgresql":
         return column.in_(list(values))
-    element = BigInteger() if values and isinstance(values[0], int) else String()
-    return column == func.any(
-        cast(bindparam(None, list(values), type_=ARRAY(element)), ARRAY(element))
-    )
+    kind = pa.int64() if values and isinstance(values[0], int) else pa.string()
+    return column == func.any(_array_parameter(pa.array(values, kind)))

@@ -1,0 +1,52 @@
+"""Value lists passed as one parameter come back exactly, whatever the text holds."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import String, literal, select
+
+from audiencehub.db.value_lists import one_of, value_list
+
+AWKWARD = ["a", 'b"c', "d\\e", "x,y", "{z}", " sp ", "nl\nx", "NULL", "", "é✓", '\\"', "'"]
+
+
+def test_strings_come_back_as_they_were(workspace):
+    """Quotes, backslashes, braces, commas, blanks and the word NULL survive the list."""
+    with workspace.campaign.connect() as connection:
+        rows = connection.execute(value_list(connection, pa.array(AWKWARD))).scalars().all()
+    assert rows == AWKWARD
+
+
+def test_integers_and_empty_lists(workspace):
+    """Ids of any size, and a list of nothing."""
+    ids = [1, 2, 3**30]
+    with workspace.campaign.connect() as connection:
+        assert connection.execute(value_list(connection, pa.array(ids))).scalars().all() == ids
+        empty = value_list(connection, pa.array([], pa.string()))
+        assert connection.execute(empty).scalars().all() == []
+
+
+@pytest.mark.parametrize("value", AWKWARD)
+def test_one_of_finds_exactly_its_values(workspace, value):
+    """``one_of`` is true for a listed value and false for one that is not listed."""
+    with workspace.campaign.connect() as connection:
+        inside = connection.execute(select(one_of(connection, literal(value, String), AWKWARD)))
+        others = [v for v in AWKWARD if v != value]
+        outside = connection.execute(select(one_of(connection, literal(value, String), others)))
+        assert (inside.scalar_one(), outside.scalar_one()) == (True, False)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.text(alphabet=st.characters(exclude_characters="\x00")), max_size=20))
+def test_any_text_survives_the_list(workspace, values):
+    """Every text PostgreSQL can hold comes back unchanged (a property test)."""
+    with workspace.campaign.connect() as connection:
+        listed = value_list(connection, pa.array(values, pa.string()))
+        assert connection.execute(listed).scalars().all() == values
