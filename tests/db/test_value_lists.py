@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import String, literal, select
 
+from audiencehub.campaign.schema import profiles
 from audiencehub.db.value_lists import one_of, value_list
 
 AWKWARD = ["a", 'b"c', "d\\e", "x,y", "{z}", " sp ", "nl\nx", "NULL", "", "é✓", '\\"', "'"]
@@ -50,3 +51,19 @@ def test_any_text_survives_the_list(workspace, values):
     with workspace.campaign.connect() as connection:
         listed = value_list(connection, pa.array(values, pa.string()))
         assert connection.execute(listed).scalars().all() == values
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_the_list_reaches_the_plan_as_a_constant(workspace):
+    """The server reads the list straight into an array constant, so ``= ANY`` can probe a
+    hash of it; a text parameter converted to an array stays a conversion the planner
+    does not fold, and each row is then compared with every element."""
+    with workspace.campaign.connect() as connection:
+        keys = profiles.c.email_key
+        query = select(profiles.c.id).where(one_of(connection, keys, ["a", "b", "c"]))
+        compiled = query.compile(connection)
+        plan = connection.exec_driver_sql(f"EXPLAIN VERBOSE {compiled}", compiled.params).all()
+    text = " ".join(row[0] for row in plan)
+    assert "{a,b,c}" in text
+    assert "::character varying)::character varying[]" not in text

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from sqlalchemy import BigInteger, ColumnElement, Connection, String, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Select
+from sqlalchemy.types import NullType
 
 __all__ = ["one_of", "value_list"]
 
@@ -55,8 +56,15 @@ def _array_literal(values: pa.Array) -> str:
 
 
 def _array_parameter(values: pa.Array, name: str | None = None) -> ColumnElement[Any]:
+    """The array as one parameter the server reads straight into its array type.
+
+    The parameter is left untyped: typed as text, it would reach the array type
+    by a conversion the planner does not fold, so ``= ANY`` would compare each
+    row with every element in turn instead of probing a hash of them (seconds
+    instead of milliseconds for 25,000 keys against a table being imported).
+    """
     element = BigInteger() if pa.types.is_integer(values.type) else String()
-    return cast(bindparam(name, _array_literal(values), type_=String()), ARRAY(element))
+    return cast(bindparam(name, _array_literal(values), type_=NullType()), ARRAY(element))
 
 
 def value_list(connection: Connection, values: pa.Array, name: str = "values") -> Select[Any]:
