@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 WORKSPACE ?= demo-workspace
 
-.PHONY: serve demo test lint typecheck unit bench install-check lock clean
+.PHONY: serve demo test lint typecheck unit prerequisites bench install-check lock clean
 
 # Installs are reproducible: the exact versions (and hashes) of requirements-dev.lock,
 # then the package itself without resolving anything again.
@@ -32,7 +32,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# PostgreSQL running, Chromium and Java installed (when missing and this user may)
+prerequisites:
+	.ci/prerequisites
+
+unit: $(STAMP) prerequisites
 	$(BIN)/pytest
 
 # The package installs and runs with its runtime dependencies alone (no dev extra).
