@@ -45,14 +45,16 @@ def _array_literal(values: pa.Array) -> str:
         raise ValueError("a value list holds no nulls")
     if len(values) == 0:
         return "{}"
+    text = pc.cast(values, pa.large_string())  # 64-bit offsets: lists of any size
     if pa.types.is_integer(values.type):
-        items, separator, ends = pc.cast(values, pa.string()), ",", ("{", "}")
+        items, separator, ends = text, ",", ("{", "}")
     else:
-        escaped = pc.replace_substring(pc.cast(values, pa.string()), "\\", "\\\\")
+        escaped = pc.replace_substring(text, "\\", "\\\\")
         items, separator = pc.replace_substring(escaped, '"', '\\"'), '","'
         ends = ('{"', '"}')
-    lists = pa.ListArray.from_arrays(pa.array([0, len(items)], pa.int32()), items)
-    return f"{ends[0]}{pc.binary_join(lists, separator)[0].as_py()}{ends[1]}"
+    lists = pa.LargeListArray.from_arrays(pa.array([0, len(items)], pa.int64()), items)
+    joined = pc.binary_join(lists, pa.scalar(separator, pa.large_string()))
+    return f"{ends[0]}{joined[0].as_py()}{ends[1]}"
 
 
 def _array_parameter(values: pa.Array, name: str | None = None) -> ColumnElement[Any]:
@@ -67,8 +69,12 @@ def _array_parameter(values: pa.Array, name: str | None = None) -> ColumnElement
     return cast(bindparam(name, _array_literal(values), type_=NullType()), ARRAY(element))
 
 
-def value_list(connection: Connection, values: pa.Array, name: str = "values") -> Select[Any]:
+def value_list(
+    connection: Connection, values: pa.Array | pa.ChunkedArray, name: str = "values"
+) -> Select[Any]:
     """``SELECT value FROM`` the given integers or strings, expanded by the database."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     if connection.dialect.name == "sqlite":
         table = func.json_each(bindparam(name, _json_array(values), type_=String)).table_valued(
             "value"
