@@ -24,7 +24,6 @@ import smtplib
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -40,7 +39,7 @@ from audiencehub.campaign.messaging.templates import EmailTemplate
 from audiencehub.campaign.messaging.tracking import LinkSigner, TrackedLink
 from audiencehub.campaign.schema import profiles, tracking_log
 from audiencehub.workspace import init_workspace
-from measure import peak_mb, record
+from measure import peak_mb, record, scratch_folder
 
 BARE_APP = """
 async def app(scope, receive, send):
@@ -267,7 +266,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
-    folder = Path(tempfile.mkdtemp(prefix="ah-bench-clicks-"))
+    folder = scratch_folder("ah-bench-clicks-")
     clicks(folder, args.seconds, args.connections, args.workers)
     mail(folder, args.emails)
 

@@ -7,15 +7,28 @@ colour the next; the child prints its result as JSON on its last line.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new temporary folder for one run's workspace, removed when the process exits.
+
+    A workspace of 1,000,000 profiles is about 300 MB: runs that left theirs behind
+    filled the temporary folder.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def peak_mb() -> float:

@@ -26,7 +26,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import httpx
 
 from audiencehub.campaign.users import Role, add_user, create_token
 from audiencehub.workspace import init_workspace
-from measure import record
+from measure import record, scratch_folder
 
 _FIELDS = "email,first_name"
 _QUERY = """SELECT m.profile_id, NULL, p.email, p.first_name
@@ -135,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="ah-download-")) / "ws"
+    folder = scratch_folder("ah-download-") / "ws"
     started = time.perf_counter()
     token = generate(folder, args.members)
     print(f"generated {args.members:,} members in {time.perf_counter() - started:.1f} s")

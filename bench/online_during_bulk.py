@@ -20,7 +20,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from audiencehub.people.schema import id_links
 from audiencehub.people.traits import add_trait
 from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.workspace import init_workspace, open_workspace
+from measure import scratch_folder
 
 _CLI = [sys.executable, "-m", "audiencehub"]
 
@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=15.0)
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="ah-online-"))
+    folder = scratch_folder("ah-online-")
     ws_path = folder / "ws"
     workspace = init_workspace(ws_path)
     with workspace.campaign.begin() as connection:

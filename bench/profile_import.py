@@ -46,7 +46,7 @@ from audiencehub.identity.schemes import HashScheme, IdKind
 from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace
-from measure import children_peak_mb, peak_mb, record, run_child
+from measure import children_peak_mb, peak_mb, record, run_child, scratch_folder
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 _BASELINE_COLUMNS = ("crm_id", "email", "mobile_phone", "first_name", "last_name", "country")
@@ -187,7 +187,7 @@ def _validation_only(data: Path) -> int:
 
 def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
     """Run one measurement in this (fresh) process and report it as JSON."""
-    folder = Path(tempfile.mkdtemp(prefix="ah-bench-"))
+    folder = scratch_folder("ah-bench-")
     url = _fresh_url(backend, folder)
     try:
         workspace = init_workspace(folder / "ws", campaign_db_url=url, people_db_url=url)

@@ -24,7 +24,7 @@ from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
 from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.workspace import init_workspace
-from measure import peak_mb, record
+from measure import peak_mb, record, scratch_folder
 
 WORKFLOW = {
     "name": "bench",
@@ -68,7 +68,7 @@ def main() -> None:
     data = Path(tempfile.gettempdir()) / f"ah-bench-profiles-{args.profiles}.csv.gz"
     if not data.exists():
         write_demo_profiles(data, args.profiles)
-    folder = Path(tempfile.mkdtemp(prefix="ah-bench-wf-"))
+    folder = scratch_folder("ah-bench-wf-")
     workspace = init_workspace(folder / "ws")
     import_profiles(workspace.campaign, data, rejects_path=folder / "rejects.csv")
 
