@@ -23,13 +23,18 @@ from sqlalchemy.types import NullType
 __all__ = ["one_of", "value_list"]
 
 
+def _joined(items: pa.Array, separator: str) -> str:
+    """``items`` (text) joined by ``separator`` in Arrow, with 64-bit offsets: any size."""
+    text = pc.cast(items, pa.large_string())
+    lists = pa.LargeListArray.from_arrays(pa.array([0, len(text)], pa.int64()), text)
+    return str(pc.binary_join(lists, pa.scalar(separator, pa.large_string()))[0].as_py())
+
+
 def _json_array(values: pa.Array) -> str:
     if pa.types.is_integer(values.type):
         if values.null_count:
             raise ValueError("an id list holds no nulls")
-        as_text = pc.cast(values, pa.string())
-        joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(values)]), as_text), ",")
-        return f"[{joined[0].as_py()}]"
+        return f"[{_joined(values, ',')}]"
     return json.dumps(values.to_pylist())
 
 
@@ -45,16 +50,11 @@ def _array_literal(values: pa.Array) -> str:
         raise ValueError("a value list holds no nulls")
     if len(values) == 0:
         return "{}"
-    text = pc.cast(values, pa.large_string())  # 64-bit offsets: lists of any size
     if pa.types.is_integer(values.type):
-        items, separator, ends = text, ",", ("{", "}")
-    else:
-        escaped = pc.replace_substring(text, "\\", "\\\\")
-        items, separator = pc.replace_substring(escaped, '"', '\\"'), '","'
-        ends = ('{"', '"}')
-    lists = pa.LargeListArray.from_arrays(pa.array([0, len(items)], pa.int64()), items)
-    joined = pc.binary_join(lists, pa.scalar(separator, pa.large_string()))
-    return f"{ends[0]}{joined[0].as_py()}{ends[1]}"
+        return "{" + _joined(values, ",") + "}"
+    escaped = pc.replace_substring(pc.cast(values, pa.large_string()), "\\", "\\\\")
+    quoted = pc.replace_substring(escaped, '"', '\\"')
+    return '{"' + _joined(quoted, '","') + '"}'
 
 
 def _array_parameter(values: pa.Array, name: str | None = None) -> ColumnElement[Any]:

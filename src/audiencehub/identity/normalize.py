@@ -15,11 +15,21 @@ from audiencehub.errors import InvalidEmail, InvalidPhone
 from audiencehub.identity.numbering import plain_e164
 from audiencehub.identity.schemes import HashScheme, IdKind
 
-__all__ = ["normalize", "normalize_e164", "normalize_email", "normalize_phone", "to_e164"]
+__all__ = [
+    "OWN_EMAIL_RULES",
+    "normalize",
+    "normalize_e164",
+    "normalize_email",
+    "normalize_phone",
+    "to_e164",
+]
 
 _WHITESPACE = re.compile(r"\s")
 _GMAIL_UID2 = frozenset({"gmail.com"})
 _GMAIL_GOOGLE = frozenset({"gmail.com", "googlemail.com"})
+#: schemes whose email rules differ from the plain form (white space, Gmail dots and
+#: tags); every other scheme's normal form of an email is ``normalize_email(email)``
+OWN_EMAIL_RULES = frozenset({HashScheme.GOOGLE, HashScheme.UID2})
 _POSSIBLE_REASONS = {
     phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code is unknown",
     phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
@@ -68,11 +78,12 @@ def to_e164(value: str, region: str | None = None) -> str:
         )
     if not text.startswith("+") and region is None:
         raise InvalidPhone(f"{value!r} has no country code ('+') and no region was given")
-    plain = plain_e164(text, region.upper() if region else None)
+    reading = region.upper() if region else None
+    plain = plain_e164(text, reading)
     if plain is not None:
         return plain
     try:
-        number = phonenumbers.parse(text, region.upper() if region else None)
+        number = phonenumbers.parse(text, reading)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(f"{value!r} is not a phone number: {exc._msg}") from None
     result = phonenumbers.is_possible_number_with_reason(number)

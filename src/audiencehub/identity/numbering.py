@@ -113,9 +113,10 @@ def _plan(region: str) -> _Plan | None:
 
 
 @cache
-def _main_region(country_code: int) -> str | None:
+def _country_plan(country_code: int) -> _Plan | None:
+    """The plan of the country code's main region, which the library reads it by."""
     region = phonenumbers.region_code_for_country_code(country_code)
-    return None if region in ("ZZ", "001") else region
+    return None if region in ("ZZ", "001") else _plan(region)
 
 
 def _country_code(digits: str) -> tuple[int, str] | None:
@@ -132,8 +133,7 @@ def _finish(country_code: int, nsn: str | None) -> str | None:
     """``+CC NSN`` when the library would accept the number as possible with that reading."""
     if nsn is None or len(nsn) not in _NSN_LENGTHS or nsn.startswith("0"):
         return None  # a leading zero takes the library's trunk-prefix check
-    main = _main_region(country_code)
-    plan = _plan(main) if main is not None else None
+    plan = _country_plan(country_code)
     if plan is None or plan.length_result(nsn) not in ("possible", "local"):
         return None
     return f"+{country_code}{nsn}"
@@ -157,8 +157,7 @@ def plain_e164(text: str, region: str | None) -> str | None:
         if found is None:
             return None
         country_code, rest = found
-        main = _main_region(country_code)
-        plan = _plan(main) if main is not None else None
+        plan = _country_plan(country_code)
         return _finish(country_code, plan.strip_national_prefix(rest) if plan else None)
     plan = _plan(region) if region is not None else None
     if plan is None or plan.international_prefix is None:

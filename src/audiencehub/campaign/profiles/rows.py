@@ -26,6 +26,7 @@ from audiencehub.campaign.profiles.fields import (
 from audiencehub.errors import InvalidInput
 from audiencehub.identity.hashing import digest_normalized
 from audiencehub.identity.normalize import (
+    OWN_EMAIL_RULES,
     normalize_e164,
     normalize_email,
     normalize_phone,
@@ -102,12 +103,6 @@ def csv_rows(block: str, delimiter: str, first_line: int) -> Iterator[tuple[int,
             yield line, fields
 
 
-# Schemes with email rules of their own (white space, Gmail dots and tags); every
-# other scheme's normal form of an email is the plain one, normalize_email(email).
-_OWN_EMAIL_RULES = frozenset({HashScheme.GOOGLE, HashScheme.UID2})
-_KINDS = {scheme: scheme.kinds for scheme in HashScheme}
-
-
 def key_digests(
     email: str | None,
     phone: str | None,
@@ -134,7 +129,7 @@ def key_digests(
             continue
         digests = []
         for scheme in schemes:
-            if kind not in _KINDS[scheme]:
+            if kind not in scheme.kinds:
                 continue
             if kind is IdKind.PHONE:
                 normal = (
@@ -142,7 +137,7 @@ def key_digests(
                     if phone_is_e164
                     else normalize_phone(value, scheme)
                 )
-            elif email_key is not None and scheme not in _OWN_EMAIL_RULES:
+            elif email_key is not None and scheme not in OWN_EMAIL_RULES:
                 normal = email_key
             else:
                 normal = normalize_email(value, scheme)
