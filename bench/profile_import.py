@@ -132,12 +132,14 @@ def _baseline(workspace_engine: Engine, data: Path) -> int:
 def _write_floor(workspace_engine: Engine, data: Path) -> int:
     """What the import stores, written with nothing checked or merged: PostgreSQL only.
 
-    Each row's profile, with an id drawn from the sequence, and its email's key
-    under each scheme in use (SHA-256 of the trimmed, lower-case address), COPY'd
-    in chunks of the import's size. No design of the import writes less; the
+    Each row's profile, with an id drawn from the sequence, COPY'd in chunks of
+    the import's size; then its email's key under each scheme in use (SHA-256 of
+    the trimmed, lower-case address), COPY'd in one go in the order of the keys'
+    index, as the import writes them. No design of the import writes less; the
     baseline writes the profiles alone.
     """
     rows = 0
+    keys: list[tuple[str, str, bytes, int]] = []
     now = "2026-01-01 00:00:00+00"
     profile_columns = ", ".join(
         ("id", *_BASELINE_COLUMNS, "email_key", "email_opt_out", "sms_opt_out", "blocklisted")
@@ -156,16 +158,16 @@ def _write_floor(workspace_engine: Engine, data: Path) -> int:
                         email = fields[1].strip().lower() or None
                         row = (profile_id, *fields[:6], email, False, False, False, "{}", now, now)
                         copy.write_row(row)
-                with cursor.copy(
-                    "COPY profile_keys (scheme, kind, digest, profile_id) FROM STDIN"
-                ) as copy:
-                    for profile_id, fields in zip(ids, chunk, strict=True):
-                        email = fields[1].strip().lower()
-                        if email:
-                            digest = hashlib.sha256(email.encode()).digest()
-                            for scheme in schemes:
-                                copy.write_row((scheme, "email", digest, profile_id))
+                for profile_id, fields in zip(ids, chunk, strict=True):
+                    email = fields[1].strip().lower()
+                    if email:
+                        digest = hashlib.sha256(email.encode()).digest()
+                        keys.extend((scheme, "email", digest, profile_id) for scheme in schemes)
                 rows += len(chunk)
+        keys.sort(key=lambda key: key[2])  # by digest, as the import's stage
+        with cursor.copy(_KEYS_COPY) as copy:
+            for key in keys:
+                copy.write_row(key)
     return rows
 
 
@@ -198,7 +200,8 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
         if mode == "baseline":
             rows = _baseline(engine, data)
         elif mode == "write floor":
-            rows = _write_floor(engine, data)
+            with collector_paused():  # it holds the keys until they are sorted, as the import
+                rows = _write_floor(engine, data)
         elif mode == "validation":
             rows = _validation_only(data)
         else:

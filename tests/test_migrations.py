@@ -300,3 +300,34 @@ def test_bulk_state_moves_into_the_lake(workspace):
     with reading(engine) as session:
         [(count,)] = session.execute("SELECT count(*) FROM lake.realisations").fetchall()
     assert count == 3
+
+
+def test_keys_lose_their_foreign_key_and_get_it_back(workspace):
+    """c0019 drops profile_keys' foreign key with every key kept; going back restores it,
+    first dropping keys whose profile is gone (which the constraint would refuse)."""
+    from sqlalchemy import text
+
+    from audiencehub.campaign.profiles.store import create_profile
+
+    engine = workspace.campaign
+    with engine.begin() as connection:
+        jo = create_profile(connection, email="jo@x.org")
+        create_profile(connection, email="al@x.org")
+        connection.execute(
+            text("INSERT INTO profile_keys VALUES ('aam', 'email', :d, :p)"),
+            {"d": b"\x01" * 32, "p": jo + 1000},
+        )
+
+    def state():
+        with engine.connect() as connection:
+            keys = set(connection.execute(text("SELECT * FROM profile_keys")).tuples())
+            owners = sa.inspect(connection).get_foreign_keys("profile_keys")
+        return keys, [key["referred_table"] for key in owners]
+
+    at_head, owners = state()
+    assert len(at_head) == 3 and owners == []
+    _migrate(engine, "c0018", down=True)
+    kept, owners = state()
+    assert kept == {key for key in at_head if key[3] != jo + 1000} and owners == ["profiles"]
+    _migrate(engine, "head", down=False)
+    assert state() == (kept, [])

@@ -46,7 +46,11 @@ _FLAGS = {ProfileField.EMAIL_OPT_OUT, ProfileField.SMS_OPT_OUT, ProfileField.BLO
 
 
 def _profile_row(connection: Connection, profile_id: int) -> Any:
-    row = connection.execute(select(profiles).where(profiles.c.id == profile_id)).first()
+    """The profile's row, locked until the caller's transaction ends: its keys are
+    rewritten or deleted next, and profile_keys has no foreign key to wait on."""
+    row = connection.execute(
+        select(profiles).where(profiles.c.id == profile_id).with_for_update()
+    ).first()
     if row is None:
         raise NotFound(f"no profile {profile_id}", hint="Search them: GET /api/v1/profiles")
     return row

@@ -26,6 +26,7 @@ from typing import IO
 from sqlalchemy import Engine
 
 from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, build_mapping
+from audiencehub.campaign.profiles.key_stage import KeyStage
 from audiencehub.campaign.profiles.rows import (
     PackedBlock,
     ProfileChange,
@@ -238,6 +239,7 @@ def import_profiles(
         with engine.begin() as connection:
             # a second import of the same (or another) file waits for this one
             write_lock(connection, "campaign profile import", what="the import")
+            stage = KeyStage(connection)
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
             pool_size = workers or os.cpu_count() or 1
             # PostgreSQL answers each statement over a socket: it gets fewer, larger chunks
@@ -260,6 +262,7 @@ def import_profiles(
                     changes,
                     validator.schemes,
                     resubscribe=resubscribe,
+                    stage=stage,
                 )
                 changes = []
                 for rejected in chunk.rejected:
@@ -270,6 +273,7 @@ def import_profiles(
                 outcome.kept_opt_outs += chunk.kept_opt_outs
                 if progress is not None:
                     progress(source.raw.tell(), source.size)
+            stage.write()
     except UnicodeDecodeError as exc:
         _discard(rejects)
         raise InputFileError(

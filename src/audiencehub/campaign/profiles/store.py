@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from audiencehub.campaign.profiles.fields import ColumnMapping
+from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import (
     FLAG_COLUMNS,
     UNSUBSCRIBED,
@@ -41,8 +42,7 @@ __all__ = [
     "schemes_in_use",
 ]
 
-_KEY_COLUMNS = ("scheme", "kind", "digest", "profile_id")
-_KEY_PARAMS = tuple(f"p_{name}" for name in _KEY_COLUMNS)
+_KEY_PARAMS = tuple(f"p_{name}" for name in KEY_COLUMNS)
 _REKEY_BATCH = 10_000
 
 
@@ -89,13 +89,15 @@ def apply_changes(
     schemes: Sequence[HashScheme],
     *,
     resubscribe: bool = False,
+    stage: KeyStage | None = None,
 ) -> ChunkOutcome:
     """Upsert a chunk of validated rows, in file order, inside the caller's transaction.
 
     ``schemes`` are the schemes in use, to find the keys an email or phone change
     makes stale. An opt-out the person made through an unsubscribe link is not
     undone by a row's "no" unless ``resubscribe`` says the file carries renewed
-    consent; then the person's record of it is cleared too.
+    consent; then the person's record of it is cleared too. New keys go to
+    ``stage`` when one is given (the caller writes it after its last chunk).
     """
     outcome = ChunkOutcome()
     merger = Merger(mapping, resubscribe=resubscribe)
@@ -171,7 +173,7 @@ def apply_changes(
         )
         current.values, current.attributes = values, attributes
         current.dirty = current.profile_id is not None
-    _write(connection, merger.columns, list(state.values()))
+    _write(connection, merger.columns, list(state.values()), stage)
     return outcome
 
 
@@ -197,7 +199,12 @@ def _new_ids(connection: Connection, reserved: Sequence[int] | None, count: int)
     return rowids
 
 
-def _write(connection: Connection, columns: tuple[str, ...], pending: list[_Pending]) -> None:
+def _write(
+    connection: Connection,
+    columns: tuple[str, ...],
+    pending: list[_Pending],
+    stage: KeyStage | None,
+) -> None:
     now = datetime.now(UTC)
     new = [p for p in pending if p.profile_id is None]
     dirty = [p for p in pending if p.dirty]
@@ -238,19 +245,25 @@ def _write(connection: Connection, columns: tuple[str, ...], pending: list[_Pend
                 connection.execute(
                     update(profiles).where(profiles.c.id.in_(renewed)).values({column: None})
                 )
-        stale = [dict(zip(_KEY_PARAMS, row, strict=True)) for p in dirty for row in p.stale_keys]
+        stale_rows = [row for p in dirty for row in p.stale_keys]
+        stale = [dict(zip(_KEY_PARAMS, row, strict=True)) for row in stale_rows]
         if stale:
             connection.execute(
                 delete(profile_keys).where(
-                    *(profile_keys.c[name] == bindparam(f"p_{name}") for name in _KEY_COLUMNS)
+                    *(profile_keys.c[name] == bindparam(f"p_{name}") for name in KEY_COLUMNS)
                 ),
                 stale,
             )
+            if stage is not None:
+                stage.delete(stale_rows)
         for p in dirty:
             if p.profile_id is not None:
                 key_rows.extend(profile_key_rows(p.profile_id, p.keys, p.changed_kinds))
-    if key_rows:
-        bulk_insert(connection, profile_keys, _KEY_COLUMNS, key_rows)
+    if stage is not None:
+        stage.add(key_rows)
+        stage.next_chunk()
+    elif key_rows:
+        bulk_insert(connection, profile_keys, KEY_COLUMNS, key_rows)
     if key_rows or stale:
         keys_changed(connection)
 
@@ -310,7 +323,7 @@ def insert_profile_keys(connection: Connection, profile_id: int, keys: KeyDigest
     """Store one profile's keys (as :func:`.rows.key_digests` computes them); how many."""
     rows = profile_key_rows(profile_id, keys, keys)
     if rows:
-        bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
+        bulk_insert(connection, profile_keys, KEY_COLUMNS, rows)
     return len(rows)
 
 
@@ -318,7 +331,9 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
     """Start keeping keys for ``schemes`` and compute them for every stored profile.
 
     Returns how many key rows were written. Schemes already in use are skipped,
-    so running it twice changes nothing.
+    so running it twice changes nothing. The profiles read are locked against
+    deletion until the transaction ends (their keys are written at its end, in
+    key order: see :mod:`.key_stage`).
     """
     in_use = set(schemes_in_use(connection))
     new = [s for s in dict.fromkeys(schemes) if s not in in_use]
@@ -331,7 +346,8 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
             for s in new
         ],
     )
-    written, last_id = 0, 0
+    stage = KeyStage(connection)
+    last_id = 0
     kinds = (IdKind.EMAIL, IdKind.PHONE)
     while True:
         batch = connection.execute(
@@ -339,14 +355,15 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
             .where(profiles.c.id > last_id)
             .order_by(profiles.c.id)
             .limit(_REKEY_BATCH)
+            .with_for_update(read=True, key_share=True)
         ).all()
         if not batch:
-            return written
+            break
         rows: list[tuple[Any, ...]] = []
         for profile_id, email, phone in batch:
             keys = key_digests(email, phone, new, kinds)
             rows.extend(profile_key_rows(profile_id, keys, keys))
-        if rows:
-            bulk_insert(connection, profile_keys, _KEY_COLUMNS, rows)
-        written += len(rows)
+        stage.add(rows)
         last_id = batch[-1][0]
+    stage.write()
+    return stage.staged

@@ -1,0 +1,124 @@
+"""Reconciliation keys a long write holds back, to store them once, in key order.
+
+A large import writes a key row per profile and scheme. Inserted as each chunk
+is applied they land all over ``profile_keys``' B-tree, because digests are
+random: on PostgreSQL a million of them cost about three times as much as the
+same rows written in the index's order, which is nearly the append-only path.
+So an import stages its keys in a temporary table with no index, and writes
+them to ``profile_keys`` with one sorted ``INSERT ... SELECT`` after its last
+chunk.
+
+The import goes on deleting stale keys from ``profile_keys`` itself, as it
+reads them; the stage notes those deletions too, with the chunk's number. A
+staged key deleted by a later chunk is not written, and one staged again after
+the deletion is. The staged rows are the ones that the rows written one chunk
+at a time would have left.
+
+``profile_keys`` has no foreign key to ``profiles`` (it cost more than the
+keys' index: migration c0019), so the store keeps the rule itself: a key is
+written only for a profile that exists when it is written. A profile another
+session deleted after the import read it is gone when the stage is written
+(that session locked the profile, deleted its keys, then the profile), and its
+staged keys are dropped with it. Whoever deletes a profile or rewrites its keys
+locks its row first (:func:`.editing.delete_profile`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, Index, Integer, LargeBinary, MetaData, String, Table
+
+from audiencehub.campaign.schema import profile_keys, profiles
+from audiencehub.db.bulk import bulk_insert
+from audiencehub.db.types import ID
+
+__all__ = ["KEY_COLUMNS", "KeyStage"]
+
+#: a ``profile_keys`` row's columns, in the order its rows are written
+KEY_COLUMNS = ("scheme", "kind", "digest", "profile_id")
+
+#: PostgreSQL's memory for the final sort; larger stages spill to disk, a little slower
+_SORT_MEMORY = "256MB"
+
+_temporary = MetaData()
+
+
+def _stage_table(name: str) -> Table:
+    return Table(
+        name,
+        _temporary,
+        Column("scheme", String(16), nullable=False),
+        Column("kind", String(8), nullable=False),
+        Column("digest", LargeBinary(32), nullable=False),
+        Column("profile_id", ID, nullable=False),
+        Column("chunk", Integer, nullable=False),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+_added = _stage_table("profile_keys_staged")
+_deleted = _stage_table("profile_keys_unstaged")
+# deletions are few (a changed email or phone); the final anti-join looks each one up
+Index("profile_keys_unstaged_key", *(_deleted.c[name] for name in KEY_COLUMNS))
+
+
+class KeyStage:
+    """The keys one transaction will write to ``profile_keys`` when it calls :meth:`write`.
+
+    The temporary tables belong to the transaction: PostgreSQL drops them at its
+    end, and :meth:`write` drops them on SQLite (a rollback does too).
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._chunk = 0
+        self.staged = 0
+        for table in (_added, _deleted):
+            table.create(connection)  # with its index
+
+    def next_chunk(self) -> None:
+        """Later deletions undo only what was staged before them."""
+        self._chunk += 1
+
+    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Stage ``profile_keys`` rows (:data:`KEY_COLUMNS` order)."""
+        self._put(_added, rows)
+        self.staged += len(rows)
+
+    def delete(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Note that these rows were deleted: the ones staged before are not written."""
+        self._put(_deleted, rows)
+
+    def _put(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            chunk = self._chunk
+            bulk_insert(
+                self._connection, table, [*KEY_COLUMNS, "chunk"], ((*r, chunk) for r in rows)
+            )
+
+    def write(self) -> None:
+        """Write the staged keys that stand and whose profile exists, in the order of
+        ``profile_keys``' primary key."""
+        connection = self._connection
+        added, deleted = _added.name, _deleted.name
+        columns = ", ".join(KEY_COLUMNS)
+        same = " AND ".join(f"d.{name} = a.{name}" for name in KEY_COLUMNS)
+        if connection.dialect.name == "postgresql":
+            # the sort stays in memory: a million keys take about 130 MB
+            connection.exec_driver_sql(f"SET LOCAL work_mem = '{_SORT_MEMORY}'")
+        connection.exec_driver_sql(
+            f"INSERT INTO {profile_keys.name} ({columns}) "
+            f"SELECT {', '.join(f'a.{name}' for name in KEY_COLUMNS)} FROM {added} a "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {deleted} d WHERE {same} AND d.chunk > a.chunk) "
+            f"AND EXISTS (SELECT 1 FROM {profiles.name} p WHERE p.id = a.profile_id) "
+            # by digest alone: a scheme and kind's keys come in the index's order,
+            # and sorting on the leading (nearly constant) columns costs twice as much
+            "ORDER BY a.digest"
+        )
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("RESET work_mem")
+        for table in (_added, _deleted):
+            table.drop(self._connection)
