@@ -28,7 +28,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Index, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
 
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.db.bulk import bulk_insert
@@ -54,6 +64,8 @@ def _stage_table(name: str) -> Table:
         Column("digest", LargeBinary(32), nullable=False),
         Column("profile_id", ID, nullable=False),
         Column("chunk", Integer, nullable=False),
+        # the profile was created in this transaction: no other session can delete it
+        Column("created", Boolean, nullable=False),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
@@ -89,25 +101,29 @@ class KeyStage:
         """Later deletions undo only what was staged before them."""
         self._chunk += 1
 
-    def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Stage ``profile_keys`` rows (:data:`KEY_COLUMNS` order)."""
+    def add(self, rows: Sequence[tuple[Any, ...]], *, created: bool = False) -> None:
+        """Stage ``profile_keys`` rows (:data:`KEY_COLUMNS` order); ``created`` when their
+        profiles were created in this transaction (their existence is not checked again)."""
         if not self._staging:
             if rows:
                 bulk_insert(self._connection, profile_keys, KEY_COLUMNS, rows)
         else:
-            self._put(_added, rows)
+            self._put(_added, rows, created)
         self.staged += len(rows)
 
     def delete(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Note that these rows were deleted: the ones staged before are not written."""
         if self._staging:
-            self._put(_deleted, rows)
+            self._put(_deleted, rows, False)
 
-    def _put(self, table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _put(self, table: Table, rows: Sequence[tuple[Any, ...]], created: bool) -> None:
         if rows:
             chunk = self._chunk
             bulk_insert(
-                self._connection, table, [*KEY_COLUMNS, "chunk"], ((*r, chunk) for r in rows)
+                self._connection,
+                table,
+                [*KEY_COLUMNS, "chunk", "created"],
+                ((*r, chunk, created) for r in rows),
             )
 
     def write(self) -> None:
@@ -124,7 +140,9 @@ class KeyStage:
             f"SELECT {', '.join(f'a.{name}' for name in KEY_COLUMNS)} FROM {_added.name} a "
             f"WHERE NOT EXISTS (SELECT 1 FROM {_deleted.name} d "
             f"WHERE {same} AND d.chunk > a.chunk) "
-            f"AND EXISTS (SELECT 1 FROM {profiles.name} p WHERE p.id = a.profile_id) "
+            # checked only when needed: the hashed look-up is built on its first use
+            f"AND (a.created OR EXISTS (SELECT 1 FROM {profiles.name} p "
+            "WHERE p.id = a.profile_id)) "
             # by digest alone: a scheme and kind's keys come in the index's order,
             # and sorting on the leading (nearly constant) columns costs twice as much
             "ORDER BY a.digest"

@@ -209,6 +209,7 @@ def _write(
     new = [p for p in pending if p.profile_id is None]
     dirty = [p for p in pending if p.dirty]
     key_rows: list[tuple[Any, ...]] = []
+    created_keys: list[tuple[Any, ...]] = []
     stale: list[dict[str, Any]] = []
     if new:
         unset_flags = tuple(sorted(FLAG_COLUMNS - set(columns)))
@@ -222,7 +223,7 @@ def _write(
             connection, profiles, names, rows, constants={"created_at": now, "updated_at": now}
         )
         for profile_id, p in zip(_new_ids(connection, ids, len(new)), new, strict=True):
-            key_rows.extend(profile_key_rows(profile_id, p.keys, p.keys))
+            created_keys.extend(profile_key_rows(profile_id, p.keys, p.keys))
     if dirty:
         statement = (
             update(profiles)
@@ -260,11 +261,12 @@ def _write(
             if p.profile_id is not None:
                 key_rows.extend(profile_key_rows(p.profile_id, p.keys, p.changed_kinds))
     if stage is not None:
+        stage.add(created_keys, created=True)
         stage.add(key_rows)
         stage.next_chunk()
-    elif key_rows:
-        bulk_insert(connection, profile_keys, KEY_COLUMNS, key_rows)
-    if key_rows or stale:
+    elif created_keys or key_rows:
+        bulk_insert(connection, profile_keys, KEY_COLUMNS, created_keys + key_rows)
+    if created_keys or key_rows or stale:
         keys_changed(connection)
 
 
