@@ -9,16 +9,19 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
-from audiencehub.campaign import UpsertKey, get_profile, import_profiles
+from audiencehub.campaign import UpsertKey, count_profiles, get_profile, import_profiles
 from audiencehub.campaign.profiles import file_import
 from audiencehub.campaign.profiles.editing import delete_profile
 from audiencehub.campaign.profiles.key_stage import KeyStage
 from audiencehub.campaign.schema import profile_keys, profiles
+from audiencehub.errors import StorageError
 from audiencehub.identity import HashScheme, IdKind
 from audiencehub.identity.hashing import digest
+from audiencehub.workspace import init_workspace
 from tests.campaign.profiles.test_file_import import write
+from tests.helpers import drop_pg_database, new_pg_database, pg_admin, pg_database_url
 
 
 def _aam(email: str) -> bytes:
@@ -160,3 +163,33 @@ def test_a_profile_deleted_after_an_import_changed_it_loses_the_new_keys_too(wor
     )
     assert deleted.wait(60)
     assert _keys(workspace) == set()
+
+
+@pytest.mark.postgres
+def test_an_account_that_may_not_create_temporary_tables_is_told_what_to_grant(tmp_path):
+    """The import stages keys in a temporary table: without the privilege it stops with a
+    StorageError naming the grant, and nothing is imported."""
+    name = new_pg_database()
+    role = f"{name}_owner"
+    try:
+        pg_admin(f'CREATE ROLE "{role}" LOGIN')
+        pg_admin(f'ALTER DATABASE "{name}" OWNER TO "{role}"')
+        pg_admin(f'REVOKE TEMPORARY ON DATABASE "{name}" FROM PUBLIC, "{role}"')
+        url = make_url(pg_database_url(name)).set(username=role, password=None)
+        url_text = url.render_as_string(hide_password=False)
+        workspace = init_workspace(
+            tmp_path / "ws", campaign_db_url=url_text, people_db_url=url_text
+        )
+        try:
+            with pytest.raises(StorageError) as raised:
+                import_profiles(
+                    workspace.campaign, write(tmp_path / "p.csv", [["email"], ["jo@x.org"]])
+                )
+            assert "GRANT TEMPORARY" in raised.value.hint
+            with workspace.campaign.connect() as connection:
+                assert count_profiles(connection) == 0
+        finally:
+            workspace.dispose()
+    finally:
+        drop_pg_database(name)
+        pg_admin(f'DROP ROLE IF EXISTS "{role}"')
