@@ -34,16 +34,13 @@ from sqlalchemy import (
     Connection,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
-    String,
     Table,
 )
 from sqlalchemy.exc import DBAPIError
 
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.db.bulk import bulk_insert
-from audiencehub.db.types import ID
 from audiencehub.errors import StorageError
 
 __all__ = ["KEY_COLUMNS", "KeyStage"]
@@ -63,13 +60,11 @@ def _stage_table(name: str) -> Table:
     return Table(
         name,
         _temporary,
-        Column("scheme", String(16), nullable=False),
-        Column("kind", String(8), nullable=False),
-        Column("digest", LargeBinary(32), nullable=False),
-        Column("profile_id", ID, nullable=False),
+        *(Column(column, profile_keys.c[column].type, nullable=False) for column in KEY_COLUMNS),
         Column("chunk", Integer, nullable=False),
-        # the profile was created in this transaction: no other session can delete it
-        Column("created", Boolean, nullable=False),
+        # the profile is held by this transaction (created or locked): no other session
+        # can delete it before the stage is written
+        Column("held", Boolean, nullable=False),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
@@ -114,14 +109,14 @@ class KeyStage:
         """Later deletions undo only what was staged before them."""
         self._chunk += 1
 
-    def add(self, rows: Sequence[tuple[Any, ...]], *, created: bool = False) -> None:
-        """Stage ``profile_keys`` rows (:data:`KEY_COLUMNS` order); ``created`` when their
-        profiles were created in this transaction (their existence is not checked again)."""
+    def add(self, rows: Sequence[tuple[Any, ...]], *, held: bool = False) -> None:
+        """Stage ``profile_keys`` rows (:data:`KEY_COLUMNS` order); ``held`` when this
+        transaction created or locked their profiles (their existence is not checked again)."""
         if not self._staging:
             if rows:
                 bulk_insert(self._connection, profile_keys, KEY_COLUMNS, rows)
         else:
-            self._put(_added, rows, created)
+            self._put(_added, rows, held)
         self.staged += len(rows)
 
     def delete(self, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -129,14 +124,14 @@ class KeyStage:
         if self._staging:
             self._put(_deleted, rows, False)
 
-    def _put(self, table: Table, rows: Sequence[tuple[Any, ...]], created: bool) -> None:
+    def _put(self, table: Table, rows: Sequence[tuple[Any, ...]], held: bool) -> None:
         if rows:
             chunk = self._chunk
             bulk_insert(
                 self._connection,
                 table,
-                [*KEY_COLUMNS, "chunk", "created"],
-                ((*r, chunk, created) for r in rows),
+                [*KEY_COLUMNS, "chunk", "held"],
+                ((*r, chunk, held) for r in rows),
             )
 
     def write(self) -> None:
@@ -154,7 +149,7 @@ class KeyStage:
             f"WHERE NOT EXISTS (SELECT 1 FROM {_deleted.name} d "
             f"WHERE {same} AND d.chunk > a.chunk) "
             # checked only when needed: the hashed look-up is built on its first use
-            f"AND (a.created OR EXISTS (SELECT 1 FROM {profiles.name} p "
+            f"AND (a.held OR EXISTS (SELECT 1 FROM {profiles.name} p "
             "WHERE p.id = a.profile_id)) "
             # by digest alone: a scheme and kind's keys come in the index's order,
             # and sorting on the leading (nearly constant) columns costs twice as much

@@ -88,16 +88,16 @@ def apply_changes(
     changes: Sequence[ProfileChange],
     schemes: Sequence[HashScheme],
     *,
+    stage: KeyStage,
     resubscribe: bool = False,
-    stage: KeyStage | None = None,
 ) -> ChunkOutcome:
     """Upsert a chunk of validated rows, in file order, inside the caller's transaction.
 
     ``schemes`` are the schemes in use, to find the keys an email or phone change
     makes stale. An opt-out the person made through an unsubscribe link is not
     undone by a row's "no" unless ``resubscribe`` says the file carries renewed
-    consent; then the person's record of it is cleared too. New keys go to
-    ``stage`` when one is given (the caller writes it after its last chunk).
+    consent; then the person's record of it is cleared too. Keys go through
+    ``stage``, which the caller writes after its last chunk.
     """
     outcome = ChunkOutcome()
     merger = Merger(mapping, resubscribe=resubscribe)
@@ -203,7 +203,7 @@ def _write(
     connection: Connection,
     columns: tuple[str, ...],
     pending: list[_Pending],
-    stage: KeyStage | None,
+    stage: KeyStage,
 ) -> None:
     now = datetime.now(UTC)
     new = [p for p in pending if p.profile_id is None]
@@ -255,17 +255,13 @@ def _write(
                 ),
                 stale,
             )
-            if stage is not None:
-                stage.delete(stale_rows)
+            stage.delete(stale_rows)
         for p in dirty:
             if p.profile_id is not None:
                 key_rows.extend(profile_key_rows(p.profile_id, p.keys, p.changed_kinds))
-    if stage is not None:
-        stage.add(created_keys, created=True)
-        stage.add(key_rows)
-        stage.next_chunk()
-    elif created_keys or key_rows:
-        bulk_insert(connection, profile_keys, KEY_COLUMNS, created_keys + key_rows)
+    stage.add(created_keys, held=True)
+    stage.add(key_rows)
+    stage.next_chunk()
     if created_keys or key_rows or stale:
         keys_changed(connection)
 
@@ -365,7 +361,7 @@ def add_key_schemes(connection: Connection, schemes: Sequence[HashScheme]) -> in
         for profile_id, email, phone in batch:
             keys = key_digests(email, phone, new, kinds)
             rows.extend(profile_key_rows(profile_id, keys, keys))
-        stage.add(rows)
+        stage.add(rows, held=True)  # locked above
         last_id = batch[-1][0]
     stage.write()
     return stage.staged
