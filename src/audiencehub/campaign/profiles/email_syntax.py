@@ -2,7 +2,7 @@
 
 ``email-validator`` costs about 25 microseconds an address, which alone caps an
 import at 40,000 rows/s on one core. Most addresses are plain ASCII dot-atoms;
-:data:`_PLAIN` accepts only a strict subset of what ``email-validator`` accepts
+:data:`PLAIN` accepts only a strict subset of what ``email-validator`` accepts
 (a property test holds it to that), and everything else, including every
 rejection and its reason, goes to the library.
 """
@@ -15,26 +15,26 @@ from email_validator import EmailNotValidError, validate_email
 
 from audiencehub.errors import InvalidEmail
 
-__all__ = ["check_email", "is_plain_email"]
+__all__ = ["ADDRESS_MAX", "LOCAL_MAX", "PLAIN", "SPECIAL_USE", "check_email", "is_plain_email"]
 
-_PLAIN = re.compile(
+PLAIN = re.compile(
     r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"  # local part: dot-atom, common characters
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"  # DNS labels
     r"[A-Za-z]{2,24}"  # alphabetic top-level domain
 )
 # Special-use names RFC 6761 and RFC 7686 reserve; email-validator refuses them.
-_SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
-_LOCAL_MAX, _ADDRESS_MAX = 64, 254
+SPECIAL_USE = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
+LOCAL_MAX, ADDRESS_MAX = 64, 254
 
 
 def is_plain_email(address: str) -> bool:
     """True when ``address`` is a plain ASCII address that email-validator accepts."""
-    if len(address) > _ADDRESS_MAX or not _PLAIN.fullmatch(address):
+    if len(address) > ADDRESS_MAX or not PLAIN.fullmatch(address):
         return False
     local, domain = address.split("@")
-    if len(local) > _LOCAL_MAX or "--" in domain:  # leave IDNA look-alikes to the library
+    if len(local) > LOCAL_MAX or "--" in domain:  # leave IDNA look-alikes to the library
         return False
-    return domain.rsplit(".", 1)[1].lower() not in _SPECIAL_USE
+    return domain.rsplit(".", 1)[1].lower() not in SPECIAL_USE
 
 
 def check_email(address: str) -> None:

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, build_mapping
+from audiencehub.campaign.profiles.first_load import FirstLoad, load_first, profiles_empty
 from audiencehub.campaign.profiles.key_stage import KeyStage
 from audiencehub.campaign.profiles.rows import (
     PackedBlock,
@@ -35,8 +36,9 @@ from audiencehub.campaign.profiles.rows import (
 )
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, schemes_in_use
 from audiencehub.db.locks import write_lock
+from audiencehub.engines.session import memory_limit_of
 from audiencehub.errors import InputFileError
-from audiencehub.files import open_private_text, private_dir
+from audiencehub.files import open_private_text, private_dir, scratch_folder
 from audiencehub.formats.compression import CORRUPT, gzip_reader
 
 __all__ = ["ImportReport", "Progress", "import_profiles"]
@@ -99,7 +101,8 @@ class _Source:
             raise InputFileError(f"cannot open {path}: {exc.strerror}") from None
         self.size = path.stat().st_size
         binary: IO[bytes] = self.raw
-        if self.raw.read(2) == _GZIP_MAGIC:
+        self.gzipped = self.raw.read(2) == _GZIP_MAGIC
+        if self.gzipped:
             binary = gzip_reader(self.raw)
         self.raw.seek(0)
         self.text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
@@ -248,40 +251,28 @@ def import_profiles(
             write_lock(connection, "campaign profile import", what="the import")
             stage = KeyStage(connection)
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
-            pool_size = workers or os.cpu_count() or 1
-            # PostgreSQL answers each statement over a socket: it gets fewer, larger chunks
-            postgresql = connection.dialect.name == "postgresql"
-            least = _PG_CHUNK_ROWS if postgresql else 1
-            changes: list[ProfileChange] = []
-            ahead = _PG_BLOCKS_AHEAD if postgresql else _BLOCKS_AHEAD
-            blocks = _validated(source.blocks(), validator, sep, pool_size, ahead)
-            for results in itertools.chain(blocks, [None]):
-                if results is not None:
-                    read += len(results)
-                    for result in results:
-                        if isinstance(result, RejectedRow):
-                            rejects.add(result)
-                        else:
-                            changes.append(result)
-                    if len(changes) < least:
-                        continue
-                chunk = apply_changes(
-                    connection,
-                    column_mapping,
-                    changes,
-                    validator.schemes,
-                    resubscribe=resubscribe,
-                    stage=stage,
-                )
-                changes = []
-                for rejected in chunk.rejected:
-                    rejects.add(rejected)
-                outcome.inserted += chunk.inserted
-                outcome.updated += chunk.updated
-                outcome.unchanged += chunk.unchanged
-                outcome.kept_opt_outs += chunk.kept_opt_outs
+            first = (
+                _first_load(connection, source, sep, validator, stage, rejects, resubscribe)
+                if connection.dialect.name == "postgresql" and profiles_empty(connection)
+                else None
+            )
+            if first is not None:
+                read, outcome = first
                 if progress is not None:
-                    progress(source.raw.tell(), source.size)
+                    progress(source.size, source.size)
+            else:
+                read = _apply_rows(
+                    connection,
+                    source,
+                    sep,
+                    validator,
+                    stage,
+                    rejects,
+                    outcome,
+                    pool_size=workers or os.cpu_count() or 1,
+                    resubscribe=resubscribe,
+                    progress=progress,
+                )
             stage.write()
     except UnicodeDecodeError as exc:
         _discard(rejects)
@@ -316,6 +307,88 @@ def import_profiles(
         rejects_path=kept,
         seconds=time.perf_counter() - started,
     )
+
+
+def _first_load(
+    connection: Connection,
+    source: _Source,
+    delimiter: str,
+    validator: RowValidator,
+    stage: KeyStage,
+    rejects: _Rejects,
+    resubscribe: bool,
+) -> tuple[int, ChunkOutcome] | None:
+    """The file loaded into the empty store by columns (:mod:`.first_load`), or ``None``
+    when the row import must read it (see :meth:`.FirstLoad.check`)."""
+    with scratch_folder(None, "profile-load") as scratch:
+        load = FirstLoad(
+            source.path,
+            gzipped=source.gzipped,
+            delimiter=delimiter,
+            validator=validator,
+            scratch=scratch,
+            memory_limit=memory_limit_of(connection.engine),
+        )
+        try:
+            if not load.check():
+                return None
+            outcome = load_first(connection, load, stage, rejects.add, resubscribe=resubscribe)
+        finally:
+            load.close()
+    return None if outcome is None else (load.read, outcome)
+
+
+def _apply_rows(
+    connection: Connection,
+    source: _Source,
+    sep: str,
+    validator: RowValidator,
+    stage: KeyStage,
+    rejects: _Rejects,
+    outcome: ChunkOutcome,
+    *,
+    pool_size: int,
+    resubscribe: bool,
+    progress: Progress | None,
+) -> int:
+    """Validate the file's rows in the worker pool and apply them chunk by chunk, in file
+    order, adding to ``outcome``; returns how many rows were read."""
+    read = 0
+    # PostgreSQL answers each statement over a socket: it gets fewer, larger chunks
+    postgresql = connection.dialect.name == "postgresql"
+    least = _PG_CHUNK_ROWS if postgresql else 1
+    changes: list[ProfileChange] = []
+    ahead = _PG_BLOCKS_AHEAD if postgresql else _BLOCKS_AHEAD
+    blocks = _validated(source.blocks(), validator, sep, pool_size, ahead)
+    column_mapping = validator.mapping
+    for results in itertools.chain(blocks, [None]):
+        if results is not None:
+            read += len(results)
+            for result in results:
+                if isinstance(result, RejectedRow):
+                    rejects.add(result)
+                else:
+                    changes.append(result)
+            if len(changes) < least:
+                continue
+        chunk = apply_changes(
+            connection,
+            column_mapping,
+            changes,
+            validator.schemes,
+            resubscribe=resubscribe,
+            stage=stage,
+        )
+        changes = []
+        for rejected in chunk.rejected:
+            rejects.add(rejected)
+        outcome.inserted += chunk.inserted
+        outcome.updated += chunk.updated
+        outcome.unchanged += chunk.unchanged
+        outcome.kept_opt_outs += chunk.kept_opt_outs
+        if progress is not None:
+            progress(source.raw.tell(), source.size)
+    return read
 
 
 def _discard(rejects: _Rejects | None) -> None:

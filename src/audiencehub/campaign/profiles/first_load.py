@@ -1,0 +1,595 @@
+"""The first load of a profile base on PostgreSQL: checked by columns, COPY'd once, indexed after.
+
+The row-by-row import (:mod:`.file_import`) spends about 60 CPU microseconds a
+row: checking each field in Python, merging each row with the stored profile,
+and PostgreSQL keeping three indexes up to date in random order. When the
+profile table is empty, which is how a profile base arrives (a CRM's whole
+export, tens of millions of rows), there is nothing to merge with, so:
+
+- DuckDB reads the file as lines and checks the plain rows by columns: the
+  same tests as the Python checks' fast paths (:mod:`.email_syntax`, ISO dates
+  and countries, yes/no flags, text lengths), and computes each key's SHA-256;
+- phone numbers, which need the numbering plans, go through the very function
+  the row import uses (:func:`~audiencehub.identity.normalize.to_e164`), once
+  for each distinct number and region;
+- every row the columns do not accept (a quoted field, white space other than
+  spaces, a width, a value a fast path leaves to the library) is checked by the
+  row import's own validator, which gives the same result and the same reason;
+  so are rows whose key occurs more than once in the file, which are merged in
+  file order by the row import's own :func:`.store.apply_changes`;
+- the rest is COPY'd into ``profiles`` and ``profile_keys`` with their indexes
+  dropped and built once at the end (:mod:`audiencehub.db.index_builds`).
+
+The outcome is the row import's, row for row: the same profiles, keys, counts,
+rejected lines and reasons (``tests/campaign/profiles/test_first_load.py`` holds
+the two side by side). Files it cannot read line by line the same way (a
+quoted field over several lines, bytes that are not UTF-8) are left to the row
+import, which says what is wrong with them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Connection, exists, select
+
+from audiencehub.campaign.profiles.email_syntax import ADDRESS_MAX, LOCAL_MAX, PLAIN, SPECIAL_USE
+from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, UpsertKey
+from audiencehub.campaign.profiles.key_stage import KeyStage
+from audiencehub.campaign.profiles.merging import FLAG_COLUMNS
+from audiencehub.campaign.profiles.rows import (
+    COUNTRIES,
+    ProfileChange,
+    RejectedRow,
+    RowValidator,
+)
+from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, keys_changed
+from audiencehub.campaign.schema import profile_keys, profiles
+from audiencehub.db.bulk import reserved_ids
+from audiencehub.db.index_builds import indexes_built_after, lock_exclusively
+from audiencehub.errors import InvalidInput
+from audiencehub.formats.compression import CORRUPT, gzip_reader
+from audiencehub.identity.normalize import OWN_EMAIL_RULES, normalize_e164, normalize_email, to_e164
+from audiencehub.identity.schemes import HashScheme, IdKind
+
+__all__ = ["FirstLoad", "load_first", "profiles_empty"]
+
+_CHUNK_ROWS = 25_000  # rows of the row-by-row merge applied at a time, as the row import
+_COPY_BLOCK = 1 << 20
+_MAX_TEXT = 255  # bytes here; a longer value may still fit in characters: the validator says
+_TRUE = ("1", "true", "t", "yes", "y")
+_FALSE = ("0", "false", "f", "no", "n")
+
+
+# Every character Python's str.strip() removes, but the space: a line holding one goes to
+# the validator, so that DuckDB's trim (spaces only) strips exactly what Python strips.
+@cache
+def _other_space() -> str:
+    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c != " ")
+
+
+# A date the validator reads the same: four-digit year from 1, month and day in range
+_ISO_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
+
+Reject = Callable[[RejectedRow], None]
+
+
+def profiles_empty(connection: Connection) -> bool:
+    """True when the store holds no profile: an import would be a first load."""
+    return not connection.execute(select(exists().select_from(profiles))).scalar_one()
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _regex_class(characters: str) -> str:
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in characters) + "]"
+
+
+class FirstLoad:
+    """One file's first load: the DuckDB session that reads and checks it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        gzipped: bool,
+        delimiter: str,
+        validator: RowValidator,
+        scratch: Path,
+        memory_limit: str,
+    ) -> None:
+        self.path, self.gzipped, self.delimiter = path, gzipped, delimiter
+        self.validator = validator
+        self.mapping: ColumnMapping = validator.mapping
+        self.scratch = scratch
+        self.db = duckdb.connect(
+            config={
+                "memory_limit": memory_limit,
+                "temp_directory": str(scratch),
+                "preserve_insertion_order": True,  # line numbers are read from the order
+            }
+        )
+        self.read = 0
+        self.rejected: list[RejectedRow] = []
+        self.changes: list[ProfileChange] = []  # merged row by row, in file order
+        self.fast = 0  # rows COPY'd
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- reading ---------------------------------------------------------------------
+
+    def check(self) -> bool:
+        """Read and check the file; False when it must go through the row import instead."""
+        if self.gzipped and not _gzip_intact(self.path):
+            return False  # DuckDB reads a cut-short stream without a word: the row import says
+        try:
+            self._read_lines()
+        except duckdb.Error:
+            return False  # not UTF-8, unreadable: the row import names the problem
+        quoted = self.db.execute(
+            "SELECT line, text FROM body WHERE NOT simple ORDER BY line"
+        ).fetchall()
+        for _, text in quoted:
+            if _ends_in_quotes(text, self.delimiter):
+                return False  # a field spans lines: the row import reads those
+        quoted_lines = set(quoted)
+        [(self.read,)] = self.db.execute("SELECT count(*) FROM body WHERE simple").fetchall()
+        self._check_columns()
+        self._check_phones()
+        self._check_keys()
+        unchecked = self.db.execute(
+            "SELECT line, text FROM checked WHERE NOT plain ORDER BY line"
+        ).fetchall()
+        for line, text in sorted(quoted + unchecked):
+            results = self.validator.validate_block(line, text + "\n", self.delimiter)
+            if (line, text) in quoted_lines:
+                self.read += len(results)  # a quoted line may hold no record ("")
+            for result in results:
+                if isinstance(result, RejectedRow):
+                    self.rejected.append(result)
+                else:
+                    self.changes.append(result)
+        self._split()
+        return True
+
+    def _read_lines(self) -> None:
+        compression = "gzip" if self.gzipped else "none"
+        other = _other_space().replace(self.delimiter, "")
+        self.db.execute(
+            f"""
+            CREATE TABLE body AS
+            SELECT line, text,
+                   NOT contains(text, '"') AND NOT contains(text, chr(0))
+                   AND NOT regexp_matches(text, {_sql_text(_regex_class(other))}) AS simple
+            FROM (
+                SELECT row_number() OVER () AS line, text
+                FROM read_csv({_sql_text(str(self.path))}, columns = {{'text': 'VARCHAR'}},
+                              header = false, delim = chr(0), quote = '', escape = '',
+                              auto_detect = false, strict_mode = false,
+                              compression = '{compression}')
+            )
+            WHERE line > 1 AND text IS NOT NULL AND text <> ''
+            """
+        )
+
+    def _field(self, index: int) -> str:
+        return f"nullif(trim(f[{index + 1}]), '')"
+
+    def _check_columns(self) -> None:
+        """One row per simple line: its fields, and whether the column checks accept it."""
+        mapping = self.mapping
+        sep = _sql_text(self.delimiter)
+        columns: list[str] = []
+        tests: list[str] = [f"len(f) = {mapping.width}"]
+        column_of = {field: index for index, field in mapping.fields}
+        for index, field in mapping.fields:
+            value = self._field(index)
+            name = field.value
+            if field is ProfileField.EMAIL:
+                columns.append(f"{value} AS email")
+                tests.append(
+                    f"(email IS NULL OR (strlen(email) <= {ADDRESS_MAX}"
+                    f" AND regexp_full_match(email, {_sql_text(PLAIN.pattern)})"
+                    f" AND strlen(split_part(email, '@', 1)) <= {LOCAL_MAX}"
+                    " AND NOT contains(split_part(email, '@', 2), '--')"
+                    " AND lower(regexp_extract(email, '[^.]*$')) NOT IN "
+                    f"({', '.join(_sql_text(s) for s in sorted(SPECIAL_USE))})))"
+                )
+            elif field is ProfileField.COUNTRY:
+                columns.append(f"upper({value}) AS country")
+                tests.append(
+                    "(country IS NULL OR (regexp_full_match(country, '[A-Z]{2}') "
+                    "AND country IN (SELECT code FROM countries)))"
+                )
+            elif field is ProfileField.BIRTH_DATE:
+                columns.append(f"{value} AS birth_text")
+                columns.append(f"try_cast({value} AS DATE) AS birth_date")
+                tests.append(
+                    "(birth_text IS NULL OR (regexp_full_match(birth_text, "
+                    f"'{_ISO_DATE}') AND birth_date IS NOT NULL))"
+                )
+            elif name in FLAG_COLUMNS:
+                columns.append(
+                    f"CASE WHEN {value} IS NULL THEN 0 WHEN lower({value}) IN "
+                    f"({', '.join(map(_sql_text, _TRUE))}) THEN 1 WHEN lower({value}) IN "
+                    f"({', '.join(map(_sql_text, _FALSE))}) THEN 2 END AS {name}_said"
+                )
+                tests.append(f"{name}_said IS NOT NULL")
+            elif field is ProfileField.MOBILE_PHONE:
+                columns.append(f"{value} AS phone_text")
+            else:  # text
+                columns.append(f"{value} AS {name}")
+                tests.append(f"({name} IS NULL OR strlen({name}) <= {_MAX_TEXT})")
+        if ProfileField.MOBILE_PHONE in column_of:
+            region = (
+                _sql_text(self.validator.default_region)
+                if self.validator.default_region
+                else "NULL::VARCHAR"
+            )
+            if ProfileField.COUNTRY in column_of:
+                region = f"CASE WHEN country IN (SELECT code FROM countries) THEN country ELSE {region} END"
+            columns.append(f"{region} AS region")
+        for index, name in mapping.attributes:
+            columns.append(f"{self._field(index)} AS {_attribute_column(name)}")
+        key = "email" if mapping.key is UpsertKey.EMAIL else "crm_id"
+        tests.append(f"{key} IS NOT NULL")
+        self.db.execute(
+            "CREATE TABLE countries AS SELECT unnest($codes) AS code", {"codes": sorted(COUNTRIES)}
+        )
+        self.db.execute(
+            f"""
+            CREATE TABLE checked AS
+            SELECT * EXCLUDE (f), {" AND ".join(tests)} AS plain
+            FROM (
+                SELECT line, text, f, {", ".join(columns) or "NULL AS nothing"}
+                FROM (SELECT line, text, string_split(text, {sep}) AS f FROM body WHERE simple)
+            )
+            """
+        )
+
+    def _check_phones(self) -> None:
+        """Each distinct number and region read once by :func:`to_e164`; a number it
+        refuses sends its row to the validator, for the reason."""
+        if not any(field is ProfileField.MOBILE_PHONE for _, field in self.mapping.fields):
+            return
+        pairs = self.db.execute(
+            "SELECT DISTINCT phone_text, region FROM checked WHERE plain AND phone_text IS NOT NULL"
+        ).fetchall()
+        texts, regions, numbers = [], [], []
+        for text, region in pairs:
+            try:
+                number: str | None = to_e164(text, region)
+            except (InvalidInput, ValueError):
+                number = None
+            texts.append(text)
+            regions.append(region)
+            numbers.append(number)
+        self.db.register(
+            "phones",
+            pa.table(
+                {"text": texts, "region": regions, "e164": numbers},
+                schema=pa.schema(
+                    [("text", pa.string()), ("region", pa.string()), ("e164", pa.string())]
+                ),
+            ),
+        )
+        self.db.execute(
+            """
+            CREATE OR REPLACE TABLE checked AS
+            SELECT c.*, p.e164 AS mobile_phone,
+                   c.plain AND (c.phone_text IS NULL OR p.e164 IS NOT NULL) AS plain_ok
+            FROM checked c
+            LEFT JOIN phones p ON p.text = c.phone_text AND p.region IS NOT DISTINCT FROM c.region
+            """
+        )
+        self.db.execute("ALTER TABLE checked DROP COLUMN plain")
+        self.db.execute("ALTER TABLE checked RENAME COLUMN plain_ok TO plain")
+        self.db.unregister("phones")
+
+    def _key_sources(self) -> list[tuple[HashScheme, IdKind]]:
+        mapped = self.mapping.mapped_fields
+        kinds = [
+            kind
+            for kind, field in (
+                (IdKind.EMAIL, ProfileField.EMAIL),
+                (IdKind.PHONE, ProfileField.MOBILE_PHONE),
+            )
+            if field in mapped
+        ]
+        return [(s, k) for k in kinds for s in self.validator.schemes if k in s.kinds]
+
+    def _check_keys(self) -> None:
+        """The normal form each key is hashed from, per scheme: in SQL where it is the
+        plain form, else from the normaliser itself once per distinct value (a value it
+        refuses sends the row to the validator)."""
+        selects = ["line"]
+        for scheme, kind in self._key_sources():
+            column = f"key_{scheme.value}_{kind.value}"
+            if kind is IdKind.EMAIL and scheme not in OWN_EMAIL_RULES:
+                selects.append(f"lower(email) AS {column}")
+                continue
+            if kind is IdKind.PHONE and scheme is HashScheme.GOOGLE:
+                selects.append(f"mobile_phone AS {column}")
+                continue
+            if kind is IdKind.PHONE and scheme is HashScheme.META:
+                selects.append(f"substr(mobile_phone, 2) AS {column}")
+                continue
+            source = "email" if kind is IdKind.EMAIL else "mobile_phone"
+            values = [
+                v
+                for (v,) in self.db.execute(
+                    f"SELECT DISTINCT {source} FROM checked WHERE plain AND {source} IS NOT NULL"
+                ).fetchall()
+            ]
+            normals: list[str | None] = []
+            for value in values:
+                try:
+                    normals.append(
+                        normalize_email(value, scheme)
+                        if kind is IdKind.EMAIL
+                        else normalize_e164(value, scheme)
+                    )
+                except (InvalidInput, ValueError):
+                    normals.append(None)
+            self.db.register(
+                f"map_{column}",
+                pa.table(
+                    {
+                        "value": pa.array(values, pa.string()),
+                        "normal": pa.array(normals, pa.string()),
+                    }
+                ),
+            )
+            self.db.execute(
+                f"""
+                CREATE OR REPLACE TABLE checked AS
+                SELECT c.* EXCLUDE (plain), m.normal AS {column},
+                       c.plain AND (c.{source} IS NULL OR m.normal IS NOT NULL) AS plain
+                FROM checked c LEFT JOIN map_{column} m ON m.value = c.{source}
+                """
+            )
+            self.db.unregister(f"map_{column}")
+            selects.append(column)
+        self.key_columns = [s.rsplit(" ", 1)[-1] for s in selects[1:]]
+        self.db.execute(
+            f"CREATE TABLE normals AS SELECT {', '.join(selects)} FROM checked WHERE plain"
+        )
+
+    # --- merging -------------------------------------------------------------------
+
+    def _split(self) -> None:
+        """Which rows are COPY'd, which merged in file order, which lose their CRM id."""
+        mapping = self.mapping
+        key = "lower(email)" if mapping.key is UpsertKey.EMAIL else "crm_id"
+        crm = "crm_id" if "crm_id" in mapping.value_columns else "NULL::VARCHAR"
+        at = mapping.value_columns.index("crm_id") if "crm_id" in mapping.value_columns else -1
+        self.db.register(
+            "slow",
+            pa.table(
+                {
+                    "line": pa.array([c.line for c in self.changes], pa.int64()),
+                    "key": pa.array([c.key for c in self.changes], pa.string()),
+                    "crm": pa.array(
+                        [
+                            str(c.values[at]) if at >= 0 and c.values[at] else None
+                            for c in self.changes
+                        ],
+                        pa.string(),
+                    ),
+                }
+            ),
+        )
+        claims = mapping.key is not UpsertKey.CRM_ID and at >= 0
+        self.db.execute(
+            f"""
+            CREATE TABLE accepted AS
+            SELECT line, key, crm, fast,
+                   count(*) OVER (PARTITION BY key) > 1 AS repeated,
+                   {
+                "crm IS NOT NULL AND arg_min(key, line) OVER (PARTITION BY crm) <> key"
+                if claims
+                else "false"
+            } AS loses
+            FROM (
+                SELECT line, {key} AS key, {crm} AS crm, true AS fast FROM checked WHERE plain
+                UNION ALL SELECT line, key, crm, false FROM slow
+            )
+            """
+        )
+        self.db.unregister("slow")
+        for line, crm_id in self.db.execute(
+            "SELECT line, crm FROM accepted WHERE loses ORDER BY line"
+        ).fetchall():
+            self.rejected.append(
+                RejectedRow(
+                    line,
+                    f"crm_id: {crm_id!r} belongs to another profile; "
+                    "a CRM id identifies one profile only",
+                )
+            )
+        losing = {
+            line
+            for (line,) in self.db.execute(
+                "SELECT line FROM accepted WHERE loses AND NOT fast"
+            ).fetchall()
+        }
+        self.changes = [c for c in self.changes if c.line not in losing]
+        repeated = self.db.execute(
+            "SELECT a.line, c.text FROM accepted a JOIN checked c USING (line) "
+            "WHERE a.fast AND a.repeated AND NOT a.loses ORDER BY a.line"
+        ).fetchall()
+        for line, text in repeated:
+            self.changes.extend(
+                r
+                for r in self.validator.validate_block(line, text + "\n", self.delimiter)
+                if isinstance(r, ProfileChange)
+            )
+        self.changes.sort(key=lambda change: change.line)
+        self.db.execute(
+            "CREATE TABLE copied AS SELECT line FROM accepted WHERE fast AND NOT repeated AND NOT loses"
+        )
+        [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
+
+    # --- writing -------------------------------------------------------------------
+
+    def write(self, connection: Connection, stage: KeyStage, *, resubscribe: bool) -> ChunkOutcome:
+        """Apply the checked file inside the caller's transaction (the store is empty and
+        locked: see :func:`load_first`)."""
+        outcome = ChunkOutcome(inserted=self.fast)
+        for start in range(0, len(self.changes), _CHUNK_ROWS):
+            chunk = apply_changes(
+                connection,
+                self.mapping,
+                self.changes[start : start + _CHUNK_ROWS],
+                self.validator.schemes,
+                resubscribe=resubscribe,
+                stage=stage,
+            )
+            outcome.inserted += chunk.inserted
+            outcome.updated += chunk.updated
+            outcome.unchanged += chunk.unchanged
+            outcome.kept_opt_outs += chunk.kept_opt_outs
+            self.rejected.extend(chunk.rejected)
+        if not self.fast:
+            return outcome
+        ids = reserved_ids(connection, profiles, self.fast)
+        if ids is None:
+            raise RuntimeError("a first load writes to PostgreSQL only")
+        self.db.register(
+            "ids",
+            pa.table(
+                {
+                    "id": pa.array(ids, pa.int64()),
+                    "ordinal": pa.array(range(len(ids)), pa.int64()),
+                }
+            ),
+        )
+        with indexes_built_after(connection, (profiles.name, profile_keys.name)):
+            self._copy(connection, *self._profile_rows())
+            self._copy(connection, *self._key_rows())
+        keys_changed(connection)
+        return outcome
+
+    def _profile_rows(self) -> tuple[str, list[str], str]:
+        mapping = self.mapping
+        names: list[str] = []
+        values: list[str] = []
+        for _, field in mapping.fields:
+            name = field.value
+            names.append(name)
+            if name in FLAG_COLUMNS:
+                values.append(f"{name}_said = 1")
+            else:
+                values.append(name)
+        if ProfileField.EMAIL in mapping.mapped_fields:
+            names.append("email_key")
+            values.append("lower(email)")
+        for flag in sorted(FLAG_COLUMNS - set(names)):
+            names.append(flag)
+            values.append("false")
+        pairs = [
+            f"CASE WHEN {_attribute_column(n)} IS NOT NULL THEN "
+            f"to_json({_sql_text(n)})::VARCHAR || ':' || to_json({_attribute_column(n)})::VARCHAR END"
+            for n in mapping.attribute_names
+        ]
+        names.append("attributes")
+        values.append(f"'{{' || concat_ws(',', {', '.join(pairs)}) || '}}'" if pairs else "'{}'")
+        now = datetime.now(UTC).isoformat()
+        names.extend(["created_at", "updated_at"])
+        values.extend([_sql_text(now), _sql_text(now)])
+        query = f"""
+            SELECT i.id, {", ".join(values)}
+            FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied) o
+            JOIN ids i USING (ordinal) JOIN checked USING (line)
+        """
+        return profiles.name, ["id", *names], query
+
+    def _key_rows(self) -> tuple[str, list[str], str]:
+        parts = [
+            f"SELECT {_sql_text(scheme.value)}, {_sql_text(kind.value)}, "
+            f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), i.id "
+            f"FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied) o "
+            f"JOIN ids i USING (ordinal) JOIN normals n USING (line) "
+            f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
+            for scheme, kind in self._key_sources()
+        ]
+        return (
+            profile_keys.name,
+            ["scheme", "kind", "digest", "profile_id"],
+            " UNION ALL ".join(parts),
+        )
+
+    def _copy(self, connection: Connection, table: str, columns: list[str], query: str) -> None:
+        if not query:
+            return
+        out = self.scratch / f"{table}.csv"
+        self.db.execute(f"COPY ({query}) TO {_sql_text(str(out))} (FORMAT csv, HEADER false)")
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+        with cursor.copy(statement) as copy, out.open("rb") as data:
+            while block := data.read(_COPY_BLOCK):
+                copy.write(block)
+        out.unlink()
+
+
+def _gzip_intact(path: Path) -> bool:
+    """Whether every gzip member of ``path`` inflates to its recorded length and CRC
+    (ISA-L reads about a gigabyte a second)."""
+    with path.open("rb") as raw:
+        inflated = gzip_reader(raw)
+        try:
+            while inflated.read(_COPY_BLOCK):
+                pass
+        except CORRUPT:
+            return False
+    return True
+
+
+def _attribute_column(name: str) -> str:
+    return f'"attr_{name}"'
+
+
+def _ends_in_quotes(text: str, delimiter: str) -> bool:
+    """Whether a line ends inside a quoted field, read as Python's csv reader reads it
+    (a quote opens a field only at its start; two quotes in one stand for one)."""
+    state = "start"
+    for c in text:
+        if state == "start":
+            state = "quoted" if c == '"' else ("start" if c == delimiter else "field")
+        elif state == "field":
+            if c == delimiter:
+                state = "start"
+        elif state == "quoted":
+            if c == '"':
+                state = "quote"
+        else:  # a quote inside a quoted field: doubled, the field's end, or stray
+            state = "quoted" if c == '"' else ("start" if c == delimiter else "field")
+    return state == "quoted"
+
+
+def load_first(
+    connection: Connection,
+    load: FirstLoad,
+    stage: KeyStage,
+    reject: Reject,
+    *,
+    resubscribe: bool,
+) -> ChunkOutcome | None:
+    """Write a checked first load, or ``None`` when the store is no longer empty (another
+    session created a profile meanwhile) and the row import must run instead."""
+    lock_exclusively(connection, (profiles.name, profile_keys.name))
+    if not profiles_empty(connection):
+        return None
+    outcome = load.write(connection, stage, resubscribe=resubscribe)
+    for row in sorted(load.rejected, key=lambda r: r.line):
+        reject(row)
+    return outcome
