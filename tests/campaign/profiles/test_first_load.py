@@ -1,0 +1,265 @@
+"""A first load into an empty store on PostgreSQL (checked by columns in DuckDB, COPY'd,
+indexed after) ends exactly as the row-by-row import of the same file: the same
+profiles, keys under every scheme, counts, and rejected lines with their reasons.
+
+Each test imports a file twice into the same empty database, once each way, and
+compares everything but the ids and times.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, text
+
+from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
+from audiencehub.campaign.profiles import file_import, first_load
+from audiencehub.campaign.schema import profile_keys, profiles
+from audiencehub.identity import HashScheme
+
+pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgresql"])]
+
+HEADER = [
+    "email",
+    "mobile_phone",
+    "crm_id",
+    "first_name",
+    "last_name",
+    "country",
+    "birth_date",
+    "email_opt_out",
+    "sms_opt_out",
+    "blocklisted",
+    "tier",
+    "note",
+]
+
+
+def _row(
+    email: str = "", phone: str = "", crm: str = "", first: str = "", **more: str
+) -> list[str]:
+    values = {
+        "email": email,
+        "mobile_phone": phone,
+        "crm_id": crm,
+        "first_name": first,
+        **more,
+    }
+    return [values.get(name, "") for name in HEADER]
+
+
+TRICKY = [
+    _row(
+        "ann@example.com",
+        "+14155550101",
+        "C1",
+        "Ann",
+        last_name="Lee",
+        country="US",
+        birth_date="1980-01-02",
+        email_opt_out="0",
+        blocklisted="no",
+        tier="gold",
+        note="x",
+    ),
+    _row(
+        " Bob@Example.COM ",
+        " 06 12 34 56 78 ",
+        " C2 ",
+        " Bob ",
+        country=" fr ",
+        email_opt_out="yes",
+        sms_opt_out="N",
+    ),
+    _row("cy@example.com", "", "C3", "\u00a0Cy\u00a0"),  # white space str.strip() removes
+    _row("dee@example.com", "", "C4", "De\te"),
+    _row("eve@example.com", "", "C5", "Eve, Jr."),  # a quoted field
+    _row("not-an-email", "", "C6"),
+    _row("josé@exämple.com", "", "C7", "José"),  # the library's path
+    _row("x@y.test", "", "C8"),  # a special-use name
+    _row("fay@example.com", "12", "C9"),
+    _row("gus@example.com", "0612345678", "C10"),  # the default region reads it
+    _row("hal@example.com", "", "C11", birth_date="19900101"),
+    _row("ida@example.com", "", "C12", birth_date="1990-02-30"),
+    _row("jay@example.com", "", "C13", birth_date="31/12/1999"),
+    _row("kai@example.com", "", "C14", email_opt_out="maybe"),
+    _row("lea@example.com", "", "C15", email_opt_out="T", sms_opt_out="Y", blocklisted="False"),
+    _row("max@example.com", "", "C16", country="XX"),
+    _row("ned@example.com", "", "C17", country="FRA"),
+    _row("oda@example.com", "07700 900123", "C18", country="gb"),
+    _row("Ann@Example.com", "", "C1", "Annie", tier="silver"),  # the same key again
+    _row("pia@example.com", "", "C2"),  # Bob's CRM id
+    _row("quin@example.com", "", "C20", "\u00a0Quin"),  # claims C20 first, checked slowly
+    _row("rex@example.com", "", "C20", "Rex"),  # then loses it
+    _row("sam@example.com", "", "C21", "S" * 300),
+    _row("tia@example.com", "", "C22", "é" * 200),  # 200 characters, 400 bytes
+    _row("", "", "C23", "Nobody"),
+    _row("uma@example.com", "", "C24", tier='say "hi"', note="naïve"),
+    _row("Jo.Doe+news@Gmail.com", "+447700900456", "C25"),
+    _row("vic@example.com", "   ", "C26", "   "),
+    _row("wes@example.com", "+33 6 12 34 56 79", "C27", country="DE"),
+    _row("xia@sub.example.co.uk", "+1 (415) 555-0199", "C28", last_name="Xia"),
+    _row("yul@example.com", "+3361234", "C29"),
+    _row("zed@example.com", "", "", "Zed"),
+    _row("ann@example.com", "", "C30", "Ann again"),  # a third row, another CRM id
+    _row("amy@example.com", "", "C31", email_opt_out="1", sms_opt_out="0"),
+]
+
+
+def _text(rows: list[list[str]], *, line_end: str = "\r\n", extra: str = "") -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator=line_end).writerows([HEADER, *rows])
+    return out.getvalue() + extra
+
+
+def _snapshot(workspace, key: str) -> dict[str, Any]:
+    """Every profile by its upsert key (all but ids and times) and every key by owner."""
+    with workspace.campaign.connect() as connection:
+        rows = connection.execute(select(profiles)).mappings().all()
+        by_id = {row["id"]: row[key] for row in rows}
+        stored = {
+            row[key]: {
+                name: value
+                for name, value in row.items()
+                if name not in ("id", "created_at", "updated_at")
+            }
+            for row in rows
+        }
+        keys = sorted(
+            (scheme, kind, digest.hex(), by_id[owner])
+            for scheme, kind, digest, owner in connection.execute(select(profile_keys))
+        )
+        indexes = sorted(
+            connection.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes "
+                    "WHERE tablename IN ('profiles', 'profile_keys')"
+                )
+            ).tuples()
+        )
+    return {"profiles": stored, "keys": keys, "indexes": indexes}
+
+
+def _empty(workspace) -> None:
+    with workspace.campaign.begin() as connection:
+        connection.execute(delete(profile_keys))
+        connection.execute(delete(profiles))
+
+
+def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
+    """The report, rejects and store of a first load and of the row import, in that order."""
+    calls: list[int] = []
+    real_write = first_load.FirstLoad.write
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.fast)
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(first_load.FirstLoad, "write", counted)
+    results = []
+    for way in ("first load", "row import"):
+        if way == "row import":
+            monkeypatch.setattr(file_import, "profiles_empty", lambda connection: False)
+        rejects = tmp_path / f"{way}.rejects.csv"
+        report = import_profiles(workspace.campaign, path, rejects_path=rejects, **options)
+        kept = (
+            sorted(csv.reader(rejects.open(encoding="utf-8")))
+            if report.rejects_path is not None
+            else []
+        )
+        counts = (report.read, report.inserted, report.updated, report.unchanged, report.rejected)
+        key = options.get("key", UpsertKey.EMAIL).column
+        results.append((counts, kept, _snapshot(workspace, key)))
+        _empty(workspace)
+    return calls, results
+
+
+@pytest.mark.parametrize("key", [UpsertKey.EMAIL, UpsertKey.CRM_ID])
+def test_a_tricky_file_loads_as_the_row_import_loads_it(workspace, tmp_path, monkeypatch, key):
+    """Plain rows, rows only the validator can judge, repeated keys, CRM ids claimed twice,
+    and keys under every scheme: the same outcome both ways, CRLF and blank lines too."""
+    with workspace.campaign.begin() as connection:
+        add_key_schemes(connection, [HashScheme.GOOGLE, HashScheme.UID2, HashScheme.META])
+    content = _text(TRICKY, extra='\r\n""\r\n\r\n')
+    path = tmp_path / "tricky.csv"
+    path.write_text(content.replace("\r\nfay@", "\r\n\r\nfay@"), encoding="utf-8")
+    calls, (loaded, imported) = _both_ways(
+        workspace, tmp_path, monkeypatch, path, key=key, default_region="FR"
+    )
+    assert calls and calls[0] >= 10  # the first load ran, and COPY'd the plain rows
+    assert loaded == imported
+    counts, kept, store = loaded
+    assert counts[0] == counts[1] + counts[2] + counts[3] + counts[4]
+    assert counts[4] == len(kept) - 1 > 5  # the header, then one line per rejected row
+    assert store["keys"] and store["profiles"]
+
+
+def test_a_gzip_semicolon_file_without_a_final_newline(workspace, tmp_path, monkeypatch):
+    """Another delimiter, gzip, and a last line with no line end."""
+    rows = [HEADER, *TRICKY[:12]]
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\n").writerows(rows)
+    path = tmp_path / "p.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+        handle.write(out.getvalue().rstrip("\n"))
+    calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)
+    assert calls and loaded == imported
+    assert loaded[0][0] == 12
+
+
+def test_a_field_over_several_lines_is_left_to_the_row_import(workspace, tmp_path, monkeypatch):
+    """A quoted field with a line break inside: the row import reads the file, lines true."""
+    content = _text(
+        [TRICKY[0], _row("bea@example.com", "", "C40", "two\nlines"), _row("bad", "", "C41")],
+        line_end="\n",
+    )
+    path = tmp_path / "multi.csv"
+    path.write_text(content, encoding="utf-8")
+    calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)
+    assert calls == []  # checked, then handed over before anything was written
+    assert loaded == imported
+    assert loaded[1][0][0] == "5"  # the bad row starts on line 5, after the two-line field
+
+
+def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_path, monkeypatch):
+    """The indexes dropped for the load are rebuilt as they were; a load that fails midway
+    rolls back whole, indexes included."""
+    path = tmp_path / "p.csv"
+    path.write_text(_text(TRICKY[:5]), encoding="utf-8")
+    before = _snapshot(workspace, "email_key")["indexes"]
+    assert any("email_key" in name for name, _ in before)
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(first_load.FirstLoad, "_copy", broken)
+    with pytest.raises(RuntimeError, match="disk is full"):
+        import_profiles(workspace.campaign, path)
+    after = _snapshot(workspace, "email_key")
+    assert after == {"profiles": {}, "keys": [], "indexes": before}
+    monkeypatch.undo()
+    report = import_profiles(workspace.campaign, path)
+    assert report.inserted == 5
+    assert _snapshot(workspace, "email_key")["indexes"] == before
+
+
+def test_a_store_with_profiles_takes_the_row_import(workspace, tmp_path, monkeypatch):
+    """Only an empty store is loaded by columns: the second file merges row by row."""
+    path = tmp_path / "p.csv"
+    path.write_text(_text(TRICKY[:3]), encoding="utf-8")
+    loads: list[int] = []
+    real_write = first_load.FirstLoad.write
+    monkeypatch.setattr(
+        first_load.FirstLoad,
+        "write",
+        lambda self, *a, **k: loads.append(self.fast) or real_write(self, *a, **k),
+    )
+    import_profiles(workspace.campaign, path)
+    report = import_profiles(workspace.campaign, path)
+    assert loads == [2]  # the third row has white space only the validator strips
+    assert (report.inserted, report.unchanged) == (0, 3)
