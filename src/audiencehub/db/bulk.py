@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["bulk_insert", "inserted_rowids", "reserved_ids", "upsert"]
+__all__ = ["bulk_insert", "inserted_rowids", "reserved_id_range", "reserved_ids", "upsert"]
 
 # Types each driver stores exactly as SQLAlchemy would, with no conversion (psycopg
 # adapts bool and bytes itself: SQLAlchemy's processors would only re-check them).
@@ -157,6 +157,24 @@ def reserved_ids(connection: Connection, table: Table, count: int) -> Sequence[i
         {"table": table.name, "count": count},
     ).one()
     return range(first, last + 1) if scattered is None else [int(i) for i in scattered]
+
+
+def reserved_id_range(connection: Connection, table: Table, count: int) -> range:
+    """``count`` contiguous ids from ``table``'s ``id`` sequence, in one statement (PostgreSQL).
+
+    Only for a caller that holds ``table`` locked exclusively: the sequence is moved
+    past the range it draws, so an insert that drew an id meanwhile would collide,
+    and the lock keeps every insert out. A million ids one by one
+    (:func:`reserved_ids`) took 0.8 s.
+    """
+    if count <= 0:
+        return range(0)
+    last = connection.exec_driver_sql(
+        "SELECT setval(seq, nextval(seq) + %(count)s - 1) "
+        "FROM (SELECT pg_get_serial_sequence(%(table)s, 'id')::regclass AS seq) AS s",
+        {"table": table.name, "count": count},
+    ).scalar_one()
+    return range(int(last) - count + 1, int(last) + 1)
 
 
 def upsert(

@@ -99,4 +99,3 @@ def indexes_built_after(connection: Connection, tables: Sequence[str]) -> Iterat
             )
         else:
             connection.exec_driver_sql(index.definition)
-    connection.exec_driver_sql(f"ANALYZE {', '.join(quote(t) for t in tables)}")

@@ -29,11 +29,17 @@ import, which says what is wrong with them.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -51,7 +57,7 @@ from audiencehub.campaign.profiles.rows import (
 )
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
-from audiencehub.db.bulk import reserved_ids
+from audiencehub.db.bulk import reserved_id_range
 from audiencehub.db.index_builds import indexes_built_after, lock_exclusively
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.compression import CORRUPT, gzip_reader
@@ -62,6 +68,11 @@ __all__ = ["FirstLoad", "load_first", "profiles_empty"]
 
 _CHUNK_ROWS = 25_000  # rows of the row-by-row merge applied at a time, as the row import
 _COPY_BLOCK = 1 << 20
+_POOL_LEAST = 20_000  # distinct values worth handing to the worker processes
+_MAP_BATCH = 200_000  # distinct values mapped by Python at a time
+# Rows the validator checks, or the row import's merge applies, one by one, kept in memory
+# as Python objects until the write: beyond this many the row import takes the whole file.
+_SLOW_MOST = 200_000
 _MAX_TEXT = 255  # bytes here; a longer value may still fit in characters: the validator says
 _TRUE = ("1", "true", "t", "yes", "y")
 _FALSE = ("0", "false", "f", "no", "n")
@@ -110,6 +121,15 @@ class FirstLoad:
         self.validator = validator
         self.mapping: ColumnMapping = validator.mapping
         self.scratch = scratch
+        # forked before DuckDB starts its threads: reading phone numbers runs on every core
+        mapped = ProfileField.MOBILE_PHONE in self.mapping.mapped_fields or any(
+            scheme in OWN_EMAIL_RULES for scheme in validator.schemes
+        )
+        self._pool = (
+            multiprocessing.get_context("fork").Pool(os.cpu_count())
+            if mapped and (os.cpu_count() or 1) > 1
+            else None
+        )
         self.db = duckdb.connect(
             config={
                 "memory_limit": memory_limit,
@@ -124,6 +144,13 @@ class FirstLoad:
 
     def close(self) -> None:
         self.db.close()
+        self._close_pool()
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
 
     # --- reading ---------------------------------------------------------------------
 
@@ -146,9 +173,12 @@ class FirstLoad:
         self._check_columns()
         self._check_phones()
         self._check_keys()
+        self._close_pool()
         unchecked = self.db.execute(
             "SELECT line, text FROM checked WHERE NOT plain ORDER BY line"
         ).fetchall()
+        if len(quoted) + len(unchecked) > _SLOW_MOST:
+            return False  # mostly rows only the validator can judge: the row import is for them
         for line, text in sorted(quoted + unchecked):
             results = self.validator.validate_block(line, text + "\n", self.delimiter)
             if (line, text) in quoted_lines:
@@ -158,8 +188,7 @@ class FirstLoad:
                     self.rejected.append(result)
                 else:
                     self.changes.append(result)
-        self._split()
-        return True
+        return self._split()
 
     def _read_lines(self) -> None:
         compression = "gzip" if self.gzipped else "none"
@@ -259,41 +288,55 @@ class FirstLoad:
     def _check_phones(self) -> None:
         """Each distinct number and region read once by :func:`to_e164`; a number it
         refuses sends its row to the validator, for the reason."""
-        if not any(field is ProfileField.MOBILE_PHONE for _, field in self.mapping.fields):
+        if ProfileField.MOBILE_PHONE not in self.mapping.mapped_fields:
             return
-        pairs = self.db.execute(
-            "SELECT DISTINCT phone_text, region FROM checked WHERE plain AND phone_text IS NOT NULL"
-        ).fetchall()
-        texts, regions, numbers = [], [], []
-        for text, region in pairs:
-            try:
-                number: str | None = to_e164(text, region)
-            except (InvalidInput, ValueError):
-                number = None
-            texts.append(text)
-            regions.append(region)
-            numbers.append(number)
-        self.db.register(
+        self._map_distinct(
+            "SELECT DISTINCT phone_text, region FROM checked "
+            "WHERE plain AND phone_text IS NOT NULL",
+            ("text", "region"),
+            _e164_each,
+            None,
             "phones",
-            pa.table(
-                {"text": texts, "region": regions, "e164": numbers},
-                schema=pa.schema(
-                    [("text", pa.string()), ("region", pa.string()), ("e164", pa.string())]
-                ),
-            ),
         )
         self.db.execute(
             """
             CREATE OR REPLACE TABLE checked AS
-            SELECT c.*, p.e164 AS mobile_phone,
-                   c.plain AND (c.phone_text IS NULL OR p.e164 IS NOT NULL) AS plain_ok
+            SELECT c.* EXCLUDE (plain), p.result AS mobile_phone,
+                   c.plain AND (c.phone_text IS NULL OR p.result IS NOT NULL) AS plain
             FROM checked c
             LEFT JOIN phones p ON p.text = c.phone_text AND p.region IS NOT DISTINCT FROM c.region
             """
         )
-        self.db.execute("ALTER TABLE checked DROP COLUMN plain")
-        self.db.execute("ALTER TABLE checked RENAME COLUMN plain_ok TO plain")
-        self.db.unregister("phones")
+
+    def _map_distinct(
+        self,
+        query: str,
+        names: tuple[str, ...],
+        function: Callable[[tuple[Any, list[tuple[Any, ...]]]], list[str | None]],
+        argument: Any,
+        table: str,
+    ) -> None:
+        """The distinct inputs ``query`` gives, each mapped by ``function`` (a Python
+        function no SQL can stand for), as ``table`` (the inputs, then ``result``). A
+        batch at a time, spread over the worker processes: memory stays flat."""
+        columns = ", ".join(f"{name} VARCHAR" for name in (*names, "result"))
+        self.db.execute(f"CREATE TABLE {table} ({columns})")
+        reader = self.db.cursor()
+        reader.execute(query)
+        cores = os.cpu_count() or 1
+        while batch := reader.fetchmany(_MAP_BATCH):
+            if self._pool is not None and len(batch) >= _POOL_LEAST:
+                step = -(-len(batch) // cores)
+                parts = [(argument, batch[i : i + step]) for i in range(0, len(batch), step)]
+                results = [r for part in self._pool.map(function, parts) for r in part]
+            else:
+                results = function((argument, batch))
+            arrays = [pa.array([row[i] for row in batch], pa.string()) for i in range(len(names))]
+            mapped = pa.table([*arrays, pa.array(results, pa.string())], names=[*names, "result"])
+            self.db.register("mapped", mapped)
+            self.db.execute(f"INSERT INTO {table} SELECT * FROM mapped")
+            self.db.unregister("mapped")
+        reader.close()
 
     def _key_sources(self) -> list[tuple[HashScheme, IdKind]]:
         mapped = self.mapping.mapped_fields
@@ -324,40 +367,21 @@ class FirstLoad:
                 selects.append(f"substr(mobile_phone, 2) AS {column}")
                 continue
             source = "email" if kind is IdKind.EMAIL else "mobile_phone"
-            values = [
-                v
-                for (v,) in self.db.execute(
-                    f"SELECT DISTINCT {source} FROM checked WHERE plain AND {source} IS NOT NULL"
-                ).fetchall()
-            ]
-            normals: list[str | None] = []
-            for value in values:
-                try:
-                    normals.append(
-                        normalize_email(value, scheme)
-                        if kind is IdKind.EMAIL
-                        else normalize_e164(value, scheme)
-                    )
-                except (InvalidInput, ValueError):
-                    normals.append(None)
-            self.db.register(
+            self._map_distinct(
+                f"SELECT DISTINCT {source} FROM checked WHERE plain AND {source} IS NOT NULL",
+                ("value",),
+                _normal_each,
+                (scheme, kind),
                 f"map_{column}",
-                pa.table(
-                    {
-                        "value": pa.array(values, pa.string()),
-                        "normal": pa.array(normals, pa.string()),
-                    }
-                ),
             )
             self.db.execute(
                 f"""
                 CREATE OR REPLACE TABLE checked AS
-                SELECT c.* EXCLUDE (plain), m.normal AS {column},
-                       c.plain AND (c.{source} IS NULL OR m.normal IS NOT NULL) AS plain
+                SELECT c.* EXCLUDE (plain), m.result AS {column},
+                       c.plain AND (c.{source} IS NULL OR m.result IS NOT NULL) AS plain
                 FROM checked c LEFT JOIN map_{column} m ON m.value = c.{source}
                 """
             )
-            self.db.unregister(f"map_{column}")
             selects.append(column)
         self.key_columns = [s.rsplit(" ", 1)[-1] for s in selects[1:]]
         self.db.execute(
@@ -366,8 +390,9 @@ class FirstLoad:
 
     # --- merging -------------------------------------------------------------------
 
-    def _split(self) -> None:
-        """Which rows are COPY'd, which merged in file order, which lose their CRM id."""
+    def _split(self) -> bool:
+        """Which rows are COPY'd, which merged in file order, which lose their CRM id;
+        False when too many rows must be merged one by one (:data:`_SLOW_MOST`)."""
         mapping = self.mapping
         key = "lower(email)" if mapping.key is UpsertKey.EMAIL else "crm_id"
         crm = "crm_id" if "crm_id" in mapping.value_columns else "NULL::VARCHAR"
@@ -427,6 +452,8 @@ class FirstLoad:
             "SELECT a.line, c.text FROM accepted a JOIN checked c USING (line) "
             "WHERE a.fast AND a.repeated AND NOT a.loses ORDER BY a.line"
         ).fetchall()
+        if len(repeated) + len(self.changes) > _SLOW_MOST:
+            return False
         for line, text in repeated:
             self.changes.extend(
                 r
@@ -438,6 +465,7 @@ class FirstLoad:
             "CREATE TABLE copied AS SELECT line FROM accepted WHERE fast AND NOT repeated AND NOT loses"
         )
         [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
+        return True
 
     # --- writing -------------------------------------------------------------------
 
@@ -461,25 +489,15 @@ class FirstLoad:
             self.rejected.extend(chunk.rejected)
         if not self.fast:
             return outcome
-        ids = reserved_ids(connection, profiles, self.fast)
-        if ids is None:
-            raise RuntimeError("a first load writes to PostgreSQL only")
-        self.db.register(
-            "ids",
-            pa.table(
-                {
-                    "id": pa.array(ids, pa.int64()),
-                    "ordinal": pa.array(range(len(ids)), pa.int64()),
-                }
-            ),
-        )
+        ids = reserved_id_range(connection, profiles, self.fast)  # the store is locked
         with indexes_built_after(connection, (profiles.name, profile_keys.name)):
-            self._copy(connection, *self._profile_rows())
-            self._copy(connection, *self._key_rows())
+            with _load_time_default(connection, ("created_at", "updated_at")):
+                self._copy(connection, *self._profile_rows(ids.start))
+            self._copy(connection, *self._key_rows(ids.start))
         keys_changed(connection)
         return outcome
 
-    def _profile_rows(self) -> tuple[str, list[str], str]:
+    def _profile_rows(self, first_id: int) -> tuple[str, list[str], str]:
         mapping = self.mapping
         names: list[str] = []
         values: list[str] = []
@@ -503,22 +521,19 @@ class FirstLoad:
         ]
         names.append("attributes")
         values.append(f"'{{' || concat_ws(',', {', '.join(pairs)}) || '}}'" if pairs else "'{}'")
-        now = datetime.now(UTC).isoformat()
-        names.extend(["created_at", "updated_at"])
-        values.extend([_sql_text(now), _sql_text(now)])
         query = f"""
-            SELECT i.id, {", ".join(values)}
-            FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied) o
-            JOIN ids i USING (ordinal) JOIN checked USING (line)
+            SELECT {first_id} + ordinal, {", ".join(values)}
+            FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied)
+            JOIN checked USING (line)
         """
         return profiles.name, ["id", *names], query
 
-    def _key_rows(self) -> tuple[str, list[str], str]:
+    def _key_rows(self, first_id: int) -> tuple[str, list[str], str]:
         parts = [
             f"SELECT {_sql_text(scheme.value)}, {_sql_text(kind.value)}, "
-            f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), i.id "
-            f"FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied) o "
-            f"JOIN ids i USING (ordinal) JOIN normals n USING (line) "
+            f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), {first_id} + ordinal "
+            f"FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied) "
+            f"JOIN normals n USING (line) "
             f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
             for scheme, kind in self._key_sources()
         ]
@@ -529,16 +544,53 @@ class FirstLoad:
         )
 
     def _copy(self, connection: Connection, table: str, columns: list[str], query: str) -> None:
+        """COPY the rows of ``query`` into ``table`` as DuckDB writes them: through a named
+        pipe, so DuckDB formats while PostgreSQL parses, and nothing lands on disk."""
         if not query:
             return
-        out = self.scratch / f"{table}.csv"
-        self.db.execute(f"COPY ({query}) TO {_sql_text(str(out))} (FORMAT csv, HEADER false)")
+        pipe = self.scratch / f"{table}.pipe"
+        os.mkfifo(pipe, 0o600)
+        failed: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                self.db.cursor().execute(
+                    f"COPY ({query}) TO {_sql_text(str(pipe))} (FORMAT csv, HEADER false)"
+                )
+            except BaseException as exc:
+                failed.append(exc)
+                with contextlib.suppress(OSError), pipe.open("wb"):
+                    pass  # the reader waits for a writer to open the pipe: let it see the end
+
+        writer = threading.Thread(target=produce, name=f"first-load-{table}")
+        writer.start()
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-        with cursor.copy(statement) as copy, out.open("rb") as data:
-            while block := data.read(_COPY_BLOCK):
-                copy.write(block)
-        out.unlink()
+        try:
+            with pipe.open("rb") as data, cursor.copy(statement) as copy:
+                while block := data.read(_COPY_BLOCK):
+                    copy.write(block)
+                writer.join()
+                if failed:
+                    raise failed[0]
+        finally:
+            writer.join()
+            pipe.unlink()
+
+
+@contextmanager
+def _load_time_default(connection: Connection, columns: Sequence[str]) -> Iterator[None]:
+    """The load's time as ``columns``' default while the profiles are COPY'd: PostgreSQL
+    parsing the same timestamp twice a row cost 1.1 s a million rows. Only this
+    transaction, which holds the table locked, ever sees the default."""
+    now = datetime.now(UTC).isoformat()
+    alter = f"ALTER TABLE {profiles.name} "
+    connection.exec_driver_sql(
+        alter
+        + ", ".join(f"ALTER COLUMN {c} SET DEFAULT {_sql_text(now)}::timestamptz" for c in columns)
+    )
+    yield
+    connection.exec_driver_sql(alter + ", ".join(f"ALTER COLUMN {c} DROP DEFAULT" for c in columns))
 
 
 def _gzip_intact(path: Path) -> bool:
@@ -552,6 +604,33 @@ def _gzip_intact(path: Path) -> bool:
         except CORRUPT:
             return False
     return True
+
+
+def _e164_each(job: tuple[None, list[tuple[Any, ...]]]) -> list[str | None]:
+    """Each (number, region)'s E.164 form, or ``None`` when :func:`to_e164` refuses it."""
+    numbers: list[str | None] = []
+    for text, region in job[1]:
+        try:
+            numbers.append(to_e164(text, region))
+        except (InvalidInput, ValueError):
+            numbers.append(None)
+    return numbers
+
+
+def _normal_each(job: tuple[tuple[HashScheme, IdKind], list[tuple[Any, ...]]]) -> list[str | None]:
+    """Each value's normal form under the scheme, or ``None`` when it is refused."""
+    (scheme, kind), values = job
+    normals: list[str | None] = []
+    for (value,) in values:
+        try:
+            normals.append(
+                normalize_email(value, scheme)
+                if kind is IdKind.EMAIL
+                else normalize_e164(value, scheme)
+            )
+        except (InvalidInput, ValueError):
+            normals.append(None)
+    return normals
 
 
 def _attribute_column(name: str) -> str:
