@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
+import duckdb
 import phonenumbers
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiencehub.errors import InvalidPhone
 from audiencehub.identity.normalize import to_e164
-from audiencehub.identity.numbering import plain_e164
+from audiencehub.identity.numbering import plain_e164, read_plain_numbers
 
 _REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 _CODES = sorted(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
@@ -137,3 +141,62 @@ def test_refusals_keep_the_library_reason():
     """A number the plan does not allow is refused with the library's reason."""
     with pytest.raises(InvalidPhone, match="too short"):
         to_e164("+1415555")
+
+
+def _generated_numbers(count: int) -> list[tuple[str, str | None]]:
+    """Numbers as people write them, in every region and with every country code:
+    the library's examples, trunk and international prefixes, punctuation, noise."""
+    pick = random.Random(20261203)
+    cases: list[tuple[str, str | None]] = []
+    for region in _REGIONS:
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.national_significant_number(example)
+            cases += [
+                (f"+{example.country_code}{national}", None),
+                (f"+{example.country_code} {national[:3]} {national[3:]}", region),
+                (national, region),
+                ("0" + national, region),
+                (f"{example.country_code}{national}", region),
+            ]
+    while len(cases) < count:
+        digits = "".join(pick.choice("0123456789") for _ in range(pick.randint(1, 19)))
+        prefix = pick.choice(
+            ["", "", "0", "00", "011", "1", "8", "9", "+", "+" + pick.choice(_CODES)]
+        )
+        marks = "".join(pick.choice([c, c, c, *_MARKS]) for c in prefix + digits)
+        region = pick.choice([*_REGIONS, None, "ZZ", "AQ"])
+        cases.append((marks.strip() or "0", region))
+    return cases
+
+
+def test_the_sql_reading_answers_as_the_fast_path_over_every_region():
+    """DuckDB's reading of a column of numbers gives plain_e164's answer (so the library's),
+    or NULL (ask the library); it answers nearly every number the fast path answers."""
+    cases = list(dict.fromkeys(_generated_numbers(30_000)))
+    db = duckdb.connect()
+    db.register(
+        "cases",
+        pa.table({"text": [t for t, _ in cases], "region": [r for _, r in cases]}),
+    )
+    read_plain_numbers(db, "SELECT text, region FROM cases", "numbers")
+    sql = dict(
+        ((text, region), e164)
+        for text, region, e164 in db.execute("SELECT text, region, e164 FROM numbers").fetchall()
+    )
+    answered = fast_answers = 0
+    for text, region in cases:
+        readable = (region is None or region in phonenumbers.SUPPORTED_REGIONS) and (
+            text.startswith("+") or region is not None
+        )
+        fast = plain_e164(text, region) if readable else None
+        got = sql[(text, region)]
+        if got is not None:
+            assert got == fast, (text, region, got, fast)
+            assert got == to_e164(text, region)
+            answered += 1
+        fast_answers += fast is not None
+    assert fast_answers > 3_000
+    assert answered >= 0.95 * fast_answers

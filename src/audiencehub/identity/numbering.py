@@ -23,10 +23,17 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+import duckdb
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
-__all__ = ["plain_e164"]
+__all__ = [
+    "country_code_sql",
+    "international_e164_sql",
+    "national_e164_sql",
+    "plain_e164",
+    "read_plain_numbers",
+]
 
 # A plus sign, then digits with the punctuation people write in numbers ("(415) 555-0100"),
 # which the library drops before reading the digits: no letters, no extension marks.
@@ -165,3 +172,156 @@ def plain_e164(text: str, region: str | None) -> str | None:
     if plan.international_prefix.match(digits) or digits.startswith(str(plan.country_code)):
         return None  # dialled from abroad, or with its own country code: the library decides
     return _finish(plan.country_code, plan.strip_national_prefix(digits))
+
+
+# --- the same steps as SQL (DuckDB, whose regular expressions are RE2) -------------------
+#
+# A bulk load reads a million numbers: the steps above, once a number in Python, cost
+# several seconds there. These build one SQL expression per region (or country code)
+# that a column of digits runs through in DuckDB. They answer what plain_e164 answers,
+# or NULL wherever it would take a step they leave to it (a national prefix that is
+# rewritten), and NULL always means: ask the library (a property test holds them to it).
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _lengths(plan: _Plan, number: str) -> str:
+    """The library's length test of ``number`` (SQL), as the word :meth:`_Plan.length_result`
+    gives."""
+    size = f"length({number})"
+    local = f"{size} IN ({', '.join(map(str, sorted(plan.local_lengths)))})"
+    possible = f"{size} IN ({', '.join(map(str, sorted(plan.lengths)))})"
+    return (
+        f"CASE WHEN {local if plan.local_lengths else 'false'} THEN 'local' "
+        f"WHEN {size} < {plan.shortest} THEN 'short' WHEN {size} > {plan.longest} THEN 'long' "
+        f"WHEN {possible} THEN 'possible' ELSE 'invalid' END"
+    )
+
+
+def _fits(plan: _Plan, number: str) -> str:
+    pattern = plan.national_number
+    return "false" if pattern is None else f"regexp_full_match({number}, {_text(pattern.pattern)})"
+
+
+def _stripped(plan: _Plan, digits: str) -> str:
+    """:meth:`_Plan.strip_national_prefix` as SQL; NULL where a transform rule could apply."""
+    prefix = plan.national_prefix
+    if prefix is None:
+        return digits
+    anchored = _text(f"^(?:{prefix.pattern})")
+    rest = f"substr({digits}, length(regexp_extract({digits}, {anchored})) + 1)"
+    if plan.transforms and prefix.groups:
+        return f"CASE WHEN regexp_matches({digits}, {anchored}) THEN NULL ELSE {digits} END"
+    return (
+        f"CASE WHEN NOT regexp_matches({digits}, {anchored}) THEN {digits} "
+        f"WHEN {_fits(plan, digits)} AND NOT {_fits(plan, rest)} THEN {digits} "
+        f"WHEN ({_lengths(plan, rest)}) IN ('possible', 'long') THEN {rest} "
+        f"ELSE {digits} END"
+    )
+
+
+def _finished(country_code: int, nsn: str) -> str:
+    """:func:`_finish` as SQL: ``+CC NSN``, or NULL."""
+    plan = _country_plan(country_code)
+    if plan is None:
+        return "NULL"
+    return (
+        f"CASE WHEN {nsn} IS NULL OR length({nsn}) NOT BETWEEN {_NSN_LENGTHS.start} "
+        f"AND {_NSN_LENGTHS.stop - 1} OR starts_with({nsn}, '0') THEN NULL "
+        f"WHEN ({_lengths(plan, nsn)}) IN ('possible', 'local') "
+        f"THEN '+{country_code}' || {nsn} END"
+    )
+
+
+def country_code_sql(digits: str) -> str:
+    """The country code (text) that international ``digits`` start with, or NULL."""
+    by_size: dict[int, list[str]] = {}
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        by_size.setdefault(len(str(code)), []).append(_text(str(code)))
+    tests = " ".join(
+        f"WHEN substr({digits}, 1, {size}) IN ({', '.join(sorted(codes))}) "
+        f"THEN substr({digits}, 1, {size})"
+        for size, codes in sorted(by_size.items())
+        if size <= _MAX_COUNTRY_CODE_DIGITS
+    )
+    return f"CASE WHEN starts_with({digits}, '0') THEN NULL {tests} END"
+
+
+def international_e164_sql(country_code: int, digits: str) -> str:
+    """SQL for :func:`plain_e164` of ``+`` then ``digits`` (which start with
+    ``country_code``): the E.164 form, or NULL."""
+    plan = _country_plan(country_code)
+    if plan is None:
+        return "NULL"
+    rest = f"substr({digits}, {len(str(country_code)) + 1})"
+    return _finished(country_code, _stripped(plan, rest))
+
+
+def national_e164_sql(region: str, digits: str) -> str:
+    """SQL for :func:`plain_e164` of national ``digits`` read in ``region`` (upper case):
+    the E.164 form, or NULL."""
+    plan = _plan(region)
+    if plan is None or plan.international_prefix is None:
+        return "NULL"
+    dialled = _text(f"^(?:{plan.international_prefix.pattern})")
+    return (
+        f"CASE WHEN regexp_matches({digits}, {dialled}) "
+        f"OR starts_with({digits}, '{plan.country_code}') THEN NULL "
+        f"ELSE {_finished(plan.country_code, _stripped(plan, digits))} END"
+    )
+
+
+def read_plain_numbers(db: duckdb.DuckDBPyConnection, source: str, table: str) -> None:
+    """Make ``table`` (``text``, ``region``, ``e164``) from the rows of ``source`` (a query
+    giving ``text``: stripped, and ``region``: upper case or NULL), with the E.164 form
+    :func:`~audiencehub.identity.normalize.to_e164` gives wherever the fast path reads the
+    number, and NULL where the library must be asked (or refuses it).
+
+    Only the regions and country codes the rows hold get a branch of the expression.
+    """
+    supported = ", ".join(_text(r) for r in sorted(phonenumbers.SUPPORTED_REGIONS))
+    db.execute(
+        f"""
+        CREATE TABLE {table} AS
+        SELECT text, region, digits, intl,
+               CASE WHEN intl THEN {country_code_sql("digits")} END AS code,
+               ok AND (region IS NULL OR region IN ({supported}))
+               AND (intl OR region IS NOT NULL) AS ok
+        FROM (
+            SELECT text, region, regexp_replace(text, '[^0-9]', '', 'g') AS digits,
+                   starts_with(text, '+') AS intl,
+                   regexp_full_match(text, {_text(_PLAIN.pattern)})
+                   AND length(regexp_replace(text, '[^0-9]', '', 'g'))
+                       BETWEEN {_DIGITS.start} AND {_DIGITS.stop - 1} AS ok
+            FROM ({source})
+        )
+        """
+    )
+    regions = [
+        r
+        for (r,) in db.execute(
+            f"SELECT DISTINCT region FROM {table} WHERE ok AND NOT intl ORDER BY 1"
+        ).fetchall()
+    ]
+    codes = [
+        c
+        for (c,) in db.execute(
+            f"SELECT DISTINCT code FROM {table} WHERE ok AND intl AND code IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    ]
+    national = " ".join(f"WHEN {_text(r)} THEN {national_e164_sql(r, 'digits')}" for r in regions)
+    international = " ".join(
+        f"WHEN {_text(c)} THEN {international_e164_sql(int(c), 'digits')}" for c in codes
+    )
+    db.execute(
+        f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT text, region,
+               CASE WHEN NOT ok THEN NULL
+                    WHEN intl THEN {f"CASE code {international} END" if codes else "NULL"}
+                    ELSE {f"CASE region {national} END" if regions else "NULL"} END AS e164
+        FROM {table}
+        """
+    )

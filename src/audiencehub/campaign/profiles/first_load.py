@@ -62,6 +62,7 @@ from audiencehub.db.index_builds import indexes_built_after, lock_exclusively
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.compression import CORRUPT, gzip_reader
 from audiencehub.identity.normalize import OWN_EMAIL_RULES, normalize_e164, normalize_email, to_e164
+from audiencehub.identity.numbering import read_plain_numbers
 from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = ["FirstLoad", "load_first", "profiles_empty"]
@@ -290,13 +291,22 @@ class FirstLoad:
         refuses sends its row to the validator, for the reason."""
         if ProfileField.MOBILE_PHONE not in self.mapping.mapped_fields:
             return
-        self._map_distinct(
-            "SELECT DISTINCT phone_text, region FROM checked "
+        read_plain_numbers(
+            self.db,
+            "SELECT DISTINCT phone_text AS text, region FROM checked "
             "WHERE plain AND phone_text IS NOT NULL",
+            "plain_phones",
+        )
+        self._map_distinct(  # the numbers only the library reads, or refuses
+            "SELECT text, region FROM plain_phones WHERE e164 IS NULL",
             ("text", "region"),
             _e164_each,
             None,
-            "phones",
+            "other_phones",
+        )
+        self.db.execute(
+            "CREATE TABLE phones AS SELECT text, region, e164 AS result FROM plain_phones "
+            "WHERE e164 IS NOT NULL UNION ALL SELECT * FROM other_phones"
         )
         self.db.execute(
             """
