@@ -182,10 +182,10 @@ def test_the_sql_reading_answers_as_the_fast_path_over_every_region():
         pa.table({"text": [t for t, _ in cases], "region": [r for _, r in cases]}),
     )
     read_plain_numbers(db, "SELECT text, region FROM cases", "numbers")
-    sql = dict(
-        ((text, region), e164)
+    sql = {
+        (text, region): e164
         for text, region, e164 in db.execute("SELECT text, region, e164 FROM numbers").fetchall()
-    )
+    }
     answered = fast_answers = 0
     for text, region in cases:
         readable = (region is None or region in phonenumbers.SUPPORTED_REGIONS) and (

@@ -263,3 +263,36 @@ def test_a_store_with_profiles_takes_the_row_import(workspace, tmp_path, monkeyp
     report = import_profiles(workspace.campaign, path)
     assert loads == [2]  # the third row has white space only the validator strips
     assert (report.inserted, report.unchanged) == (0, 3)
+
+
+def test_a_file_with_every_field_quoted(workspace, tmp_path, monkeypatch):
+    """Exports that quote every field load by columns too; a quoted delimiter or quote
+    inside a field, and a line holding only "", go to the validator."""
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows([HEADER, *TRICKY])
+    path = tmp_path / "quoted.csv"
+    path.write_text(out.getvalue() + '""\n', encoding="utf-8")
+    calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)
+    assert calls and calls[0] >= 9  # all but a field with a comma, of the plain rows above
+    assert loaded == imported
+
+
+def test_a_one_column_file_and_its_empty_quoted_lines(workspace, tmp_path, monkeypatch):
+    """A "" line holds no record, for the row import's reader as for the first load."""
+    path = tmp_path / "emails.csv"
+    path.write_text('email\n"a@x.org"\n""\nb@x.org\n\n"C@X.org "\n', encoding="utf-8")
+    calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)
+    assert calls == [3]
+    assert loaded == imported
+    assert loaded[0] == (3, 3, 0, 0, 0)
+
+
+def test_a_file_mostly_for_the_validator_goes_to_the_row_import(workspace, tmp_path, monkeypatch):
+    """Beyond a bound on rows the validator must check one by one, the row import reads
+    the file, so memory stays flat."""
+    monkeypatch.setattr(first_load, "_SLOW_MOST", 2)
+    path = tmp_path / "p.csv"
+    path.write_text(_text(TRICKY), encoding="utf-8")
+    calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)
+    assert calls == []
+    assert loaded == imported

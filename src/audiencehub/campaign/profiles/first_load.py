@@ -122,8 +122,9 @@ class FirstLoad:
         self.validator = validator
         self.mapping: ColumnMapping = validator.mapping
         self.scratch = scratch
-        # forked before DuckDB starts its threads: reading phone numbers runs on every core
-        mapped = ProfileField.MOBILE_PHONE in self.mapping.mapped_fields or any(
+        # forked before DuckDB starts its threads: normalising emails by a scheme's own
+        # rules (Gmail dots and tags), which only Python knows, runs on every core
+        mapped = ProfileField.EMAIL in self.mapping.mapped_fields and any(
             scheme in OWN_EMAIL_RULES for scheme in validator.schemes
         )
         self._pool = (
@@ -163,6 +164,9 @@ class FirstLoad:
             self._read_lines()
         except duckdb.Error:
             return False  # not UTF-8, unreadable: the row import names the problem
+        [(others,)] = self.db.execute("SELECT count(*) FROM body WHERE NOT simple").fetchall()
+        if others > _SLOW_MOST:
+            return False  # mostly rows only the validator can judge: the row import is for them
         quoted = self.db.execute(
             "SELECT line, text FROM body WHERE NOT simple ORDER BY line"
         ).fetchall()
@@ -194,11 +198,15 @@ class FirstLoad:
     def _read_lines(self) -> None:
         compression = "gzip" if self.gzipped else "none"
         other = _other_space().replace(self.delimiter, "")
+        sep = f"\\x{{{ord(self.delimiter):x}}}"
+        field = f'(?:"[^"{sep}]*"|[^"{sep}]*)'  # plain, or quoted with no quote or delimiter
         self.db.execute(
             f"""
             CREATE TABLE body AS
             SELECT line, text,
-                   NOT contains(text, '"') AND NOT contains(text, chr(0))
+                   (NOT contains(text, '"')
+                    OR (text <> '""' AND regexp_full_match(text, {_sql_text(f"{field}(?:{sep}{field})*")})))
+                   AND NOT contains(text, chr(0))
                    AND NOT regexp_matches(text, {_sql_text(_regex_class(other))}) AS simple
             FROM (
                 SELECT row_number() OVER () AS line, text
@@ -212,7 +220,10 @@ class FirstLoad:
         )
 
     def _field(self, index: int) -> str:
-        return f"nullif(trim(f[{index + 1}]), '')"
+        """A field's value as the validator sees it: unquoted, stripped, NULL when empty."""
+        raw = f"f[{index + 1}]"
+        unquoted = f"CASE WHEN starts_with({raw}, '\"') THEN substr({raw}, 2, length({raw}) - 2) ELSE {raw} END"
+        return f"nullif(trim({unquoted}), '')"
 
     def _check_columns(self) -> None:
         """One row per simple line: its fields, and whether the column checks accept it."""
@@ -266,7 +277,8 @@ class FirstLoad:
                 else "NULL::VARCHAR"
             )
             if ProfileField.COUNTRY in column_of:
-                region = f"CASE WHEN country IN (SELECT code FROM countries) THEN country ELSE {region} END"
+                known = "country IN (SELECT code FROM countries)"
+                region = f"CASE WHEN {known} THEN country ELSE {region} END"
             columns.append(f"{region} AS region")
         for index, name in mapping.attributes:
             columns.append(f"{self._field(index)} AS {_attribute_column(name)}")
@@ -472,7 +484,8 @@ class FirstLoad:
             )
         self.changes.sort(key=lambda change: change.line)
         self.db.execute(
-            "CREATE TABLE copied AS SELECT line FROM accepted WHERE fast AND NOT repeated AND NOT loses"
+            "CREATE TABLE copied AS SELECT line FROM accepted "
+            "WHERE fast AND NOT repeated AND NOT loses"
         )
         [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
         return True
@@ -525,8 +538,8 @@ class FirstLoad:
             names.append(flag)
             values.append("false")
         pairs = [
-            f"CASE WHEN {_attribute_column(n)} IS NOT NULL THEN "
-            f"to_json({_sql_text(n)})::VARCHAR || ':' || to_json({_attribute_column(n)})::VARCHAR END"
+            f"CASE WHEN {_attribute_column(n)} IS NOT NULL THEN to_json({_sql_text(n)})::VARCHAR "
+            f"|| ':' || to_json({_attribute_column(n)})::VARCHAR END"
             for n in mapping.attribute_names
         ]
         names.append("attributes")
