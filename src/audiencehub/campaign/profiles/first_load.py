@@ -200,12 +200,13 @@ class FirstLoad:
         other = _other_space().replace(self.delimiter, "")
         sep = f"\\x{{{ord(self.delimiter):x}}}"
         field = f'(?:"[^"{sep}]*"|[^"{sep}]*)'  # plain, or quoted with no quote or delimiter
+        fields = _sql_text(f"{field}(?:{sep}{field})*")
         self.db.execute(
             f"""
             CREATE TABLE body AS
             SELECT line, text,
                    (NOT contains(text, '"')
-                    OR (text <> '""' AND regexp_full_match(text, {_sql_text(f"{field}(?:{sep}{field})*")})))
+                    OR (text <> '""' AND regexp_full_match(text, {fields})))
                    AND NOT contains(text, chr(0))
                    AND NOT regexp_matches(text, {_sql_text(_regex_class(other))}) AS simple
             FROM (
@@ -222,7 +223,8 @@ class FirstLoad:
     def _field(self, index: int) -> str:
         """A field's value as the validator sees it: unquoted, stripped, NULL when empty."""
         raw = f"f[{index + 1}]"
-        unquoted = f"CASE WHEN starts_with({raw}, '\"') THEN substr({raw}, 2, length({raw}) - 2) ELSE {raw} END"
+        inside = f"substr({raw}, 2, length({raw}) - 2)"
+        unquoted = f"CASE WHEN starts_with({raw}, '\"') THEN {inside} ELSE {raw} END"
         return f"nullif(trim({unquoted}), '')"
 
     def _check_columns(self) -> None:
