@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-__all__ = ["indexes_built_after", "lock_exclusively"]
+__all__ = ["indexes_built_after", "lock_exclusively", "may_rebuild"]
 
 # Memory each index build sorts in before spilling; a million emails need about 60 MB.
 _BUILD_MEMORY = "256MB"
@@ -36,6 +36,21 @@ class _Index:
     name: str
     definition: str  # CREATE INDEX ..., or the constraint's definition
     constraint: bool
+
+
+def may_rebuild(connection: Connection, tables: Sequence[str]) -> bool:
+    """Whether this account may drop and build the indexes of ``tables``: only their
+    owner may (an account granted reads and writes alone loads row by row instead)."""
+    owned = connection.execute(
+        text(
+            "SELECT count(*) FILTER (WHERE pg_has_role(current_user, relowner, 'USAGE')), "
+            "count(*) FROM pg_class "
+            "WHERE relname = ANY(:tables) AND relnamespace = current_schema()::regnamespace "
+            "AND relkind = 'r'"
+        ),
+        {"tables": list(tables)},
+    ).one()
+    return bool(owned[0] == owned[1] == len(tables))
 
 
 def lock_exclusively(connection: Connection, tables: Sequence[str]) -> None:

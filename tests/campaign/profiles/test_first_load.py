@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select, text
+from sqlalchemy import create_engine, delete, make_url, select, text
 
 from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
 from audiencehub.campaign.profiles import file_import, first_load
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.identity import HashScheme
+from audiencehub.workspace import init_workspace
+from tests.helpers import drop_pg_database, new_pg_database, pg_admin, pg_database_url
 
-pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("backend", ["postgresql"])]
+pytestmark = pytest.mark.postgres
+_ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
 HEADER = [
     "email",
@@ -164,7 +167,7 @@ def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
     results = []
     for way in ("first load", "row import"):
         if way == "row import":
-            monkeypatch.setattr(file_import, "profiles_empty", lambda connection: False)
+            monkeypatch.setattr(file_import, "first_load_applies", lambda connection: False)
         rejects = tmp_path / f"{way}.rejects.csv"
         report = import_profiles(workspace.campaign, path, rejects_path=rejects, **options)
         kept = (
@@ -179,6 +182,7 @@ def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
     return calls, results
 
 
+@_ON_POSTGRESQL
 @pytest.mark.parametrize("key", [UpsertKey.EMAIL, UpsertKey.CRM_ID])
 def test_a_tricky_file_loads_as_the_row_import_loads_it(workspace, tmp_path, monkeypatch, key):
     """Plain rows, rows only the validator can judge, repeated keys, CRM ids claimed twice,
@@ -199,6 +203,7 @@ def test_a_tricky_file_loads_as_the_row_import_loads_it(workspace, tmp_path, mon
     assert store["keys"] and store["profiles"]
 
 
+@_ON_POSTGRESQL
 def test_a_gzip_semicolon_file_without_a_final_newline(workspace, tmp_path, monkeypatch):
     """Another delimiter, gzip, and a last line with no line end."""
     rows = [HEADER, *TRICKY[:12]]
@@ -212,6 +217,7 @@ def test_a_gzip_semicolon_file_without_a_final_newline(workspace, tmp_path, monk
     assert loaded[0][0] == 12
 
 
+@_ON_POSTGRESQL
 def test_a_field_over_several_lines_is_left_to_the_row_import(workspace, tmp_path, monkeypatch):
     """A quoted field with a line break inside: the row import reads the file, lines true."""
     content = _text(
@@ -226,6 +232,7 @@ def test_a_field_over_several_lines_is_left_to_the_row_import(workspace, tmp_pat
     assert loaded[1][0][0] == "5"  # the bad row starts on line 5, after the two-line field
 
 
+@_ON_POSTGRESQL
 def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_path, monkeypatch):
     """The indexes dropped for the load are rebuilt as they were; a load that fails midway
     rolls back whole, indexes included."""
@@ -248,6 +255,7 @@ def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_pat
     assert _snapshot(workspace, "email_key")["indexes"] == before
 
 
+@_ON_POSTGRESQL
 def test_a_store_with_profiles_takes_the_row_import(workspace, tmp_path, monkeypatch):
     """Only an empty store is loaded by columns: the second file merges row by row."""
     path = tmp_path / "p.csv"
@@ -265,6 +273,7 @@ def test_a_store_with_profiles_takes_the_row_import(workspace, tmp_path, monkeyp
     assert (report.inserted, report.unchanged) == (0, 3)
 
 
+@_ON_POSTGRESQL
 def test_a_file_with_every_field_quoted(workspace, tmp_path, monkeypatch):
     """Exports that quote every field load by columns too; a quoted delimiter or quote
     inside a field, and a line holding only "", go to the validator."""
@@ -277,6 +286,7 @@ def test_a_file_with_every_field_quoted(workspace, tmp_path, monkeypatch):
     assert loaded == imported
 
 
+@_ON_POSTGRESQL
 def test_a_one_column_file_and_its_empty_quoted_lines(workspace, tmp_path, monkeypatch):
     """A "" line holds no record, for the row import's reader as for the first load."""
     path = tmp_path / "emails.csv"
@@ -287,6 +297,7 @@ def test_a_one_column_file_and_its_empty_quoted_lines(workspace, tmp_path, monke
     assert loaded[0] == (3, 3, 0, 0, 0)
 
 
+@_ON_POSTGRESQL
 def test_a_file_mostly_for_the_validator_goes_to_the_row_import(workspace, tmp_path, monkeypatch):
     """Beyond a bound on rows the validator must check one by one, the row import reads
     the file, so memory stays flat."""
@@ -296,3 +307,44 @@ def test_a_file_mostly_for_the_validator_goes_to_the_row_import(workspace, tmp_p
     calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)
     assert calls == []
     assert loaded == imported
+
+
+def test_an_account_that_does_not_own_the_tables_loads_row_by_row(tmp_path, monkeypatch):
+    """Dropping and building indexes takes the tables' owner: an account granted reads and
+    writes only imports into an empty store row by row, and the profiles arrive."""
+    name = new_pg_database()
+    writer = f"{name}_writer"
+    try:
+        workspace = init_workspace(
+            tmp_path / "ws",
+            campaign_db_url=pg_database_url(name),
+            people_db_url=pg_database_url(name),
+        )
+        workspace.dispose()
+        pg_admin(f'CREATE ROLE "{writer}" LOGIN')
+        with create_engine(pg_database_url(name)).begin() as connection:
+            connection.exec_driver_sql(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{writer}"'
+            )
+            connection.exec_driver_sql(
+                f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "{writer}"'
+            )
+        url = make_url(pg_database_url(name)).set(username=writer, password=None)
+        engine = create_engine(url)
+        loads: list[int] = []
+        real_write = first_load.FirstLoad.write
+        monkeypatch.setattr(
+            first_load.FirstLoad,
+            "write",
+            lambda self, *a, **k: loads.append(self.fast) or real_write(self, *a, **k),
+        )
+        try:
+            path = tmp_path / "p.csv"
+            path.write_text(_text(TRICKY[:3]), encoding="utf-8")
+            report = import_profiles(engine, path)
+            assert (loads, report.inserted) == ([], 3)
+        finally:
+            engine.dispose()
+    finally:
+        drop_pg_database(name)
+        pg_admin(f'DROP ROLE IF EXISTS "{writer}"')

@@ -46,7 +46,7 @@ def test_a_key_changed_back_and_forth_ends_as_the_last_row_says(workspace, tmp_p
     one rewritten in the same chunk (a change of case: same digest) all end right."""
     monkeypatch.setattr(file_import, "_BLOCK_ROWS", 1)
     monkeypatch.setattr(file_import, "_PG_CHUNK_ROWS", 1)
-    monkeypatch.setattr(file_import, "profiles_empty", lambda connection: False)  # row by row
+    monkeypatch.setattr(file_import, "first_load_applies", lambda connection: False)  # row by row
     rows = [
         ["crm_id", "email"],
         ["C1", "a@x.org"],

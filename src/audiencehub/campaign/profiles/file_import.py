@@ -26,7 +26,7 @@ from typing import IO
 from sqlalchemy import Connection, Engine
 
 from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, build_mapping
-from audiencehub.campaign.profiles.first_load import FirstLoad, load_first, profiles_empty
+from audiencehub.campaign.profiles.first_load import FirstLoad, first_load_applies, load_first
 from audiencehub.campaign.profiles.key_stage import KeyStage
 from audiencehub.campaign.profiles.rows import (
     PackedBlock,
@@ -253,7 +253,7 @@ def import_profiles(
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
             first = (
                 _first_load(connection, source, sep, validator, stage, rejects, resubscribe)
-                if connection.dialect.name == "postgresql" and profiles_empty(connection)
+                if first_load_applies(connection)
                 else None
             )
             if first is not None:

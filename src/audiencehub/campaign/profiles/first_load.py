@@ -58,14 +58,14 @@ from audiencehub.campaign.profiles.rows import (
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.db.bulk import reserved_id_range
-from audiencehub.db.index_builds import indexes_built_after, lock_exclusively
+from audiencehub.db.index_builds import indexes_built_after, lock_exclusively, may_rebuild
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.compression import CORRUPT, gzip_reader
 from audiencehub.identity.normalize import OWN_EMAIL_RULES, normalize_e164, normalize_email, to_e164
 from audiencehub.identity.numbering import read_plain_numbers
 from audiencehub.identity.schemes import HashScheme, IdKind
 
-__all__ = ["FirstLoad", "load_first", "profiles_empty"]
+__all__ = ["FirstLoad", "first_load_applies", "load_first", "profiles_empty"]
 
 _CHUNK_ROWS = 25_000  # rows of the row-by-row merge applied at a time, as the row import
 _COPY_BLOCK = 1 << 20
@@ -95,6 +95,16 @@ Reject = Callable[[RejectedRow], None]
 def profiles_empty(connection: Connection) -> bool:
     """True when the store holds no profile: an import would be a first load."""
     return not connection.execute(select(exists().select_from(profiles))).scalar_one()
+
+
+def first_load_applies(connection: Connection) -> bool:
+    """Whether an import now would be a first load: PostgreSQL, no profile stored yet, and
+    an account that owns the tables (it drops and builds their indexes)."""
+    return (
+        connection.dialect.name == "postgresql"
+        and profiles_empty(connection)
+        and may_rebuild(connection, (profiles.name, profile_keys.name))
+    )
 
 
 def _sql_text(value: str) -> str:
