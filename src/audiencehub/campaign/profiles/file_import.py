@@ -251,8 +251,9 @@ def import_profiles(
             write_lock(connection, "campaign profile import", what="the import")
             stage = KeyStage(connection)
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
+            cores = workers or os.cpu_count() or 1
             first = (
-                _first_load(connection, source, sep, validator, stage, rejects, resubscribe)
+                _first_load(connection, source, sep, validator, stage, rejects, resubscribe, cores)
                 if first_load_applies(connection)
                 else None
             )
@@ -269,7 +270,7 @@ def import_profiles(
                     stage,
                     rejects,
                     outcome,
-                    pool_size=workers or os.cpu_count() or 1,
+                    pool_size=cores,
                     resubscribe=resubscribe,
                     progress=progress,
                 )
@@ -317,6 +318,7 @@ def _first_load(
     stage: KeyStage,
     rejects: _Rejects,
     resubscribe: bool,
+    cores: int,
 ) -> tuple[int, ChunkOutcome] | None:
     """The file loaded into the empty store by columns (:mod:`.first_load`), or ``None``
     when the row import must read it (see :meth:`.FirstLoad.check`)."""
@@ -328,6 +330,7 @@ def _first_load(
             validator=validator,
             scratch=scratch,
             memory_limit=memory_limit_of(connection.engine),
+            cores=cores,
         )
         try:
             if not load.check():

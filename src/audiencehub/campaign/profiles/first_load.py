@@ -127,6 +127,7 @@ class FirstLoad:
         validator: RowValidator,
         scratch: Path,
         memory_limit: str,
+        cores: int,
     ) -> None:
         self.path, self.gzipped, self.delimiter = path, gzipped, delimiter
         self.validator = validator
@@ -137,13 +138,13 @@ class FirstLoad:
         mapped = ProfileField.EMAIL in self.mapping.mapped_fields and any(
             scheme in OWN_EMAIL_RULES for scheme in validator.schemes
         )
+        self.cores = cores
         self._pool = (
-            multiprocessing.get_context("fork").Pool(os.cpu_count())
-            if mapped and (os.cpu_count() or 1) > 1
-            else None
+            multiprocessing.get_context("fork").Pool(cores) if mapped and cores > 1 else None
         )
         self.db = duckdb.connect(
             config={
+                "threads": cores,
                 "memory_limit": memory_limit,
                 "temp_directory": str(scratch),
                 "preserve_insertion_order": True,  # line numbers are read from the order
@@ -357,7 +358,7 @@ class FirstLoad:
         self.db.execute(f"CREATE TABLE {table} ({columns})")
         reader = self.db.cursor()
         reader.execute(query)
-        cores = os.cpu_count() or 1
+        cores = self.cores
         while batch := reader.fetchmany(_MAP_BATCH):
             if self._pool is not None and len(batch) >= _POOL_LEAST:
                 step = -(-len(batch) // cores)
