@@ -9,12 +9,13 @@ export, tens of millions of rows), there is nothing to merge with, so:
 - DuckDB reads the file as lines and checks the plain rows by columns: the
   same tests as the Python checks' fast paths (:mod:`.email_syntax`, ISO dates
   and countries, yes/no flags, text lengths), and computes each key's SHA-256;
-- phone numbers, which need the numbering plans, go through the very function
-  the row import uses (:func:`~audiencehub.identity.normalize.to_e164`), once
-  for each distinct number and region;
-- every row the columns do not accept (a quoted field, white space other than
-  spaces, a width, a value a fast path leaves to the library) is checked by the
-  row import's own validator, which gives the same result and the same reason;
+- phone numbers go through the plain-number steps of
+  :mod:`audiencehub.identity.numbering` written as SQL; the few those leave go
+  to :func:`~audiencehub.identity.normalize.to_e164` itself, once a distinct
+  number and region (as do emails under a scheme's own rules, such as Gmail's);
+- every row the columns do not accept (a quote inside a field, white space
+  other than spaces, a width, a value a fast path leaves to the library) is
+  checked by the row import's own validator: the same result, the same reason;
   so are rows whose key occurs more than once in the file, which are merged in
   file order by the row import's own :func:`.store.apply_changes`;
 - the rest is COPY'd into ``profiles`` and ``profile_keys`` with their indexes
@@ -23,8 +24,8 @@ export, tens of millions of rows), there is nothing to merge with, so:
 The outcome is the row import's, row for row: the same profiles, keys, counts,
 rejected lines and reasons (``tests/campaign/profiles/test_first_load.py`` holds
 the two side by side). Files it cannot read line by line the same way (a
-quoted field over several lines, bytes that are not UTF-8) are left to the row
-import, which says what is wrong with them.
+quoted field over several lines, bytes that are not UTF-8, a damaged gzip
+stream) are left to the row import, which says what is wrong with them.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ from audiencehub.campaign.profiles.key_stage import KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS
 from audiencehub.campaign.profiles.rows import (
     COUNTRIES,
+    FALSE_WORDS,
+    MAX_TEXT,
+    TRUE_WORDS,
     ProfileChange,
     RejectedRow,
     RowValidator,
@@ -74,9 +78,6 @@ _MAP_BATCH = 200_000  # distinct values mapped by Python at a time
 # Rows the validator checks, or the row import's merge applies, one by one, kept in memory
 # as Python objects until the write: beyond this many the row import takes the whole file.
 _SLOW_MOST = 200_000
-_MAX_TEXT = 255  # bytes here; a longer value may still fit in characters: the validator says
-_TRUE = ("1", "true", "t", "yes", "y")
-_FALSE = ("0", "false", "f", "no", "n")
 
 
 # Every character Python's str.strip() removes, but the space: a line holding one goes to
@@ -272,17 +273,19 @@ class FirstLoad:
                     f"'{_ISO_DATE}') AND birth_date IS NOT NULL))"
                 )
             elif name in FLAG_COLUMNS:
-                columns.append(
-                    f"CASE WHEN {value} IS NULL THEN 0 WHEN lower({value}) IN "
-                    f"({', '.join(map(_sql_text, _TRUE))}) THEN 1 WHEN lower({value}) IN "
-                    f"({', '.join(map(_sql_text, _FALSE))}) THEN 2 END AS {name}_said"
+                yes = ", ".join(map(_sql_text, sorted(TRUE_WORDS)))
+                no = ", ".join(map(_sql_text, sorted(FALSE_WORDS)))
+                columns.append(  # 0: not said, 1: yes, 2: no, NULL: the validator's to judge
+                    f"CASE WHEN {value} IS NULL THEN 0 WHEN lower({value}) IN ({yes}) THEN 1 "
+                    f"WHEN lower({value}) IN ({no}) THEN 2 END AS {name}_said"
                 )
                 tests.append(f"{name}_said IS NOT NULL")
             elif field is ProfileField.MOBILE_PHONE:
                 columns.append(f"{value} AS phone_text")
             else:  # text
                 columns.append(f"{value} AS {name}")
-                tests.append(f"({name} IS NULL OR strlen({name}) <= {_MAX_TEXT})")
+                # bytes, at least the characters: a longer one may still fit (the validator says)
+                tests.append(f"({name} IS NULL OR strlen({name}) <= {MAX_TEXT})")
         if ProfileField.MOBILE_PHONE in column_of:
             region = (
                 _sql_text(self.validator.default_region)

@@ -36,6 +36,9 @@ from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = [
     "COUNTRIES",
+    "FALSE_WORDS",
+    "MAX_TEXT",
+    "TRUE_WORDS",
     "KeyDigests",
     "PackedBlock",
     "ProfileChange",
@@ -46,9 +49,10 @@ __all__ = [
     "parse_field",
 ]
 
-_TRUE = frozenset({"1", "true", "t", "yes", "y"})
-_FALSE = frozenset({"0", "false", "f", "no", "n"})
-_MAX_TEXT = 255
+#: the words a yes/no field may hold, in any case
+TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y"})
+FALSE_WORDS = frozenset({"0", "false", "f", "no", "n"})
+MAX_TEXT = 255  #: characters a text field may hold
 
 # kind -> ((scheme, 32-byte digest), ...); an empty tuple clears the keys of that kind.
 KeyDigests = dict[str, tuple[tuple[str, bytes], ...]]
@@ -150,16 +154,16 @@ def _parse_bool(text: str) -> bool | None:
     folded = text.lower()
     if not folded:
         return None  # an empty flag states nothing: an opt-out is never cleared by omission
-    if folded in _TRUE:
+    if folded in TRUE_WORDS:
         return True
-    if folded in _FALSE:
+    if folded in FALSE_WORDS:
         return False
     raise ValueError(f"{text!r} is not a yes/no value (use true/false, yes/no or 1/0)")
 
 
 def _parse_text(text: str) -> str | None:
-    if len(text) > _MAX_TEXT:
-        raise ValueError(f"is {len(text)} characters long; at most {_MAX_TEXT} fit")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"is {len(text)} characters long; at most {MAX_TEXT} fit")
     return text or None
 
 
