@@ -176,30 +176,31 @@ class FirstLoad:
             self._read_lines()
         except duckdb.Error:
             return False  # not UTF-8, unreadable: the row import names the problem
-        [(others,)] = self.db.execute("SELECT count(*) FROM body WHERE NOT simple").fetchall()
-        if others > _SLOW_MOST:
+        [(count,)] = self.db.execute("SELECT count(*) FROM body WHERE NOT simple").fetchall()
+        if count > _SLOW_MOST:
             return False  # mostly rows only the validator can judge: the row import is for them
-        quoted = self.db.execute(
+        others = self.db.execute(  # a quote inside a field, white space other than spaces
             "SELECT line, text FROM body WHERE NOT simple ORDER BY line"
         ).fetchall()
-        for _, text in quoted:
+        for _, text in others:
             if _ends_in_quotes(text, self.delimiter):
                 return False  # a field spans lines: the row import reads those
-        quoted_lines = set(quoted)
+        other_lines = set(others)
         [(self.read,)] = self.db.execute("SELECT count(*) FROM body WHERE simple").fetchall()
         self._check_columns()
         self._check_phones()
         self._check_keys()
         self._close_pool()
+        [(count,)] = self.db.execute("SELECT count(*) FROM checked WHERE NOT plain").fetchall()
+        if len(others) + count > _SLOW_MOST:
+            return False
         unchecked = self.db.execute(
             "SELECT line, text FROM checked WHERE NOT plain ORDER BY line"
         ).fetchall()
-        if len(quoted) + len(unchecked) > _SLOW_MOST:
-            return False  # mostly rows only the validator can judge: the row import is for them
-        for line, text in sorted(quoted + unchecked):
+        for line, text in sorted(others + unchecked):
             results = self.validator.validate_block(line, text + "\n", self.delimiter)
-            if (line, text) in quoted_lines:
-                self.read += len(results)  # a quoted line may hold no record ("")
+            if (line, text) in other_lines:
+                self.read += len(results)  # a line holding only "" is no record
             for result in results:
                 if isinstance(result, RejectedRow):
                     self.rejected.append(result)
