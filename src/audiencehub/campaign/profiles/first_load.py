@@ -155,6 +155,8 @@ class FirstLoad:
         self.rejected: list[RejectedRow] = []
         self.changes: list[ProfileChange] = []  # merged row by row, in file order
         self.fast = 0  # rows COPY'd
+        self.created = 0  # profiles the load creates, COPY'd or merged
+        self.places: dict[str, int] = {}  # the place of each profile merged row by row
 
     def close(self) -> None:
         self.db.close()
@@ -500,9 +502,25 @@ class FirstLoad:
                 if isinstance(r, ProfileChange)
             )
         self.changes.sort(key=lambda change: change.line)
+        # Each new profile's place among them, by the line its key first stands on: its id
+        # is the first one drawn plus that place, as the row import numbers them.
         self.db.execute(
-            "CREATE TABLE copied AS SELECT line FROM accepted "
-            "WHERE fast AND NOT repeated AND NOT loses"
+            """
+            CREATE TABLE places AS
+            SELECT key, first, row_number() OVER (ORDER BY first) - 1 AS place
+            FROM (SELECT key, min(line) AS first FROM accepted WHERE NOT loses GROUP BY key)
+            """
+        )
+        [(self.created,)] = self.db.execute("SELECT count(*) FROM places").fetchall()
+        self.places = dict(
+            self.db.execute(
+                "SELECT p.key, p.place FROM places p JOIN accepted a ON a.line = p.first "
+                "WHERE NOT (fast AND NOT repeated)"
+            ).fetchall()
+        )
+        self.db.execute(
+            "CREATE TABLE copied AS SELECT line, place AS ordinal FROM accepted "
+            "JOIN places USING (key) WHERE fast AND NOT repeated AND NOT loses"
         )
         [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
         return True
@@ -513,6 +531,8 @@ class FirstLoad:
         """Apply the checked file inside the caller's transaction (the store is empty and
         locked: see :func:`load_first`)."""
         outcome = ChunkOutcome(inserted=self.fast)
+        ids = reserved_id_range(connection, profiles, self.created)  # the store is locked
+        new_ids = {key: ids.start + place for key, place in self.places.items()}
         for start in range(0, len(self.changes), _CHUNK_ROWS):
             chunk = apply_changes(
                 connection,
@@ -521,6 +541,7 @@ class FirstLoad:
                 self.validator.schemes,
                 resubscribe=resubscribe,
                 stage=stage,
+                new_ids=new_ids,
             )
             outcome.inserted += chunk.inserted
             outcome.updated += chunk.updated
@@ -529,7 +550,6 @@ class FirstLoad:
             self.rejected.extend(chunk.rejected)
         if not self.fast:
             return outcome
-        ids = reserved_id_range(connection, profiles, self.fast)  # the store is locked
         with indexes_built_after(connection, (profiles.name, profile_keys.name)):
             with _load_time_default(connection, ("created_at", "updated_at")):
                 self._copy(connection, *self._profile_rows(ids.start))
@@ -563,7 +583,7 @@ class FirstLoad:
         values.append(f"'{{' || concat_ws(',', {', '.join(pairs)}) || '}}'" if pairs else "'{}'")
         query = f"""
             SELECT {first_id} + ordinal, {", ".join(values)}
-            FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied)
+            FROM copied
             JOIN checked USING (line)
         """
         return profiles.name, ["id", *names], query
@@ -572,7 +592,7 @@ class FirstLoad:
         parts = [
             f"SELECT {_sql_text(scheme.value)}, {_sql_text(kind.value)}, "
             f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), {first_id} + ordinal "
-            f"FROM (SELECT line, row_number() OVER (ORDER BY line) - 1 AS ordinal FROM copied) "
+            "FROM copied "
             f"JOIN normals n USING (line) "
             f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
             for scheme, kind in self._key_sources()

@@ -8,7 +8,7 @@ audience never re-hashes the profile base. Look-ups live in :mod:`.lookup`.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +90,7 @@ def apply_changes(
     *,
     stage: KeyStage,
     resubscribe: bool = False,
+    new_ids: Mapping[str, int] | None = None,
 ) -> ChunkOutcome:
     """Upsert a chunk of validated rows, in file order, inside the caller's transaction.
 
@@ -97,7 +98,9 @@ def apply_changes(
     makes stale. An opt-out the person made through an unsubscribe link is not
     undone by a row's "no" unless ``resubscribe`` says the file carries renewed
     consent; then the person's record of it is cleared too. Keys go through
-    ``stage``, which the caller writes after its last chunk.
+    ``stage``, which the caller writes after its last chunk. ``new_ids``: the id of
+    each profile the chunk creates, by key, when the caller drew them (a first load
+    numbers its profiles in file order, as chunk after chunk would).
     """
     outcome = ChunkOutcome()
     merger = Merger(mapping, resubscribe=resubscribe)
@@ -173,7 +176,7 @@ def apply_changes(
         )
         current.values, current.attributes = values, attributes
         current.dirty = current.profile_id is not None
-    _write(connection, merger.columns, list(state.values()), stage)
+    _write(connection, merger.columns, state, stage, new_ids)
     return outcome
 
 
@@ -202,10 +205,12 @@ def _new_ids(connection: Connection, reserved: Sequence[int] | None, count: int)
 def _write(
     connection: Connection,
     columns: tuple[str, ...],
-    pending: list[_Pending],
+    state: dict[str, _Pending],
     stage: KeyStage,
+    new_ids: Mapping[str, int] | None,
 ) -> None:
     now = datetime.now(UTC)
+    pending = list(state.values())
     new = [p for p in pending if p.profile_id is None]
     dirty = [p for p in pending if p.dirty]
     key_rows: list[tuple[Any, ...]] = []
@@ -215,7 +220,11 @@ def _write(
         unset_flags = tuple(sorted(FLAG_COLUMNS - set(columns)))
         names = [*columns, *unset_flags, "attributes"]
         rows = ((*p.values, *(False for _ in unset_flags), p.attributes) for p in new)
-        ids = reserved_ids(connection, profiles, len(new))
+        ids = (
+            [new_ids[key] for key, p in state.items() if p.profile_id is None]
+            if new_ids is not None
+            else reserved_ids(connection, profiles, len(new))
+        )
         if ids is not None:
             names = ["id", *names]
             rows = ((profile_id, *row) for profile_id, row in zip(ids, rows, strict=True))
