@@ -45,6 +45,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, exists, select
+from sqlalchemy import text as sql
 
 from audiencehub.campaign.profiles.email_syntax import ADDRESS_MAX, LOCAL_MAX, PLAIN, SPECIAL_USE
 from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, UpsertKey
@@ -642,15 +643,34 @@ class FirstLoad:
 def _load_time_default(connection: Connection, columns: Sequence[str]) -> Iterator[None]:
     """The load's time as ``columns``' default while the profiles are COPY'd: PostgreSQL
     parsing the same timestamp twice a row cost 1.1 s a million rows. Only this
-    transaction, which holds the table locked, ever sees the default."""
+    transaction, which holds the table locked, ever sees it; the defaults the columns had
+    (none today) are put back after."""
     now = datetime.now(UTC).isoformat()
+    before = dict(
+        connection.execute(
+            sql(
+                "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+                "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                "WHERE a.attrelid = CAST(:table AS regclass) AND a.attname = ANY(:columns)"
+            ),
+            {"table": profiles.name, "columns": list(columns)},
+        ).tuples()
+    )
     alter = f"ALTER TABLE {profiles.name} "
     connection.exec_driver_sql(
         alter
         + ", ".join(f"ALTER COLUMN {c} SET DEFAULT {_sql_text(now)}::timestamptz" for c in columns)
     )
     yield
-    connection.exec_driver_sql(alter + ", ".join(f"ALTER COLUMN {c} DROP DEFAULT" for c in columns))
+    connection.exec_driver_sql(
+        alter
+        + ", ".join(
+            f"ALTER COLUMN {c} DROP DEFAULT"
+            if before.get(c) is None
+            else f"ALTER COLUMN {c} SET DEFAULT {before[c]}"
+            for c in columns
+        )
+    )
 
 
 def _gzip_intact(path: Path) -> bool:
