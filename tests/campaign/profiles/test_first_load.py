@@ -145,7 +145,9 @@ def _snapshot(workspace, key: str) -> dict[str, Any]:
             connection.execute(
                 text(
                     "SELECT indexname, indexdef FROM pg_indexes "
-                    "WHERE tablename IN ('profiles', 'profile_keys')"
+                    "WHERE tablename IN ('profiles', 'profile_keys') UNION ALL "
+                    "SELECT column_name, column_default FROM information_schema.columns "
+                    "WHERE table_name = 'profiles' AND column_default IS NOT NULL"
                 )
             ).tuples()
         )
@@ -238,8 +240,8 @@ def test_a_field_over_several_lines_is_left_to_the_row_import(workspace, tmp_pat
 
 @_ON_POSTGRESQL
 def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_path, monkeypatch):
-    """The indexes dropped for the load are rebuilt as they were; a load that fails midway
-    rolls back whole, indexes included."""
+    """The indexes dropped for the load are rebuilt as they were, the columns' defaults
+    too; a load that fails midway rolls back whole, indexes included."""
     path = tmp_path / "p.csv"
     path.write_text(_text(TRICKY[:5]), encoding="utf-8")
     before = _snapshot(workspace, "email_key")["indexes"]

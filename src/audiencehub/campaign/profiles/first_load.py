@@ -654,7 +654,9 @@ def _load_time_default(connection: Connection, columns: Sequence[str]) -> Iterat
                 "WHERE a.attrelid = CAST(:table AS regclass) AND a.attname = ANY(:columns)"
             ),
             {"table": profiles.name, "columns": list(columns)},
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     alter = f"ALTER TABLE {profiles.name} "
     connection.exec_driver_sql(
