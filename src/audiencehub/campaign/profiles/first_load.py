@@ -88,6 +88,12 @@ def _other_space() -> str:
     return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c != " ")
 
 
+@cache
+def _countries() -> str:
+    """The ISO 3166 codes the validator knows, as an SQL list."""
+    return ", ".join(_sql_text(code) for code in sorted(COUNTRIES))
+
+
 # A date the validator reads the same: four-digit year from 1, month and day in range
 _ISO_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
 
@@ -267,7 +273,7 @@ class FirstLoad:
                 columns.append(f"upper({value}) AS country")
                 tests.append(
                     "(country IS NULL OR (regexp_full_match(country, '[A-Z]{2}') "
-                    "AND country IN (SELECT code FROM countries)))"
+                    f"AND country IN ({_countries()})))"
                 )
             elif field is ProfileField.BIRTH_DATE:
                 columns.append(f"{value} AS birth_text")
@@ -297,16 +303,13 @@ class FirstLoad:
                 else "NULL::VARCHAR"
             )
             if ProfileField.COUNTRY in column_of:
-                known = "country IN (SELECT code FROM countries)"
+                known = f"country IN ({_countries()})"
                 region = f"CASE WHEN {known} THEN country ELSE {region} END"
             columns.append(f"{region} AS region")
         for index, name in mapping.attributes:
             columns.append(f"{self._field(index)} AS {_attribute_column(name)}")
         key = "email" if mapping.key is UpsertKey.EMAIL else "crm_id"
         tests.append(f"{key} IS NOT NULL")
-        self.db.execute(
-            "CREATE TABLE countries AS SELECT unnest($codes) AS code", {"codes": sorted(COUNTRIES)}
-        )
         self.db.execute(
             f"""
             CREATE TABLE checked AS
