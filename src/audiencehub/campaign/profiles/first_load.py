@@ -554,10 +554,15 @@ class FirstLoad:
             self.rejected.extend(chunk.rejected)
         if not self.fast:
             return outcome
+        table, columns, keys = self._key_rows(ids.start)
         with indexes_built_after(connection, (profiles.name, profile_keys.name)):
-            with _load_time_default(connection, ("created_at", "updated_at")):
+            # DuckDB sorts the keys while PostgreSQL takes in the profiles
+            with (
+                _in_background(self.db, f"CREATE TABLE key_rows AS {keys}" if keys else None),
+                _load_time_default(connection, ("created_at", "updated_at")),
+            ):
                 self._copy(connection, *self._profile_rows(ids.start))
-            self._copy(connection, *self._key_rows(ids.start))
+            self._copy(connection, table, columns, "SELECT * FROM key_rows" if keys else "")
         keys_changed(connection)
         return outcome
 
@@ -601,10 +606,13 @@ class FirstLoad:
             f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
             for scheme, kind in self._key_sources()
         ]
+        # in the primary key's order: building it then finds its input sorted (1.1 s a
+        # million keys instead of 3.1 s)
+        query = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 1, 2, 3, 4" if parts else ""
         return (
             profile_keys.name,
             ["scheme", "kind", "digest", "profile_id"],
-            " UNION ALL ".join(parts),
+            query,
         )
 
     def _copy(self, connection: Connection, table: str, columns: list[str], query: str) -> None:
@@ -676,6 +684,28 @@ def _load_time_default(connection: Connection, columns: Sequence[str]) -> Iterat
             for c in columns
         )
     )
+
+
+@contextmanager
+def _in_background(db: duckdb.DuckDBPyConnection, statement: str | None) -> Iterator[None]:
+    """Run ``statement`` on its own DuckDB cursor while the block runs; its error, if any,
+    is raised when the block ends."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            db.cursor().execute(statement or "SELECT 1")
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="first-load-background")
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join()
+    if failed:
+        raise failed[0]
 
 
 def _gzip_intact(path: Path) -> bool:
