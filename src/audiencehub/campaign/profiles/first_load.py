@@ -322,8 +322,9 @@ class FirstLoad:
         )
 
     def _check_phones(self) -> None:
-        """Each distinct number and region read once by :func:`to_e164`; a number it
-        refuses sends its row to the validator, for the reason."""
+        """Each distinct number and region read by the plain-number steps in SQL, or
+        else by :func:`to_e164` itself; a number it refuses sends its row to the
+        validator, for the reason."""
         if ProfileField.MOBILE_PHONE not in self.mapping.mapped_fields:
             return
         read_plain_numbers(
@@ -428,7 +429,6 @@ class FirstLoad:
                 """
             )
             selects.append(column)
-        self.key_columns = [s.rsplit(" ", 1)[-1] for s in selects[1:]]
         self.db.execute(
             f"CREATE TABLE normals AS SELECT {', '.join(selects)} FROM checked WHERE plain"
         )
@@ -476,6 +476,9 @@ class FirstLoad:
             """
         )
         self.db.unregister("slow")
+        [(count,)] = self.db.execute("SELECT count(*) FROM accepted WHERE loses").fetchall()
+        if len(self.rejected) + count > _SLOW_MOST:
+            return False  # rejected rows are held until the write: the row import streams them
         for line, crm_id in self.db.execute(
             "SELECT line, crm FROM accepted WHERE loses ORDER BY line"
         ).fetchall():
