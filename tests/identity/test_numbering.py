@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import duckdb
 import phonenumbers
@@ -82,22 +83,28 @@ def test_numbers_with_prefixes_agree_with_the_library(region, prefix, digits):
     _agrees(code + digits, region)
 
 
-def test_every_region_example_number_takes_the_fast_path_or_agrees():
-    """The library's own example numbers, national and international, in every region."""
-    answered = 0
+def _examples() -> Iterator[tuple[str, int, str]]:
+    """Each region's mobile and fixed-line example numbers: (region, country code, the
+    national significant number)."""
     for region in _REGIONS:
         for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
             example = phonenumbers.example_number_for_type(region, kind)
-            if example is None:
-                continue
-            national = phonenumbers.national_significant_number(example)
-            for text, reading in (
-                (f"+{example.country_code}{national}", None),
-                (national, region),
-                ("0" + national, region),
-            ):
-                _agrees(text, reading)
-                answered += plain_e164(text, reading) is not None
+            if example is not None:
+                national = phonenumbers.national_significant_number(example)
+                yield region, example.country_code, national
+
+
+def test_every_region_example_number_takes_the_fast_path_or_agrees():
+    """The library's own example numbers, national and international, in every region."""
+    answered = 0
+    for region, code, national in _examples():
+        for text, reading in (
+            (f"+{code}{national}", None),
+            (national, region),
+            ("0" + national, region),
+        ):
+            _agrees(text, reading)
+            answered += plain_e164(text, reading) is not None
     assert answered > len(_REGIONS)  # most of them are plain enough for the fast path
 
 
@@ -148,19 +155,14 @@ def _generated_numbers(count: int) -> list[tuple[str, str | None]]:
     the library's examples, trunk and international prefixes, punctuation, noise."""
     pick = random.Random(20261203)
     cases: list[tuple[str, str | None]] = []
-    for region in _REGIONS:
-        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
-            example = phonenumbers.example_number_for_type(region, kind)
-            if example is None:
-                continue
-            national = phonenumbers.national_significant_number(example)
-            cases += [
-                (f"+{example.country_code}{national}", None),
-                (f"+{example.country_code} {national[:3]} {national[3:]}", region),
-                (national, region),
-                ("0" + national, region),
-                (f"{example.country_code}{national}", region),
-            ]
+    for region, code, national in _examples():
+        cases += [
+            (f"+{code}{national}", None),
+            (f"+{code} {national[:3]} {national[3:]}", region),
+            (national, region),
+            ("0" + national, region),
+            (f"{code}{national}", region),
+        ]
     while len(cases) < count:
         digits = "".join(pick.choice("0123456789") for _ in range(pick.randint(1, 19)))
         prefix = pick.choice(

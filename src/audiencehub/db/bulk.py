@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -23,10 +24,18 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["bulk_insert", "inserted_rowids", "reserved_id_range", "reserved_ids", "upsert"]
+__all__ = [
+    "bulk_insert",
+    "inserted_rowids",
+    "load_time_default",
+    "reserved_id_range",
+    "reserved_ids",
+    "upsert",
+]
 
 # Types each driver stores exactly as SQLAlchemy would, with no conversion (psycopg
 # adapts bool and bytes itself: SQLAlchemy's processors would only re-check them).
@@ -175,6 +184,43 @@ def reserved_id_range(connection: Connection, table: Table, count: int) -> range
         {"table": table.name, "count": count},
     ).scalar_one()
     return range(int(last) - count + 1, int(last) + 1)
+
+
+@contextmanager
+def load_time_default(
+    connection: Connection, table: Table, columns: Sequence[str]
+) -> Iterator[None]:
+    """The load's time as ``columns``' default while the block COPYs into ``table``
+    (PostgreSQL): parsing the same timestamp twice a row cost 1.1 s a million profiles.
+    Only for a caller that holds ``table`` locked, so that no other session sees the
+    default; the defaults the columns had are put back after."""
+    now = dt.datetime.now(dt.UTC).isoformat()
+    before = dict(
+        connection.execute(
+            text(
+                "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+                "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+                "WHERE a.attrelid = CAST(:table AS regclass) AND a.attname = ANY(:columns)"
+            ),
+            {"table": table.name, "columns": list(columns)},
+        )
+        .tuples()
+        .all()
+    )
+    alter = f"ALTER TABLE {table.name} "
+    connection.exec_driver_sql(
+        alter + ", ".join(f"ALTER COLUMN {c} SET DEFAULT '{now}'::timestamptz" for c in columns)
+    )
+    yield
+    connection.exec_driver_sql(
+        alter
+        + ", ".join(
+            f"ALTER COLUMN {c} DROP DEFAULT"
+            if before.get(c) is None
+            else f"ALTER COLUMN {c} SET DEFAULT {before[c]}"
+            for c in columns
+        )
+    )
 
 
 def upsert(

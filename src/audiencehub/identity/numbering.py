@@ -27,6 +27,8 @@ import duckdb
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
+from audiencehub.engines.session import sql_text
+
 __all__ = [
     "country_code_sql",
     "international_e164_sql",
@@ -183,10 +185,6 @@ def plain_e164(text: str, region: str | None) -> str | None:
 # rewritten), and NULL always means: ask the library (a property test holds them to it).
 
 
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _lengths(plan: _Plan, number: str) -> str:
     """The library's length test of ``number`` (SQL), as the word :meth:`_Plan.length_result`
     gives."""
@@ -202,7 +200,9 @@ def _lengths(plan: _Plan, number: str) -> str:
 
 def _fits(plan: _Plan, number: str) -> str:
     pattern = plan.national_number
-    return "false" if pattern is None else f"regexp_full_match({number}, {_text(pattern.pattern)})"
+    return (
+        "false" if pattern is None else f"regexp_full_match({number}, {sql_text(pattern.pattern)})"
+    )
 
 
 def _stripped(plan: _Plan, digits: str) -> str:
@@ -210,7 +210,7 @@ def _stripped(plan: _Plan, digits: str) -> str:
     prefix = plan.national_prefix
     if prefix is None:
         return digits
-    anchored = _text(f"^(?:{prefix.pattern})")
+    anchored = sql_text(f"^(?:{prefix.pattern})")
     rest = f"substr({digits}, length(regexp_extract({digits}, {anchored})) + 1)"
     if plan.transforms and prefix.groups:
         return f"CASE WHEN regexp_matches({digits}, {anchored}) THEN NULL ELSE {digits} END"
@@ -239,7 +239,7 @@ def country_code_sql(digits: str) -> str:
     """The country code (text) that international ``digits`` start with, or NULL."""
     by_size: dict[int, list[str]] = {}
     for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-        by_size.setdefault(len(str(code)), []).append(_text(str(code)))
+        by_size.setdefault(len(str(code)), []).append(sql_text(str(code)))
     tests = " ".join(
         f"WHEN substr({digits}, 1, {size}) IN ({', '.join(sorted(codes))}) "
         f"THEN substr({digits}, 1, {size})"
@@ -265,7 +265,7 @@ def national_e164_sql(region: str, digits: str) -> str:
     plan = _plan(region)
     if plan is None or plan.international_prefix is None:
         return "NULL"
-    dialled = _text(f"^(?:{plan.international_prefix.pattern})")
+    dialled = sql_text(f"^(?:{plan.international_prefix.pattern})")
     return (
         f"CASE WHEN regexp_matches({digits}, {dialled}) "
         f"OR starts_with({digits}, '{plan.country_code}') THEN NULL "
@@ -281,7 +281,7 @@ def read_plain_numbers(db: duckdb.DuckDBPyConnection, source: str, table: str) -
 
     Only the regions and country codes the rows hold get a branch of the expression.
     """
-    supported = ", ".join(_text(r) for r in sorted(phonenumbers.SUPPORTED_REGIONS))
+    supported = ", ".join(sql_text(r) for r in sorted(phonenumbers.SUPPORTED_REGIONS))
     db.execute(
         f"""
         CREATE TABLE {table} AS
@@ -292,7 +292,7 @@ def read_plain_numbers(db: duckdb.DuckDBPyConnection, source: str, table: str) -
         FROM (
             SELECT text, region, regexp_replace(text, '[^0-9]', '', 'g') AS digits,
                    starts_with(text, '+') AS intl,
-                   regexp_full_match(text, {_text(_PLAIN.pattern)})
+                   regexp_full_match(text, {sql_text(_PLAIN.pattern)})
                    AND length(regexp_replace(text, '[^0-9]', '', 'g'))
                        BETWEEN {_DIGITS.start} AND {_DIGITS.stop - 1} AS ok
             FROM ({source})
@@ -311,9 +311,11 @@ def read_plain_numbers(db: duckdb.DuckDBPyConnection, source: str, table: str) -
             f"SELECT DISTINCT code FROM {table} WHERE ok AND intl AND code IS NOT NULL ORDER BY 1"
         ).fetchall()
     ]
-    national = " ".join(f"WHEN {_text(r)} THEN {national_e164_sql(r, 'digits')}" for r in regions)
+    national = " ".join(
+        f"WHEN {sql_text(r)} THEN {national_e164_sql(r, 'digits')}" for r in regions
+    )
     international = " ".join(
-        f"WHEN {_text(c)} THEN {international_e164_sql(int(c), 'digits')}" for c in codes
+        f"WHEN {sql_text(c)} THEN {international_e164_sql(int(c), 'digits')}" for c in codes
     )
     db.execute(
         f"""

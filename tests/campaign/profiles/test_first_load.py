@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, delete, make_url, select, text
 
 from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
 from audiencehub.campaign.profiles import file_import, first_load
+from audiencehub.campaign.profiles.fields import ProfileField
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import init_workspace
@@ -27,20 +28,7 @@ from tests.helpers import drop_pg_database, new_pg_database, pg_admin, pg_databa
 pytestmark = pytest.mark.postgres
 _ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
-HEADER = [
-    "email",
-    "mobile_phone",
-    "crm_id",
-    "first_name",
-    "last_name",
-    "country",
-    "birth_date",
-    "email_opt_out",
-    "sms_opt_out",
-    "blocklisted",
-    "tier",
-    "note",
-]
+HEADER = [*(field.value for field in ProfileField), "tier", "note"]  # every field, 2 attributes
 
 
 def _row(
@@ -160,16 +148,22 @@ def _empty(workspace) -> None:
         connection.execute(delete(profiles))
 
 
-def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
-    """The report, rejects and store of a first load and of the row import, in that order."""
-    calls: list[int] = []
+def _counted_loads(monkeypatch) -> list[int]:
+    """The rows each first load from now on COPYs, one entry a load that writes."""
+    loads: list[int] = []
     real_write = first_load.FirstLoad.write
 
     def counted(self, *args, **kwargs):
-        calls.append(self.fast)
+        loads.append(self.fast)
         return real_write(self, *args, **kwargs)
 
     monkeypatch.setattr(first_load.FirstLoad, "write", counted)
+    return loads
+
+
+def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
+    """The report, rejects and store of a first load and of the row import, in that order."""
+    calls = _counted_loads(monkeypatch)
     results = []
     for way in ("first load", "row import"):
         if way == "row import":
@@ -247,10 +241,10 @@ def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_pat
     before = _snapshot(workspace, "email_key")["indexes"]
     assert any("email_key" in name for name, _ in before)
 
-    def broken(self, *args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(first_load.FirstLoad, "_copy", broken)
+    monkeypatch.setattr(first_load, "copy_to_postgresql", broken)
     with pytest.raises(RuntimeError, match="disk is full"):
         import_profiles(workspace.campaign, path)
     after = _snapshot(workspace, "email_key")
@@ -266,13 +260,7 @@ def test_a_store_with_profiles_takes_the_row_import(workspace, tmp_path, monkeyp
     """Only an empty store is loaded by columns: the second file merges row by row."""
     path = tmp_path / "p.csv"
     path.write_text(_text(TRICKY[:3]), encoding="utf-8")
-    loads: list[int] = []
-    real_write = first_load.FirstLoad.write
-    monkeypatch.setattr(
-        first_load.FirstLoad,
-        "write",
-        lambda self, *a, **k: loads.append(self.fast) or real_write(self, *a, **k),
-    )
+    loads = _counted_loads(monkeypatch)
     import_profiles(workspace.campaign, path)
     report = import_profiles(workspace.campaign, path)
     assert loads == [2]  # the third row has white space only the validator strips
@@ -337,13 +325,7 @@ def test_an_account_that_does_not_own_the_tables_loads_row_by_row(tmp_path, monk
             )
         url = make_url(pg_database_url(name)).set(username=writer, password=None)
         engine = create_engine(url)
-        loads: list[int] = []
-        real_write = first_load.FirstLoad.write
-        monkeypatch.setattr(
-            first_load.FirstLoad,
-            "write",
-            lambda self, *a, **k: loads.append(self.fast) or real_write(self, *a, **k),
-        )
+        loads = _counted_loads(monkeypatch)
         try:
             path = tmp_path / "p.csv"
             path.write_text(_text(TRICKY[:3]), encoding="utf-8")

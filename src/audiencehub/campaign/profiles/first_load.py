@@ -7,8 +7,8 @@ profile table is empty, which is how a profile base arrives (a CRM's whole
 export, tens of millions of rows), there is nothing to merge with, so:
 
 - DuckDB reads the file as lines and checks the plain rows by columns: the
-  same tests as the Python checks' fast paths (:mod:`.email_syntax`, ISO dates
-  and countries, yes/no flags, text lengths), and computes each key's SHA-256;
+  same tests as the Python checks' fast paths, written as SQL in
+  :mod:`.plain_rows`, and computes each key's SHA-256;
 - phone numbers go through the plain-number steps of
   :mod:`audiencehub.identity.numbering` written as SQL; the few those leave go
   to :func:`~audiencehub.identity.normalize.to_e164` itself, once a distinct
@@ -30,42 +30,33 @@ stream) are left to the row import, which says what is wrong with them.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
-import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, exists, select
-from sqlalchemy import text as sql
 
-from audiencehub.campaign.profiles.email_syntax import ADDRESS_MAX, LOCAL_MAX, PLAIN, SPECIAL_USE
 from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, UpsertKey
-from audiencehub.campaign.profiles.key_stage import KeyStage
+from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS
-from audiencehub.campaign.profiles.rows import (
-    COUNTRIES,
-    FALSE_WORDS,
-    MAX_TEXT,
-    TRUE_WORDS,
-    ProfileChange,
-    RejectedRow,
-    RowValidator,
+from audiencehub.campaign.profiles.plain_rows import (
+    attribute_column,
+    column_checks,
+    ends_in_quotes,
+    plain_line,
 )
+from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow, RowValidator
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
-from audiencehub.db.bulk import reserved_id_range
+from audiencehub.db.bulk import load_time_default, reserved_id_range
 from audiencehub.db.index_builds import indexes_built_after, lock_exclusively, may_rebuild
+from audiencehub.engines.pg_copy import copy_to_postgresql, in_background
+from audiencehub.engines.session import copy_table, sql_text
 from audiencehub.errors import InvalidInput
-from audiencehub.formats.compression import CORRUPT, gzip_reader
+from audiencehub.formats.compression import gzip_intact
 from audiencehub.identity.normalize import OWN_EMAIL_RULES, normalize_e164, normalize_email, to_e164
 from audiencehub.identity.numbering import read_plain_numbers
 from audiencehub.identity.schemes import HashScheme, IdKind
@@ -73,29 +64,12 @@ from audiencehub.identity.schemes import HashScheme, IdKind
 __all__ = ["FirstLoad", "first_load_applies", "load_first", "profiles_empty"]
 
 _CHUNK_ROWS = 25_000  # rows of the row-by-row merge applied at a time, as the row import
-_COPY_BLOCK = 1 << 20
 _POOL_LEAST = 20_000  # distinct values worth handing to the worker processes
 _MAP_BATCH = 200_000  # distinct values mapped by Python at a time
 # Rows the validator checks, or the row import's merge applies, one by one, kept in memory
 # as Python objects until the write: beyond this many the row import takes the whole file.
 _SLOW_MOST = 200_000
 
-
-# Every character Python's str.strip() removes, but the space: a line holding one goes to
-# the validator, so that DuckDB's trim (spaces only) strips exactly what Python strips.
-@cache
-def _other_space() -> str:
-    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c != " ")
-
-
-@cache
-def _countries() -> str:
-    """The ISO 3166 codes the validator knows, as an SQL list."""
-    return ", ".join(_sql_text(code) for code in sorted(COUNTRIES))
-
-
-# A date the validator reads the same: four-digit year from 1, month and day in range
-_ISO_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
 
 Reject = Callable[[RejectedRow], None]
 
@@ -113,14 +87,6 @@ def first_load_applies(connection: Connection) -> bool:
         and profiles_empty(connection)
         and may_rebuild(connection, (profiles.name, profile_keys.name))
     )
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _regex_class(characters: str) -> str:
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in characters) + "]"
 
 
 class FirstLoad:
@@ -179,7 +145,7 @@ class FirstLoad:
 
     def check(self) -> bool:
         """Read and check the file; False when it must go through the row import instead."""
-        if self.gzipped and not _gzip_intact(self.path):
+        if self.gzipped and not gzip_intact(self.path):
             return False  # DuckDB reads a cut-short stream without a word: the row import says
         try:
             self._read_lines()
@@ -192,7 +158,7 @@ class FirstLoad:
             "SELECT line, text FROM body WHERE NOT simple ORDER BY line"
         ).fetchall()
         for _, text in others:
-            if _ends_in_quotes(text, self.delimiter):
+            if ends_in_quotes(text, self.delimiter):
                 return False  # a field spans lines: the row import reads those
         other_lines = set(others)
         [(self.read,)] = self.db.execute("SELECT count(*) FROM body WHERE simple").fetchall()
@@ -219,21 +185,13 @@ class FirstLoad:
 
     def _read_lines(self) -> None:
         compression = "gzip" if self.gzipped else "none"
-        other = _other_space().replace(self.delimiter, "")
-        sep = f"\\x{{{ord(self.delimiter):x}}}"
-        field = f'(?:"[^"{sep}]*"|[^"{sep}]*)'  # plain, or quoted with no quote or delimiter
-        fields = _sql_text(f"{field}(?:{sep}{field})*")
         self.db.execute(
             f"""
             CREATE TABLE body AS
-            SELECT line, text,
-                   (NOT contains(text, '"')
-                    OR (text <> '""' AND regexp_full_match(text, {fields})))
-                   AND NOT contains(text, chr(0))
-                   AND NOT regexp_matches(text, {_sql_text(_regex_class(other))}) AS simple
+            SELECT line, text, {plain_line(self.delimiter)} AS simple
             FROM (
                 SELECT row_number() OVER () AS line, text
-                FROM read_csv({_sql_text(str(self.path))}, columns = {{'text': 'VARCHAR'}},
+                FROM read_csv({sql_text(str(self.path))}, columns = {{'text': 'VARCHAR'}},
                               header = false, delim = chr(0), quote = '', escape = '',
                               auto_detect = false, strict_mode = false,
                               compression = '{compression}')
@@ -242,81 +200,19 @@ class FirstLoad:
             """
         )
 
-    def _field(self, index: int) -> str:
-        """A field's value as the validator sees it: unquoted, stripped, NULL when empty."""
-        raw = f"f[{index + 1}]"
-        inside = f"substr({raw}, 2, length({raw}) - 2)"
-        unquoted = f"CASE WHEN starts_with({raw}, '\"') THEN {inside} ELSE {raw} END"
-        return f"nullif(trim({unquoted}), '')"
-
     def _check_columns(self) -> None:
         """One row per simple line: its fields, and whether the column checks accept it."""
-        mapping = self.mapping
-        sep = _sql_text(self.delimiter)
-        columns: list[str] = []
-        tests: list[str] = [f"len(f) = {mapping.width}"]
-        column_of = {field: index for index, field in mapping.fields}
-        for index, field in mapping.fields:
-            value = self._field(index)
-            name = field.value
-            if field is ProfileField.EMAIL:
-                columns.append(f"{value} AS email")
-                tests.append(
-                    f"(email IS NULL OR (strlen(email) <= {ADDRESS_MAX}"
-                    f" AND regexp_full_match(email, {_sql_text(PLAIN.pattern)})"
-                    f" AND strlen(split_part(email, '@', 1)) <= {LOCAL_MAX}"
-                    " AND NOT contains(split_part(email, '@', 2), '--')"
-                    " AND lower(regexp_extract(email, '[^.]*$')) NOT IN "
-                    f"({', '.join(_sql_text(s) for s in sorted(SPECIAL_USE))})))"
-                )
-            elif field is ProfileField.COUNTRY:
-                columns.append(f"upper({value}) AS country")
-                tests.append(
-                    "(country IS NULL OR (regexp_full_match(country, '[A-Z]{2}') "
-                    f"AND country IN ({_countries()})))"
-                )
-            elif field is ProfileField.BIRTH_DATE:
-                columns.append(f"{value} AS birth_text")
-                columns.append(f"try_cast({value} AS DATE) AS birth_date")
-                tests.append(
-                    "(birth_text IS NULL OR (regexp_full_match(birth_text, "
-                    f"'{_ISO_DATE}') AND birth_date IS NOT NULL))"
-                )
-            elif name in FLAG_COLUMNS:
-                yes = ", ".join(map(_sql_text, sorted(TRUE_WORDS)))
-                no = ", ".join(map(_sql_text, sorted(FALSE_WORDS)))
-                columns.append(  # 0: not said, 1: yes, 2: no, NULL: the validator's to judge
-                    f"CASE WHEN {value} IS NULL THEN 0 WHEN lower({value}) IN ({yes}) THEN 1 "
-                    f"WHEN lower({value}) IN ({no}) THEN 2 END AS {name}_said"
-                )
-                tests.append(f"{name}_said IS NOT NULL")
-            elif field is ProfileField.MOBILE_PHONE:
-                columns.append(f"{value} AS phone_text")
-            else:  # text
-                columns.append(f"{value} AS {name}")
-                # bytes, at least the characters: a longer one may still fit (the validator says)
-                tests.append(f"({name} IS NULL OR strlen({name}) <= {MAX_TEXT})")
-        if ProfileField.MOBILE_PHONE in column_of:
-            region = (
-                _sql_text(self.validator.default_region)
-                if self.validator.default_region
-                else "NULL::VARCHAR"
-            )
-            if ProfileField.COUNTRY in column_of:
-                known = f"country IN ({_countries()})"
-                region = f"CASE WHEN {known} THEN country ELSE {region} END"
-            columns.append(f"{region} AS region")
-        for index, name in mapping.attributes:
-            columns.append(f"{self._field(index)} AS {_attribute_column(name)}")
-        key = "email" if mapping.key is UpsertKey.EMAIL else "crm_id"
-        tests.append(f"{key} IS NOT NULL")
+        columns, tests = column_checks(self.mapping, self.validator.default_region)
         self.db.execute(
             f"""
             CREATE TABLE checked AS
             SELECT * EXCLUDE (f), {" AND ".join(tests)} AS plain
             FROM (
-                SELECT line, text, f, {", ".join(columns) or "NULL AS nothing"}
-                FROM (SELECT line, text, string_split(text, {sep}) AS f FROM body WHERE simple)
+                SELECT line, text, f, {", ".join(columns)}
+                FROM (
+                    SELECT line, text, string_split(text, {sql_text(self.delimiter)}) AS f
+                    FROM body WHERE simple
+                )
             )
             """
         )
@@ -366,7 +262,7 @@ class FirstLoad:
         function no SQL can stand for), as ``table`` (the inputs, then ``result``). A
         batch at a time, spread over the worker processes: memory stays flat."""
         columns = ", ".join(f"{name} VARCHAR" for name in (*names, "result"))
-        self.db.execute(f"CREATE TABLE {table} ({columns})")
+        self.db.execute(f"CREATE TEMP TABLE {table} ({columns})")  # there, batches or none
         reader = self.db.cursor()
         reader.execute(query)
         cores = self.cores
@@ -379,9 +275,7 @@ class FirstLoad:
                 results = function((argument, batch))
             arrays = [pa.array([row[i] for row in batch], pa.string()) for i in range(len(names))]
             mapped = pa.table([*arrays, pa.array(results, pa.string())], names=[*names, "result"])
-            self.db.register("mapped", mapped)
-            self.db.execute(f"INSERT INTO {table} SELECT * FROM mapped")
-            self.db.unregister("mapped")
+            copy_table(self.db, table, mapped)
         reader.close()
 
     def _key_sources(self) -> list[tuple[HashScheme, IdKind]]:
@@ -557,19 +451,29 @@ class FirstLoad:
             self.rejected.extend(chunk.rejected)
         if not self.fast:
             return outcome
-        table, columns, keys = self._key_rows(ids.start)
+        keys = self._key_rows(ids.start)
+        columns, rows = self._profile_rows(ids.start)
         with indexes_built_after(connection, (profiles.name, profile_keys.name)):
             # DuckDB sorts the keys while PostgreSQL takes in the profiles
             with (
-                _in_background(self.db, f"CREATE TABLE key_rows AS {keys}" if keys else None),
-                _load_time_default(connection, ("created_at", "updated_at")),
+                in_background(self.db, f"CREATE TABLE key_rows AS {keys}" if keys else None),
+                load_time_default(connection, profiles, ("created_at", "updated_at")),
             ):
-                self._copy(connection, *self._profile_rows(ids.start))
-            self._copy(connection, table, columns, "SELECT * FROM key_rows" if keys else "")
+                copy_to_postgresql(connection, self.db, self.scratch, profiles.name, columns, rows)
+            if keys:
+                copy_to_postgresql(
+                    connection,
+                    self.db,
+                    self.scratch,
+                    profile_keys.name,
+                    KEY_COLUMNS,
+                    "SELECT * FROM key_rows",
+                )
         keys_changed(connection)
         return outcome
 
-    def _profile_rows(self, first_id: int) -> tuple[str, list[str], str]:
+    def _profile_rows(self, first_id: int) -> tuple[list[str], str]:
+        """The ``profiles`` columns a COPY fills, and the query of their rows."""
         mapping = self.mapping
         names: list[str] = []
         values: list[str] = []
@@ -587,8 +491,8 @@ class FirstLoad:
             names.append(flag)
             values.append("false")
         pairs = [
-            f"CASE WHEN {_attribute_column(n)} IS NOT NULL THEN to_json({_sql_text(n)})::VARCHAR "
-            f"|| ':' || to_json({_attribute_column(n)})::VARCHAR END"
+            f"CASE WHEN {attribute_column(n)} IS NOT NULL THEN to_json({sql_text(n)})::VARCHAR "
+            f"|| ':' || to_json({attribute_column(n)})::VARCHAR END"
             for n in mapping.attribute_names
         ]
         names.append("attributes")
@@ -598,130 +502,20 @@ class FirstLoad:
             FROM copied
             JOIN checked USING (line)
         """
-        return profiles.name, ["id", *names], query
+        return ["id", *names], query
 
-    def _key_rows(self, first_id: int) -> tuple[str, list[str], str]:
+    def _key_rows(self, first_id: int) -> str:
+        """The query of the COPY'd profiles' keys (:data:`KEY_COLUMNS`), in the primary
+        key's order: building it then finds its input sorted (1.1 s a million keys
+        instead of 3.1 s). Empty when the file maps no key's source."""
         parts = [
-            f"SELECT {_sql_text(scheme.value)}, {_sql_text(kind.value)}, "
+            f"SELECT {sql_text(scheme.value)}, {sql_text(kind.value)}, "
             f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), {first_id} + ordinal "
-            "FROM copied "
-            f"JOIN normals n USING (line) "
+            "FROM copied JOIN normals n USING (line) "
             f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
             for scheme, kind in self._key_sources()
         ]
-        # in the primary key's order: building it then finds its input sorted (1.1 s a
-        # million keys instead of 3.1 s)
-        query = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 1, 2, 3, 4" if parts else ""
-        return (
-            profile_keys.name,
-            ["scheme", "kind", "digest", "profile_id"],
-            query,
-        )
-
-    def _copy(self, connection: Connection, table: str, columns: list[str], query: str) -> None:
-        """COPY the rows of ``query`` into ``table`` as DuckDB writes them: through a named
-        pipe, so DuckDB formats while PostgreSQL parses, and nothing lands on disk."""
-        if not query:
-            return
-        pipe = self.scratch / f"{table}.pipe"
-        os.mkfifo(pipe, 0o600)
-        failed: list[BaseException] = []
-
-        def produce() -> None:
-            try:
-                self.db.cursor().execute(
-                    f"COPY ({query}) TO {_sql_text(str(pipe))} (FORMAT csv, HEADER false)"
-                )
-            except BaseException as exc:
-                failed.append(exc)
-                with contextlib.suppress(OSError), pipe.open("wb"):
-                    pass  # the reader waits for a writer to open the pipe: let it see the end
-
-        writer = threading.Thread(target=produce, name=f"first-load-{table}")
-        writer.start()
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-        try:
-            with pipe.open("rb") as data, cursor.copy(statement) as copy:
-                while block := data.read(_COPY_BLOCK):
-                    copy.write(block)
-                writer.join()
-                if failed:
-                    raise failed[0]
-        finally:
-            writer.join()
-            pipe.unlink()
-
-
-@contextmanager
-def _load_time_default(connection: Connection, columns: Sequence[str]) -> Iterator[None]:
-    """The load's time as ``columns``' default while the profiles are COPY'd: PostgreSQL
-    parsing the same timestamp twice a row cost 1.1 s a million rows. Only this
-    transaction, which holds the table locked, ever sees it; the defaults the columns had
-    (none today) are put back after."""
-    now = datetime.now(UTC).isoformat()
-    before = dict(
-        connection.execute(
-            sql(
-                "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
-                "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-                "WHERE a.attrelid = CAST(:table AS regclass) AND a.attname = ANY(:columns)"
-            ),
-            {"table": profiles.name, "columns": list(columns)},
-        )
-        .tuples()
-        .all()
-    )
-    alter = f"ALTER TABLE {profiles.name} "
-    connection.exec_driver_sql(
-        alter
-        + ", ".join(f"ALTER COLUMN {c} SET DEFAULT {_sql_text(now)}::timestamptz" for c in columns)
-    )
-    yield
-    connection.exec_driver_sql(
-        alter
-        + ", ".join(
-            f"ALTER COLUMN {c} DROP DEFAULT"
-            if before.get(c) is None
-            else f"ALTER COLUMN {c} SET DEFAULT {before[c]}"
-            for c in columns
-        )
-    )
-
-
-@contextmanager
-def _in_background(db: duckdb.DuckDBPyConnection, statement: str | None) -> Iterator[None]:
-    """Run ``statement`` on its own DuckDB cursor while the block runs; its error, if any,
-    is raised when the block ends."""
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            db.cursor().execute(statement or "SELECT 1")
-        except BaseException as exc:
-            failed.append(exc)
-
-    worker = threading.Thread(target=run, name="first-load-background")
-    worker.start()
-    try:
-        yield
-    finally:
-        worker.join()
-    if failed:
-        raise failed[0]
-
-
-def _gzip_intact(path: Path) -> bool:
-    """Whether every gzip member of ``path`` inflates to its recorded length and CRC
-    (ISA-L reads about a gigabyte a second)."""
-    with path.open("rb") as raw:
-        inflated = gzip_reader(raw)
-        try:
-            while inflated.read(_COPY_BLOCK):
-                pass
-        except CORRUPT:
-            return False
-    return True
+        return f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 1, 2, 3, 4" if parts else ""
 
 
 def _e164_each(job: tuple[None, list[tuple[Any, ...]]]) -> list[str | None]:
@@ -749,28 +543,6 @@ def _normal_each(job: tuple[tuple[HashScheme, IdKind], list[tuple[Any, ...]]]) -
         except (InvalidInput, ValueError):
             normals.append(None)
     return normals
-
-
-def _attribute_column(name: str) -> str:
-    return f'"attr_{name}"'
-
-
-def _ends_in_quotes(text: str, delimiter: str) -> bool:
-    """Whether a line ends inside a quoted field, read as Python's csv reader reads it
-    (a quote opens a field only at its start; two quotes in one stand for one)."""
-    state = "start"
-    for c in text:
-        if state == "start":
-            state = "quoted" if c == '"' else ("start" if c == delimiter else "field")
-        elif state == "field":
-            if c == delimiter:
-                state = "start"
-        elif state == "quoted":
-            if c == '"':
-                state = "quote"
-        else:  # a quote inside a quoted field: doubled, the field's end, or stray
-            state = "quoted" if c == '"' else ("start" if c == delimiter else "field")
-    return state == "quoted"
 
 
 def load_first(
