@@ -331,3 +331,41 @@ def test_keys_lose_their_foreign_key_and_get_it_back(workspace):
     assert kept == {key for key in at_head if key[3] != jo + 1000} and owners == ["profiles"]
     _migrate(engine, "head", down=False)
     assert state() == (kept, [])
+
+
+def test_profile_keys_compare_as_bytes_and_back(workspace):
+    """c0020 makes email_key and crm_id COLLATE "C" on PostgreSQL, rows and lookups kept;
+    going back gives them the database's collation again. SQLite is left as it is."""
+    from sqlalchemy import text
+
+    from audiencehub.campaign.profiles.lookup import get_profile
+    from audiencehub.campaign.profiles.store import create_profile
+
+    engine = workspace.campaign
+    with engine.begin() as connection:
+        jo = create_profile(connection, email="Jo@X.org", crm_id="CRM-Ä1")
+
+    def state():
+        with engine.connect() as connection:
+            collations = {}
+            if engine.dialect.name == "postgresql":
+                collations = dict(
+                    (column, collation)
+                    for column, collation in connection.execute(
+                        text(
+                            "SELECT column_name, collation_name FROM information_schema.columns"
+                            " WHERE table_name = 'profiles'"
+                            " AND column_name IN ('email_key', 'crm_id')"
+                        )
+                    ).all()
+                )
+            found = [get_profile(connection, "jo@x.org")["id"]]
+            found.append(get_profile(connection, "CRM-Ä1")["id"])
+        return collations, found
+
+    expected = {"email_key": "C", "crm_id": "C"} if engine.dialect.name == "postgresql" else {}
+    assert state() == (expected, [jo, jo])
+    _migrate(engine, "c0019", down=True)
+    assert state() == ({k: None for k in expected}, [jo, jo])
+    _migrate(engine, "head", down=False)
+    assert state() == (expected, [jo, jo])

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from audiencehub.db.job_runs import job_runs_table
-from audiencehub.db.types import ID, UTCDateTime
+from audiencehub.db.types import ID, UTCDateTime, key_text
 from audiencehub.spool import spool_marks_table
 
 __all__ = [
@@ -61,10 +61,10 @@ profiles = Table(
     "profiles",
     metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
-    Column("crm_id", String(255), unique=True),
+    Column("crm_id", key_text(255), unique=True),  # compared byte by byte: migration c0020
     Column("email", String(320)),
     # trim + lowercase of email: the upsert key and the regular declared ID
-    Column("email_key", String(320), index=True),
+    Column("email_key", key_text(320), index=True),
     Column("mobile_phone", String(32)),  # E.164
     Column("first_name", String(255)),
     Column("last_name", String(255)),

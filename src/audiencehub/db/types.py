@@ -9,14 +9,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, String
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["ID", "UTCDateTime", "stored_utc"]
+__all__ = ["ID", "UTCDateTime", "key_text", "stored_utc"]
 
 # A surrogate key: 64-bit on PostgreSQL, and SQLite's INTEGER so that an
 # INTEGER PRIMARY KEY stays the rowid (SQLite autoincrements only that type).
 ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def key_text(length: int) -> String:
+    """Text that identifies a row (an upsert key, a CRM id), compared byte by byte.
+
+    On PostgreSQL the column is ``COLLATE "C"``: a key is looked up by equality and never
+    sorted for people, and its B-tree then compares with ``memcmp`` instead of the
+    locale's rules (building the index of a million emails took 1.8 s with the
+    database's ``C.UTF-8`` and 1.1 s with ``C``). SQLite compares bytes already.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
 
 
 def stored_utc(moment: datetime) -> datetime:
