@@ -8,11 +8,16 @@ Generates N demo profiles (1,000,000 by default), then for each backend
   store is empty, so this is a *first load* (checked by columns in DuckDB,
   COPY'd once, indexes built after: ``campaign/profiles/first_load.py``);
 - ``row import`` (PostgreSQL): the same file into the same empty store through
-  the row-by-row import, which every later import into a non-empty store takes;
+  the row-by-row import (SQLite's import, and PostgreSQL's for a file the
+  columns cannot read);
 - ``baseline``: a plain ``csv`` reader loading the same rows into the same
   table with the database's bulk path (``COPY`` on PostgreSQL, ``executemany``
   on SQLite), with no validation, no upsert and no keys;
-- ``re-import``: the same file imported again (everything unchanged);
+- ``re-import``: the same file imported again (everything unchanged); on
+  PostgreSQL a merge by sets with the stored profiles
+  (``campaign/profiles/bulk_merge.py``);
+- ``re-import row by row`` (PostgreSQL): the same re-import through the
+  row-by-row import, as before the merge by sets;
 - ``write floor`` (PostgreSQL): what the import stores (profiles with their
   ids, and their keys) COPY'd with nothing checked or merged: the least any
   design of the import must write.
@@ -199,8 +204,11 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
     try:
         workspace = init_workspace(folder / "ws", campaign_db_url=url, people_db_url=url)
         engine = workspace.campaign
-        if mode == "re-import":
+        if mode.startswith("re-import"):
             import_profiles(engine, data, rejects_path=folder / "rejects.csv")
+        if mode in ("row import", "re-import row by row"):
+            file_import.first_load_applies = lambda connection: False  # type: ignore[assignment]
+            file_import.merge_applies = lambda connection: False  # type: ignore[assignment]
         started = time.perf_counter()
         if mode == "baseline":
             rows = _baseline(engine, data)
@@ -209,10 +217,6 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
                 rows = _write_floor(engine, data)
         elif mode == "validation":
             rows = _validation_only(data)
-        elif mode == "row import":
-            file_import.first_load_applies = lambda connection: False  # type: ignore[assignment]
-            with collector_paused():
-                rows = import_profiles(engine, data, rejects_path=folder / "rejects.csv").read
         else:
             with collector_paused():  # as the CLI command runs it
                 rows = import_profiles(engine, data, rejects_path=folder / "rejects.csv").read
@@ -254,6 +258,7 @@ def main() -> None:
         if backend == "postgresql":
             modes.insert(1, "write floor")
             modes.insert(4, "row import")
+            modes.append("re-import row by row")
         for mode in modes:
             result = results[mode] = run_child(__file__, "--one", backend, mode, str(data))
             ratio = result["seconds"] / results["baseline"]["seconds"]
@@ -268,6 +273,7 @@ def main() -> None:
             ("audiencehub", "profile import"),
             ("row import", "profile import: row by row (as into a non-empty store)"),
             ("re-import", "profile re-import"),
+            ("re-import row by row", "profile re-import: row by row"),
         ):
             if mode not in results:
                 continue
@@ -290,7 +296,8 @@ def main() -> None:
         "\nwrite floor (PostgreSQL): the profiles and their keys COPY'd with nothing checked"
         "\nor merged, indexes kept up row by row. On PostgreSQL the store is empty, so"
         "\naudiencehub is a first load (checked by columns, indexes built after); row import"
-        "\nis the same file through the row-by-row import that a non-empty store takes."
+        "\nis the same file through the row-by-row import. re-import: the same file again,"
+        "\nmerged by sets on PostgreSQL (re-import row by row: as the row import does it)."
     )
 
 

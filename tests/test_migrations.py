@@ -350,8 +350,7 @@ def test_profile_keys_compare_as_bytes_and_back(workspace):
             collations = {}
             if engine.dialect.name == "postgresql":
                 collations = dict(
-                    (column, collation)
-                    for column, collation in connection.execute(
+                    connection.execute(
                         text(
                             "SELECT column_name, collation_name FROM information_schema.columns"
                             " WHERE table_name = 'profiles'"
@@ -366,6 +365,6 @@ def test_profile_keys_compare_as_bytes_and_back(workspace):
     expected = {"email_key": "C", "crm_id": "C"} if engine.dialect.name == "postgresql" else {}
     assert state() == (expected, [jo, jo])
     _migrate(engine, "c0019", down=True)
-    assert state() == ({k: None for k in expected}, [jo, jo])
+    assert state() == (dict.fromkeys(expected), [jo, jo])
     _migrate(engine, "head", down=False)
     assert state() == (expected, [jo, jo])

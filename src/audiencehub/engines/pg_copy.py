@@ -1,9 +1,11 @@
-"""Rows a DuckDB query gives, COPY'd into a PostgreSQL table as DuckDB writes them.
+"""Rows moved between DuckDB and PostgreSQL by COPY, as one side writes them.
 
 DuckDB writes CSV into a named pipe on one thread while the PostgreSQL
 connection reads it into ``COPY ... FROM STDIN``: DuckDB formats while
 PostgreSQL parses, and nothing lands on disk (writing a million profiles to a
-file first cost 0.9 s). The PostgreSQL side runs in the caller's transaction.
+file first cost 0.9 s). The other way, PostgreSQL's ``COPY ... TO STDOUT`` goes
+into a pipe DuckDB's CSV reader reads. The PostgreSQL side runs in the
+caller's transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from sqlalchemy import Connection
 
 from audiencehub.engines.session import sql_text
 
-__all__ = ["copy_to_postgresql", "in_background"]
+__all__ = ["copy_from_postgresql", "copy_to_postgresql", "in_background"]
 
 _BLOCK = 1 << 20
 
@@ -63,6 +65,49 @@ def copy_to_postgresql(
     finally:
         writer.join()
         pipe.unlink()
+
+
+def copy_from_postgresql(
+    connection: Connection,
+    db: duckdb.DuckDBPyConnection,
+    folder: Path,
+    query: str,
+    table: str,
+    columns: Mapping[str, str],
+) -> None:
+    """Make DuckDB's ``table`` (``columns``: name to DuckDB type, in the query's order)
+    from the rows of PostgreSQL's ``query``, run in the caller's transaction: PostgreSQL
+    writes CSV while DuckDB reads it, through a pipe made in the private ``folder``."""
+    pipe = folder / f"{table}.in.pipe"
+    os.mkfifo(pipe, 0o600)
+    failed: list[BaseException] = []
+    types = ", ".join(f"{sql_text(name)}: {sql_text(kind)}" for name, kind in columns.items())
+
+    def consume() -> None:
+        try:
+            db.cursor().execute(
+                f"CREATE TABLE {table} AS SELECT * FROM read_csv({sql_text(str(pipe))}, "
+                f"columns = {{{types}}}, header = false, auto_detect = false, "
+                "allow_quoted_nulls = false)"
+            )
+        except BaseException as exc:
+            failed.append(exc)
+            with contextlib.suppress(OSError), pipe.open("rb") as data:
+                while data.read(_BLOCK):
+                    pass  # the writer waits for a reader: let it finish
+
+    reader = threading.Thread(target=consume, name=f"copy-in-{table}")
+    reader.start()
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with pipe.open("wb") as data, cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)") as copy:
+            for block in copy:
+                data.write(block)
+    finally:
+        reader.join()
+        pipe.unlink()
+    if failed:
+        raise failed[0]
 
 
 @contextmanager

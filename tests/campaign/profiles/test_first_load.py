@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, delete, make_url, select, text
 
 from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
-from audiencehub.campaign.profiles import file_import, first_load
+from audiencehub.campaign.profiles import bulk_merge, file_import, first_load
 from audiencehub.campaign.profiles.fields import ProfileField
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.identity import HashScheme
@@ -108,25 +108,25 @@ def _text(rows: list[list[str]], *, line_end: str = "\r\n", extra: str = "") -> 
     return out.getvalue() + extra
 
 
-def _snapshot(workspace, key: str) -> dict[str, Any]:
-    """Every profile by its upsert key (all but ids and times) and every key by owner."""
+def _snapshot(workspace) -> dict[str, Any]:
+    """Every profile by its place (all but ids and times) and every key by owner's place.
+
+    Ids follow the file's order either way; a merge may leave unused an id it drew for a
+    row it then rejects, so ids are compared by their order.
+    """
     with workspace.campaign.connect() as connection:
         rows = connection.execute(select(profiles)).mappings().all()
-        by_id = {row["id"]: row[key] for row in rows}
-        first = min(by_id, default=0)
+        place = {profile_id: at for at, profile_id in enumerate(sorted(r["id"] for r in rows))}
         stored = {
-            row[key]: {
-                "place": row["id"] - first,  # ids follow the file's order either way
-                **{
-                    name: value
-                    for name, value in row.items()
-                    if name not in ("id", "created_at", "updated_at")
-                },
+            place[row["id"]]: {
+                name: value
+                for name, value in row.items()
+                if name not in ("id", "created_at", "updated_at")
             }
             for row in rows
         }
         keys = sorted(
-            (scheme, kind, digest.hex(), by_id[owner])
+            (scheme, kind, digest.hex(), place[owner])
             for scheme, kind, digest, owner in connection.execute(select(profile_keys))
         )
         indexes = sorted(
@@ -161,6 +161,20 @@ def _counted_loads(monkeypatch) -> list[int]:
     return loads
 
 
+def _counted_merges(monkeypatch) -> list[int]:
+    """The rows each merge from now on inserts or merges by sets."""
+    merges: list[int] = []
+    real_write = bulk_merge.BulkMerge.write
+
+    def counted(self, *args, **kwargs):
+        result = real_write(self, *args, **kwargs)
+        merges.append(self.by_sets)
+        return result
+
+    monkeypatch.setattr(bulk_merge.BulkMerge, "write", counted)
+    return merges
+
+
 def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
     """The report, rejects and store of a first load and of the row import, in that order."""
     calls = _counted_loads(monkeypatch)
@@ -168,6 +182,7 @@ def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
     for way in ("first load", "row import"):
         if way == "row import":
             monkeypatch.setattr(file_import, "first_load_applies", lambda connection: False)
+            monkeypatch.setattr(file_import, "merge_applies", lambda connection: False)
         rejects = tmp_path / f"{way}.rejects.csv"
         report = import_profiles(workspace.campaign, path, rejects_path=rejects, **options)
         kept = (
@@ -176,8 +191,7 @@ def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
             else []
         )
         counts = (report.read, report.inserted, report.updated, report.unchanged, report.rejected)
-        key = options.get("key", UpsertKey.EMAIL).column
-        results.append((counts, kept, _snapshot(workspace, key)))
+        results.append((counts, kept, _snapshot(workspace)))
         _empty(workspace)
     return calls, results
 
@@ -238,7 +252,7 @@ def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_pat
     too; a load that fails midway rolls back whole, indexes included."""
     path = tmp_path / "p.csv"
     path.write_text(_text(TRICKY[:5]), encoding="utf-8")
-    before = _snapshot(workspace, "email_key")["indexes"]
+    before = _snapshot(workspace)["indexes"]
     assert any("email_key" in name for name, _ in before)
 
     def broken(*args, **kwargs):
@@ -247,23 +261,26 @@ def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_pat
     monkeypatch.setattr(first_load, "copy_to_postgresql", broken)
     with pytest.raises(RuntimeError, match="disk is full"):
         import_profiles(workspace.campaign, path)
-    after = _snapshot(workspace, "email_key")
+    after = _snapshot(workspace)
     assert after == {"profiles": {}, "keys": [], "indexes": before}
     monkeypatch.undo()
     report = import_profiles(workspace.campaign, path)
     assert report.inserted == 5
-    assert _snapshot(workspace, "email_key")["indexes"] == before
+    assert _snapshot(workspace)["indexes"] == before
 
 
 @_ON_POSTGRESQL
-def test_a_store_with_profiles_takes_the_row_import(workspace, tmp_path, monkeypatch):
-    """Only an empty store is loaded by columns: the second file merges row by row."""
+def test_a_store_with_profiles_is_merged_into(workspace, tmp_path, monkeypatch):
+    """Only an empty store gets a first load: the second file is merged with the stored
+    profiles (:mod:`audiencehub.campaign.profiles.bulk_merge`)."""
     path = tmp_path / "p.csv"
     path.write_text(_text(TRICKY[:3]), encoding="utf-8")
     loads = _counted_loads(monkeypatch)
+    merges = _counted_merges(monkeypatch)
     import_profiles(workspace.campaign, path)
     report = import_profiles(workspace.campaign, path)
     assert loads == [2]  # the third row has white space only the validator strips
+    assert merges == [2]
     assert (report.inserted, report.unchanged) == (0, 3)
 
 
@@ -303,9 +320,9 @@ def test_a_file_mostly_for_the_validator_goes_to_the_row_import(workspace, tmp_p
     assert loaded == imported
 
 
-def test_an_account_that_does_not_own_the_tables_loads_row_by_row(tmp_path, monkeypatch):
+def test_an_account_that_does_not_own_the_tables_merges(tmp_path, monkeypatch):
     """Dropping and building indexes takes the tables' owner: an account granted reads and
-    writes only imports into an empty store row by row, and the profiles arrive."""
+    writes only merges into an empty store instead (no DDL), and the profiles arrive."""
     name = new_pg_database()
     writer = f"{name}_writer"
     try:
@@ -329,8 +346,9 @@ def test_an_account_that_does_not_own_the_tables_loads_row_by_row(tmp_path, monk
         try:
             path = tmp_path / "p.csv"
             path.write_text(_text(TRICKY[:3]), encoding="utf-8")
+            merges = _counted_merges(monkeypatch)
             report = import_profiles(engine, path)
-            assert (loads, report.inserted) == ([], 3)
+            assert (loads, merges, report.inserted) == ([], [2], 3)
         finally:
             engine.dispose()
     finally:

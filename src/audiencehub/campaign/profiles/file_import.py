@@ -25,6 +25,7 @@ from typing import IO
 
 from sqlalchemy import Connection, Engine
 
+from audiencehub.campaign.profiles.bulk_merge import BulkMerge, merge_applies, merge_in
 from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, build_mapping
 from audiencehub.campaign.profiles.first_load import FirstLoad, first_load_applies, load_first
 from audiencehub.campaign.profiles.key_stage import KeyStage
@@ -252,13 +253,11 @@ def import_profiles(
             stage = KeyStage(connection)
             validator = RowValidator(column_mapping, schemes_in_use(connection), default_region)
             cores = workers or os.cpu_count() or 1
-            first = (
-                _first_load(connection, source, sep, validator, stage, rejects, resubscribe, cores)
-                if first_load_applies(connection)
-                else None
+            by_columns = _by_columns(
+                connection, source, sep, validator, stage, rejects, resubscribe, cores
             )
-            if first is not None:
-                read, outcome = first
+            if by_columns is not None:
+                read, outcome = by_columns
                 if progress is not None:
                     progress(source.size, source.size)
             else:
@@ -310,7 +309,7 @@ def import_profiles(
     )
 
 
-def _first_load(
+def _by_columns(
     connection: Connection,
     source: _Source,
     delimiter: str,
@@ -320,10 +319,16 @@ def _first_load(
     resubscribe: bool,
     cores: int,
 ) -> tuple[int, ChunkOutcome] | None:
-    """The file loaded into the empty store by columns (:mod:`.first_load`), or ``None``
-    when the row import must read it (see :meth:`.FirstLoad.check`)."""
+    """The file read and checked by columns, then loaded into the empty store
+    (:mod:`.first_load`) or merged with the stored profiles by sets (:mod:`.bulk_merge`),
+    on PostgreSQL; ``None`` when the row import must read it (see
+    :meth:`.FirstLoad.check`)."""
+    first = first_load_applies(connection)
+    if not first and not merge_applies(connection):
+        return None
+    kind = FirstLoad if first else BulkMerge
     with scratch_folder(None, "profile-load") as scratch:
-        load = FirstLoad(
+        load = kind(
             source.path,
             gzipped=source.gzipped,
             delimiter=delimiter,
@@ -335,7 +340,11 @@ def _first_load(
         try:
             if not load.check():
                 return None
-            outcome = load_first(connection, load, stage, rejects.add, resubscribe=resubscribe)
+            outcome = (
+                merge_in(connection, load, stage, rejects.add, resubscribe=resubscribe)
+                if isinstance(load, BulkMerge)
+                else load_first(connection, load, stage, rejects.add, resubscribe=resubscribe)
+            )
         finally:
             load.close()
     return None if outcome is None else (load.read, outcome)

@@ -43,7 +43,7 @@ from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, Up
 from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS
 from audiencehub.campaign.profiles.plain_rows import (
-    attribute_column,
+    attribute_object,
     column_checks,
     ends_in_quotes,
     plain_line,
@@ -91,6 +91,10 @@ def first_load_applies(connection: Connection) -> bool:
 
 class FirstLoad:
     """One file's first load: the DuckDB session that reads and checks it."""
+
+    # Into an empty store a CRM id two keys claim goes to the first claim; a merge with
+    # stored profiles (:mod:`.bulk_merge`) leaves such rows to the row import instead.
+    settles_claims = True
 
     def __init__(
         self,
@@ -353,20 +357,22 @@ class FirstLoad:
             ),
         )
         claims = mapping.key is not UpsertKey.CRM_ID and at >= 0
+        contested = "crm IS NOT NULL AND min(key) OVER w <> max(key) OVER w"
+        repeats = "count(*) OVER (PARTITION BY key) > 1"
+        if claims and not self.settles_claims:
+            repeats = f"{repeats} OR {contested}"
+        loses = "crm IS NOT NULL AND arg_min(key, line) OVER w <> key"
         self.db.execute(
             f"""
             CREATE TABLE accepted AS
             SELECT line, key, crm, fast,
-                   count(*) OVER (PARTITION BY key) > 1 AS repeated,
-                   {
-                "crm IS NOT NULL AND arg_min(key, line) OVER (PARTITION BY crm) <> key"
-                if claims
-                else "false"
-            } AS loses
+                   {repeats} AS repeated,
+                   {loses if claims and self.settles_claims else "false"} AS loses
             FROM (
                 SELECT line, {key} AS key, {crm} AS crm, true AS fast FROM checked WHERE plain
                 UNION ALL SELECT line, key, crm, false FROM slow
             )
+            WINDOW w AS (PARTITION BY crm)
             """
         )
         self.db.unregister("slow")
@@ -451,8 +457,9 @@ class FirstLoad:
             self.rejected.extend(chunk.rejected)
         if not self.fast:
             return outcome
-        keys = self._key_rows(ids.start)
-        columns, rows = self._profile_rows(ids.start)
+        numbered = f"{ids.start} + ordinal"
+        keys = self._key_rows(numbered, "copied")
+        columns, rows = self._profile_rows(numbered, "copied")
         with indexes_built_after(connection, (profiles.name, profile_keys.name)):
             # DuckDB sorts the keys while PostgreSQL takes in the profiles
             with (
@@ -472,8 +479,9 @@ class FirstLoad:
         keys_changed(connection)
         return outcome
 
-    def _profile_rows(self, first_id: int) -> tuple[list[str], str]:
-        """The ``profiles`` columns a COPY fills, and the query of their rows."""
+    def _profile_rows(self, ids: str, lines: str) -> tuple[list[str], str]:
+        """The ``profiles`` columns a COPY fills, and the query of their rows: those of
+        the table ``lines`` (with a ``line`` column), each with the id ``ids`` says."""
         mapping = self.mapping
         names: list[str] = []
         values: list[str] = []
@@ -490,28 +498,24 @@ class FirstLoad:
         for flag in sorted(FLAG_COLUMNS - set(names)):
             names.append(flag)
             values.append("false")
-        pairs = [
-            f"CASE WHEN {attribute_column(n)} IS NOT NULL THEN to_json({sql_text(n)})::VARCHAR "
-            f"|| ':' || to_json({attribute_column(n)})::VARCHAR END"
-            for n in mapping.attribute_names
-        ]
         names.append("attributes")
-        values.append(f"'{{' || concat_ws(',', {', '.join(pairs)}) || '}}'" if pairs else "'{}'")
+        values.append(attribute_object(mapping.attribute_names))
         query = f"""
-            SELECT {first_id} + ordinal, {", ".join(values)}
-            FROM copied
+            SELECT {ids}, {", ".join(values)}
+            FROM {lines}
             JOIN checked USING (line)
         """
         return ["id", *names], query
 
-    def _key_rows(self, first_id: int) -> str:
-        """The query of the COPY'd profiles' keys (:data:`KEY_COLUMNS`), in the primary
-        key's order: building it then finds its input sorted (1.1 s a million keys
-        instead of 3.1 s). Empty when the file maps no key's source."""
+    def _key_rows(self, ids: str, lines: str) -> str:
+        """The query of the keys (:data:`KEY_COLUMNS`) of the profiles of ``lines``, each
+        with the id ``ids`` says, in the primary key's order: building it then finds its
+        input sorted (1.1 s a million keys instead of 3.1 s). Empty when the file maps no
+        key's source."""
         parts = [
             f"SELECT {sql_text(scheme.value)}, {sql_text(kind.value)}, "
-            f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), {first_id} + ordinal "
-            "FROM copied JOIN normals n USING (line) "
+            f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), {ids} "
+            f"FROM {lines} JOIN normals n USING (line) "
             f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
             for scheme, kind in self._key_sources()
         ]

@@ -10,6 +10,7 @@ two to the same outcome.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from functools import cache
 
 from audiencehub.campaign.profiles.email_syntax import ADDRESS_MAX, LOCAL_MAX, PLAIN, SPECIAL_USE
@@ -18,7 +19,14 @@ from audiencehub.campaign.profiles.merging import FLAG_COLUMNS
 from audiencehub.campaign.profiles.rows import COUNTRIES, FALSE_WORDS, MAX_TEXT, TRUE_WORDS
 from audiencehub.engines.session import sql_text
 
-__all__ = ["attribute_column", "column_checks", "ends_in_quotes", "plain_line"]
+__all__ = [
+    "attribute_column",
+    "attribute_names_unset",
+    "attribute_object",
+    "column_checks",
+    "ends_in_quotes",
+    "plain_line",
+]
 
 # A date the validator reads the same: four-digit year from 1, month and day in range
 _ISO_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
@@ -133,6 +141,27 @@ def column_checks(
         columns.append(f"{_field(index)} AS {attribute_column(name)}")
     tests.append(f"{'email' if mapping.key is UpsertKey.EMAIL else 'crm_id'} IS NOT NULL")
     return columns, tests
+
+
+def attribute_object(names: Sequence[str]) -> str:
+    """SQL: the JSON object of the custom attributes a row gives (``names``, read into
+    :func:`attribute_column`), as text; one left empty is not in it."""
+    pairs = [
+        f"CASE WHEN {attribute_column(n)} IS NOT NULL THEN to_json({sql_text(n)})::VARCHAR "
+        f"|| ':' || to_json({attribute_column(n)})::VARCHAR END"
+        for n in names
+    ]
+    return f"'{{' || concat_ws(',', {', '.join(pairs)}) || '}}'" if pairs else "'{}'"
+
+
+def attribute_names_unset(names: Sequence[str]) -> str:
+    """SQL: the JSON array of the custom attributes a row leaves empty (a merge removes
+    them from the profile), as text."""
+    gone = [
+        f"CASE WHEN {attribute_column(n)} IS NULL THEN to_json({sql_text(n)})::VARCHAR END"
+        for n in names
+    ]
+    return f"'[' || concat_ws(',', {', '.join(gone)}) || ']'" if gone else "'[]'"
 
 
 def ends_in_quotes(text: str, delimiter: str) -> bool:
