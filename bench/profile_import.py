@@ -249,7 +249,7 @@ def main() -> None:
         write_demo_profiles(data, args.rows)
     print(f"\nProfile import, {args.rows:,} rows (0.5 % invalid), 2-core machine\n")
     print(
-        f"{'backend':<11} {'run':<12} {'rows/s':>10} {'seconds':>8} {'ratio':>6} "
+        f"{'backend':<11} {'run':<20} {'rows/s':>10} {'seconds':>8} {'ratio':>6} "
         f"{'peak MB':>8} {'worker MB':>9}"
     )
     for backend in args.backends.split(","):
@@ -263,7 +263,7 @@ def main() -> None:
             result = results[mode] = run_child(__file__, "--one", backend, mode, str(data))
             ratio = result["seconds"] / results["baseline"]["seconds"]
             print(
-                f"{backend:<11} {mode:<12} {result['rows'] / result['seconds']:>10,.0f} "
+                f"{backend:<11} {mode:<20} {result['rows'] / result['seconds']:>10,.0f} "
                 f"{result['seconds']:>8.2f} {ratio:>5.2f}x "
                 f"{result['self_mb']:>8.0f} {result['worker_mb']:>9.0f}"
             )

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
-from audiencehub.campaign.profiles import bulk_merge, file_import
+from audiencehub.campaign.profiles import bulk_merge, file_import, first_load
 from audiencehub.identity import HashScheme
 from tests.campaign.profiles.test_first_load import (
     _counted_merges,
@@ -173,3 +173,24 @@ def test_the_same_file_again_changes_nothing(workspace, tmp_path, monkeypatch):
     assert _snapshot(workspace) == before
     with workspace.campaign.connect() as connection:
         assert connection.execute(text("SELECT max(updated_at) FROM profiles")).scalar() == written
+
+
+@_ON_POSTGRESQL
+def test_a_file_that_moves_many_keys_goes_to_the_row_import(workspace, tmp_path, monkeypatch):
+    """Rows that change an email, a phone or a CRM id are merged one by one, held in
+    memory until the write: past the bound, the row import reads the whole file instead,
+    with the same outcome and nothing written twice."""
+    monkeypatch.setattr(first_load, "_SLOW_MOST", 3)
+    path = tmp_path / "moves.csv"
+    moved = [
+        _row("gus@example.com", "+33612345670", "C7", "Gus"),
+        _row("hal@example.com", "", "C18", "Hal"),
+        _row("ann@example.com", "+14155550102", "C1", "Ann"),
+        _row("ida@example.com", "+14155550103", "C9", "Ida"),
+        _row("cy@example.com", "", "C3", "Cy", country="FR", birth_date="1980-01-02"),
+    ]
+    path.write_text(_text(moved), encoding="utf-8")
+    merges, (merged, imported) = _merged_both_ways(workspace, tmp_path, monkeypatch, path)
+    assert merges == []  # handed over: nothing merged by sets
+    assert merged == imported
+    assert merged[0][2] == 4  # four updated, by the row import

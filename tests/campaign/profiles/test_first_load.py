@@ -164,14 +164,15 @@ def _counted_loads(monkeypatch) -> list[int]:
 def _counted_merges(monkeypatch) -> list[int]:
     """The rows each merge from now on inserts or merges by sets."""
     merges: list[int] = []
-    real_write = bulk_merge.BulkMerge.write
+    real_merge = bulk_merge.BulkMerge.merge
 
     def counted(self, *args, **kwargs):
-        result = real_write(self, *args, **kwargs)
-        merges.append(self.by_sets)
+        result = real_merge(self, *args, **kwargs)
+        if result is not None:
+            merges.append(self.by_sets)
         return result
 
-    monkeypatch.setattr(bulk_merge.BulkMerge, "write", counted)
+    monkeypatch.setattr(bulk_merge.BulkMerge, "merge", counted)
     return merges
 
 

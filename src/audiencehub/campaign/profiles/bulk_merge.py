@@ -82,14 +82,21 @@ class BulkMerge(FirstLoad):
     settles_claims = False  # a stored profile may hold the CRM id: row by row
     by_sets = 0  # rows inserted or merged by sets (the rest went row by row)
 
-    def write(self, connection: Connection, stage: KeyStage, *, resubscribe: bool) -> ChunkOutcome:
-        """Merge the checked file inside the caller's transaction."""
+    def merge(
+        self, connection: Connection, stage: KeyStage, *, resubscribe: bool
+    ) -> ChunkOutcome | None:
+        """Merge the checked file inside the caller's transaction; ``None``, with nothing
+        written, when too many of its rows change what only the row import merges (an
+        email, a phone, a CRM id): the row import streams those."""
         outcome = ChunkOutcome()
         fresh: list[int] = []
         if self.fast:
             self._fetch_stored(connection)
             self._plan(resubscribe=resubscribe)
-            self._judge_plain(self._lines("slow"))
+            slow = self._lines("slow")
+            if self.holds_too_many(len(slow)):
+                return None
+            self._judge_plain(slow)
             fresh = self._lines("new")
         slow_ids = self._insert_new(connection, fresh)
         outcome.inserted += len(fresh)
@@ -442,9 +449,12 @@ def merge_in(
     reject: Reject,
     *,
     resubscribe: bool,
-) -> ChunkOutcome:
-    """Write a checked merge, then report its rejected rows in file order."""
-    outcome = load.write(connection, stage, resubscribe=resubscribe)
+) -> ChunkOutcome | None:
+    """Write a checked merge, then report its rejected rows in file order; ``None`` when
+    the row import must read the file instead (:meth:`BulkMerge.merge`)."""
+    outcome = load.merge(connection, stage, resubscribe=resubscribe)
+    if outcome is None:
+        return None
     for row in sorted(load.rejected, key=lambda r: r.line):
         reject(row)
     return outcome

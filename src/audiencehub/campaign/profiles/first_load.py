@@ -145,6 +145,11 @@ class FirstLoad:
             self._pool.join()
             self._pool = None
 
+    def holds_too_many(self, more: int) -> bool:
+        """Whether ``more`` rows for the row import's merge, on top of those held already,
+        would pass :data:`_SLOW_MOST` (they are held as Python objects until the write)."""
+        return len(self.changes) + len(self.rejected) + more > _SLOW_MOST
+
     # --- reading ---------------------------------------------------------------------
 
     def check(self) -> bool:
