@@ -268,11 +268,12 @@ def main() -> None:
                 f"{result['self_mb']:>8.0f} {result['worker_mb']:>9.0f}"
             )
         loader = "COPY" if backend == "postgresql" else "executemany"
+        columnar = backend == "postgresql"  # a first load, a merge by sets: DuckDB
         for mode, operation in (
             ("write floor", "profile import: write floor (COPY of profiles and keys)"),
-            ("audiencehub", "profile import"),
-            ("row import", "profile import: row by row (as into a non-empty store)"),
-            ("re-import", "profile re-import"),
+            ("audiencehub", "profile import (first load)" if columnar else "profile import"),
+            ("row import", "profile import: row by row"),
+            ("re-import", "profile re-import (merge by sets)" if columnar else "profile re-import"),
             ("re-import row by row", "profile re-import: row by row"),
         ):
             if mode not in results:
@@ -280,7 +281,7 @@ def main() -> None:
             record(
                 operation,
                 args.rows,
-                engine="python",
+                engine="duckdb" if columnar and mode in ("audiencehub", "re-import") else "python",
                 backend=backend,
                 seconds=results[mode]["seconds"],
                 baseline=f"csv + {loader}",
