@@ -38,7 +38,7 @@ from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, UNSUBSCRIBED
 from audiencehub.campaign.profiles.plain_rows import attribute_column
 from audiencehub.campaign.profiles.rows import ProfileChange
-from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, keys_changed
+from audiencehub.campaign.profiles.store import ChunkOutcome, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.db.bulk import reserved_ids
 from audiencehub.db.value_lists import one_of
@@ -47,7 +47,6 @@ from audiencehub.engines.session import sql_text
 
 __all__ = ["BulkMerge", "merge_applies", "merge_in"]
 
-_CHUNK_ROWS = 25_000  # rows of the row-by-row merge applied at a time, as the row import
 _JOIN_MEMORY = "256MB"
 # A file whose rows are at least this share of the store's reads the whole table
 _WHOLE_SHARE = 0.25  # PostgreSQL's work_mem for the merge's joins (4 MB by default)
@@ -90,6 +89,8 @@ class BulkMerge(FirstLoad):
         email, a phone, a CRM id): the row import streams those."""
         outcome = ChunkOutcome()
         fresh: list[int] = []
+        # the joins of a million rows in memory, not in batches on disk (4 MB by default)
+        connection.exec_driver_sql(f"SET LOCAL work_mem = '{_JOIN_MEMORY}'")
         if self.fast:
             self._fetch_stored(connection)
             self._plan(resubscribe=resubscribe)
@@ -102,22 +103,7 @@ class BulkMerge(FirstLoad):
         outcome.inserted += len(fresh)
         if self.fast:
             self._update_merged(connection, outcome, resubscribe=resubscribe)
-        self.changes.sort(key=lambda change: change.line)
-        for start in range(0, len(self.changes), _CHUNK_ROWS):
-            chunk = apply_changes(
-                connection,
-                self.mapping,
-                self.changes[start : start + _CHUNK_ROWS],
-                self.validator.schemes,
-                resubscribe=resubscribe,
-                stage=stage,
-                new_ids=slow_ids,
-            )
-            outcome.inserted += chunk.inserted
-            outcome.updated += chunk.updated
-            outcome.unchanged += chunk.unchanged
-            outcome.kept_opt_outs += chunk.kept_opt_outs
-            self.rejected.extend(chunk.rejected)
+        self.apply_judged(connection, stage, outcome, resubscribe=resubscribe, new_ids=slow_ids)
         return outcome
 
     # --- what is stored ------------------------------------------------------------
@@ -173,14 +159,12 @@ class BulkMerge(FirstLoad):
             "stored",
             columns,
         )
-        if not self._claims_crm():
-            pass
-        elif whole:
+        if self._claims_crm() and whole:
             self.db.execute(
                 "CREATE TABLE holders AS SELECT old_crm_id AS crm_id, id FROM stored "
                 "WHERE old_crm_id IS NOT NULL"
             )
-        else:
+        elif self._claims_crm():
             copy_from_postgresql(
                 connection,
                 self.db,
@@ -197,7 +181,6 @@ class BulkMerge(FirstLoad):
         """COPY the keys and CRM ids of the rows the columns accepted into PostgreSQL's
         temporary ``wanted``, to read only the profiles they name."""
         crm = "crm" if self._claims_crm() else "NULL::VARCHAR"
-        connection.exec_driver_sql(f"SET LOCAL work_mem = '{_JOIN_MEMORY}'")
         connection.exec_driver_sql(
             'CREATE TEMPORARY TABLE wanted (key text COLLATE "C", crm text COLLATE "C") '
             "ON COMMIT DROP"

@@ -439,12 +439,19 @@ class FirstLoad:
 
     # --- writing -------------------------------------------------------------------
 
-    def write(self, connection: Connection, stage: KeyStage, *, resubscribe: bool) -> ChunkOutcome:
-        """Apply the checked file inside the caller's transaction (the store is empty and
-        locked: see :func:`load_first`)."""
-        outcome = ChunkOutcome(inserted=self.fast)
-        ids = reserved_id_range(connection, profiles, self.created)  # the store is locked
-        new_ids = {key: ids.start + place for key, place in self.places.items()}
+    def apply_judged(
+        self,
+        connection: Connection,
+        stage: KeyStage,
+        outcome: ChunkOutcome,
+        *,
+        resubscribe: bool,
+        new_ids: dict[str, int],
+    ) -> None:
+        """Merge the rows the validator judged, in file order, by the row import's own
+        :func:`.store.apply_changes` a chunk at a time (``new_ids``: the id of each
+        profile they create, by key), counted into ``outcome``."""
+        self.changes.sort(key=lambda change: change.line)
         for start in range(0, len(self.changes), _CHUNK_ROWS):
             chunk = apply_changes(
                 connection,
@@ -460,6 +467,14 @@ class FirstLoad:
             outcome.unchanged += chunk.unchanged
             outcome.kept_opt_outs += chunk.kept_opt_outs
             self.rejected.extend(chunk.rejected)
+
+    def write(self, connection: Connection, stage: KeyStage, *, resubscribe: bool) -> ChunkOutcome:
+        """Apply the checked file inside the caller's transaction (the store is empty and
+        locked: see :func:`load_first`)."""
+        outcome = ChunkOutcome(inserted=self.fast)
+        ids = reserved_id_range(connection, profiles, self.created)  # the store is locked
+        new_ids = {key: ids.start + place for key, place in self.places.items()}
+        self.apply_judged(connection, stage, outcome, resubscribe=resubscribe, new_ids=new_ids)
         if not self.fast:
             return outcome
         numbered = f"{ids.start} + ordinal"
