@@ -46,6 +46,7 @@ def _share(size: int, runs: str = _SHARE_RUNS) -> tuple[str, list[str]]:
 SCALES: dict[str, list[tuple[str, list[str]]]] = {
     "small": [
         ("profile_import.py", ["--rows", "100000"]),
+        ("profile_merge.py", ["--rows", "100000"]),
         ("workflow_run.py", ["--profiles", "100000"]),
         _share(1_000_000),
         ("shared_export.py", ["--members", "300000", "--data", str(DATA / "ah-suite-export-s")]),
@@ -55,6 +56,7 @@ SCALES: dict[str, list[tuple[str, list[str]]]] = {
     ],
     "full": [
         ("profile_import.py", ["--rows", "1000000"]),
+        ("profile_merge.py", ["--rows", "1000000"]),
         ("workflow_run.py", ["--profiles", "1000000"]),
         _share(1_000_000),
         _share(5_000_000),
