@@ -37,7 +37,6 @@ from audiencehub.campaign.profiles.first_load import FirstLoad, Reject
 from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, UNSUBSCRIBED
 from audiencehub.campaign.profiles.plain_rows import attribute_column
-from audiencehub.campaign.profiles.rows import ProfileChange
 from audiencehub.campaign.profiles.store import ChunkOutcome, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.db.bulk import reserved_ids
@@ -309,12 +308,7 @@ class BulkMerge(FirstLoad):
             "SELECT line, text FROM checked JOIN slow_lines USING (line) ORDER BY line"
         ).fetchall()
         self.db.unregister("slow_lines")
-        for line, text in texts:
-            self.changes.extend(
-                r
-                for r in self.validator.validate_block(line, text + "\n", self.delimiter)
-                if isinstance(r, ProfileChange)
-            )
+        self.merge_one_by_one(texts)
 
     # --- writing -------------------------------------------------------------------
 

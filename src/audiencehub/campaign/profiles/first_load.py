@@ -145,6 +145,16 @@ class FirstLoad:
             self._pool.join()
             self._pool = None
 
+    def merge_one_by_one(self, rows: list[tuple[int, str]]) -> None:
+        """Send plain rows (line number, text) the columns accepted to the row import's
+        merge: the validator gives their changes, as it would row by row."""
+        for line, text in rows:
+            self.changes.extend(
+                r
+                for r in self.validator.validate_block(line, text + "\n", self.delimiter)
+                if isinstance(r, ProfileChange)
+            )
+
     def holds_too_many(self, more: int) -> bool:
         """Whether ``more`` rows for the row import's merge, on top of those held already,
         would pass :data:`_SLOW_MOST` (they are held as Python objects until the write)."""
@@ -407,12 +417,7 @@ class FirstLoad:
         ).fetchall()
         if len(repeated) + len(self.changes) > _SLOW_MOST:
             return False
-        for line, text in repeated:
-            self.changes.extend(
-                r
-                for r in self.validator.validate_block(line, text + "\n", self.delimiter)
-                if isinstance(r, ProfileChange)
-            )
+        self.merge_one_by_one(repeated)
         self.changes.sort(key=lambda change: change.line)
         # Each new profile's place among them, by the line its key first stands on: its id
         # is the first one drawn plus that place, as the row import numbers them.

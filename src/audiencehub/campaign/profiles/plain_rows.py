@@ -21,7 +21,6 @@ from audiencehub.engines.session import sql_text
 
 __all__ = [
     "attribute_column",
-    "attribute_names_unset",
     "attribute_object",
     "column_checks",
     "ends_in_quotes",
@@ -152,16 +151,6 @@ def attribute_object(names: Sequence[str]) -> str:
         for n in names
     ]
     return f"'{{' || concat_ws(',', {', '.join(pairs)}) || '}}'" if pairs else "'{}'"
-
-
-def attribute_names_unset(names: Sequence[str]) -> str:
-    """SQL: the JSON array of the custom attributes a row leaves empty (a merge removes
-    them from the profile), as text."""
-    gone = [
-        f"CASE WHEN {attribute_column(n)} IS NULL THEN to_json({sql_text(n)})::VARCHAR END"
-        for n in names
-    ]
-    return f"'[' || concat_ws(',', {', '.join(gone)}) || ']'" if gone else "'[]'"
 
 
 def ends_in_quotes(text: str, delimiter: str) -> bool:
