@@ -25,6 +25,7 @@ from audiencehub.errors import InputFileError, NotFound
 from audiencehub.identity import HashScheme, IdKind, hash_id
 from audiencehub.identity.hashing import digest
 from audiencehub.runtime.demo import write_demo_profiles
+from tests.campaign.profiles.parity import row_by_row
 
 
 def write(path: Path, rows: list[list[str]], *, delimiter: str = ",") -> Path:
@@ -412,6 +413,58 @@ def test_a_crm_id_of_another_profile_is_a_rejected_row(workspace, tmp_path):
         ["2", "crm_id: 'C1' belongs to another profile; a CRM id identifies one profile only"],
         ["4", "crm_id: 'C2' belongs to another profile; a CRM id identifies one profile only"],
     ]
+
+
+@pytest.mark.parametrize("chunks", ["as cut", "a row each"])
+def test_a_crm_id_a_row_gives_up_stays_with_its_profile_to_the_end(
+    workspace, tmp_path, monkeypatch, chunks
+):
+    """A CRM id belongs, for a whole import, to the profile that held it when the import
+    began, or else to the first row that takes it: one that a row gives up is not taken
+    by a later row of another profile, in the same chunk of rows or in a later one (it
+    used to be, in a later one); the profile that gave it up may take it back. A row
+    rejected for another reason takes nothing."""
+    run(
+        workspace,
+        write(tmp_path / "a.csv", [["email", "crm_id"], ["jo@x.org", "C1"], ["al@x.org", "C2"]]),
+    )
+    twins = [["email", "crm_id"], ["dup@x.org", "C40"], ["dup@x.org", "C41"]]
+    run(workspace, write(tmp_path / "twins.csv", twins), key=UpsertKey.CRM_ID)
+    if chunks == "a row each":
+        row_by_row(monkeypatch, chunks)
+    path = write(
+        tmp_path / "b.csv",
+        [
+            ["email", "crm_id"],
+            ["jo@x.org", "C9"],  # gives up C1
+            ["bo@x.org", "C1"],
+            ["al@x.org", ""],  # gives up C2
+            ["cy@x.org", "C2"],
+            ["al@x.org", "C2"],  # takes it back
+            ["dee@x.org", "C9"],
+            ["dup@x.org", "C5"],  # two profiles share the email: rejected
+            ["eve@x.org", "C5"],
+        ],
+    )
+    report = run(workspace, path)
+    assert (report.inserted, report.updated, report.rejected) == (1, 3, 4)
+    reasons = [row[:2] for row in csv.reader(report.rejects_path.open())][1:]
+    taken = "belongs to another profile; a CRM id identifies one profile only"
+    assert reasons == [
+        ["3", f"crm_id: 'C1' {taken}"],
+        ["5", f"crm_id: 'C2' {taken}"],
+        ["7", f"crm_id: 'C9' {taken}"],
+        [
+            "8",
+            "2 profiles share this email (dup@x.org); import with --key crm_id to tell them apart",
+        ],
+    ]
+    with workspace.campaign.connect() as connection:
+        assert get_profile(connection, "jo@x.org")["crm_id"] == "C9"
+        assert get_profile(connection, "al@x.org")["crm_id"] == "C2"
+        assert get_profile(connection, "eve@x.org")["crm_id"] == "C5"
+        with pytest.raises(NotFound):
+            get_profile(connection, "bo@x.org")
 
 
 def test_two_imports_at_once_queue_instead_of_failing(workspace, tmp_path):

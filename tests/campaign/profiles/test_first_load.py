@@ -12,40 +12,31 @@ import csv
 import gzip
 import io
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, delete, make_url, select, text
+from sqlalchemy import create_engine, make_url
 
 from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
-from audiencehub.campaign.profiles import bulk_merge, file_import, first_load
-from audiencehub.campaign.profiles.fields import ProfileField
-from audiencehub.campaign.schema import profile_keys, profiles
+from audiencehub.campaign.profiles import first_load
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import init_workspace
+from tests.campaign.profiles.parity import (
+    HEADER,
+    counted_loads,
+    counted_merges,
+    empty,
+    row,
+    row_by_row,
+    snapshot,
+    text_of,
+)
 from tests.helpers import drop_pg_database, new_pg_database, pg_admin, pg_database_url
 
 pytestmark = pytest.mark.postgres
 _ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
-HEADER = [*(field.value for field in ProfileField), "tier", "note"]  # every field, 2 attributes
-
-
-def _row(
-    email: str = "", phone: str = "", crm: str = "", first: str = "", **more: str
-) -> list[str]:
-    values = {
-        "email": email,
-        "mobile_phone": phone,
-        "crm_id": crm,
-        "first_name": first,
-        **more,
-    }
-    return [values.get(name, "") for name in HEADER]
-
-
 TRICKY = [
-    _row(
+    row(
         "ann@example.com",
         "+14155550101",
         "C1",
@@ -58,7 +49,7 @@ TRICKY = [
         tier="gold",
         note="x",
     ),
-    _row(
+    row(
         " Bob@Example.COM ",
         " 06 12 34 56 78 ",
         " C2 ",
@@ -67,123 +58,52 @@ TRICKY = [
         email_opt_out="yes",
         sms_opt_out="N",
     ),
-    _row("cy@example.com", "", "C3", "\u00a0Cy\u00a0"),  # white space str.strip() removes
-    _row("dee@example.com", "", "C4", "De\te"),
-    _row("eve@example.com", "", "C5", "Eve, Jr."),  # a quoted field
-    _row("not-an-email", "", "C6"),
-    _row("josé@exämple.com", "", "C7", "José"),  # the library's path
-    _row("x@y.test", "", "C8"),  # a special-use name
-    _row("fay@example.com", "12", "C9"),
-    _row("gus@example.com", "0612345678", "C10"),  # the default region reads it
-    _row("hal@example.com", "", "C11", birth_date="19900101"),
-    _row("ida@example.com", "", "C12", birth_date="1990-02-30"),
-    _row("jay@example.com", "", "C13", birth_date="31/12/1999"),
-    _row("kai@example.com", "", "C14", email_opt_out="maybe"),
-    _row("lea@example.com", "", "C15", email_opt_out="T", sms_opt_out="Y", blocklisted="False"),
-    _row("max@example.com", "", "C16", country="XX"),
-    _row("ned@example.com", "", "C17", country="FRA"),
-    _row("oda@example.com", "07700 900123", "C18", country="gb"),
-    _row("Ann@Example.com", "", "C1", "Annie", tier="silver"),  # the same key again
-    _row("pia@example.com", "", "C2"),  # Bob's CRM id
-    _row("quin@example.com", "", "C20", "\u00a0Quin"),  # claims C20 first, checked slowly
-    _row("rex@example.com", "", "C20", "Rex"),  # then loses it
-    _row("sam@example.com", "", "C21", "S" * 300),
-    _row("tia@example.com", "", "C22", "é" * 200),  # 200 characters, 400 bytes
-    _row("", "", "C23", "Nobody"),
-    _row("uma@example.com", "", "C24", tier='say "hi"', note="naïve"),
-    _row("Jo.Doe+news@Gmail.com", "+447700900456", "C25"),
-    _row("vic@example.com", "   ", "C26", "   "),
-    _row("wes@example.com", "+33 6 12 34 56 79", "C27", country="DE"),
-    _row("xia@sub.example.co.uk", "+1 (415) 555-0199", "C28", last_name="Xia"),
-    _row("yul@example.com", "+3361234", "C29"),
-    _row("zed@example.com", "", "", "Zed"),
-    _row("ann@example.com", "", "C30", "Ann again"),  # a third row, another CRM id
-    _row("amy@example.com", "", "C31", email_opt_out="1", sms_opt_out="0"),
+    row("cy@example.com", "", "C3", "\u00a0Cy\u00a0"),  # white space str.strip() removes
+    row("dee@example.com", "", "C4", "De\te"),
+    row("eve@example.com", "", "C5", "Eve, Jr."),  # a quoted field
+    row("not-an-email", "", "C6"),
+    row("josé@exämple.com", "", "C7", "José"),  # the library's path
+    row("x@y.test", "", "C8"),  # a special-use name
+    row("fay@example.com", "12", "C9"),
+    row("gus@example.com", "0612345678", "C10"),  # the default region reads it
+    row("hal@example.com", "", "C11", birth_date="19900101"),
+    row("ida@example.com", "", "C12", birth_date="1990-02-30"),
+    row("jay@example.com", "", "C13", birth_date="31/12/1999"),
+    row("kai@example.com", "", "C14", email_opt_out="maybe"),
+    row("lea@example.com", "", "C15", email_opt_out="T", sms_opt_out="Y", blocklisted="False"),
+    row("max@example.com", "", "C16", country="XX"),
+    row("ned@example.com", "", "C17", country="FRA"),
+    row("oda@example.com", "07700 900123", "C18", country="gb"),
+    row("Ann@Example.com", "", "C1", "Annie", tier="silver"),  # the same key again
+    row("pia@example.com", "", "C2"),  # Bob's CRM id
+    row("quin@example.com", "", "C20", "\u00a0Quin"),  # claims C20 first, checked slowly
+    row("rex@example.com", "", "C20", "Rex"),  # then loses it
+    row("sam@example.com", "", "C21", "S" * 300),
+    row("tia@example.com", "", "C22", "é" * 200),  # 200 characters, 400 bytes
+    row("", "", "C23", "Nobody"),
+    row("uma@example.com", "", "C24", tier='say "hi"', note="naïve"),
+    row("Jo.Doe+news@Gmail.com", "+447700900456", "C25"),
+    row("vic@example.com", "   ", "C26", "   "),
+    row("wes@example.com", "+33 6 12 34 56 79", "C27", country="DE"),
+    row("xia@sub.example.co.uk", "+1 (415) 555-0199", "C28", last_name="Xia"),
+    row("yul@example.com", "+3361234", "C29"),
+    row("zed@example.com", "", "", "Zed"),
+    row("ann@example.com", "", "C30", "Ann again"),  # a third row, another CRM id
+    row("una@example.com", "", "C1", "Una"),  # the CRM id Ann gave up stays hers
+    row("amy@example.com", "", "C31", email_opt_out="1", sms_opt_out="0"),
 ]
 
 
-def _text(rows: list[list[str]], *, line_end: str = "\r\n", extra: str = "") -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator=line_end).writerows([HEADER, *rows])
-    return out.getvalue() + extra
-
-
-def _snapshot(workspace) -> dict[str, Any]:
-    """Every profile by its place (all but ids and times) and every key by owner's place.
-
-    Ids follow the file's order either way; a merge may leave unused an id it drew for a
-    row it then rejects, so ids are compared by their order.
-    """
-    with workspace.campaign.connect() as connection:
-        rows = connection.execute(select(profiles)).mappings().all()
-        place = {profile_id: at for at, profile_id in enumerate(sorted(r["id"] for r in rows))}
-        stored = {
-            place[row["id"]]: {
-                name: value
-                for name, value in row.items()
-                if name not in ("id", "created_at", "updated_at")
-            }
-            for row in rows
-        }
-        keys = sorted(
-            (scheme, kind, digest.hex(), place[owner])
-            for scheme, kind, digest, owner in connection.execute(select(profile_keys))
-        )
-        indexes = sorted(
-            connection.execute(
-                text(
-                    "SELECT indexname, indexdef FROM pg_indexes "
-                    "WHERE tablename IN ('profiles', 'profile_keys') UNION ALL "
-                    "SELECT column_name, column_default FROM information_schema.columns "
-                    "WHERE table_name = 'profiles' AND column_default IS NOT NULL"
-                )
-            ).tuples()
-        )
-    return {"profiles": stored, "keys": keys, "indexes": indexes}
-
-
-def _empty(workspace) -> None:
-    with workspace.campaign.begin() as connection:
-        connection.execute(delete(profile_keys))
-        connection.execute(delete(profiles))
-
-
-def _counted_loads(monkeypatch) -> list[int]:
-    """The rows each first load from now on COPYs, one entry a load that writes."""
-    loads: list[int] = []
-    real_write = first_load.FirstLoad.write
-
-    def counted(self, *args, **kwargs):
-        loads.append(self.fast)
-        return real_write(self, *args, **kwargs)
-
-    monkeypatch.setattr(first_load.FirstLoad, "write", counted)
-    return loads
-
-
-def _counted_merges(monkeypatch) -> list[int]:
-    """The rows each merge from now on inserts or merges by sets."""
-    merges: list[int] = []
-    real_merge = bulk_merge.BulkMerge.merge
-
-    def counted(self, *args, **kwargs):
-        result = real_merge(self, *args, **kwargs)
-        if result is not None:
-            merges.append(self.by_sets)
-        return result
-
-    monkeypatch.setattr(bulk_merge.BulkMerge, "merge", counted)
-    return merges
-
-
-def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
-    """The report, rejects and store of a first load and of the row import, in that order."""
-    calls = _counted_loads(monkeypatch)
+def _both_ways(
+    workspace, tmp_path: Path, monkeypatch, path: Path, chunks: str = "as cut", **options
+):
+    """The report, rejects and store of a first load and of the row import (its rows
+    applied in ``chunks``), in that order."""
+    calls = counted_loads(monkeypatch)
     results = []
     for way in ("first load", "row import"):
         if way == "row import":
-            monkeypatch.setattr(file_import, "first_load_applies", lambda connection: False)
-            monkeypatch.setattr(file_import, "merge_applies", lambda connection: False)
+            row_by_row(monkeypatch, chunks)
         rejects = tmp_path / f"{way}.rejects.csv"
         report = import_profiles(workspace.campaign, path, rejects_path=rejects, **options)
         kept = (
@@ -192,23 +112,27 @@ def _both_ways(workspace, tmp_path: Path, monkeypatch, path: Path, **options):
             else []
         )
         counts = (report.read, report.inserted, report.updated, report.unchanged, report.rejected)
-        results.append((counts, kept, _snapshot(workspace)))
-        _empty(workspace)
+        results.append((counts, kept, snapshot(workspace)))
+        empty(workspace)
     return calls, results
 
 
 @_ON_POSTGRESQL
+@pytest.mark.parametrize("chunks", ["as cut", "a row each"])
 @pytest.mark.parametrize("key", [UpsertKey.EMAIL, UpsertKey.CRM_ID])
-def test_a_tricky_file_loads_as_the_row_import_loads_it(workspace, tmp_path, monkeypatch, key):
-    """Plain rows, rows only the validator can judge, repeated keys, CRM ids claimed twice,
-    and keys under every scheme: the same outcome both ways, CRLF and blank lines too."""
+def test_a_tricky_file_loads_as_the_row_import_loads_it(
+    workspace, tmp_path, monkeypatch, key, chunks
+):
+    """Plain rows, rows only the validator can judge, repeated keys, CRM ids claimed twice
+    or given up, and keys under every scheme: the same outcome both ways, however the row
+    import cuts its chunks, CRLF and blank lines too."""
     with workspace.campaign.begin() as connection:
         add_key_schemes(connection, [HashScheme.GOOGLE, HashScheme.UID2, HashScheme.META])
-    content = _text(TRICKY, extra='\r\n""\r\n\r\n')
+    content = text_of(TRICKY, extra='\r\n""\r\n\r\n')
     path = tmp_path / "tricky.csv"
     path.write_text(content.replace("\r\nfay@", "\r\n\r\nfay@"), encoding="utf-8")
     calls, (loaded, imported) = _both_ways(
-        workspace, tmp_path, monkeypatch, path, key=key, default_region="FR"
+        workspace, tmp_path, monkeypatch, path, chunks, key=key, default_region="FR"
     )
     assert calls and calls[0] >= 10  # the first load ran, and COPY'd the plain rows
     assert loaded == imported
@@ -235,8 +159,8 @@ def test_a_gzip_semicolon_file_without_a_final_newline(workspace, tmp_path, monk
 @_ON_POSTGRESQL
 def test_a_field_over_several_lines_is_left_to_the_row_import(workspace, tmp_path, monkeypatch):
     """A quoted field with a line break inside: the row import reads the file, lines true."""
-    content = _text(
-        [TRICKY[0], _row("bea@example.com", "", "C40", "two\nlines"), _row("bad", "", "C41")],
+    content = text_of(
+        [TRICKY[0], row("bea@example.com", "", "C40", "two\nlines"), row("bad", "", "C41")],
         line_end="\n",
     )
     path = tmp_path / "multi.csv"
@@ -252,8 +176,8 @@ def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_pat
     """The indexes dropped for the load are rebuilt as they were, the columns' defaults
     too; a load that fails midway rolls back whole, indexes included."""
     path = tmp_path / "p.csv"
-    path.write_text(_text(TRICKY[:5]), encoding="utf-8")
-    before = _snapshot(workspace)["indexes"]
+    path.write_text(text_of(TRICKY[:5]), encoding="utf-8")
+    before = snapshot(workspace)["indexes"]
     assert any("email_key" in name for name, _ in before)
 
     def broken(*args, **kwargs):
@@ -262,12 +186,12 @@ def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_pat
     monkeypatch.setattr(first_load, "copy_to_postgresql", broken)
     with pytest.raises(RuntimeError, match="disk is full"):
         import_profiles(workspace.campaign, path)
-    after = _snapshot(workspace)
+    after = snapshot(workspace)
     assert after == {"profiles": {}, "keys": [], "indexes": before}
     monkeypatch.undo()
     report = import_profiles(workspace.campaign, path)
     assert report.inserted == 5
-    assert _snapshot(workspace)["indexes"] == before
+    assert snapshot(workspace)["indexes"] == before
 
 
 @_ON_POSTGRESQL
@@ -275,9 +199,9 @@ def test_a_store_with_profiles_is_merged_into(workspace, tmp_path, monkeypatch):
     """Only an empty store gets a first load: the second file is merged with the stored
     profiles (:mod:`audiencehub.campaign.profiles.bulk_merge`)."""
     path = tmp_path / "p.csv"
-    path.write_text(_text(TRICKY[:3]), encoding="utf-8")
-    loads = _counted_loads(monkeypatch)
-    merges = _counted_merges(monkeypatch)
+    path.write_text(text_of(TRICKY[:3]), encoding="utf-8")
+    loads = counted_loads(monkeypatch)
+    merges = counted_merges(monkeypatch)
     import_profiles(workspace.campaign, path)
     report = import_profiles(workspace.campaign, path)
     assert loads == [2]  # the third row has white space only the validator strips
@@ -315,7 +239,7 @@ def test_a_file_mostly_for_the_validator_goes_to_the_row_import(workspace, tmp_p
     the file, so memory stays flat."""
     monkeypatch.setattr(first_load, "_SLOW_MOST", 2)
     path = tmp_path / "p.csv"
-    path.write_text(_text(TRICKY), encoding="utf-8")
+    path.write_text(text_of(TRICKY), encoding="utf-8")
     calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)
     assert calls == []
     assert loaded == imported
@@ -343,11 +267,11 @@ def test_an_account_that_does_not_own_the_tables_merges(tmp_path, monkeypatch):
             )
         url = make_url(pg_database_url(name)).set(username=writer, password=None)
         engine = create_engine(url)
-        loads = _counted_loads(monkeypatch)
+        loads = counted_loads(monkeypatch)
         try:
             path = tmp_path / "p.csv"
-            path.write_text(_text(TRICKY[:3]), encoding="utf-8")
-            merges = _counted_merges(monkeypatch)
+            path.write_text(text_of(TRICKY[:3]), encoding="utf-8")
+            merges = counted_merges(monkeypatch)
             report = import_profiles(engine, path)
             assert (loads, merges, report.inserted) == ([], [2], 3)
         finally:

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, func, select
 from audiencehub.campaign.profiles.fields import ProfileField, UpsertKey
 from audiencehub.campaign.profiles.first_load import FirstLoad, Reject
 from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
-from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, UNSUBSCRIBED
+from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, UNSUBSCRIBED, CrmClaims
 from audiencehub.campaign.profiles.plain_rows import attribute_column
 from audiencehub.campaign.profiles.store import ChunkOutcome, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
@@ -316,20 +316,7 @@ class BulkMerge(FirstLoad):
         """COPY the new profiles (the lines ``fresh``) and their keys. Ids are drawn for
         them and for the new keys of the rows left to the row import, in file order, as
         chunk after chunk of the row import draws them; returns the latter's, by key."""
-        slow_first: dict[str, int] = {}
-        for change in sorted(self.changes, key=lambda c: c.line):
-            slow_first.setdefault(change.key, change.line)
-        key_column = profiles.c[self.mapping.key.column]
-        stored = (
-            set(
-                connection.execute(
-                    select(key_column).where(one_of(connection, key_column, sorted(slow_first)))
-                ).scalars()
-            )
-            if slow_first
-            else set()
-        )
-        slow_new = {line: key for key, line in slow_first.items() if key not in stored}
+        slow_new = {line: key for key, line in self._first_new_lines(connection).items()}
         order = sorted([*fresh, *slow_new])
         id_of = dict(zip(order, reserved_ids(connection, profiles, len(order)) or (), strict=True))
         self.by_sets += len(fresh)
@@ -363,6 +350,37 @@ class BulkMerge(FirstLoad):
                 )
                 keys_changed(connection)
         return {key: id_of[line] for line, key in slow_new.items()}
+
+    def _first_new_lines(self, connection: Connection) -> dict[str, int]:
+        """The line of the first row the row import will accept for each new profile
+        among the rows left to it (by key): where its id is drawn, as the row import
+        draws it. Of those rows, only a CRM id that belongs to another profile rejects
+        a new profile's row: the claims are played through in file order, as
+        :func:`.store.apply_changes` plays them (the rows merged by sets name none of
+        these CRM ids, so they change no claim)."""
+        changes = sorted(self.changes, key=lambda c: c.line)
+        if not changes:
+            return {}
+        key_column = profiles.c[self.mapping.key.column]
+        stored: dict[str, list[str | None]] = {}
+        named = sorted({change.key for change in changes})
+        for key, crm_id in connection.execute(
+            select(key_column, profiles.c.crm_id).where(one_of(connection, key_column, named))
+        ):
+            stored.setdefault(key, []).append(crm_id)
+        claims = CrmClaims(self.mapping)
+        claims.read(connection, changes)
+        held = {key: crm_ids[0] for key, crm_ids in stored.items()}
+        first: dict[str, int] = {}
+        for change in changes:
+            if claims.refused(change) is not None or len(stored.get(change.key, ())) > 1:
+                continue  # rejected: a profile that shares the key, or another's CRM id
+            if change.key not in stored:
+                first.setdefault(change.key, change.line)
+            crm_id = claims.crm_id(change.values)
+            claims.taken(change.key, held.get(change.key), crm_id)
+            held[change.key] = crm_id
+        return first
 
     def _update_merged(
         self, connection: Connection, outcome: ChunkOutcome, *, resubscribe: bool

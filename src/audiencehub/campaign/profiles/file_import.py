@@ -29,6 +29,7 @@ from audiencehub.campaign.profiles.bulk_merge import BulkMerge, merge_applies, m
 from audiencehub.campaign.profiles.fields import REJECT_COLUMNS, UpsertKey, build_mapping
 from audiencehub.campaign.profiles.first_load import FirstLoad, first_load_applies, load_first
 from audiencehub.campaign.profiles.key_stage import KeyStage
+from audiencehub.campaign.profiles.merging import CrmClaims
 from audiencehub.campaign.profiles.rows import (
     PackedBlock,
     ProfileChange,
@@ -373,6 +374,7 @@ def _apply_rows(
     ahead = _PG_BLOCKS_AHEAD if postgresql else _BLOCKS_AHEAD
     blocks = _validated(source.blocks(), validator, sep, pool_size, ahead)
     column_mapping = validator.mapping
+    claims = CrmClaims(column_mapping)  # kept from chunk to chunk
     for results in itertools.chain(blocks, [None]):
         if results is not None:
             read += len(results)
@@ -390,6 +392,7 @@ def _apply_rows(
             validator.schemes,
             resubscribe=resubscribe,
             stage=stage,
+            claims=claims,
         )
         changes = []
         for rejected in chunk.rejected:

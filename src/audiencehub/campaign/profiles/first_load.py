@@ -41,7 +41,7 @@ from sqlalchemy import Connection, exists, select
 
 from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, UpsertKey
 from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
-from audiencehub.campaign.profiles.merging import FLAG_COLUMNS
+from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, CrmClaims
 from audiencehub.campaign.profiles.plain_rows import (
     attribute_object,
     column_checks,
@@ -457,6 +457,7 @@ class FirstLoad:
         :func:`.store.apply_changes` a chunk at a time (``new_ids``: the id of each
         profile they create, by key), counted into ``outcome``."""
         self.changes.sort(key=lambda change: change.line)
+        claims = CrmClaims(self.mapping)
         for start in range(0, len(self.changes), _CHUNK_ROWS):
             chunk = apply_changes(
                 connection,
@@ -466,6 +467,7 @@ class FirstLoad:
                 resubscribe=resubscribe,
                 stage=stage,
                 new_ids=new_ids,
+                claims=claims,
             )
             outcome.inserted += chunk.inserted
             outcome.updated += chunk.updated

@@ -3,7 +3,7 @@
 Opt-out and blocklist flags change only on an explicit yes or no; custom
 attributes merge by name; an opt-out a person made through an unsubscribe link
 stays against a row's "no" unless the import carries renewed consent; and a
-row may not take a CRM id that another profile holds.
+row may not take a CRM id that belongs to another profile (:class:`CrmClaims`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from audiencehub.campaign.schema import profiles
 from audiencehub.db.value_lists import one_of
 from audiencehub.identity.schemes import IdKind
 
-__all__ = ["FLAG_COLUMNS", "UNSUBSCRIBED", "Merger", "crm_ids_taken"]
+__all__ = ["FLAG_COLUMNS", "UNSUBSCRIBED", "CrmClaims", "Merger"]
 
 _KIND_COLUMN = {IdKind.EMAIL.value: "email", IdKind.PHONE.value: "mobile_phone"}
 FLAG_COLUMNS = frozenset(flag.value for flag in BOOLEAN_FIELDS)
@@ -75,37 +75,69 @@ class Merger:
         return merged
 
 
-def crm_ids_taken(
-    connection: Connection, mapping: ColumnMapping, changes: Sequence[ProfileChange]
-) -> dict[int, str]:
-    """Rows that would give a profile a CRM id another profile holds, by line, with why.
+class CrmClaims:
+    """Who each CRM id a file names belongs to, for the whole import.
 
-    ``crm_id`` is unique: when the file is keyed on another field, a row may name
-    a CRM id that belongs to someone else (or to an earlier row of the file). Such
-    a row is rejected with that reason instead of failing the whole import.
+    ``crm_id`` is unique: when the file is keyed on another field, a row may name a
+    CRM id that belongs to someone else. It belongs to the profile that held it when
+    the import began, or else to the first row that takes it; a row naming it for
+    another profile is rejected with that reason instead of failing the whole import.
+
+    The import applies its rows a chunk at a time and reads, at the start of each,
+    who holds the CRM ids the chunk names. The rows are then taken in file order: a
+    row rejected for any reason takes nothing, and a CRM id a row gives up stays with
+    its profile to the end of the import (the store shows it free by the next chunk).
+    So where the chunks are cut changes nothing.
     """
-    columns = mapping.value_columns
-    if mapping.key is UpsertKey.CRM_ID or "crm_id" not in columns:
-        return {}
-    at = columns.index("crm_id")
-    wanted = sorted({str(c.values[at]) for c in changes if c.values[at]})
-    if not wanted:
-        return {}
-    key_column = profiles.c[mapping.key.column]
-    held = connection.execute(
-        select(profiles.c.crm_id, key_column).where(one_of(connection, profiles.c.crm_id, wanted))
-    )
-    holders: dict[str, str | None] = dict(held.tuples().all())
-    problems: dict[int, str] = {}
-    for change in changes:
-        crm_id = change.values[at]
-        if not isinstance(crm_id, str) or not crm_id:
-            continue
-        if crm_id not in holders:
-            holders[crm_id] = change.key  # the file's first claim holds it
-        if holders[crm_id] != change.key:
-            problems[change.line] = (
-                f"crm_id: {crm_id!r} belongs to another profile; "
-                "a CRM id identifies one profile only"
+
+    def __init__(self, mapping: ColumnMapping) -> None:
+        columns = mapping.value_columns
+        self.key_column = profiles.c[mapping.key.column]
+        self.at = (
+            columns.index("crm_id")
+            if mapping.key is not UpsertKey.CRM_ID and "crm_id" in columns
+            else None
+        )
+        self._given_up: dict[str, str] = {}  # CRM id -> the key of the profile it is kept for
+        self._holders: dict[str, str | None] = {}  # this chunk's CRM ids, by holder's key
+
+    def read(self, connection: Connection, changes: Sequence[ProfileChange]) -> None:
+        """Read who holds the CRM ids a chunk of rows names."""
+        at = self.at
+        self._holders = {}
+        if at is None:
+            return
+        wanted = sorted({str(c.values[at]) for c in changes if c.values[at]})
+        if not wanted:
+            return
+        held = connection.execute(
+            select(profiles.c.crm_id, self.key_column).where(
+                one_of(connection, profiles.c.crm_id, wanted)
             )
-    return problems
+        )
+        self._holders = dict(held.tuples().all())
+        for crm_id in wanted:
+            if crm_id in self._given_up:
+                self._holders.setdefault(crm_id, self._given_up[crm_id])
+
+    def refused(self, change: ProfileChange) -> str | None:
+        """Why the row may not have its CRM id (it belongs to another profile), if so."""
+        crm_id = self.crm_id(change.values)
+        if not crm_id or self._holders.get(str(crm_id), change.key) == change.key:
+            return None
+        return (
+            f"crm_id: {crm_id!r} belongs to another profile; a CRM id identifies one profile only"
+        )
+
+    def crm_id(self, values: tuple[Any, ...]) -> Any:
+        """The CRM id among a row's or a profile's values, if the file maps one."""
+        return values[self.at] if self.at is not None else None
+
+    def taken(self, key: str, before: Any, after: Any) -> None:
+        """The profile of ``key`` goes from CRM id ``before`` (``None``: none, or a new
+        profile) to ``after``, and takes it; the one it had, if another, stays its own
+        to the end of the import."""
+        if after:
+            self._holders[str(after)] = key
+        if before and before != after:
+            self._given_up.setdefault(str(before), key)

@@ -20,8 +20,8 @@ from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import (
     FLAG_COLUMNS,
     UNSUBSCRIBED,
+    CrmClaims,
     Merger,
-    crm_ids_taken,
 )
 from audiencehub.campaign.profiles.rows import KeyDigests, ProfileChange, RejectedRow, key_digests
 from audiencehub.campaign.schema import key_schemes, profile_keys, profiles
@@ -91,6 +91,7 @@ def apply_changes(
     stage: KeyStage,
     resubscribe: bool = False,
     new_ids: Mapping[str, int] | None = None,
+    claims: CrmClaims | None = None,
 ) -> ChunkOutcome:
     """Upsert a chunk of validated rows, in file order, inside the caller's transaction.
 
@@ -100,7 +101,8 @@ def apply_changes(
     consent; then the person's record of it is cleared too. Keys go through
     ``stage``, which the caller writes after its last chunk. ``new_ids``: the id of
     each profile the chunk creates, by key, when the caller drew them (a first load
-    numbers its profiles in file order, as chunk after chunk would).
+    numbers its profiles in file order, as chunk after chunk would). ``claims``: who
+    each CRM id belongs to, kept by the caller from chunk to chunk of one import.
     """
     outcome = ChunkOutcome()
     merger = Merger(mapping, resubscribe=resubscribe)
@@ -127,9 +129,10 @@ def apply_changes(
                 _Pending(profile_id, tuple(stored), dict(attributes), {}, person)
             )
     state: dict[str, _Pending] = {}
-    taken = crm_ids_taken(connection, mapping, changes)
+    claims = claims or CrmClaims(mapping)
+    claims.read(connection, changes)
     for change in changes:
-        owner_problem = taken.get(change.line)
+        owner_problem = claims.refused(change)
         if owner_problem is not None:
             outcome.rejected.append(RejectedRow(change.line, owner_problem))
             continue
@@ -149,12 +152,14 @@ def apply_changes(
             state[change.key] = _Pending(
                 None, values, merger.attributes({}, change.attributes), change.keys
             )
+            claims.taken(change.key, None, claims.crm_id(values))
             outcome.inserted += 1
             continue
         state[change.key] = current
         values, kept = merger.values(current.values, change.values, current.unsubscribed)
         outcome.kept_opt_outs += kept
         attributes = merger.attributes(current.attributes, change.attributes)
+        claims.taken(change.key, claims.crm_id(current.values), claims.crm_id(values))
         if values == current.values and attributes == current.attributes:
             outcome.unchanged += 1
             continue
