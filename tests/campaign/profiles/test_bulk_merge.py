@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
-from audiencehub.campaign.profiles import bulk_merge, first_load
+from audiencehub.campaign.profiles import bulk_merge, columnar_check
 from audiencehub.identity import HashScheme
 from tests.campaign.profiles.parity import (
     counted_merges,
@@ -188,7 +188,7 @@ def test_a_file_that_moves_many_keys_goes_to_the_row_import(workspace, tmp_path,
     """Rows that change an email, a phone or a CRM id are merged one by one, held in
     memory until the write: past the bound, the row import reads the whole file instead,
     with the same outcome and nothing written twice."""
-    monkeypatch.setattr(first_load, "_SLOW_MOST", 3)
+    monkeypatch.setattr(columnar_check, "_SLOW_MOST", 3)
     path = tmp_path / "moves.csv"
     moved = [
         row("gus@example.com", "+33612345670", "C7", "Gus"),

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import create_engine, make_url
 
 from audiencehub.campaign import UpsertKey, add_key_schemes, import_profiles
-from audiencehub.campaign.profiles import first_load
+from audiencehub.campaign.profiles import columnar_check, first_load
 from audiencehub.identity import HashScheme
 from audiencehub.workspace import init_workspace
 from tests.campaign.profiles.parity import (
@@ -237,7 +237,7 @@ def test_a_one_column_file_and_its_empty_quoted_lines(workspace, tmp_path, monke
 def test_a_file_mostly_for_the_validator_goes_to_the_row_import(workspace, tmp_path, monkeypatch):
     """Beyond a bound on rows the validator must check one by one, the row import reads
     the file, so memory stays flat."""
-    monkeypatch.setattr(first_load, "_SLOW_MOST", 2)
+    monkeypatch.setattr(columnar_check, "_SLOW_MOST", 2)
     path = tmp_path / "p.csv"
     path.write_text(text_of(TRICKY), encoding="utf-8")
     calls, (loaded, imported) = _both_ways(workspace, tmp_path, monkeypatch, path)

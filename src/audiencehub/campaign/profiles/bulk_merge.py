@@ -3,8 +3,8 @@
 The row-by-row import looks up each chunk's stored profiles, merges every row
 in Python and writes each changed one back with a statement of its own: a
 daily re-import of a million-profile base spent six times a bare COPY on that.
-This merge reads and checks the file by columns as the first load does
-(:class:`.first_load.FirstLoad`), then:
+This merge reads and checks the file by columns, as the first load does
+(:class:`.columnar_check.ColumnarCheck`), then:
 
 - reads the stored profiles the file names out of PostgreSQL into DuckDB, in
   one COPY (the file's keys go in first, in another);
@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from sqlalchemy import Connection, func, select
 
+from audiencehub.campaign.profiles.columnar_check import ColumnarCheck, Reject
 from audiencehub.campaign.profiles.fields import ProfileField, UpsertKey
-from audiencehub.campaign.profiles.first_load import FirstLoad, Reject
 from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, UNSUBSCRIBED, CrmClaims
 from audiencehub.campaign.profiles.plain_rows import attribute_column
@@ -74,10 +74,9 @@ def _pointer(name: str) -> str:
     return sql_text("/" + name.replace("~", "~0").replace("/", "~1"))
 
 
-class BulkMerge(FirstLoad):
-    """The first load's reading and checking, written as a merge with the stored profiles."""
+class BulkMerge(ColumnarCheck):
+    """A file read and checked by columns, written as a merge with the stored profiles."""
 
-    settles_claims = False  # a stored profile may hold the CRM id: row by row
     by_sets = 0  # rows inserted or merged by sets (the rest went row by row)
 
     def merge(
@@ -332,7 +331,7 @@ class BulkMerge(FirstLoad):
             )
             self.db.execute("CREATE TABLE fresh_ids AS SELECT * FROM fresh")
             self.db.unregister("fresh")
-            columns, rows = self._profile_rows("f.id", "fresh_ids f")
+            columns, rows = self.profile_rows("f.id", "fresh_ids f")
             # the times as text in the COPY: changing the columns' default would lock the
             # table against readers until the import commits
             now = sql_text(datetime.now(UTC).isoformat())
@@ -344,7 +343,7 @@ class BulkMerge(FirstLoad):
                 [*columns, "created_at", "updated_at"],
                 f"SELECT *, {now}, {now} FROM ({rows})",
             )
-            if keys := self._key_rows("f.id", "fresh_ids f"):
+            if keys := self.key_rows("f.id", "fresh_ids f"):
                 copy_to_postgresql(
                     connection, self.db, self.scratch, profile_keys.name, KEY_COLUMNS, keys
                 )

@@ -1,0 +1,527 @@
+"""A profile file read and checked by columns in DuckDB, for the imports that write by sets.
+
+The row-by-row import (:mod:`.file_import`) checks each field in Python, about 60
+CPU microseconds a row with the write. On PostgreSQL two imports write a checked
+file by sets instead: the first load into an empty store (:mod:`.first_load`) and
+the merge with stored profiles (:mod:`.bulk_merge`). Both read and check it here:
+
+- DuckDB reads the file as lines and checks the plain rows by columns: the
+  same tests as the Python checks' fast paths, written as SQL in
+  :mod:`.plain_rows`, and computes each key's SHA-256;
+- phone numbers go through the plain-number steps of
+  :mod:`audiencehub.identity.numbering` written as SQL; the few those leave go
+  to :func:`~audiencehub.identity.normalize.to_e164` itself, once a distinct
+  number and region (as do emails under a scheme's own rules, such as Gmail's);
+- every row the columns do not accept (a quote inside a field, white space
+  other than spaces, a width, a value a fast path leaves to the library) is
+  checked by the row import's own validator: the same result, the same reason;
+  so are rows whose key occurs more than once in the file, which are merged in
+  file order by the row import's own :func:`.store.apply_changes`.
+
+Files it cannot read line by line the same way (a quoted field over several
+lines, bytes that are not UTF-8, a damaged gzip stream) are left to the row
+import, which says what is wrong with them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlalchemy import Connection
+
+from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, UpsertKey
+from audiencehub.campaign.profiles.key_stage import KeyStage
+from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, CrmClaims
+from audiencehub.campaign.profiles.plain_rows import (
+    attribute_object,
+    column_checks,
+    ends_in_quotes,
+    plain_line,
+)
+from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow, RowValidator
+from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes
+from audiencehub.engines.session import copy_table, sql_text
+from audiencehub.errors import InvalidInput
+from audiencehub.formats.compression import gzip_intact
+from audiencehub.identity.normalize import OWN_EMAIL_RULES, normalize_e164, normalize_email, to_e164
+from audiencehub.identity.numbering import read_plain_numbers
+from audiencehub.identity.schemes import HashScheme, IdKind
+
+__all__ = ["ColumnarCheck", "Reject"]
+
+_CHUNK_ROWS = 25_000  # rows of the row-by-row merge applied at a time, as the row import
+_POOL_LEAST = 20_000  # distinct values worth handing to the worker processes
+_MAP_BATCH = 200_000  # distinct values mapped by Python at a time
+# Rows the validator checks, or the row import's merge applies, one by one, kept in memory
+# as Python objects until the write: beyond this many the row import takes the whole file.
+_SLOW_MOST = 200_000
+
+
+Reject = Callable[[RejectedRow], None]
+
+
+class ColumnarCheck:
+    """One file read and checked by columns: the DuckDB session its writer reads from.
+
+    After :meth:`check`, the table ``copied`` names the lines a writer applies by
+    sets, each with its ``ordinal`` among the new profiles; :attr:`changes` holds
+    the rows for the row import's merge, in file order, and :attr:`rejected` the
+    rows rejected so far.
+    """
+
+    # Whether a CRM id two keys of the file claim goes to the first claim here (an empty
+    # store: no one else may hold it), or those rows to the row import's merge.
+    settles_claims = False
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        gzipped: bool,
+        delimiter: str,
+        validator: RowValidator,
+        scratch: Path,
+        memory_limit: str,
+        cores: int,
+    ) -> None:
+        self.path, self.gzipped, self.delimiter = path, gzipped, delimiter
+        self.validator = validator
+        self.mapping: ColumnMapping = validator.mapping
+        self.scratch = scratch
+        # forked before DuckDB starts its threads: normalising emails by a scheme's own
+        # rules (Gmail dots and tags), which only Python knows, runs on every core
+        mapped = ProfileField.EMAIL in self.mapping.mapped_fields and any(
+            scheme in OWN_EMAIL_RULES for scheme in validator.schemes
+        )
+        self.cores = cores
+        self._pool = (
+            multiprocessing.get_context("fork").Pool(cores) if mapped and cores > 1 else None
+        )
+        self.db = duckdb.connect(
+            config={
+                "threads": cores,
+                "memory_limit": memory_limit,
+                "temp_directory": str(scratch),
+                "preserve_insertion_order": True,  # line numbers are read from the order
+            }
+        )
+        self.read = 0
+        self.rejected: list[RejectedRow] = []
+        self.changes: list[ProfileChange] = []  # merged row by row, in file order
+        self.fast = 0  # rows COPY'd
+        self.created = 0  # profiles the load creates, COPY'd or merged
+        self.places: dict[str, int] = {}  # the place of each profile merged row by row
+
+    def close(self) -> None:
+        self.db.close()
+        self._close_pool()
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def merge_one_by_one(self, rows: list[tuple[int, str]]) -> None:
+        """Send plain rows (line number, text) the columns accepted to the row import's
+        merge: the validator gives their changes, as it would row by row."""
+        for line, text in rows:
+            self.changes.extend(
+                r
+                for r in self.validator.validate_block(line, text + "\n", self.delimiter)
+                if isinstance(r, ProfileChange)
+            )
+
+    def holds_too_many(self, more: int) -> bool:
+        """Whether ``more`` rows for the row import's merge, on top of those held already,
+        would pass :data:`_SLOW_MOST` (they are held as Python objects until the write)."""
+        return len(self.changes) + len(self.rejected) + more > _SLOW_MOST
+
+    # --- reading ---------------------------------------------------------------------
+
+    def check(self) -> bool:
+        """Read and check the file; False when it must go through the row import instead."""
+        if self.gzipped and not gzip_intact(self.path):
+            return False  # DuckDB reads a cut-short stream without a word: the row import says
+        try:
+            self._read_lines()
+        except duckdb.Error:
+            return False  # not UTF-8, unreadable: the row import names the problem
+        [(count,)] = self.db.execute("SELECT count(*) FROM body WHERE NOT simple").fetchall()
+        if count > _SLOW_MOST:
+            return False  # mostly rows only the validator can judge: the row import is for them
+        others = self.db.execute(  # a quote inside a field, white space other than spaces
+            "SELECT line, text FROM body WHERE NOT simple ORDER BY line"
+        ).fetchall()
+        for _, text in others:
+            if ends_in_quotes(text, self.delimiter):
+                return False  # a field spans lines: the row import reads those
+        other_lines = set(others)
+        [(self.read,)] = self.db.execute("SELECT count(*) FROM body WHERE simple").fetchall()
+        self._check_columns()
+        self._check_phones()
+        self._check_keys()
+        self._close_pool()
+        [(count,)] = self.db.execute("SELECT count(*) FROM checked WHERE NOT plain").fetchall()
+        if len(others) + count > _SLOW_MOST:
+            return False
+        unchecked = self.db.execute(
+            "SELECT line, text FROM checked WHERE NOT plain ORDER BY line"
+        ).fetchall()
+        for line, text in sorted(others + unchecked):
+            results = self.validator.validate_block(line, text + "\n", self.delimiter)
+            if (line, text) in other_lines:
+                self.read += len(results)  # a line holding only "" is no record
+            for result in results:
+                if isinstance(result, RejectedRow):
+                    self.rejected.append(result)
+                else:
+                    self.changes.append(result)
+        return self._split()
+
+    def _read_lines(self) -> None:
+        compression = "gzip" if self.gzipped else "none"
+        self.db.execute(
+            f"""
+            CREATE TABLE body AS
+            SELECT line, text, {plain_line(self.delimiter)} AS simple
+            FROM (
+                SELECT row_number() OVER () AS line, text
+                FROM read_csv({sql_text(str(self.path))}, columns = {{'text': 'VARCHAR'}},
+                              header = false, delim = chr(0), quote = '', escape = '',
+                              auto_detect = false, strict_mode = false,
+                              compression = '{compression}')
+            )
+            WHERE line > 1 AND text IS NOT NULL AND text <> ''
+            """
+        )
+
+    def _check_columns(self) -> None:
+        """One row per simple line: its fields, and whether the column checks accept it."""
+        columns, tests = column_checks(self.mapping, self.validator.default_region)
+        self.db.execute(
+            f"""
+            CREATE TABLE checked AS
+            SELECT * EXCLUDE (f), {" AND ".join(tests)} AS plain
+            FROM (
+                SELECT line, text, f, {", ".join(columns)}
+                FROM (
+                    SELECT line, text, string_split(text, {sql_text(self.delimiter)}) AS f
+                    FROM body WHERE simple
+                )
+            )
+            """
+        )
+
+    def _check_phones(self) -> None:
+        """Each distinct number and region read by the plain-number steps in SQL, or
+        else by :func:`to_e164` itself; a number it refuses sends its row to the
+        validator, for the reason."""
+        if ProfileField.MOBILE_PHONE not in self.mapping.mapped_fields:
+            return
+        read_plain_numbers(
+            self.db,
+            "SELECT DISTINCT phone_text AS text, region FROM checked "
+            "WHERE plain AND phone_text IS NOT NULL",
+            "plain_phones",
+        )
+        self._map_distinct(  # the numbers only the library reads, or refuses
+            "SELECT text, region FROM plain_phones WHERE e164 IS NULL",
+            ("text", "region"),
+            _e164_each,
+            None,
+            "other_phones",
+        )
+        self.db.execute(
+            "CREATE TABLE phones AS SELECT text, region, e164 AS result FROM plain_phones "
+            "WHERE e164 IS NOT NULL UNION ALL SELECT * FROM other_phones"
+        )
+        self.db.execute(
+            """
+            CREATE OR REPLACE TABLE checked AS
+            SELECT c.* EXCLUDE (plain), p.result AS mobile_phone,
+                   c.plain AND (c.phone_text IS NULL OR p.result IS NOT NULL) AS plain
+            FROM checked c
+            LEFT JOIN phones p ON p.text = c.phone_text AND p.region IS NOT DISTINCT FROM c.region
+            """
+        )
+
+    def _map_distinct(
+        self,
+        query: str,
+        names: tuple[str, ...],
+        function: Callable[[tuple[Any, list[tuple[Any, ...]]]], list[str | None]],
+        argument: Any,
+        table: str,
+    ) -> None:
+        """The distinct inputs ``query`` gives, each mapped by ``function`` (a Python
+        function no SQL can stand for), as ``table`` (the inputs, then ``result``). A
+        batch at a time, spread over the worker processes: memory stays flat."""
+        columns = ", ".join(f"{name} VARCHAR" for name in (*names, "result"))
+        self.db.execute(f"CREATE TEMP TABLE {table} ({columns})")  # there, batches or none
+        reader = self.db.cursor()
+        reader.execute(query)
+        cores = self.cores
+        while batch := reader.fetchmany(_MAP_BATCH):
+            if self._pool is not None and len(batch) >= _POOL_LEAST:
+                step = -(-len(batch) // cores)
+                parts = [(argument, batch[i : i + step]) for i in range(0, len(batch), step)]
+                results = [r for part in self._pool.map(function, parts) for r in part]
+            else:
+                results = function((argument, batch))
+            arrays = [pa.array([row[i] for row in batch], pa.string()) for i in range(len(names))]
+            mapped = pa.table([*arrays, pa.array(results, pa.string())], names=[*names, "result"])
+            copy_table(self.db, table, mapped)
+        reader.close()
+
+    def _key_sources(self) -> list[tuple[HashScheme, IdKind]]:
+        mapped = self.mapping.mapped_fields
+        kinds = [
+            kind
+            for kind, field in (
+                (IdKind.EMAIL, ProfileField.EMAIL),
+                (IdKind.PHONE, ProfileField.MOBILE_PHONE),
+            )
+            if field in mapped
+        ]
+        return [(s, k) for k in kinds for s in self.validator.schemes if k in s.kinds]
+
+    def _check_keys(self) -> None:
+        """The normal form each key is hashed from, per scheme: in SQL where it is the
+        plain form, else from the normaliser itself once per distinct value (a value it
+        refuses sends the row to the validator)."""
+        selects = ["line"]
+        for scheme, kind in self._key_sources():
+            column = f"key_{scheme.value}_{kind.value}"
+            if kind is IdKind.EMAIL and scheme not in OWN_EMAIL_RULES:
+                selects.append(f"lower(email) AS {column}")
+                continue
+            if kind is IdKind.PHONE and scheme is HashScheme.GOOGLE:
+                selects.append(f"mobile_phone AS {column}")
+                continue
+            if kind is IdKind.PHONE and scheme is HashScheme.META:
+                selects.append(f"substr(mobile_phone, 2) AS {column}")
+                continue
+            source = "email" if kind is IdKind.EMAIL else "mobile_phone"
+            self._map_distinct(
+                f"SELECT DISTINCT {source} FROM checked WHERE plain AND {source} IS NOT NULL",
+                ("value",),
+                _normal_each,
+                (scheme, kind),
+                f"map_{column}",
+            )
+            self.db.execute(
+                f"""
+                CREATE OR REPLACE TABLE checked AS
+                SELECT c.* EXCLUDE (plain), m.result AS {column},
+                       c.plain AND (c.{source} IS NULL OR m.result IS NOT NULL) AS plain
+                FROM checked c LEFT JOIN map_{column} m ON m.value = c.{source}
+                """
+            )
+            selects.append(column)
+        self.db.execute(
+            f"CREATE TABLE normals AS SELECT {', '.join(selects)} FROM checked WHERE plain"
+        )
+
+    # --- which rows go by sets ------------------------------------------------------
+
+    def _split(self) -> bool:
+        """Which rows are COPY'd, which merged in file order, which lose their CRM id;
+        False when too many rows must be merged one by one (:data:`_SLOW_MOST`)."""
+        mapping = self.mapping
+        key = "lower(email)" if mapping.key is UpsertKey.EMAIL else "crm_id"
+        crm = "crm_id" if "crm_id" in mapping.value_columns else "NULL::VARCHAR"
+        at = mapping.value_columns.index("crm_id") if "crm_id" in mapping.value_columns else -1
+        self.db.register(
+            "slow",
+            pa.table(
+                {
+                    "line": pa.array([c.line for c in self.changes], pa.int64()),
+                    "key": pa.array([c.key for c in self.changes], pa.string()),
+                    "crm": pa.array(
+                        [
+                            str(c.values[at]) if at >= 0 and c.values[at] else None
+                            for c in self.changes
+                        ],
+                        pa.string(),
+                    ),
+                }
+            ),
+        )
+        claims = mapping.key is not UpsertKey.CRM_ID and at >= 0
+        contested = "crm IS NOT NULL AND min(key) OVER w <> max(key) OVER w"
+        repeats = "count(*) OVER (PARTITION BY key) > 1"
+        if claims and not self.settles_claims:
+            repeats = f"{repeats} OR {contested}"
+        loses = "crm IS NOT NULL AND arg_min(key, line) OVER w <> key"
+        self.db.execute(
+            f"""
+            CREATE TABLE accepted AS
+            SELECT line, key, crm, fast,
+                   {repeats} AS repeated,
+                   {loses if claims and self.settles_claims else "false"} AS loses
+            FROM (
+                SELECT line, {key} AS key, {crm} AS crm, true AS fast FROM checked WHERE plain
+                UNION ALL SELECT line, key, crm, false FROM slow
+            )
+            WINDOW w AS (PARTITION BY crm)
+            """
+        )
+        self.db.unregister("slow")
+        [(count,)] = self.db.execute("SELECT count(*) FROM accepted WHERE loses").fetchall()
+        if len(self.rejected) + count > _SLOW_MOST:
+            return False  # rejected rows are held until the write: the row import streams them
+        for line, crm_id in self.db.execute(
+            "SELECT line, crm FROM accepted WHERE loses ORDER BY line"
+        ).fetchall():
+            self.rejected.append(
+                RejectedRow(
+                    line,
+                    f"crm_id: {crm_id!r} belongs to another profile; "
+                    "a CRM id identifies one profile only",
+                )
+            )
+        losing = {
+            line
+            for (line,) in self.db.execute(
+                "SELECT line FROM accepted WHERE loses AND NOT fast"
+            ).fetchall()
+        }
+        self.changes = [c for c in self.changes if c.line not in losing]
+        repeated = self.db.execute(
+            "SELECT a.line, c.text FROM accepted a JOIN checked c USING (line) "
+            "WHERE a.fast AND a.repeated AND NOT a.loses ORDER BY a.line"
+        ).fetchall()
+        if len(repeated) + len(self.changes) > _SLOW_MOST:
+            return False
+        self.merge_one_by_one(repeated)
+        self.changes.sort(key=lambda change: change.line)
+        # Each new profile's place among them, by the line its key first stands on: its id
+        # is the first one drawn plus that place, as the row import numbers them.
+        self.db.execute(
+            """
+            CREATE TABLE places AS
+            SELECT key, first, row_number() OVER (ORDER BY first) - 1 AS place
+            FROM (SELECT key, min(line) AS first FROM accepted WHERE NOT loses GROUP BY key)
+            """
+        )
+        [(self.created,)] = self.db.execute("SELECT count(*) FROM places").fetchall()
+        self.places = dict(
+            self.db.execute(
+                "SELECT p.key, p.place FROM places p JOIN accepted a ON a.line = p.first "
+                "WHERE NOT (fast AND NOT repeated)"
+            ).fetchall()
+        )
+        self.db.execute(
+            "CREATE TABLE copied AS SELECT line, place AS ordinal FROM accepted "
+            "JOIN places USING (key) WHERE fast AND NOT repeated AND NOT loses"
+        )
+        [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
+        return True
+
+    # --- for the writers -------------------------------------------------------------
+
+    def apply_judged(
+        self,
+        connection: Connection,
+        stage: KeyStage,
+        outcome: ChunkOutcome,
+        *,
+        resubscribe: bool,
+        new_ids: dict[str, int],
+    ) -> None:
+        """Merge the rows the validator judged, in file order, by the row import's own
+        :func:`.store.apply_changes` a chunk at a time (``new_ids``: the id of each
+        profile they create, by key), counted into ``outcome``."""
+        self.changes.sort(key=lambda change: change.line)
+        claims = CrmClaims(self.mapping)
+        for start in range(0, len(self.changes), _CHUNK_ROWS):
+            chunk = apply_changes(
+                connection,
+                self.mapping,
+                self.changes[start : start + _CHUNK_ROWS],
+                self.validator.schemes,
+                resubscribe=resubscribe,
+                stage=stage,
+                new_ids=new_ids,
+                claims=claims,
+            )
+            outcome.inserted += chunk.inserted
+            outcome.updated += chunk.updated
+            outcome.unchanged += chunk.unchanged
+            outcome.kept_opt_outs += chunk.kept_opt_outs
+            self.rejected.extend(chunk.rejected)
+
+    def profile_rows(self, ids: str, lines: str) -> tuple[list[str], str]:
+        """The ``profiles`` columns a COPY fills, and the query of their rows: those of
+        the table ``lines`` (with a ``line`` column), each with the id ``ids`` says."""
+        mapping = self.mapping
+        names: list[str] = []
+        values: list[str] = []
+        for _, field in mapping.fields:
+            name = field.value
+            names.append(name)
+            if name in FLAG_COLUMNS:
+                values.append(f"{name}_said = 1")
+            else:
+                values.append(name)
+        if ProfileField.EMAIL in mapping.mapped_fields:
+            names.append("email_key")
+            values.append("lower(email)")
+        for flag in sorted(FLAG_COLUMNS - set(names)):
+            names.append(flag)
+            values.append("false")
+        names.append("attributes")
+        values.append(attribute_object(mapping.attribute_names))
+        query = f"""
+            SELECT {ids}, {", ".join(values)}
+            FROM {lines}
+            JOIN checked USING (line)
+        """
+        return ["id", *names], query
+
+    def key_rows(self, ids: str, lines: str) -> str:
+        """The query of the keys (:data:`KEY_COLUMNS`) of the profiles of ``lines``, each
+        with the id ``ids`` says, in the primary key's order: building it then finds its
+        input sorted (1.1 s a million keys instead of 3.1 s). Empty when the file maps no
+        key's source."""
+        parts = [
+            f"SELECT {sql_text(scheme.value)}, {sql_text(kind.value)}, "
+            f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), {ids} "
+            f"FROM {lines} JOIN normals n USING (line) "
+            f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
+            for scheme, kind in self._key_sources()
+        ]
+        return f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 1, 2, 3, 4" if parts else ""
+
+
+def _e164_each(job: tuple[None, list[tuple[Any, ...]]]) -> list[str | None]:
+    """Each (number, region)'s E.164 form, or ``None`` when :func:`to_e164` refuses it."""
+    numbers: list[str | None] = []
+    for text, region in job[1]:
+        try:
+            numbers.append(to_e164(text, region))
+        except (InvalidInput, ValueError):
+            numbers.append(None)
+    return numbers
+
+
+def _normal_each(job: tuple[tuple[HashScheme, IdKind], list[tuple[Any, ...]]]) -> list[str | None]:
+    """Each value's normal form under the scheme, or ``None`` when it is refused."""
+    (scheme, kind), values = job
+    normals: list[str | None] = []
+    for (value,) in values:
+        try:
+            normals.append(
+                normalize_email(value, scheme)
+                if kind is IdKind.EMAIL
+                else normalize_e164(value, scheme)
+            )
+        except (InvalidInput, ValueError):
+            normals.append(None)
+    return normals
