@@ -28,6 +28,7 @@ lines and reasons (``tests/campaign/profiles/test_bulk_merge.py``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pyarrow as pa
 from sqlalchemy import Connection, func, select
@@ -46,11 +47,25 @@ from audiencehub.engines.session import sql_text
 
 __all__ = ["BulkMerge", "merge_applies", "merge_in"]
 
-_JOIN_MEMORY = "256MB"
+_JOIN_MEMORY = "256MB"  # PostgreSQL's work_mem for the merge's joins (4 MB by default)
 # A file whose rows are at least this share of the store's reads the whole table
-_WHOLE_SHARE = 0.25  # PostgreSQL's work_mem for the merge's joins (4 MB by default)
+_WHOLE_SHARE = 0.25
 # Columns that name a profile's keys: a row that changes one is merged row by row
 _KEYED = ("email", "mobile_phone")
+
+
+class _Kind(NamedTuple):
+    """A profile column's type as DuckDB reads it and as a PostgreSQL update table has it."""
+
+    duckdb: str
+    postgresql: str
+
+
+_TEXT = _Kind("VARCHAR", "text")
+_KINDS = {
+    ProfileField.BIRTH_DATE: _Kind("DATE", "date"),
+    **dict.fromkeys((ProfileField(flag) for flag in FLAG_COLUMNS), _Kind("BOOLEAN", "boolean")),
+}
 
 
 def merge_applies(connection: Connection) -> bool:
@@ -130,19 +145,10 @@ class BulkMerge(ColumnarCheck):
         for name in ("mobile_phone", "crm_id"):
             columns[f"old_{name}"] = "VARCHAR"
             selects.append(name)
-        for _, field in self.mapping.fields:
-            name = field.value
-            if name in _KEYED or field is ProfileField.CRM_ID:
-                continue
-            if name in FLAG_COLUMNS:
-                columns[f"old_{name}"] = "BOOLEAN"
-                selects.append(f"{name}::text")
-            elif field is ProfileField.BIRTH_DATE:
-                columns[f"old_{name}"] = "DATE"
-                selects.append(name)
-            else:
-                columns[f"old_{name}"] = "VARCHAR"
-                selects.append(name)
+        for name, kind in self._merged_columns():
+            if name != ProfileField.CRM_ID.value:
+                columns[f"old_{name}"] = kind.duckdb
+                selects.append(f"{name}::text" if name in FLAG_COLUMNS else name)
         for flag, column in UNSUBSCRIBED.items():
             columns[f"left_{flag}"] = "BOOLEAN"
             selects.append(f"({column} IS NOT NULL)::text")
@@ -246,6 +252,17 @@ class BulkMerge(ColumnarCheck):
             """
         )
 
+    def _merged_columns(self) -> list[tuple[str, _Kind]]:
+        """The columns a merge by sets writes (the file's, but an email or phone: a row
+        that changes one goes row by row), each with its type in DuckDB and PostgreSQL:
+        the stored values read, the merged values computed and the update's columns all
+        follow this one list."""
+        return [
+            (field.value, _KINDS.get(field, _TEXT))
+            for _, field in self.mapping.fields
+            if field.value not in _KEYED
+        ]
+
     def _merged_values(
         self, *, resubscribe: bool
     ) -> tuple[list[tuple[str, str]], list[str], list[str]]:
@@ -255,10 +272,7 @@ class BulkMerge(ColumnarCheck):
         merged: list[tuple[str, str]] = []
         kept: list[str] = []
         renewed: list[str] = []
-        for _, field in self.mapping.fields:
-            name = field.value
-            if name in _KEYED:
-                continue  # the same as stored: a row that changes one went row by row
+        for name, _ in self._merged_columns():
             if name not in FLAG_COLUMNS:
                 merged.append((name, f"c.{name}"))
                 continue
@@ -395,16 +409,15 @@ class BulkMerge(ColumnarCheck):
         outcome.kept_opt_outs += kept
         if not changed:
             return
-        merged, _, _ = self._merged_values(resubscribe=resubscribe)
+        merged = self._merged_columns()
         renew = [
             flag
             for flag in UNSUBSCRIBED
             if resubscribe and ProfileField(flag) in self.mapping.mapped_fields
         ]
-        types = {ProfileField.BIRTH_DATE.value: "date", **dict.fromkeys(FLAG_COLUMNS, "boolean")}
         columns = [
             ("id", "bigint"),
-            *((name, types.get(name, "text")) for name, _ in merged),
+            *((name, kind.postgresql) for name, kind in merged),
             ("attributes", "json"),
             *((f"renew_{flag}", "boolean") for flag in renew),
         ]
