@@ -10,7 +10,7 @@ no one attached, so delivery reports stay true.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,15 +19,16 @@ from sqlalchemy import Connection, delete, func, select, update
 from audiencehub.campaign.profiles.fields import ProfileField
 from audiencehub.campaign.profiles.rows import key_digests, parse_field
 from audiencehub.campaign.profiles.store import (
+    delete_profile_keys,
     insert_profile_keys,
     keys_changed,
+    profile_key_rows,
     schemes_in_use,
 )
 from audiencehub.campaign.schema import (
     audience_addresses,
     audience_members,
     messages,
-    profile_keys,
     profiles,
     share_exports,
     tracking_log,
@@ -36,7 +37,7 @@ from audiencehub.campaign.schema import (
 )
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.identity.normalize import normalize_email
-from audiencehub.identity.schemes import IdKind
+from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = ["EDITABLE_FIELDS", "delete_profile", "update_profile"]
 
@@ -110,17 +111,24 @@ def update_profile(connection: Connection, profile_id: int, changes: Mapping[str
     if {"email", "mobile_phone"} & values.keys():
         email = values.get("email", row.email)
         phone = values.get("mobile_phone", row.mobile_phone)
-        connection.execute(delete(profile_keys).where(profile_keys.c.profile_id == profile_id))
-        keys = key_digests(email, phone, schemes_in_use(connection), tuple(IdKind))
+        schemes = schemes_in_use(connection)
+        _delete_keys(connection, row, schemes)
+        keys = key_digests(email, phone, schemes, tuple(IdKind))
         insert_profile_keys(connection, profile_id, keys)
         keys_changed(connection)
+
+
+def _delete_keys(connection: Connection, row: Any, schemes: Sequence[HashScheme]) -> None:
+    """Delete the keys of a profile's stored email and phone (its ``row``), by digest."""
+    keys = key_digests(row.email, row.mobile_phone, schemes, tuple(IdKind))
+    delete_profile_keys(connection, profile_key_rows(row.id, keys, keys))
 
 
 def delete_profile(connection: Connection, profile_id: int) -> None:
     """Erase one profile (the right to be forgotten): everything personal goes, the message
     and tracking counts stay with no one attached."""
-    _profile_row(connection, profile_id)
-    for table in (profile_keys, audience_members, visitor_links, share_exports, workflow_sets):
+    _delete_keys(connection, _profile_row(connection, profile_id), schemes_in_use(connection))
+    for table in (audience_members, visitor_links, share_exports, workflow_sets):
         connection.execute(delete(table).where(table.c.profile_id == profile_id))
     connection.execute(
         delete(audience_addresses).where(audience_addresses.c.profile_id == profile_id)

@@ -36,6 +36,7 @@ __all__ = [
     "add_key_schemes",
     "apply_changes",
     "create_profile",
+    "delete_profile_keys",
     "insert_profile_keys",
     "keys_changed",
     "profile_key_rows",
@@ -261,14 +262,7 @@ def _write(
                     update(profiles).where(profiles.c.id.in_(renewed)).values({column: None})
                 )
         stale_rows = [row for p in dirty for row in p.stale_keys]
-        stale = [dict(zip(_KEY_PARAMS, row, strict=True)) for row in stale_rows]
-        if stale:
-            connection.execute(
-                delete(profile_keys).where(
-                    *(profile_keys.c[name] == bindparam(f"p_{name}") for name in KEY_COLUMNS)
-                ),
-                stale,
-            )
+        if delete_profile_keys(connection, stale_rows):
             stage.delete(stale_rows)
         for p in dirty:
             if p.profile_id is not None:
@@ -329,6 +323,25 @@ def create_profile(
     if insert_profile_keys(connection, int(profile_id), keys):
         keys_changed(connection)
     return int(profile_id)
+
+
+def delete_profile_keys(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Delete ``profile_keys`` rows (as :func:`profile_key_rows` gives them) by their whole
+    primary key; how many were asked for.
+
+    A profile's keys are the digests of its email and phone under the schemes in use,
+    so whoever changes or erases them computes the old ones and deletes those: no
+    index leads by ``profile_id`` (each import would pay for its upkeep), and deleting
+    by it would read the whole table.
+    """
+    if rows:
+        connection.execute(
+            delete(profile_keys).where(
+                *(profile_keys.c[name] == bindparam(f"p_{name}") for name in KEY_COLUMNS)
+            ),
+            [dict(zip(_KEY_PARAMS, row, strict=True)) for row in rows],
+        )
+    return len(rows)
 
 
 def insert_profile_keys(connection: Connection, profile_id: int, keys: KeyDigests) -> int:
