@@ -117,7 +117,7 @@ def _merged_both_ways(
         report = import_profiles(workspace.campaign, path, rejects_path=rejects, **options)
         update_merges += merges[mark:]
         kept = (
-            sorted(csv.reader(rejects.open(encoding="utf-8")))
+            list(csv.reader(rejects.open(encoding="utf-8")))
             if report.rejects_path is not None
             else []
         )

@@ -375,15 +375,17 @@ def _apply_rows(
     blocks = _validated(source.blocks(), validator, sep, pool_size, ahead)
     column_mapping = validator.mapping
     claims = CrmClaims(column_mapping)  # kept from chunk to chunk
+    # a chunk's rejected rows, written in line order once its merge has rejected its own
+    refused: list[RejectedRow] = []
     for results in itertools.chain(blocks, [None]):
         if results is not None:
             read += len(results)
             for result in results:
                 if isinstance(result, RejectedRow):
-                    rejects.add(result)
+                    refused.append(result)
                 else:
                     changes.append(result)
-            if len(changes) < least:
+            if len(changes) < least and len(refused) < least:
                 continue
         chunk = apply_changes(
             connection,
@@ -395,8 +397,9 @@ def _apply_rows(
             claims=claims,
         )
         changes = []
-        for rejected in chunk.rejected:
+        for rejected in sorted([*refused, *chunk.rejected], key=lambda row: row.line):
             rejects.add(rejected)
+        refused = []
         outcome.inserted += chunk.inserted
         outcome.updated += chunk.updated
         outcome.unchanged += chunk.unchanged
