@@ -47,6 +47,7 @@ SCALES: dict[str, list[tuple[str, list[str]]]] = {
     "small": [
         ("profile_import.py", ["--rows", "100000"]),
         ("profile_merge.py", ["--rows", "100000"]),
+        ("profile_edit.py", ["--rows", "100000", "--ops", "100"]),
         ("workflow_run.py", ["--profiles", "100000"]),
         _share(1_000_000),
         ("shared_export.py", ["--members", "300000", "--data", str(DATA / "ah-suite-export-s")]),
@@ -57,6 +58,7 @@ SCALES: dict[str, list[tuple[str, list[str]]]] = {
     "full": [
         ("profile_import.py", ["--rows", "1000000"]),
         ("profile_merge.py", ["--rows", "1000000"]),
+        ("profile_edit.py", ["--rows", "1000000", "--ops", "200"]),
         ("workflow_run.py", ["--profiles", "1000000"]),
         _share(1_000_000),
         _share(5_000_000),
