@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +30,10 @@ from sqlalchemy import Connection, Engine, select, update
 from audiencehub.campaign import import_profiles
 from audiencehub.campaign.profiles.editing import delete_profile, update_profile
 from audiencehub.campaign.schema import profiles
-from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace
 from measure import peak_mb, record, scratch_folder
-from profile_import import _drop, _fresh_url
+from profile_import import _drop, _fresh_url, profile_file
 
 
 def _timed(
@@ -124,10 +121,7 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=200)
     parser.add_argument("--backends", default="postgresql,sqlite")
     args = parser.parse_args()
-    data = Path(tempfile.gettempdir()) / f"ah-bench-profiles-{args.rows}.csv.gz"
-    if not data.exists():
-        print(f"generating {args.rows:,} profiles in {data} ...", file=sys.stderr)
-        write_demo_profiles(data, args.rows)
+    data = profile_file(args.rows)
     print(f"\nProfiles changed and erased one at a time, in a store of {args.rows:,}\n")
     print(f"{'backend':<11} {'run':<11} {'median ms':>9} {'p90 ms':>9} {'ops/s':>10}  ratio")
     for backend in args.backends.split(","):

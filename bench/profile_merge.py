@@ -26,8 +26,6 @@ import gzip
 import hashlib
 import json
 import random
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,11 +33,10 @@ from sqlalchemy import Engine, text
 
 from audiencehub.campaign import import_profiles
 from audiencehub.campaign.profiles import file_import
-from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.runtime.policy import collector_paused
 from audiencehub.workspace import init_workspace
 from measure import peak_mb, record, run_child, scratch_folder
-from profile_import import _baseline, _drop, _fresh_url
+from profile_import import _baseline, _drop, _fresh_url, profile_file
 
 _STORE = (
     "SELECT crm_id, email, email_key, mobile_phone, first_name, last_name, country, "
@@ -141,12 +138,8 @@ def main() -> None:
     if args.one:
         print(json.dumps(_one(args.one[0], Path(args.one[1]), Path(args.one[2]))))
         return
-    folder = Path(tempfile.gettempdir())
-    base = folder / f"ah-bench-profiles-{args.rows}.csv.gz"
-    if not base.exists():
-        print(f"generating {args.rows:,} profiles in {base} ...", file=sys.stderr)
-        write_demo_profiles(base, args.rows)
-    update = folder / f"ah-bench-update-{args.rows}.csv.gz"
+    base = profile_file(args.rows)
+    update = base.with_name(f"ah-bench-update-{args.rows}.csv.gz")
     if not update.exists():
         _update(base, update, args.rows)
     print(f"\nA changed update into a store of {args.rows:,} profiles, PostgreSQL, 2 cores\n")

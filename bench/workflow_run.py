@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import tempfile
 import time
-from pathlib import Path
 
 from audiencehub.campaign import import_profiles
 from audiencehub.campaign.workflows.document import parse_workflow
 from audiencehub.campaign.workflows.runner import run_workflow
-from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.workspace import init_workspace
 from measure import peak_mb, record, scratch_folder
+from profile_import import profile_file
 
 WORKFLOW = {
     "name": "bench",
@@ -65,9 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", type=int, default=1_000_000)
     args = parser.parse_args()
-    data = Path(tempfile.gettempdir()) / f"ah-bench-profiles-{args.profiles}.csv.gz"
-    if not data.exists():
-        write_demo_profiles(data, args.profiles)
+    data = profile_file(args.profiles)
     folder = scratch_folder("ah-bench-wf-")
     workspace = init_workspace(folder / "ws")
     import_profiles(workspace.campaign, data, rejects_path=folder / "rejects.csv")
