@@ -61,7 +61,11 @@ def snapshot(workspace) -> dict[str, Any]:
                     "SELECT indexname, indexdef FROM pg_indexes "
                     "WHERE tablename IN ('profiles', 'profile_keys') UNION ALL "
                     "SELECT column_name, column_default FROM information_schema.columns "
-                    "WHERE table_name = 'profiles' AND column_default IS NOT NULL"
+                    "WHERE table_name = 'profiles' AND column_default IS NOT NULL UNION ALL "
+                    # the constraints of the two tables and those referring to them
+                    "SELECT conrelid::regclass || '.' || conname, pg_get_constraintdef(oid) "
+                    "FROM pg_constraint WHERE 'profiles'::regclass IN (conrelid, confrelid) "
+                    "OR 'profile_keys'::regclass IN (conrelid, confrelid)"
                 )
             ).tuples()
         )

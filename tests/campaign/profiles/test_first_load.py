@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -171,14 +173,20 @@ def test_a_field_over_several_lines_is_left_to_the_row_import(workspace, tmp_pat
     assert loaded[1][1][0] == "5"  # the bad row starts on line 5, after the two-line field
 
 
+# visitor_links' foreign key stands on profiles' primary key: dropped and added with it
+REFERENCE = "FOREIGN KEY (profile_id) REFERENCES profiles(id)"
+
+
 @_ON_POSTGRESQL
 def test_indexes_stand_again_and_a_failed_load_leaves_nothing(workspace, tmp_path, monkeypatch):
     """The indexes dropped for the load are rebuilt as they were, the columns' defaults
-    too; a load that fails midway rolls back whole, indexes included."""
+    and the foreign keys referring to them too; a load that fails midway rolls back
+    whole, indexes included."""
     path = tmp_path / "p.csv"
     path.write_text(text_of(TRICKY[:5]), encoding="utf-8")
     before = snapshot(workspace)["indexes"]
     assert any("email_key" in name for name, _ in before)
+    assert ("visitor_links.visitor_links_profile_id_fkey", REFERENCE) in before
 
     def broken(*args, **kwargs):
         raise RuntimeError("the disk is full")
@@ -279,3 +287,33 @@ def test_an_account_that_does_not_own_the_tables_merges(tmp_path, monkeypatch):
     finally:
         drop_pg_database(name)
         pg_admin(f'DROP ROLE IF EXISTS "{writer}"')
+
+
+@_ON_POSTGRESQL
+def test_a_session_writing_visitor_links_and_a_first_load_wait_in_turn(workspace, tmp_path):
+    """A session writing visitor_links locks that table, then the profile it refers to; the
+    first load locks visitor_links before profiles, so the two wait in turn instead of
+    deadlocking (PostgreSQL would cancel one of them)."""
+    path = tmp_path / "p.csv"
+    path.write_text(text_of(TRICKY[:3]), encoding="utf-8")
+    writer = workspace.campaign.connect()
+    try:
+        writer.begin()
+        writer.exec_driver_sql("SET lock_timeout = '20s'")
+        writer.exec_driver_sql("LOCK TABLE visitor_links IN ROW EXCLUSIVE MODE")  # as INSERT
+        with ThreadPoolExecutor(1) as pool:
+            loading = pool.submit(import_profiles, workspace.campaign, path)
+            waiting = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+            for _ in range(200):  # until the load waits for the writer's lock
+                with workspace.campaign.connect() as probe:
+                    if probe.exec_driver_sql(waiting).scalar_one():
+                        break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the load never waited for visitor_links")
+            # the foreign key check's lock on profiles: granted, the load does not hold it
+            writer.exec_driver_sql("LOCK TABLE profiles IN ROW SHARE MODE")
+            writer.rollback()
+            assert loading.result(timeout=60).inserted == 3
+    finally:
+        writer.close()
