@@ -403,23 +403,26 @@ class ColumnarCheck:
         self.changes.sort(key=lambda change: change.line)
         # Each new profile's place among them, by the line its key first stands on: its id
         # is the first one drawn plus that place, as the row import numbers them.
+        # A key on one row only first stands on that row; ``copied`` marks the rows COPY'd.
         self.db.execute(
             """
             CREATE TABLE places AS
-            SELECT key, first, row_number() OVER (ORDER BY first) - 1 AS place
-            FROM (SELECT key, min(line) AS first FROM accepted WHERE NOT loses GROUP BY key)
+            SELECT key, first, copied, row_number() OVER (ORDER BY first) - 1 AS place
+            FROM (
+                SELECT key, line AS first, fast AS copied FROM accepted
+                WHERE NOT repeated AND NOT loses
+                UNION ALL
+                SELECT key, min(line), false FROM accepted WHERE repeated AND NOT loses
+                GROUP BY key
+            )
             """
         )
         [(self.created,)] = self.db.execute("SELECT count(*) FROM places").fetchall()
         self.places = dict(
-            self.db.execute(
-                "SELECT p.key, p.place FROM places p JOIN accepted a ON a.line = p.first "
-                "WHERE NOT (fast AND NOT repeated)"
-            ).fetchall()
+            self.db.execute("SELECT key, place FROM places WHERE NOT copied").fetchall()
         )
         self.db.execute(
-            "CREATE TABLE copied AS SELECT line, place AS ordinal FROM accepted "
-            "JOIN places USING (key) WHERE fast AND NOT repeated AND NOT loses"
+            "CREATE TABLE copied AS SELECT first AS line, place AS ordinal FROM places WHERE copied"
         )
         [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
         return True
