@@ -38,22 +38,32 @@ _BUILD_MEMORY = "256MB"
 class _Index:
     """An index or a constraint as the catalog defines it, to drop and build again."""
 
-    table: str
+    table: str  # as SQL names it from here (quoted, with its schema when another)
     name: str
     definition: str  # CREATE INDEX ..., or the constraint's definition
     constraint: bool
 
 
+# The foreign keys that refer to the tables named :tables of the current schema, with
+# the table each stands on (``r``, from any schema) and the table it refers to (``t``).
+_REFERRING = """
+    FROM pg_constraint f
+    JOIN pg_class r ON r.oid = f.conrelid
+    JOIN pg_class t ON t.oid = f.confrelid
+    WHERE f.contype = 'f' AND t.relname = ANY(:tables)
+      AND t.relnamespace = current_schema()::regnamespace
+"""
+
+
 def referring_tables(connection: Connection, tables: Sequence[str]) -> list[str]:
-    """The other tables whose foreign keys refer to ``tables`` (PostgreSQL), by name."""
+    """The other tables whose foreign keys refer to ``tables`` (PostgreSQL), each named as
+    SQL names it from here (quoted, and with its schema when it is another)."""
     return list(
         connection.execute(
             text(
-                "SELECT DISTINCT r.relname FROM pg_constraint f "
-                "JOIN pg_class r ON r.oid = f.conrelid JOIN pg_class t ON t.oid = f.confrelid "
-                "WHERE f.contype = 'f' AND t.relname = ANY(:tables) "
-                "AND NOT r.relname = ANY(:tables) "
-                "AND t.relnamespace = current_schema()::regnamespace ORDER BY 1"
+                f"SELECT DISTINCT r.oid::regclass::text {_REFERRING} "
+                "AND NOT (r.relname = ANY(:tables) AND r.relnamespace = t.relnamespace) "
+                "ORDER BY 1"
             ),
             {"tables": list(tables)},
         ).scalars()
@@ -64,7 +74,6 @@ def may_rebuild(connection: Connection, tables: Sequence[str]) -> bool:
     """Whether this account may drop and build the indexes of ``tables``, and the foreign
     keys that refer to them: only the tables' owner may (an account granted reads and
     writes alone loads row by row instead)."""
-    tables = [*tables, *referring_tables(connection, tables)]
     owned = connection.execute(
         text(
             "SELECT count(*) FILTER (WHERE pg_has_role(current_user, relowner, 'USAGE')), "
@@ -74,7 +83,14 @@ def may_rebuild(connection: Connection, tables: Sequence[str]) -> bool:
         ),
         {"tables": list(tables)},
     ).one()
-    return bool(owned[0] == owned[1] == len(tables))
+    [others_owned] = connection.execute(
+        text(
+            "SELECT coalesce(bool_and(pg_has_role(current_user, r.relowner, 'USAGE')), true) "
+            + _REFERRING
+        ),
+        {"tables": list(tables)},
+    ).one()
+    return bool(owned[0] == owned[1] == len(tables) and others_owned)
 
 
 def lock_exclusively(connection: Connection, tables: Sequence[str]) -> None:
@@ -85,8 +101,8 @@ def lock_exclusively(connection: Connection, tables: Sequence[str]) -> None:
     locks its table, then checks the referred row): the two wait in turn, and never on
     each other.
     """
-    every = [*referring_tables(connection, tables), *tables]
-    names = ", ".join(connection.dialect.identifier_preparer.quote(t) for t in every)
+    quote = connection.dialect.identifier_preparer.quote
+    names = ", ".join([*referring_tables(connection, tables), *map(quote, tables)])
     connection.exec_driver_sql(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
 
 
@@ -95,7 +111,7 @@ def _indexes(connection: Connection, tables: Sequence[str]) -> list[_Index]:
     rows = connection.execute(
         text(
             """
-            SELECT t.relname, i.relname, c.conname IS NOT NULL,
+            SELECT t.oid::regclass::text, i.relname, c.conname IS NOT NULL,
                    coalesce(pg_get_constraintdef(c.oid), pg_get_indexdef(x.indexrelid))
             FROM pg_index x
             JOIN pg_class t ON t.oid = x.indrelid
@@ -114,18 +130,11 @@ def _indexes(connection: Connection, tables: Sequence[str]) -> list[_Index]:
 
 
 def _foreign_keys(connection: Connection, tables: Sequence[str]) -> list[_Index]:
-    """The foreign keys that stand on an index of ``tables``: dropped with the index."""
+    """The foreign keys that refer to ``tables``: each stands on an index dropped here."""
     rows = connection.execute(
         text(
-            """
-            SELECT r.relname, f.conname, pg_get_constraintdef(f.oid)
-            FROM pg_constraint f
-            JOIN pg_class r ON r.oid = f.conrelid
-            JOIN pg_class t ON t.oid = f.confrelid
-            WHERE f.contype = 'f' AND t.relname = ANY(:tables)
-              AND t.relnamespace = current_schema()::regnamespace
-            ORDER BY r.relname, f.conname
-            """
+            "SELECT r.oid::regclass::text, f.conname, pg_get_constraintdef(f.oid) "
+            f"{_REFERRING} ORDER BY 1, 2"
         ),
         {"tables": list(tables)},
     )
@@ -146,7 +155,7 @@ def indexes_built_after(connection: Connection, tables: Sequence[str]) -> Iterat
     for index in (*foreign, *indexes):
         if index.constraint:
             connection.exec_driver_sql(
-                f"ALTER TABLE {quote(index.table)} DROP CONSTRAINT {quote(index.name)}"
+                f"ALTER TABLE {index.table} DROP CONSTRAINT {quote(index.name)}"
             )
         else:
             connection.exec_driver_sql(f"DROP INDEX {quote(index.name)}")
@@ -155,8 +164,7 @@ def indexes_built_after(connection: Connection, tables: Sequence[str]) -> Iterat
     for index in (*indexes, *foreign):  # a foreign key needs the index it stands on
         if index.constraint:
             connection.exec_driver_sql(
-                f"ALTER TABLE {quote(index.table)} ADD CONSTRAINT {quote(index.name)} "
-                f"{index.definition}"
+                f"ALTER TABLE {index.table} ADD CONSTRAINT {quote(index.name)} {index.definition}"
             )
         else:
             connection.exec_driver_sql(index.definition)

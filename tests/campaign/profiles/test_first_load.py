@@ -317,3 +317,29 @@ def test_a_session_writing_visitor_links_and_a_first_load_wait_in_turn(workspace
             assert loading.result(timeout=60).inserted == 3
     finally:
         writer.close()
+
+
+@_ON_POSTGRESQL
+def test_a_foreign_key_from_another_schema_is_dropped_and_added_back(
+    workspace, tmp_path, monkeypatch
+):
+    """A table of another schema referring to the profiles (a DBA's own) keeps its foreign
+    key: dropped with the primary key it stands on, added back after the load."""
+    path = tmp_path / "p.csv"
+    path.write_text(text_of(TRICKY[:3]), encoding="utf-8")
+    constraints = (
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'elsewhere.\"Notes\"'::regclass"
+    )
+    with workspace.campaign.begin() as connection:
+        connection.exec_driver_sql("CREATE SCHEMA elsewhere")
+        connection.exec_driver_sql(
+            'CREATE TABLE elsewhere."Notes" (profile_id bigint REFERENCES profiles (id))'
+        )
+        before = connection.exec_driver_sql(constraints).all()
+    loads = counted_loads(monkeypatch)
+    assert import_profiles(workspace.campaign, path).inserted == 3
+    assert len(loads) == 1  # a first load, not a merge
+    with workspace.campaign.begin() as connection:
+        assert connection.exec_driver_sql(constraints).all() == before
+        connection.exec_driver_sql("DROP SCHEMA elsewhere CASCADE")
