@@ -74,6 +74,23 @@ def test_receipt_counts_every_reason(people, tmp_path):
     assert any("contains ':'" in p for p in receipt.problems)
 
 
+def test_a_user_s_lines_past_the_limit_are_refused(people, tmp_path):
+    """At most 200 lines of a batch count for one user ID: the rest are format errors,
+    and what they say is not applied; the other users' lines are."""
+    drop = tmp_path / "export"
+    lines = ["c1\td_sid=101"] * 200 + ["c1\td_unsid=101", "c2\td_sid=102", "c1\td_sid=102"]
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", lines)
+    [receipt] = ingest(people.people, FolderDrop(drop)).receipts
+    counted = (receipt.records_received, receipt.format_errors, receipt.stored_records)
+    assert counted == (203, 2, 201)
+    assert receipt.problems == [
+        f"ftp_dpm_7001_1764300000.sync line {n}: more than 200 lines for one user ID"
+        for n in (201, 203)
+    ]
+    assert _held(people, "c1") == {101}
+    assert _held(people, "c2") == {102}
+
+
 def test_a_rerun_changes_nothing(people, tmp_path):
     """Processed batches are skipped; nothing is counted or applied twice."""
     drop = tmp_path / "export"

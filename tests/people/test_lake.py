@@ -294,6 +294,19 @@ def test_the_columnar_parser_reads_what_the_reference_reads(tmp_path_factory, li
     assert got == expected
 
 
+def test_every_line_only_python_reads_is_read_however_many(tmp_path):
+    """Lines beyond ASCII go to the reference parser a block at a time, each block added
+    to the tables before the next is read: more of them than a block holds are all
+    read, none lost."""
+    lines = [
+        f'{number:038d}\td_sid=101,"name"="Zoë {number}"' if number % 3 else f"{number:038d}\t7"
+        for number in range(1, 130_001)
+    ]
+    got = _columnar(tmp_path, lines)
+    assert len(got[0]) == len(lines)
+    assert got == _reference(lines)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_LINE, min_size=1, max_size=30))
 def test_spark_parses_what_the_reference_parses(tmp_path_factory, spark_settings, lines):

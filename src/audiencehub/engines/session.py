@@ -72,7 +72,9 @@ class BatchSession(Protocol):
         ...
 
     def stream(self, query: str, rows: int) -> Iterator[pa.RecordBatch]:
-        """The result of ``query``, in its order, in batches of at most ``rows``."""
+        """The result of ``query``, in its order, in batches of at most ``rows``. Run no
+        other statement on the session until it is read: DuckDB ends a connection's
+        pending result at its next statement (:class:`DuckBatch` refuses to)."""
         ...
 
     def drop(self, name: str) -> None:
@@ -110,63 +112,83 @@ class DuckBatch:
 
     def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
         self.connection = connection
+        self._streaming = False
+
+    def _idle(self) -> duckdb.DuckDBPyConnection:
+        """The connection, unless a :meth:`stream` is being read: a statement would end
+        that stream early, and its reader would take the rows it had for all of them."""
+        if self._streaming:
+            raise RuntimeError("a statement ran while a stream of this session was being read")
+        return self.connection
+
+    def _execute(
+        self, query: str, parameters: list[Any] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """Run a statement on the connection (see :meth:`_idle`)."""
+        return self._idle().execute(query, parameters)
 
     def rows(self, query: str) -> list[tuple[Any, ...]]:
         """Run ``query`` and return its (small) result."""
-        return self.connection.execute(query).fetchall()
+        return self._execute(query).fetchall()
 
     def create_table(self, name: str, query: str) -> None:
         """Keep the result of ``query`` as the temporary table ``name``."""
-        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+        self._execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
 
     def create_view(self, name: str, query: str) -> None:
         """Name ``query``: each use of ``name`` runs it again."""
-        self.connection.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
+        self._execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
 
     def register(self, name: str, table: pa.Table) -> None:
         """Make an Arrow table queryable as ``name`` (read in place, not copied)."""
-        self.connection.register(name, table)
+        self._idle().register(name, table)
 
     def unregister(self, name: str) -> None:
         """Forget a name :meth:`register` gave (an unknown name is ignored)."""
-        self.connection.unregister(name)
+        self._idle().unregister(name)
 
     def keep(self, name: str, table: pa.Table) -> None:
         """Copy an Arrow table into the temporary table ``name`` (replacing it)."""
-        self.connection.execute(f"DROP TABLE IF EXISTS {name}")
-        copy_table(self.connection, name, table)
+        self._execute(f"DROP TABLE IF EXISTS {name}")
+        copy_table(self._idle(), name, table)
 
     def insert(self, name: str, query: str) -> None:
         """Add the rows of ``query`` to the table ``name``."""
-        self.connection.execute(f"INSERT INTO {name} {query}")
+        self._execute(f"INSERT INTO {name} {query}")
 
     def stream(self, query: str, rows: int) -> Iterator[pa.RecordBatch]:
-        """The result of ``query``, in its order, in batches of at most ``rows``."""
-        yield from self.connection.sql(query).to_arrow_reader(rows)
+        """The result of ``query``, in its order, in batches of at most ``rows`` (no
+        statement may run on the session until it is read or closed)."""
+        reader = self._execute(query).to_arrow_reader(rows)
+        self._streaming = True
+        try:
+            yield from reader
+        finally:
+            self._streaming = False
 
     def drop(self, name: str) -> None:
         """Drop the temporary table or view ``name`` (an unknown name is ignored), and the
         lines :meth:`numbered_lines` kept for it."""
-        found = self.connection.execute(
+        found = self._execute(
             "SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND view_name = $1 "
             "UNION ALL SELECT 'TABLE', table_name FROM duckdb_tables() "
             "WHERE temporary AND table_name IN ($1, $1 || '_raw')",
             [name],
         ).fetchall()
         for kind, table in found:
-            self.connection.execute(f"DROP {kind} {table}")
+            self._execute(f"DROP {kind} {table}")
 
     def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
         """Name the lines of ``files`` as ``name(k, line)`` (DuckDB's parallel CSV reader, one
         column; rows keep the files' order, so a row's id numbers its line). The view
         reads the lines kept in the table ``{name}_raw``; :meth:`drop` removes both."""
         raw = f"{name}_raw"
-        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {raw} (f INTEGER, line VARCHAR)")
+        self._execute(f"CREATE OR REPLACE TEMP TABLE {raw} (f INTEGER, line VARCHAR)")
         starts = []
         for number, (path, compressed) in enumerate(files):
-            [(count,)] = self.connection.execute(f"SELECT count(*) FROM {raw}").fetchall()
+            [(count,)] = self._execute(f"SELECT count(*) FROM {raw}").fetchall()
             starts.append(int(count))
-            self.connection.execute(
+            self._execute(
                 f"INSERT INTO {raw} SELECT {number}, line FROM read_csv({sql_text(str(path))}, "
                 "columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', "
                 "header = false, auto_detect = false, new_line = '\\n', "

@@ -244,16 +244,28 @@ def _read_columnar(session: BatchSession, index: TraitIndex) -> None:
     """Each relation is dropped as soon as the last one made from it is: a batch of ten
     million lines holds gigabytes of text, and what stays spills to disk."""
     _split_lines(session)
-    others = streamed(
-        session,
-        "SELECT k, line FROM lines_read "
-        f"WHERE line IS NOT NULL AND {session.dialect.byte_length('line')} <> length(line) "
-        "ORDER BY k",
-    )
-    _add_parsed(session, others, index)
+    _add_parsed(session, _odd_lines(session), index)
     session.drop("lines_read")
     _vocabulary(session, index)
     _results(session)
+
+
+def _odd_lines(session: BatchSession) -> Iterator[tuple[int, str]]:
+    """The lines beyond ASCII, in order, a block at a time: their reader adds each block
+    to the session's tables before it takes the next, which would end a stream of them."""
+    odd = f"line IS NOT NULL AND {session.dialect.byte_length('line')} <> length(line)"
+    [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {odd}")
+    if not count:
+        return
+    session.create_table(
+        "odd_lines",
+        f"SELECT row_number() OVER (ORDER BY k) AS n, k, line FROM lines_read WHERE {odd}",
+    )
+    for start in range(0, int(count), _BLOCK):
+        yield from session.rows(
+            f"SELECT k, line FROM odd_lines WHERE n > {start} AND n <= {start + _BLOCK} ORDER BY n"
+        )
+    session.drop("odd_lines")
 
 
 def _vocabulary(session: BatchSession, index: TraitIndex) -> None:
