@@ -229,32 +229,45 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
     or cannot be read: the caller stages them instead, which says what is wrong."""
     try:
         session.numbered_lines("lines_read", files, LINE_KEY)
-        [(odd,)] = session.rows("SELECT count(*) FROM lines_read WHERE contains(line, chr(13))")
+        [(odd, beyond_ascii)] = session.rows(
+            "SELECT count(*) FILTER (WHERE contains(line, chr(13))), "
+            f"count(*) FILTER (WHERE {_beyond_ascii(session)}) FROM lines_read"
+        )
     except duckdb.Error:
         odd = 1
     if odd:
         session.drop("lines_read")
         return False
     _create_tables(session)
-    _read_columnar(session, index)
+    _read_columnar(session, index, int(beyond_ascii))
     return True
 
 
-def _read_columnar(session: BatchSession, index: TraitIndex) -> None:
+def _read_columnar(
+    session: BatchSession, index: TraitIndex, beyond_ascii: int | None = None
+) -> None:
     """Each relation is dropped as soon as the last one made from it is: a batch of ten
-    million lines holds gigabytes of text, and what stays spills to disk."""
+    million lines holds gigabytes of text, and what stays spills to disk.
+    ``beyond_ascii``: how many lines are not ASCII, when a pass over them counted it."""
     _split_lines(session)
-    _add_parsed(session, _odd_lines(session), index)
+    _add_parsed(session, _odd_lines(session, beyond_ascii), index)
     session.drop("lines_read")
     _vocabulary(session, index)
     _results(session)
 
 
-def _odd_lines(session: BatchSession) -> Iterator[tuple[int, str]]:
-    """The lines beyond ASCII, in order, a block at a time: their reader adds each block
-    to the session's tables before it takes the next, which would end a stream of them."""
-    odd = f"line IS NOT NULL AND {session.dialect.byte_length('line')} <> length(line)"
-    [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {odd}")
+def _beyond_ascii(session: BatchSession) -> str:
+    """SQL: the line (of ``lines_read``) is not ASCII: only the reference parser reads it."""
+    return f"line IS NOT NULL AND {session.dialect.byte_length('line')} <> length(line)"
+
+
+def _odd_lines(session: BatchSession, count: int | None) -> Iterator[tuple[int, str]]:
+    """The lines beyond ASCII (``count`` of them, or counted here), in order, a block at
+    a time: their reader adds each block to the session's tables before it takes the
+    next, which would end a stream of them."""
+    odd = _beyond_ascii(session)
+    if count is None:
+        [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {odd}")
     if not count:
         return
     session.create_table(
