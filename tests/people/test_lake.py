@@ -233,7 +233,8 @@ _PIECES = st.sampled_from(
     ["c1", "c:2", "c%3A3", "", " ", "\t", ",", "d_sid=101", "d_sid=201", "d_sid=0101",
      "d_sid=x", "d_unsid=102", "ic=bags", "ic=", "ic=a b", "7", "101:0", "102:-1", "x:-1",
      '"gender"="female"', '"Gender"="FEMALE"', '"k"="v', '-"k"="v"', '""="v"', "k=v",
-     "=", '"a,b"="c"', "'", "\\", "é", "\x0b", "\x1f", "\x00", "--k=v", "d_sid=1" * 3]
+     "=", '"a,b"="c"', "'", "\\", "é", "\x0b", "\x1f", "\x00", "--k=v", "d_sid=1" * 3,
+     "\xa0", "\u2003", "\u212a", "\u0663", "ß", "\U0001f600", '"São"="Zoë"', "k=\u0130"]
 )  # fmt: skip
 _LINE = st.lists(_PIECES, max_size=8).map("".join)
 
@@ -295,16 +296,36 @@ def test_the_columnar_parser_reads_what_the_reference_reads(tmp_path_factory, li
 
 
 def test_every_line_only_python_reads_is_read_however_many(tmp_path):
-    """Lines beyond ASCII go to the reference parser a block at a time, each block added
-    to the tables before the next is read: more of them than a block holds are all
-    read, none lost."""
+    """Lines whose user ID is beyond ASCII go to the reference parser a block at a time,
+    each block added to the tables before the next is read: more of them than a block
+    holds are all read, none lost."""
     lines = [
-        f'{number:038d}\td_sid=101,"name"="Zoë {number}"' if number % 3 else f"{number:038d}\t7"
+        f'zoë-{number}\td_sid=101,"name"="Zoë"' if number % 3 else f"{number:038d}\t7"
         for number in range(1, 130_001)
     ]
     got = _columnar(tmp_path, lines)
     assert len(got[0]) == len(lines)
     assert got == _reference(lines)
+
+
+_UNICODE_LINES = [
+    'c1\t"São"="Zoë",d_sid=101',  # an ASCII ID: read in SQL, the items judged in Python
+    "c2\td_sid=102,\u0663,\u212a=v,k=\u0130\u0130",  # Arabic-Indic 3, Kelvin sign, İ
+    "c3\t \xa0d_sid=101\u2003,ß",  # white space to Python only, around an item
+    "\xa0\td_sid=101",  # a non-breaking space is an ID
+    "\t\xa0",  # blank to Python: skipped
+    " \t\u2003 ",
+    "c:4\t\U0001f600",
+    'c5\t"ß',
+    "\u00e9" * 513 + "\td_sid=101",  # 513 characters, 1,026 bytes
+    "c6\td_sid=101," + "é" * 60_000,  # over 102,400 bytes, under as many characters
+]
+
+
+def test_lines_beyond_ascii_read_in_sql_get_the_reference_s_verdicts(tmp_path):
+    """A line beyond ASCII with an ASCII user ID is read in SQL: it gets the reference
+    parser's verdicts; the others go to the parser itself."""
+    assert _columnar(tmp_path, _UNICODE_LINES) == _reference(_UNICODE_LINES)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -7,9 +7,10 @@ items in SQL, and each *distinct* item (a file names a few hundred traits, many
 million times) is classified once, by the reference parser itself, and resolved
 against the batch's traits. So every item gets exactly the reference's verdict
 and message, at the cost of a join. A line that is not ASCII goes through
-:func:`~audiencehub.formats.inbound.parse_inbound_row` whole; so does every line
-of a batch whose files hold a CR or U+0001, which the CSV reader would split
-differently from the reference reader. A differential test holds the result to
+:func:`~audiencehub.formats.inbound.parse_inbound_row` whole unless its user ID is
+a non-blank ASCII text (then its checks are ASCII ones: see :func:`_python_only`);
+so does every line of a batch whose files hold a CR or U+0001, which the CSV
+reader would split differently from the reference reader. A differential test holds the result to
 the reference parser on generated lines.
 
 The result, for the batch's non-blank lines (``k``: the line's place in the batch,
@@ -118,6 +119,7 @@ _TABLES = {
 # Python's str.strip() whitespace among ASCII characters, and the characters it starts with
 _BLANK = "[ \\t\\x0b\\x0c\\x1c-\\x1f]*"
 _BLANK_STARTS = "' ', chr(9), chr(11), chr(12), chr(28), chr(29), chr(30), chr(31)"
+_NOT_BLANK = "[^ \\t\\x0b\\x0c\\x1c-\\x1f]"
 _CONTROL = "[\\x00-\\x1f\\x7f]"
 # a trait item: up to a comma that no quoted key or value holds
 _ITEM = '(?:[^,"]|"[^"]*")+'
@@ -160,7 +162,7 @@ def _split_lines(session: BatchSession) -> None:
                    substring(line, tab + 1) AS traits
             FROM (
                 SELECT k, line, instr(line, chr(9)) AS tab FROM lines_read
-                WHERE line IS NOT NULL AND {sql.byte_length("line")} = length(line)
+                WHERE line IS NOT NULL AND NOT ({_python_only(session)})
                   AND NOT (left(line, 1) IN ({_BLANK_STARTS}) AND {blank})
             ) t
         ) s
@@ -231,7 +233,7 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
         session.numbered_lines("lines_read", files, LINE_KEY)
         [(odd, beyond_ascii)] = session.rows(
             "SELECT count(*) FILTER (WHERE contains(line, chr(13))), "
-            f"count(*) FILTER (WHERE {_beyond_ascii(session)}) FROM lines_read"
+            f"count(*) FILTER (WHERE {_python_only(session)}) FROM lines_read"
         )
     except duckdb.Error:
         odd = 1
@@ -256,16 +258,29 @@ def _read_columnar(
     _results(session)
 
 
-def _beyond_ascii(session: BatchSession) -> str:
-    """SQL: the line (of ``lines_read``) is not ASCII: only the reference parser reads it."""
-    return f"line IS NOT NULL AND {session.dialect.byte_length('line')} <> length(line)"
+def _python_only(session: BatchSession) -> str:
+    """SQL: only the reference parser reads the line (of ``lines_read``): it is not ASCII,
+    and its user ID is not a non-blank ASCII text before a TAB.
+
+    Beyond ASCII, Python's ``strip`` and ``len`` are not SQL's (U+00A0 is white space
+    to one, a letter to the other); but a line whose ID is such a text is never blank,
+    its ID's checks are ASCII ones, lengths in bytes and quotes count the same, and its
+    trait items are judged by the reference parser itself, once per distinct item."""
+    sql = session.dialect
+    tab = "instr(line, chr(9))"
+    user_id = f"substring(line, 1, {tab} - 1)"
+    return (
+        f"line IS NOT NULL AND {sql.byte_length('line')} <> length(line) AND NOT ("
+        f"{tab} > 1 AND {sql.byte_length(user_id)} = {tab} - 1 "
+        f"AND {sql.finds(user_id, sql.text(_NOT_BLANK))})"
+    )
 
 
 def _odd_lines(session: BatchSession, count: int | None) -> Iterator[tuple[int, str]]:
     """The lines beyond ASCII (``count`` of them, or counted here), in order, a block at
     a time: their reader adds each block to the session's tables before it takes the
     next, which would end a stream of them."""
-    odd = _beyond_ascii(session)
+    odd = _python_only(session)
     if count is None:
         [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {odd}")
     if not count:
