@@ -7,10 +7,10 @@ items in SQL, and each *distinct* item (a file names a few hundred traits, many
 million times) is classified once, by the reference parser itself, and resolved
 against the batch's traits. So every item gets exactly the reference's verdict
 and message, at the cost of a join. A line that is not ASCII goes through
-:func:`~audiencehub.formats.inbound.parse_inbound_row` whole unless its user ID is
-a non-blank ASCII text (then its checks are ASCII ones: see :func:`_python_only`);
-so does every line of a batch whose files hold a CR or U+0001, which the CSV
-reader would split differently from the reference reader. A differential test holds the result to
+:func:`~audiencehub.formats.inbound.parse_inbound_row` whole unless its user ID
+is a non-blank ASCII text (see :func:`_python_only`); so does every line of a
+batch whose files hold a CR or U+0001, which the CSV reader would split
+differently from the reference reader. A differential test holds the result to
 the reference parser on generated lines.
 
 The result, for the batch's non-blank lines (``k``: the line's place in the batch,
@@ -231,7 +231,7 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
     or cannot be read: the caller stages them instead, which says what is wrong."""
     try:
         session.numbered_lines("lines_read", files, LINE_KEY)
-        [(odd, beyond_ascii)] = session.rows(
+        [(odd, python_only)] = session.rows(
             "SELECT count(*) FILTER (WHERE contains(line, chr(13))), "
             f"count(*) FILTER (WHERE {_python_only(session)}) FROM lines_read"
         )
@@ -241,18 +241,19 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
         session.drop("lines_read")
         return False
     _create_tables(session)
-    _read_columnar(session, index, int(beyond_ascii))
+    _read_columnar(session, index, int(python_only))
     return True
 
 
 def _read_columnar(
-    session: BatchSession, index: TraitIndex, beyond_ascii: int | None = None
+    session: BatchSession, index: TraitIndex, python_only: int | None = None
 ) -> None:
     """Each relation is dropped as soon as the last one made from it is: a batch of ten
     million lines holds gigabytes of text, and what stays spills to disk.
-    ``beyond_ascii``: how many lines are not ASCII, when a pass over them counted it."""
+    ``python_only``: how many lines only the reference parser reads, when a pass over
+    them counted it."""
     _split_lines(session)
-    _add_parsed(session, _odd_lines(session, beyond_ascii), index)
+    _add_parsed(session, _odd_lines(session, python_only), index)
     session.drop("lines_read")
     _vocabulary(session, index)
     _results(session)
@@ -277,9 +278,9 @@ def _python_only(session: BatchSession) -> str:
 
 
 def _odd_lines(session: BatchSession, count: int | None) -> Iterator[tuple[int, str]]:
-    """The lines beyond ASCII (``count`` of them, or counted here), in order, a block at
-    a time: their reader adds each block to the session's tables before it takes the
-    next, which would end a stream of them."""
+    """The lines only the reference parser reads (``count`` of them, or counted here), in
+    order, a block at a time: their reader adds each block to the session's tables
+    before it takes the next, which would end a stream of them."""
     odd = _python_only(session)
     if count is None:
         [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {odd}")
