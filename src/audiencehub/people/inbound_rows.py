@@ -45,8 +45,8 @@ from audiencehub.formats.inbound import (
     TraitRef,
     TraitRefKind,
     parse_general_row,
-    parse_inbound_row,
 )
+from audiencehub.people.inbound_reference import BLOCK_LINES, add_parsed, reference_lines
 from audiencehub.people.schema import traits
 
 __all__ = ["LINE_KEY", "TraitIndex", "line_place", "read_batch", "read_files"]
@@ -117,9 +117,10 @@ _TABLES = {
 }
 
 # Python's str.strip() whitespace among ASCII characters, and the characters it starts with
-_BLANK = "[ \\t\\x0b\\x0c\\x1c-\\x1f]*"
+_BLANK_CHARS = " \\t\\x0b\\x0c\\x1c-\\x1f"
+_BLANK = f"[{_BLANK_CHARS}]*"
+_NOT_BLANK = f"[^{_BLANK_CHARS}]"
 _BLANK_STARTS = "' ', chr(9), chr(11), chr(12), chr(28), chr(29), chr(30), chr(31)"
-_NOT_BLANK = "[^ \\t\\x0b\\x0c\\x1c-\\x1f]"
 _CONTROL = "[\\x00-\\x1f\\x7f]"
 # a trait item: up to a comma that no quoted key or value holds
 _ITEM = '(?:[^,"]|"[^"]*")+'
@@ -222,7 +223,7 @@ def read_batch(session: BatchSession, staged: StagedBatch, index: TraitIndex) ->
         session.numbered_lines("lines_read", [(path, False) for path in staged.paths], LINE_KEY)
         _read_columnar(session, index)
     else:
-        _add_parsed(session, _python_lines(list(staged.paths)), index)
+        add_parsed(session, reference_lines(list(staged.paths), LINE_KEY), index)
 
 
 def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: TraitIndex) -> bool:
@@ -253,7 +254,7 @@ def _read_columnar(
     ``python_only``: how many lines only the reference parser reads, when a pass over
     them counted it."""
     _split_lines(session)
-    _add_parsed(session, _odd_lines(session, python_only), index)
+    add_parsed(session, _python_only_lines(session, python_only), index)
     session.drop("lines_read")
     _vocabulary(session, index)
     _results(session)
@@ -277,24 +278,25 @@ def _python_only(session: BatchSession) -> str:
     )
 
 
-def _odd_lines(session: BatchSession, count: int | None) -> Iterator[tuple[int, str]]:
+def _python_only_lines(session: BatchSession, count: int | None) -> Iterator[tuple[int, str]]:
     """The lines only the reference parser reads (``count`` of them, or counted here), in
     order, a block at a time: their reader adds each block to the session's tables
     before it takes the next, which would end a stream of them."""
-    odd = _python_only(session)
+    only = _python_only(session)
     if count is None:
-        [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {odd}")
+        [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {only}")
     if not count:
         return
     session.create_table(
-        "odd_lines",
-        f"SELECT row_number() OVER (ORDER BY k) AS n, k, line FROM lines_read WHERE {odd}",
+        "python_only_lines",
+        f"SELECT row_number() OVER (ORDER BY k) AS n, k, line FROM lines_read WHERE {only}",
     )
-    for start in range(0, int(count), _BLOCK):
+    for start in range(0, int(count), BLOCK_LINES):
         yield from session.rows(
-            f"SELECT k, line FROM odd_lines WHERE n > {start} AND n <= {start + _BLOCK} ORDER BY n"
+            f"SELECT k, line FROM python_only_lines WHERE n > {start} "
+            f"AND n <= {start + BLOCK_LINES} ORDER BY n"
         )
-    session.drop("odd_lines")
+    session.drop("python_only_lines")
 
 
 def _vocabulary(session: BatchSession, index: TraitIndex) -> None:
@@ -328,89 +330,3 @@ def _vocabulary(session: BatchSession, index: TraitIndex) -> None:
         {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
     )
     session.keep("vocabulary", table)
-
-
-def _python_lines(paths: list[Path]) -> Iterator[tuple[int, str]]:
-    """Every line as the reference reader splits it (universal newlines, CR kept apart)."""
-    for number, path in enumerate(paths):
-        with path.open(encoding="utf-8", newline="") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                yield number * LINE_KEY + line_number, line.rstrip("\r\n")
-
-
-_BLOCK = 50_000
-
-
-class _Block:
-    """Parsed lines gathered for one insert per table."""
-
-    def __init__(self) -> None:
-        self.lines: list[tuple[int, str | None, str | None]] = []
-        self.refs: list[tuple[int, bool, int | None, bool]] = []
-        self.pairs: list[tuple[int, int, str, str, bool]] = []
-
-    def flush(self, session: BatchSession) -> None:
-        for name, rows, schema in (
-            ("in_lines", self.lines, _LINE_SCHEMA),
-            ("in_refs", self.refs, _REF_SCHEMA),
-            ("in_pairs", self.pairs, _PAIR_SCHEMA),
-        ):
-            if rows:
-                table = pa.table(
-                    [pa.array([row[i] for row in rows], f.type) for i, f in enumerate(schema)],
-                    schema=schema,
-                )
-                session.register("parsed_rows", table)
-                session.insert(name, "SELECT * FROM parsed_rows")
-                session.unregister("parsed_rows")
-                rows.clear()
-
-
-def _schema(columns: Sequence[tuple[str, pa.DataType]]) -> pa.Schema:
-    return pa.schema([pa.field(name, kind) for name, kind in columns])
-
-
-_LINE_SCHEMA = _schema([("k", pa.int64()), ("user_id", pa.string()), ("error", pa.string())])
-_REF_SCHEMA = _schema(
-    [
-        ("k", pa.int64()),
-        ("removal", pa.bool_()),
-        ("trait_id", pa.int32()),
-        ("foreign_", pa.bool_()),
-    ]
-)
-_PAIR_SCHEMA = _schema(
-    [
-        ("k", pa.int64()),
-        ("pos", pa.int32()),
-        ("key", pa.string()),
-        ("value", pa.string()),
-        ("tested", pa.bool_()),
-    ]
-)
-
-
-def _add_parsed(session: BatchSession, lines: Iterator[tuple[int, str]], index: TraitIndex) -> None:
-    """Parse lines with the reference parser and add them to the three tables."""
-    block = _Block()
-    for k, line in lines:
-        if not line.strip():
-            continue
-        try:
-            row = parse_inbound_row(line)
-        except InvalidInput as exc:
-            block.lines.append((k, None, exc.message))
-        else:
-            block.lines.append((k, row.user_id, None))
-            for removal, found in ((False, row.realize), (True, row.remove)):
-                for ref in found:
-                    trait_id, foreign = index.resolve(ref)
-                    block.refs.append((k, removal, trait_id, foreign))
-            position = 0
-            for key, values in row.signals.items():
-                for value in values:
-                    position += 1
-                    block.pairs.append((k, position, key, value, index.tested(key, value)))
-        if len(block.lines) >= _BLOCK:
-            block.flush(session)
-    block.flush(session)
