@@ -1,11 +1,12 @@
 """Rows moved between DuckDB and PostgreSQL by COPY, as one side writes them.
 
-DuckDB writes CSV into a named pipe on one thread while the PostgreSQL
-connection reads it into ``COPY ... FROM STDIN``: DuckDB formats while
-PostgreSQL parses, and nothing lands on disk (writing a million profiles to a
-file first cost 0.9 s). The other way, PostgreSQL's ``COPY ... TO STDOUT`` goes
-into a pipe DuckDB's CSV reader reads. The PostgreSQL side runs in the
-caller's transaction.
+Into PostgreSQL, DuckDB's rows go as Arrow batches, encoded in PostgreSQL's
+binary COPY format (:mod:`pgpq`) and sent to ``COPY ... FROM STDIN``:
+PostgreSQL then reads each value as it stores it, with no text to parse. A
+million profiles took 1.9 s to 2.7 s in PostgreSQL against 2.5 s to 3.9 s as
+CSV, and their million keys 0.5 s against 1.4 s to 1.9 s. The other way,
+PostgreSQL's ``COPY ... TO STDOUT`` goes into a named pipe DuckDB's CSV reader
+reads. The PostgreSQL side runs in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -18,53 +19,83 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-from sqlalchemy import Connection
+from pgpq import ArrowToPostgresBinaryEncoder
+from sqlalchemy import Connection, text
 
 from audiencehub.engines.session import sql_text
 
 __all__ = ["copy_from_postgresql", "copy_to_postgresql", "in_background"]
 
 _BLOCK = 1 << 20
+_BATCH_ROWS = 65_536  # rows encoded and sent at a time: a few MB
+# PostgreSQL's types of the columns a COPY fills, and the DuckDB type whose Arrow form the
+# encoder writes as that type's binary form (a json value is sent as its text)
+_DUCKDB_KINDS = {
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "smallint": "SMALLINT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "double precision": "DOUBLE",
+    "bytea": "BLOB",
+    "text": "VARCHAR",
+    "character varying": "VARCHAR",
+    "json": "VARCHAR",
+    "timestamp with time zone": "TIMESTAMPTZ",
+}
 
 
 def copy_to_postgresql(
     connection: Connection,
     db: duckdb.DuckDBPyConnection,
-    folder: Path,
     table: str,
     columns: Sequence[str],
     query: str,
 ) -> None:
     """COPY the rows of DuckDB's ``query`` into PostgreSQL's ``table`` (``columns``, in the
-    query's order), through a pipe made in the private ``folder``."""
-    pipe = folder / f"{table}.pipe"
-    os.mkfifo(pipe, 0o600)
-    failed: list[BaseException] = []
+    query's order), in PostgreSQL's binary format, inside the caller's transaction.
 
-    def produce() -> None:
-        try:
-            db.cursor().execute(
-                f"COPY ({query}) TO {sql_text(str(pipe))} (FORMAT csv, HEADER false)"
-            )
-        except BaseException as exc:
-            failed.append(exc)
-            with contextlib.suppress(OSError), pipe.open("wb"):
-                pass  # the reader waits for a writer to open the pipe: let it see the end
-
-    writer = threading.Thread(target=produce, name=f"copy-{table}")
-    writer.start()
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+    Each value is cast in DuckDB to the type of its column in PostgreSQL (read from the
+    catalog): the binary format carries no type, and a value of another one would be
+    refused, or, for a text sent to a ``bytea``, stored as its characters.
+    """
+    kinds = _column_kinds(connection, table, columns)
+    names = [f"c{place}" for place in range(len(columns))]
+    casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in zip(names, kinds, strict=True))
+    reader_cursor = db.cursor()
     try:
-        with pipe.open("rb") as data, cursor.copy(statement) as copy:
-            while block := data.read(_BLOCK):
-                copy.write(block)
-            writer.join()
-            if failed:
-                raise failed[0]
+        reader = reader_cursor.execute(
+            f"SELECT {casts} FROM ({query}) AS q({', '.join(names)})"
+        ).to_arrow_reader(_BATCH_ROWS)
+        encoder = ArrowToPostgresBinaryEncoder(reader.schema)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
+        with cursor.copy(statement) as copy:
+            copy.write(encoder.write_header())
+            for batch in reader:
+                copy.write(encoder.write_batch(batch))
+            copy.write(encoder.finish())
     finally:
-        writer.join()
-        pipe.unlink()
+        reader_cursor.close()
+
+
+def _column_kinds(connection: Connection, table: str, columns: Sequence[str]) -> list[str]:
+    """The DuckDB type each of ``columns`` of PostgreSQL's ``table`` is sent as."""
+    rows = connection.execute(
+        text(
+            "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(:table) AND attnum > 0 AND NOT attisdropped"
+        ),
+        {"table": table},
+    )
+    found: dict[str, str] = dict(rows.tuples().all())
+    kinds = []
+    for column in columns:
+        pg_type = found.get(column)
+        if pg_type not in _DUCKDB_KINDS:
+            raise TypeError(f"cannot COPY {table}.{column} ({pg_type or 'no such column'})")
+        kinds.append(_DUCKDB_KINDS[pg_type])
+    return kinds
 
 
 def copy_from_postgresql(

@@ -192,7 +192,6 @@ class BulkMerge(ColumnarCheck):
         copy_to_postgresql(
             connection,
             self.db,
-            self.scratch,
             "wanted",
             ["key", "crm"],
             f"SELECT key, {crm} FROM accepted JOIN copied USING (line)",
@@ -352,15 +351,12 @@ class BulkMerge(ColumnarCheck):
             copy_to_postgresql(
                 connection,
                 self.db,
-                self.scratch,
                 profiles.name,
                 [*columns, "created_at", "updated_at"],
                 f"SELECT *, {now}, {now} FROM ({rows})",
             )
             if keys := self.key_rows("f.id", "fresh_ids f"):
-                copy_to_postgresql(
-                    connection, self.db, self.scratch, profile_keys.name, KEY_COLUMNS, keys
-                )
+                copy_to_postgresql(connection, self.db, profile_keys.name, KEY_COLUMNS, keys)
                 keys_changed(connection)
         return {key: id_of[line] for line, key in slow_new.items()}
 
@@ -429,7 +425,6 @@ class BulkMerge(ColumnarCheck):
         copy_to_postgresql(
             connection,
             self.db,
-            self.scratch,
             "merged",
             [name for name, _ in columns],
             f"SELECT {', '.join(name for name, _ in columns)} FROM plan "

@@ -185,21 +185,31 @@ class ColumnarCheck:
         return self._split()
 
     def _read_lines(self) -> None:
+        """Each non-empty line after the header, numbered, and whether it is plain.
+
+        The lines are stored as read first, and numbered by their place in that table:
+        numbering them as they are read (``row_number() OVER ()``) would leave the
+        marking of plain lines to one thread (1.2 s a million lines against 0.7 s)."""
         compression = "gzip" if self.gzipped else "none"
         self.db.execute(
             f"""
-            CREATE TABLE body AS
-            SELECT line, text, {plain_line(self.delimiter)} AS simple
-            FROM (
-                SELECT row_number() OVER () AS line, text
-                FROM read_csv({sql_text(str(self.path))}, columns = {{'text': 'VARCHAR'}},
-                              header = false, delim = chr(0), quote = '', escape = '',
-                              auto_detect = false, strict_mode = false,
-                              compression = '{compression}')
-            )
-            WHERE line > 1 AND text IS NOT NULL AND text <> ''
+            CREATE TEMP TABLE lines AS
+            SELECT text
+            FROM read_csv({sql_text(str(self.path))}, columns = {{'text': 'VARCHAR'}},
+                          header = false, delim = chr(0), quote = '', escape = '',
+                          auto_detect = false, strict_mode = false,
+                          compression = '{compression}')
             """
         )
+        self.db.execute(  # the table keeps the order it was read in: rowid 0 is line 1
+            f"""
+            CREATE TABLE body AS
+            SELECT rowid + 1 AS line, text, {plain_line(self.delimiter)} AS simple
+            FROM lines
+            WHERE rowid > 0 AND text IS NOT NULL AND text <> ''
+            """
+        )
+        self.db.execute("DROP TABLE lines")
 
     def _check_columns(self) -> None:
         """One row per simple line: its fields, and whether the column checks accept it."""
@@ -497,7 +507,7 @@ class ColumnarCheck:
         key's source."""
         parts = [
             f"SELECT {sql_text(scheme.value)}, {sql_text(kind.value)}, "
-            f"'\\x' || sha256(n.key_{scheme.value}_{kind.value}), {ids} "
+            f"unhex(sha256(n.key_{scheme.value}_{kind.value})), {ids} "
             f"FROM {lines} JOIN normals n USING (line) "
             f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
             for scheme, kind in self._key_sources()

@@ -70,12 +70,11 @@ class FirstLoad(ColumnarCheck):
                 in_background(self.db, f"CREATE TABLE key_rows AS {keys}" if keys else None),
                 load_time_default(connection, profiles, ("created_at", "updated_at")),
             ):
-                copy_to_postgresql(connection, self.db, self.scratch, profiles.name, columns, rows)
+                copy_to_postgresql(connection, self.db, profiles.name, columns, rows)
             if keys:
                 copy_to_postgresql(
                     connection,
                     self.db,
-                    self.scratch,
                     profile_keys.name,
                     KEY_COLUMNS,
                     "SELECT * FROM key_rows",
