@@ -317,7 +317,7 @@ class BulkMerge(ColumnarCheck):
             return
         self.db.register("slow_lines", pa.table({"line": pa.array(lines, pa.int64())}))
         texts = self.db.execute(
-            "SELECT line, text FROM checked JOIN slow_lines USING (line) ORDER BY line"
+            "SELECT line, text FROM body JOIN slow_lines USING (line) ORDER BY line"
         ).fetchall()
         self.db.unregister("slow_lines")
         self.merge_one_by_one(texts)

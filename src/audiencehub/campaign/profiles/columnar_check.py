@@ -171,7 +171,7 @@ class ColumnarCheck:
         if len(others) + count > _SLOW_MOST:
             return False
         unchecked = self.db.execute(
-            "SELECT line, text FROM checked WHERE NOT plain ORDER BY line"
+            "SELECT line, text FROM checked JOIN body USING (line) WHERE NOT plain ORDER BY line"
         ).fetchall()
         for line, text in sorted(others + unchecked):
             results = self.validator.validate_block(line, text + "\n", self.delimiter)
@@ -212,16 +212,20 @@ class ColumnarCheck:
         self.db.execute("DROP TABLE lines")
 
     def _check_columns(self) -> None:
-        """One row per simple line: its fields, and whether the column checks accept it."""
+        """One row per simple line: its fields, and whether the column checks accept it.
+
+        The line's text stays in ``body`` alone, read again for the few rows the
+        validator or the row import's merge takes: carried here too, it doubled the
+        table DuckDB must hold (a 5 M-row file spilled it to disk)."""
         columns, tests = column_checks(self.mapping, self.validator.default_region)
         self.db.execute(
             f"""
             CREATE TABLE checked AS
-            SELECT * EXCLUDE (f), {" AND ".join(tests)} AS plain
+            SELECT * EXCLUDE (width), {" AND ".join(tests)} AS plain
             FROM (
-                SELECT line, text, f, {", ".join(columns)}
+                SELECT line, {", ".join(columns)}
                 FROM (
-                    SELECT line, text, string_split(text, {sql_text(self.delimiter)}) AS f
+                    SELECT line, string_split(text, {sql_text(self.delimiter)}) AS f
                     FROM body WHERE simple
                 )
             )
@@ -406,7 +410,7 @@ class ColumnarCheck:
         }
         self.changes = [c for c in self.changes if c.line not in losing]
         repeated = self.db.execute(
-            "SELECT a.line, c.text FROM accepted a JOIN checked c USING (line) "
+            "SELECT a.line, b.text FROM accepted a JOIN body b USING (line) "
             "WHERE a.fast AND a.repeated AND NOT a.loses ORDER BY a.line"
         ).fetchall()
         if len(repeated) + len(self.changes) > _SLOW_MOST:

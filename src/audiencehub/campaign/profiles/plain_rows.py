@@ -90,8 +90,8 @@ def column_checks(
     ``<flag>_said`` (0: not said, 1: yes, 2: no), a phone number as ``phone_text`` with
     the ``region`` it is read in, a birth date as ``birth_text`` and ``birth_date``.
     """
-    columns: list[str] = []
-    tests: list[str] = [f"len(f) = {mapping.width}"]
+    columns: list[str] = ["len(f) AS width"]
+    tests: list[str] = [f"width = {mapping.width}"]
     column_of = {field: index for index, field in mapping.fields}
     for index, field in mapping.fields:
         value = _field(index)
