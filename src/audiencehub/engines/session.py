@@ -32,6 +32,7 @@ __all__ = [
     "open_session",
     "part_of",
     "parts_for",
+    "sql_in",
     "sql_text",
     "streamed",
     "user_parts",
@@ -309,6 +310,14 @@ def streamed(session: BatchSession, query: str, rows: int = 50_000) -> Iterator[
 def sql_text(text: str) -> str:
     """``text`` as a SQL string literal, quotes doubled (for views, which take no parameters)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def sql_in(expression: str, literals: Iterable[str]) -> str:
+    """SQL: whether ``expression`` is one of the SQL ``literals``, as ``list_contains``
+    over a list value. DuckDB plans ``IN (...)`` over more than a few values as a join
+    with the list, once per test: a million profile rows' checks ran five of them, 0.7 s
+    of CPU, against 0.1 s. A NULL ``expression`` gives NULL, as with ``IN``."""
+    return f"list_contains([{', '.join(literals)}], {expression})"
 
 
 def copy_table(session: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:

@@ -27,7 +27,7 @@ import duckdb
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
-from audiencehub.engines.session import sql_text
+from audiencehub.engines.session import sql_in, sql_text
 
 __all__ = [
     "country_code_sql",
@@ -241,7 +241,7 @@ def country_code_sql(digits: str) -> str:
     for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         by_size.setdefault(len(str(code)), []).append(sql_text(str(code)))
     tests = " ".join(
-        f"WHEN substr({digits}, 1, {size}) IN ({', '.join(sorted(codes))}) "
+        f"WHEN {sql_in(f'substr({digits}, 1, {size})', sorted(codes))} "
         f"THEN substr({digits}, 1, {size})"
         for size, codes in sorted(by_size.items())
         if size <= _MAX_COUNTRY_CODE_DIGITS
@@ -281,13 +281,13 @@ def read_plain_numbers(db: duckdb.DuckDBPyConnection, source: str, table: str) -
 
     Only the regions and country codes the rows hold get a branch of the expression.
     """
-    supported = ", ".join(sql_text(r) for r in sorted(phonenumbers.SUPPORTED_REGIONS))
+    supported = sql_in("region", (sql_text(r) for r in sorted(phonenumbers.SUPPORTED_REGIONS)))
     db.execute(
         f"""
         CREATE TABLE {table} AS
         SELECT text, region, digits, intl,
                CASE WHEN intl THEN {country_code_sql("digits")} END AS code,
-               ok AND (region IS NULL OR region IN ({supported}))
+               ok AND (region IS NULL OR {supported})
                AND (intl OR region IS NOT NULL) AS ok
         FROM (
             SELECT text, region, regexp_replace(text, '[^0-9]', '', 'g') AS digits,

@@ -17,7 +17,7 @@ from audiencehub.campaign.profiles.email_syntax import ADDRESS_MAX, LOCAL_MAX, P
 from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, UpsertKey
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS
 from audiencehub.campaign.profiles.rows import COUNTRIES, FALSE_WORDS, MAX_TEXT, TRUE_WORDS
-from audiencehub.engines.session import sql_text
+from audiencehub.engines.session import sql_in, sql_text
 
 __all__ = [
     "attribute_column",
@@ -40,11 +40,9 @@ def _other_space() -> str:
 
 
 @cache
-def _countries() -> str:
-    """The ISO 3166 codes the validator knows, as an SQL list value: ``list_contains``
-    over it costs a third of ``IN (...)``, which DuckDB plans as a join (0.11 s against
-    0.29 s a million rows)."""
-    return "[" + ", ".join(sql_text(code) for code in sorted(COUNTRIES)) + "]"
+def _known_country(expression: str) -> str:
+    """SQL: whether ``expression`` is one of the ISO 3166 codes the validator knows."""
+    return sql_in(expression, (sql_text(code) for code in sorted(COUNTRIES)))
 
 
 def _regex_class(characters: str) -> str:
@@ -103,14 +101,17 @@ def column_checks(
                 f" AND regexp_full_match(email, {sql_text(PLAIN.pattern)})"
                 f" AND strlen(split_part(email, '@', 1)) <= {LOCAL_MAX}"
                 " AND NOT contains(split_part(email, '@', 2), '--')"
-                " AND lower(regexp_extract(email, '[^.]*$')) NOT IN "
-                f"({', '.join(sql_text(s) for s in sorted(SPECIAL_USE))})))"
+                " AND NOT "
+                + sql_in(
+                    "lower(regexp_extract(email, '[^.]*$'))", map(sql_text, sorted(SPECIAL_USE))
+                )
+                + "))"
             )
         elif field is ProfileField.COUNTRY:
             columns.append(f"upper({value}) AS country")
             tests.append(
                 "(country IS NULL OR (regexp_full_match(country, '[A-Z]{2}') "
-                f"AND list_contains({_countries()}, country)))"
+                f"AND {_known_country('country')}))"
             )
         elif field is ProfileField.BIRTH_DATE:
             columns.append(f"{value} AS birth_text")
@@ -120,11 +121,11 @@ def column_checks(
                 f"'{_ISO_DATE}') AND birth_date IS NOT NULL))"
             )
         elif name in FLAG_COLUMNS:
-            yes = ", ".join(map(sql_text, sorted(TRUE_WORDS)))
-            no = ", ".join(map(sql_text, sorted(FALSE_WORDS)))
+            yes = sql_in(f"lower({value})", map(sql_text, sorted(TRUE_WORDS)))
+            no = sql_in(f"lower({value})", map(sql_text, sorted(FALSE_WORDS)))
             columns.append(  # NULL: the validator's to judge
-                f"CASE WHEN {value} IS NULL THEN 0 WHEN lower({value}) IN ({yes}) THEN 1 "
-                f"WHEN lower({value}) IN ({no}) THEN 2 END AS {name}_said"
+                f"CASE WHEN {value} IS NULL THEN 0 WHEN {yes} THEN 1 "
+                f"WHEN {no} THEN 2 END AS {name}_said"
             )
             tests.append(f"{name}_said IS NOT NULL")
         elif field is ProfileField.MOBILE_PHONE:
@@ -136,9 +137,7 @@ def column_checks(
     if ProfileField.MOBILE_PHONE in column_of:
         region = sql_text(default_region) if default_region else "NULL::VARCHAR"
         if ProfileField.COUNTRY in column_of:
-            region = (
-                f"CASE WHEN list_contains({_countries()}, country) THEN country ELSE {region} END"
-            )
+            region = f"CASE WHEN {_known_country('country')} THEN country ELSE {region} END"
         columns.append(f"{region} AS region")
     for index, name in mapping.attributes:
         columns.append(f"{_field(index)} AS {attribute_column(name)}")
