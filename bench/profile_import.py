@@ -19,8 +19,12 @@ Generates N demo profiles (1,000,000 by default), then for each backend
 - ``re-import row by row`` (PostgreSQL): the same re-import through the
   row-by-row import, as before the merge by sets;
 - ``write floor`` (PostgreSQL): what the import stores (profiles with their
-  ids, and their keys) COPY'd with nothing checked or merged: the least any
-  design of the import must write.
+  ids, and their keys) COPY'd row by row from Python with nothing checked or
+  merged, the indexes kept up: what a plain loader writes;
+- ``store floor`` (PostgreSQL): the same rows read by DuckDB with nothing
+  checked and stored the way a first load stores them (binary COPY, ids drawn
+  as one range, indexes dropped and built after): what PostgreSQL itself must
+  do for a first load, which no tuning of the checks takes away.
 
 Prints rows/s and peak memory (the importing process, and the largest worker).
 
@@ -41,6 +45,7 @@ import time
 import uuid
 from pathlib import Path
 
+import duckdb
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -48,10 +53,14 @@ from audiencehub.campaign import UpsertKey, import_profiles
 from audiencehub.campaign.profiles import file_import
 from audiencehub.campaign.profiles.fields import build_mapping
 from audiencehub.campaign.profiles.file_import import _delimiter, _Source, _validated
+from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS
 from audiencehub.campaign.profiles.rows import RowValidator
 from audiencehub.campaign.profiles.store import schemes_in_use
-from audiencehub.campaign.schema import profiles
-from audiencehub.db.bulk import reserved_ids
+from audiencehub.campaign.schema import profile_keys, profiles
+from audiencehub.db.bulk import load_time_default, reserved_id_range, reserved_ids
+from audiencehub.db.index_builds import indexes_built_after, lock_exclusively
+from audiencehub.engines.pg_copy import copy_to_postgresql
+from audiencehub.engines.session import sql_text
 from audiencehub.identity.schemes import HashScheme, IdKind
 from audiencehub.runtime.demo import write_demo_profiles
 from audiencehub.runtime.policy import collector_paused
@@ -191,6 +200,54 @@ def _write_floor(workspace_engine: Engine, data: Path) -> int:
     return rows
 
 
+def _store_floor(workspace_engine: Engine, data: Path) -> int:
+    """The rows a first load stores, read with nothing checked and written as it writes
+    them: PostgreSQL only (see the module's docstring)."""
+    db = duckdb.connect(config={"threads": 2, "preserve_insertion_order": False})
+    db.execute(
+        "CREATE TABLE raw AS SELECT row_number() OVER () - 1 AS n, * FROM read_csv("
+        f"{sql_text(str(data))}, header = true, all_varchar = true)"
+    )
+    [(rows,)] = db.execute("SELECT count(*) FROM raw").fetchall()
+    tables = (profiles.name, profile_keys.name)
+    email = "nullif(lower(trim(email)), '')"
+    with workspace_engine.begin() as connection:
+        schemes = [s.value for s in schemes_in_use(connection) if IdKind.EMAIL in s.kinds]
+        lock_exclusively(connection, tables)
+        start = reserved_id_range(connection, profiles, rows).start
+        with (
+            indexes_built_after(connection, tables),
+            load_time_default(connection, profiles, ("created_at", "updated_at")),
+        ):
+            copy_to_postgresql(
+                connection,
+                db,
+                profiles.name,
+                [
+                    "id",
+                    *_BASELINE_COLUMNS,
+                    "birth_date",
+                    "email_key",
+                    "email_opt_out",
+                    "sms_opt_out",
+                    "blocklisted",
+                    "attributes",
+                ],
+                f"SELECT {start} + n, {', '.join(_BASELINE_COLUMNS)}, "
+                f"try_cast(birth_date AS DATE), {email}, false, false, false, '{{}}' FROM raw",
+            )
+            keys = " UNION ALL ".join(
+                f"SELECT {sql_text(scheme)}, 'email', unhex(sha256({email})), {start} + n "
+                f"FROM raw WHERE {email} IS NOT NULL"
+                for scheme in schemes
+            )
+            copy_to_postgresql(
+                connection, db, profile_keys.name, KEY_COLUMNS, f"{keys} ORDER BY 1, 2, 3, 4"
+            )
+    db.close()
+    return rows
+
+
 def _validation_only(data: Path) -> int:
     """The import's own reading, parsing and validation (two worker processes, keys
     hashed), with no database: the floor of the import's design on this machine."""
@@ -225,6 +282,8 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
         elif mode == "write floor":
             with collector_paused():  # it holds the keys until they are sorted, as the import
                 rows = _write_floor(engine, data)
+        elif mode == "store floor":
+            rows = _store_floor(engine, data)
         elif mode == "validation":
             rows = _validation_only(data)
         else:
@@ -264,7 +323,8 @@ def main() -> None:
         modes = ["baseline", "validation", "audiencehub", "re-import"]
         if backend == "postgresql":
             modes.insert(1, "write floor")
-            modes.insert(4, "row import")
+            modes.insert(2, "store floor")
+            modes.insert(5, "row import")
             modes.append("re-import row by row")
         for mode in modes:
             result = results[mode] = run_child(__file__, "--one", backend, mode, str(data))
@@ -278,6 +338,7 @@ def main() -> None:
         columnar = backend == "postgresql"  # a first load, a merge by sets: DuckDB
         for mode, operation in (
             ("write floor", "profile import: write floor (COPY of profiles and keys)"),
+            ("store floor", "profile import: store floor (read unchecked, stored as a first load)"),
             ("audiencehub", "profile import (first load)" if columnar else "profile import"),
             ("row import", "profile import: row by row"),
             ("re-import", "profile re-import (merge by sets)" if columnar else "profile re-import"),
@@ -302,8 +363,11 @@ def main() -> None:
         "\nno upsert, no keys. validation: the import's reading and validation in its two"
         "\nworkers, with no database at all: the most this design can import on this machine."
         "\nwrite floor (PostgreSQL): the profiles and their keys COPY'd with nothing checked"
-        "\nor merged, indexes kept up row by row. On PostgreSQL the store is empty, so"
-        "\naudiencehub is a first load (checked by columns, indexes built after); row import"
+        "\nor merged, indexes kept up row by row. store floor (PostgreSQL): the same rows read"
+        "\nby DuckDB unchecked and stored as a first load stores them (binary COPY, indexes"
+        "\nbuilt after): PostgreSQL's own part of a first load."
+        "\nOn PostgreSQL the store is empty, so audiencehub is a first load (checked by"
+        "\ncolumns, indexes built after); row import"
         "\nis the same file through the row-by-row import. re-import: the same file again,"
         "\nmerged by sets on PostgreSQL (re-import row by row: as the row import does it)."
     )
