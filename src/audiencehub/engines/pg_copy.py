@@ -3,8 +3,8 @@
 Into PostgreSQL, DuckDB's rows go as Arrow batches, encoded in PostgreSQL's
 binary COPY format (:mod:`pgpq`) and sent to ``COPY ... FROM STDIN``:
 PostgreSQL then reads each value as it stores it, with no text to parse. A
-million profiles took 1.9 s to 2.7 s in PostgreSQL against 2.5 s to 3.9 s as
-CSV, and their million keys 0.5 s against 1.4 s to 1.9 s. The other way,
+million profiles went in 2.1 s to 2.7 s against 2.5 s to 3.9 s as CSV through
+a pipe, and a first load's million keys in 0.5 s against 1.4 s to 1.9 s. The other way,
 PostgreSQL's ``COPY ... TO STDOUT`` goes into a named pipe DuckDB's CSV reader
 reads. The PostgreSQL side runs in the caller's transaction.
 """
