@@ -340,7 +340,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--steps", default="ingest,segments,publish", help="comma-separated")
-    parser.add_argument("--engines", default="duckdb", help="duckdb, spark or both")
+    parser.add_argument("--engines", default="duckdb", help="duckdb, spark or duckdb,spark")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = Path(tempfile.gettempdir()) / f"ah-bench-lake-{args.lines}.sync.gz"
@@ -357,6 +357,8 @@ def main() -> None:
     print(f"\nPeople data plane, {args.lines:,} lines and users, DuckDB {duckdb.__version__}\n")
     print(f"{'step':<9} {'run':<12} {'items':>11} {'items/s':>11} {'seconds':>8} {'peak MB':>8}")
     engines = args.engines.split(",")
+    if unknown := set(engines) - {"duckdb", "spark"}:
+        parser.error(f"--engines: {', '.join(sorted(unknown))} is no engine (duckdb, spark)")
     for step in args.steps.split(","):
         results = {}
         # (label, child run, what it is recorded as: operation, engine, backend)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 
 from audiencehub.campaign.audiences import get_audience
@@ -48,6 +47,7 @@ from audiencehub.people.segments import add_segment, get_segment
 from audiencehub.people.shared_audiences import create_shared_segment
 from audiencehub.people.traits import add_trait
 from audiencehub.people.web.app import create_people_app
+from audiencehub.runtime.app_client import app_client
 from audiencehub.workspace import Workspace
 
 __all__ = [
@@ -104,7 +104,7 @@ def _people_in_process(workspace: Workspace) -> Callable[[], PeopleClient]:
     (the demo runs before any server does); it holds an API client of its own."""
     with workspace.people.begin() as connection:
         client_id, secret = register_client(connection, "demo campaign")
-    http = TestClient(create_people_app(workspace.people))
+    http = app_client(create_people_app(workspace.people))
     return lambda: PeopleClient(http, client_id, secret)
 
 
