@@ -24,6 +24,7 @@ from audiencehub.people.data_sources import (
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.graph import apply_retention, ensure_users, link, opt_out
 from audiencehub.people.ingest import ingest
+from audiencehub.people.materialise import materialise
 from audiencehub.people.publication import publish
 from audiencehub.people.schema import users
 from audiencehub.people.segments import MergeRule, add_segment, get_segment
@@ -224,6 +225,25 @@ def test_opted_out_ids_are_never_members(people):
     with people.people.begin() as connection:
         opt_out(connection, V3)
     assert _members(people, 900, "T101", MergeRule.DEVICE) == set()
+
+
+def test_a_rule_past_the_64th_trait_reads_every_mask(people):
+    """The traits a rule names past the 64th are bits of a second mask: a user who holds
+    none of them still meets a rule asking for their absence, whether or not any ID of
+    the graph has opted out."""
+    with people.people.begin() as connection:
+        for trait in range(301, 370):  # 69 traits: T369 is bit 4 of the second mask
+            add_trait(connection, trait_id=trait, name=f"Wide {trait}", data_source_id=7001)
+        found = ensure_users(connection, DEVICE_NAMESPACE, [V1, V2, V3, "4" * 38])
+        wide = " OR ".join(f"T{trait}" for trait in range(301, 370))
+        add_segment(connection, segment_id=950, name="any", rule=wide)
+        add_segment(connection, segment_id=951, name="first only", rule="T301 AND NOT T369")
+    held = [(V1, 301), (V2, 369), (V3, 301), (V3, 369), ("4" * 38, 301)]
+    realise(people.people, [(found[name], trait) for name, trait in held])
+    assert materialise(people.people) == {950: 4, 951: 2}
+    with people.people.begin() as connection:
+        opt_out(connection, "4" * 38)
+    assert materialise(people.people) == {950: 3, 951: 1}
 
 
 def test_segments_refuse_unknown_traits(people):
