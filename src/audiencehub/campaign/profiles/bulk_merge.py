@@ -4,7 +4,7 @@ The row-by-row import looks up each chunk's stored profiles, merges every row
 in Python and writes each changed one back with a statement of its own: a
 daily re-import of a million-profile base spent six times a bare COPY on that.
 This merge reads and checks the file by columns, as the first load does
-(:class:`.columnar_check.ColumnarCheck`), then:
+(:class:`.checked_file.CheckedFile`), then:
 
 - reads the stored profiles the file names out of PostgreSQL into DuckDB, in
   one COPY (the file's keys go in first, in another);
@@ -33,7 +33,8 @@ from typing import NamedTuple
 import pyarrow as pa
 from sqlalchemy import Connection, func, select
 
-from audiencehub.campaign.profiles.columnar_check import ColumnarCheck, Reject
+from audiencehub.campaign.profiles.checked_file import CheckedFile
+from audiencehub.campaign.profiles.columnar_check import Reject
 from audiencehub.campaign.profiles.fields import ProfileField, UpsertKey
 from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, UNSUBSCRIBED, CrmClaims
@@ -89,7 +90,7 @@ def _pointer(name: str) -> str:
     return sql_text("/" + name.replace("~", "~0").replace("/", "~1"))
 
 
-class BulkMerge(ColumnarCheck):
+class BulkMerge(CheckedFile):
     """A file read and checked by columns, written as a merge with the stored profiles."""
 
     by_sets = 0  # rows inserted or merged by sets (the rest went row by row)

@@ -14,9 +14,10 @@ the merge with stored profiles (:mod:`.bulk_merge`). Both read and check it here
   number and region (as do emails under a scheme's own rules, such as Gmail's);
 - every row the columns do not accept (a quote inside a field, white space
   other than spaces, a width, a value a fast path leaves to the library) is
-  checked by the row import's own validator: the same result, the same reason;
-  so are rows whose key occurs more than once in the file, which are merged in
-  file order by the row import's own :func:`.store.apply_changes`.
+  checked by the row import's own validator: the same result, the same reason.
+
+What the whole file decides (a key on several rows, a CRM id two keys claim) is
+:mod:`.checked_file`'s part.
 
 Files it cannot read line by line the same way (a quoted field over several
 lines, bytes that are not UTF-8, a damaged gzip stream) are left to the row
@@ -32,19 +33,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Connection
 
-from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField, UpsertKey
-from audiencehub.campaign.profiles.key_stage import KeyStage
-from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, CrmClaims
+from audiencehub.campaign.profiles.fields import ColumnMapping, ProfileField
 from audiencehub.campaign.profiles.plain_rows import (
-    attribute_object,
     column_checks,
     ends_in_quotes,
     plain_line,
 )
 from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow, RowValidator
-from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes
 from audiencehub.engines.session import copy_table, sql_text
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.compression import gzip_intact
@@ -54,7 +50,6 @@ from audiencehub.identity.schemes import HashScheme, IdKind
 
 __all__ = ["ColumnarCheck", "Reject"]
 
-_CHUNK_ROWS = 25_000  # rows of the row-by-row merge applied at a time, as the row import
 _POOL_LEAST = 20_000  # distinct values worth handing to the worker processes
 _MAP_BATCH = 200_000  # distinct values mapped by Python at a time
 # Rows the validator checks, or the row import's merge applies, one by one, kept in memory
@@ -68,15 +63,12 @@ Reject = Callable[[RejectedRow], None]
 class ColumnarCheck:
     """One file read and checked by columns: the DuckDB session its writer reads from.
 
-    After :meth:`check`, the table ``copied`` names the lines a writer applies by
-    sets, each with its ``ordinal`` among the new profiles; :attr:`changes` holds
-    the rows for the row import's merge, in file order, and :attr:`rejected` the
-    rows rejected so far.
+    After :meth:`check`, the table ``checked`` holds each plain line's fields and
+    whether the columns accept them (``plain``), ``normals`` the normal form of each
+    accepted line's keys; :attr:`changes` holds the rows the validator accepted and
+    :attr:`rejected` those it refused. :class:`.checked_file.CheckedFile` splits them
+    for the writers.
     """
-
-    # Whether a CRM id two keys of the file claim goes to the first claim here (an empty
-    # store: no one else may hold it), or those rows to the row import's merge.
-    settles_claims = False
 
     def __init__(
         self,
@@ -113,6 +105,7 @@ class ColumnarCheck:
         self.read = 0
         self.rejected: list[RejectedRow] = []
         self.changes: list[ProfileChange] = []  # merged row by row, in file order
+        # the split's outcome (:class:`.checked_file.CheckedFile`)
         self.fast = 0  # rows COPY'd
         self.created = 0  # profiles the load creates, COPY'd or merged
         self.places: dict[str, int] = {}  # the place of each profile merged row by row
@@ -140,12 +133,19 @@ class ColumnarCheck:
     def holds_too_many(self, more: int) -> bool:
         """Whether ``more`` rows for the row import's merge, on top of those held already,
         would pass :data:`_SLOW_MOST` (they are held as Python objects until the write)."""
-        return len(self.changes) + len(self.rejected) + more > _SLOW_MOST
+        return self.too_many(len(self.changes) + len(self.rejected) + more)
+
+    @staticmethod
+    def too_many(rows: int) -> bool:
+        """Whether ``rows`` held as Python objects until the write pass :data:`_SLOW_MOST`:
+        then the row import, which streams them, takes the whole file."""
+        return rows > _SLOW_MOST
 
     # --- reading ---------------------------------------------------------------------
 
     def check(self) -> bool:
-        """Read and check the file; False when it must go through the row import instead."""
+        """Read and check the file, every line judged; False when it must go through the
+        row import instead."""
         if self.gzipped and not gzip_intact(self.path):
             return False  # DuckDB reads a cut-short stream without a word: the row import says
         try:
@@ -182,7 +182,7 @@ class ColumnarCheck:
                     self.rejected.append(result)
                 else:
                     self.changes.append(result)
-        return self._split()
+        return True
 
     def _read_lines(self) -> None:
         """Each non-empty line after the header, numbered, and whether it is plain.
@@ -343,180 +343,6 @@ class ColumnarCheck:
         self.db.execute(
             f"CREATE TABLE normals AS SELECT {', '.join(selects)} FROM checked WHERE plain"
         )
-
-    # --- which rows go by sets ------------------------------------------------------
-
-    def _split(self) -> bool:
-        """Which rows are COPY'd, which merged in file order, which lose their CRM id;
-        False when too many rows must be merged one by one (:data:`_SLOW_MOST`)."""
-        mapping = self.mapping
-        key = "lower(email)" if mapping.key is UpsertKey.EMAIL else "crm_id"
-        crm = "crm_id" if "crm_id" in mapping.value_columns else "NULL::VARCHAR"
-        at = mapping.value_columns.index("crm_id") if "crm_id" in mapping.value_columns else -1
-        self.db.register(
-            "slow",
-            pa.table(
-                {
-                    "line": pa.array([c.line for c in self.changes], pa.int64()),
-                    "key": pa.array([c.key for c in self.changes], pa.string()),
-                    "crm": pa.array(
-                        [
-                            str(c.values[at]) if at >= 0 and c.values[at] else None
-                            for c in self.changes
-                        ],
-                        pa.string(),
-                    ),
-                }
-            ),
-        )
-        claims = mapping.key is not UpsertKey.CRM_ID and at >= 0
-        contested = "crm IS NOT NULL AND min(key) OVER w <> max(key) OVER w"
-        repeats = "count(*) OVER (PARTITION BY key) > 1"
-        if claims and not self.settles_claims:
-            repeats = f"{repeats} OR {contested}"
-        loses = "crm IS NOT NULL AND arg_min(key, line) OVER w <> key"
-        self.db.execute(
-            f"""
-            CREATE TABLE accepted AS
-            SELECT line, key, crm, fast,
-                   {repeats} AS repeated,
-                   {loses if claims and self.settles_claims else "false"} AS loses
-            FROM (
-                SELECT line, {key} AS key, {crm} AS crm, true AS fast FROM checked WHERE plain
-                UNION ALL SELECT line, key, crm, false FROM slow
-            )
-            WINDOW w AS (PARTITION BY crm)
-            """
-        )
-        self.db.unregister("slow")
-        [(count,)] = self.db.execute("SELECT count(*) FROM accepted WHERE loses").fetchall()
-        if len(self.rejected) + count > _SLOW_MOST:
-            return False  # rejected rows are held until the write: the row import streams them
-        for line, crm_id in self.db.execute(
-            "SELECT line, crm FROM accepted WHERE loses ORDER BY line"
-        ).fetchall():
-            self.rejected.append(
-                RejectedRow(
-                    line,
-                    f"crm_id: {crm_id!r} belongs to another profile; "
-                    "a CRM id identifies one profile only",
-                )
-            )
-        losing = {
-            line
-            for (line,) in self.db.execute(
-                "SELECT line FROM accepted WHERE loses AND NOT fast"
-            ).fetchall()
-        }
-        self.changes = [c for c in self.changes if c.line not in losing]
-        repeated = self.db.execute(
-            "SELECT a.line, b.text FROM accepted a JOIN body b USING (line) "
-            "WHERE a.fast AND a.repeated AND NOT a.loses ORDER BY a.line"
-        ).fetchall()
-        if len(repeated) + len(self.changes) > _SLOW_MOST:
-            return False
-        self.merge_one_by_one(repeated)
-        self.changes.sort(key=lambda change: change.line)
-        # Each new profile's place among them, by the line its key first stands on: its id
-        # is the first one drawn plus that place, as the row import numbers them.
-        # A key on one row only first stands on that row; ``copied`` marks the rows COPY'd.
-        self.db.execute(
-            """
-            CREATE TABLE places AS
-            SELECT key, first, copied, row_number() OVER (ORDER BY first) - 1 AS place
-            FROM (
-                SELECT key, line AS first, fast AS copied FROM accepted
-                WHERE NOT repeated AND NOT loses
-                UNION ALL
-                SELECT key, min(line), false FROM accepted WHERE repeated AND NOT loses
-                GROUP BY key
-            )
-            """
-        )
-        [(self.created,)] = self.db.execute("SELECT count(*) FROM places").fetchall()
-        self.places = dict(
-            self.db.execute("SELECT key, place FROM places WHERE NOT copied").fetchall()
-        )
-        self.db.execute(
-            "CREATE TABLE copied AS SELECT first AS line, place AS ordinal FROM places WHERE copied"
-        )
-        [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
-        return True
-
-    # --- for the writers -------------------------------------------------------------
-
-    def apply_judged(
-        self,
-        connection: Connection,
-        stage: KeyStage,
-        outcome: ChunkOutcome,
-        *,
-        resubscribe: bool,
-        new_ids: dict[str, int],
-    ) -> None:
-        """Merge the rows the validator judged, in file order, by the row import's own
-        :func:`.store.apply_changes` a chunk at a time (``new_ids``: the id of each
-        profile they create, by key), counted into ``outcome``."""
-        self.changes.sort(key=lambda change: change.line)
-        claims = CrmClaims(self.mapping)
-        for start in range(0, len(self.changes), _CHUNK_ROWS):
-            chunk = apply_changes(
-                connection,
-                self.mapping,
-                self.changes[start : start + _CHUNK_ROWS],
-                self.validator.schemes,
-                resubscribe=resubscribe,
-                stage=stage,
-                new_ids=new_ids,
-                claims=claims,
-            )
-            outcome.inserted += chunk.inserted
-            outcome.updated += chunk.updated
-            outcome.unchanged += chunk.unchanged
-            outcome.kept_opt_outs += chunk.kept_opt_outs
-            self.rejected.extend(chunk.rejected)
-
-    def profile_rows(self, ids: str, lines: str) -> tuple[list[str], str]:
-        """The ``profiles`` columns a COPY fills, and the query of their rows: those of
-        the table ``lines`` (with a ``line`` column), each with the id ``ids`` says."""
-        mapping = self.mapping
-        names: list[str] = []
-        values: list[str] = []
-        for _, field in mapping.fields:
-            name = field.value
-            names.append(name)
-            if name in FLAG_COLUMNS:
-                values.append(f"{name}_said = 1")
-            else:
-                values.append(name)
-        if ProfileField.EMAIL in mapping.mapped_fields:
-            names.append("email_key")
-            values.append("lower(email)")
-        for flag in sorted(FLAG_COLUMNS - set(names)):
-            names.append(flag)
-            values.append("false")
-        names.append("attributes")
-        values.append(attribute_object(mapping.attribute_names))
-        query = f"""
-            SELECT {ids}, {", ".join(values)}
-            FROM {lines}
-            JOIN checked USING (line)
-        """
-        return ["id", *names], query
-
-    def key_rows(self, ids: str, lines: str) -> str:
-        """The query of the keys (:data:`KEY_COLUMNS`) of the profiles of ``lines``, each
-        with the id ``ids`` says, in the primary key's order: building it then finds its
-        input sorted (1.1 s a million keys instead of 3.1 s). Empty when the file maps no
-        key's source."""
-        parts = [
-            f"SELECT {sql_text(scheme.value)}, {sql_text(kind.value)}, "
-            f"unhex(sha256(n.key_{scheme.value}_{kind.value})), {ids} "
-            f"FROM {lines} JOIN normals n USING (line) "
-            f"WHERE n.key_{scheme.value}_{kind.value} IS NOT NULL"
-            for scheme, kind in self._key_sources()
-        ]
-        return f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 1, 2, 3, 4" if parts else ""
 
 
 def _e164_each(job: tuple[None, list[tuple[Any, ...]]]) -> list[str | None]:

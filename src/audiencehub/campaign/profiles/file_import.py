@@ -323,7 +323,7 @@ def _by_columns(
     """The file read and checked by columns, then loaded into the empty store
     (:mod:`.first_load`) or merged with the stored profiles by sets (:mod:`.bulk_merge`),
     on PostgreSQL; ``None`` when the row import must read it (see
-    :meth:`.ColumnarCheck.check`)."""
+    :meth:`.CheckedFile.check`)."""
     first = first_load_applies(connection)
     if not first and not merge_applies(connection):
         return None

@@ -4,7 +4,7 @@ The row-by-row import (:mod:`.file_import`) merges every row with the stored
 profile, and PostgreSQL keeps three indexes up to date in random order. When the
 profile table is empty, which is how a profile base arrives (a CRM's whole
 export, tens of millions of rows), there is nothing to merge with, so the file
-is read and checked by columns (:mod:`.columnar_check`), then:
+is read, checked and split by columns (:mod:`.columnar_check`, :mod:`.checked_file`), then:
 
 - rows whose key occurs more than once in the file, and the rows only the
   validator could judge, are merged in file order by the row import's own
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, exists, select
 
-from audiencehub.campaign.profiles.columnar_check import ColumnarCheck, Reject
+from audiencehub.campaign.profiles.checked_file import CheckedFile
+from audiencehub.campaign.profiles.columnar_check import Reject
 from audiencehub.campaign.profiles.key_stage import KEY_COLUMNS, KeyStage
 from audiencehub.campaign.profiles.store import ChunkOutcome, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
@@ -47,7 +48,7 @@ def first_load_applies(connection: Connection) -> bool:
     )
 
 
-class FirstLoad(ColumnarCheck):
+class FirstLoad(CheckedFile):
     """One file's first load into the empty store."""
 
     settles_claims = True  # an empty store: a CRM id two keys claim goes to the first claim
