@@ -9,6 +9,7 @@ SHA-256 limit of the machine, writes the table, and with ``--plots`` draws
 the growth of time and memory with size.
 
     python bench/suite.py --scale small|full [--only NAME,...] [--plots DIR]
+    python bench/suite.py --redraw --plots DIR   # the plots of bench/RESULTS.md as it stands
 """
 
 from __future__ import annotations
@@ -143,6 +144,26 @@ def write_results(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """The entries of a table :func:`write_results` wrote (and people may have edited, as
+    runs of several days are gathered): what :func:`draw` needs of each row."""
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 11 or not cells[1].replace(",", "").isdigit():
+            continue  # not a row of results (the header, its rule, the text around)
+        entries.append(
+            {
+                "operation": cells[0].removesuffix(" #"),
+                "size": int(cells[1].replace(",", "")),
+                "engine": cells[2],
+                "seconds": float(cells[4]),
+                "peak_mb": float(cells[9].replace(",", "")),
+            }
+        )
+    return entries
+
+
 def draw(entries: list[dict[str, Any]], folder: Path) -> list[Path]:
     """PNG plots of seconds and peak memory against size, one line per operation and
     engine that was measured at more than one size."""
@@ -188,7 +209,18 @@ def main() -> None:
         "--results", type=Path, help="keep the raw results (JSON lines) here, and add to them"
     )
     parser.add_argument("--note", default="", help="a paragraph for the top of the results")
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="run nothing: draw the plots (--plots) from the table in --out as it stands",
+    )
     args = parser.parse_args()
+    if args.redraw:
+        if not args.plots:
+            parser.error("--redraw draws plots: say where with --plots DIR")
+        for path in draw(read_results(args.out), args.plots):
+            print(f"plot: {path}")
+        return
     only = set(args.only.split(",")) if args.only else None
     results = args.results or Path(tempfile.mkstemp(prefix="ah-suite-", suffix=".jsonl")[1])
     env = {**os.environ, RESULTS_ENV: str(results)}
