@@ -245,13 +245,17 @@ def _segments_of_masks(
     session.create_table(
         "held_masks", f"SELECT DISTINCT {columns} FROM {relation} UNION SELECT {empty}"
     )
+    # one scan of the combinations beside the list of segments: Spark plans a union of a
+    # branch per segment as that many scans, each a second or so at 20 segments
+    ids = ", ".join(f"({int(item.segment_id)})" for item in items)
+    rules = " ".join(
+        f"WHEN {int(item.segment_id)} THEN {rule_sql(item.rule, bits, sql)}" for item in items
+    )
     session.create_table(
         "segments_of_masks",
-        " UNION ALL ".join(
-            f"SELECT CAST({int(item.segment_id)} AS INTEGER) AS segment_id, {columns} "
-            f"FROM held_masks WHERE {rule_sql(item.rule, bits, sql)}"
-            for item in items
-        ),
+        f"SELECT CAST(s.segment_id AS INTEGER) AS segment_id, {columns} "
+        f"FROM held_masks CROSS JOIN (VALUES {ids}) AS s(segment_id) "
+        f"WHERE CASE s.segment_id {rules} END",
     )
     session.drop("held_masks")
 
