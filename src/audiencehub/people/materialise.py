@@ -238,7 +238,10 @@ def _segments_of_masks(
     A rule reads nothing but the masks, and users share few combinations of them (tens
     of millions of users, thousands of combinations): each rule is evaluated once per
     combination, and the users are joined to theirs in one pass, instead of every rule
-    read over every user (20 segments over 10 M users: 2.3 s to 0.8 s)."""
+    read over every user (20 segments over 10 M users: 2.3 s to 0.8 s). Where nearly
+    every user holds a combination of its own, the join costs what those scans did
+    (1 M users holding 10 of 70 traits each, 21 segments: 8.8 s to 9.1 s against 8.6 s
+    to 9.6 s)."""
     sql = session.dialect
     columns = ", ".join(masks)
     empty = ", ".join(f"{sql.no_bits} AS {mask}" for mask in masks)
