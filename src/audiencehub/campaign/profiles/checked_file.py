@@ -13,6 +13,8 @@ as the row import numbers them. The two writers are :mod:`.first_load` and
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 from sqlalchemy import Connection
 
@@ -21,7 +23,7 @@ from audiencehub.campaign.profiles.fields import ProfileField, UpsertKey
 from audiencehub.campaign.profiles.key_stage import KeyStage
 from audiencehub.campaign.profiles.merging import FLAG_COLUMNS, CrmClaims
 from audiencehub.campaign.profiles.plain_rows import attribute_object
-from audiencehub.campaign.profiles.rows import RejectedRow
+from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes
 from audiencehub.engines.session import sql_text
 
@@ -39,6 +41,27 @@ class CheckedFile(ColumnarCheck):
     # Whether a CRM id two keys of the file claim goes to the first claim here (an empty
     # store: no one else may hold it), or those rows to the row import's merge.
     settles_claims = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fast = 0  # rows COPY'd
+        self.created = 0  # profiles the load creates, COPY'd or merged
+        self.places: dict[str, int] = {}  # the place of each profile merged row by row
+
+    def merge_one_by_one(self, rows: list[tuple[int, str]]) -> None:
+        """Send plain rows (line number, text) the columns accepted to the row import's
+        merge: the validator gives their changes, as it would row by row."""
+        for line, text in rows:
+            self.changes.extend(
+                r
+                for r in self.validator.validate_block(line, text + "\n", self.delimiter)
+                if isinstance(r, ProfileChange)
+            )
+
+    def holds_too_many(self, more: int) -> bool:
+        """Whether ``more`` rows for the row import's merge, on top of those held already,
+        would pass :meth:`too_many` (they are held as Python objects until the write)."""
+        return self.too_many(len(self.changes) + len(self.rejected) + more)
 
     def check(self) -> bool:
         """Read and check the file, then split it; False when it must go through the row

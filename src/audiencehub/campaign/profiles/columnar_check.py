@@ -105,10 +105,6 @@ class ColumnarCheck:
         self.read = 0
         self.rejected: list[RejectedRow] = []
         self.changes: list[ProfileChange] = []  # merged row by row, in file order
-        # the split's outcome (:class:`.checked_file.CheckedFile`)
-        self.fast = 0  # rows COPY'd
-        self.created = 0  # profiles the load creates, COPY'd or merged
-        self.places: dict[str, int] = {}  # the place of each profile merged row by row
 
     def close(self) -> None:
         self.db.close()
@@ -119,21 +115,6 @@ class ColumnarCheck:
             self._pool.terminate()
             self._pool.join()
             self._pool = None
-
-    def merge_one_by_one(self, rows: list[tuple[int, str]]) -> None:
-        """Send plain rows (line number, text) the columns accepted to the row import's
-        merge: the validator gives their changes, as it would row by row."""
-        for line, text in rows:
-            self.changes.extend(
-                r
-                for r in self.validator.validate_block(line, text + "\n", self.delimiter)
-                if isinstance(r, ProfileChange)
-            )
-
-    def holds_too_many(self, more: int) -> bool:
-        """Whether ``more`` rows for the row import's merge, on top of those held already,
-        would pass :data:`_SLOW_MOST` (they are held as Python objects until the write)."""
-        return self.too_many(len(self.changes) + len(self.rejected) + more)
 
     @staticmethod
     def too_many(rows: int) -> bool:
