@@ -133,8 +133,10 @@ def _create_tables(session: BatchSession) -> None:
 
 
 def _split_lines(session: BatchSession) -> None:
-    """``lines_split(k, uid, traits, error)``: the ASCII lines' own checks; ``parts(k,
-    part, pos)``: the items of the good ones' traits, numbered from 1."""
+    """``lines_split(k, uid, traits, error, odd)``: each non-blank line of ``lines_read``
+    with its own checks, or, for a line only the reference parser reads
+    (:func:`_python_only`) or that holds a CR, the line itself as ``odd`` (and nothing
+    else). One pass over the lines: the few odd ones are counted and read from here."""
     sql = session.dialect
     control = sql.finds("uid", sql.text(_CONTROL))
     blank = sql.full_match("line", sql.text(_BLANK))
@@ -142,8 +144,9 @@ def _split_lines(session: BatchSession) -> None:
     session.create_table(
         "lines_split",
         f"""
-        SELECT k, uid, traits,
-               CASE
+        SELECT k, CASE WHEN NOT odd THEN uid END AS uid,
+               CASE WHEN NOT odd THEN traits END AS traits,
+               CASE WHEN odd THEN NULL
                  WHEN {sql.byte_length("line")} > {MAX_LINE_BYTES}
                    THEN 'the line is over {MAX_LINE_BYTES:,} bytes'
                  WHEN tab = 0 THEN 'no TAB between the user ID and the traits'
@@ -157,14 +160,17 @@ def _split_lines(session: BatchSession) -> None:
                    THEN 'the user ID contains '':'' or ''%3A'''
                  WHEN contains(traits, '"') AND ({quotes}) % 2 = 1
                    THEN 'a quoted key or value is not closed'
-               END AS error
+               END AS error,
+               CASE WHEN odd THEN line END AS odd
         FROM (
-            SELECT k, line, tab, CASE WHEN tab > 1 THEN substring(line, 1, tab - 1) END AS uid,
+            SELECT k, line, tab, odd,
+                   CASE WHEN tab > 1 THEN substring(line, 1, tab - 1) END AS uid,
                    substring(line, tab + 1) AS traits
             FROM (
-                SELECT k, line, instr(line, chr(9)) AS tab FROM lines_read
-                WHERE line IS NOT NULL AND NOT ({_python_only(session)})
-                  AND NOT (left(line, 1) IN ({_BLANK_STARTS}) AND {blank})
+                SELECT k, line, instr(line, chr(9)) AS tab,
+                       {_python_only(session)} OR contains(line, chr(13)) AS odd
+                FROM lines_read
+                WHERE line IS NOT NULL AND NOT (left(line, 1) IN ({_BLANK_STARTS}) AND {blank})
             ) t
         ) s
         """,
@@ -173,7 +179,7 @@ def _split_lines(session: BatchSession) -> None:
         f"CASE WHEN contains(traits, '\"') THEN {sql.matches_of('traits', sql.text(_ITEM))} "
         f"ELSE {sql.split('traits', ',')} END"
     )
-    good = f"SELECT k, {items} AS p FROM lines_split WHERE error IS NULL"
+    good = f"SELECT k, {items} AS p FROM lines_split WHERE error IS NULL AND odd IS NULL"
     if sql.spark:
         numbered = (
             "SELECT k, part, pos + 1 AS pos "
@@ -196,7 +202,8 @@ def _results(session: BatchSession) -> None:
     session.insert(
         "in_lines",
         "SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END, "
-        "coalesce(l.error, e.error) FROM lines_split l LEFT JOIN bad_parts e ON e.k = l.k",
+        "coalesce(l.error, e.error) FROM lines_split l LEFT JOIN bad_parts e ON e.k = l.k "
+        "WHERE l.odd IS NULL",
     )
     for name in ("bad_parts", "lines_split"):
         session.drop(name)
@@ -221,7 +228,8 @@ def read_batch(session: BatchSession, staged: StagedBatch, index: TraitIndex) ->
     _create_tables(session)
     if staged.plain_lines:
         session.numbered_lines("lines_read", [(path, False) for path in staged.paths], LINE_KEY)
-        _read_columnar(session, index)
+        _split_lines(session)
+        _read_split(session, index)
     else:
         add_parsed(session, reference_lines(list(staged.paths), LINE_KEY), index)
 
@@ -232,30 +240,25 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
     or cannot be read: the caller stages them instead, which says what is wrong."""
     try:
         session.numbered_lines("lines_read", files, LINE_KEY)
-        [(odd, python_only)] = session.rows(
-            "SELECT count(*) FILTER (WHERE contains(line, chr(13))), "
-            f"count(*) FILTER (WHERE {_python_only(session)}) FROM lines_read"
-        )
+        _split_lines(session)
+        [(odd,)] = session.rows("SELECT count(*) FROM lines_split WHERE contains(odd, chr(13))")
     except duckdb.Error:
         odd = 1
     if odd:
-        session.drop("lines_read")
+        for name in ("parts", "lines_split", "lines_read"):
+            session.drop(name)
         return False
     _create_tables(session)
-    _read_columnar(session, index, int(python_only))
+    _read_split(session, index)
     return True
 
 
-def _read_columnar(
-    session: BatchSession, index: TraitIndex, python_only: int | None = None
-) -> None:
-    """Each relation is dropped as soon as the last one made from it is: a batch of ten
-    million lines holds gigabytes of text, and what stays spills to disk.
-    ``python_only``: how many lines only the reference parser reads, when a pass over
-    them counted it."""
-    _split_lines(session)
-    add_parsed(session, _python_only_lines(session, python_only), index)
+def _read_split(session: BatchSession, index: TraitIndex) -> None:
+    """The three tables from the split lines (:func:`_split_lines`). Each relation is
+    dropped as soon as the last one made from it is: a batch of ten million lines holds
+    gigabytes of text, and what stays spills to disk."""
     session.drop("lines_read")
+    add_parsed(session, _python_only_lines(session), index)
     _vocabulary(session, index)
     _results(session)
 
@@ -278,18 +281,17 @@ def _python_only(session: BatchSession) -> str:
     )
 
 
-def _python_only_lines(session: BatchSession, count: int | None) -> Iterator[tuple[int, str]]:
-    """The lines only the reference parser reads (``count`` of them, or counted here), in
-    order, a block at a time: their reader adds each block to the session's tables
-    before it takes the next, which would end a stream of them."""
-    only = _python_only(session)
-    if count is None:
-        [(count,)] = session.rows(f"SELECT count(*) FROM lines_read WHERE {only}")
+def _python_only_lines(session: BatchSession) -> Iterator[tuple[int, str]]:
+    """The lines only the reference parser reads (``lines_split``'s odd ones), in order,
+    a block at a time: their reader adds each block to the session's tables before it
+    takes the next, which would end a stream of them."""
+    [(count,)] = session.rows("SELECT count(*) FROM lines_split WHERE odd IS NOT NULL")
     if not count:
         return
     session.create_table(
         "python_only_lines",
-        f"SELECT row_number() OVER (ORDER BY k) AS n, k, line FROM lines_read WHERE {only}",
+        "SELECT row_number() OVER (ORDER BY k) AS n, k, odd AS line FROM lines_split "
+        "WHERE odd IS NOT NULL",
     )
     for start in range(0, int(count), BLOCK_LINES):
         yield from session.rows(
