@@ -185,15 +185,25 @@ class DuckBatch:
         raw = f"{name}_raw"
         self._execute(f"CREATE OR REPLACE TEMP TABLE {raw} (f INTEGER, line VARCHAR)")
         starts = []
-        for number, (path, compressed) in enumerate(files):
-            [(count,)] = self._execute(f"SELECT count(*) FROM {raw}").fetchall()
-            starts.append(int(count))
-            self._execute(
-                f"INSERT INTO {raw} SELECT {number}, line FROM read_csv({sql_text(str(path))}, "
-                "columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', "
-                "header = false, auto_detect = false, new_line = '\\n', "
-                f"compression = '{'gzip' if compressed else 'none'}')"
-            )
+        # A session that may reorder rows (open_session's) stores a file's blocks as its
+        # threads finish them: the row ids would not be the line numbers.
+        setting = "SELECT current_setting('preserve_insertion_order')"
+        [(ordered,)] = self._execute(setting).fetchall()
+        if not ordered:
+            self._execute("SET preserve_insertion_order = true")
+        try:
+            for number, (path, compressed) in enumerate(files):
+                [(count,)] = self._execute(f"SELECT count(*) FROM {raw}").fetchall()
+                starts.append(int(count))
+                self._execute(
+                    f"INSERT INTO {raw} SELECT {number}, line FROM read_csv({sql_text(str(path))}, "
+                    "columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', "
+                    "header = false, auto_detect = false, new_line = '\\n', "
+                    f"compression = '{'gzip' if compressed else 'none'}')"
+                )
+        finally:
+            if not ordered:
+                self._execute("SET preserve_insertion_order = false")
         start = "CASE f " + " ".join(f"WHEN {i} THEN {s}" for i, s in enumerate(starts)) + " END"
         self.create_view(
             name, f"SELECT f * {int(per_file)} + rowid - ({start}) + 1 AS k, line FROM {raw}"
