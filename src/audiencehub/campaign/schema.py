@@ -165,7 +165,8 @@ visitor_links = Table(
     "visitor_links",
     metadata,
     Column("visitor_id", String(38), primary_key=True),
-    Column("profile_id", ID, ForeignKey("profiles.id"), primary_key=True),
+    # its own index too: a profile's erasure finds its links by it
+    Column("profile_id", ID, ForeignKey("profiles.id"), primary_key=True, index=True),
     Column("linked_at", UTCDateTime, nullable=False),
 )
 

@@ -28,9 +28,11 @@ from audiencehub.campaign.profiles.store import (
 from audiencehub.campaign.schema import (
     audience_addresses,
     audience_members,
+    audiences,
     messages,
     profiles,
     share_exports,
+    shares,
     tracking_log,
     visitor_links,
     workflow_sets,
@@ -128,7 +130,20 @@ def delete_profile(connection: Connection, profile_id: int) -> None:
     """Erase one profile (the right to be forgotten): everything personal goes, the message
     and tracking counts stay with no one attached."""
     _delete_keys(connection, _profile_row(connection, profile_id), schemes_in_use(connection))
-    for table in (audience_members, visitor_links, share_exports, workflow_sets):
+    # Memberships and exports are keyed by audience or share first: naming every
+    # audience and share lets the database look the profile up in each, where a
+    # profile id alone read all of them (5 M memberships: 150 ms on SQLite, 235 ms on
+    # PostgreSQL, growing with every audience).
+    for table, owner, column in (
+        (audience_members, audiences, audience_members.c.audience_id),
+        (share_exports, shares, share_exports.c.share_id),
+    ):
+        connection.execute(
+            delete(table).where(
+                column.in_(select(owner.c.id).scalar_subquery()), table.c.profile_id == profile_id
+            )
+        )
+    for table in (visitor_links, workflow_sets):
         connection.execute(delete(table).where(table.c.profile_id == profile_id))
     connection.execute(
         delete(audience_addresses).where(audience_addresses.c.profile_id == profile_id)
