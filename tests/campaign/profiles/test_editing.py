@@ -195,8 +195,9 @@ def test_an_erasure_removes_the_profile_from_every_table_and_no_one_else(workspa
 
 
 def test_an_erasure_looks_the_profile_up_by_key(sqlite_workspace, tmp_path):
-    """SQLite's plans for the erasure's deletes: every table searched through an index, none
-    read whole (PostgreSQL's are measured: docs/scaling.md)."""
+    """SQLite's plans for the erasure's deletes: the profile, its memberships, exports and
+    visitor links are searched through an index, not read whole (PostgreSQL's times are
+    measured by bench/profile_edit.py)."""
     import_profiles(
         sqlite_workspace.campaign, write(tmp_path / "p.csv", [["email"], ["jo@example.com"]])
     )
