@@ -27,7 +27,11 @@ Then, each step in a fresh process on a fresh copy of the workspace:
   its floor: DuckDB alone writing the same IDs, already in memory, to a gzip file.
 
 With ``--engines duckdb,spark`` each step also runs with the workspace on Spark
-in local mode (its session started before the clock), beside the same floor.
+in local mode (its session started before the clock), beside the same floor,
+and the *Spark floor* runs: the floor's own bare work done by Spark (the file
+read, split and its realisations written as Parquet; the realisations grouped
+by user; the IDs, cached, written as gzip text). Its time over the embedded
+job's is the least ratio any Spark plan of the step can have to DuckDB here.
 
     python bench/people_pipeline.py [--lines N] [--steps ingest,segments,publish]
         [--engines duckdb,spark]
@@ -51,7 +55,7 @@ import duckdb
 from sqlalchemy import update
 
 from audiencehub.drops import FolderDrop
-from audiencehub.engines.lake import Lake, open_lake
+from audiencehub.engines.lake import Lake, lake_files, open_lake
 from audiencehub.engines.spark import SparkSettings, bind_spark, spark_session
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
@@ -243,9 +247,61 @@ _PLAN = [
 ]
 
 
+def _spark_floor(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
+    """The floor's bare work done by Spark in local mode, its session started before the
+    clock: what any Spark plan of the step pays on this machine, checks or not."""
+    from pyspark.sql import functions as f
+
+    spark = spark_session(SparkSettings("local[*]", {"spark.driver.memory": "2g"}))
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    if step == "ingest":
+        started = time.perf_counter()
+        fields = spark.read.text(str(data)).select(f.split("value", "\t").alias("f"))
+        items = fields.select(
+            (f.xxhash64(f.get("f", 0)) / 2).cast("bigint").alias("user_id"),
+            f.explode(f.split(f.get("f", 1), ",")).alias("item"),  # no TAB: no items
+        ).where(f.col("item").rlike("[0-9]"))
+        items.select(
+            "user_id",
+            f.regexp_extract("item", "[0-9]+", 0).cast("int").alias("trait_id"),
+            f.current_timestamp().alias("realized_at"),
+        ).write.parquet(str(folder / "floor"))
+        return {"items": lines, "seconds": time.perf_counter() - started, "peak_mb": tree_peak_mb()}
+    workspace = _copy(_cached(data, lines, ingested=True), folder, spark=False)
+    if step == "segments":
+        with reading(workspace.people) as session:
+            files = lake_files(session, "realisations")
+        if any(file.deletes for file in files):
+            raise SystemExit("the cached lake has deletes: the floor reads data files alone")
+        started = time.perf_counter()
+        spark.read.parquet(*[file.data for file in files]).groupBy("user_id").agg(
+            f.collect_list("trait_id")
+        ).count()
+        return {"items": lines, "seconds": time.perf_counter() - started, "peak_mb": tree_peak_mb()}
+    sizes = materialise(workspace.people, segment_ids=[_PUBLISHED])
+    with reading(workspace.people) as session:
+        files = lake_files(session, "memberships")
+    ids = (
+        spark.read.parquet(*[file.data for file in files])
+        .where(f"segment_id = {_PUBLISHED}")
+        .select(f.concat(f.format_string("%019d", "user_id"), f.lit(" 900 ")).alias("line"))
+        .cache()
+    )
+    ids.count()  # in memory before the clock, as DuckDB's floor holds them
+    started = time.perf_counter()
+    ids.write.option("compression", "gzip").text(str(folder / "floor.sync"))
+    return {
+        "items": sizes[_PUBLISHED],
+        "seconds": time.perf_counter() - started,
+        "peak_mb": tree_peak_mb(),
+    }
+
+
 def _step(name: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
     step, _, engine = name.partition(":")
     spark = engine == "spark"
+    if step.endswith("-floor") and spark:
+        return _spark_floor(step.removesuffix("-floor"), data, lines, folder)
     if step == "ingest-floor":
         session = _floor_lake(folder)
         started = time.perf_counter()
@@ -333,6 +389,11 @@ _FLOORS = {
     "segments": "DuckDB groups the realisations by user",
     "publish": "DuckDB writes the IDs to gzip",
 }
+_SPARK_FLOORS = {
+    "ingest": "people ingest: Spark floor (read + write realisations)",
+    "segments": "people segments: Spark floor (group by user)",
+    "publish": "people publication: Spark floor (write the IDs to gzip)",
+}
 _UNITS = {"ingest": "lines", "segments": "users", "publish": "IDs"}
 
 
@@ -367,6 +428,10 @@ def main() -> None:
         ]
         if step == "ingest":  # what any SQL plan needs, beside the one-pass floor
             runs.append(("plan floor", "ingest-plan", (_PLAN_OPERATION, "duckdb", "none")))
+        if "spark" in engines:  # what any Spark plan pays, beside DuckDB's floor
+            runs.append(
+                ("Spark floor", f"{step}-floor:spark", (_SPARK_FLOORS[step], "spark", "none"))
+            )
         runs += [
             (
                 "audiencehub" if engine == "duckdb" else "on Spark",
@@ -406,6 +471,10 @@ def main() -> None:
             )
             ratio = ours["seconds"] / floor["seconds"]
             print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor ({run})")
+        embedded, least = results.get("audiencehub"), results.get("Spark floor")
+        if embedded is not None and least is not None:
+            ratio = least["seconds"] / embedded["seconds"]
+            print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x: Spark floor / audiencehub on DuckDB")
     print(
         "\nitems: lines (ingest), users (segments: 20 segments over them), IDs written (publish)."
     )
