@@ -265,23 +265,35 @@ class SparkBatch:
             self.spark.createDataFrame([], schema).createOrReplaceTempView(name)
             self._names.add(name)
             return
-        data = (
-            self.spark.read.schema(schema)
-            .parquet(*[spark_path(file.data) for file in files])
-            .select(
-                "*",
-                f.col("_metadata.file_name").alias("_lake_file"),
-                f.col("_metadata.row_index").alias("_lake_row"),
+        # Only the files with deletes are read with each row's file and place: those
+        # metadata columns cost every scan (a grouping of 10 M realisations by user took
+        # 16.7 s in a new session with them, 12.3 s to 13.5 s without).
+        whole = [spark_path(file.data) for file in files if not file.deletes]
+        cut = [file for file in files if file.deletes]
+        parts = [self.spark.read.schema(schema).parquet(*whole)] if whole else []
+        if cut:
+            data = (
+                self.spark.read.schema(schema)
+                .parquet(*[spark_path(file.data) for file in cut])
+                .select(
+                    "*",
+                    f.col("_metadata.file_name").alias("_lake_file"),
+                    f.col("_metadata.row_index").alias("_lake_row"),
+                )
             )
-        )
-        deletes = [spark_path(file.deletes) for file in files if file.deletes]
-        if deletes:
-            gone = self.spark.read.parquet(*deletes).select(
+            gone = self.spark.read.parquet(*[spark_path(str(file.deletes)) for file in cut]).select(
                 f.regexp_extract("file_path", r"[^/]+$", 0).alias("_lake_file"),
                 f.col("pos").alias("_lake_row"),
             )
-            data = data.join(gone, ["_lake_file", "_lake_row"], "left_anti")
-        data.drop("_lake_file", "_lake_row").createOrReplaceTempView(name)
+            parts.append(
+                data.join(gone, ["_lake_file", "_lake_row"], "left_anti").drop(
+                    "_lake_file", "_lake_row"
+                )
+            )
+        rows = parts[0]
+        for part in parts[1:]:
+            rows = rows.unionByName(part)
+        rows.createOrReplaceTempView(name)
         self._names.add(name)
 
     def write_files(self, query: str, folder: str) -> list[str]:
