@@ -87,10 +87,13 @@ class Evaluation:
     opted_out_of: tuple[int, ...] = (DEVICE_NAMESPACE,)
 
 
-def _graph(engine: Engine, session: BatchSession, tables: LakeTables, *, copied: bool) -> int:
+def _graph(
+    engine: Engine, session: BatchSession, tables: LakeTables, *, copied: bool, members: bool
+) -> int:
     """``graph_users(id, ns)``, ``graph_links`` and ``graph_opt_outs``, read in bulk: the
     users from the lake's copy when a writer has just brought it up to date (``copied``),
-    else from the graph itself; links and opt-outs from the graph, both at once. Returns
+    else from the graph itself, with their external IDs (``external_id``) when ``members``;
+    links and opt-outs from the graph, all at once. Returns
     how many links there are (counted as read: on Spark a count is a job of its own,
     1 s to 1.5 s at 10 M users)."""
     queries = {
@@ -103,14 +106,16 @@ def _graph(engine: Engine, session: BatchSession, tables: LakeTables, *, copied:
         "graph_opt_outs": select(opt_outs.c.user_id, opt_outs.c.data_source_id),
     }
     if not copied:
-        queries["graph_users"] = select(users.c.id, users.c.data_source_id.label("ns"))
+        columns = [users.c.id, users.c.data_source_id.label("ns")]
+        queries["graph_users"] = select(*columns, *([users.c.external_id] if members else []))
     with ThreadPoolExecutor(max_workers=len(queries)) as pool:  # each extract is a process
         found = pool.map(lambda q: extract(engine, q), queries.values())
         extracted = dict(zip(queries, found, strict=True))
     for name, table in extracted.items():
         session.keep(name, table)
     if copied:
-        session.create_view("graph_users", f"SELECT id, ns FROM {tables.graph_users}")
+        external = ", external_id" if members else ""
+        session.create_view("graph_users", f"SELECT id, ns{external} FROM {tables.graph_users}")
     return int(extracted["graph_links"].num_rows)
 
 
@@ -183,16 +188,25 @@ def evaluate(
     target: str = "evaluated",
     copied: bool = False,
     tables: LakeTables = IN_DUCKDB,
+    members: bool = False,
 ) -> None:
     """Fill ``target(segment_id, user_id)`` (a new table of the session, or a lake table in
     the caller's transaction) with the members of each evaluation now.
     ``copied``: the lake's copy of the graph's users is up to date (a writer's session);
-    ``tables``: where the session reads the lake's tables."""
-    links = _graph(engine, session, tables, copied=copied)
+    ``tables``: where the session reads the lake's tables; ``members``: ``target`` (a new
+    table) also gets each member's external ID (``member``), read in the join with the
+    graph that keeps the IDs of the evaluation's namespace: every evaluation must name one
+    (a publication's do). Spark's publications read them so, where a second join of the
+    members with the graph was a shuffle of both sides (see ``publication._compare``)."""
+    if members and any(item.namespace is None for item in evaluations):
+        raise ValueError("an evaluation's members are named only within a namespace")
+    links = _graph(engine, session, tables, copied=copied, members=members)
+    member = f", {session.dialect.null_text} AS member" if members else ""
     if not target.startswith("lake."):
         session.create_table(
             target,
-            "SELECT CAST(NULL AS INTEGER) AS segment_id, CAST(NULL AS BIGINT) AS user_id LIMIT 0",
+            "SELECT CAST(NULL AS INTEGER) AS segment_id, CAST(NULL AS BIGINT) AS user_id"
+            f"{member} LIMIT 0",
         )
     if not evaluations:
         return
@@ -216,12 +230,14 @@ def evaluate(
             parts = graph_parts
         _segments_of_masks(session, relation, items, bits, masks)
         on = " AND ".join(f"s.{mask} = b.{mask}" for mask in masks)
-        for base in _bases(session, relation, namespace, blocked, everyone, words, parts):
+        for base in _bases(
+            session, relation, namespace, blocked, everyone, words, parts, members=members
+        ):
             session.create_view("evaluation_base", base)
             session.insert(
                 target,
-                "SELECT s.segment_id, b.user_id FROM evaluation_base b "
-                f"JOIN segments_of_masks s ON {on}",
+                f"SELECT s.segment_id, b.user_id{', b.member' if members else ''} "
+                f"FROM evaluation_base b JOIN segments_of_masks s ON {on}",
             )
         session.drop("segments_of_masks")
 
@@ -273,11 +289,13 @@ def _bases(
     everyone: bool,
     words: int,
     parts: int,
+    *,
+    members: bool,
 ) -> Iterator[str]:
-    """The users and masks (``user_id, m0, m1, ...``) a group of evaluations reads from the
-    ``relation`` of held traits, opted-out users left out: one query, or one per part of
-    the users when the group joins the graph (a rule an ID without traits meets, or the
-    IDs of one namespace)."""
+    """The users and masks (``user_id, m0, m1, ...``, then ``member`` when ``members``) a
+    group of evaluations reads from the ``relation`` of held traits, opted-out users left
+    out: one query, or one per part of the users when the group joins the graph (a rule an
+    ID without traits meets, or the IDs of one namespace)."""
     sql = session.dialect
     masks = ", ".join(f"coalesce(h.m{w}, {sql.no_bits}) AS m{w}" for w in range(words))
     sources = ", ".join(map(str, blocked))
@@ -308,7 +326,8 @@ def _bases(
         where = [opted_out.format("u.id")]
         if namespace is not None:
             where.append(f"u.ns = {int(namespace)}")
-        yield f"SELECT u.id AS user_id, {masks} FROM {people} WHERE {' AND '.join(where)}"
+        member = ", u.external_id AS member" if members else ""
+        yield (f"SELECT u.id AS user_id, {masks}{member} FROM {people} WHERE {' AND '.join(where)}")
 
 
 def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:

@@ -179,18 +179,28 @@ def _compare(
     """``joined`` and ``left_rows`` (member, segment_id): what the destination gains and
     loses now; ``changes``: the rows of its next batch, all members when it is full.
     Returns the publication's counts and whether the destination had its full batch."""
-    evaluate(engine, run, evaluations, target="now_ids", copied=True, tables=tables)
-    parts = user_parts(run, tables.graph_users)
-    create_in_parts(  # the IDs named a part of the users at a time
-        run,
-        "now_rows",
-        (
-            "SELECT n.external_id AS member, e.segment_id "
-            f"FROM {part_of('now_ids', 'user_id', part, parts)} e "
-            f"JOIN {part_of(tables.graph_users, 'id', part, parts)} n ON n.id = e.user_id"
-            for part in range(parts)
-        ),
-    )
+    # On Spark each join of the users with the graph shuffles both sides: the members' IDs
+    # are read in the evaluation's own join with the graph. DuckDB builds that join's hash
+    # table on the graph's side, which the IDs' text would make many times larger: there a
+    # join of the members alone with the graph, a part of the users at a time, is faster
+    # (a full publication to 10 M users: on DuckDB 6.4 s and 7.0 s against 7.5 s and 8.2 s
+    # and 100 MB more; on Spark 32.6 s to 33.8 s against 36.3 s to 43.5 s).
+    named = run.dialect.spark
+    evaluate(engine, run, evaluations, target="now_ids", copied=True, tables=tables, members=named)
+    if named:
+        run.create_view("now_rows", "SELECT member, segment_id FROM now_ids")
+    else:
+        parts = user_parts(run, tables.graph_users)
+        create_in_parts(  # the IDs named a part of the users at a time
+            run,
+            "now_rows",
+            (
+                "SELECT n.external_id AS member, e.segment_id "
+                f"FROM {part_of('now_ids', 'user_id', part, parts)} e "
+                f"JOIN {part_of(tables.graph_users, 'id', part, parts)} n ON n.id = e.user_id"
+                for part in range(parts)
+            ),
+        )
     run.create_table(
         "before_rows",
         f"SELECT member, segment_id FROM {tables.published} "
