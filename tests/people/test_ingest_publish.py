@@ -227,6 +227,45 @@ def test_opted_out_ids_are_never_members(people):
     assert _members(people, 900, "T101", MergeRule.DEVICE) == set()
 
 
+@pytest.mark.parametrize(
+    ("rule", "merge"),
+    [
+        ("T101", MergeRule.ALL_CROSS_DEVICE),
+        ("NOT T101", MergeRule.DEVICE),  # IDs without traits meet it: every ID is read
+    ],
+)
+def test_an_evaluation_names_its_members_in_its_join_with_the_graph(people, rule, merge):
+    """With ``members``, each member row carries its external ID, read in the join that
+    keeps the namespace's IDs (Spark's publications): the IDs the graph gives them."""
+    import contextlib
+
+    from audiencehub.engines.session import DuckBatch
+    from audiencehub.people.lake import reading
+    from audiencehub.people.materialise import Evaluation, evaluate
+    from audiencehub.people.segment_rules import parse_rule
+
+    _scenario(people)
+    expected = segment_members(people.people, rule, merge, namespace=DEVICE_NAMESPACE)
+    assert expected  # the scenario gives each rule members
+    item = Evaluation(1, parse_rule(rule), str(merge), DEVICE_NAMESPACE)
+    with reading(people.people) as session, contextlib.closing(session.cursor()) as work:
+        evaluate(people.people, DuckBatch(work), [item], target="named", members=True)
+        rows = work.execute(
+            "SELECT n.external_id, e.member FROM named e JOIN "
+            "lake.graph_users n ON n.id = e.user_id"
+        ).fetchall()
+        with pytest.raises(ValueError, match="namespace"):
+            evaluate(
+                people.people,
+                DuckBatch(work),
+                [Evaluation(2, parse_rule(rule), str(merge))],
+                target="unnamed",
+                members=True,
+            )
+    assert {member for _, member in rows} == expected
+    assert all(graph == member for graph, member in rows)
+
+
 def test_a_rule_past_the_64th_trait_reads_every_mask(people):
     """The traits a rule names past the 64th are bits of a second mask: a user who holds
     none of them still meets a rule asking for their absence, whether or not any ID of

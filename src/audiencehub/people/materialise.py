@@ -93,9 +93,8 @@ def _graph(
     """``graph_users(id, ns)``, ``graph_links`` and ``graph_opt_outs``, read in bulk: the
     users from the lake's copy when a writer has just brought it up to date (``copied``),
     else from the graph itself, with their external IDs (``external_id``) when ``members``;
-    links and opt-outs from the graph, all at once. Returns
-    how many links there are (counted as read: on Spark a count is a job of its own,
-    1 s to 1.5 s at 10 M users)."""
+    links and opt-outs from the graph, all at once. Returns how many links there are,
+    counted as read: on Spark a count is a job of its own (1 s to 1.5 s at 10 M users)."""
     queries = {
         "graph_links": select(
             id_links.c.device_user_id,
@@ -327,7 +326,8 @@ def _bases(
         if namespace is not None:
             where.append(f"u.ns = {int(namespace)}")
         member = ", u.external_id AS member" if members else ""
-        yield (f"SELECT u.id AS user_id, {masks}{member} FROM {people} WHERE {' AND '.join(where)}")
+        where_all = " AND ".join(where)
+        yield f"SELECT u.id AS user_id, {masks}{member} FROM {people} WHERE {where_all}"
 
 
 def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:
