@@ -428,20 +428,18 @@ def main() -> None:
         ]
         if step == "ingest":  # what any SQL plan needs, beside the one-pass floor
             runs.append(("plan floor", "ingest-plan", (_PLAN_OPERATION, "duckdb", "none")))
-        # DuckDB's runs first: a Spark run's JVM outlives its Python process by about 2 s,
-        # and would share the cores with the start of the next run
-        for engine in sorted(engines, key=lambda engine: engine == "spark"):
-            if engine == "spark":  # what any Spark plan pays, beside DuckDB's floor
-                runs.append(
-                    ("Spark floor", f"{step}-floor:spark", (_SPARK_FLOORS[step], "spark", "none"))
-                )
+        if "spark" in engines:  # what any Spark plan pays, beside DuckDB's floor
             runs.append(
-                (
-                    "audiencehub" if engine == "duckdb" else "on Spark",
-                    f"{step}:{engine}",
-                    (_OPERATIONS[step], engine, "sqlite"),
-                )
+                ("Spark floor", f"{step}-floor:spark", (_SPARK_FLOORS[step], "spark", "none"))
             )
+        runs += [
+            (
+                "audiencehub" if engine == "duckdb" else "on Spark",
+                f"{step}:{engine}",
+                (_OPERATIONS[step], engine, "sqlite"),
+            )
+            for engine in engines
+        ]
         for run, name, _ in runs:
             try:
                 r = run_child(__file__, "--lines", str(args.lines), "--one", name, str(data))
