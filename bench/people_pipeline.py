@@ -74,6 +74,8 @@ _NAME = "ftp_dpm_7002_1764300000.sync.gz"
 _TRAITS = range(101, 121)  # onboarded traits of source 7002; T121 is a rule trait
 _PUBLISHED = 900  # the published segment: about half of the IDs
 _PUBLISHED_RULE = " OR ".join(f"T{t}" for t in range(101, 111))
+# Spark for every Spark run (the jobs and the Spark floors): local mode, a 2 GB driver
+_SPARK = SparkSettings("local[*]", {"spark.driver.memory": "2g"})
 
 
 def _visitor(index: int) -> str:
@@ -187,9 +189,8 @@ def _copy(cached: Path, folder: Path, *, spark: bool) -> Workspace:
     shutil.copytree(cached / "ws", folder / "ws")
     workspace = open_workspace(folder / "ws")
     if spark:
-        settings = SparkSettings("local[*]", {"spark.driver.memory": "2g"})
-        spark_session(settings)
-        bind_spark(workspace.people, settings)
+        spark_session(_SPARK)
+        bind_spark(workspace.people, _SPARK)
     with workspace.people.begin() as connection:
         connection.execute(update(destinations).values(drop_url=str(folder / "out")))
     return workspace
@@ -252,7 +253,7 @@ def _spark_floor(step: str, data: Path, lines: int, folder: Path) -> dict[str, f
     clock: what any Spark plan of the step pays on this machine, checks or not."""
     from pyspark.sql import functions as f
 
-    spark = spark_session(SparkSettings("local[*]", {"spark.driver.memory": "2g"}))
+    spark = spark_session(_SPARK)
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     if step == "ingest":
         started = time.perf_counter()
