@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 
 import duckdb
 import pytest
@@ -57,16 +58,29 @@ def test_every_type_lands_as_the_query_gives_it(pg_url):
     engine.dispose()
 
 
-def test_a_value_the_column_refuses_rolls_the_copy_back(pg_url):
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT range, 'fits' FROM range(100000) UNION ALL SELECT 100000, 'too long a name'",
+        # refused at once, with millions of rows still to make
+        "SELECT 0, 'too long a name' UNION ALL SELECT range + 1, 'fits' FROM range(3000000)",
+    ],
+    ids=["last row", "first row"],
+)
+def test_a_value_the_column_refuses_rolls_the_copy_back(pg_url, query):
     """PostgreSQL's own checks hold on the binary format: a name over the column's
-    length is refused with its error, and the transaction keeps none of the rows."""
+    length is refused with its error, and the transaction keeps none of the rows.
+
+    The rows are made by a thread of their own while earlier ones are sent: refused at
+    the first row, that thread stops too, and the DuckDB session goes on."""
     engine = create_engine(pg_url)
     db = duckdb.connect()
     with engine.begin() as connection:
         connection.execute(text(_TABLE))
-    query = "SELECT range, 'fits' FROM range(100000) UNION ALL SELECT 100000, 'too long a name'"
     with pytest.raises(Exception, match="too long"), engine.begin() as connection:
         copy_to_postgresql(connection, db, "landed", ["id", "name"], query)
+    assert not [t for t in threading.enumerate() if t.name == "copy-out-encoder"]
+    assert db.execute("SELECT 42").fetchone() == (42,)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM landed")).scalar_one() == 0
     engine.dispose()

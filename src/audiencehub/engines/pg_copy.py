@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ __all__ = ["copy_from_postgresql", "copy_to_postgresql", "in_background"]
 
 _BLOCK = 1 << 20
 _BATCH_ROWS = 65_536  # rows encoded and sent at a time: a few MB
+_BATCHES_AHEAD = 4  # encoded batches waiting to be sent, at most
 # PostgreSQL's types of the columns a COPY fills, and the DuckDB type whose Arrow form the
 # encoder writes as that type's binary form (a json value is sent as its text)
 _DUCKDB_KINDS = {
@@ -62,21 +64,66 @@ def copy_to_postgresql(
     kinds = _column_kinds(connection, table, columns)
     names = [f"c{place}" for place in range(len(columns))]
     casts = ", ".join(f"CAST({name} AS {kind})" for name, kind in zip(names, kinds, strict=True))
-    reader_cursor = db.cursor()
-    try:
-        reader = reader_cursor.execute(
-            f"SELECT {casts} FROM ({query}) AS q({', '.join(names)})"
-        ).to_arrow_reader(_BATCH_ROWS)
-        encoder = ArrowToPostgresBinaryEncoder(reader.schema)
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
-        with cursor.copy(statement) as copy:
-            copy.write(encoder.write_header())
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary)"
+    with (
+        _encoded(db, f"SELECT {casts} FROM ({query}) AS q({', '.join(names)})") as blocks,
+        cursor.copy(statement) as copy,
+    ):
+        for block in blocks:
+            copy.write(block)
+
+
+@contextmanager
+def _encoded(db: duckdb.DuckDBPyConnection, query: str) -> Iterator[Iterator[bytes]]:
+    """The rows of DuckDB's ``query`` in PostgreSQL's binary COPY format, a block at a
+    time, made by a thread of their own while the caller sends the previous ones.
+
+    Made and sent in turn, DuckDB and the encoder sat idle while PostgreSQL stored a
+    batch, and PostgreSQL while they made the next: a first load's million profiles took
+    2.3 s to 2.7 s to COPY, against 2.1 s to 2.3 s made ahead (1.5 s from the same rows
+    already in memory, PostgreSQL's own part).
+    """
+    blocks: queue.Queue[bytes | BaseException | None] = queue.Queue(_BATCHES_AHEAD)
+    stop = threading.Event()
+
+    def put(item: bytes | BaseException | None) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                blocks.put(item, timeout=0.1)
+                return True
+        return False
+
+    def make() -> None:
+        reader_cursor = db.cursor()
+        try:
+            reader = reader_cursor.execute(query).to_arrow_reader(_BATCH_ROWS)
+            encoder = ArrowToPostgresBinaryEncoder(reader.schema)
+            if not put(encoder.write_header()):
+                return
             for batch in reader:
-                copy.write(encoder.write_batch(batch))
-            copy.write(encoder.finish())
+                if not put(encoder.write_batch(batch)):
+                    return
+            put(encoder.finish())
+            put(None)
+        except BaseException as exc:
+            put(exc)
+        finally:
+            reader_cursor.close()
+
+    def taken() -> Iterator[bytes]:
+        while (item := blocks.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    maker = threading.Thread(target=make, name="copy-out-encoder")
+    maker.start()
+    try:
+        yield taken()
     finally:
-        reader_cursor.close()
+        stop.set()  # the COPY failed or ended: the maker stops at its next block
+        maker.join()
 
 
 def _column_kinds(connection: Connection, table: str, columns: Sequence[str]) -> list[str]:

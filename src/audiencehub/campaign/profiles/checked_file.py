@@ -92,22 +92,31 @@ class CheckedFile(ColumnarCheck):
             ),
         )
         claims = mapping.key is not UpsertKey.CRM_ID and at >= 0
-        contested = "crm IS NOT NULL AND min(key) OVER w <> max(key) OVER w"
-        repeats = "count(*) OVER (PARTITION BY key) > 1"
+        # Grouped, then joined back: most keys and CRM ids stand on one row, so the groups
+        # of several are few. As two windows over the file (two sorts of every row) this
+        # took 0.67 s a million rows.
+        repeats = "r.key IS NOT NULL"
         if claims and not self.settles_claims:
-            repeats = f"{repeats} OR {contested}"
-        loses = "crm IS NOT NULL AND arg_min(key, line) OVER w <> key"
+            repeats = f"{repeats} OR coalesce(c.contested, false)"
+        loses = "coalesce(c.first_key <> a.key, false)"
         self.db.execute(
             f"""
             CREATE TABLE accepted AS
-            SELECT line, key, crm, fast,
-                   {repeats} AS repeated,
-                   {loses if claims and self.settles_claims else "false"} AS loses
-            FROM (
+            WITH file_rows AS (
                 SELECT line, {key} AS key, {crm} AS crm, true AS fast FROM checked WHERE plain
                 UNION ALL SELECT line, key, crm, false FROM slow
+            ),
+            repeated AS (SELECT key FROM file_rows GROUP BY key HAVING count(*) > 1),
+            claimed AS (
+                SELECT crm, min(key) <> max(key) AS contested, arg_min(key, line) AS first_key
+                FROM file_rows WHERE crm IS NOT NULL GROUP BY crm HAVING count(*) > 1
             )
-            WINDOW w AS (PARTITION BY crm)
+            SELECT a.line, a.key, a.crm, a.fast,
+                   {repeats} AS repeated,
+                   {loses if claims and self.settles_claims else "false"} AS loses
+            FROM file_rows a
+            LEFT JOIN repeated r ON r.key = a.key
+            LEFT JOIN claimed c ON c.crm = a.crm
             """
         )
         self.db.unregister("slow")

@@ -57,10 +57,15 @@ def plain_line(delimiter: str) -> str:
     sep = f"\\x{{{ord(delimiter):x}}}"
     field = f'(?:"[^"{sep}]*"|[^"{sep}]*)'
     fields = sql_text(f"{field}(?:{sep}{field})*")
+    # An ASCII line (as many bytes as characters) can hold only the ASCII ones: looked for
+    # one by one, they cost a third of the regular expression (0.15 s a million lines
+    # against 0.44 s).
+    ascii_space = " OR ".join(f"contains(text, chr({ord(c)}))" for c in other if c.isascii())
     return (
         f"""(NOT contains(text, '"') OR (text <> '""' AND regexp_full_match(text, {fields})))"""
         f" AND NOT contains(text, chr(0))"
-        f" AND NOT regexp_matches(text, {sql_text(_regex_class(other))})"
+        f" AND CASE WHEN strlen(text) = length(text) THEN NOT ({ascii_space})"
+        f" ELSE NOT regexp_matches(text, {sql_text(_regex_class(other))}) END"
     )
 
 
