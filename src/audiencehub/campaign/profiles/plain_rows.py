@@ -75,7 +75,13 @@ def _field(index: int) -> str:
     raw = f"f[{index + 1}]"
     inside = f"substr({raw}, 2, length({raw}) - 2)"
     unquoted = f"CASE WHEN starts_with({raw}, '\"') THEN {inside} ELSE {raw} END"
-    return f"nullif(trim({unquoted}), '')"
+    # trimmed only when there is a space to take: most fields have none, and trim() copies
+    # every one (0.65 s the ten fields of a million rows, against 0.36 s)
+    stripped = (
+        f"CASE WHEN starts_with({unquoted}, ' ') OR ends_with({unquoted}, ' ') "
+        f"THEN trim({unquoted}) ELSE {unquoted} END"
+    )
+    return f"nullif({stripped}, '')"
 
 
 def attribute_column(name: str) -> str:
@@ -107,9 +113,7 @@ def column_checks(
                 f" AND strlen(split_part(email, '@', 1)) <= {LOCAL_MAX}"
                 " AND NOT contains(split_part(email, '@', 2), '--')"
                 " AND NOT "
-                + sql_in(
-                    "lower(regexp_extract(email, '[^.]*$'))", map(sql_text, sorted(SPECIAL_USE))
-                )
+                + sql_in("lower(split_part(email, '.', -1))", map(sql_text, sorted(SPECIAL_USE)))
                 + "))"
             )
         elif field is ProfileField.COUNTRY:
