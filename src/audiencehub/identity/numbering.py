@@ -31,8 +31,6 @@ from audiencehub.engines.session import sql_in, sql_text
 
 __all__ = [
     "country_code_sql",
-    "international_e164_sql",
-    "national_e164_sql",
     "plain_e164",
     "read_plain_numbers",
 ]
@@ -249,19 +247,21 @@ def country_code_sql(digits: str) -> str:
     return f"CASE WHEN starts_with({digits}, '0') THEN NULL {tests} END"
 
 
-def international_e164_sql(country_code: int, digits: str) -> str:
-    """SQL for :func:`plain_e164` of ``+`` then ``digits`` (which start with
-    ``country_code``): the E.164 form, or NULL."""
+def _international_nsn(country_code: int, digits: str) -> str:
+    """SQL for the national significant number :func:`plain_e164` reads from ``+`` then
+    ``digits`` (which start with ``country_code``), to finish with :func:`_finished`:
+    NULL when its country has no plan, or a step is left to the library."""
     plan = _country_plan(country_code)
     if plan is None:
         return "NULL"
-    rest = f"substr({digits}, {len(str(country_code)) + 1})"
-    return _finished(country_code, _stripped(plan, rest))
+    return _stripped(plan, f"substr({digits}, {len(str(country_code)) + 1})")
 
 
-def national_e164_sql(region: str, digits: str) -> str:
-    """SQL for :func:`plain_e164` of national ``digits`` read in ``region`` (upper case):
-    the E.164 form, or NULL."""
+def _national_nsn(region: str, digits: str) -> str:
+    """SQL for the national significant number :func:`plain_e164` reads from national
+    ``digits`` in ``region`` (upper case), to finish with :func:`_finished` under the
+    region's country code: NULL as above, or when the number is
+    dialled abroad or starts with that code."""
     plan = _plan(region)
     if plan is None or plan.international_prefix is None:
         return "NULL"
@@ -269,7 +269,7 @@ def national_e164_sql(region: str, digits: str) -> str:
     return (
         f"CASE WHEN regexp_matches({digits}, {dialled}) "
         f"OR starts_with({digits}, '{plan.country_code}') THEN NULL "
-        f"ELSE {_finished(plan.country_code, _stripped(plan, digits))} END"
+        f"ELSE {_stripped(plan, digits)} END"
     )
 
 
@@ -287,14 +287,13 @@ def read_plain_numbers(db: duckdb.DuckDBPyConnection, source: str, table: str) -
         CREATE TABLE {table} AS
         SELECT text, region, digits, intl,
                CASE WHEN intl THEN {country_code_sql("digits")} END AS code,
-               ok AND (region IS NULL OR {supported})
+               plain AND length(digits) BETWEEN {_DIGITS.start} AND {_DIGITS.stop - 1}
+               AND (region IS NULL OR {supported})
                AND (intl OR region IS NOT NULL) AS ok
         FROM (
             SELECT text, region, regexp_replace(text, '[^0-9]', '', 'g') AS digits,
                    starts_with(text, '+') AS intl,
-                   regexp_full_match(text, {sql_text(_PLAIN.pattern)})
-                   AND length(regexp_replace(text, '[^0-9]', '', 'g'))
-                       BETWEEN {_DIGITS.start} AND {_DIGITS.stop - 1} AS ok
+                   regexp_full_match(text, {sql_text(_PLAIN.pattern)}) AS plain
             FROM ({source})
         )
         """
@@ -311,19 +310,36 @@ def read_plain_numbers(db: duckdb.DuckDBPyConnection, source: str, table: str) -
             f"SELECT DISTINCT code FROM {table} WHERE ok AND intl AND code IS NOT NULL ORDER BY 1"
         ).fetchall()
     ]
-    national = " ".join(
-        f"WHEN {sql_text(r)} THEN {national_e164_sql(r, 'digits')}" for r in regions
+    national = _case("region", {r: _national_nsn(r, "digits") for r in regions})
+    international = _case("code", {c: _international_nsn(int(c), "digits") for c in codes})
+    # Finished over the column ``nsn``: given the whole reading in place of ``nsn``,
+    # DuckDB ran it again at each of its places (French national numbers: 0.29 s for
+    # 117,000 against 0.06 s read first, then finished).
+    national_end = _case(
+        "region",
+        {r: _finished(plan.country_code, "nsn") for r in regions if (plan := _plan(r))},
     )
-    international = " ".join(
-        f"WHEN {sql_text(c)} THEN {international_e164_sql(int(c), 'digits')}" for c in codes
-    )
+    international_end = _case("code", {c: _finished(int(c), "nsn") for c in codes})
     db.execute(
         f"""
         CREATE OR REPLACE TABLE {table} AS
         SELECT text, region,
-               CASE WHEN NOT ok THEN NULL
-                    WHEN intl THEN {f"CASE code {international} END" if codes else "NULL"}
-                    ELSE {f"CASE region {national} END" if regions else "NULL"} END AS e164
-        FROM {table}
+               CASE WHEN nsn IS NULL THEN NULL
+                    WHEN intl THEN {international_end} ELSE {national_end} END AS e164
+        FROM (
+            SELECT text, region, intl, code,
+                   CASE WHEN NOT ok THEN NULL
+                        WHEN intl THEN {international} ELSE {national} END AS nsn
+            FROM {table}
+        )
         """
+    )
+
+
+def _case(column: str, branches: dict[str, str]) -> str:
+    """SQL: the expression of the branch named by ``column``'s value; NULL for no branch."""
+    if not branches:
+        return "NULL"
+    return (
+        f"CASE {column} {' '.join(f'WHEN {sql_text(k)} THEN {v}' for k, v in branches.items())} END"
     )
