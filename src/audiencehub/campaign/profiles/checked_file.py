@@ -151,10 +151,12 @@ class CheckedFile(ColumnarCheck):
         # Each new profile's place among them, by the line its key first stands on: its id
         # is the first one drawn plus that place, as the row import numbers them.
         # A key on one row only first stands on that row; ``copied`` marks the rows COPY'd.
+        # The table is stored in that order, so a row's place is its rowid (the session
+        # keeps insertion order): numbered by a window, 0.27 s a million rows, against 0.10 s.
         self.db.execute(
             """
             CREATE TABLE places AS
-            SELECT key, first, copied, row_number() OVER (ORDER BY first) - 1 AS place
+            SELECT key, first, copied
             FROM (
                 SELECT key, line AS first, fast AS copied FROM accepted
                 WHERE NOT repeated AND NOT loses
@@ -162,14 +164,15 @@ class CheckedFile(ColumnarCheck):
                 SELECT key, min(line), false FROM accepted WHERE repeated AND NOT loses
                 GROUP BY key
             )
+            ORDER BY first
             """
         )
         [(self.created,)] = self.db.execute("SELECT count(*) FROM places").fetchall()
         self.places = dict(
-            self.db.execute("SELECT key, place FROM places WHERE NOT copied").fetchall()
+            self.db.execute("SELECT key, rowid FROM places WHERE NOT copied").fetchall()
         )
         self.db.execute(
-            "CREATE TABLE copied AS SELECT first AS line, place AS ordinal FROM places WHERE copied"
+            "CREATE TABLE copied AS SELECT first AS line, rowid AS ordinal FROM places WHERE copied"
         )
         [(self.fast,)] = self.db.execute("SELECT count(*) FROM copied").fetchall()
         return True
