@@ -8,7 +8,7 @@ import sys
 import duckdb
 import pytest
 
-from audiencehub.campaign.profiles.plain_rows import plain_line
+from audiencehub.campaign.profiles.plain_rows import LAST_SPACE, plain_line
 
 _OTHER_SPACE = [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c != " "]
 
@@ -37,3 +37,9 @@ def test_a_delimiter_that_is_white_space_keeps_its_lines_plain():
     """A tab-delimited line is plain; a tab in a comma-delimited one is not."""
     assert _simple(["a\tb\tc", "é\tb"], "\t") == [True, True]
     assert _simple(["a\tb,c", "é\tb,c"], ",") == [False, False]
+
+
+def test_no_white_space_lies_beyond_the_last_one_looked_for():
+    """The white spaces are looked for up to LAST_SPACE: Python's Unicode tables hold none
+    after it, and it is one."""
+    assert _OTHER_SPACE[-1] == LAST_SPACE

@@ -9,7 +9,6 @@ two to the same outcome.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from functools import cache
 
@@ -31,12 +30,18 @@ __all__ = [
 _ISO_DATE = r"(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-[0-9]{2}-[0-9]{2}"
 
 
+# The last character ``str.isspace()`` is true for (IDEOGRAPHIC SPACE): looking no further
+# spares each import a pass over every code point, 0.3 s (a test holds it to Python's own
+# Unicode tables).
+LAST_SPACE = "\u3000"
+
+
 @cache
 def _other_space() -> str:
     """Every character Python's ``str.strip()`` removes, but the space: a line holding
     one goes to the validator, so that DuckDB's trim (spaces only) strips what Python
     strips."""
-    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace() and c != " ")
+    return "".join(c for c in map(chr, range(ord(LAST_SPACE) + 1)) if c.isspace() and c != " ")
 
 
 @cache
