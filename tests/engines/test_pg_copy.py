@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from sqlalchemy import create_engine, text
 
-from audiencehub.engines.pg_copy import copy_to_postgresql
+from audiencehub.engines.pg_copy import copy_to_postgresql, one_core_left
 
 pytestmark = pytest.mark.postgres
 
@@ -113,3 +113,17 @@ def test_a_failing_query_leaves_the_duckdb_session_usable(pg_url):
         )
     assert db.execute("SELECT count(*) FROM numbers").fetchone() == (10,)
     engine.dispose()
+
+
+@pytest.mark.parametrize(("cores", "inside"), [(2, 1), (1, 1), (4, 3)])
+def test_duckdb_leaves_a_core_to_postgresql_while_it_stores_the_rows(cores, inside):
+    """While PostgreSQL's backend takes in the rows, DuckDB keeps to all cores but one (one
+    at least), then has them all again, even when the block fails."""
+    db = duckdb.connect(config={"threads": cores})
+    threads = "SELECT current_setting('threads')"
+    with one_core_left(db, cores):
+        assert db.execute(threads).fetchone() == (inside,)
+    assert db.execute(threads).fetchone() == (cores,)
+    with pytest.raises(RuntimeError), one_core_left(db, cores):
+        raise RuntimeError("the COPY failed")
+    assert db.execute(threads).fetchone() == (cores,)

@@ -28,7 +28,7 @@ from audiencehub.campaign.profiles.store import ChunkOutcome, keys_changed
 from audiencehub.campaign.schema import profile_keys, profiles
 from audiencehub.db.bulk import load_time_default, reserved_id_range
 from audiencehub.db.index_builds import indexes_built_after, lock_exclusively, may_rebuild
-from audiencehub.engines.pg_copy import copy_to_postgresql, in_background
+from audiencehub.engines.pg_copy import copy_to_postgresql, in_background, one_core_left
 
 __all__ = ["FirstLoad", "first_load_applies", "load_first", "profiles_empty"]
 
@@ -65,7 +65,10 @@ class FirstLoad(CheckedFile):
         numbered = f"{ids.start} + ordinal"
         keys = self.key_rows(numbered, "copied")
         columns, rows = self.profile_rows(numbered, "copied")
-        with indexes_built_after(connection, (profiles.name, profile_keys.name)):
+        with (
+            indexes_built_after(connection, (profiles.name, profile_keys.name)),
+            one_core_left(self.db, self.cores),  # PostgreSQL's backend takes in the rows
+        ):
             # DuckDB sorts the keys while PostgreSQL takes in the profiles
             with (
                 in_background(self.db, f"CREATE TABLE key_rows AS {keys}" if keys else None),
