@@ -28,7 +28,11 @@ Generates N demo profiles (1,000,000 by default), then for each backend
 
 Prints rows/s and peak memory (the importing process, and the largest worker).
 
-    python bench/profile_import.py [--rows N] [--backends sqlite,postgresql]
+    python bench/profile_import.py [--rows N] [--backends sqlite,postgresql] [--repeat K]
+
+With ``--repeat K`` every mode runs K times, the modes in turn, and the table gives
+each one's median run: the machine's speed moves by a third within the hour, and a
+ratio of two runs minutes apart says as much about it as about the import.
 """
 
 from __future__ import annotations
@@ -301,10 +305,23 @@ def _one(backend: str, mode: str, data: Path) -> dict[str, float]:
     }
 
 
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run of median time among ``runs`` (the lower middle one of an even count), whole:
+    its rows and peak memory with it."""
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every mode this many times, in turn, and keep each one's median",
+    )
     parser.add_argument(
         "--one", nargs=3, metavar=("BACKEND", "MODE", "FILE"), help=argparse.SUPPRESS
     )
@@ -319,21 +336,32 @@ def main() -> None:
         f"{'peak MB':>8} {'worker MB':>9}"
     )
     for backend in args.backends.split(","):
-        results = {}
         modes = ["baseline", "validation", "audiencehub", "re-import"]
         if backend == "postgresql":
             modes.insert(1, "write floor")
             modes.insert(2, "store floor")
             modes.insert(5, "row import")
             modes.append("re-import row by row")
+        runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+        for _ in range(args.repeat):  # in turn: the machine's speed drifts within minutes
+            for mode in modes:
+                runs[mode].append(run_child(__file__, "--one", backend, mode, str(data)))
+        results = {mode: _median_run(runs[mode]) for mode in modes}
         for mode in modes:
-            result = results[mode] = run_child(__file__, "--one", backend, mode, str(data))
+            result = results[mode]
             ratio = result["seconds"] / results["baseline"]["seconds"]
             print(
                 f"{backend:<11} {mode:<20} {result['rows'] / result['seconds']:>10,.0f} "
                 f"{result['seconds']:>8.2f} {ratio:>5.2f}x "
                 f"{result['self_mb']:>8.0f} {result['worker_mb']:>9.0f}"
             )
+        if args.repeat > 1:
+            for mode in modes[1:]:
+                each = ", ".join(
+                    f"{run['seconds'] / base['seconds']:.2f}x"
+                    for run, base in zip(runs[mode], runs["baseline"], strict=True)
+                )
+                print(f"{'':<11} {mode:<20} each run over its round's baseline: {each}")
         loader = "COPY" if backend == "postgresql" else "executemany"
         columnar = backend == "postgresql"  # a first load, a merge by sets: DuckDB
         for mode, operation in (

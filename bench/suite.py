@@ -57,7 +57,7 @@ SCALES: dict[str, list[tuple[str, list[str]]]] = {
         ("clicks_and_mail.py", ["--seconds", "3", "--emails", "300"]),
     ],
     "full": [
-        ("profile_import.py", ["--rows", "1000000"]),
+        ("profile_import.py", ["--rows", "1000000", "--repeat", "3"]),
         ("profile_merge.py", ["--rows", "1000000"]),
         ("profile_edit.py", ["--rows", "1000000", "--ops", "200"]),
         ("workflow_run.py", ["--profiles", "1000000"]),
