@@ -9,12 +9,13 @@ corrupt stream always surfaces as one of :data:`CORRUPT`.
 from __future__ import annotations
 
 import gzip
+import shutil
 from pathlib import Path
 from typing import IO, cast
 
 from isal import igzip, isal_zlib
 
-__all__ = ["CORRUPT", "gzip_intact", "gzip_reader", "gzip_writer"]
+__all__ = ["CORRUPT", "gzip_inflated", "gzip_reader", "gzip_writer"]
 
 #: what reading a corrupt or truncated gzip stream raises: not gzip or a bad CRC,
 #: cut short, an invalid deflate block (isal's stubs declare its error as an
@@ -40,15 +41,18 @@ def gzip_writer(sink: IO[bytes]) -> IO[bytes]:
     )
 
 
-def gzip_intact(path: Path) -> bool:
-    """Whether every gzip member of ``path`` inflates to its recorded length and CRC
-    (ISA-L reads about a gigabyte a second). For readers, such as DuckDB's, that take a
-    cut-short stream without a word."""
-    with path.open("rb") as raw:
-        inflated = gzip_reader(raw)
-        try:
-            while inflated.read(1 << 20):
-                pass
-        except CORRUPT:
-            return False
+def gzip_inflated(path: Path, target: Path) -> bool:
+    """Inflate every gzip member of ``path`` into the file ``target``; False, with
+    ``target`` removed, when a member does not inflate to its recorded length and CRC.
+
+    For readers that take a cut-short stream without a word, such as DuckDB's. ISA-L
+    inflates about a gigabyte a second, and DuckDB then reads the plain file on every
+    core: a million profile lines read in 0.31 s to 0.35 s, against 0.51 s to 0.55 s
+    for checking the stream here and letting DuckDB inflate it again on one core."""
+    try:
+        with path.open("rb") as raw, target.open("wb") as sink:
+            shutil.copyfileobj(gzip_reader(raw), sink, 1 << 20)
+    except CORRUPT:
+        target.unlink(missing_ok=True)
+        return False
     return True

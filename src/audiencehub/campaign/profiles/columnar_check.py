@@ -43,7 +43,7 @@ from audiencehub.campaign.profiles.plain_rows import (
 from audiencehub.campaign.profiles.rows import ProfileChange, RejectedRow, RowValidator
 from audiencehub.engines.session import copy_table, sql_text
 from audiencehub.errors import InvalidInput
-from audiencehub.formats.compression import gzip_intact
+from audiencehub.formats.compression import gzip_inflated
 from audiencehub.identity.normalize import OWN_EMAIL_RULES, normalize_e164, normalize_email, to_e164
 from audiencehub.identity.numbering import read_plain_numbers
 from audiencehub.identity.schemes import HashScheme, IdKind
@@ -127,12 +127,18 @@ class ColumnarCheck:
     def check(self) -> bool:
         """Read and check the file, every line judged; False when it must go through the
         row import instead."""
-        if self.gzipped and not gzip_intact(self.path):
-            return False  # DuckDB reads a cut-short stream without a word: the row import says
+        source = self.path
+        if self.gzipped:
+            source = self.scratch / "inflated.txt"
+            if not gzip_inflated(self.path, source):
+                return False  # DuckDB reads a cut-short stream without a word: the row import says
         try:
-            self._read_lines()
+            self._read_lines(source)
         except duckdb.Error:
             return False  # not UTF-8, unreadable: the row import names the problem
+        finally:
+            if source != self.path:
+                source.unlink(missing_ok=True)
         [(count,)] = self.db.execute("SELECT count(*) FROM body WHERE NOT simple").fetchall()
         if count > _SLOW_MOST:
             return False  # mostly rows only the validator can judge: the row import is for them
@@ -165,21 +171,20 @@ class ColumnarCheck:
                     self.changes.append(result)
         return True
 
-    def _read_lines(self) -> None:
-        """Each non-empty line after the header, numbered, and whether it is plain.
+    def _read_lines(self, source: Path) -> None:
+        """Each non-empty line after the header of the plain file ``source``, numbered,
+        and whether it is plain.
 
         The lines are stored as read first, and numbered by their place in that table:
         numbering them as they are read (``row_number() OVER ()``) would leave the
         marking of plain lines to one thread (1.2 s a million lines against 0.7 s)."""
-        compression = "gzip" if self.gzipped else "none"
         self.db.execute(
             f"""
             CREATE TEMP TABLE lines AS
             SELECT text
-            FROM read_csv({sql_text(str(self.path))}, columns = {{'text': 'VARCHAR'}},
+            FROM read_csv({sql_text(str(source))}, columns = {{'text': 'VARCHAR'}},
                           header = false, delim = chr(0), quote = '', escape = '',
-                          auto_detect = false, strict_mode = false,
-                          compression = '{compression}')
+                          auto_detect = false, strict_mode = false, compression = 'none')
             """
         )
         self.db.execute(  # the table keeps the order it was read in: rowid 0 is line 1
