@@ -83,10 +83,22 @@ class BatchSession(Protocol):
         :meth:`numbered_lines` kept for it."""
         ...
 
-    def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
+    def numbered_lines(
+        self,
+        name: str,
+        files: Sequence[tuple[Path, bool]],
+        per_file: int,
+        stages: Sequence[str] = (),
+    ) -> None:
         """Name the lines of ``files`` (``(path, gzip)``, UTF-8, split at LF only) as
         ``name(k, line)``: ``k`` is the file's index times ``per_file`` plus the line's
-        number in it (from 1); an empty line is NULL."""
+        number in it (from 1); an empty line is NULL.
+
+        ``stages`` are SQL column lists applied to every line in turn, each over the
+        columns of the one before (the first over ``line``); ``name`` then has ``k`` and
+        the last stage's columns. The engine keeps what they make, not the line: a
+        batch's lines are read once and not held twice. A stage must neither filter
+        nor aggregate (one row out per line in)."""
         ...
 
     def as_duckdb(self, name: str) -> str:
@@ -178,12 +190,18 @@ class DuckBatch:
         except duckdb.CatalogException:  # a view (a bind error: a transaction goes on)
             self._execute(f"DROP VIEW temp.main.{name}")
 
-    def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
-        """Name the lines of ``files`` as ``name(k, line)`` (DuckDB's parallel CSV reader, one
-        column; rows keep the files' order, so a row's id numbers its line). The view
-        reads the lines kept in the table ``{name}_raw``; :meth:`drop` removes both."""
+    def numbered_lines(
+        self,
+        name: str,
+        files: Sequence[tuple[Path, bool]],
+        per_file: int,
+        stages: Sequence[str] = (),
+    ) -> None:
+        """Name the lines of ``files`` as ``name(k, line)``, or what ``stages`` make of them
+        (DuckDB's parallel CSV reader, one column; rows keep the files' order, so a row's
+        id numbers its line). The view reads the rows kept in the table ``{name}_raw``;
+        :meth:`drop` removes both."""
         raw = f"{name}_raw"
-        self._execute(f"CREATE OR REPLACE TEMP TABLE {raw} (f INTEGER, line VARCHAR)")
         starts = []
         # A session that may reorder rows (open_session's) stores a file's blocks as its
         # threads finish them: the row ids would not be the line numbers.
@@ -193,20 +211,28 @@ class DuckBatch:
             self._execute("SET preserve_insertion_order = true")
         try:
             for number, (path, compressed) in enumerate(files):
-                [(count,)] = self._execute(f"SELECT count(*) FROM {raw}").fetchall()
-                starts.append(int(count))
-                self._execute(
-                    f"INSERT INTO {raw} SELECT {number}, line FROM read_csv({sql_text(str(path))}, "
+                query = (
+                    f"SELECT {number} AS f, line FROM read_csv({sql_text(str(path))}, "
                     "columns = {'line': 'VARCHAR'}, delim = '\x01', quote = '', escape = '', "
                     "header = false, auto_detect = false, new_line = '\\n', "
                     f"compression = '{'gzip' if compressed else 'none'}')"
                 )
+                for stage in stages:
+                    query = f"SELECT f, {stage} FROM ({query}) s"
+                if number == 0:
+                    starts.append(0)
+                    self._execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {query}")
+                else:
+                    [(count,)] = self._execute(f"SELECT count(*) FROM {raw}").fetchall()
+                    starts.append(int(count))
+                    self._execute(f"INSERT INTO {raw} {query}")
         finally:
             if not ordered:
                 self._execute("SET preserve_insertion_order = false")
         start = "CASE f " + " ".join(f"WHEN {i} THEN {s}" for i, s in enumerate(starts)) + " END"
         self.create_view(
-            name, f"SELECT f * {int(per_file)} + rowid - ({start}) + 1 AS k, line FROM {raw}"
+            name,
+            f"SELECT f * {int(per_file)} + rowid - ({start}) + 1 AS k, * EXCLUDE (f) FROM {raw}",
         )
 
     def as_duckdb(self, name: str) -> str:

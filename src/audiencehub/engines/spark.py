@@ -188,15 +188,22 @@ class SparkBatch:
     def drop(self, name: str) -> None:
         """Drop the table or view ``name`` (an unknown name is ignored), and the lines
         :meth:`numbered_lines` kept for it."""
-        self.unregister(name)
-        self.unregister(f"{name}_raw")
+        for kept in (name, f"{name}_raw", f"{name}_lines"):
+            self.unregister(kept)
 
     def as_duckdb(self, name: str) -> str:
         """SQL for DuckDB reading the table ``name`` where this batch kept it (Parquet)."""
         return f"read_parquet({sql_text(str(self.path(name) / '*.parquet'))})"
 
-    def numbered_lines(self, name: str, files: Sequence[tuple[Path, bool]], per_file: int) -> None:
-        """Name the lines of ``files`` as ``name(k, line)``, numbered without a pass through
+    def numbered_lines(
+        self,
+        name: str,
+        files: Sequence[tuple[Path, bool]],
+        per_file: int,
+        stages: Sequence[str] = (),
+    ) -> None:
+        """Name the lines of ``files`` as ``name(k, line)`` (or what ``stages`` make of
+        them, applied to the numbered lines), numbered without a pass through
         Python: Spark reads each file in blocks, a task reads a block's lines in order
         (``monotonically_increasing_id`` counts them), and a line's number is the lines
         of the blocks before it plus its place in its own block."""
@@ -236,8 +243,17 @@ class SparkBatch:
             ).alias("k"),
             f.when(f.col("line") != "", f.col("line")).alias("line"),
         )
-        numbered.createOrReplaceTempView(name)
-        self._names.update((name, f"{name}_raw"))
+        if not stages:
+            numbered.createOrReplaceTempView(name)
+            self._names.update((name, f"{name}_raw"))
+            return
+        lines = f"{name}_lines"
+        numbered.createOrReplaceTempView(lines)
+        query = f"SELECT k, line FROM {lines}"
+        for stage in stages:
+            query = f"SELECT k, {stage} FROM ({query}) s"
+        self.create_table(name, query)  # written once: a view would read the lines again
+        self._names.update((f"{name}_raw", lines))
 
     def keep(self, name: str, table: pa.Table) -> None:
         """Keep an Arrow table as the table ``name`` (one Parquet file)."""

@@ -104,9 +104,10 @@ def resolve_users(
         if not target.device and target.namespace in GLOBAL_DATA_SOURCES
         else ""
     )
-    session.create_table(
-        "resolved",
-        "SELECT l.k, l.user_id, u.uid FROM in_lines l "
+    session.create_table(  # the ID's text only where no user has it: the rest is a copy
+        "resolved",  # of every line's ID, which at ten million lines would spill
+        "SELECT l.k, CASE WHEN u.uid IS NULL THEN l.user_id END AS user_id, u.uid "
+        "FROM in_lines l "
         f"LEFT JOIN known u ON u.external_id = l.user_id WHERE l.error IS NULL {invalid}",
     )
     resolved = "resolved"
@@ -189,7 +190,8 @@ def count_receipt(
     receipt: Receipt,
     files: list[str],
 ) -> None:
-    """Fill the receipt's counters and first reasons from the matched lines."""
+    """Fill the receipt's counters and first reasons from the matched lines (the lines
+    received are counted already: ``in_lines`` may be gone)."""
     sync = "false" if target.overwrite else "true"
     session.create_table(
         "line_counts",
@@ -257,8 +259,6 @@ def count_receipt(
             "WHERE counter IN ('format_errors', 'invalid_ids', 'no_matching_id') GROUP BY counter"
         )
     )
-    [(received,)] = session.rows("SELECT count(*) FROM in_lines")
-    receipt.records_received = int(received)
     receipt.format_errors = int(counters.get("format_errors", 0))
     receipt.invalid_ids = int(counters.get("invalid_ids", 0))
     receipt.no_matching_id = int(counters.get("no_matching_id", 0))

@@ -132,54 +132,57 @@ def _create_tables(session: BatchSession) -> None:
         session.create_table(name, f"SELECT {columns} LIMIT 0")
 
 
-def _split_lines(session: BatchSession) -> None:
-    """``lines_split(k, uid, traits, error, odd)``: each non-blank line of ``lines_read``
-    with its own checks, or, for a line only the reference parser reads
+def _split_lines(session: BatchSession, files: Sequence[tuple[Path, bool]]) -> None:
+    """``lines_split(k, uid, traits, error, odd)``: each non-blank line of ``files`` with its
+    own checks and its traits (for a good line), or, for a line only the reference parser reads
     (:func:`_python_only`) or that holds a CR, the line itself as ``odd`` (and nothing
-    else). One pass over the lines: the few odd ones are counted and read from here."""
+    else); and ``parts(k, part, pos)``, the items of the good lines. The lines are read,
+    checked and split in one pass, and only what that makes of them is kept: the lines
+    themselves would be a second copy of the batch (at ten million lines, spilled)."""
     sql = session.dialect
     control = sql.finds("uid", sql.text(_CONTROL))
     blank = sql.full_match("line", sql.text(_BLANK))
     quotes = f"{sql.byte_length('traits')} - {sql.byte_length(_UNQUOTED)}"
-    session.create_table(
-        "lines_split",
-        f"""
-        SELECT k, CASE WHEN NOT odd THEN uid END AS uid,
-               CASE WHEN NOT odd THEN traits END AS traits,
-               CASE WHEN odd THEN NULL
-                 WHEN {sql.byte_length("line")} > {MAX_LINE_BYTES}
-                   THEN 'the line is over {MAX_LINE_BYTES:,} bytes'
-                 WHEN tab = 0 THEN 'no TAB between the user ID and the traits'
-                 WHEN tab = 1 THEN 'the user ID is empty'
-                 WHEN tab - 1 > {MAX_USER_ID}
-                   THEN 'the user ID is ' || {sql.thousands("tab - 1")}
-                        || ' characters; at most {MAX_USER_ID}'
-                 WHEN {control}
-                   THEN 'the user ID holds control characters (NUL, tab, line feed, ...)'
-                 WHEN contains(uid, ':') OR (contains(uid, '%') AND contains(lower(uid), '%3a'))
-                   THEN 'the user ID contains '':'' or ''%3A'''
-                 WHEN contains(traits, '"') AND ({quotes}) % 2 = 1
-                   THEN 'a quoted key or value is not closed'
-               END AS error,
-               CASE WHEN odd THEN line END AS odd
-        FROM (
-            SELECT k, line, tab, odd,
-                   CASE WHEN tab > 1 THEN substring(line, 1, tab - 1) END AS uid,
-                   substring(line, tab + 1) AS traits
-            FROM (
-                SELECT k, line, instr(line, chr(9)) AS tab,
-                       {_python_only(session)} OR contains(line, chr(13)) AS odd
-                FROM lines_read
-                WHERE line IS NOT NULL AND NOT (left(line, 1) IN ({_BLANK_STARTS}) AND {blank})
-            ) t
-        ) s
-        """,
-    )
     items = (
         f"CASE WHEN contains(traits, '\"') THEN {sql.matches_of('traits', sql.text(_ITEM))} "
         f"ELSE {sql.split('traits', ',')} END"
     )
-    good = f"SELECT k, {items} AS p FROM lines_split WHERE error IS NULL AND odd IS NULL"
+    stages = [
+        f"""line, instr(line, chr(9)) AS tab,
+            line IS NULL OR (left(line, 1) IN ({_BLANK_STARTS}) AND {blank}) AS blank,
+            coalesce({_python_only(session)} OR contains(line, chr(13)), false) AS odd_line""",
+        f"""blank, CASE WHEN odd_line THEN line END AS odd,
+            CASE WHEN NOT odd_line AND tab > 1 THEN substring(line, 1, tab - 1) END AS uid,
+            CASE WHEN NOT odd_line THEN substring(line, tab + 1) END AS traits,
+            CASE WHEN odd_line THEN NULL
+              WHEN {sql.byte_length("line")} > {MAX_LINE_BYTES}
+                THEN 'the line is over {MAX_LINE_BYTES:,} bytes'
+              WHEN tab = 0 THEN 'no TAB between the user ID and the traits'
+              WHEN tab = 1 THEN 'the user ID is empty'
+              WHEN tab - 1 > {MAX_USER_ID}
+                THEN 'the user ID is ' || {sql.thousands("tab - 1")}
+                     || ' characters; at most {MAX_USER_ID}'
+            END AS early""",
+        f"""blank, odd, uid, traits,
+            CASE WHEN odd IS NOT NULL THEN NULL
+              WHEN early IS NOT NULL THEN early
+              WHEN {control}
+                THEN 'the user ID holds control characters (NUL, tab, line feed, ...)'
+              WHEN contains(uid, ':') OR (contains(uid, '%') AND contains(lower(uid), '%3a'))
+                THEN 'the user ID contains '':'' or ''%3A'''
+              WHEN contains(traits, '"') AND ({quotes}) % 2 = 1
+                THEN 'a quoted key or value is not closed'
+            END AS error""",
+        """blank, uid, error, odd,
+            CASE WHEN error IS NULL AND odd IS NULL THEN traits END AS traits""",
+    ]
+    session.numbered_lines("lines_read", files, LINE_KEY, stages)
+    session.create_view(
+        "lines_split", "SELECT k, uid, traits, error, odd FROM lines_read WHERE NOT blank"
+    )
+    # the items are split here, not kept as lists: a list of short texts takes more
+    # memory than the text it is split from
+    good = f"SELECT k, {items} AS p FROM lines_split WHERE traits IS NOT NULL"
     if sql.spark:
         numbered = (
             "SELECT k, part, pos + 1 AS pos "
@@ -205,7 +208,7 @@ def _results(session: BatchSession) -> None:
         "coalesce(l.error, e.error) FROM lines_split l LEFT JOIN bad_parts e ON e.k = l.k "
         "WHERE l.odd IS NULL",
     )
-    for name in ("bad_parts", "lines_split"):
+    for name in ("bad_parts", "lines_split", "lines_read"):
         session.drop(name)
     session.insert(
         "in_refs",
@@ -227,8 +230,7 @@ def read_batch(session: BatchSession, staged: StagedBatch, index: TraitIndex) ->
     """Create ``in_lines``, ``in_refs`` and ``in_pairs`` from a staged batch."""
     _create_tables(session)
     if staged.plain_lines:
-        session.numbered_lines("lines_read", [(path, False) for path in staged.paths], LINE_KEY)
-        _split_lines(session)
+        _split_lines(session, [(path, False) for path in staged.paths])
         _read_split(session, index)
     else:
         add_parsed(session, reference_lines(list(staged.paths), LINE_KEY), index)
@@ -239,8 +241,7 @@ def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: Tr
     they are UTF-8 text without CR or U+0001; False (and nothing made) when they are not,
     or cannot be read: the caller stages them instead, which says what is wrong."""
     try:
-        session.numbered_lines("lines_read", files, LINE_KEY)
-        _split_lines(session)
+        _split_lines(session, files)
         [(odd,)] = session.rows("SELECT count(*) FROM lines_split WHERE contains(odd, chr(13))")
     except duckdb.Error:
         odd = 1
@@ -257,14 +258,13 @@ def _read_split(session: BatchSession, index: TraitIndex) -> None:
     """The three tables from the split lines (:func:`_split_lines`). Each relation is
     dropped as soon as the last one made from it is: a batch of ten million lines holds
     gigabytes of text, and what stays spills to disk."""
-    session.drop("lines_read")
     add_parsed(session, _python_only_lines(session), index)
     _vocabulary(session, index)
     _results(session)
 
 
 def _python_only(session: BatchSession) -> str:
-    """SQL: only the reference parser reads the line (of ``lines_read``): it is not ASCII,
+    """SQL: only the reference parser reads the line (the column ``line``): it is not ASCII,
     and its user ID is not a non-blank ASCII text before a TAB.
 
     Beyond ASCII, Python's ``strip`` and ``len`` are not SQL's (U+00A0 is white space

@@ -30,6 +30,7 @@ from audiencehub.engines.session import DuckBatch
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
 from audiencehub.files import scratch_folder
+from audiencehub.formats.compression import gzip_inflated
 from audiencehub.formats.control import FileEntry
 from audiencehub.formats.names import (
     IdSyncName,
@@ -248,14 +249,30 @@ def _refused(batch: _Batch, problem: str) -> Receipt:
 
 
 def _read_in_place(
-    session: DuckBatch, drop: DropLocation, batch: _Batch, index: TraitIndex
+    session: DuckBatch, drop: DropLocation, batch: _Batch, index: TraitIndex, folder: Path
 ) -> bool:
-    """Let DuckDB read a folder's plain or gzip files where they are (no copy); False when
-    the files are elsewhere, encrypted, or not plain UTF-8 lines (then they are staged)."""
+    """Let DuckDB read a folder's files where they are; False when the files are elsewhere,
+    encrypted, damaged or not plain UTF-8 lines (then they are staged, which says what is
+    wrong). A gzip file is first inflated into ``folder`` by ISA-L, and checked whole
+    there: DuckDB inflates on one core, and its read of a batch's lines, their checks and
+    their split is one pass that would then run on that core alone."""
     if not isinstance(drop, FolderDrop):
         return False
-    files = [(drop.local_path(o.key), o.name.endswith(".gz")) for o in batch.objects]
-    return read_files(session, files, index)
+    files: list[tuple[Path, bool]] = []
+    try:
+        for number, obj in enumerate(batch.objects):
+            path = drop.local_path(obj.key)
+            if obj.name.endswith(".gz"):
+                inflated = folder / f"inflated-{number}.txt"
+                if not gzip_inflated(path, inflated):
+                    return False
+                path = inflated
+            files.append((path, False))
+        return read_files(session, files, index)
+    finally:
+        for path, _ in files:
+            if path.parent == folder:
+                path.unlink(missing_ok=True)
 
 
 def _stage(drop: DropLocation, batch: _Batch, folder: Path) -> StagedBatch:
@@ -305,7 +322,7 @@ def _apply_inbound(
         sync_users(engine, work)  # the IDs earlier batches of this run created
         run, tables = stack.enter_context(job_session(engine, work, ["graph_users", "signals"]))
         spark = run if isinstance(run, SparkBatch) else None
-        if spark is not None or not _read_in_place(DuckBatch(work), drop, batch, index):
+        if spark is not None or not _read_in_place(DuckBatch(work), drop, batch, index, folder):
             read_batch(run, _stage(drop, batch, Path(folder)), index)
         [(lines,)] = run.rows("SELECT count(*) FROM in_lines")
         receipt.records_received = int(lines)
@@ -314,8 +331,9 @@ def _apply_inbound(
         known_users(run, target.namespace, tables)
         with engine.begin() as connection:
             resolve_users(connection, run, target, now)
+        run.drop("in_lines")  # every line's ID: what follows reads the matched lines
         count_receipt(run, target, receipt, files)
-        for counted in ("in_lines", "line_counts", "line_problems", "id_problems"):
+        for counted in ("line_counts", "line_problems", "id_problems"):
             run.drop(counted)  # what the effects need is matched, in_refs and in_pairs
         effects = work_out_effects(run, target, index, tables)
         added: dict[str, list[str]] = {"realisations": [], "signals": []}
