@@ -138,6 +138,28 @@ def test_a_batch_that_fails_leaves_no_trace(people, tmp_path):
     assert (again.status, again.stored_records) == ("applied", 2)
 
 
+@pytest.mark.parametrize("damage", ["cut short", "wrong checksum"])
+def test_a_damaged_gzip_file_refuses_its_batch_whole(people, tmp_path, damage):
+    """A gzip file read where it lies (a folder drop) is refused when its stream is cut
+    short or fails its checksum, though its first lines inflate: none of the batch is
+    applied (not the lines before the damage either), and the fixed file is applied."""
+    drop = tmp_path / "export"
+    lines = [f"c{i}\td_sid=101" for i in range(20_000)]
+    path = write_inbound(drop, "ftp_dpm_7001_1764300000.sync.gz", lines)
+    whole = path.read_bytes()
+    if damage == "cut short":
+        path.write_bytes(whole[: len(whole) // 2])
+    else:  # the CRC-32 of the inflated data, in the member's trailer
+        path.write_bytes(whole[:-8] + bytes([whole[-8] ^ 0xFF]) + whole[-7:])
+    [receipt] = ingest(people.people, FolderDrop(drop)).receipts
+    assert receipt.status == "refused"
+    assert "cannot be decompressed" in receipt.problems[0]
+    assert _held(people, "c0") == set()
+    path.write_bytes(whole)
+    [again] = ingest(people.people, FolderDrop(drop)).receipts
+    assert (again.status, again.stored_records) == ("applied", 20_000)
+
+
 def test_unknown_sources_empty_and_misnamed_files_are_reported(people, tmp_path):
     """Such files are reported, never guessed at, and nothing is applied."""
     drop = tmp_path / "export"
