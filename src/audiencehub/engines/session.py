@@ -101,6 +101,11 @@ class BatchSession(Protocol):
         nor aggregate (one row out per line in)."""
         ...
 
+    def drop_column(self, name: str, column: str) -> None:
+        """Free ``column`` of the lines :meth:`numbered_lines` named ``name``, once nothing
+        reads it any more (a view that names it must be made again first)."""
+        ...
+
     def as_duckdb(self, name: str) -> str:
         """SQL naming the table ``name`` as DuckDB, the lake's one writer, reads it."""
         ...
@@ -126,6 +131,7 @@ class DuckBatch:
     def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
         self.connection = connection
         self._streaming = False
+        self._numbered: dict[str, str] = {}  # the query of each numbered_lines view
 
     def _idle(self) -> duckdb.DuckDBPyConnection:
         """The connection, unless a :meth:`stream` is being read: a statement would end
@@ -230,10 +236,16 @@ class DuckBatch:
             if not ordered:
                 self._execute("SET preserve_insertion_order = false")
         start = "CASE f " + " ".join(f"WHEN {i} THEN {s}" for i, s in enumerate(starts)) + " END"
-        self.create_view(
-            name,
-            f"SELECT f * {int(per_file)} + rowid - ({start}) + 1 AS k, * EXCLUDE (f) FROM {raw}",
+        self._numbered[name] = (
+            f"SELECT f * {int(per_file)} + rowid - ({start}) + 1 AS k, * EXCLUDE (f) FROM {raw}"
         )
+        self.create_view(name, self._numbered[name])
+
+    def drop_column(self, name: str, column: str) -> None:
+        """Free ``column`` of the lines kept for ``name`` (their table's memory, at once),
+        and name the rest again (a view keeps the columns it was made with)."""
+        self._execute(f"ALTER TABLE temp.main.{name}_raw DROP COLUMN {column}")
+        self.create_view(name, self._numbered[name])
 
     def as_duckdb(self, name: str) -> str:
         """The table ``name`` itself: this session is DuckDB's."""

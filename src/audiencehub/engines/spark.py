@@ -191,6 +191,9 @@ class SparkBatch:
         for kept in (name, f"{name}_raw", f"{name}_lines"):
             self.unregister(kept)
 
+    def drop_column(self, name: str, column: str) -> None:
+        """Nothing to free: Spark holds no table in memory, and reads Parquet by column."""
+
     def as_duckdb(self, name: str) -> str:
         """SQL for DuckDB reading the table ``name`` where this batch kept it (Parquet)."""
         return f"read_parquet({sql_text(str(self.path(name) / '*.parquet'))})"

@@ -46,7 +46,7 @@ class _Block:
 
     def flush(self, session: BatchSession) -> None:
         for name, rows, schema in (
-            ("in_lines", self.lines, _LINE_SCHEMA),
+            ("parsed_lines", self.lines, _LINE_SCHEMA),
             ("in_refs", self.refs, _REF_SCHEMA),
             ("in_pairs", self.pairs, _PAIR_SCHEMA),
         ):

@@ -16,7 +16,9 @@ the reference parser on generated lines.
 The result, for the batch's non-blank lines (``k``: the line's place in the batch,
 :data:`LINE_KEY`: its file's index and its number in the file, blank lines counted):
 
-- ``in_lines(k, user_id, error)``: ``error`` says why a line breaks the format;
+- ``in_lines(k, user_id, error)``: ``error`` says why a line breaks the format (a view
+  of the lines as read and those the reference parser read; :func:`drop_lines` drops
+  it and them);
 - ``in_refs(k, removal, trait_id, foreign_)``: each trait reference of a line (those
   of a line with an error mean nothing: whoever reads them keeps to the good lines),
   to realise or (``removal``) to remove; ``trait_id`` is NULL when it names no trait
@@ -49,7 +51,7 @@ from audiencehub.formats.inbound import (
 from audiencehub.people.inbound_reference import BLOCK_LINES, add_parsed, reference_lines
 from audiencehub.people.schema import traits
 
-__all__ = ["LINE_KEY", "TraitIndex", "line_place", "read_batch", "read_files"]
+__all__ = ["LINE_KEY", "TraitIndex", "drop_lines", "line_place", "read_batch", "read_files"]
 
 #: a line's key: ``file index * LINE_KEY + line number``
 LINE_KEY = 1_000_000_000_000
@@ -107,7 +109,7 @@ class TraitIndex:
 
 
 _TABLES = {
-    "in_lines": "CAST(NULL AS BIGINT) AS k, CAST(NULL AS STRING) AS user_id, "
+    "parsed_lines": "CAST(NULL AS BIGINT) AS k, CAST(NULL AS STRING) AS user_id, "
     "CAST(NULL AS STRING) AS error",
     "in_refs": "CAST(NULL AS BIGINT) AS k, CAST(NULL AS BOOLEAN) AS removal, "
     "CAST(NULL AS INTEGER) AS trait_id, CAST(NULL AS BOOLEAN) AS foreign_",
@@ -194,7 +196,9 @@ def _split_lines(session: BatchSession, files: Sequence[tuple[Path, bool]]) -> N
 
 
 def _results(session: BatchSession) -> None:
-    """The three tables from the parts and their verdicts (see :func:`_vocabulary`)."""
+    """The three relations from the parts and their verdicts (see :func:`_vocabulary`).
+    ``in_lines`` is a view of the lines kept as they were read, with the first error of
+    their items (few lines have one): a table would be one more copy of every ID."""
     sql = session.dialect
     session.create_table(
         "bad_parts",
@@ -202,14 +206,6 @@ def _results(session: BatchSession) -> None:
         "FROM parts p JOIN (SELECT part, error FROM vocabulary WHERE error IS NOT NULL) v "
         "ON v.part = p.part GROUP BY p.k",
     )
-    session.insert(
-        "in_lines",
-        "SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END, "
-        "coalesce(l.error, e.error) FROM lines_split l LEFT JOIN bad_parts e ON e.k = l.k "
-        "WHERE l.odd IS NULL",
-    )
-    for name in ("bad_parts", "lines_split", "lines_read"):
-        session.drop(name)
     session.insert(
         "in_refs",
         "SELECT p.k, v.removal, v.trait_id, v.foreign_ FROM parts p "
@@ -224,6 +220,24 @@ def _results(session: BatchSession) -> None:
     )
     for name in ("parts", "vocabulary"):
         session.drop(name)
+    session.create_view(  # the traits are read: the lines keep their IDs and checks
+        "lines_split", "SELECT k, uid, error, odd FROM lines_read WHERE NOT blank"
+    )
+    session.drop_column("lines_read", "traits")
+    session.create_view(
+        "in_lines",
+        "SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END AS user_id, "
+        "coalesce(l.error, e.error) AS error FROM lines_split l "
+        "LEFT JOIN bad_parts e ON e.k = l.k WHERE l.odd IS NULL "
+        "UNION ALL SELECT k, user_id, error FROM parsed_lines",
+    )
+
+
+def drop_lines(session: BatchSession) -> None:
+    """Drop ``in_lines`` and what it reads (every line's ID): once the lines are matched,
+    the rest of a job needs only ``in_refs``, ``in_pairs`` and the matches."""
+    for name in ("in_lines", "lines_split", "lines_read", "bad_parts", "parsed_lines"):
+        session.drop(name)
 
 
 def read_batch(session: BatchSession, staged: StagedBatch, index: TraitIndex) -> None:
@@ -234,6 +248,7 @@ def read_batch(session: BatchSession, staged: StagedBatch, index: TraitIndex) ->
         _read_split(session, index)
     else:
         add_parsed(session, reference_lines(list(staged.paths), LINE_KEY), index)
+        session.create_view("in_lines", "SELECT k, user_id, error FROM parsed_lines")
 
 
 def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: TraitIndex) -> bool:

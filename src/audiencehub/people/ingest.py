@@ -57,7 +57,7 @@ from audiencehub.people.inbound_batch import (
 )
 from audiencehub.people.inbound_effects import Effects, apply_effects, work_out_effects
 from audiencehub.people.inbound_limits import size_problem
-from audiencehub.people.inbound_rows import TraitIndex, read_batch, read_files
+from audiencehub.people.inbound_rows import TraitIndex, drop_lines, read_batch, read_files
 from audiencehub.people.lake import commit, sync_users, writing
 from audiencehub.people.materialise import materialise
 from audiencehub.people.pgp_keys import PgpKeys
@@ -331,7 +331,7 @@ def _apply_inbound(
         known_users(run, target.namespace, tables)
         with engine.begin() as connection:
             resolve_users(connection, run, target, now)
-        run.drop("in_lines")  # every line's ID: what follows reads the matched lines
+        drop_lines(run)  # every line's ID: what follows reads the matched lines
         count_receipt(run, target, receipt, files)
         for counted in ("line_counts", "line_problems", "id_problems"):
             run.drop(counted)  # what the effects need is matched, in_refs and in_pairs
