@@ -197,8 +197,9 @@ def _split_lines(session: BatchSession, files: Sequence[tuple[Path, bool]]) -> N
 
 def _results(session: BatchSession) -> None:
     """The three relations from the parts and their verdicts (see :func:`_vocabulary`).
-    ``in_lines`` is a view of the lines kept as they were read, with the first error of
-    their items (few lines have one): a table would be one more copy of every ID."""
+    In DuckDB ``in_lines`` is a view of the lines kept as they were read, with the first
+    error of their items (few lines have one): a table would be one more copy of every
+    ID, in memory."""
     sql = session.dialect
     session.create_table(
         "bad_parts",
@@ -224,7 +225,9 @@ def _results(session: BatchSession) -> None:
         "lines_split", "SELECT k, uid, error, odd FROM lines_read WHERE NOT blank"
     )
     session.drop_column("lines_read", "traits")
-    session.create_view(
+    # On Spark a view is a plan run again at each use, and a table is files, not memory
+    name_lines = session.create_table if sql.spark else session.create_view
+    name_lines(
         "in_lines",
         "SELECT l.k, CASE WHEN l.error IS NULL AND e.error IS NULL THEN l.uid END AS user_id, "
         "coalesce(l.error, e.error) AS error FROM lines_split l "
