@@ -191,6 +191,7 @@ class DuckBatch:
         listing the temporary objects lists the lake's tables too, which cost a job's
         dozens of drops half a second."""
         self._execute(f"DROP TABLE IF EXISTS temp.main.{name}_raw")
+        self._numbered.pop(name, None)
         try:
             self._execute(f"DROP TABLE IF EXISTS temp.main.{name}")
         except duckdb.CatalogException:  # a view (a bind error: a transaction goes on)
