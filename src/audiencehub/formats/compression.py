@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, cast
 
@@ -41,9 +43,11 @@ def gzip_writer(sink: IO[bytes]) -> IO[bytes]:
     )
 
 
-def gzip_inflated(path: Path, target: Path) -> bool:
-    """Inflate every gzip member of ``path`` into the file ``target``; False, with
-    ``target`` removed, when a member does not inflate to its recorded length and CRC.
+@contextmanager
+def gzip_inflated(path: Path, target: Path) -> Iterator[Path | None]:
+    """``target``, holding every gzip member of ``path`` inflated, for the block, and
+    removed after it; None (and nothing left) when a member does not inflate to its
+    recorded length and CRC.
 
     For readers that take a cut-short stream without a word, such as DuckDB's. ISA-L
     inflates about a gigabyte a second, and DuckDB then reads the plain file on every
@@ -54,5 +58,9 @@ def gzip_inflated(path: Path, target: Path) -> bool:
             shutil.copyfileobj(gzip_reader(raw), sink, 1 << 20)
     except CORRUPT:
         target.unlink(missing_ok=True)
-        return False
-    return True
+        yield None
+        return
+    try:
+        yield target
+    finally:
+        target.unlink(missing_ok=True)

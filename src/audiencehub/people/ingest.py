@@ -259,20 +259,16 @@ def _read_in_place(
     if not isinstance(drop, FolderDrop):
         return False
     files: list[tuple[Path, bool]] = []
-    try:
+    with ExitStack() as stack:
         for number, obj in enumerate(batch.objects):
             path = drop.local_path(obj.key)
             if obj.name.endswith(".gz"):
-                inflated = folder / f"inflated-{number}.txt"
-                if not gzip_inflated(path, inflated):
+                inflated = gzip_inflated(path, folder / f"inflated-{number}.txt")
+                if (plain := stack.enter_context(inflated)) is None:
                     return False
-                path = inflated
+                path = plain
             files.append((path, False))
         return read_files(session, files, index)
-    finally:
-        for path, _ in files:
-            if path.parent == folder:
-                path.unlink(missing_ok=True)
 
 
 def _stage(drop: DropLocation, batch: _Batch, folder: Path) -> StagedBatch:

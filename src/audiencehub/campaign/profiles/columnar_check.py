@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -127,18 +128,18 @@ class ColumnarCheck:
     def check(self) -> bool:
         """Read and check the file, every line judged; False when it must go through the
         row import instead."""
-        source = self.path
-        if self.gzipped:
-            source = self.scratch / "inflated.txt"
-            if not gzip_inflated(self.path, source):
-                return False  # DuckDB reads a cut-short stream without a word: the row import says
-        try:
-            self._read_lines(source)
-        except duckdb.Error:
-            return False  # not UTF-8, unreadable: the row import names the problem
-        finally:
-            if source != self.path:
-                source.unlink(missing_ok=True)
+        with ExitStack() as stack:
+            source = self.path
+            if self.gzipped:
+                inflated = gzip_inflated(self.path, self.scratch / "inflated.txt")
+                # DuckDB reads a cut-short stream without a word: the row import says
+                if (plain := stack.enter_context(inflated)) is None:
+                    return False
+                source = plain
+            try:
+                self._read_lines(source)
+            except duckdb.Error:
+                return False  # not UTF-8, unreadable: the row import names the problem
         [(count,)] = self.db.execute("SELECT count(*) FROM body WHERE NOT simple").fetchall()
         if count > _SLOW_MOST:
             return False  # mostly rows only the validator can judge: the row import is for them
