@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from audiencehub.config import CONFIG_FILE, Settings, load_settings
+from audiencehub.engines.session import scratch_of
 from audiencehub.errors import ConfigurationError, StorageError, WorkspaceNotFound
 from audiencehub.workspace import Workspace, init_workspace, open_workspace
 
@@ -93,6 +94,19 @@ def test_real_secrets_pass(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIENCEHUB_API_TOKEN", "q3J8s-W2x9aVb7Lr0Tz4")
     monkeypatch.setenv("AUDIENCEHUB_SMTP_PASSWORD", "Changeling-42!")
     assert load_settings(tmp_path).smtp_password == "Changeling-42!"
+
+
+def test_a_relative_scratch_path_lies_in_the_workspace(tmp_path):
+    """``scratch_path`` names where bulk jobs make their scratch folders; a relative one
+    is read from the workspace folder, and each database's bulk jobs are bound to it."""
+    init_workspace(tmp_path)
+    assert scratch_of(open_workspace(tmp_path).people) is None
+    (tmp_path / CONFIG_FILE).write_text(
+        '[audiencehub]\nscratch_path = "big-disk/tmp"\n', encoding="utf-8"
+    )
+    ws = open_workspace(tmp_path)
+    assert ws.settings.scratch_path == tmp_path / "big-disk" / "tmp"
+    assert scratch_of(ws.people) == scratch_of(ws.campaign) == tmp_path / "big-disk" / "tmp"
 
 
 def test_every_setting_is_documented():

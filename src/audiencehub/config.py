@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     people_lake_path: str = ""
     # DuckDB's memory limit in bulk jobs; beyond it they spill to a scratch folder
     bulk_memory_limit: str = Field(default="1GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$")
+    # where bulk jobs make their scratch folders (staged and inflated copies of batches,
+    # spills): the system's temporary folder by default; relative to the workspace
+    scratch_path: Path | None = None
     # how long the lake keeps old snapshots: what `people segments show --at` can reach
     lake_history_days: int = Field(default=30, ge=1, le=3650)
     # where batch jobs run: DuckDB in the process, or Spark (the spark extra) for data
@@ -180,6 +183,8 @@ class Settings(BaseSettings):
             self.campaign_db_url = f"sqlite:///{self.workspace / 'campaign.db'}"
         if not self.people_db_url:
             self.people_db_url = f"sqlite:///{self.workspace / 'people.db'}"
+        if self.scratch_path is not None and not self.scratch_path.is_absolute():
+            self.scratch_path = self.workspace / self.scratch_path
         if not self.people_inbound_drop:
             self.people_inbound_drop = str(self.workspace / "drops" / "exportSharedAudience")
 

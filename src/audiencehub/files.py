@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from audiencehub.errors import ConfigurationError
+
 __all__ = [
     "PRIVATE_DIR",
     "PRIVATE_FILE",
@@ -71,12 +73,21 @@ def scratch_folder(parent: Path | None, prefix: str) -> Iterator[Path]:
     during an import or a publication leaves no staged copy of people's data
     behind for long.
     """
-    parent = private_dir(parent) if parent is not None else Path(tempfile.gettempdir())
-    for stale in parent.glob(f"{prefix}-*-*"):
-        pid = stale.name.removeprefix(f"{prefix}-").split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    with tempfile.TemporaryDirectory(dir=parent, prefix=f"{prefix}-{os.getpid()}-") as folder:
+    where = parent if parent is not None else Path(tempfile.gettempdir())
+    try:
+        private_dir(where)
+        for stale in where.glob(f"{prefix}-*-*"):
+            pid = stale.name.removeprefix(f"{prefix}-").split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+        made = tempfile.TemporaryDirectory(dir=where, prefix=f"{prefix}-{os.getpid()}-")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot make a scratch folder in {where}: {exc.strerror or exc}",
+            hint="Set scratch_path (or TMPDIR) to a writable folder with room for the job's "
+            "copies of its files and its spills.",
+        ) from exc
+    with made as folder:
         yield Path(folder)
 
 

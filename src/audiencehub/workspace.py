@@ -18,7 +18,7 @@ from audiencehub.config import (
 )
 from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
 from audiencehub.engines.lake import Lake, bind_lake, lake_beside
-from audiencehub.engines.session import bind_memory_limit
+from audiencehub.engines.session import bind_memory_limit, bind_scratch
 from audiencehub.engines.spark import SparkSettings, bind_spark
 from audiencehub.files import private_dir, write_private
 
@@ -61,6 +61,7 @@ class Workspace:
             if system is System.PEOPLE:
                 bind_lake(engine, self.people_lake)
             bind_memory_limit(engine, self.settings.bulk_memory_limit)
+            bind_scratch(engine, self.settings.scratch_path)
             if self.settings.bulk_engine == "spark":
                 bind_spark(engine, self.spark)
             self._engines[system] = engine

@@ -6,15 +6,20 @@ Every test runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import gzip
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 
 from audiencehub.drops import FolderDrop
-from audiencehub.errors import InvalidInput
+from audiencehub.engines.session import bind_scratch
+from audiencehub.errors import ConfigurationError, InvalidInput
 from audiencehub.formats import ControlFile, parse_outbound_name, parse_outbound_row
+from audiencehub.formats.compression import gzip_inflated
 from audiencehub.identity import AuthState
+from audiencehub.people import ingest as ingest_module
 from audiencehub.people.data_sources import (
     DEVICE_NAMESPACE,
     ExportControl,
@@ -24,6 +29,7 @@ from audiencehub.people.data_sources import (
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.graph import apply_retention, ensure_users, link, opt_out
 from audiencehub.people.ingest import ingest
+from audiencehub.people.lake import reading
 from audiencehub.people.materialise import materialise
 from audiencehub.people.publication import publish
 from audiencehub.people.schema import users
@@ -158,6 +164,36 @@ def test_a_damaged_gzip_file_refuses_its_batch_whole(people, tmp_path, damage):
     path.write_bytes(whole)
     [again] = ingest(people.people, FolderDrop(drop)).receipts
     assert (again.status, again.stored_records) == ("applied", 20_000)
+
+
+def test_the_workspace_scratch_path_holds_the_ingest_copies(people, tmp_path, monkeypatch):
+    """With ``scratch_path`` set, a gzip file is inflated and the lake's DuckDB spills in
+    private folders there, not in the system's temporary folder, and they are gone after
+    the run; a scratch path that cannot hold a folder stops the run with the reason."""
+    drop = tmp_path / "export"
+    write_inbound(drop, "ftp_dpm_7001_1764300000.sync.gz", ["c1\td_sid=101"])
+    scratch = tmp_path / "scratch"
+    bind_scratch(people.people, scratch)
+    targets: list[Path] = []
+
+    def spied(path: Path, target: Path) -> AbstractContextManager[Path | None]:
+        targets.append(target)
+        return gzip_inflated(path, target)
+
+    monkeypatch.setattr(ingest_module, "gzip_inflated", spied)
+    with reading(people.people) as lake:
+        [(spills,)] = lake.execute("SELECT current_setting('temp_directory')").fetchall()
+    assert Path(spills).parent == scratch
+    [receipt] = ingest(people.people, FolderDrop(drop)).receipts
+    assert (receipt.status, receipt.stored_records) == ("applied", 1)
+    assert [t.parent.parent for t in targets] == [scratch]
+    assert list(scratch.iterdir()) == []  # every copy and folder removed
+    scratch.rmdir()
+    scratch.write_text("a file, not a folder")
+    write_inbound(drop, "ftp_dpm_7001_1764300001.sync", ["c2\td_sid=101"])
+    with pytest.raises(ConfigurationError, match=f"cannot make a scratch folder in {scratch}"):
+        ingest(people.people, FolderDrop(drop))
+    assert _held(people, "c2") == set()
 
 
 def test_unknown_sources_empty_and_misnamed_files_are_reported(people, tmp_path):

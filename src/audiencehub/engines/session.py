@@ -25,6 +25,7 @@ __all__ = [
     "BatchSession",
     "DuckBatch",
     "bind_memory_limit",
+    "bind_scratch",
     "copy_table",
     "create_in_parts",
     "memory_bytes",
@@ -32,6 +33,7 @@ __all__ = [
     "open_session",
     "part_of",
     "parts_for",
+    "scratch_of",
     "sql_in",
     "sql_text",
     "streamed",
@@ -294,6 +296,24 @@ def bind_memory_limit(engine: Engine, limit: str) -> None:
 def memory_limit_of(engine: Engine) -> str:
     """The memory limit bound to ``engine``, else the default."""
     return _LIMITS.get(engine, _MEMORY_LIMIT)
+
+
+# The scratch folder of each control-plane engine whose workspace's settings name one.
+_SCRATCH: weakref.WeakKeyDictionary[Engine, Path] = weakref.WeakKeyDictionary()
+
+
+def bind_scratch(engine: Engine, folder: Path | None) -> None:
+    """Remember that ``engine``'s bulk jobs make their scratch folders (staged and inflated
+    copies of batches, spills) in ``folder``; None: the system's temporary folder."""
+    if folder is None:
+        _SCRATCH.pop(engine, None)
+    else:
+        _SCRATCH[engine] = folder
+
+
+def scratch_of(engine: Engine) -> Path | None:
+    """Where ``engine``'s bulk jobs make their scratch folders (None: the system's)."""
+    return _SCRATCH.get(engine)
 
 
 _BYTES = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from audiencehub.drops import DropLocation, DropObject, FolderDrop
 from audiencehub.drops.staging import StagedBatch, stage_files
-from audiencehub.engines.session import DuckBatch
+from audiencehub.engines.session import DuckBatch, scratch_of
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -131,14 +131,15 @@ def ingest(
     are materialised again (``refresh_segments``), so their sizes say what they hold.
     """
     run = IngestRun()
+    scratch = scratch if scratch is not None else scratch_of(engine)
     with writing(engine, scratch=scratch) as session:
-        if _ingest_batches(engine, drop, run, keys, session) and refresh_segments:
+        if _ingest_batches(engine, drop, run, keys, session, scratch) and refresh_segments:
             materialise(engine, session)
     return run
 
 
 def _readable(
-    drop: DropLocation, batch: _Batch, keys: PgpKeys | None, stack: ExitStack
+    drop: DropLocation, batch: _Batch, keys: PgpKeys | None, stack: ExitStack, scratch: Path | None
 ) -> DropLocation:
     """``drop``, or a view of it where the batch's encrypted files read decrypted with the
     key of the file's data source (the first DPID of its name)."""
@@ -146,8 +147,8 @@ def _readable(
         return drop
     name = batch.name
     dpid = name.dpid if isinstance(name, InboundName) else name.dpids[0]
-    scratch = stack.enter_context(scratch_folder(None, "audiencehub-decrypt"))
-    return DecryptedDrop(drop, batch.objects, keys, dpid, scratch)
+    folder = stack.enter_context(scratch_folder(scratch, "audiencehub-decrypt"))
+    return DecryptedDrop(drop, batch.objects, keys, dpid, folder)
 
 
 def _ingest_batches(
@@ -156,8 +157,10 @@ def _ingest_batches(
     run: IngestRun,
     keys: PgpKeys | None,
     session: duckdb.DuckDBPyConnection,
+    scratch: Path | None,
 ) -> int:
-    """Apply the new batches; returns how many were applied."""
+    """Apply the new batches (copies and spills in ``scratch``); returns how many were
+    applied."""
     done = _recorded(engine, session)
     applied = 0
     for batch in _batches(drop, run):
@@ -169,11 +172,11 @@ def _ingest_batches(
             if too_large := [p for p in map(size_problem, batch.objects) if p]:
                 raise InputFileError("; ".join(too_large))
             with ExitStack() as stack:
-                source = _readable(drop, batch, keys, stack)
+                source = _readable(drop, batch, keys, stack, scratch)
                 if isinstance(batch.name, IdSyncName):
                     _apply_id_sync(engine, source, batch, batch.name, receipt)
                 else:
-                    _apply_inbound(engine, session, source, batch, batch.name, receipt)
+                    _apply_inbound(engine, session, source, batch, batch.name, receipt, scratch)
             applied += 1
         except AudienceHubError as exc:
             receipt = _refused(batch, exc.message + (f" ({exc.hint})" if exc.hint else ""))
@@ -291,6 +294,7 @@ def _apply_inbound(
     batch: _Batch,
     name: InboundName,
     receipt: Receipt,
+    scratch: Path | None,
 ) -> None:
     """Read, check and resolve the batch (in DuckDB, or on Spark when the workspace says
     so), then commit its effects and its receipt as one lake snapshot. Unknown customer
@@ -313,7 +317,7 @@ def _apply_inbound(
     files = [o.key for o in batch.objects]
     now = datetime.now(UTC)
     with ExitStack() as stack:
-        folder = stack.enter_context(scratch_folder(None, "ingest"))
+        folder = stack.enter_context(scratch_folder(scratch, "ingest"))
         work = stack.enter_context(contextlib.closing(session.cursor()))
         sync_users(engine, work)  # the IDs earlier batches of this run created
         run, tables = stack.enter_context(job_session(engine, work, ["graph_users", "signals"]))

@@ -31,6 +31,7 @@ from sqlalchemy import Engine, MetaData, Table, func, inspect, select, text
 
 from audiencehub.engines import extract
 from audiencehub.engines.lake import Lake, lake_of, open_lake, writer_lock
+from audiencehub.engines.session import scratch_of
 from audiencehub.files import scratch_folder
 from audiencehub.people.schema import users
 from audiencehub.workspace import PEOPLE_LAKE
@@ -117,8 +118,11 @@ def _has_legacy(engine: Engine) -> bool:
 
 
 @contextlib.contextmanager
-def _session(lake: Lake, scratch: Path | None) -> Iterator[duckdb.DuckDBPyConnection]:
-    with scratch_folder(scratch, "people-lake") as folder:
+def _session(
+    engine: Engine, lake: Lake, scratch: Path | None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    parent = scratch if scratch is not None else scratch_of(engine)
+    with scratch_folder(parent, "people-lake") as folder:
         session = open_lake(lake, Path(folder))
         try:
             yield session
@@ -134,7 +138,7 @@ def writing(engine: Engine, *, scratch: Path | None = None) -> Iterator[duckdb.D
     leaves uncommitted is rolled back.
     """
     lake = lake_for(engine)
-    with writer_lock(lake, engine), _session(lake, scratch) as session:
+    with writer_lock(lake, engine), _session(engine, lake, scratch) as session:
         _create(session)
         if _has_legacy(engine):
             _move_legacy(engine, session)
@@ -146,7 +150,7 @@ def writing(engine: Engine, *, scratch: Path | None = None) -> Iterator[duckdb.D
 def reading(engine: Engine, *, scratch: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """The lake, for reading committed snapshots (created first if it does not exist)."""
     lake = lake_for(engine)
-    with _session(lake, scratch) as session:
+    with _session(engine, lake, scratch) as session:
         if _ready(session) and not _has_legacy(engine):
             yield session
             return

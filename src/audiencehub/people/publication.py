@@ -123,8 +123,9 @@ def publish(
     what it holds since its last publication (the lake's ``published`` table);
     the engine sorts the lines in member order and they are written here. Only
     the differences go back, in one lake snapshot committed after the files are
-    written. Memory stays bounded: DuckDB spills to ``scratch`` (a temporary
-    folder by default). ``endpoint_url`` reaches an S3-compatible store (else
+    written. Memory stays bounded: DuckDB spills to ``scratch`` (by default a
+    folder in the workspace's ``scratch_path``, else in the system's temporary
+    folder). ``endpoint_url`` reaches an S3-compatible store (else
     ``AWS_ENDPOINT_URL``). The run holds the lake's writer lock.
     """
     with engine.connect() as connection:

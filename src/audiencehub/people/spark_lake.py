@@ -23,7 +23,7 @@ import duckdb
 from sqlalchemy import Engine
 
 from audiencehub.engines.lake import add_files, lake_files
-from audiencehub.engines.session import BatchSession, DuckBatch
+from audiencehub.engines.session import BatchSession, DuckBatch, scratch_of
 from audiencehub.engines.spark import SparkBatch, spark_of, spark_session
 from audiencehub.files import scratch_folder
 from audiencehub.people.lake import IN_DUCKDB, TABLES, LakeTables, lake_for
@@ -55,7 +55,7 @@ def job_session(
     if settings is None:
         yield DuckBatch(session), IN_DUCKDB
         return
-    with scratch_folder(None, "people-spark") as folder:
+    with scratch_folder(scratch_of(engine), "people-spark") as folder:
         batch = SparkBatch(spark_session(settings), Path(folder))
         try:
             for table in tables:

@@ -38,7 +38,7 @@ from audiencehub.campaign.profiles.rows import (
 )
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, schemes_in_use
 from audiencehub.db.locks import write_lock
-from audiencehub.engines.session import memory_limit_of
+from audiencehub.engines.session import memory_limit_of, scratch_of
 from audiencehub.errors import InputFileError
 from audiencehub.files import open_private_text, private_dir, scratch_folder
 from audiencehub.formats.compression import CORRUPT, gzip_reader
@@ -328,7 +328,7 @@ def _by_columns(
     if not first and not merge_applies(connection):
         return None
     kind = FirstLoad if first else BulkMerge
-    with scratch_folder(None, "profile-load") as scratch:
+    with scratch_folder(scratch_of(connection.engine), "profile-load") as scratch:
         load = kind(
             source.path,
             gzipped=source.gzipped,

@@ -62,7 +62,7 @@ from audiencehub.drops import DropLocation
 from audiencehub.drops.staging import StagedBatch, stage_files
 from audiencehub.engines import open_session, sql_text
 from audiencehub.engines.outbound import open_lines
-from audiencehub.engines.session import BatchSession, DuckBatch, memory_limit_of
+from audiencehub.engines.session import BatchSession, DuckBatch, memory_limit_of, scratch_of
 from audiencehub.engines.spark import SparkBatch, SparkSettings, spark_of, spark_session
 from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -111,8 +111,9 @@ def run_import(
     """Apply every new, verified outbound batch of ``drop``.
 
     ``scratch`` holds a batch's staged files and the engine's spills while the
-    batch is processed (a temporary folder by default). ``cache`` keeps columnar
-    copies of the stored keys between runs (see :mod:`~audiencehub.campaign.sharing.stored_keys`);
+    batch is processed (by default a folder in the workspace's ``scratch_path``,
+    else in the system's temporary folder). ``cache`` keeps columnar copies of the
+    stored keys between runs (see :mod:`~audiencehub.campaign.sharing.stored_keys`);
     without it every batch reads them from the database.
     """
     run = ImportRun()
@@ -133,7 +134,8 @@ def run_import(
         try:
             with engine.connect() as connection:
                 sources = _sources(connection, batch.name.destination_id)
-            with scratch_folder(scratch, "import") as folder:
+            parent = scratch if scratch is not None else scratch_of(engine)
+            with scratch_folder(parent, "import") as folder:
                 report = _verified_and_applied(
                     engine, vault, drop, batch, control, sources, Path(folder), cache
                 )

@@ -24,6 +24,7 @@ from audiencehub.campaign.sharing.export_job import ExportRun, run_export
 from audiencehub.campaign.sharing.import_job import ImportRun, run_import
 from audiencehub.campaign.sharing.stored_keys import KEY_CACHE
 from audiencehub.db.job_runs import JobRun, due, recent_runs, run_recorded
+from audiencehub.engines.session import scratch_of
 from audiencehub.errors import InvalidInput
 
 __all__ = ["CampaignJob", "due_campaign_jobs", "job_history", "run_campaign_job"]
@@ -63,7 +64,13 @@ def run_campaign_job(
             account = Account.IMPORT if job is CampaignJob.IMPORT else Account.EXPORT
             drop = account_drop(connection, vault, account, workspace)
         run: ImportRun | ExportRun = (
-            run_import(engine, vault, drop, scratch=workspace, cache=workspace / KEY_CACHE)
+            run_import(
+                engine,
+                vault,
+                drop,
+                scratch=scratch_of(engine) or workspace,
+                cache=workspace / KEY_CACHE,
+            )
             if job is CampaignJob.IMPORT
             else run_export(engine, vault, drop)
         )

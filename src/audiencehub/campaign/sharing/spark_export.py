@@ -18,9 +18,7 @@ closure); keep the cluster's network private.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -30,7 +28,9 @@ from sqlalchemy import Connection, union_all
 from audiencehub.campaign.sharing.data_sources import SharedDataSource
 from audiencehub.campaign.sharing.export_records import Export
 from audiencehub.engines import extract
+from audiencehub.engines.session import scratch_of
 from audiencehub.engines.spark import SparkBatch, SparkSettings, spark_session
+from audiencehub.files import scratch_folder
 from audiencehub.identity.ciphers import DeclaredIdCipher
 
 __all__ = ["SparkExport"]
@@ -87,8 +87,8 @@ class SparkExport(Export):
         query = union_all(*(self.records(share).order_by(None) for share in self.shares))
         records = extract(connection.engine, query.subquery().select())
         records = records.rename_columns(_RECORDS.names).cast(_RECORDS)
-        with tempfile.TemporaryDirectory(prefix="export-spark-") as scratch:
-            batch = SparkBatch(spark_session(self.settings), Path(scratch))
+        with scratch_folder(scratch_of(connection.engine), "export-spark") as scratch:
+            batch = SparkBatch(spark_session(self.settings), scratch)
             try:
                 yield from self._resolved(batch, records)
             finally:
