@@ -279,7 +279,7 @@ def _columnar(folder: Path, lines: list[str]) -> tuple[list[object], list[object
     connection = duckdb.connect()
     try:
         session = DuckBatch(connection)
-        assert read_files(session, [(path, False)], _INDEX)
+        assert read_files(session, [path], _INDEX)
         return _read_back(session)
     finally:
         connection.close()

@@ -201,7 +201,7 @@ class SparkBatch:
     def numbered_lines(
         self,
         name: str,
-        files: Sequence[tuple[Path, bool]],
+        files: Sequence[Path],
         per_file: int,
         stages: Sequence[str] = (),
     ) -> None:
@@ -222,7 +222,7 @@ class SparkBatch:
                 f.monotonically_increasing_id().alias("seq"),
                 f.col("value").alias("line"),
             )
-            for number, (path, _) in enumerate(files)
+            for number, path in enumerate(files)
         ]
         raw = frames[0]
         for frame in frames[1:]:

@@ -134,7 +134,7 @@ def _create_tables(session: BatchSession) -> None:
         session.create_table(name, f"SELECT {columns} LIMIT 0")
 
 
-def _split_lines(session: BatchSession, files: Sequence[tuple[Path, bool]]) -> None:
+def _split_lines(session: BatchSession, files: Sequence[Path]) -> None:
     """``lines_split(k, uid, traits, error, odd)``: each non-blank line of ``files`` with its
     own checks and its traits (for a good line), or, for a line only the reference parser reads
     (:func:`_python_only`) or that holds a CR, the line itself as ``odd`` (and nothing
@@ -247,15 +247,15 @@ def read_batch(session: BatchSession, staged: StagedBatch, index: TraitIndex) ->
     """Create ``in_lines``, ``in_refs`` and ``in_pairs`` from a staged batch."""
     _create_tables(session)
     if staged.plain_lines:
-        _split_lines(session, [(path, False) for path in staged.paths])
+        _split_lines(session, list(staged.paths))
         _read_split(session, index)
     else:
         add_parsed(session, reference_lines(list(staged.paths), LINE_KEY), index)
         session.create_view("in_lines", "SELECT k, user_id, error FROM parsed_lines")
 
 
-def read_files(session: DuckBatch, files: Sequence[tuple[Path, bool]], index: TraitIndex) -> bool:
-    """Create the three tables from files DuckDB reads in place (``(path, gzip)``), when
+def read_files(session: DuckBatch, files: Sequence[Path], index: TraitIndex) -> bool:
+    """Create the three tables from plain files DuckDB reads in place, when
     they are UTF-8 text without CR or U+0001; False (and nothing made) when they are not,
     or cannot be read: the caller stages them instead, which says what is wrong."""
     try:

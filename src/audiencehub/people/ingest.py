@@ -261,7 +261,7 @@ def _read_in_place(
     their split is one pass that would then run on that core alone."""
     if not isinstance(drop, FolderDrop):
         return False
-    files: list[tuple[Path, bool]] = []
+    files: list[Path] = []
     with ExitStack() as stack:
         for number, obj in enumerate(batch.objects):
             path = drop.local_path(obj.key)
@@ -270,7 +270,7 @@ def _read_in_place(
                 if (plain := stack.enter_context(inflated)) is None:
                     return False
                 path = plain
-            files.append((path, False))
+            files.append(path)
         return read_files(session, files, index)
 
 
