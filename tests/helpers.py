@@ -304,8 +304,8 @@ def segment_members(engine: Any, rule: str, merge: str, namespace: int | None = 
     from audiencehub.engines import extract
     from audiencehub.engines.session import DuckBatch
     from audiencehub.people.lake import reading
-    from audiencehub.people.materialise import Evaluation, evaluate
     from audiencehub.people.schema import users
+    from audiencehub.people.segment_evaluation import Evaluation, evaluate
     from audiencehub.people.segment_rules import parse_rule
 
     with reading(engine) as session, contextlib.closing(session.cursor()) as work:

@@ -299,7 +299,7 @@ def test_an_evaluation_names_its_members_in_its_join_with_the_graph(people, rule
 
     from audiencehub.engines.session import DuckBatch
     from audiencehub.people.lake import reading
-    from audiencehub.people.materialise import Evaluation, evaluate
+    from audiencehub.people.segment_evaluation import Evaluation, evaluate
     from audiencehub.people.segment_rules import parse_rule
 
     _scenario(people)

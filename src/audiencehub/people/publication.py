@@ -31,8 +31,8 @@ from audiencehub.formats.names import OutboundName
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
 from audiencehub.people.destinations import Destination, check_controls, get_destination
 from audiencehub.people.lake import LakeTables, commit, writing
-from audiencehub.people.materialise import Evaluation, evaluate
 from audiencehub.people.schema import segments
+from audiencehub.people.segment_evaluation import Evaluation, evaluate
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.segments import MergeRule
 from audiencehub.people.spark_lake import job_session, registered, write_rows

@@ -21,8 +21,9 @@ from typing_extensions import TypedDict
 from audiencehub.engines.session import DuckBatch
 from audiencehub.errors import InUse, InvalidInput, NotFound
 from audiencehub.people.lake import reading
-from audiencehub.people.materialise import Evaluation, evaluate, materialise
+from audiencehub.people.materialise import materialise
 from audiencehub.people.schema import destinations, segments, traits
+from audiencehub.people.segment_evaluation import Evaluation, evaluate
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 
 __all__ = [
