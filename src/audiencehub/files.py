@@ -82,8 +82,10 @@ def scratch_folder(parent: Path | None, prefix: str) -> Iterator[Path]:
                 shutil.rmtree(stale, ignore_errors=True)
         made = tempfile.TemporaryDirectory(dir=where, prefix=f"{prefix}-{os.getpid()}-")
     except OSError as exc:
+        blocking = next((p for p in (where, *where.parents) if p.exists()), where)
+        reason = f"{blocking} is not a folder" if not blocking.is_dir() else exc.strerror or exc
         raise ConfigurationError(
-            f"cannot make a scratch folder in {where}: {exc.strerror or exc}",
+            f"cannot make a scratch folder in {where}: {reason}",
             hint="Set scratch_path (or TMPDIR) to a writable folder with room for the job's "
             "copies of its files and its spills.",
         ) from exc

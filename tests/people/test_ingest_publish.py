@@ -191,7 +191,8 @@ def test_the_workspace_scratch_path_holds_the_ingest_copies(people, tmp_path, mo
     scratch.rmdir()
     scratch.write_text("a file, not a folder")
     write_inbound(drop, "ftp_dpm_7001_1764300001.sync", ["c2\td_sid=101"])
-    with pytest.raises(ConfigurationError, match=f"cannot make a scratch folder in {scratch}"):
+    problem = f"cannot make a scratch folder in {scratch}: {scratch} is not a folder"
+    with pytest.raises(ConfigurationError, match=problem):
         ingest(people.people, FolderDrop(drop))
     assert _held(people, "c2") == set()
 
