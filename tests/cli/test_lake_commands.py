@@ -27,6 +27,8 @@ def test_segments_show_at_on_the_command_line(cli, tmp_path):
     time.sleep(1.1)
     write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c2\td_sid=101"])
     cli_ok(cli, "people", "ingest", "--from", str(drop), "-w", ws)
+    again = cli_ok(cli, "people", "ingest", "--from", str(drop), "-w", ws).out
+    assert again.strip() == f"No new batch in {drop}."  # not an empty table
     now = json.loads(cli_ok(cli, "people", "segments", "show", "900", "--json", "-w", ws).out)
     then = json.loads(
         cli_ok(

@@ -30,13 +30,14 @@ from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import parse_inbound_row
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
-from audiencehub.people.inbound_rows import TraitIndex, read_batch, read_files
+from audiencehub.people.inbound_rows import read_batch, read_files
 from audiencehub.people.ingest import ingest
 from audiencehub.people.lake import compact, history, reading
 from audiencehub.people.materialise import members_at
 from audiencehub.people.publication import publish
 from audiencehub.people.receipts import receipt_page
 from audiencehub.people.segments import add_segment, get_segment
+from audiencehub.people.trait_index import TraitIndex
 from audiencehub.people.traits import add_trait
 from audiencehub.workspace import Workspace
 from tests.helpers import held_traits, write_inbound

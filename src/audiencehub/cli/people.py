@@ -409,6 +409,9 @@ def ingest_command(
     if as_json:
         print_json([vars(receipt) for receipt in run.receipts])
         return
+    if not run.receipts and not run.unrecognised:
+        console.print(f"No new batch in {source}.")
+        return
     columns = [
         "batch",
         "status",

@@ -26,8 +26,8 @@ from audiencehub.engines.session import (
     streamed,
 )
 from audiencehub.people.inbound_batch import Target
-from audiencehub.people.inbound_rows import TraitIndex
 from audiencehub.people.lake import LakeTables
+from audiencehub.people.trait_index import TraitIndex
 
 __all__ = ["Effects", "apply_effects", "work_out_effects"]
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from audiencehub.engines.session import BatchSession
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import parse_inbound_row
-
-if TYPE_CHECKING:
-    from audiencehub.people.inbound_rows import TraitIndex
+from audiencehub.people.trait_index import TraitIndex
 
 __all__ = ["BLOCK_LINES", "add_parsed", "reference_lines"]
 

@@ -30,13 +30,11 @@ The result, for the batch's non-blank lines (``k``: the line's place in the batc
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Connection, select
 
 from audiencehub.drops.staging import StagedBatch
 from audiencehub.engines.session import BatchSession, DuckBatch, streamed
@@ -44,14 +42,12 @@ from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import (
     MAX_LINE_BYTES,
     MAX_USER_ID,
-    TraitRef,
-    TraitRefKind,
     parse_general_row,
 )
 from audiencehub.people.inbound_reference import BLOCK_LINES, add_parsed, reference_lines
-from audiencehub.people.schema import traits
+from audiencehub.people.trait_index import TraitIndex
 
-__all__ = ["LINE_KEY", "TraitIndex", "drop_lines", "line_place", "read_batch", "read_files"]
+__all__ = ["LINE_KEY", "drop_lines", "line_place", "read_batch", "read_files"]
 
 #: a line's key: ``file index * LINE_KEY + line number``
 LINE_KEY = 1_000_000_000_000
@@ -60,52 +56,6 @@ LINE_KEY = 1_000_000_000_000
 def line_place(key: int) -> tuple[int, int]:
     """The file index and line number of a line's key."""
     return divmod(key, LINE_KEY)
-
-
-@dataclass
-class TraitIndex:
-    """The traits a batch's references can name: those of its source, by id or code."""
-
-    ids: set[int] = field(default_factory=set)  # onboarded traits of the source
-    elsewhere: set[int] = field(default_factory=set)  # onboarded traits of other sources
-    codes: dict[str, int] = field(default_factory=dict)
-    rules: dict[int, dict[str, str]] = field(default_factory=dict)
-    #: the (case-folded) key-value pairs some rule trait tests
-    rule_pairs: set[tuple[str, str]] = field(default_factory=set)
-
-    @classmethod
-    def of(cls, connection: Connection, source: int) -> TraitIndex:
-        """The index for references to data source ``source``'s traits."""
-        index = cls()
-        for row in connection.execute(
-            select(traits.c.id, traits.c.data_source_id, traits.c.integration_code, traits.c.rule)
-        ):
-            if row.rule:
-                index.rules[row.id] = dict(row.rule)
-            elif row.data_source_id == source:
-                index.ids.add(row.id)
-                if row.integration_code:
-                    index.codes[row.integration_code] = row.id
-            else:
-                index.elsewhere.add(row.id)
-        index.rule_pairs = {
-            (key.casefold(), value.casefold())
-            for rule in index.rules.values()
-            for key, value in rule.items()
-        }
-        return index
-
-    def resolve(self, ref: TraitRef) -> tuple[int | None, bool]:
-        """The trait a reference names here (or None), and whether it names another
-        source's trait (which fails validation)."""
-        if ref.kind is TraitRefKind.SID:
-            number = int(ref.value)
-            return (number if number in self.ids else None), number in self.elsewhere
-        return self.codes.get(ref.value), False
-
-    def tested(self, key: str, value: str) -> bool:
-        """Whether a rule trait tests this key-value."""
-        return (key.casefold(), value.casefold()) in self.rule_pairs
 
 
 _TABLES = {

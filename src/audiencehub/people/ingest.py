@@ -57,13 +57,14 @@ from audiencehub.people.inbound_batch import (
 )
 from audiencehub.people.inbound_effects import Effects, apply_effects, work_out_effects
 from audiencehub.people.inbound_limits import size_problem
-from audiencehub.people.inbound_rows import TraitIndex, drop_lines, read_batch, read_files
+from audiencehub.people.inbound_rows import drop_lines, read_batch, read_files
 from audiencehub.people.lake import commit, sync_users, writing
 from audiencehub.people.materialise import materialise
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.receipts import Receipt
 from audiencehub.people.schema import ingested_files
 from audiencehub.people.spark_lake import job_session, registered, write_rows
+from audiencehub.people.trait_index import TraitIndex
 
 __all__ = ["IngestRun", "Receipt", "ingest"]
 
