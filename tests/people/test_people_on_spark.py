@@ -112,7 +112,8 @@ def _set_up(workspace, out):
 
 def _first_batches(drop):
     """New customers and traits (split, one part gzip), bad lines, an empty file, then
-    removals and key-values in a second batch, and visitor IDs known and not."""
+    removals and key-values in a second batch, visitor IDs known and not, and users with
+    more lines than the limit."""
     lines = [_line(i) for i in range(CUSTOMERS)]
     lines += [
         "",
@@ -138,6 +139,19 @@ def _first_batches(drop):
         "ftp_dpm_7002_1764300150.sync",
         [f"{_visitor(i)}\td_sid=201" for i in range(0, CUSTOMERS, 4)]
         + [f"{9:038d}9\td_sid=201", f"{99999:038d}\td_sid=201"],
+    )
+    # more than 200 lines for one user ID: a known customer, one created by the batch, a
+    # known visitor and an unknown one; the lines past the 200th are refused, in order
+    write_inbound(
+        drop,
+        "ftp_dpm_7001_1764300170.sync",
+        [f"c07\td_sid={1000 + i % 70}" for i in range(203)]
+        + [f"c77\td_sid={1000 + i % 11}" for i in range(202)],
+    )
+    write_inbound(
+        drop,
+        "ftp_dpm_7002_1764300180.sync",
+        [f"{_visitor(4)}\td_sid=201"] * 201 + [f"{88888:038d}\td_sid=201"] * 202,
     )
     # CR line ends: read by the reference reader on both engines
     (drop / "ftp_dpm_7001_1764300160.sync").write_bytes(b"c03\td_sid=1010\r\nc04\td_sid=1011\r\n")
@@ -255,7 +269,10 @@ def test_ingest_segments_and_publication_on_spark_match_duckdb(people, tmp_path,
         ours, theirs = runs["duckdb"], runs["spark"]
         (receipts, _), _, sizes, members, publications = ours[0]
         assert [r["status"] for r in receipts].count("refused") == 1
-        assert sum(r["format_errors"] for r in receipts) == 3
+        # three broken lines, and 3 + 2 + 1 + 2 lines past their user's 200th
+        assert sum(r["format_errors"] for r in receipts) == 3 + 8
+        crowded = [p for r in receipts for p in r["problems"] if "more than 200 lines" in p]
+        assert crowded and crowded[0].endswith(" line 201: more than 200 lines for one user ID")
         assert any(r["no_matching_id"] for r in receipts) and any(
             r["invalid_ids"] for r in receipts
         )
