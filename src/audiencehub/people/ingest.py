@@ -130,6 +130,8 @@ def ingest(
     The run holds the lake's writer lock: a second run (the scheduler's, a command's)
     waits, then skips what this one applied. When a batch was applied the segments
     are materialised again (``refresh_segments``), so their sizes say what they hold.
+    Copies of the batches and spills go to private folders in ``scratch`` (by default
+    the workspace's ``scratch_path``, else the system's temporary folder).
     """
     run = IngestRun()
     scratch = scratch if scratch is not None else scratch_of(engine)
