@@ -108,7 +108,11 @@ def resolve_users(
     # join's exchange has put the lines of an ID together already, and a grouping of its
     # own was one more shuffle of every line (12 s to 13 s at ten million). An ID names
     # one user of the namespace, so the lines of a user are those of its ID.
-    place = ", row_number() OVER (PARTITION BY l.user_id ORDER BY l.k) AS place" * sql.spark
+    place, kept_place = (
+        (", row_number() OVER (PARTITION BY l.user_id ORDER BY l.k) AS place", ", r.place")
+        if sql.spark
+        else ("", "")
+    )
     session.create_table(  # the ID's text only where no user has it: the rest is a copy
         "resolved",  # of every line's ID, which at ten million lines would spill
         f"SELECT l.k, CASE WHEN u.uid IS NULL THEN l.user_id END AS user_id, u.uid{place} "
@@ -139,7 +143,7 @@ def resolve_users(
             )
             session.create_table(
                 "resolved_all",
-                f"SELECT r.k, r.user_id, coalesce(r.uid, c.uid) AS uid{', r.place' * sql.spark} "
+                f"SELECT r.k, r.user_id, coalesce(r.uid, c.uid) AS uid{kept_place} "
                 "FROM resolved r "
                 "LEFT JOIN created_users c ON r.uid IS NULL AND c.external_id = r.user_id",
             )
