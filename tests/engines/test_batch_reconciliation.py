@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -16,6 +17,7 @@ from audiencehub.campaign.schema import audience_addresses, audience_members, au
 from audiencehub.db.value_lists import value_list
 from audiencehub.engines import extract
 from audiencehub.engines.identifiers import digest_of, visitor_valid
+from audiencehub.engines.session import bind_scratch
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme, VisitorId
 from audiencehub.identity.hashing import decode_digest
@@ -99,11 +101,25 @@ def test_value_lists_expand_in_the_database(workspace, values):
     assert sorted(got) == sorted(values.to_pylist())
 
 
-def test_extracts_work_without_shared_memory(sqlite_workspace, monkeypatch):
-    """Where /dev/shm is missing or small (containers), the hand-over goes through /tmp."""
+def test_extracts_work_without_shared_memory(sqlite_workspace, monkeypatch, tmp_path):
+    """Where /dev/shm is missing or small (containers), the hand-over goes through the
+    workspace's scratch path, else the system's temporary folder, and leaves nothing."""
     from audiencehub.engines import extracts
 
     monkeypatch.setattr(extracts, "_SHM", sqlite_workspace.path / "no-shm-here")
+    engine = sqlite_workspace.campaign
     query = select(audience_members.c.profile_id)
-    assert extracts._scratch() is None
-    assert extract(sqlite_workspace.campaign, query).num_rows == 0
+    assert extracts._handover_parent(engine) is None
+    assert extract(engine, query).num_rows == 0
+    handed: list[Path] = []
+    worker = extracts._run_worker
+
+    def spied(database: str, sql: str, target: Path) -> None:
+        handed.append(target)
+        worker(database, sql, target)
+
+    monkeypatch.setattr(extracts, "_run_worker", spied)
+    bind_scratch(engine, tmp_path / "scratch")
+    assert extract(engine, query).num_rows == 0
+    assert [target.parent.parent for target in handed] == [tmp_path / "scratch"]
+    assert list((tmp_path / "scratch").iterdir()) == []

@@ -27,7 +27,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,7 +37,9 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, Integer, LargeBinary, String
 from sqlalchemy.sql import Select
 
+from audiencehub.engines.session import scratch_of
 from audiencehub.errors import StorageError
+from audiencehub.files import scratch_folder
 
 __all__ = ["Batches", "extract", "extract_parquet"]
 
@@ -48,18 +49,20 @@ Batches = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 _WORKER = Path(__file__).with_name("extract_worker.py")
 # the hand-over file lives in shared memory when there is room: it is written once
 # and read once, and a disk would only add writeback to both. Containers often
-# mount a 64 MB /dev/shm; 10 M keys need 442 MB, so below 2 GB free the system's
-# temporary folder is used instead.
+# mount a 64 MB /dev/shm; 10 M keys need 442 MB, so below 2 GB free the workspace's
+# scratch path is used instead, else the system's temporary folder.
 _SHM = Path("/dev/shm")  # noqa: S108 -- a private mkdtemp folder is made inside
 _SHM_NEEDED = 2 << 30
 
 
-def _scratch() -> str | None:
+def _handover_parent(engine: Engine) -> Path | None:
+    """Shared memory when it has room, else the workspace's scratch path (None: the
+    system's temporary folder)."""
     try:
         roomy = shutil.disk_usage(_SHM).free >= _SHM_NEEDED and os.access(_SHM, os.W_OK)
     except OSError:
-        return None
-    return str(_SHM) if roomy else None
+        roomy = False
+    return _SHM if roomy else scratch_of(engine)
 
 
 # rows per Parquet row group: DuckDB's own size. A reader loads a column of a row
@@ -80,10 +83,10 @@ def _declared(query: Select[Any], table: pa.Table) -> pa.Table:
     return table if schema == table.schema else table.cast(schema)
 
 
-def _from_sqlite(database: str, sql: str) -> pa.Table:
-    with tempfile.TemporaryDirectory(prefix="extract-", dir=_scratch()) as folder:
-        target = Path(folder) / "result.arrows"
-        _run_worker(database, sql, target)
+def _from_sqlite(engine: Engine, sql: str) -> pa.Table:
+    with scratch_folder(_handover_parent(engine), "extract") as folder:
+        target = folder / "result.arrows"
+        _run_worker(engine.url.database or "", sql, target)
         with pa.OSFile(str(target)) as source:  # read into memory, not mapped
             table: pa.Table = pa.ipc.open_stream(source).read_all()
     return table
@@ -129,8 +132,8 @@ def extract_parquet(
 @contextmanager
 def _batches(engine: Engine, sql: str) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
     if engine.url.get_backend_name() == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="extract-", dir=_scratch()) as folder:
-            handover = Path(folder) / "result.arrows"
+        with scratch_folder(_handover_parent(engine), "extract") as folder:
+            handover = folder / "result.arrows"
             _run_worker(engine.url.database or "", sql, handover)
             with pa.OSFile(str(handover)) as source:  # read a batch at a time, not mapped
                 reader = pa.ipc.open_stream(source)
@@ -163,7 +166,7 @@ def extract(engine: Engine, query: Select[Any]) -> pa.Table:
     """
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     if engine.url.get_backend_name() == "sqlite":
-        table = _from_sqlite(engine.url.database or "", sql)
+        table = _from_sqlite(engine, sql)
     else:
         table = _from_postgresql(engine, sql)
     return _declared(query, table)
