@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from audiencehub.config import CONFIG_FILE, Settings, load_settings
-from audiencehub.engines.session import scratch_of
+from audiencehub.engines.bulk_settings import scratch_of
 from audiencehub.errors import ConfigurationError, StorageError, WorkspaceNotFound
 from audiencehub.workspace import Workspace, init_workspace, open_workspace
 

@@ -17,8 +17,8 @@ from audiencehub.config import (
     normalize_db_url,
 )
 from audiencehub.db import System, create_db_engine, current_revision, require_current, upgrade
+from audiencehub.engines.bulk_settings import bind_memory_limit, bind_scratch
 from audiencehub.engines.lake import Lake, bind_lake, lake_beside
-from audiencehub.engines.session import bind_memory_limit, bind_scratch
 from audiencehub.engines.spark import SparkSettings, bind_spark
 from audiencehub.files import private_dir, write_private
 

@@ -16,8 +16,8 @@ from sqlalchemy import insert, select
 from audiencehub.campaign.schema import audience_addresses, audience_members, audiences
 from audiencehub.db.value_lists import value_list
 from audiencehub.engines import extract
+from audiencehub.engines.bulk_settings import bind_scratch
 from audiencehub.engines.identifiers import digest_of, visitor_valid
-from audiencehub.engines.session import bind_scratch
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme, VisitorId
 from audiencehub.identity.hashing import decode_digest

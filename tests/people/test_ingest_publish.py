@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from audiencehub.drops import FolderDrop
-from audiencehub.engines.session import bind_scratch
+from audiencehub.engines.bulk_settings import bind_scratch
 from audiencehub.errors import ConfigurationError, InvalidInput
 from audiencehub.formats import ControlFile, parse_outbound_name, parse_outbound_row
 from audiencehub.formats.compression import gzip_inflated

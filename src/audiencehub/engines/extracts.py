@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Engine, Integer, LargeBinary, String
 from sqlalchemy.sql import Select
 
-from audiencehub.engines.session import scratch_of
+from audiencehub.engines.bulk_settings import scratch_of
 from audiencehub.errors import StorageError
 from audiencehub.files import scratch_folder
 

@@ -34,11 +34,11 @@ import duckdb
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from audiencehub.engines.bulk_settings import DEFAULT_MEMORY_LIMIT
 from audiencehub.engines.session import sql_text
 from audiencehub.errors import ConfigurationError, StorageError
 
 __all__ = [
-    "DEFAULT_MEMORY_LIMIT",
     "Lake",
     "LakeFile",
     "add_files",
@@ -50,9 +50,6 @@ __all__ = [
     "writer_lock",
 ]
 
-#: DuckDB's memory limit for a bulk job when the settings name none: beyond it
-#: joins, sorts and aggregates spill to the scratch folder
-DEFAULT_MEMORY_LIMIT = "1GB"
 _ALIAS = "lake"
 
 

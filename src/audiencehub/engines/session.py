@@ -10,30 +10,25 @@ to spell its SQL in. :class:`DuckBatch` is DuckDB's; Spark's is in
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Engine
 
+from audiencehub.engines.bulk_settings import DEFAULT_MEMORY_LIMIT
 from audiencehub.engines.dialect import DUCKDB, Dialect
 
 __all__ = [
     "BatchSession",
     "DuckBatch",
-    "bind_memory_limit",
-    "bind_scratch",
     "copy_table",
     "create_in_parts",
     "memory_bytes",
-    "memory_limit_of",
     "open_session",
     "part_of",
     "parts_for",
-    "scratch_of",
     "sql_in",
     "sql_text",
     "streamed",
@@ -94,8 +89,8 @@ class BatchSession(Protocol):
     ) -> None:
         """Name the lines of ``files`` (plain UTF-8 text, split at LF only) as
         ``name(k, line)``: ``k`` is the file's index times ``per_file`` plus the line's
-        number in it (from 1); an empty line is NULL. A compressed file is inflated
-        and checked whole first: DuckDB reads a damaged gzip stream up to the damage
+        number in it (from 1); an empty line is NULL. The caller inflates and checks a
+        compressed file whole first: DuckDB reads a damaged gzip stream up to the damage
         without an error.
 
         ``stages`` are SQL column lists applied to every line in turn, each over the
@@ -269,12 +264,9 @@ class DuckBatch:
         )
 
 
-# Beyond this DuckDB spills joins and sorts to the scratch folder, which keeps the
-# whole job (DuckDB, Arrow extracts, the Python heap) well under 2 GB.
-_MEMORY_LIMIT = "1GB"
-
-
-def open_session(scratch: Path, memory_limit: str = _MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+def open_session(
+    scratch: Path, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB using every core, spilling to ``scratch`` beyond ``memory_limit``."""
     return duckdb.connect(
         config={
@@ -284,38 +276,6 @@ def open_session(scratch: Path, memory_limit: str = _MEMORY_LIMIT) -> duckdb.Duc
             "preserve_insertion_order": False,
         }
     )
-
-
-# The memory limit of each control-plane engine a workspace opened (its settings').
-_LIMITS: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
-
-
-def bind_memory_limit(engine: Engine, limit: str) -> None:
-    """Remember that batch sessions of ``engine``'s jobs may use ``limit`` (``2GB``)."""
-    _LIMITS[engine] = limit
-
-
-def memory_limit_of(engine: Engine) -> str:
-    """The memory limit bound to ``engine``, else the default."""
-    return _LIMITS.get(engine, _MEMORY_LIMIT)
-
-
-# The scratch folder of each control-plane engine whose workspace's settings name one.
-_SCRATCH: weakref.WeakKeyDictionary[Engine, Path] = weakref.WeakKeyDictionary()
-
-
-def bind_scratch(engine: Engine, folder: Path | None) -> None:
-    """Remember that ``engine``'s bulk jobs make their scratch folders (staged and inflated
-    copies of batches, spills) in ``folder``; None: the system's temporary folder."""
-    if folder is None:
-        _SCRATCH.pop(engine, None)
-    else:
-        _SCRATCH[engine] = folder
-
-
-def scratch_of(engine: Engine) -> Path | None:
-    """Where ``engine``'s bulk jobs make their scratch folders (None: the system's)."""
-    return _SCRATCH.get(engine)
 
 
 _BYTES = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}

@@ -26,7 +26,8 @@ from sqlalchemy.exc import DBAPIError
 
 from audiencehub.drops import DropLocation, DropObject, FolderDrop
 from audiencehub.drops.staging import StagedBatch, stage_files
-from audiencehub.engines.session import DuckBatch, scratch_of
+from audiencehub.engines.bulk_settings import scratch_of
+from audiencehub.engines.session import DuckBatch
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -134,7 +135,7 @@ def ingest(
     the workspace's ``scratch_path``, else the system's temporary folder).
     """
     run = IngestRun()
-    scratch = scratch if scratch is not None else scratch_of(engine)
+    scratch = scratch_of(engine, scratch)
     with writing(engine, scratch=scratch) as session:
         if _ingest_batches(engine, drop, run, keys, session, scratch) and refresh_segments:
             materialise(engine, session)

@@ -30,8 +30,8 @@ import duckdb
 from sqlalchemy import Engine, MetaData, Table, func, inspect, select, text
 
 from audiencehub.engines import extract
+from audiencehub.engines.bulk_settings import scratch_of
 from audiencehub.engines.lake import Lake, lake_of, open_lake, writer_lock
-from audiencehub.engines.session import scratch_of
 from audiencehub.files import scratch_folder
 from audiencehub.people.schema import users
 from audiencehub.workspace import PEOPLE_LAKE
@@ -121,8 +121,7 @@ def _has_legacy(engine: Engine) -> bool:
 def _session(
     engine: Engine, lake: Lake, scratch: Path | None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    parent = scratch if scratch is not None else scratch_of(engine)
-    with scratch_folder(parent, "people-lake") as folder:
+    with scratch_folder(scratch_of(engine, scratch), "people-lake") as folder:
         session = open_lake(lake, Path(folder))
         try:
             yield session

@@ -22,8 +22,9 @@ from pathlib import Path
 import duckdb
 from sqlalchemy import Engine
 
+from audiencehub.engines.bulk_settings import scratch_of
 from audiencehub.engines.lake import add_files, lake_files
-from audiencehub.engines.session import BatchSession, DuckBatch, scratch_of
+from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.engines.spark import SparkBatch, spark_of, spark_session
 from audiencehub.files import scratch_folder
 from audiencehub.people.lake import IN_DUCKDB, TABLES, LakeTables, lake_for

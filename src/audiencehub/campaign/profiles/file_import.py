@@ -38,7 +38,7 @@ from audiencehub.campaign.profiles.rows import (
 )
 from audiencehub.campaign.profiles.store import ChunkOutcome, apply_changes, schemes_in_use
 from audiencehub.db.locks import write_lock
-from audiencehub.engines.session import memory_limit_of, scratch_of
+from audiencehub.engines.bulk_settings import memory_limit_of, scratch_of
 from audiencehub.errors import InputFileError
 from audiencehub.files import open_private_text, private_dir, scratch_folder
 from audiencehub.formats.compression import CORRUPT, gzip_reader

@@ -61,8 +61,9 @@ from audiencehub.db.value_lists import value_list
 from audiencehub.drops import DropLocation
 from audiencehub.drops.staging import StagedBatch, stage_files
 from audiencehub.engines import open_session, sql_text
+from audiencehub.engines.bulk_settings import memory_limit_of, scratch_of
 from audiencehub.engines.outbound import open_lines
-from audiencehub.engines.session import BatchSession, DuckBatch, memory_limit_of, scratch_of
+from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.engines.spark import SparkBatch, SparkSettings, spark_of, spark_session
 from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -134,8 +135,7 @@ def run_import(
         try:
             with engine.connect() as connection:
                 sources = _sources(connection, batch.name.destination_id)
-            parent = scratch if scratch is not None else scratch_of(engine)
-            with scratch_folder(parent, "import") as folder:
+            with scratch_folder(scratch_of(engine, scratch), "import") as folder:
                 report = _verified_and_applied(
                     engine, vault, drop, batch, control, sources, Path(folder), cache
                 )

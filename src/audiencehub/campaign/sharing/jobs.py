@@ -24,7 +24,7 @@ from audiencehub.campaign.sharing.export_job import ExportRun, run_export
 from audiencehub.campaign.sharing.import_job import ImportRun, run_import
 from audiencehub.campaign.sharing.stored_keys import KEY_CACHE
 from audiencehub.db.job_runs import JobRun, due, recent_runs, run_recorded
-from audiencehub.engines.session import scratch_of
+from audiencehub.engines.bulk_settings import scratch_of
 from audiencehub.errors import InvalidInput
 
 __all__ = ["CampaignJob", "due_campaign_jobs", "job_history", "run_campaign_job"]

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, union_all
 from audiencehub.campaign.sharing.data_sources import SharedDataSource
 from audiencehub.campaign.sharing.export_records import Export
 from audiencehub.engines import extract
-from audiencehub.engines.session import scratch_of
+from audiencehub.engines.bulk_settings import scratch_of
 from audiencehub.engines.spark import SparkBatch, SparkSettings, spark_session
 from audiencehub.files import scratch_folder
 from audiencehub.identity.ciphers import DeclaredIdCipher
