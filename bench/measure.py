@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,9 @@ def bench_admin(connection: Any) -> Any:
         return add_user(connection, "bench", "benchmark admin password", Role.ADMIN)
 
 
+#: how a result's time of measurement is written (UTC)
+MEASURED_FORMAT = "%Y-%m-%d %H:%M"
+
 #: where :func:`record` appends results; the suite (``suite.py``) sets it for every script
 RESULTS_ENV = "AUDIENCEHUB_BENCH_RESULTS"
 
@@ -153,7 +157,9 @@ def record(
 
     ``items`` over ``seconds`` is the throughput in ``unit``; ``hashing`` marks a
     figure bound by SHA-256 (one digest per item), which the table compares with
-    what the CPU can hash.
+    what the CPU can hash. The result carries the minute it was measured at: the
+    table gathers runs of several hours, and this machine's speed drifts between
+    them, so only rows measured together compare.
     """
     target = os.environ.get(RESULTS_ENV)
     if not target:
@@ -170,6 +176,7 @@ def record(
         "unit": unit,
         "peak_mb": peak_mb,
         "hashing": hashing,
+        "measured": datetime.now(UTC).strftime(MEASURED_FORMAT),
     }
     with Path(target).open("a", encoding="utf-8") as sink:
         sink.write(json.dumps(entry) + "\n")

@@ -6,7 +6,9 @@ are set at, over an hour, plus the growth series of ``docs/scaling.md``). Each
 script measures audiencehub beside its own baseline in the same run and
 appends its results (see :func:`measure.record`); this script adds the
 SHA-256 limit of the machine, writes the table, and with ``--plots`` draws
-the growth of time and memory with size.
+the growth of time and memory with size. The rows a run measures replace
+their own rows in the table; the others stay, each with the time it was
+measured, and so do the notes at its foot.
 
     python bench/suite.py --scale small|full [--only NAME,...] [--plots DIR]
     python bench/suite.py --redraw --plots DIR   # the plots of bench/RESULTS.md as it stands
@@ -27,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from measure import RESULTS_ENV
+from measure import MEASURED_FORMAT, RESULTS_ENV
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(tempfile.gettempdir())
@@ -76,7 +78,7 @@ SCALES: dict[str, list[tuple[str, list[str]]]] = {
 }
 
 
-def sha256_limit(average_bytes: int = AVERAGE_ID_BYTES) -> dict[str, float]:
+def sha256_limit(average_bytes: int = AVERAGE_ID_BYTES) -> dict[str, Any]:
     """What this CPU can hash: ``hashlib`` over one 256 MB buffer, as bytes/s on one
     core, and as digests/s of IDs of ``average_bytes`` on every core.
 
@@ -97,6 +99,7 @@ def sha256_limit(average_bytes: int = AVERAGE_ID_BYTES) -> dict[str, float]:
         "cores": cores,
         "hashes_per_s": best / 64 / blocks * cores,
         "average_bytes": average_bytes,
+        "measured": datetime.now(UTC).strftime(MEASURED_FORMAT),
     }
 
 
@@ -105,30 +108,73 @@ def _ratio(entry: dict[str, Any]) -> str:
     return f"{entry['seconds'] / base:.2f}x" if base else "-"
 
 
+#: the heading of the hand-written notes at the foot of the results, kept by every rewrite
+NOTES_HEADING = "## Notes on the runs"
+
+_COLUMNS = (
+    "operation",
+    "size",
+    "engine",
+    "backend",
+    "ours (s)",
+    "baseline",
+    "baseline (s)",
+    "ratio",
+    "throughput",
+    "peak MB",
+    "of SHA limit",
+    "measured (UTC)",
+)
+_RIGHT = {"size", "ours (s)", "baseline (s)", "ratio", "throughput", "peak MB", "of SHA limit"}
+
+
+def _key(entry: dict[str, Any]) -> tuple[str, int, str, str]:
+    return (entry["operation"], entry["size"], entry["engine"], entry["backend"])
+
+
+def merged(kept: list[dict[str, Any]], measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of ``kept`` with those ``measured`` again replaced (same operation, size,
+    engine and backend), and the new ones added, in a stable order: a run of some
+    scripts updates their rows and leaves the others as they were measured."""
+    rows = {_key(entry): entry for entry in kept}
+    rows.update((_key(entry), entry) for entry in measured)
+    return [rows[key] for key in sorted(rows)]
+
+
+def notes_of(path: Path) -> str:
+    """The hand-written notes of the results at ``path`` (what follows
+    :data:`NOTES_HEADING`), or nothing."""
+    if not path.exists():
+        return ""
+    _, found, notes = path.read_text(encoding="utf-8").partition(NOTES_HEADING)
+    return notes.strip() if found else ""
+
+
 def write_results(
-    path: Path, entries: list[dict[str, Any]], limit: dict[str, float], scale: str, note: str = ""
+    path: Path, entries: list[dict[str, Any]], limit: dict[str, Any], notes: str = ""
 ) -> None:
-    """The table of ``entries``, with the SHA-256 limit line, as Markdown."""
+    """The table of ``entries``, with the SHA-256 limit line and ``notes``, as Markdown."""
     lines = [
         "# Benchmark results",
         "",
-        f"`python bench/suite.py --scale {scale}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
-        "Each row is one run, in a fresh process, beside its baseline measured in the same "
-        "run; ratio = our time / baseline time (lower is better). Peak memory is the "
-        "measuring process's VmHWM (with Spark's JVM added for Spark runs).",
-        *(["", note] if note else []),
+        f"Written by `python bench/suite.py` on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}. Each row is one run, in a fresh process, beside "
+        "its baseline measured in the same run; ratio = our time / baseline time (lower is "
+        "better). Peak memory is the measuring process's VmHWM (with Spark's JVM added for "
+        "Spark runs). A run of some scripts (`--only`) replaces their rows and keeps the "
+        "others, so each row says when it was measured: this machine's speed drifts by up to "
+        "a third within a day, so compare the ratios of rows measured together, and absolute "
+        "times only within one run.",
         "",
-        f"**SHA-256 limit**: `hashlib` over one 256 MB buffer: "
-        f"{limit['bytes_per_s'] / 1e6:,.0f} MB/s on one core, that is "
+        f"**SHA-256 limit** (measured {limit['measured']} UTC): `hashlib` over one 256 MB "
+        f"buffer: {limit['bytes_per_s'] / 1e6:,.0f} MB/s on one core, that is "
         f"{limit['per_core']:,.0f} digests/s of {limit['average_bytes']}-byte IDs per core, "
         f"**{limit['hashes_per_s']:,.0f} hashes/s** on {limit['cores']} cores. "
-        "Rows marked `#` are bound by hashing (one digest per item); the last column gives "
-        "their throughput as a fraction of that limit.",
+        "Rows marked `#` are bound by hashing (one digest per item); the column *of SHA "
+        "limit* gives their throughput as a fraction of that limit.",
         "",
-        "| operation | size | engine | backend | ours (s) | baseline | baseline (s) | ratio "
-        "| throughput | peak MB | of SHA limit |",
-        "|---|---:|---|---|---:|---|---:|---:|---:|---:|---:|",
+        "| " + " | ".join(_COLUMNS) + " |",
+        "|" + "|".join("---:" if name in _RIGHT else "---" for name in _COLUMNS) + "|",
     ]
     for entry in entries:
         rate = entry["items"] / entry["seconds"] if entry["seconds"] else 0.0
@@ -139,26 +185,39 @@ def write_results(
             f"| {entry['size']:,} | {entry['engine']} | {entry['backend']} "
             f"| {entry['seconds']:.2f} | {entry['baseline']} "
             f"| {f'{base:.2f}' if base else '-'} | {_ratio(entry)} "
-            f"| {rate:,.0f} {entry['unit']}/s | {entry['peak_mb']:,.0f} | {share} |"
+            f"| {rate:,.0f} {entry['unit']}/s | {entry['peak_mb']:,.0f} | {share} "
+            f"| {entry.get('measured', '')} |"
         )
+    if notes:
+        lines += ["", NOTES_HEADING, "", notes]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def read_results(path: Path) -> list[dict[str, Any]]:
-    """The entries of a table :func:`write_results` wrote (and people may have edited, as
-    runs of several days are gathered): what :func:`draw` needs of each row."""
+    """The entries of a table :func:`write_results` wrote (and people may have edited),
+    as :func:`measure.record` made them; a table of before the *measured* column reads
+    with that column empty."""
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) != 11 or not cells[1].replace(",", "").isdigit():
+        if len(cells) not in (11, 12) or not cells[1].replace(",", "").isdigit():
             continue  # not a row of results (the header, its rule, the text around)
+        seconds = float(cells[4])
+        rate, _, unit = cells[8].partition(" ")
         entries.append(
             {
                 "operation": cells[0].removesuffix(" #"),
                 "size": int(cells[1].replace(",", "")),
                 "engine": cells[2],
-                "seconds": float(cells[4]),
+                "backend": cells[3],
+                "seconds": seconds,
+                "baseline": cells[5],
+                "baseline_seconds": None if cells[6] == "-" else float(cells[6]),
+                "items": float(rate.replace(",", "")) * seconds,
+                "unit": unit.removesuffix("/s"),
                 "peak_mb": float(cells[9].replace(",", "")),
+                "hashing": cells[0].endswith(" #"),
+                "measured": cells[11] if len(cells) == 12 else "",
             }
         )
     return entries
@@ -183,15 +242,23 @@ def draw(entries: list[dict[str, Any]], folder: Path) -> list[Path]:
         (1, "scaling-time.png", "seconds"),
         (2, "scaling-memory.png", "peak MB"),
     ):
-        figure, plot = plt.subplots(figsize=(8, 5))
-        for label, points in grown.items():
-            plot.plot([p[0] for p in points], [p[column] for p in points], marker="o", label=label)
+        figure, plot = plt.subplots(figsize=(12, 5.5))
+        colours = plt.get_cmap("tab20").colors
+        for place, (label, points) in enumerate(grown.items()):
+            plot.plot(
+                [p[0] for p in points],
+                [p[column] for p in points],
+                marker="o",
+                label=label,
+                color=colours[place % len(colours)],
+                linestyle="--" if label.endswith("(spark)") else "-",  # Spark dashed
+            )
         plot.set_xscale("log")
         plot.set_yscale("log")
         plot.set_xlabel("rows (IDs, lines or users)")
         plot.set_ylabel(axis)
         plot.grid(True, which="both", alpha=0.3)
-        plot.legend(fontsize=8)
+        plot.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the lines
         figure.tight_layout()
         figure.savefig(folder / name, dpi=110)
         plt.close(figure)
@@ -208,7 +275,15 @@ def main() -> None:
     parser.add_argument(
         "--results", type=Path, help="keep the raw results (JSON lines) here, and add to them"
     )
-    parser.add_argument("--note", default="", help="a paragraph for the top of the results")
+    parser.add_argument(
+        "--note", default="", help="a paragraph to add at the top of the results' notes"
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start the table afresh with this run's rows (by default they replace their "
+        "own rows in --out and the others stay)",
+    )
     parser.add_argument(
         "--redraw",
         action="store_true",
@@ -232,11 +307,15 @@ def main() -> None:
         done = subprocess.run([sys.executable, str(HERE / script), *options], env=env, check=False)
         print(f"=== {script}: {time.perf_counter() - started:.0f} s, exit {done.returncode}")
     entries = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    limit = sha256_limit()
-    write_results(args.out, entries, limit, args.scale, args.note)
-    print(f"\n{len(entries)} results in {args.out}")
+    kept = [] if args.fresh or not args.out.exists() else read_results(args.out)
+    notes = "" if args.fresh else notes_of(args.out)
+    if args.note:
+        notes = f"{args.note}\n\n{notes}".strip()
+    table = merged(kept, entries)
+    write_results(args.out, table, sha256_limit(), notes)
+    print(f"\n{len(entries)} results of this run, {len(table)} in {args.out}")
     if args.plots:
-        for path in draw(entries, args.plots):
+        for path in draw(table, args.plots):
             print(f"plot: {path}")
 
 
