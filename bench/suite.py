@@ -162,9 +162,9 @@ def write_results(
         "its baseline measured in the same run; ratio = our time / baseline time (lower is "
         "better). Peak memory is the measuring process's VmHWM (with Spark's JVM added for "
         "Spark runs). A run of some scripts (`--only`) replaces their rows and keeps the "
-        "others, so each row says when it was measured: this machine's speed drifts by up to "
-        "a third within a day, so compare the ratios of rows measured together, and absolute "
-        "times only within one run.",
+        "others, so each row says when it was measured: this machine's speed drifts, by a "
+        "factor of three or more within a day, so compare the ratios of rows measured "
+        "together, and absolute times only within one run.",
         "",
         f"**SHA-256 limit** (measured {limit['measured']} UTC): `hashlib` over one 256 MB "
         f"buffer: {limit['bytes_per_s'] / 1e6:,.0f} MB/s on one core, that is "
@@ -184,7 +184,7 @@ def write_results(
             f"| {entry['operation']}{' #' if entry.get('hashing') else ''} "
             f"| {entry['size']:,} | {entry['engine']} | {entry['backend']} "
             f"| {entry['seconds']:.2f} | {entry['baseline']} "
-            f"| {f'{base:.2f}' if base else '-'} | {_ratio(entry)} "
+            f"| {f'{base:.2f}' if base else '-'} | {entry.get('ratio') or _ratio(entry)} "
             f"| {rate:,.0f} {entry['unit']}/s | {entry['peak_mb']:,.0f} | {share} "
             f"| {entry.get('measured', '')} |"
         )
@@ -213,6 +213,7 @@ def read_results(path: Path) -> list[dict[str, Any]]:
                 "seconds": seconds,
                 "baseline": cells[5],
                 "baseline_seconds": None if cells[6] == "-" else float(cells[6]),
+                "ratio": cells[7],  # as measured: the times above are rounded
                 "items": float(rate.replace(",", "")) * seconds,
                 "unit": unit.removesuffix("/s"),
                 "peak_mb": float(cells[9].replace(",", "")),

@@ -53,7 +53,8 @@ def _entry(operation: str, size: int, engine: str, seconds: float, **more: Any) 
 def test_a_table_reads_back_as_written(suite: Any, tmp_path: Path) -> None:
     path = tmp_path / "RESULTS.md"
     entries = [
-        _entry("people ingest (lake)", 1_000_000, "duckdb", 3.5),
+        # 3.64x as measured, 3.65x from the rounded times: a rewrite keeps the first
+        _entry("people ingest (lake)", 1_000_000, "duckdb", 9.304, baseline_seconds=2.554),
         _entry("export #x", 2_000, "python", 0.7, hashing=True, baseline_seconds=None),
     ]
     suite.write_results(path, entries, LIMIT, "- a note")
@@ -66,6 +67,7 @@ def test_a_table_reads_back_as_written(suite: Any, tmp_path: Path) -> None:
     assert read[1]["hashing"] and read[1]["baseline_seconds"] is None
     assert read[0]["measured"] == "2026-12-04 18:12"
     assert read[0]["unit"] == "lines" and read[0]["peak_mb"] == 812.0
+    assert read[0]["ratio"] == "3.64x"
     suite.write_results(path, read, LIMIT, suite.notes_of(path))
     assert path.read_text() == first  # a rewrite changes nothing
 
