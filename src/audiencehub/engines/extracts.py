@@ -83,15 +83,6 @@ def _declared(query: Select[Any], table: pa.Table) -> pa.Table:
     return table if schema == table.schema else table.cast(schema)
 
 
-def _from_sqlite(engine: Engine, sql: str) -> pa.Table:
-    with scratch_folder(_handover_parent(engine), "extract") as folder:
-        target = folder / "result.arrows"
-        _run_worker(engine.url.database or "", sql, target)
-        with pa.OSFile(str(target)) as source:  # read into memory, not mapped
-            table: pa.Table = pa.ipc.open_stream(source).read_all()
-    return table
-
-
 def _run_worker(database: str, sql: str, target: Path) -> None:
     done = subprocess.run(  # noqa: S603 -- our own interpreter and worker file
         [sys.executable, "-I", str(_WORKER)],
@@ -135,7 +126,7 @@ def _batches(engine: Engine, sql: str) -> Iterator[tuple[pa.Schema, Iterator[pa.
         with scratch_folder(_handover_parent(engine), "extract") as folder:
             handover = folder / "result.arrows"
             _run_worker(engine.url.database or "", sql, handover)
-            with pa.OSFile(str(handover)) as source:  # read a batch at a time, not mapped
+            with pa.OSFile(str(handover)) as source:  # read, not mapped
                 reader = pa.ipc.open_stream(source)
                 yield reader.schema, iter(reader)
         return
@@ -148,16 +139,6 @@ def _batches(engine: Engine, sql: str) -> Iterator[tuple[pa.Schema, Iterator[pa.
         yield stream.schema, iter(stream)
 
 
-def _from_postgresql(engine: Engine, sql: str) -> pa.Table:
-    import adbc_driver_postgresql.dbapi
-
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with adbc_driver_postgresql.dbapi.connect(url) as connection, connection.cursor() as cursor:
-        cursor.execute(sql)
-        table: pa.Table = cursor.fetch_arrow_table()
-    return table
-
-
 def extract(engine: Engine, query: Select[Any]) -> pa.Table:
     """The rows of ``query``, read from ``engine``'s database on a connection of their own.
 
@@ -165,8 +146,6 @@ def extract(engine: Engine, query: Select[Any]) -> pa.Table:
     escaped); queries built here carry only enum values and ids.
     """
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-    if engine.url.get_backend_name() == "sqlite":
-        table = _from_sqlite(engine, sql)
-    else:
-        table = _from_postgresql(engine, sql)
+    with _batches(engine, sql) as (schema, batches):
+        table = pa.Table.from_batches(batches, schema=schema)
     return _declared(query, table)
