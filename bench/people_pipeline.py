@@ -17,7 +17,11 @@ Then, each step in a fresh process on a fresh copy of the workspace:
   user; per-line counts; the last word per user and trait; the receipt's sums;
   the realisations written), with none of the receipt's first reasons, no
   Python fallback and no lake transaction. It says what a SQL plan can reach
-  on this machine;
+  on this machine. And, where the machine has a C compiler, beside the plan
+  floor's work done by one compiled streaming pass (``compiled_pass.c``: each
+  line checked, its ID resolved in a hash table and its items' last words kept
+  as it is read), which must work out the same sums and realisations: what the
+  design change of docs/people-lake.md would reach;
 - ``segments``: materialising 20 segments over the N users (the graph read,
   rules evaluated, memberships committed, sizes stored), beside the same
   materialisation's rows merely counted by DuckDB over the lake (no graph, no
@@ -54,6 +58,7 @@ from pathlib import Path
 import duckdb
 from sqlalchemy import update
 
+import compiled_pass
 from audiencehub.drops import FolderDrop
 from audiencehub.engines.lake import Lake, lake_files, open_lake
 from audiencehub.engines.spark import SparkSettings, bind_spark, spark_session
@@ -298,6 +303,25 @@ def _spark_floor(step: str, data: Path, lines: int, folder: Path) -> dict[str, f
     }
 
 
+# the compiled pass's counts that the plan floor's sums give too
+_COMPILED_COUNTS = {
+    "added": "added",
+    "removed": "removed",
+    "other": "other",
+    "users": "users who added",
+}
+
+
+def _answer(session: duckdb.DuckDBPyConnection, out: Path, **sums: int) -> dict[str, int]:
+    """What a plan of the ingest worked out, to hold the compiled pass to the plan
+    floor: the receipt's sums, and the realisations written (their number and a sum of
+    their hashes), read after the clock."""
+    held, digest = session.execute(
+        f"SELECT count(*), sum(hash(uid, trait_id) >> 8) FROM '{out}'"
+    ).fetchone()
+    return {**{k: int(v) for k, v in sums.items()}, "held": held, "digest": int(digest)}
+
+
 def _step(name: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
     step, _, engine = name.partition(":")
     spark = engine == "spark"
@@ -318,12 +342,30 @@ def _step(name: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
         return {"items": lines, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
     if step == "ingest-plan":
         workspace = _copy(_cached(data, lines, ingested=False), folder, spark=False)
+        out = folder / "plan.parquet"
         with reading(workspace.people) as session:
             started = time.perf_counter()
             for statement in _PLAN:
-                session.execute(statement.format(data=data, out=folder / "plan.parquet"))
+                result = session.execute(statement.format(data=data, out=out))
+                if statement.startswith("SELECT"):  # the receipt's sums
+                    [(added, removed, other, users)] = result.fetchall()
             seconds = time.perf_counter() - started
-        return {"items": lines, "seconds": seconds, "peak_mb": peak_mb()}
+            answer = _answer(session, out, added=added, removed=removed, other=other, users=users)
+        return {"items": lines, "seconds": seconds, "peak_mb": peak_mb(), "answer": answer}
+    if step == "ingest-compiled":
+        workspace = _copy(_cached(data, lines, ingested=False), folder, spark=False)
+        out = folder / "compiled.parquet"
+        lib = compiled_pass.library()
+        with reading(workspace.people) as session:
+            started = time.perf_counter()
+            counts = compiled_pass.run(lib, session, data, out)
+            seconds = time.perf_counter() - started
+            answer = _answer(
+                session,
+                out,
+                **{key: counts[name] for key, name in _COMPILED_COUNTS.items()},
+            )
+        return {"items": lines, "seconds": seconds, "peak_mb": peak_mb(), "answer": answer}
     if step == "ingest":
         workspace = _copy(_cached(data, lines, ingested=False), folder, spark=spark)
         drop = folder / "in"
@@ -385,6 +427,7 @@ _OPERATIONS = {
     "publish": "people publication (full)",
 }
 _PLAN_OPERATION = "people ingest: plan floor (fewest SQL steps)"
+_COMPILED_OPERATION = "people ingest: plan floor's work in one compiled pass"
 _FLOORS = {
     "ingest": "DuckDB read + insert into the lake",
     "segments": "DuckDB groups the realisations by user",
@@ -429,6 +472,10 @@ def main() -> None:
         ]
         if step == "ingest":  # what any SQL plan needs, beside the one-pass floor
             runs.append(("plan floor", "ingest-plan", (_PLAN_OPERATION, "duckdb", "none")))
+            if compiled_pass.compiler():  # and the same work in one compiled pass
+                runs.append(("compiled", "ingest-compiled", (_COMPILED_OPERATION, "c", "none")))
+            else:
+                print("ingest    compiled     skipped: no C compiler (cc, gcc or $CC)")
         if "spark" in engines:  # what any Spark plan pays, beside DuckDB's floor
             runs.append(
                 ("Spark floor", f"{step}-floor:spark", (_SPARK_FLOORS[step], "spark", "none"))
@@ -472,6 +519,12 @@ def main() -> None:
             )
             ratio = ours["seconds"] / floor["seconds"]
             print(f"{step:<9} {'ratio':<12} {ratio:>11.2f}x the floor ({run})")
+        plan, compiled = results.get("plan floor"), results.get("compiled")
+        if plan is not None and compiled is not None and plan["answer"] != compiled["answer"]:
+            raise SystemExit(
+                f"the compiled pass worked out {compiled['answer']}, "
+                f"the plan floor {plan['answer']}: they must agree"
+            )
         embedded, least = results.get("audiencehub"), results.get("Spark floor")
         if embedded is not None and least is not None:
             ratio = least["seconds"] / embedded["seconds"]
