@@ -16,6 +16,7 @@
  * byte offset in the file, which orders the lines as their numbers do, so a block
  * needs no count of the lines before it.
  */
+#define _GNU_SOURCE /* memmem */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,12 +185,6 @@ static int grow(part *q) {
     return 1;
 }
 
-static int contains(const char *p, size_t n, const char *what, size_t m) {
-    for (size_t i = 0; i + m <= n; i++)
-        if (p[i] == what[0] && !memcmp(p + i, what, m)) return 1;
-    return 0;
-}
-
 /* The words of a group of lines, waiting for their slots to arrive in the cache. */
 typedef struct {
     int n;
@@ -222,7 +217,7 @@ static void flush(part *q, words *w) {
  * and whether it is a removal; counted as the plan floor counts it, its word kept. */
 static void item(part *q, words *w, uint32_t row, uint64_t offset, const char *p, size_t n,
                  int64_t *added) {
-    int removal = contains(p, n, "unsid", 5) || contains(p, n, ":-1", 3);
+    int removal = memmem(p, n, "unsid", 5) || memmem(p, n, ":-1", 3);
     size_t i = 0;
     while (i < n && (p[i] < '0' || p[i] > '9')) i++;
     int64_t trait = -1;

@@ -27,6 +27,7 @@ from isal import igzip
 
 _SOURCE = Path(__file__).with_name("compiled_pass.c")
 _BLOCK = 16 << 20  # bytes inflated, and read by the pass, at a time
+_MAX_PARTS = 8  # threads the pass may run on (MAX_PARTS in compiled_pass.c)
 COUNTS = (
     "lines",
     "long",
@@ -118,7 +119,7 @@ def run(
     ISA-L inflates the file into the temporary folder (as the ingest inflates it into
     its scratch folder) while the graph's IDs are read and hashed; then both cores read
     the lines, each for its half of the users."""
-    parts = max(1, min(len(os.sched_getaffinity(0)), 8))
+    parts = max(1, min(len(os.sched_getaffinity(0)), _MAX_PARTS))
     query = "FROM lake.graph_users WHERE ns = 0"
     [(rows,)] = session.execute(f"SELECT count(*) {query}").fetchall()
     state = lib.pass_open(rows, parts, 2 * rows)

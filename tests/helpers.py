@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import importlib
 import os
 import shutil
 import socket
@@ -340,3 +341,17 @@ def spark_submit(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         env={**os.environ, "PYSPARK_PYTHON": sys.executable},
     )
+
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def bench_module(name: str) -> Any:
+    """The benchmark script ``bench/<name>.py`` as a module. The scripts import their
+    neighbours (``measure``, ``compiled_pass``) by name, so ``bench`` is on the path
+    while they load."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCH))

@@ -3,26 +3,20 @@ other work leaves the CPU, and gives up with a clear message if it never does.""
 
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.helpers import bench_module
 
 
 @pytest.fixture(scope="module")
-def measure() -> Iterator[Any]:
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("measure")
-    finally:
-        sys.path.remove(str(BENCH))
+def measure() -> Any:
+    return bench_module("measure")
 
 
 def test_ticks_at_work_leave_out_idle_io_wait_and_steal(measure: Any) -> None:

@@ -3,23 +3,17 @@ partial run replacing only its own rows, and the hand-written notes kept."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.helpers import BENCH, bench_module
 
 
 @pytest.fixture(scope="module")
 def suite() -> Any:
-    sys.path.insert(0, str(BENCH))  # the suite imports its neighbour ``measure``
-    try:
-        return importlib.import_module("suite")
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("suite")
 
 
 LIMIT = {
