@@ -37,7 +37,7 @@ from audiencehub.engines.session import sql_text
 from audiencehub.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
 __all__ = [
@@ -144,10 +144,19 @@ class SparkBatch:
         return [tuple(row) for row in self.spark.sql(query).collect()]
 
     def create_table(self, name: str, query: str) -> None:
-        """Write the result of ``query`` as Parquet and name what was written."""
+        """Write the result of ``query`` as Parquet and name what was written.
+
+        A result Spark's optimiser proves empty (``LIMIT 0``, a filter of a lake table
+        without files) is written here as one empty file: a Spark job writing nothing
+        costs 0.3 s to 1.6 s, and a job makes several such tables."""
         target = self.path(name)
         rows = self.spark.sql(query)
-        rows.write.mode("overwrite").parquet(str(target))
+        if _holds_nothing(rows):
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            pq.write_table(_arrow_schema(rows.schema).empty_table(), target / "part-0.parquet")
+        else:
+            rows.write.mode("overwrite").parquet(str(target))
         self._name_files(name, rows.schema)
 
     def create_view(self, name: str, query: str) -> None:
@@ -281,7 +290,9 @@ class SparkBatch:
         from pyspark.sql import functions as f
 
         if not files:
-            self.spark.createDataFrame([], schema).createOrReplaceTempView(name)
+            # ``limit(0)``: the optimiser then knows the table is empty, and so is any
+            # filter of it (see :meth:`create_table`)
+            self.spark.createDataFrame([], schema).limit(0).createOrReplaceTempView(name)
             self._names.add(name)
             return
         # Only the files with deletes are read with each row's file and place: those
@@ -358,6 +369,23 @@ class SparkBatch:
             self.spark.catalog.dropTempView(name)
         self._names.clear()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _holds_nothing(rows: DataFrame) -> bool:
+    """Whether Spark's optimised plan of ``rows`` bounds them to none (found without a job).
+    Asked of the JVM's query execution: a Spark Connect client has none, and writes."""
+    frame = getattr(rows, "_jdf", None)
+    if frame is None:
+        return False
+    bound = frame.queryExecution().optimizedPlan().maxRows()
+    return bool(bound.isDefined()) and int(bound.get()) == 0
+
+
+def _arrow_schema(schema: StructType) -> pa.Schema:
+    """A Spark schema as Arrow's, timestamps as Spark writes them (microseconds, UTC)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema, timezone="UTC")
 
 
 def spark_path(path: str) -> str:
