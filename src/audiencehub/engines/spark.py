@@ -152,9 +152,7 @@ class SparkBatch:
         target = self.path(name)
         rows = self.spark.sql(query)
         if _holds_nothing(rows):
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True)
-            pq.write_table(_arrow_schema(rows.schema).empty_table(), target / "part-0.parquet")
+            self._write_file(name, _arrow_schema(rows.schema).empty_table())
         else:
             rows.write.mode("overwrite").parquet(str(target))
         self._name_files(name, rows.schema)
@@ -166,11 +164,16 @@ class SparkBatch:
 
     def register(self, name: str, table: pa.Table) -> None:
         """Write an Arrow table as one Parquet file and name it."""
-        target = self.path(name)
-        target.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, target / "part-0.parquet", compression="none")
-        self.spark.read.parquet(str(target)).createOrReplaceTempView(name)
+        self._write_file(name, table)
+        self.spark.read.parquet(str(self.path(name))).createOrReplaceTempView(name)
         self._names.add(name)
+
+    def _write_file(self, name: str, table: pa.Table) -> None:
+        """Make ``table`` the one Parquet file of the folder kept for ``name``."""
+        target = self.path(name)
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        pq.write_table(table, target / "part-0.parquet", compression="none")
 
     def read_parquet(self, name: str, path: Path) -> None:
         """Name the Parquet file ``path``, read by Spark itself when used."""
