@@ -61,6 +61,11 @@ _DEFAULTS = {
     "spark.driver.memory": "2g",
     "spark.sql.adaptive.enabled": "true",
 }
+# And a local master's: its driver is its only executor, whose collector is the JVM's
+# throughput one rather than G1, whose concurrent threads take turns with the tasks on
+# a few cores (at 10 M users, alternating: 20 segments 46.7 s and 51.2 s against 55.2 s
+# and 64.2 s, a full publication 62.5 s and 63.7 s against 68.9 s and 67.0 s)
+_LOCAL_DEFAULTS = {"spark.driver.extraJavaOptions": "-XX:+UseParallelGC"}
 
 
 @dataclass(frozen=True)
@@ -71,8 +76,9 @@ class SparkSettings:
     conf: Mapping[str, str] = field(default_factory=dict)
 
     def merged(self) -> dict[str, str]:
-        """The workspace's settings over the defaults."""
-        return {**_DEFAULTS, **self.conf}
+        """The workspace's settings over the defaults (a local master's included)."""
+        local = _LOCAL_DEFAULTS if self.master.startswith("local") else {}
+        return {**_DEFAULTS, **local, **self.conf}
 
 
 _SESSION: list[SparkSession] = []
