@@ -3,6 +3,8 @@ carries an example (of its parameters, its body or its answer)."""
 
 from __future__ import annotations
 
+import re
+from collections import defaultdict
 from pathlib import Path
 
 from audiencehub.campaign.web.app import create_campaign_app
@@ -58,3 +60,17 @@ def test_every_operation_has_an_example(sqlite_workspace):
                     },
                 }
                 assert _has_example(own, schemas), f"{method.upper()} {path} has no example"
+
+
+def test_no_two_paths_differ_only_in_a_parameter_name(sqlite_workspace):
+    """OpenAPI: "templated paths with the same hierarchy but different templated names
+    MUST NOT exist as they are identical"; clients generated from the document break."""
+    apps = (
+        create_campaign_app(services_of(sqlite_workspace)),
+        create_people_app(sqlite_workspace.people),
+    )
+    for app in apps:
+        shapes: defaultdict[str, list[str]] = defaultdict(list)
+        for path in app.openapi()["paths"]:
+            shapes[re.sub(r"\{[^}]*\}", "{}", path)].append(path)
+        assert [paths for paths in shapes.values() if len(paths) > 1] == []

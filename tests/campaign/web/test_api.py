@@ -150,8 +150,8 @@ def test_if_match_refuses_a_change_made_on_a_stale_copy(api):
 def test_profile_changes_are_checked_whole_and_erasure_keeps_counts(api):
     _import(api)
     jo = api.client.get("/api/v1/profiles/jo@example.com", headers=api.as_(Role.VIEWER)).json()
-    refused = api.client.patch(
-        f"/api/v1/profiles/{jo['id']}",
+    refused = api.client.patch(  # a profile has one address: the key it was read by
+        "/api/v1/profiles/JO@example.com",
         json={"first_name": "Joanna", "country": "Narnia", "crm_id": "X"},
         headers=api.as_(Role.MARKETER),
     )
@@ -164,10 +164,27 @@ def test_profile_changes_are_checked_whole_and_erasure_keeps_counts(api):
     ).json()
     assert changed["email"] == "joanna@example.com" and changed["attributes"] == {"tier": "gold"}
     assert changed["keys"] != jo["keys"]  # the reconciliation keys follow the address
-    gone = api.client.delete(f"/api/v1/profiles/{jo['id']}", headers=api.as_(Role.MARKETER))
+    gone = api.client.delete("/api/v1/profiles/joanna@example.com", headers=api.as_(Role.MARKETER))
     assert gone.status_code == 204
     missing = api.client.get(f"/api/v1/profiles/{jo['id']}", headers=api.as_(Role.VIEWER))
     assert missing.status_code == 404
+
+
+def test_a_key_that_names_two_profiles_changes_and_erases_neither(api):
+    _import(api, "email,crm_id\nfirst@example.com,A1\n")
+    first = api.client.get("/api/v1/profiles/A1", headers=api.as_(Role.VIEWER)).json()
+    # the second profile's CRM id is the first one's numeric id
+    _import(api, f"email,crm_id\nsecond@example.com,{first['id']}\n")
+    key = f"/api/v1/profiles/{first['id']}"
+    for answer in (
+        api.client.delete(key, headers=api.as_(Role.MARKETER)),
+        api.client.patch(key, json={"first_name": "X"}, headers=api.as_(Role.MARKETER)),
+    ):
+        assert answer.status_code == 404 and answer.headers["content-type"] == PROBLEM
+        assert "several profiles match" in answer.json()["detail"]
+    for email in ("first@example.com", "second@example.com"):
+        kept = api.client.get(f"/api/v1/profiles/{email}", headers=api.as_(Role.VIEWER)).json()
+        assert kept["first_name"] is None
 
 
 def test_members_download_as_csv_with_chosen_fields(api):

@@ -29,7 +29,19 @@ from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_rows, 
 
 __all__ = ["profiles_router"]
 
-ProfileId = Annotated[int, Path(ge=1, le=2**62, description="The profile's id.", examples=[42])]
+# One address for a profile whatever is done to it: read, changed (with the ETag read
+# there) or erased. Two templates for one path (``{key}`` and ``{profile_id}``) are the
+# same path to OpenAPI, which forbids them.
+ProfileKey = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=320,
+        description="The profile's email (any case), CRM id or numeric id; a key that "
+        "names several profiles (a CRM id that is another's id) is refused.",
+        examples=["jo@example.com"],
+    ),
+]
 
 
 class ImportResult(BaseModel):
@@ -80,10 +92,7 @@ def profiles_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/{key}")
     def show_profile(
-        key: Annotated[
-            str,
-            Path(max_length=320, description="Email, CRM id or id.", examples=["jo@example.com"]),
-        ],
+        key: ProfileKey,
         response: Response,
         _: Annotated[User, Depends(viewer)],
     ) -> Profile:
@@ -91,30 +100,26 @@ def profiles_router(services: CampaignServices, access: Access) -> APIRouter:
         with engine.connect() as connection:
             return with_etag(response, get_profile(connection, key))
 
-    @router.patch("/{profile_id}")
+    @router.patch("/{key}")
     def change_profile(
-        profile_id: ProfileId,
+        key: ProfileKey,
         request: Request,
         response: Response,
         _: Annotated[User, Depends(marketer)],
-        changes: Annotated[
-            dict[str, Any],
-            Body(
-                examples=[{"first_name": "Jo", "sms_opt_out": True, "attributes": {"tier": "gold"}}]
-            ),
-        ],
+        changes: Annotated[dict[str, Any], Body(examples=[_CHANGE_EXAMPLE])],
     ) -> Profile:
         """Change fields of a profile, whole or not at all (keys follow a new email or phone)."""
         with engine.begin() as connection:
-            check_if_match(request.headers.get("if-match"), get_profile(connection, profile_id))
-            update_profile(connection, profile_id, changes)
-            return with_etag(response, get_profile(connection, profile_id))
+            found = get_profile(connection, key)
+            check_if_match(request.headers.get("if-match"), found)
+            update_profile(connection, found["id"], changes)
+            return with_etag(response, get_profile(connection, found["id"]))
 
-    @router.delete("/{profile_id}", status_code=204)
-    def erase_profile(profile_id: ProfileId, _: Annotated[User, Depends(marketer)]) -> None:
+    @router.delete("/{key}", status_code=204)
+    def erase_profile(key: ProfileKey, _: Annotated[User, Depends(marketer)]) -> None:
         """Erase a profile everywhere it is personal; delivery counts stay, anonymous."""
         with engine.begin() as connection:
-            delete_profile(connection, profile_id)
+            delete_profile(connection, get_profile(connection, key)["id"])
 
     @router.post(
         "/imports",
