@@ -12,7 +12,9 @@ def test_a_local_master_runs_on_the_throughput_collector_unless_told_otherwise()
     assert SparkSettings("local[*]").merged()["spark.driver.extraJavaOptions"] == _PARALLEL_GC
     assert SparkSettings("local[2]").merged()["spark.driver.memory"] == "2g"
     # a cluster's driver is not its executors: the JVM's own choice stays
-    assert "spark.driver.extraJavaOptions" not in SparkSettings("spark://h:7077").merged()
+    for master in ("spark://h:7077", "yarn", "local-cluster[2,1,1024]"):
+        assert "spark.driver.extraJavaOptions" not in SparkSettings(master).merged()
+    assert SparkSettings("local").local and SparkSettings("local[4,2]").local
     own = SparkSettings("local[*]", {"spark.driver.extraJavaOptions": "-XX:+UseG1GC"})
     assert own.merged()["spark.driver.extraJavaOptions"] == "-XX:+UseG1GC"
 

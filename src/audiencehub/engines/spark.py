@@ -75,10 +75,16 @@ class SparkSettings:
     master: str = "local[*]"
     conf: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def local(self) -> bool:
+        """Whether Spark runs in this process's own JVM (``local``, ``local[N]``,
+        ``local[*]``, ``local[N,F]``): its driver is then its only executor, on this
+        machine (``local-cluster[...]`` starts executors of their own)."""
+        return self.master == "local" or self.master.startswith("local[")
+
     def merged(self) -> dict[str, str]:
         """The workspace's settings over the defaults (a local master's included)."""
-        local = _LOCAL_DEFAULTS if self.master.startswith("local") else {}
-        return {**_DEFAULTS, **local, **self.conf}
+        return {**_DEFAULTS, **(_LOCAL_DEFAULTS if self.local else {}), **self.conf}
 
 
 _SESSION: list[SparkSession] = []
@@ -111,7 +117,7 @@ def spark_session(settings: SparkSettings) -> SparkSession:
     else:
         builder = builder.master(settings.master)
         configured = settings.merged()
-        if settings.master.startswith("local"):
+        if settings.local:
             # Spark's Python workers run this interpreter, the one audiencehub is
             # installed in (PySpark reads it from the environment, not its settings)
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
