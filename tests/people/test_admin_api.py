@@ -182,3 +182,42 @@ def test_jobs_run_now_where_the_server_can_and_not_elsewhere(workspace, tmp_path
     assert relative.status_code == 400 and "absolute" in relative.json()["detail"]
     ran = served.post("/api/v1/jobs/publish/runs", headers=admin)
     assert ran.status_code == 200 and ran.json() == {"segments": {}, "publications": []}
+
+
+def test_a_segment_as_it_was_over_the_api(segment_history, admin_api):
+    """An audit over the API: a segment's size at a past moment for any reader, its IDs
+    then as CSV for admins only; a moment before the lake or a segment that is not
+    there is a 404 problem, not an empty answer."""
+    http, headers = admin_api
+    moment = segment_history[0].replace(tzinfo=None).isoformat()  # naive: UTC
+
+    then = http.get(
+        "/api/v1/segments/900/held", params={"at": moment}, headers=headers[ClientRole.VIEWER]
+    )
+    assert then.status_code == 200, then.text
+    assert then.json()["size"] == 2 and then.json()["moment"].startswith(moment)
+    now = http.get("/api/v1/segments/900", headers=headers[ClientRole.VIEWER]).json()
+    assert now["size"] == 2  # c1 and c3 now: the same size, other members
+
+    ids = http.get(
+        "/api/v1/segments/900/held.csv", params={"at": moment}, headers=headers[ClientRole.ADMIN]
+    )
+    assert ids.status_code == 200 and ids.headers["content-type"].startswith("text/csv")
+    assert ids.text.splitlines() == ["id", "c1", "c2"]
+    assert f"snapshot-{then.json()['snapshot']}" in ids.headers["content-disposition"]
+    refused = http.get(
+        "/api/v1/segments/900/held.csv", params={"at": moment}, headers=headers[ClientRole.VIEWER]
+    )
+    assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
+
+    for path, at in (
+        ("/api/v1/segments/900/held", "2000-01-01"),
+        ("/api/v1/segments/9/held", moment),
+    ):
+        missing = http.get(path, params={"at": at}, headers=headers[ClientRole.ADMIN])
+        assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+        assert missing.json()["detail"]
+    bad = http.get(
+        "/api/v1/segments/900/held", params={"at": "yesterday"}, headers=headers[ClientRole.ADMIN]
+    )
+    assert bad.status_code == 422 and "at" in bad.json()["detail"]

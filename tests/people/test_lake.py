@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from audiencehub.people.destinations import add_destination
 from audiencehub.people.inbound_rows import read_batch, read_files
 from audiencehub.people.ingest import ingest
 from audiencehub.people.lake import compact, history, reading
-from audiencehub.people.materialise import members_at
+from audiencehub.people.materialise import ids_at, segment_at
 from audiencehub.people.publication import publish
 from audiencehub.people.receipts import receipt_page
 from audiencehub.people.segments import add_segment, get_segment
@@ -173,27 +172,19 @@ def test_a_command_and_the_scheduler_ingest_at_the_same_time(people, tmp_path):
     assert len(_batches(people)) == 6 and len(_realisations(people)) == 12_000
 
 
-def test_a_segment_can_be_read_as_it_was(people, tmp_path):
+def test_a_segment_can_be_read_as_it_was(people, segment_history):
     """Every materialisation is a snapshot: the segment as it was at an earlier moment is
-    answered from the lake's history, its size and its IDs, by the core and the CLI."""
-    drop = tmp_path / "export"
-    with people.people.begin() as connection:
-        add_segment(connection, segment_id=900, name="Shoes", rule="T101 AND NOT T103")
-    write_inbound(drop, "ftp_dpm_7001_1764300000.sync", ["c1\td_sid=101", "c2\td_sid=101"])
-    ingest(people.people, FolderDrop(drop))
-    time.sleep(0.05)
-    moment = datetime.now(UTC)
-    time.sleep(0.05)
-    write_inbound(drop, "ftp_dpm_7001_1764300100.sync", ["c2\td_sid=103", "c3\td_sid=101"])
-    ingest(people.people, FolderDrop(drop))
+    answered from the lake's history, its size and its IDs, by the core (the CLI, the API
+    and the pages ask it)."""
+    moment, drop = segment_history
     write_inbound(drop, "ftp_dpm_7001_1764300200.sync", ["c4\td_sid=101"])
     ingest(people.people, FolderDrop(drop))
     with people.people.connect() as connection:
         assert get_segment(connection, 900)["size"] == 3
-    then, ids = members_at(people.people, 900, moment, with_ids=True)
-    assert (then.size, list(ids)) == (2, ["c1", "c2"])
+    then = segment_at(people.people, 900, moment)
+    assert (then.size, list(ids_at(people.people, then))) == (2, ["c1", "c2"])
     with pytest.raises(Exception, match="no snapshot"):
-        members_at(people.people, 900, datetime(2000, 1, 1, tzinfo=UTC))
+        segment_at(people.people, 900, datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def test_compaction_merges_files_and_keeps_what_is_read(people, tmp_path):

@@ -4,7 +4,9 @@ every page checked for console errors, failed requests and accessibility."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 
@@ -245,6 +247,24 @@ def test_a_data_engineer_adds_a_trait_and_a_segment(people_tab, site):
     page.click("form.card button[type=submit]")
     page.wait_for_url(f"{site.people}/segments/950")
     assert "Boot buyers" in page.inner_text("h1")
+
+
+def test_a_data_engineer_reads_a_segment_as_it_was_and_downloads_its_ids(people_tab, site):
+    page = people_tab.page
+    page.goto(f"{site.people}/segments/900")
+    page.fill("#at", "2000-01-01T00:00:00")  # before the lake's first snapshot
+    page.click("form[method=get] button[type=submit]")
+    page.wait_for_selector(".problem")
+    assert "no snapshot" in page.inner_text(".problem")
+    page.fill("#at", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    page.click("form[method=get] button[type=submit]")
+    page.wait_for_selector("#then-state")
+    size = int(re.search(r": ([\d,]+) IDs", page.inner_text("#then-state"))[1].replace(",", ""))
+    people_tab.check("people-segment-then")
+    with page.expect_download() as download:
+        page.click("#then-state a[download]")
+    ids = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert ids[0] == "id" and len(ids) == size + 1 and len(set(ids[1:])) == size > 0
 
 
 def test_a_data_engineer_adds_a_data_source_and_a_destination(people_tab, site, tmp_path):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +28,7 @@ from audiencehub.people.graph import apply_retention, opt_out
 from audiencehub.people.ingest import ingest
 from audiencehub.people.jobs import PeopleJob, due_jobs, job_history, run_job
 from audiencehub.people.lake import compact, history
-from audiencehub.people.materialise import materialise, members_at
+from audiencehub.people.materialise import ids_at, materialise, segment_at
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.publication import publish
 from audiencehub.people.segments import (
@@ -250,15 +250,14 @@ def segments_show(
                 [segment], ["id", "name", "rule", "merge_rule", "size", "sized_at"], "Segment"
             )
         return
-    moment = at if at.tzinfo else at.replace(tzinfo=UTC)  # a date alone is its midnight, UTC
-    held, ids = members_at(engine, segment_id, moment, with_ids=members)
+    held = segment_at(engine, segment_id, at)  # a date alone is its midnight, UTC
     if as_json:
-        print_json({**vars(held), **({"members": list(ids)} if members else {})})
+        print_json({**vars(held), **({"members": list(ids_at(engine, held))} if members else {})})
         return
     print_table(
         [vars(held)], ["segment_id", "moment", "snapshot", "snapshot_time", "size"], "Segment then"
     )
-    for external_id in ids:
+    for external_id in ids_at(engine, held) if members else ():
         console.print(external_id, markup=False, highlight=False)
 
 

@@ -3,7 +3,7 @@ to the lake as one snapshot, with each segment's size stored beside its definiti
 
 The sizes the CLI, the API and the pages show are the ones found here; the
 memberships themselves stay in the lake, where any snapshot can be read again
-(:func:`members_at`).
+(:func:`segment_at`, :func:`ids_at`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from audiencehub.people.segment_evaluation import Evaluation, evaluate
 from audiencehub.people.segment_rules import parse_rule
 from audiencehub.people.spark_lake import job_session, registered, write_rows
 
-__all__ = ["SegmentAt", "materialise", "members_at"]
+__all__ = ["SegmentAt", "ids_at", "materialise", "segment_at"]
 
 
 def _segment_rows(engine: Engine, segment_ids: Sequence[int] | None) -> list[Any]:
@@ -113,11 +113,11 @@ class SegmentAt:
     size: int
 
 
-def members_at(
-    engine: Engine, segment_id: int, moment: datetime, *, with_ids: bool = False
-) -> tuple[SegmentAt, Iterator[str]]:
-    """The segment as the lake held it at ``moment``, and (``with_ids``) its IDs as the graph
-    names them now (an ID forgotten since is left out)."""
+def segment_at(engine: Engine, segment_id: int, moment: datetime) -> SegmentAt:
+    """What the segment held at ``moment`` (UTC when it names no zone): the lake's snapshot
+    then, and the segment's size in it. A segment deleted since is answered too (an
+    audit may ask after it); one that never was holds nothing."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     with reading(engine) as session:
         found = snapshot_at(session, moment)
         if found is None:
@@ -126,20 +126,29 @@ def members_at(
                 hint="Ask for a later moment; older snapshots expire after the lake's history.",
             )
         snapshot, committed = found
-        at = f" AT (VERSION => {snapshot})"
         [(size,)] = session.execute(
-            f"SELECT count(*) FROM lake.memberships{at} WHERE segment_id = ?", [segment_id]
+            f"SELECT count(*) FROM lake.memberships AT (VERSION => {snapshot}) "
+            "WHERE segment_id = ?",
+            [segment_id],
         ).fetchall()
-        ids: list[str] = []
-        if with_ids:
-            ids = [
-                row[0]
-                for row in session.execute(
-                    f"SELECT g.external_id FROM (SELECT * FROM lake.memberships{at}) m "
-                    "JOIN lake.graph_users g ON g.id = m.user_id WHERE m.segment_id = ? "
-                    "ORDER BY g.external_id",
-                    [segment_id],
-                ).fetchall()
-            ]
-    result = SegmentAt(segment_id, moment.isoformat(), snapshot, committed, int(size))
-    return result, iter(ids)
+    return SegmentAt(segment_id, moment.isoformat(), snapshot, committed, int(size))
+
+
+# IDs fetched from the lake at a time when a segment's members are read out
+_ID_BATCH = 10_000
+
+
+def ids_at(engine: Engine, held: SegmentAt) -> Iterator[str]:
+    """The IDs of ``held`` (:func:`segment_at`) as the graph names them now (an ID forgotten
+    since is left out), in order, a batch at a time: a segment of millions is streamed,
+    not gathered (the snapshot is fixed, so nothing written meanwhile changes them)."""
+    with reading(engine) as session:
+        cursor = session.execute(
+            "SELECT g.external_id "
+            f"FROM (SELECT * FROM lake.memberships AT (VERSION => {int(held.snapshot)})) m "
+            "JOIN lake.graph_users g ON g.id = m.user_id WHERE m.segment_id = ? "
+            "ORDER BY g.external_id",
+            [held.segment_id],
+        )
+        while batch := cursor.fetchmany(_ID_BATCH):
+            yield from (row[0] for row in batch)

@@ -6,9 +6,7 @@ are sent with the memory of one batch, never held whole.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
-import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -34,11 +32,11 @@ from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.access import Access
 from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, page_rows, with_etag
 from audiencehub.restapi.apps import example
+from audiencehub.restapi.downloads import csv_download, download_name
 from audiencehub.restapi.paging import id_or_text_key
 
 __all__ = ["audiences_router"]
 
-_BATCH = 5_000
 _CSV_EXAMPLE = "profile_id,address,email\n1,,jo@example.com\n"
 Name = Annotated[
     str,
@@ -217,24 +215,12 @@ def audiences_router(services: CampaignServices, access: Access) -> APIRouter:
         with engine.connect() as connection:
             get_audience(connection, name)  # a missing audience is a 404, not a broken stream
 
-        def lines() -> Iterator[bytes]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(["profile_id", "address", *chosen])
+        def rows() -> Iterator[Sequence[Any]]:
             with engine.connect() as connection:
-                for count, row in enumerate(member_rows(connection, name, chosen), 1):
-                    writer.writerow(row)
-                    if count % _BATCH == 0:
-                        yield buffer.getvalue().encode()
-                        buffer.seek(0)
-                        buffer.truncate()
-            yield buffer.getvalue().encode()
+                yield from member_rows(connection, name, chosen)
 
-        filename = "".join(c if c.isalnum() else "-" for c in name)[:80] or "audience"
-        return StreamingResponse(
-            lines(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        return csv_download(
+            ["profile_id", "address", *chosen], rows(), download_name(name, "audience")
         )
 
     return router

@@ -9,9 +9,12 @@ they read in ``If-Match``.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
@@ -38,6 +41,7 @@ from audiencehub.people.destinations import (
     list_destinations,
     update_destination,
 )
+from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
 from audiencehub.people.segments import (
     MergeRule,
     Segment,
@@ -55,11 +59,22 @@ from audiencehub.people.traits import (
     update_trait,
 )
 from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, with_etag
+from audiencehub.restapi.downloads import csv_download
 
 __all__ = ["MAX_ID", "admin_router"]
 
+_HELD_EXAMPLE = "id\n31098765432109876543210987654321098765\n"
+
 MAX_ID = 2_147_483_647  # data source, segment, trait and destination ids are 32-bit integers
 Id = Annotated[int, Path(gt=0, le=MAX_ID, examples=[900])]
+At = Annotated[
+    datetime,
+    Query(
+        description="A past moment: a date (its midnight) or an ISO 8601 time, UTC when it "
+        "names no zone.",
+        examples=["2026-12-01T09:00:00Z"],
+    ),
+]
 
 
 class NewDataSource(BaseModel):
@@ -225,6 +240,32 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
         """One segment: its rule, merge rule and current size."""
         with engine.connect() as connection:
             return with_etag(response, get_segment(connection, segment_id))
+
+    @router.get("/segments/{segment_id}/held", tags=["segments"])
+    def segment_then(segment_id: Id, at: At, _: Reader) -> SegmentAt:
+        """What a segment held at a past moment, for an audit: the lake's snapshot then
+        and the segment's size in it (its last materialisation before the moment)."""
+        with engine.connect() as connection:
+            get_segment(connection, segment_id)
+        return segment_at(engine, segment_id, at)
+
+    @router.get(
+        "/segments/{segment_id}/held.csv",
+        tags=["segments"],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/csv": {"example": _HELD_EXAMPLE}}}},
+    )
+    def segment_then_ids(segment_id: Id, at: At, _: Admin) -> StreamingResponse:
+        """The IDs a segment held at a past moment, as CSV, streamed (admins only: they
+        are personal data). An ID the graph has forgotten since is left out."""
+        with engine.connect() as connection:
+            get_segment(connection, segment_id)
+        held = segment_at(engine, segment_id, at)  # a moment before the lake is a 404
+
+        def rows() -> Iterator[tuple[str]]:
+            return ((external_id,) for external_id in ids_at(engine, held))
+
+        return csv_download(["id"], rows(), f"segment-{segment_id}-snapshot-{held.snapshot}")
 
     @router.patch("/segments/{segment_id}", tags=["segments"])
     def change_segment(

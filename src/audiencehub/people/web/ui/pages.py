@@ -4,6 +4,7 @@ receipts, publications and API clients."""
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -27,6 +28,7 @@ from audiencehub.people.data_sources import (
 )
 from audiencehub.people.destinations import EXPORT_LABELS, add_destination, list_destinations
 from audiencehub.people.jobs import PeopleJob, job_history
+from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
 from audiencehub.people.receipts import receipt_page
 from audiencehub.people.segments import (
     MergeRule,
@@ -39,6 +41,7 @@ from audiencehub.people.segments import (
 )
 from audiencehub.people.traits import add_trait, list_traits, parse_trait_rule
 from audiencehub.people.web.operations_api import JobRunner, run_now
+from audiencehub.restapi.downloads import csv_download
 from audiencehub.webui import Pages, Tasks
 
 __all__ = ["people_pages"]
@@ -216,16 +219,38 @@ def people_pages(
         )
 
     @router.get("/segments/{segment_id}")
-    def segment(request: Request, segment_id: int, _: Reader) -> Response:
+    def segment(
+        request: Request, segment_id: int, _: Reader, at: datetime | None = None
+    ) -> Response:
+        """A segment's rule, and (``at``) what it held at a past moment, for an audit."""
         with engine.connect() as connection:
             found = get_segment(connection, segment_id)
+        then: SegmentAt | None = None
+        problem: AudienceHubError | None = None
+        if at is not None:
+            try:
+                then = segment_at(engine, segment_id, at)
+            except AudienceHubError as exc:
+                problem = exc
         return page(
             request,
             "segment.html",
             segment=found,
             merge_rules=list(MergeRule),
             check={"size": found["size"] if found["sized_at"] else None, "error": ""},
+            at=at,
+            then=then,
+            problem=problem,
         )
+
+    @router.get("/segments/{segment_id}/held.csv")
+    def segment_then_ids(segment_id: int, at: datetime, _: Admin) -> Response:
+        """The IDs the segment held at ``at``, as CSV (admins: they are personal data)."""
+        with engine.connect() as connection:
+            get_segment(connection, segment_id)
+        held = segment_at(engine, segment_id, at)
+        rows = ((external_id,) for external_id in ids_at(engine, held))
+        return csv_download(["id"], rows, f"segment-{segment_id}-snapshot-{held.snapshot}")
 
     @router.post("/segments/check")
     def check_rule(
