@@ -368,3 +368,34 @@ def test_profile_keys_compare_as_bytes_and_back(workspace):
     assert state() == (dict.fromkeys(expected), [jo, jo])
     _migrate(engine, "head", down=False)
     assert state() == (expected, [jo, jo])
+
+
+def test_segment_sizes_start_from_the_last_materialisation(workspace):
+    """p0013 seeds each segment's population trend with the size it had (none for a
+    segment never sized), and down drops it."""
+    from sqlalchemy import text
+
+    engine = workspace.people
+    _migrate(engine, "p0012", System.PEOPLE, down=True)
+    with engine.begin() as connection:
+        for segment_id, size in ((900, 41), (901, None)):
+            connection.execute(
+                text(
+                    "INSERT INTO people_segments (id, name, rule, merge_rule, created_at, "
+                    "updated_at, size, sized_at) VALUES (:id, :name, 'T1', 'device', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, :size, :sized_at)"
+                ),
+                {
+                    "id": segment_id,
+                    "name": f"s{segment_id}",
+                    "size": size,
+                    "sized_at": "2026-11-28 10:00:00" if size else None,
+                },
+            )
+    _migrate(engine, "head", System.PEOPLE, down=False)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT segment_id, day, size FROM people_segment_sizes"))
+        assert [(r.segment_id, str(r.day), r.size) for r in rows] == [(900, "2026-11-28", 41)]
+    _migrate(engine, "p0012", System.PEOPLE, down=True)
+    assert "people_segment_sizes" not in sa.inspect(engine).get_table_names()
+    _migrate(engine, "head", System.PEOPLE, down=False)

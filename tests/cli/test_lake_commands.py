@@ -50,3 +50,9 @@ def test_segments_show_at_on_the_command_line(cli, tmp_path):
     assert refused.code != 0 and "no snapshot" in refused.err
     shown = cli_ok(cli, "people", "lake", "history", "--json", "-w", ws).out
     assert any("ingest ftp_dpm_7001_1764300100.sync" in s["message"] for s in json.loads(shown))
+    # the population trend: today's row is the day's last materialisation
+    trend = json.loads(cli_ok(cli, "people", "segments", "sizes", "900", "--json", "-w", ws).out)
+    assert [(e["day"], e["size"]) for e in trend] == [(datetime.now(UTC).date().isoformat(), 2)]
+    table = cli_ok(cli, "people", "segments", "sizes", "900", "--days", "7", "-w", ws).out
+    assert "Segment 900 (S) by day" in table
+    assert cli("people", "segments", "sizes", "900", "--days", "0", "-w", ws).code != 0

@@ -249,9 +249,11 @@ def test_a_data_engineer_adds_a_trait_and_a_segment(people_tab, site):
     assert "Boot buyers" in page.inner_text("h1")
 
 
-def test_a_data_engineer_reads_a_segment_as_it_was_and_downloads_its_ids(people_tab, site):
+def test_a_data_engineer_reads_a_segments_trend_and_what_it_held(people_tab, site):
     page = people_tab.page
     page.goto(f"{site.people}/segments/900")
+    page.wait_for_selector("figure.chart canvas")  # the population trend, drawn
+    assert f"IDs on {datetime.now(UTC).date().isoformat()}" in page.inner_text("#trend-state")
     page.fill("#at", "2000-01-01T00:00:00")  # before the lake's first snapshot
     page.click("form[method=get] button[type=submit]")
     page.wait_for_selector(".problem")

@@ -31,6 +31,7 @@ from audiencehub.people.lake import compact, history
 from audiencehub.people.materialise import ids_at, materialise, segment_at
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.publication import publish
+from audiencehub.people.segment_sizes import HISTORY_DAYS, size_history, trend_start
 from audiencehub.people.segments import (
     MergeRule,
     add_segment,
@@ -259,6 +260,23 @@ def segments_show(
     )
     for external_id in ids_at(engine, held) if members else ():
         console.print(external_id, markup=False, highlight=False)
+
+
+@segments_app.command("sizes")
+def segments_sizes(
+    segment_id: int,
+    days: Annotated[
+        int,
+        typer.Option(min=1, max=HISTORY_DAYS, help="How many days back, today included."),
+    ] = 30,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A segment's population trend: its size on each day it was materialised (UTC)."""
+    with open_workspace(workspace).people.connect() as connection:
+        segment = get_segment(connection, segment_id)
+        rows = size_history(connection, segment_id, trend_start(days))
+    print_or_json(rows, f"Segment {segment_id} ({segment['name']}) by day", as_json=as_json)
 
 
 @segments_app.command("refresh")

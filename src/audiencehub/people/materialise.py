@@ -24,6 +24,7 @@ from audiencehub.people.lake import commit, reading, snapshot_at, sync_users, wr
 from audiencehub.people.schema import segments
 from audiencehub.people.segment_evaluation import Evaluation, evaluate
 from audiencehub.people.segment_rules import parse_rule
+from audiencehub.people.segment_sizes import record_sizes
 from audiencehub.people.spark_lake import job_session, registered, write_rows
 
 __all__ = ["SegmentAt", "ids_at", "materialise", "segment_at"]
@@ -87,6 +88,7 @@ def _materialise(
             connection.execute(
                 update(segments).where(segments.c.id == segment_id).values(size=size, sized_at=now)
             )
+        record_sizes(connection, sizes, now)
     return sizes
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -118,6 +119,17 @@ segments = Table(
     # members at the last materialisation, and when it ran (p0012); the members are in the lake
     Column("size", BigInteger),
     Column("sized_at", UTCDateTime),
+)
+
+# a segment's size, day by day (p0013): the last materialisation of each day, for its
+# population trend; rows older than the history kept are pruned as new ones come
+segment_sizes = Table(
+    "people_segment_sizes",
+    metadata,
+    Column("segment_id", Integer, primary_key=True, autoincrement=False),
+    Column("day", Date, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sized_at", UTCDateTime, nullable=False),
 )
 
 destinations = Table(

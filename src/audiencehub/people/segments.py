@@ -25,6 +25,7 @@ from audiencehub.people.materialise import materialise
 from audiencehub.people.schema import destinations, segments, traits
 from audiencehub.people.segment_evaluation import Evaluation, evaluate
 from audiencehub.people.segment_rules import parse_rule, trait_ids
+from audiencehub.people.segment_sizes import forget_sizes
 
 __all__ = [
     "MergeRule",
@@ -161,6 +162,7 @@ def delete_segment(connection: Connection, segment_id: int) -> None:
             hint="Remove it from those destinations first (the next publication then "
             "removes its members there).",
         )
+    forget_sizes(connection, segment_id)
     connection.execute(delete(segments).where(segments.c.id == segment_id))
 
 

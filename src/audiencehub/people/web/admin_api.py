@@ -42,6 +42,7 @@ from audiencehub.people.destinations import (
     update_destination,
 )
 from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
+from audiencehub.people.segment_sizes import HISTORY_DAYS, SegmentSize, size_history, trend_start
 from audiencehub.people.segments import (
     MergeRule,
     Segment,
@@ -67,6 +68,10 @@ _HELD_EXAMPLE = "id\n31098765432109876543210987654321098765\n"
 
 MAX_ID = 2_147_483_647  # data source, segment, trait and destination ids are 32-bit integers
 Id = Annotated[int, Path(gt=0, le=MAX_ID, examples=[900])]
+Days = Annotated[
+    int,
+    Query(ge=1, le=HISTORY_DAYS, description="How many days back, today included.", examples=[90]),
+]
 At = Annotated[
     datetime,
     Query(
@@ -240,6 +245,14 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
         """One segment: its rule, merge rule and current size."""
         with engine.connect() as connection:
             return with_etag(response, get_segment(connection, segment_id))
+
+    @router.get("/segments/{segment_id}/sizes", tags=["segments"])
+    def segment_trend(segment_id: Id, _: Reader, days: Days = 90) -> list[SegmentSize]:
+        """A segment's population trend: its size on each of the last ``days`` days (UTC)
+        it was materialised, the day's last materialisation, oldest first."""
+        with engine.connect() as connection:
+            get_segment(connection, segment_id)
+            return size_history(connection, segment_id, trend_start(days))
 
     @router.get("/segments/{segment_id}/held", tags=["segments"])
     def segment_then(segment_id: Id, at: At, _: Reader) -> SegmentAt:

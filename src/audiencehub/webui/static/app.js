@@ -19,6 +19,7 @@ document.addEventListener("click", (event) => {
 });
 
 // Charts: <figure class="chart" data-series='{"x": [...], "series": [{"label": ..., "values": [...]}]}'>
+// with "range": [first, last] to span a fixed window (seconds) however few the points
 function drawCharts(root) {
   root.querySelectorAll("figure.chart[data-series]").forEach((figure) => {
     if (figure.dataset.drawn || typeof uPlot === "undefined") return;
@@ -35,7 +36,7 @@ function drawCharts(root) {
       axes: [{}, { scale: "y" }].concat(
         data.series.some((s) => s.scale === "rate") ? [{ scale: "rate", side: 1, grid: { show: false } }] : []
       ),
-      scales: { x: { time: true } },
+      scales: { x: data.range ? { time: true, range: () => data.range } : { time: true } },
     };
     new uPlot(options, [data.x].concat(data.series.map((s) => s.values)), figure);
     figure.dataset.drawn = "1";

@@ -3,6 +3,9 @@ a rule editor that validates and sizes the rule as it is typed, destinations, in
 receipts, publications and API clients."""
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
+import calendar
+import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -30,6 +33,7 @@ from audiencehub.people.destinations import EXPORT_LABELS, add_destination, list
 from audiencehub.people.jobs import PeopleJob, job_history
 from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
 from audiencehub.people.receipts import receipt_page
+from audiencehub.people.segment_sizes import size_history, trend_start
 from audiencehub.people.segments import (
     MergeRule,
     add_segment,
@@ -47,6 +51,9 @@ from audiencehub.webui import Pages, Tasks
 __all__ = ["people_pages"]
 
 Guard = Callable[[Request], Awaitable[ApiClient]]
+
+# the days of a segment's population trend its page draws
+_TREND_DAYS = 90
 
 
 def people_pages(
@@ -222,9 +229,17 @@ def people_pages(
     def segment(
         request: Request, segment_id: int, _: Reader, at: datetime | None = None
     ) -> Response:
-        """A segment's rule, and (``at``) what it held at a past moment, for an audit."""
+        """A segment's rule, its population over the last days, and (``at``) what it held
+        at a past moment, for an audit."""
+        first = trend_start(_TREND_DAYS)
         with engine.connect() as connection:
             found = get_segment(connection, segment_id)
+            trend = size_history(connection, segment_id, first)
+        series = {
+            "range": [calendar.timegm(first.timetuple()), int(time.time())],
+            "x": [calendar.timegm(entry["day"].timetuple()) for entry in trend],
+            "series": [{"label": "IDs", "values": [entry["size"] for entry in trend]}],
+        }
         then: SegmentAt | None = None
         problem: AudienceHubError | None = None
         if at is not None:
@@ -238,6 +253,9 @@ def people_pages(
             segment=found,
             merge_rules=list(MergeRule),
             check={"size": found["size"] if found["sized_at"] else None, "error": ""},
+            trend=trend,
+            trend_days=_TREND_DAYS,
+            series=json.dumps(series),
             at=at,
             then=then,
             problem=problem,
