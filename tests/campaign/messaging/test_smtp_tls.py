@@ -76,6 +76,8 @@ def _message() -> EmailMessage:
     return message
 
 
+# aiosmtpd warns of AUTH without STARTTLS even when the whole session is TLS (above)
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_encrypted_and_authenticated_sessions(sqlite_workspace, certificate, security):
     """Messages go through STARTTLS or implicit TLS after login; untrusted servers are refused.
