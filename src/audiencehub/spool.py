@@ -169,6 +169,10 @@ class OnlineWrites:
             raise RuntimeError("these online writes have no spool")
         return self._spool
 
+    def backlog(self) -> int:
+        """How many events wait in the spool (none without one)."""
+        return 0 if self._spool is None else self._spool.count()
+
     def write(self, kind: str, events: Sequence[Event]) -> None:
         """Record ``events``: applied now, or spooled (durably) to be applied shortly."""
         if self._spool is None:

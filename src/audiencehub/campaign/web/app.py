@@ -29,6 +29,7 @@ from audiencehub.campaign.web.ui import install_pages
 from audiencehub.problems import install_problem_handlers
 from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
+from audiencehub.restapi.health import database_check, health_router
 from audiencehub.spool import Spool, with_appliers
 from audiencehub.webui import SecurityHeaders, mount_static
 
@@ -75,6 +76,12 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         settings.login_max_failures,
         window=settings.login_lockout_seconds,
         lock=settings.login_lockout_seconds,
+    )
+    app.include_router(
+        health_router(
+            [database_check("database", services.engine)],
+            {"tracking": online.backlog, "triggers": queue.spool.count},
+        )
     )
     app.include_router(users_router(services, access, logins))
     app.include_router(profiles_router(services, access))

@@ -21,6 +21,7 @@ from audiencehub.people.web.ui import install_people_pages
 from audiencehub.problems import install_problem_handlers
 from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
+from audiencehub.restapi.health import database_check, health_router
 from audiencehub.spool import OnlineWrites, with_appliers
 from audiencehub.webui import SecurityHeaders, mount_static
 
@@ -63,6 +64,7 @@ def create_people_app(
         window=limits.login_lockout_seconds,
         lock=limits.login_lockout_seconds,
     )
+    app.include_router(health_router([database_check("database", engine)], {"id": online.backlog}))
     app.include_router(id_service_router(engine, online, region=region))
     app.include_router(partner_router(engine, logins, admits))
     app.include_router(admin_router(engine, admits))
