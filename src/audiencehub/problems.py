@@ -97,7 +97,9 @@ HtmlError = Callable[[Request, int, str, str], Response]
 def _for_people(request: Request) -> bool:
     """A page (or a link a person followed), not an API call: answered in HTML."""
     path = request.url.path
-    return not path.startswith(("/api/", "/oauth/", "/id", "/optout"))
+    return not path.startswith(
+        ("/api/", "/oauth/", "/id", "/optout", "/metrics", "/healthz", "/readyz")
+    )
 
 
 def install_problem_handlers(app: FastAPI, html: HtmlError | None = None) -> None:

@@ -24,6 +24,8 @@ __all__ = [
     "failure_summary",
     "job_runs_table",
     "last_starts",
+    "last_successes",
+    "latest_runs",
     "recent_runs",
     "run_recorded",
 ]
@@ -103,6 +105,30 @@ def last_starts(engine: Engine, table: Table) -> dict[str, datetime]:
         return {job: stored_utc(started) for job, started in rows}
 
 
+def last_successes(engine: Engine, table: Table) -> dict[str, datetime]:
+    """When each job's latest successful run ended."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(table.c.job, func.max(table.c.ended_at))
+            .where(table.c.status == "succeeded")
+            .group_by(table.c.job)
+        ).tuples()
+        return {job: stored_utc(ended) for job, ended in rows}
+
+
+def latest_runs(engine: Engine, table: Table) -> dict[str, JobRun]:
+    """Each job's latest run (one query, whatever the history's length)."""
+    place = (
+        func.row_number()
+        .over(partition_by=table.c.job, order_by=(table.c.started_at.desc(), table.c.id.desc()))
+        .label("place")
+    )
+    ranked = select(table, place).subquery()
+    with engine.connect() as connection:
+        rows: Iterable[Any] = connection.execute(select(ranked).where(ranked.c.place == 1))
+        return {row.job: _run_of(row) for row in rows}
+
+
 def due(
     engine: Engine, table: Table, intervals: Mapping[str, timedelta], now: datetime | None = None
 ) -> list[str]:
@@ -125,13 +151,10 @@ def recent_runs(
         query = query.where(table.c.job == job)
     with engine.connect() as connection:
         rows: Iterable[Any] = connection.execute(query)
-        return [
-            JobRun(
-                row.job,
-                stored_utc(row.started_at),
-                stored_utc(row.ended_at),
-                row.status,
-                dict(row.summary),
-            )
-            for row in rows
-        ]
+        return [_run_of(row) for row in rows]
+
+
+def _run_of(row: Any) -> JobRun:
+    return JobRun(
+        row.job, stored_utc(row.started_at), stored_utc(row.ended_at), row.status, dict(row.summary)
+    )

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from audiencehub.campaign.messaging.online import online_writes
 from audiencehub.campaign.messaging.trigger_queue import TriggerQueue
+from audiencehub.campaign.schema import job_runs
 from audiencehub.campaign.services import CampaignServices
+from audiencehub.campaign.users import Role
 from audiencehub.campaign.web.access import Access
 from audiencehub.campaign.web.api_audiences import audiences_router
 from audiencehub.campaign.web.api_data_sources import data_sources_router
@@ -26,10 +28,12 @@ from audiencehub.campaign.web.api_workflows import workflows_router
 from audiencehub.campaign.web.tracking import tracking_router
 from audiencehub.campaign.web.triggers import triggers_router
 from audiencehub.campaign.web.ui import install_pages
+from audiencehub.db.job_runs import last_successes, latest_runs
 from audiencehub.problems import install_problem_handlers
 from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
+from audiencehub.restapi.metrics import instrument
 from audiencehub.spool import Spool, with_appliers
 from audiencehub.webui import SecurityHeaders, mount_static
 
@@ -77,11 +81,14 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         window=settings.login_lockout_seconds,
         lock=settings.login_lockout_seconds,
     )
-    app.include_router(
-        health_router(
-            [database_check("database", services.engine)],
-            {"tracking": online.backlog, "triggers": queue.spool.count},
-        )
+    spools = {"tracking": online.backlog, "triggers": queue.spool.count}
+    app.include_router(health_router([database_check("database", services.engine)], spools))
+    instrument(
+        app,
+        Depends(access.needs(Role.VIEWER)),
+        spools=spools,
+        jobs=lambda: latest_runs(services.engine, job_runs),
+        successes=lambda: last_successes(services.engine, job_runs),
     )
     app.include_router(users_router(services, access, logins))
     app.include_router(profiles_router(services, access))

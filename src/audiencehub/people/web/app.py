@@ -7,11 +7,14 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from audiencehub.config import Settings
+from audiencehub.db.job_runs import last_successes, latest_runs
+from audiencehub.people.clients import ClientRole
 from audiencehub.people.online import online_writes
+from audiencehub.people.schema import job_runs
 from audiencehub.people.web.admin_api import admin_router
 from audiencehub.people.web.client_auth import client_with
 from audiencehub.people.web.idservice import id_service_router
@@ -22,6 +25,7 @@ from audiencehub.problems import install_problem_handlers
 from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
+from audiencehub.restapi.metrics import instrument
 from audiencehub.spool import OnlineWrites, with_appliers
 from audiencehub.webui import SecurityHeaders, mount_static
 
@@ -64,7 +68,15 @@ def create_people_app(
         window=limits.login_lockout_seconds,
         lock=limits.login_lockout_seconds,
     )
-    app.include_router(health_router([database_check("database", engine)], {"id": online.backlog}))
+    spools = {"id": online.backlog}
+    app.include_router(health_router([database_check("database", engine)], spools))
+    instrument(
+        app,
+        Depends(admits(ClientRole.VIEWER, ClientRole.ADMIN)),
+        spools=spools,
+        jobs=lambda: latest_runs(engine, job_runs),
+        successes=lambda: last_successes(engine, job_runs),
+    )
     app.include_router(id_service_router(engine, online, region=region))
     app.include_router(partner_router(engine, logins, admits))
     app.include_router(admin_router(engine, admits))
