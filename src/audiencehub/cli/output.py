@@ -75,6 +75,14 @@ def print_or_json(data: Any, title: str, *, as_json: bool) -> None:
     print_records(rows, title)
 
 
+def print_facts(title: str, facts: Sequence[tuple[str, str]]) -> None:
+    """One thing's facts, a label and a value a line."""
+    table = Table(title=title, show_header=False)
+    for label, value in facts:
+        table.add_row(label, value)
+    console.print(table)
+
+
 def print_report(report: ImportReport) -> None:
     """The import summary: read = inserted + updated + unchanged + rejected."""
     table = Table(title=f"Import of {report.path.name}", show_header=False)
