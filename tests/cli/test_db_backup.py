@@ -12,9 +12,10 @@ import pytest
 
 from audiencehub.campaign.profiles.lookup import count_profiles
 from audiencehub.engines.lake import writer_lock
-from audiencehub.errors import ConfigurationError, InvalidInput
+from audiencehub.errors import ConfigurationError, InvalidInput, StorageError
 from audiencehub.people.lake import TABLES, reading
 from audiencehub.people.segments import list_segments
+from audiencehub.runtime import backup as backup_module
 from audiencehub.runtime.backup import MANIFEST, back_up
 from audiencehub.runtime.demo import run_demo
 from audiencehub.workspace import open_workspace
@@ -102,3 +103,16 @@ def test_the_command_line(cli, demo, tmp_path):
     assert shown["folder"] == str((tmp_path / "copy").resolve()) and shown["lake_files"] > 0
     again = cli("db", "backup", str(tmp_path / "copy"), "-w", str(demo.path))
     assert again.code != 0 and "not an empty folder" in again.err
+
+
+def test_a_backup_cut_short_leaves_nothing(demo, tmp_path, monkeypatch):
+    def damaged(target, *, databases):
+        raise StorageError("the copy of people.db is damaged: page 7")
+
+    monkeypatch.setattr(backup_module, "_check", damaged)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for destination in (tmp_path / "new", empty):
+        with pytest.raises(StorageError):
+            back_up(demo, destination)
+    assert not (tmp_path / "new").exists() and list(empty.iterdir()) == []

@@ -89,9 +89,37 @@ def back_up(workspace: Workspace, destination: Path) -> Backup:
             f"{destination} exists and is not an empty folder",
             hint="Name a new folder: a backup never mixes with files already there.",
         )
+    created = not target.exists()
     private_dir(target)
-    backup = Backup(str(target), datetime.now(UTC).isoformat(), __version__)
+    backup = Backup(str(target), "", __version__)
+    try:
+        _copy_into(workspace, folder, target, databases, local_lake, backup)
+    except BaseException:  # a backup cut short leaves nothing that could pass for one
+        if created:
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            for made in target.iterdir():
+                if made.is_dir():
+                    shutil.rmtree(made)
+                else:
+                    made.unlink()
+        raise
+    backup.seconds = round(time.perf_counter() - started, 3)
+    write_private(target / MANIFEST, (json.dumps(asdict(backup), indent=2) + "\n").encode())
+    return backup
+
+
+def _copy_into(
+    workspace: Workspace,
+    folder: Path,
+    target: Path,
+    databases: list[Path],
+    local_lake: Path | None,
+    backup: Backup,
+) -> None:
+    lake = workspace.people_lake
     with writer_lock(lake, workspace.people):
+        backup.taken_at = datetime.now(UTC).isoformat()  # the moment the copy holds
         for source in databases:
             _copy_database(source, target / source.relative_to(folder))
             backup.databases.append(str(source.relative_to(folder)))
@@ -104,9 +132,6 @@ def back_up(workspace: Workspace, destination: Path) -> Backup:
             write_private(target / name, (folder / name).read_bytes())
             backup.files.append(name)
     backup.checked = _check(target, databases=[target / d for d in backup.databases])
-    backup.seconds = round(time.perf_counter() - started, 3)
-    write_private(target / MANIFEST, (json.dumps(asdict(backup), indent=2) + "\n").encode())
-    return backup
 
 
 def _databases(workspace: Workspace, folder: Path) -> list[Path]:
