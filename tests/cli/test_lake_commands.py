@@ -56,3 +56,12 @@ def test_segments_show_at_on_the_command_line(cli, tmp_path):
     table = cli_ok(cli, "people", "segments", "sizes", "900", "--days", "7", "-w", ws).out
     assert "Segment 900 (S) by day" in table
     assert cli("people", "segments", "sizes", "900", "--days", "0", "-w", ws).code != 0
+    # what the service holds about one of the IDs
+    record = json.loads(
+        cli_ok(cli, "people", "ids", "show", "c1", "--source", "7001", "--json", "-w", ws).out
+    )
+    assert [t["trait_id"] for t in record["traits"]] == [101] and record["segments"]
+    shown = cli_ok(cli, "people", "ids", "show", "c1", "--source", "7001", "-w", ws).out
+    assert "trait 101" in shown and "segment 900" in shown
+    unknown = cli("people", "ids", "show", "c1", "-w", ws)  # not a visitor ID
+    assert unknown.code != 0 and "holds nothing" in unknown.err

@@ -4,6 +4,7 @@ every page checked for console errors, failed requests and accessibility."""
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
@@ -62,6 +63,7 @@ def test_every_page_loads_clean(browser, site, campaign_tab, people_tab):
         "people-segments": "/segments",
         "people-segment": "/segments/900",
         "people-destinations": "/destinations",
+        "people-ids": "/ids",
         "people-receipts": "/receipts",
         "people-publications": "/publications",
         "people-clients": "/clients",
@@ -267,6 +269,26 @@ def test_a_data_engineer_reads_a_segments_trend_and_what_it_held(people_tab, sit
         page.click("#then-state a[download]")
     ids = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
     assert ids[0] == "id" and len(ids) == size + 1 and len(set(ids[1:])) == size > 0
+
+
+def test_an_admin_looks_up_what_is_held_about_an_id(people_tab, site):
+    with sqlite3.connect(site.workspace / "people.db") as connection:
+        [(customer,)] = connection.execute(
+            "SELECT external_id FROM people_users WHERE data_source_id = 7001 LIMIT 1"
+        ).fetchall()
+    page = people_tab.page
+    page.goto(f"{site.people}/ids")
+    page.select_option("#dpid", "7001")
+    page.fill("#external-id", customer)
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector("#id-record")
+    assert customer in page.inner_text("h2")
+    assert "Traits" in page.inner_text("main")
+    people_tab.check("people-id-record")
+    page.fill("#external-id", "nobody-at-all")
+    page.click("form.card button[type=submit]")
+    page.wait_for_selector(".problem")
+    assert "holds nothing" in page.inner_text(".problem")
 
 
 def test_a_data_engineer_adds_a_data_source_and_a_destination(people_tab, site, tmp_path):

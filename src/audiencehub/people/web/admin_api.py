@@ -41,6 +41,7 @@ from audiencehub.people.destinations import (
     list_destinations,
     update_destination,
 )
+from audiencehub.people.id_record import IdRecord, id_record
 from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
 from audiencehub.people.segment_sizes import HISTORY_DAYS, SegmentSize, size_history, trend_start
 from audiencehub.people.segments import (
@@ -245,6 +246,19 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
         """One segment: its rule, merge rule and current size."""
         with engine.connect() as connection:
             return with_etag(response, get_segment(connection, segment_id))
+
+    @router.get("/ids/{dpid}/{external_id:path}", tags=["ids"])
+    def id_lookup(
+        dpid: Annotated[
+            int, Path(ge=0, le=MAX_ID, description="0 for visitor IDs.", examples=[7001])
+        ],
+        external_id: Annotated[str, Path(min_length=1, max_length=512, examples=["CRM-0001"])],
+        _: Admin,
+    ) -> IdRecord:
+        """Everything held about one ID (admins only: personal data), for an access
+        request or to see why it is or is not in a segment: its graph record, linked
+        IDs, opt-outs, traits, key-values, segments and destinations."""
+        return id_record(engine, dpid, external_id)
 
     @router.get("/segments/{segment_id}/sizes", tags=["segments"])
     def segment_trend(segment_id: Id, _: Reader, days: Days = 90) -> list[SegmentSize]:

@@ -32,6 +32,7 @@ NAV = [
     ("/traits", "Traits"),
     ("/segments", "Segments"),
     ("/destinations", "Destinations"),
+    ("/ids", "IDs"),
     ("/receipts", "Receipts"),
     ("/publications", "Publications"),
     ("/clients", "API clients"),
