@@ -65,3 +65,9 @@ def test_segments_show_at_on_the_command_line(cli, tmp_path):
     assert "trait 101" in shown and "segment 900" in shown
     unknown = cli("people", "ids", "show", "c1", "-w", ws)  # not a visitor ID
     assert unknown.code != 0 and "holds nothing" in unknown.err
+    erased = json.loads(
+        cli_ok(cli, "people", "ids", "delete", "c2", "--source", "7001", "--json", "-w", ws).out
+    )
+    assert erased["traits"] == 1 and erased["destinations"] == []
+    gone = cli("people", "ids", "show", "c2", "--source", "7001", "-w", ws)
+    assert gone.code != 0 and "holds nothing" in gone.err

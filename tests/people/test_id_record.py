@@ -1,6 +1,6 @@
 """What the people service holds about one ID, for an access request or to see why it is
 in a segment: the graph's record, links and opt-outs, the lake's traits, key-values,
-memberships and publications; for admins only over the API."""
+memberships and publications; and its erasure. For admins only over the API."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from audiencehub.identity.declared import AuthState
 from audiencehub.people.clients import ClientRole, issue_token, register_client
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.graph import ensure_users, link, opt_out
-from audiencehub.people.id_record import id_record
+from audiencehub.people.id_record import erase_id, id_record
 from audiencehub.people.ingest import ingest
+from audiencehub.people.lake import reading
 from audiencehub.people.publication import publish
 from audiencehub.people.segments import add_segment
 from audiencehub.people.web.app import create_people_app
-from tests.helpers import write_inbound
+from tests.helpers import held_traits, write_inbound
 
 VISITOR = "12345678901234567890123456789012345678"
 PROBLEM = "application/problem+json"
@@ -57,6 +58,20 @@ def held(people, tmp_path):
     return people
 
 
+@pytest.fixture
+def api(held):
+    """The app, and a bearer header for an admin client and a viewer client."""
+    headers = {}
+    with held.people.begin() as connection:
+        for role in (ClientRole.ADMIN, ClientRole.VIEWER):
+            client_id, secret = register_client(connection, role.value, role)
+            headers[role] = {
+                "Authorization": f"Bearer {issue_token(connection, client_id, secret)[0]}"
+            }
+    http = TestClient(create_people_app(held.people))
+    return http, headers
+
+
 def test_the_record_of_a_customer_id_and_of_its_device(held):
     record = id_record(held.people, 7001, "c1")
     assert [(t["trait_id"], t["name"]) for t in record["traits"]] == [(101, "Shoes")]
@@ -75,15 +90,8 @@ def test_the_record_of_a_customer_id_and_of_its_device(held):
         id_record(held.people, 7002, "c1")  # the same text in another namespace
 
 
-def test_over_the_api_for_admins_only(held):
-    headers = {}
-    with held.people.begin() as connection:
-        for role in (ClientRole.ADMIN, ClientRole.VIEWER):
-            client_id, secret = register_client(connection, role.value, role)
-            headers[role] = {
-                "Authorization": f"Bearer {issue_token(connection, client_id, secret)[0]}"
-            }
-    http = TestClient(create_people_app(held.people))
+def test_over_the_api_for_admins_only(api):
+    http, headers = api
     shown = http.get("/api/v1/ids/7001/c1", headers=headers[ClientRole.ADMIN])
     assert shown.status_code == 200, shown.text
     assert shown.json()["signals"] == {"product": ["boots"]}
@@ -91,3 +99,40 @@ def test_over_the_api_for_admins_only(held):
     assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
     missing = http.get("/api/v1/ids/7001/nobody", headers=headers[ClientRole.ADMIN])
     assert missing.status_code == 404 and "nobody" in missing.json()["detail"]
+
+
+def test_an_erasure_deletes_everything_and_the_destination_loses_the_id_next(held):
+    erased = erase_id(held.people, 7001, "c1")
+    assert erased == {
+        "data_source_id": 7001,
+        "traits": 1,
+        "signals": 1,
+        "segments": 1,
+        "links": 1,
+        "destinations": [46390],
+    }
+    with pytest.raises(NotFound):
+        id_record(held.people, 7001, "c1")
+    assert held_traits(held.people, "c1") == set()
+    assert id_record(held.people, 0, VISITOR)["linked"] == []  # the device stays, unlinked
+    with reading(held.people) as session:
+        [(members,)] = session.execute("SELECT count(*) FROM lake.memberships").fetchall()
+        [(signals,)] = session.execute("SELECT count(*) FROM lake.signals").fetchall()
+    assert (members, signals) == (0, 0)
+    publication = publish(held.people, 46390)  # the destination is sent its removal
+    assert (publication.added, publication.removed) == (0, 1)
+    with reading(held.people) as session:
+        kept = session.execute("SELECT member FROM lake.published WHERE segment_id <> 0").fetchall()
+    assert kept == []
+    with pytest.raises(NotFound):
+        erase_id(held.people, 7001, "c1")
+
+
+def test_an_erasure_over_the_api_is_for_admins(api):
+    http, headers = api
+    refused = http.delete("/api/v1/ids/7001/c1", headers=headers[ClientRole.VIEWER])
+    assert refused.status_code == 403
+    assert http.get("/api/v1/ids/7001/c1", headers=headers[ClientRole.ADMIN]).status_code == 200
+    erased = http.delete("/api/v1/ids/7001/c1", headers=headers[ClientRole.ADMIN])
+    assert erased.status_code == 200 and erased.json()["traits"] == 1
+    assert http.get("/api/v1/ids/7001/c1", headers=headers[ClientRole.ADMIN]).status_code == 404

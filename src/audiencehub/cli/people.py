@@ -33,7 +33,7 @@ from audiencehub.people.data_sources import (
 )
 from audiencehub.people.destinations import add_destination, destination_ids
 from audiencehub.people.graph import apply_retention, opt_out
-from audiencehub.people.id_record import id_record
+from audiencehub.people.id_record import erase_id, id_record
 from audiencehub.people.ingest import ingest
 from audiencehub.people.jobs import PeopleJob, due_jobs, job_history, run_job
 from audiencehub.people.lake import compact, history
@@ -68,7 +68,11 @@ traits_app = typer.Typer(help="Traits: onboarded and rule-based.")
 segments_app = typer.Typer(help="Segments: rules over traits.")
 destinations_app = typer.Typer(help="Destinations that segments are published to.")
 lake_app = typer.Typer(help="The people lake: the bulk state's history and upkeep.")
-ids_app = typer.Typer(help="What the service holds about one ID.")
+ids_app = typer.Typer(help="What the service holds about one ID, and its erasure.")
+# the namespace of an ID named on the command line
+SourceOption = Annotated[
+    int, typer.Option(min=0, help="The ID's data source (DPID); 0: a visitor ID.")
+]
 app.add_typer(datasources_app, name="datasources")
 app.add_typer(traits_app, name="traits")
 app.add_typer(segments_app, name="segments")
@@ -276,9 +280,7 @@ def segments_show(
 @ids_app.command("show")
 def ids_show(
     external_id: str,
-    source: Annotated[
-        int, typer.Option(min=0, help="The ID's data source (DPID); 0: a visitor ID.")
-    ] = DEVICE_NAMESPACE,
+    source: SourceOption = DEVICE_NAMESPACE,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -309,6 +311,31 @@ def ids_show(
         ),
     ]
     print_facts(f"ID {external_id}", facts)
+
+
+@ids_app.command("delete")
+def ids_delete(
+    external_id: str,
+    source: SourceOption = DEVICE_NAMESPACE,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Erase one ID (the right to be forgotten): its lake data, then its graph record; the
+    destinations it was published to are sent its removal at their next publication."""
+    erased = erase_id(open_workspace(workspace).people, source, external_id)
+    if as_json:
+        print_json(erased)
+        return
+    console.print(
+        f"Erased: {erased['traits']} trait(s), {erased['signals']} key(s), "
+        f"{erased['segments']} segment membership(s), {erased['links']} link(s); "
+        + (
+            f"destination(s) {', '.join(map(str, erased['destinations']))} drop it at their "
+            "next publication"
+            if erased["destinations"]
+            else "published nowhere"
+        )
+    )
 
 
 @segments_app.command("sizes")

@@ -169,14 +169,15 @@ def apply_retention(connection: Connection, now: datetime | None = None) -> int:
 def forget_bulk_state(
     engine: Engine, user_ids: list[int], *, why: str, forget_users: bool = False
 ) -> None:
-    """Delete these users' traits and key-values from the lake, as one snapshot (and, when
-    the graph forgets them, the lake's copy of them)."""
+    """Delete these users' traits, key-values and memberships from the lake, as one
+    snapshot (and, when the graph forgets them, the lake's copy of them)."""
     if not user_ids:
         return
     with writing(engine) as session:
         session.register("forgotten", pa.table({"user_id": pa.array(user_ids, pa.int64())}))
         session.execute("BEGIN")
-        for table in ("realisations", "signals"):
+        # memberships too: until the next materialisation a segment's IDs would name them
+        for table in ("realisations", "signals", "memberships"):
             session.execute(
                 f"DELETE FROM lake.{table} USING forgotten f WHERE {table}.user_id = f.user_id"
             )

@@ -1,4 +1,5 @@
-"""Everything the people service holds about one ID, gathered from the graph and the lake.
+"""Everything the people service holds about one ID, gathered from the graph and the lake,
+and its erasure.
 
 An admin asks it to answer a person's access request (what is held about them), or
 to see why an ID is or is not in a segment: the ID's record in the graph, the IDs
@@ -6,18 +7,26 @@ linked to it, its opt-outs, the traits it realises and its key-values, the
 segments it was in at the last materialisation, and the destinations it was
 last published to. The lake is read once, by the ID's internal user id, on its
 latest snapshot.
+
+An erasure (the right to be forgotten) deletes the ID's traits, key-values and
+memberships from the lake, as one snapshot, then its record, links and opt-outs
+from the graph. Destinations it was published to lose it at their next
+publication, which sends its removal and forgets it from the published state;
+the lake's earlier snapshots keep it until they expire (``lake_history_days``).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, delete, or_, select
 from typing_extensions import TypedDict
 
 from audiencehub.errors import NotFound
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
+from audiencehub.people.graph import forget_bulk_state
 from audiencehub.people.lake import reading
 from audiencehub.people.schema import (
     destinations,
@@ -28,7 +37,9 @@ from audiencehub.people.schema import (
     users,
 )
 
-__all__ = ["IdRecord", "id_record"]
+__all__ = ["ErasedId", "IdRecord", "erase_id", "id_record"]
+
+_log = logging.getLogger(__name__)
 
 
 class LinkedId(TypedDict):
@@ -75,6 +86,48 @@ class IdRecord(TypedDict):
     signals: dict[str, list[str]]
     segments: list[Membership]
     published: list[Published]
+
+
+class ErasedId(TypedDict):
+    """What an erasure deleted: how many of each, and when the destinations lose it."""
+
+    data_source_id: int
+    traits: int
+    signals: int
+    segments: int
+    links: int
+    destinations: list[int]  # sent its removal at their next publication
+
+
+def erase_id(engine: Engine, data_source_id: int, external_id: str) -> ErasedId:
+    """Erase ``external_id`` of namespace ``data_source_id``: its lake data as one snapshot,
+    then its graph record; NotFound (and nothing deleted) when the graph does not know it.
+    Run again after a failure between the two, it finishes the erasure."""
+    record = id_record(engine, data_source_id, external_id)
+    with engine.connect() as connection:
+        user_id = connection.execute(
+            select(users.c.id).where(
+                users.c.data_source_id == data_source_id, users.c.external_id == external_id
+            )
+        ).scalar_one()
+    forget_bulk_state(engine, [int(user_id)], why="an erasure", forget_users=True)
+    with engine.begin() as connection:
+        links = connection.execute(
+            delete(id_links).where(
+                or_(id_links.c.device_user_id == user_id, id_links.c.customer_user_id == user_id)
+            )
+        ).rowcount
+        connection.execute(delete(opt_outs).where(opt_outs.c.user_id == user_id))
+        connection.execute(delete(users).where(users.c.id == user_id))
+    _log.info("an ID of data source %d erased", data_source_id)  # never the ID itself
+    return ErasedId(
+        data_source_id=data_source_id,
+        traits=len(record["traits"]),
+        signals=len(record["signals"]),
+        segments=len(record["segments"]),
+        links=int(links),
+        destinations=sorted({p["destination_id"] for p in record["published"]}),
+    )
 
 
 def id_record(engine: Engine, data_source_id: int, external_id: str) -> IdRecord:

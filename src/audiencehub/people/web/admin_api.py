@@ -41,7 +41,7 @@ from audiencehub.people.destinations import (
     list_destinations,
     update_destination,
 )
-from audiencehub.people.id_record import IdRecord, id_record
+from audiencehub.people.id_record import ErasedId, IdRecord, erase_id, id_record
 from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
 from audiencehub.people.segment_sizes import HISTORY_DAYS, SegmentSize, size_history, trend_start
 from audiencehub.people.segments import (
@@ -69,6 +69,8 @@ _HELD_EXAMPLE = "id\n31098765432109876543210987654321098765\n"
 
 MAX_ID = 2_147_483_647  # data source, segment, trait and destination ids are 32-bit integers
 Id = Annotated[int, Path(gt=0, le=MAX_ID, examples=[900])]
+DpidPath = Annotated[int, Path(ge=0, le=MAX_ID, description="0 for visitor IDs.", examples=[7001])]
+ExternalIdPath = Annotated[str, Path(min_length=1, max_length=512, examples=["CRM-0001"])]
 Days = Annotated[
     int,
     Query(ge=1, le=HISTORY_DAYS, description="How many days back, today included.", examples=[90]),
@@ -248,17 +250,18 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
             return with_etag(response, get_segment(connection, segment_id))
 
     @router.get("/ids/{dpid}/{external_id:path}", tags=["ids"])
-    def id_lookup(
-        dpid: Annotated[
-            int, Path(ge=0, le=MAX_ID, description="0 for visitor IDs.", examples=[7001])
-        ],
-        external_id: Annotated[str, Path(min_length=1, max_length=512, examples=["CRM-0001"])],
-        _: Admin,
-    ) -> IdRecord:
+    def id_lookup(dpid: DpidPath, external_id: ExternalIdPath, _: Admin) -> IdRecord:
         """Everything held about one ID (admins only: personal data), for an access
         request or to see why it is or is not in a segment: its graph record, linked
         IDs, opt-outs, traits, key-values, segments and destinations."""
         return id_record(engine, dpid, external_id)
+
+    @router.delete("/ids/{dpid}/{external_id:path}", tags=["ids"])
+    def id_erasure(dpid: DpidPath, external_id: ExternalIdPath, _: Admin) -> ErasedId:
+        """Erase one ID (the right to be forgotten): its traits, key-values and memberships
+        from the lake, then its graph record, links and opt-outs; the destinations it was
+        published to are sent its removal at their next publication."""
+        return erase_id(engine, dpid, external_id)
 
     @router.get("/segments/{segment_id}/sizes", tags=["segments"])
     def segment_trend(segment_id: Id, _: Reader, days: Days = 90) -> list[SegmentSize]:
