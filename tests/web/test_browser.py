@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from audiencehub.people.graph import ensure_users
+from audiencehub.workspace import open_workspace
 from tests.web.conftest import Tab, sign_in
 
 
@@ -288,6 +290,24 @@ def test_an_admin_looks_up_what_is_held_about_an_id(people_tab, site):
     page.fill("#external-id", "nobody-at-all")
     page.click("form.card button[type=submit]")
     page.wait_for_selector(".problem")
+    assert "holds nothing" in page.inner_text(".problem")
+
+
+def test_an_admin_erases_an_id_after_confirming(people_tab, site):
+    workspace = open_workspace(site.workspace)
+    with workspace.people.begin() as connection:
+        ensure_users(connection, 7001, ["erase-me"])  # in no segment: the demo stays as it is
+    workspace.dispose()
+    page = people_tab.page
+    page.goto(f"{site.people}/ids?dpid=7001&id=erase-me")
+    page.wait_for_selector("#id-record")
+    page.click("button.danger")  # not confirmed: the browser asks for the box first
+    assert page.locator("#erased").count() == 0
+    page.check("#confirm-erase")
+    page.click("button.danger")
+    page.wait_for_selector("#erased")
+    people_tab.check("people-id-erased")
+    page.goto(f"{site.people}/ids?dpid=7001&id=erase-me")
     assert "holds nothing" in page.inner_text(".problem")
 
 

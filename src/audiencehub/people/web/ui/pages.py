@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Connection, Engine
 
-from audiencehub.errors import AudienceHubError
+from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
@@ -30,7 +30,7 @@ from audiencehub.people.data_sources import (
     update_data_source,
 )
 from audiencehub.people.destinations import EXPORT_LABELS, add_destination, list_destinations
-from audiencehub.people.id_record import IdRecord, id_record
+from audiencehub.people.id_record import ErasedId, IdRecord, erase_id, id_record
 from audiencehub.people.jobs import PeopleJob, job_history
 from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
 from audiencehub.people.receipts import receipt_page
@@ -343,6 +343,40 @@ def people_pages(
             external_id=external_id,
             record=record,
             shown=shown,
+            erased=None,
+            problem=problem,
+        )
+
+    @router.post("/ids/erase")
+    def erase(
+        request: Request,
+        _: Admin,
+        dpid: Annotated[int, Form(ge=0, le=2_147_483_647)],
+        external_id: Annotated[str, Form(alias="id", min_length=1, max_length=512)],
+        confirm: Annotated[str, Form()] = "",
+    ) -> Response:
+        """Erase one ID once the admin has ticked the confirmation."""
+        with engine.connect() as connection:
+            sources = list_data_sources(connection)
+        erased: ErasedId | None = None
+        problem: AudienceHubError | None = None
+        try:
+            if confirm != "yes":
+                raise InvalidInput(
+                    "the erasure was not confirmed", hint="Tick the box to confirm it."
+                )
+            erased = erase_id(engine, dpid, external_id)
+        except AudienceHubError as exc:
+            problem = exc
+        return page(
+            request,
+            "ids.html",
+            sources=sources,
+            dpid=dpid,
+            external_id="" if erased else external_id,
+            record=None,
+            shown={},
+            erased=erased,
             problem=problem,
         )
 
