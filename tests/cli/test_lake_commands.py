@@ -71,3 +71,10 @@ def test_segments_show_at_on_the_command_line(cli, tmp_path):
     assert erased["traits"] == 1 and erased["destinations"] == []
     gone = cli("people", "ids", "show", "c2", "--source", "7001", "-w", ws)
     assert gone.code != 0 and "holds nothing" in gone.err
+    trail = json.loads(
+        cli_ok(
+            cli, "people", "ids", "audit", "--id", "c2", "--source", "7001", "--json", "-w", ws
+        ).out
+    )
+    assert [e["action"] for e in trail] == ["id erased"] and "c2" not in json.dumps(trail)
+    assert "id read" in cli_ok(cli, "people", "ids", "audit", "-w", ws).out

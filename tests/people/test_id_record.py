@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from audiencehub.drops import FolderDrop
 from audiencehub.errors import NotFound
 from audiencehub.identity.declared import AuthState
+from audiencehub.people.audit_trail import id_digest, list_audit
 from audiencehub.people.clients import ClientRole, issue_token, register_client
 from audiencehub.people.destinations import add_destination
 from audiencehub.people.graph import ensure_users, link, opt_out
@@ -73,21 +74,21 @@ def api(held):
 
 
 def test_the_record_of_a_customer_id_and_of_its_device(held):
-    record = id_record(held.people, 7001, "c1")
+    record = id_record(held.people, 7001, "c1", actor="tester")
     assert [(t["trait_id"], t["name"]) for t in record["traits"]] == [(101, "Shoes")]
     assert record["signals"] == {"product": ["boots"]}
     assert [(m["segment_id"], m["name"]) for m in record["segments"]] == [(900, "Shoes")]
     assert record["published"] == [{"destination_id": 46390, "segment_id": 900}]
     assert [(i["data_source_id"], i["external_id"]) for i in record["linked"]] == [(0, VISITOR)]
     assert record["opted_out_of"] == []
-    device = id_record(held.people, 0, VISITOR)
+    device = id_record(held.people, 0, VISITOR, actor="tester")
     assert [(i["data_source_id"], i["external_id"]) for i in device["linked"]] == [(7001, "c1")]
     assert device["opted_out_of"] == [7001]
     assert device["traits"] == [] and device["published"] == []
-    other = id_record(held.people, 7001, "c2")
+    other = id_record(held.people, 7001, "c2", actor="tester")
     assert other["segments"] == [] and other["published"] == []  # T102 only
     with pytest.raises(NotFound, match="holds nothing"):
-        id_record(held.people, 7002, "c1")  # the same text in another namespace
+        id_record(held.people, 7002, "c1", actor="tester")  # the same text in another namespace
 
 
 def test_over_the_api_for_admins_only(api):
@@ -102,7 +103,7 @@ def test_over_the_api_for_admins_only(api):
 
 
 def test_an_erasure_deletes_everything_and_the_destination_loses_the_id_next(held):
-    erased = erase_id(held.people, 7001, "c1")
+    erased = erase_id(held.people, 7001, "c1", actor="tester")
     assert erased == {
         "data_source_id": 7001,
         "traits": 1,
@@ -112,9 +113,11 @@ def test_an_erasure_deletes_everything_and_the_destination_loses_the_id_next(hel
         "destinations": [46390],
     }
     with pytest.raises(NotFound):
-        id_record(held.people, 7001, "c1")
+        id_record(held.people, 7001, "c1", actor="tester")
     assert held_traits(held.people, "c1") == set()
-    assert id_record(held.people, 0, VISITOR)["linked"] == []  # the device stays, unlinked
+    assert (
+        id_record(held.people, 0, VISITOR, actor="tester")["linked"] == []
+    )  # the device stays, unlinked
     with reading(held.people) as session:
         [(members,)] = session.execute("SELECT count(*) FROM lake.memberships").fetchall()
         [(signals,)] = session.execute("SELECT count(*) FROM lake.signals").fetchall()
@@ -125,7 +128,7 @@ def test_an_erasure_deletes_everything_and_the_destination_loses_the_id_next(hel
         kept = session.execute("SELECT member FROM lake.published WHERE segment_id <> 0").fetchall()
     assert kept == []
     with pytest.raises(NotFound):
-        erase_id(held.people, 7001, "c1")
+        erase_id(held.people, 7001, "c1", actor="tester")
 
 
 def test_an_erasure_over_the_api_is_for_admins(api):
@@ -136,3 +139,23 @@ def test_an_erasure_over_the_api_is_for_admins(api):
     erased = http.delete("/api/v1/ids/7001/c1", headers=headers[ClientRole.ADMIN])
     assert erased.status_code == 200 and erased.json()["traits"] == 1
     assert http.get("/api/v1/ids/7001/c1", headers=headers[ClientRole.ADMIN]).status_code == 404
+
+
+def test_every_lookup_and_erasure_is_in_the_audit_trail_by_digest(held, api):
+    http, headers = api
+    assert http.get("/api/v1/ids/7001/c1", headers=headers[ClientRole.ADMIN]).status_code == 200
+    erase_id(held.people, 7001, "c1", actor="dpo@example.com")
+    trail = http.get("/api/v1/audit", headers=headers[ClientRole.ADMIN])
+    assert trail.status_code == 200, trail.text
+    entries = trail.json()["items"]
+    assert [(e["action"], e["subject"]) for e in entries] == [
+        ("id erased", id_digest(7001, "c1")),
+        ("id read", id_digest(7001, "c1")),
+    ]
+    assert entries[0]["actor"] == "dpo@example.com" and entries[0]["details"]["traits"] == 1
+    assert entries[1]["actor"].startswith("client ") and "(admin)" in entries[1]["actor"]
+    assert '"c1"' not in trail.text  # the erased ID does not live on in the trail
+    assert http.get("/api/v1/audit", headers=headers[ClientRole.VIEWER]).status_code == 403
+    with held.people.connect() as connection:
+        assert len(list_audit(connection, subject=id_digest(7001, "c1"))) == 2
+        assert list_audit(connection, subject=id_digest(7001, "c2")) == []

@@ -19,6 +19,7 @@ from sqlalchemy import (
     text,
 )
 
+from audiencehub.db.audit_trail import audit_table
 from audiencehub.db.job_runs import job_runs_table
 from audiencehub.db.types import ID, UTCDateTime, key_text
 from audiencehub.spool import spool_marks_table
@@ -194,16 +195,7 @@ processed_batches = Table(
     Column("full", Boolean),
 )
 
-audit_log = Table(
-    "audit_log",
-    metadata,
-    Column("id", ID, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime, nullable=False),
-    Column("actor", String(255), nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("data_source_id", String(32)),
-    Column("details", JSON, nullable=False),
-)
+audit_log = audit_table("audit_log", metadata, Column("data_source_id", String(32)))
 
 people_connection = Table(
     "people_connection",

@@ -19,8 +19,10 @@ from audiencehub.cli.output import (
     print_records,
     print_table,
 )
+from audiencehub.db.audit_trail import current_actor
 from audiencehub.drops import open_drop
 from audiencehub.errors import InvalidInput
+from audiencehub.people.audit_trail import id_digest, list_audit
 from audiencehub.people.clients import ClientRole, register_client
 from audiencehub.people.data_sources import (
     DEVICE_NAMESPACE,
@@ -286,7 +288,7 @@ def ids_show(
 ) -> None:
     """Everything held about one ID: graph record, links, opt-outs, traits, key-values,
     segments and destinations (for an access request, or to see why it is in a segment)."""
-    record = id_record(open_workspace(workspace).people, source, external_id)
+    record = id_record(open_workspace(workspace).people, source, external_id, actor=current_actor())
     if as_json:
         print_json(record)
         return
@@ -322,7 +324,7 @@ def ids_delete(
 ) -> None:
     """Erase one ID (the right to be forgotten): its lake data, then its graph record; the
     destinations it was published to are sent its removal at their next publication."""
-    erased = erase_id(open_workspace(workspace).people, source, external_id)
+    erased = erase_id(open_workspace(workspace).people, source, external_id, actor=current_actor())
     if as_json:
         print_json(erased)
         return
@@ -336,6 +338,33 @@ def ids_delete(
             else "published nowhere"
         )
     )
+
+
+@ids_app.command("audit")
+def ids_audit(
+    limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 50,
+    id_of: Annotated[
+        str | None, typer.Option("--id", help="Only the entries of this ID (with --source).")
+    ] = None,
+    source: SourceOption = DEVICE_NAMESPACE,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who read or erased what is held about an ID (kept as a digest, never as itself)."""
+    subject = None if id_of is None else id_digest(source, id_of)
+    with open_workspace(workspace).people.connect() as connection:
+        entries = list_audit(connection, limit, subject=subject)
+    rows = [
+        {
+            "at": e["at"],
+            "actor": e["actor"],
+            "action": e["action"],
+            "data_source_id": e["details"].get("data_source_id"),
+            "id digest": (e["subject"] or "")[:16],
+        }
+        for e in entries
+    ]
+    print_or_json(entries if as_json else rows, "Audit trail of IDs", as_json=as_json)
 
 
 @segments_app.command("sizes")

@@ -30,6 +30,7 @@ __all__ = [
     "TOKEN_LIFETIME",
     "ApiClient",
     "ClientRole",
+    "actor_of",
     "authenticate_client",
     "client_of_row",
     "issue_token",
@@ -57,6 +58,11 @@ class ApiClient(TypedDict):
     name: str
     role: ClientRole
     created_at: datetime
+
+
+def actor_of(client: ApiClient) -> str:
+    """How an audit trail names what a client did."""
+    return f"client {client['client_id']} ({client['name']})"
 
 
 TOKEN_LIFETIME = timedelta(hours=1)

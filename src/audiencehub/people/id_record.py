@@ -8,7 +8,9 @@ segments it was in at the last materialisation, and the destinations it was
 last published to. The lake is read once, by the ID's internal user id, on its
 latest snapshot.
 
-An erasure (the right to be forgotten) deletes the ID's traits, key-values and
+Each lookup and erasure is written to the audit trail
+(:mod:`audiencehub.people.audit_trail`), with who made it. An erasure (the right to
+be forgotten) deletes the ID's traits, key-values and
 memberships from the lake, as one snapshot, then its record, links and opt-outs
 from the graph. Destinations it was published to lose it at their next
 publication, which sends its removal and forgets it from the published state;
@@ -25,6 +27,7 @@ from sqlalchemy import Connection, Engine, delete, or_, select
 from typing_extensions import TypedDict
 
 from audiencehub.errors import NotFound
+from audiencehub.people.audit_trail import record_id_action
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
 from audiencehub.people.graph import forget_bulk_state
 from audiencehub.people.lake import reading
@@ -99,11 +102,12 @@ class ErasedId(TypedDict):
     destinations: list[int]  # sent its removal at their next publication
 
 
-def erase_id(engine: Engine, data_source_id: int, external_id: str) -> ErasedId:
+def erase_id(engine: Engine, data_source_id: int, external_id: str, *, actor: str) -> ErasedId:
     """Erase ``external_id`` of namespace ``data_source_id``: its lake data as one snapshot,
-    then its graph record; NotFound (and nothing deleted) when the graph does not know it.
-    Run again after a failure between the two, it finishes the erasure."""
-    record = id_record(engine, data_source_id, external_id)
+    then its graph record, with the audit entry of ``actor``'s erasure; NotFound (and
+    nothing deleted) when the graph does not know it. Run again after a failure between
+    the two, it finishes the erasure."""
+    record = _gathered(engine, data_source_id, external_id)
     with engine.connect() as connection:
         user_id = connection.execute(
             select(users.c.id).where(
@@ -119,20 +123,31 @@ def erase_id(engine: Engine, data_source_id: int, external_id: str) -> ErasedId:
         ).rowcount
         connection.execute(delete(opt_outs).where(opt_outs.c.user_id == user_id))
         connection.execute(delete(users).where(users.c.id == user_id))
+        erased = ErasedId(
+            data_source_id=data_source_id,
+            traits=len(record["traits"]),
+            signals=len(record["signals"]),
+            segments=len(record["segments"]),
+            links=int(links),
+            destinations=sorted({p["destination_id"] for p in record["published"]}),
+        )
+        facts = {k: v for k, v in erased.items() if k != "data_source_id"}
+        record_id_action(connection, "id erased", data_source_id, external_id, actor=actor, **facts)
     _log.info("an ID of data source %d erased", data_source_id)  # never the ID itself
-    return ErasedId(
-        data_source_id=data_source_id,
-        traits=len(record["traits"]),
-        signals=len(record["signals"]),
-        segments=len(record["segments"]),
-        links=int(links),
-        destinations=sorted({p["destination_id"] for p in record["published"]}),
-    )
+    return erased
 
 
-def id_record(engine: Engine, data_source_id: int, external_id: str) -> IdRecord:
-    """The record of ``external_id`` in namespace ``data_source_id``; NotFound when the
-    graph does not know it (never seen, or forgotten by retention or erasure)."""
+def id_record(engine: Engine, data_source_id: int, external_id: str, *, actor: str) -> IdRecord:
+    """The record of ``external_id`` in namespace ``data_source_id``, read by ``actor`` (the
+    audit trail says so); NotFound when the graph does not know it (never seen, or
+    forgotten by retention or erasure)."""
+    record = _gathered(engine, data_source_id, external_id)
+    with engine.begin() as connection:
+        record_id_action(connection, "id read", data_source_id, external_id, actor=actor)
+    return record
+
+
+def _gathered(engine: Engine, data_source_id: int, external_id: str) -> IdRecord:
     with engine.connect() as connection:
         user = connection.execute(
             select(users).where(

@@ -27,6 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from audiencehub.db.audit_trail import audit_table
 from audiencehub.db.job_runs import job_runs_table
 from audiencehub.db.types import ID, UTCDateTime
 from audiencehub.spool import spool_marks_table
@@ -34,6 +35,7 @@ from audiencehub.spool import spool_marks_table
 __all__ = [
     "api_clients",
     "api_tokens",
+    "audit_log",
     "data_sources",
     "destinations",
     "id_links",
@@ -41,6 +43,7 @@ __all__ = [
     "job_runs",
     "metadata",
     "opt_outs",
+    "segment_sizes",
     "segments",
     "spool_marks",
     "traits",
@@ -119,6 +122,14 @@ segments = Table(
     # members at the last materialisation, and when it ran (p0012); the members are in the lake
     Column("size", BigInteger),
     Column("sized_at", UTCDateTime),
+)
+
+# who read or erased what the service holds about an ID (p0014): the trail an access or
+# erasure request is accounted for by; an ID is kept as a digest, never as itself
+audit_log = audit_table(
+    "people_audit_log",
+    metadata,
+    Column("subject", String(64), index=True),  # the ID's digest, when it is about one
 )
 
 # a segment's size, day by day (p0013): the last materialisation of each day, for its

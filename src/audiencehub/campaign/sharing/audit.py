@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 from typing_extensions import TypedDict
 
 from audiencehub.campaign.schema import audit_log
+from audiencehub.db.audit_trail import current_actor, list_entries, record_entry
 
 __all__ = ["AuditEntry", "current_actor", "import_history", "list_audit", "record"]
 
@@ -25,14 +25,6 @@ class AuditEntry(TypedDict):
     details: dict[str, Any]
 
 
-def current_actor() -> str:
-    """The operating-system user running the command (the service's own user for jobs)."""
-    try:
-        return getpass.getuser()
-    except OSError:
-        return "unknown"
-
-
 def record(
     connection: Connection,
     action: str,
@@ -42,26 +34,14 @@ def record(
     actor: str | None = None,
 ) -> None:
     """Write one audit entry in the caller's transaction."""
-    connection.execute(
-        insert(audit_log),
-        {
-            "at": datetime.now(UTC),
-            "actor": actor or current_actor(),
-            "action": action,
-            "data_source_id": data_source_id,
-            "details": details,
-        },
-    )
+    record_entry(connection, audit_log, action, details, actor=actor, data_source_id=data_source_id)
 
 
 def list_audit(
     connection: Connection, limit: int = 100, before: int | None = None
 ) -> list[AuditEntry]:
     """The newest entries first (those older than the entry ``before``, if given)."""
-    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-    if before is not None:
-        query = query.where(audit_log.c.id < before)
-    return [cast(AuditEntry, dict(row)) for row in connection.execute(query).mappings()]
+    return [cast(AuditEntry, entry) for entry in list_entries(connection, audit_log, limit, before)]
 
 
 def import_history(connection: Connection, audience: str, limit: int = 100) -> list[AuditEntry]:

@@ -18,9 +18,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from audiencehub.people.audit_trail import AuditEntry, list_audit
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
+    actor_of,
 )
 from audiencehub.people.data_sources import (
     DataSource,
@@ -60,7 +62,7 @@ from audiencehub.people.traits import (
     list_traits,
     update_trait,
 )
-from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, with_etag
+from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, page_rows, with_etag
 from audiencehub.restapi.downloads import csv_download
 
 __all__ = ["MAX_ID", "admin_router"]
@@ -250,18 +252,30 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
             return with_etag(response, get_segment(connection, segment_id))
 
     @router.get("/ids/{dpid}/{external_id:path}", tags=["ids"])
-    def id_lookup(dpid: DpidPath, external_id: ExternalIdPath, _: Admin) -> IdRecord:
+    def id_lookup(dpid: DpidPath, external_id: ExternalIdPath, caller: Admin) -> IdRecord:
         """Everything held about one ID (admins only: personal data), for an access
         request or to see why it is or is not in a segment: its graph record, linked
         IDs, opt-outs, traits, key-values, segments and destinations."""
-        return id_record(engine, dpid, external_id)
+        return id_record(engine, dpid, external_id, actor=actor_of(caller))
 
     @router.delete("/ids/{dpid}/{external_id:path}", tags=["ids"])
-    def id_erasure(dpid: DpidPath, external_id: ExternalIdPath, _: Admin) -> ErasedId:
+    def id_erasure(dpid: DpidPath, external_id: ExternalIdPath, caller: Admin) -> ErasedId:
         """Erase one ID (the right to be forgotten): its traits, key-values and memberships
         from the lake, then its graph record, links and opt-outs; the destinations it was
         published to are sent its removal at their next publication."""
-        return erase_id(engine, dpid, external_id)
+        return erase_id(engine, dpid, external_id, actor=actor_of(caller))
+
+    @router.get("/audit", tags=["ids"])
+    def audit(_: Admin, cursor: Cursor = None, limit: Limit = 100) -> Page[AuditEntry]:
+        """Who read or erased what is held about an ID, newest first (the ID as the SHA-256
+        of ``dpid:id``, never as itself)."""
+        with engine.connect() as connection:
+            return page_rows(
+                lambda before, n: list_audit(connection, n, before),
+                lambda e: e["id"],
+                cursor,
+                limit,
+            )
 
     @router.get("/segments/{segment_id}/sizes", tags=["segments"])
     def segment_trend(segment_id: Id, _: Reader, days: Days = 90) -> list[SegmentSize]:

@@ -18,6 +18,7 @@ from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
+    actor_of,
     list_clients,
     register_client,
     revoke_client,
@@ -316,7 +317,7 @@ def people_pages(
         problem: AudienceHubError | None = None
         if external_id and client["role"] == ClientRole.ADMIN:
             try:
-                record = id_record(engine, dpid, external_id)
+                record = id_record(engine, dpid, external_id, actor=actor_of(client))
             except AudienceHubError as exc:
                 problem = exc
         shown: dict[str, Any] = {}
@@ -350,7 +351,7 @@ def people_pages(
     @router.post("/ids/erase")
     def erase(
         request: Request,
-        _: Admin,
+        caller: Admin,
         dpid: Annotated[int, Form(ge=0, le=2_147_483_647)],
         external_id: Annotated[str, Form(alias="id", min_length=1, max_length=512)],
         confirm: Annotated[str, Form()] = "",
@@ -365,7 +366,7 @@ def people_pages(
                 raise InvalidInput(
                     "the erasure was not confirmed", hint="Tick the box to confirm it."
                 )
-            erased = erase_id(engine, dpid, external_id)
+            erased = erase_id(engine, dpid, external_id, actor=actor_of(caller))
         except AudienceHubError as exc:
             problem = exc
         return page(
