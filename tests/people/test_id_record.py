@@ -156,6 +156,11 @@ def test_every_lookup_and_erasure_is_in_the_audit_trail_by_digest(held, api):
     assert entries[1]["actor"].startswith("client ") and "(admin)" in entries[1]["actor"]
     assert '"c1"' not in trail.text  # the erased ID does not live on in the trail
     assert http.get("/api/v1/audit", headers=headers[ClientRole.VIEWER]).status_code == 403
+    with pytest.raises(NotFound):  # a search that finds nothing is accounted for too
+        id_record(held.people, 7001, "c1", actor="dpo@example.com")
     with held.people.connect() as connection:
-        assert len(list_audit(connection, subject=id_digest(7001, "c1"))) == 2
+        found = [
+            e["details"].get("found") for e in list_audit(connection, subject=id_digest(7001, "c1"))
+        ]
+        assert found == [False, None, True]  # newest first: the search, the erasure, the read
         assert list_audit(connection, subject=id_digest(7001, "c2")) == []

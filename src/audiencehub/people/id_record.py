@@ -139,11 +139,21 @@ def erase_id(engine: Engine, data_source_id: int, external_id: str, *, actor: st
 
 def id_record(engine: Engine, data_source_id: int, external_id: str, *, actor: str) -> IdRecord:
     """The record of ``external_id`` in namespace ``data_source_id``, read by ``actor`` (the
-    audit trail says so); NotFound when the graph does not know it (never seen, or
-    forgotten by retention or erasure)."""
-    record = _gathered(engine, data_source_id, external_id)
+    audit trail says so, found or not: who looked for an ID is accounted for too);
+    NotFound when the graph does not know it (never seen, or forgotten by retention or
+    erasure)."""
+    try:
+        record = _gathered(engine, data_source_id, external_id)
+    except NotFound:
+        with engine.begin() as connection:
+            record_id_action(
+                connection, "id read", data_source_id, external_id, actor=actor, found=False
+            )
+        raise
     with engine.begin() as connection:
-        record_id_action(connection, "id read", data_source_id, external_id, actor=actor)
+        record_id_action(
+            connection, "id read", data_source_id, external_id, actor=actor, found=True
+        )
     return record
 
 
