@@ -76,5 +76,10 @@ def test_segments_show_at_on_the_command_line(cli, tmp_path):
             cli, "people", "ids", "audit", "--id", "c2", "--source", "7001", "--json", "-w", ws
         ).out
     )
-    assert [e["action"] for e in trail] == ["id erased"] and "c2" not in json.dumps(trail)
+    # newest first: the lookup after the erasure, which found nothing, then the erasure
+    assert [(e["action"], e["details"].get("found")) for e in trail] == [
+        ("id read", False),
+        ("id erased", None),
+    ]
+    assert "c2" not in json.dumps(trail)
     assert "id read" in cli_ok(cli, "people", "ids", "audit", "-w", ws).out
