@@ -24,6 +24,7 @@ from audiencehub.cli import (  # the catalogs' commands register on the apps the
     messaging,
     people,
     people_catalog,  # noqa: F401
+    people_ids,  # noqa: F401
     profiles,
     serve,
     sharing,

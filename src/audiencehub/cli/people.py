@@ -13,19 +13,15 @@ from sqlalchemy import Connection
 from audiencehub.cli.options import JsonOption, WorkspaceOption
 from audiencehub.cli.output import (
     console,
-    print_facts,
     print_json,
     print_or_json,
     print_records,
     print_table,
 )
-from audiencehub.db.audit_trail import current_actor
 from audiencehub.drops import open_drop
 from audiencehub.errors import InvalidInput
-from audiencehub.people.audit_trail import id_digest, list_audit
 from audiencehub.people.clients import ClientRole, register_client
 from audiencehub.people.data_sources import (
-    DEVICE_NAMESPACE,
     ExportControl,
     IdType,
     InboundIdType,
@@ -35,7 +31,6 @@ from audiencehub.people.data_sources import (
 )
 from audiencehub.people.destinations import add_destination, destination_ids
 from audiencehub.people.graph import apply_retention, opt_out
-from audiencehub.people.id_record import erase_id, id_record
 from audiencehub.people.ingest import ingest
 from audiencehub.people.jobs import PeopleJob, due_jobs, job_history, run_job
 from audiencehub.people.lake import compact, history
@@ -70,17 +65,11 @@ traits_app = typer.Typer(help="Traits: onboarded and rule-based.")
 segments_app = typer.Typer(help="Segments: rules over traits.")
 destinations_app = typer.Typer(help="Destinations that segments are published to.")
 lake_app = typer.Typer(help="The people lake: the bulk state's history and upkeep.")
-ids_app = typer.Typer(help="What the service holds about one ID, and its erasure.")
-# the namespace of an ID named on the command line
-SourceOption = Annotated[
-    int, typer.Option(min=0, help="The ID's data source (DPID); 0: a visitor ID.")
-]
 app.add_typer(datasources_app, name="datasources")
 app.add_typer(traits_app, name="traits")
 app.add_typer(segments_app, name="segments")
 app.add_typer(destinations_app, name="destinations")
 app.add_typer(lake_app, name="lake")
-app.add_typer(ids_app, name="ids")
 
 
 def _print_rows(
@@ -277,94 +266,6 @@ def segments_show(
     )
     for external_id in ids_at(engine, held) if members else ():
         console.print(external_id, markup=False, highlight=False)
-
-
-@ids_app.command("show")
-def ids_show(
-    external_id: str,
-    source: SourceOption = DEVICE_NAMESPACE,
-    workspace: WorkspaceOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Everything held about one ID: graph record, links, opt-outs, traits, key-values,
-    segments and destinations (for an access request, or to see why it is in a segment)."""
-    record = id_record(open_workspace(workspace).people, source, external_id, actor=current_actor())
-    if as_json:
-        print_json(record)
-        return
-    facts = [
-        ("ID", f"{record['external_id']} (data source {record['data_source_id']})"),
-        ("first seen", f"{record['created_at']:%Y-%m-%d %H:%M}"),
-        ("last seen", f"{record['last_seen']:%Y-%m-%d %H:%M}"),
-        ("opted out of", ", ".join(map(str, record["opted_out_of"])) or "nothing"),
-        *(
-            ("linked", f"{i['external_id']} (data source {i['data_source_id']})")
-            for i in record["linked"]
-        ),
-        *(
-            (f"trait {t['trait_id']}", f"{t['name']} (realised {t['realized_at']:%Y-%m-%d})")
-            for t in record["traits"]
-        ),
-        *((f"key {k}", ", ".join(v)) for k, v in record["signals"].items()),
-        *((f"segment {m['segment_id']}", m["name"]) for m in record["segments"]),
-        *(
-            (f"destination {p['destination_id']}", f"segment {p['segment_id']}")
-            for p in record["published"]
-        ),
-    ]
-    print_facts(f"ID {external_id}", facts)
-
-
-@ids_app.command("delete")
-def ids_delete(
-    external_id: str,
-    source: SourceOption = DEVICE_NAMESPACE,
-    workspace: WorkspaceOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Erase one ID (the right to be forgotten): its lake data, then its graph record; the
-    destinations it was published to are sent its removal at their next publication."""
-    erased = erase_id(open_workspace(workspace).people, source, external_id, actor=current_actor())
-    if as_json:
-        print_json(erased)
-        return
-    console.print(
-        f"Erased: {erased['traits']} trait(s), {erased['signals']} key(s), "
-        f"{erased['segments']} segment membership(s), {erased['links']} link(s); "
-        + (
-            f"destination(s) {', '.join(map(str, erased['destinations']))} drop it at their "
-            "next publication"
-            if erased["destinations"]
-            else "published nowhere"
-        )
-    )
-
-
-@ids_app.command("audit")
-def ids_audit(
-    limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 50,
-    id_of: Annotated[
-        str | None, typer.Option("--id", help="Only the entries of this ID (with --source).")
-    ] = None,
-    source: SourceOption = DEVICE_NAMESPACE,
-    workspace: WorkspaceOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Who read or erased what is held about an ID (kept as a digest, never as itself)."""
-    subject = None if id_of is None else id_digest(source, id_of)
-    with open_workspace(workspace).people.connect() as connection:
-        entries = list_audit(connection, limit, subject=subject)
-    rows = [
-        {
-            "at": e["at"],
-            "actor": e["actor"],
-            "action": e["action"],
-            "data_source_id": e["details"].get("data_source_id"),
-            "id digest": (e["subject"] or "")[:16],
-        }
-        for e in entries
-    ]
-    print_or_json(entries if as_json else rows, "Audit trail of IDs", as_json=as_json)
 
 
 @segments_app.command("sizes")

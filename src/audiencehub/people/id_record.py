@@ -107,13 +107,7 @@ def erase_id(engine: Engine, data_source_id: int, external_id: str, *, actor: st
     then its graph record, with the audit entry of ``actor``'s erasure; NotFound (and
     nothing deleted) when the graph does not know it. Run again after a failure between
     the two, it finishes the erasure."""
-    record = _gathered(engine, data_source_id, external_id)
-    with engine.connect() as connection:
-        user_id = connection.execute(
-            select(users.c.id).where(
-                users.c.data_source_id == data_source_id, users.c.external_id == external_id
-            )
-        ).scalar_one()
+    user_id, record = _gathered(engine, data_source_id, external_id)
     forget_bulk_state(engine, [int(user_id)], why="an erasure", forget_users=True)
     with engine.begin() as connection:
         links = connection.execute(
@@ -142,22 +136,24 @@ def id_record(engine: Engine, data_source_id: int, external_id: str, *, actor: s
     audit trail says so, found or not: who looked for an ID is accounted for too);
     NotFound when the graph does not know it (never seen, or forgotten by retention or
     erasure)."""
-    try:
-        record = _gathered(engine, data_source_id, external_id)
-    except NotFound:
+
+    def audited(found: bool) -> None:
         with engine.begin() as connection:
             record_id_action(
-                connection, "id read", data_source_id, external_id, actor=actor, found=False
+                connection, "id read", data_source_id, external_id, actor=actor, found=found
             )
+
+    try:
+        _, record = _gathered(engine, data_source_id, external_id)
+    except NotFound:
+        audited(False)
         raise
-    with engine.begin() as connection:
-        record_id_action(
-            connection, "id read", data_source_id, external_id, actor=actor, found=True
-        )
+    audited(True)
     return record
 
 
-def _gathered(engine: Engine, data_source_id: int, external_id: str) -> IdRecord:
+def _gathered(engine: Engine, data_source_id: int, external_id: str) -> tuple[int, IdRecord]:
+    """The ID's user id in the graph and its record."""
     with engine.connect() as connection:
         user = connection.execute(
             select(users).where(
@@ -204,7 +200,7 @@ def _gathered(engine: Engine, data_source_id: int, external_id: str) -> IdRecord
             "WHERE member = ? AND segment_id <> 0 ORDER BY 1, 2",
             [external_id],
         ).fetchall()
-    return IdRecord(
+    return int(user.id), IdRecord(
         data_source_id=data_source_id,
         external_id=external_id,
         created_at=user.created_at,

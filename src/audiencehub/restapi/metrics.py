@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.params import Depends
@@ -31,9 +30,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import Engine, Table
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from audiencehub.db.job_runs import JobRun
+from audiencehub.db.job_runs import last_successes, latest_runs
 from audiencehub.restapi.apps import example
 
 __all__ = ["instrument"]
@@ -76,12 +76,9 @@ class _State:
     """The spools' backlogs and the jobs' latest runs, read at each scrape."""
 
     def __init__(
-        self,
-        spools: Mapping[str, Callable[[], int]],
-        jobs: Callable[[], Mapping[str, JobRun]],
-        successes: Callable[[], Mapping[str, Any]],
+        self, spools: Mapping[str, Callable[[], int]], engine: Engine, job_runs: Table
     ) -> None:
-        self.spools, self.jobs, self.successes = spools, jobs, successes
+        self.spools, self.engine, self.job_runs = spools, engine, job_runs
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         spooled = GaugeMetricFamily(
@@ -107,7 +104,7 @@ class _State:
             "1 when each job's latest run failed, else 0.",
             labels=["job"],
         )
-        for job, run in sorted(self.jobs().items()):
+        for job, run in sorted(latest_runs(self.engine, self.job_runs).items()):
             started.add_metric([job], run.started_at.timestamp())
             duration.add_metric([job], (run.ended_at - run.started_at).total_seconds())
             failed.add_metric([job], 0 if run.status == "succeeded" else 1)
@@ -117,7 +114,7 @@ class _State:
             "When each job's latest successful run ended (Unix time): alert on its age.",
             labels=["job"],
         )
-        for job, ended in sorted(self.successes().items()):
+        for job, ended in sorted(last_successes(self.engine, self.job_runs).items()):
             succeeded.add_metric([job], ended.timestamp())
         yield succeeded
 
@@ -127,11 +124,12 @@ def instrument(
     viewer: Depends,
     *,
     spools: Mapping[str, Callable[[], int]],
-    jobs: Callable[[], Mapping[str, JobRun]],
-    successes: Callable[[], Mapping[str, Any]],
+    engine: Engine,
+    job_runs: Table,
 ) -> None:
     """Count ``app``'s requests and serve ``GET /metrics`` to callers ``viewer`` admits,
-    with ``spools`` (name -> events waiting) and the jobs' latest runs and successes."""
+    with ``spools`` (name -> events waiting) and the latest runs and successes of the
+    jobs recorded in ``engine``'s ``job_runs``."""
     registry = CollectorRegistry()
     requests = Counter(
         "audiencehub_http_requests",
@@ -145,7 +143,7 @@ def instrument(
         ["method", "route"],
         registry=registry,
     )
-    state: Collector = _State(spools, jobs, successes)
+    state: Collector = _State(spools, engine, job_runs)
     registry.register(state)
     app.add_middleware(_RequestMetrics, requests=requests, latency=latency)
     router = APIRouter(tags=["health"])

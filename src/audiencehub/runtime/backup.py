@@ -41,7 +41,7 @@ from sqlalchemy.engine import make_url
 from audiencehub import __version__
 from audiencehub.config import CONFIG_FILE
 from audiencehub.db import System
-from audiencehub.engines.lake import writer_lock
+from audiencehub.engines.lake import Lake, writer_lock
 from audiencehub.errors import ConfigurationError, InvalidInput, StorageError
 from audiencehub.files import private_dir, touch_private, write_private
 from audiencehub.people.lake import TABLES, reading
@@ -93,7 +93,7 @@ def back_up(workspace: Workspace, destination: Path) -> Backup:
     private_dir(target)
     backup = Backup(str(target), "", __version__)
     try:
-        _copy_into(workspace, folder, target, databases, local_lake, backup)
+        _copy_into(workspace, lake, folder, target, databases, local_lake, backup)
     except BaseException:  # a backup cut short leaves nothing that could pass for one
         if created:
             shutil.rmtree(target, ignore_errors=True)
@@ -111,13 +111,13 @@ def back_up(workspace: Workspace, destination: Path) -> Backup:
 
 def _copy_into(
     workspace: Workspace,
+    lake: Lake,
     folder: Path,
     target: Path,
     databases: list[Path],
     local_lake: Path | None,
     backup: Backup,
 ) -> None:
-    lake = workspace.people_lake
     with writer_lock(lake, workspace.people):
         backup.taken_at = datetime.now(UTC).isoformat()  # the moment the copy holds
         for source in databases:

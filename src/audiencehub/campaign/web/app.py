@@ -28,7 +28,6 @@ from audiencehub.campaign.web.api_workflows import workflows_router
 from audiencehub.campaign.web.tracking import tracking_router
 from audiencehub.campaign.web.triggers import triggers_router
 from audiencehub.campaign.web.ui import install_pages
-from audiencehub.db.job_runs import last_successes, latest_runs
 from audiencehub.problems import install_problem_handlers
 from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
@@ -87,8 +86,8 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         app,
         Depends(access.needs(Role.VIEWER)),
         spools=spools,
-        jobs=lambda: latest_runs(services.engine, job_runs),
-        successes=lambda: last_successes(services.engine, job_runs),
+        engine=services.engine,
+        job_runs=job_runs,
     )
     app.include_router(users_router(services, access, logins))
     app.include_router(profiles_router(services, access))

@@ -11,7 +11,6 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from audiencehub.config import Settings
-from audiencehub.db.job_runs import last_successes, latest_runs
 from audiencehub.people.clients import ClientRole
 from audiencehub.people.online import online_writes
 from audiencehub.people.schema import job_runs
@@ -74,8 +73,8 @@ def create_people_app(
         app,
         Depends(admits(ClientRole.VIEWER, ClientRole.ADMIN)),
         spools=spools,
-        jobs=lambda: latest_runs(engine, job_runs),
-        successes=lambda: last_successes(engine, job_runs),
+        engine=engine,
+        job_runs=job_runs,
     )
     app.include_router(id_service_router(engine, online, region=region))
     app.include_router(partner_router(engine, logins, admits))

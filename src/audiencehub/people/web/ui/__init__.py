@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from audiencehub.people.clients import ApiClient, ClientRole, require_role
 from audiencehub.people.ui_sessions import end_page_session, page_client, start_page_session
 from audiencehub.people.web.operations_api import JobRunner
+from audiencehub.people.web.ui.id_pages import id_pages
 from audiencehub.people.web.ui.pages import people_pages
 from audiencehub.problems import HtmlError
 from audiencehub.ratelimit import Lockout
@@ -68,6 +69,7 @@ def install_people_pages(
     sign_in = SignIn(COOKIE, _HOURS * 3600, start, end, labels=("Client id", "Client secret"))
     app.include_router(signin_router(pages, sign_in, logins, reader, tasks))
     app.include_router(people_pages(engine, pages, reader, admin, tasks, jobs))
+    app.include_router(id_pages(engine, pages, reader, admin))
     app.add_exception_handler(SignInNeeded, sign_in_redirect)
 
     return pages.error_page

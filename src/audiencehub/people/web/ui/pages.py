@@ -10,15 +10,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import Connection, Engine
 
-from audiencehub.errors import AudienceHubError, InvalidInput
+from audiencehub.errors import AudienceHubError
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
-    actor_of,
     list_clients,
     register_client,
     revoke_client,
@@ -31,7 +30,6 @@ from audiencehub.people.data_sources import (
     update_data_source,
 )
 from audiencehub.people.destinations import EXPORT_LABELS, add_destination, list_destinations
-from audiencehub.people.id_record import ErasedId, IdRecord, erase_id, id_record
 from audiencehub.people.jobs import PeopleJob, job_history
 from audiencehub.people.materialise import SegmentAt, ids_at, segment_at
 from audiencehub.people.receipts import receipt_page
@@ -302,84 +300,6 @@ def people_pages(
             check = {"size": None, "error": exc.message, "hint": exc.hint}
             return page(request, "rule_check.html", check=check)
         return RedirectResponse(f"/segments/{segment_id}", status_code=303)
-
-    @router.get("/ids")
-    def ids(
-        request: Request,
-        client: Reader,
-        dpid: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
-        external_id: Annotated[str, Query(alias="id", max_length=512)] = "",
-    ) -> Response:
-        """Everything held about one ID, for admins (the template says so to others)."""
-        with engine.connect() as connection:
-            sources = list_data_sources(connection)
-        record: IdRecord | None = None
-        problem: AudienceHubError | None = None
-        if external_id and client["role"] == ClientRole.ADMIN:
-            try:
-                record = id_record(engine, dpid, external_id, actor=actor_of(client))
-            except AudienceHubError as exc:
-                problem = exc
-        shown: dict[str, Any] = {}
-        if record is not None:  # ids as text: a table writes numbers with thousands commas
-            shown = {
-                name: [
-                    {
-                        k: str(v) if k.endswith("_id") and isinstance(v, int) else v
-                        for k, v in row.items()
-                    }
-                    for row in record[name]
-                ]
-                for name in ("linked", "traits", "segments", "published")
-            }
-            shown["signals"] = [
-                {"key": key, "values": ", ".join(values)}
-                for key, values in record["signals"].items()
-            ]
-        return page(
-            request,
-            "ids.html",
-            sources=sources,
-            dpid=dpid,
-            external_id=external_id,
-            record=record,
-            shown=shown,
-            erased=None,
-            problem=problem,
-        )
-
-    @router.post("/ids/erase")
-    def erase(
-        request: Request,
-        caller: Admin,
-        dpid: Annotated[int, Form(ge=0, le=2_147_483_647)],
-        external_id: Annotated[str, Form(alias="id", min_length=1, max_length=512)],
-        confirm: Annotated[str, Form()] = "",
-    ) -> Response:
-        """Erase one ID once the admin has ticked the confirmation."""
-        with engine.connect() as connection:
-            sources = list_data_sources(connection)
-        erased: ErasedId | None = None
-        problem: AudienceHubError | None = None
-        try:
-            if confirm != "yes":
-                raise InvalidInput(
-                    "the erasure was not confirmed", hint="Tick the box to confirm it."
-                )
-            erased = erase_id(engine, dpid, external_id, actor=actor_of(caller))
-        except AudienceHubError as exc:
-            problem = exc
-        return page(
-            request,
-            "ids.html",
-            sources=sources,
-            dpid=dpid,
-            external_id="" if erased else external_id,
-            record=None,
-            shown={},
-            erased=erased,
-            problem=problem,
-        )
 
     def destination_list(request: Request, error: str = "", hint: str = "") -> Response:
         with engine.connect() as connection:
