@@ -20,6 +20,11 @@ document.addEventListener("click", (event) => {
 
 // Charts: <figure class="chart" data-series='{"x": [...], "series": [{"label": ..., "values": [...]}]}'>
 // with "range": [first, last] to span a fixed window (seconds) however few the points
+function labelWidth(self, values) {
+  const longest = Math.max(0, ...(values || []).map((v) => String(v).length));
+  return Math.max(50, longest * 8 + 18);
+}
+
 function drawCharts(root) {
   root.querySelectorAll("figure.chart[data-series]").forEach((figure) => {
     if (figure.dataset.drawn || typeof uPlot === "undefined") return;
@@ -33,7 +38,8 @@ function drawCharts(root) {
         label: s.label, stroke: palette[i % palette.length], width: 2,
         scale: s.scale || "y",
       }))),
-      axes: [{}, { scale: "y" }].concat(
+      // the y axis as wide as its longest label ("40,000" was cut to "0,000" at uPlot's 50 px)
+      axes: [{}, { scale: "y", size: labelWidth }].concat(
         data.series.some((s) => s.scale === "rate") ? [{ scale: "rate", side: 1, grid: { show: false } }] : []
       ),
       scales: { x: data.range ? { time: true, range: () => data.range } : { time: true } },
