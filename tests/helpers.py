@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 import boto3
 import pytest
+import uvicorn
 from sqlalchemy import Table, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -41,6 +43,19 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def serve_in_thread(app: object, port: int) -> uvicorn.Server:
+    """``app`` served for real by uvicorn on ``port`` of the loopback, in a daemon thread
+    (set ``should_exit`` to stop it)."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server on {port} did not start")
+        time.sleep(0.05)
+    return server
 
 
 def wait_for_port(port: int, *, timeout: float = 30.0) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,6 +126,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=1_048_576, ge=1_024)
     # triggered messages a minute per API token (a tenth of it may come at once)
     triggers_per_minute: int = Field(default=600, ge=1)
+    # requests to the people service's public /id and /optout a minute per client address
+    # (a tenth of them may come at once); addresses in id_unlimited_networks are not limited
+    id_requests_per_minute: int = Field(default=1200, ge=1)
+    id_unlimited_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     # failed token requests per client id or address before a lockout, and its length
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
@@ -148,6 +153,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"spark_conf keys are Spark settings starting with 'spark.': {', '.join(wrong)}"
             )
+        return value
+
+    @field_validator("id_unlimited_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"id_unlimited_networks: {network!r} is not an address or a network "
+                    "such as 10.0.0.0/8"
+                ) from None
         return value
 
     @field_validator("default_region")

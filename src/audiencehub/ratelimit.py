@@ -1,12 +1,12 @@
 """Request rate limits and login lockouts, in the memory of one server process.
 
-A :class:`RateLimiter` keeps a token bucket per key (an API token's digest): a
-steady rate with a burst allowance. A :class:`Lockout` counts failed logins per
-key (a client id, an address) in a sliding window and locks the key for a while
-once there are too many. Both forget the least recently seen keys beyond a
-bound, so a flood of new keys cannot exhaust memory. Each server process keeps
-its own counts: with N processes behind a balancer, the effective limit is N
-times the setting.
+A :class:`RateLimiter` keeps a token bucket per key (an API token's digest): a steady
+rate with a burst allowance; an :class:`AddressLimit` keeps one per client address,
+except for the networks trusted to call as often as they need. A :class:`Lockout` counts
+failed logins per key (a client id, an address) in a sliding window and locks the key
+for a while once there are too many. All forget the least recently seen keys beyond a
+bound, so a flood of new keys cannot exhaust memory. Each server process keeps its own
+counts: with N processes behind a balancer, the effective limit is N times the setting.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from ipaddress import ip_address, ip_network
 
-__all__ = ["Lockout", "RateLimiter"]
+__all__ = ["AddressLimit", "Lockout", "RateLimiter"]
 
 _MAX_KEYS = 10_000
 
@@ -49,6 +50,33 @@ class RateLimiter:
             while len(self._buckets) > self._max_keys:
                 self._buckets.popitem(last=False)
             return 0 if allowed else max(1, math.ceil((1.0 - tokens) / self._rate))
+
+
+class AddressLimit:
+    """``per_minute`` requests a minute per client address (a tenth of them at once), none
+    for addresses in ``unlimited`` (networks such as ``10.0.0.0/8``): a server of one's own
+    that calls for many people, such as campaign's tracking server syncing declared IDs."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        unlimited: Sequence[str] = (),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limiter = RateLimiter(per_minute, burst=max(1, per_minute // 10), clock=clock)
+        self._unlimited = [ip_network(network, strict=False) for network in unlimited]
+
+    def wait(self, address: str | None) -> int:
+        """Take one request from ``address``: 0 when allowed, else the seconds to wait. A
+        request whose address is unknown (no socket, as in tests) counts as one address."""
+        try:
+            parsed = ip_address(address or "")
+        except ValueError:
+            return self._limiter.wait(f"address:{address or ''}")
+        if any(parsed in network for network in self._unlimited):
+            return 0
+        return self._limiter.wait(f"address:{parsed}")
 
 
 class Lockout:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -9,7 +10,9 @@ from sqlalchemy import select
 from audiencehub.identity import VisitorId
 from audiencehub.people.data_sources import InboundIdType, add_data_source
 from audiencehub.people.schema import id_links, opt_outs, users
-from audiencehub.people.web.app import create_people_app
+from audiencehub.people.web.app import HttpLimits, create_people_app
+from audiencehub.ratelimit import AddressLimit
+from tests.helpers import free_port, serve_in_thread
 
 
 @pytest.fixture
@@ -89,3 +92,62 @@ def test_opt_out_parameters_are_bounded(client, query):
     response = client.post(f"/optout?d_mid=12345678901234567890123456789012345678&{query}")
     assert response.status_code == 422
     assert response.json()["errors"]
+
+
+def test_each_address_is_limited_and_told_when_to_retry(workspace):
+    """Beyond its burst an address gets 429 with Retry-After and the fix, on /id and
+    /optout alike; another address is not affected, nor is what was already written."""
+    app = create_people_app(workspace.people, limits=HttpLimits(id_requests_per_minute=60))
+    flooder = TestClient(app, client=("203.0.113.7", 40000))
+    visitor = "0" * 19 + "1" * 19
+    answers = [flooder.get(f"/id?d_mid={visitor}").status_code for _ in range(8)]
+    assert answers == [200] * 6 + [429] * 2  # a tenth of 60 at once
+    refused = flooder.post(f"/optout?d_mid={visitor}")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.json()["detail"] == "too many ID service requests from this address"
+    assert "id_unlimited_networks" in refused.json()["hint"]
+    other = TestClient(app, client=("2001:db8::1", 40000))
+    assert other.get("/id").status_code == 200
+    with workspace.people.connect() as connection:
+        assert list(connection.execute(select(opt_outs.c.user_id)).scalars()) == []
+
+
+def test_unlimited_networks_are_not_counted(workspace):
+    """A server of one's own (here the loopback, the default) may call as often as it needs."""
+    app = create_people_app(workspace.people, limits=HttpLimits(id_requests_per_minute=10))
+    local = TestClient(app, client=("127.0.0.1", 40000))
+    assert {local.get("/id").status_code for _ in range(30)} == {200}
+    assert TestClient(app, client=("10.1.2.3", 1)).get("/id").status_code == 200
+
+
+def test_address_limit_refills_at_its_rate():
+    """A token bucket per address: the burst, then one request per second at 60 a minute;
+    networks of both address families are matched."""
+    now = [0.0]
+    limit = AddressLimit(60, ["10.0.0.0/8", "fd00::/8"], clock=lambda: now[0])
+    assert [limit.wait("198.51.100.1") for _ in range(7)] == [0] * 6 + [1]
+    now[0] += 1.0
+    assert limit.wait("198.51.100.1") == 0
+    assert limit.wait("198.51.100.1") == 1
+    assert {limit.wait("10.9.9.9") for _ in range(100)} == {0}
+    assert {limit.wait("fd00::5") for _ in range(100)} == {0}
+    assert limit.wait("not an address") == 0  # counted as one address of its own
+
+
+def test_behind_a_proxy_the_forwarded_address_is_limited(workspace):
+    """Served for real: the loopback (campaign's tracking server, a local proxy) is not
+    limited, but a browser's address forwarded by a proxy on it (trusted by default) is."""
+    port = free_port()
+    app = create_people_app(workspace.people, limits=HttpLimits(id_requests_per_minute=10))
+    server = serve_in_thread(app, port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+            assert {http.get("/id").status_code for _ in range(5)} == {200}
+            forwarded = {"X-Forwarded-For": "198.51.100.23"}
+            answers = [http.get("/id", headers=forwarded).status_code for _ in range(3)]
+            assert answers == [200, 429, 429]  # a burst of one at 10 a minute
+            other = http.get("/id", headers={"X-Forwarded-For": "198.51.100.24"})
+            assert other.status_code == 200
+    finally:
+        server.should_exit = True

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from audiencehub.people.destinations import update_destination
 from audiencehub.people.segments import add_segment
 from audiencehub.runtime.demo import run_demo
 from audiencehub.runtime.servers import build_campaign_server, build_people_server
-from tests.helpers import free_port
+from tests.helpers import free_port, serve_in_thread
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
@@ -51,17 +48,6 @@ class Site:
     workspace: Path
 
 
-def _serve(app: object, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server on {port} did not start")
-        time.sleep(0.05)
-    return server
-
-
 @pytest.fixture(scope="session")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A demo workspace served on free ports, with one more segment to import by dialog."""
@@ -74,8 +60,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         add_segment(connection, segment_id=902, name="Sneaker fans", rule="T101")
         update_destination(connection, 46390, segment_ids=[900, 902])
     servers = [
-        _serve(build_campaign_server(workspace, scheduler=False), campaign_port),
-        _serve(build_people_server(workspace, scheduler=False), people_port),
+        serve_in_thread(build_campaign_server(workspace, scheduler=False), campaign_port),
+        serve_in_thread(build_people_server(workspace, scheduler=False), people_port),
     ]
     yield Site(f"http://127.0.0.1:{campaign_port}", people_url, logins, workspace.path)
     for server in servers:

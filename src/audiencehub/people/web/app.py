@@ -16,7 +16,7 @@ from audiencehub.people.online import online_writes
 from audiencehub.people.schema import job_runs
 from audiencehub.people.web.admin_api import admin_router
 from audiencehub.people.web.client_auth import client_with
-from audiencehub.people.web.idservice import id_service_router
+from audiencehub.people.web.idservice import AddressLimit, id_service_router
 from audiencehub.people.web.operations_api import JobRunner, operations_router
 from audiencehub.people.web.partner_api import partner_router
 from audiencehub.people.web.ui import install_people_pages
@@ -76,7 +76,14 @@ def create_people_app(
         engine=engine,
         job_runs=job_runs,
     )
-    app.include_router(id_service_router(engine, online, region=region))
+    app.include_router(
+        id_service_router(
+            engine,
+            online,
+            region=region,
+            limit=AddressLimit(limits.id_requests_per_minute, limits.id_unlimited_networks),
+        )
+    )
     app.include_router(partner_router(engine, logins, admits))
     app.include_router(admin_router(engine, admits))
     app.include_router(operations_router(engine, admits, jobs))
@@ -100,11 +107,14 @@ send the ETag it read in `If-Match`."""
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """How much the app reads and how many failed logins it allows (see the settings)."""
+    """How much the app reads, how many failed logins and ID service requests it allows
+    (see the settings)."""
 
     max_request_bytes: int = 1_048_576
     login_max_failures: int = 5
     login_lockout_seconds: int = 900
+    id_requests_per_minute: int = 1200
+    id_unlimited_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 
     @classmethod
     def of(cls, settings: Settings) -> HttpLimits:
@@ -113,4 +123,6 @@ class HttpLimits:
             settings.max_request_bytes,
             settings.login_max_failures,
             settings.login_lockout_seconds,
+            settings.id_requests_per_minute,
+            tuple(settings.id_unlimited_networks),
         )

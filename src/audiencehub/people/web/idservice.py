@@ -8,6 +8,12 @@ it confirms that ID, else it issues a new one; every ``d_cid`` /
 the graph, with its authentication state. ``POST /optout`` opts a visitor ID
 out of one partner's data source, or of everything. Malformed parameters get
 HTTP 400 with the reason.
+
+Both are public (a browser calls them), so each client address may call them only
+so often (:class:`~audiencehub.ratelimit.AddressLimit`): a flood of ``d_cid`` syncs
+from one address would otherwise grow the ID graph without bound. Beyond the rate
+the service answers 429 with ``Retry-After``, as the reference's DCS does when it
+limits calls.
 """
 
 from __future__ import annotations
@@ -15,18 +21,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import Connection, Engine, select
 
-from audiencehub.errors import InvalidDeclaredId, NotFound
+from audiencehub.errors import InvalidDeclaredId, NotFound, TooManyRequests
 from audiencehub.identity.declared import MAX_DPID, DeclaredIdSync, parse_declared_sync
 from audiencehub.identity.visitor import VisitorId
 from audiencehub.people.data_sources import DEVICE_NAMESPACE, check_device_id, get_data_source
 from audiencehub.people.schema import data_sources
-from audiencehub.restapi.apps import example
+from audiencehub.ratelimit import AddressLimit
+from audiencehub.restapi.apps import example, problem_responses
 from audiencehub.spool import OnlineWrites
 
-__all__ = ["ID_SYNC_TTL", "MAX_SYNCS", "id_service_router"]
+__all__ = ["ID_SYNC_TTL", "MAX_SYNCS", "AddressLimit", "id_service_router"]
 
 ID_SYNC_TTL = 604_800  # seconds a browser waits before syncing the same IDs again
 MAX_SYNCS = 20  # declared-ID syncs (d_cid and d_cid_ic together) in one request
@@ -51,10 +58,26 @@ def _dpid(connection: Connection, sync: DeclaredIdSync) -> int:
     return int(found)
 
 
-def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) -> APIRouter:
+def id_service_router(
+    engine: Engine, online: OnlineWrites, *, region: int = 6, limit: AddressLimit
+) -> APIRouter:
     """The ID service routes on ``engine``'s people database, their writes through ``online``
-    (never waiting for an ingest); ``region`` is sent as dcs_region."""
-    app = APIRouter(tags=["visitor ID service"])
+    (never waiting for an ingest), each request within ``limit``; ``region`` is sent as
+    dcs_region."""
+
+    def within_limit(request: Request) -> None:
+        wait = limit.wait(request.client.host if request.client else None)
+        if wait:
+            raise TooManyRequests(
+                "too many ID service requests from this address",
+                retry_after=wait,
+                hint=f"Retry in {wait} s. A server that calls for many browsers (a tag "
+                "manager's server side, a tracking server) belongs in id_unlimited_networks; "
+                "behind a reverse proxy, let the server read the client's address from "
+                "X-Forwarded-For (FORWARDED_ALLOW_IPS).",
+            )
+
+    app = APIRouter(tags=["visitor ID service"], dependencies=[Depends(within_limit)])
 
     @app.get(
         "/id",
@@ -65,7 +88,8 @@ def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) 
                 "id_sync_ttl": 604800,
                 "dcs_region": 6,
             },
-        ),
+        )
+        | problem_responses(429),
     )
     def issue_id(
         d_mid: Annotated[str | None, Query(max_length=64)] = None,
@@ -94,7 +118,13 @@ def id_service_router(engine: Engine, online: OnlineWrites, *, region: int = 6) 
         # the reference's types: every value a string ("Direct integration", sample response)
         return {"d_mid": visitor.value, "id_sync_ttl": str(ID_SYNC_TTL), "dcs_region": str(region)}
 
-    @app.post("/optout", responses=example(200, {"opted_out": 1}))
+    @app.post(
+        "/optout",
+        responses=example(
+            200, {"d_mid": "12345678901234567890123456789012345678", "opted_out_of": 0}
+        )
+        | problem_responses(429),
+    )
     def opt_out_route(
         d_mid: Annotated[str, Query(max_length=64)],
         dpid: Annotated[int, Query(ge=0, le=MAX_DPID)] = DEVICE_NAMESPACE,
