@@ -69,6 +69,7 @@ def test_every_page_loads_clean(browser, site, campaign_tab, people_tab):
         "people-receipts": "/receipts",
         "people-publications": "/publications",
         "people-clients": "/clients",
+        "people-audit": "/audit",
     }
     for name, path in people.items():
         people_tab.visit(site.people + path, name)
@@ -335,3 +336,9 @@ def test_a_data_engineer_adds_a_data_source_and_a_destination(people_tab, site, 
     page.wait_for_url(f"{site.people}/destinations")
     row = page.locator("tr", has_text="Loyalty drop").inner_text()
     assert str(tmp_path) in row and "900" in row
+    page.goto(f"{site.people}/audit?kind=changes")  # both changes, by the signed-in client
+    created = page.locator("tr", has_text="destination created").first.inner_text()
+    assert "destination 46400" in created and "(people admin (demo))" in created
+    assert page.locator("tr", has_text="data source 7200").count() == 1
+    assert page.locator("tr", has_text="id read").count() == 0
+    people_tab.check("people-audit-changes")

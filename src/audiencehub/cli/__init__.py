@@ -23,6 +23,7 @@ from audiencehub.cli import (  # the catalogs' commands register on the apps the
     identity,
     messaging,
     people,
+    people_audit,  # noqa: F401
     people_catalog,  # noqa: F401
     people_ids,  # noqa: F401
     profiles,

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from audiencehub.cli.options import JsonOption, WorkspaceOption
-from audiencehub.cli.output import console, print_facts, print_json, print_or_json
+from audiencehub.cli.output import console, print_facts, print_json
 from audiencehub.cli.people import app
+from audiencehub.cli.people_audit import LimitOption, show_audit
 from audiencehub.db.audit_trail import current_actor
-from audiencehub.people.audit_trail import id_digest, list_audit
+from audiencehub.people.audit_trail import id_digest
 from audiencehub.people.data_sources import DEVICE_NAMESPACE
 from audiencehub.people.id_record import erase_id, id_record
 from audiencehub.workspace import open_workspace
@@ -89,7 +90,7 @@ def ids_delete(
 
 @ids_app.command("audit")
 def ids_audit(
-    limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 50,
+    limit: LimitOption = 50,
     id_of: Annotated[
         str | None, typer.Option("--id", help="Only the entries of this ID (with --source).")
     ] = None,
@@ -99,16 +100,6 @@ def ids_audit(
 ) -> None:
     """Who read or erased what is held about an ID (kept as a digest, never as itself)."""
     subject = None if id_of is None else id_digest(source, id_of)
-    with open_workspace(workspace).people.connect() as connection:
-        entries = list_audit(connection, limit, subject=subject)
-    rows = [
-        {
-            "at": e["at"],
-            "actor": e["actor"],
-            "action": e["action"],
-            "data_source_id": e["details"].get("data_source_id"),
-            "id digest": (e["subject"] or "")[:16],
-        }
-        for e in entries
-    ]
-    print_or_json(entries if as_json else rows, "Audit trail of IDs", as_json=as_json)
+    show_audit(
+        workspace, limit, kind="ids", subject=subject, as_json=as_json, title="Audit trail of IDs"
+    )

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, delete, insert, select
 from typing_extensions import TypedDict
 
 from audiencehub.errors import Forbidden, InvalidCredentials, NotFound
+from audiencehub.people.audit_trail import record_change
 from audiencehub.people.schema import api_clients, api_tokens, ui_sessions
 
 __all__ = [
@@ -88,9 +89,14 @@ def client_of_row(row: Any) -> ApiClient:
 
 
 def register_client(
-    connection: Connection, name: str, role: ClientRole = ClientRole.PARTNER
+    connection: Connection,
+    name: str,
+    role: ClientRole = ClientRole.PARTNER,
+    *,
+    actor: str | None = None,
 ) -> tuple[str, str]:
-    """Register a client; returns (client id, client secret), the secret for this once."""
+    """Register a client; returns (client id, client secret), the secret for this once
+    (``actor``: who, for the audit trail, which never holds the secret)."""
     client_id = "ah_" + secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     connection.execute(
@@ -102,6 +108,13 @@ def register_client(
             "secret_sha256": _digest(secret),
             "created_at": datetime.now(UTC),
         },
+    )
+    record_change(
+        connection,
+        "client registered",
+        actor=actor,
+        after={"name": name, "role": ClientRole(role).value},
+        client_id=client_id,
     )
     return client_id, secret
 
@@ -173,8 +186,11 @@ def list_clients(connection: Connection) -> list[ApiClient]:
     return [client_of_row(row) for row in rows.mappings()]
 
 
-def revoke_client(connection: Connection, client_id: str) -> None:
+def revoke_client(connection: Connection, client_id: str, *, actor: str | None = None) -> None:
     """Revoke a client for good: its secret, its tokens and its sessions stop working."""
+    current = connection.execute(
+        select(api_clients.c.name, api_clients.c.role).where(api_clients.c.client_id == client_id)
+    ).first()
     connection.execute(delete(api_tokens).where(api_tokens.c.client_id == client_id))
     connection.execute(delete(ui_sessions).where(ui_sessions.c.client_id == client_id))
     removed = connection.execute(
@@ -183,4 +199,12 @@ def revoke_client(connection: Connection, client_id: str) -> None:
     if not removed:
         raise NotFound(
             f"no API client {client_id!r}", hint="List them: audiencehub people clients list"
+        )
+    if current is not None:
+        record_change(
+            connection,
+            "client revoked",
+            actor=actor,
+            before=dict(current._mapping),
+            client_id=client_id,
         )

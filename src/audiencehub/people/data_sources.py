@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
 from audiencehub.errors import InUse, InvalidInput, NotFound
+from audiencehub.people.audit_trail import record_change
 from audiencehub.people.schema import data_sources, destinations, segments, traits, users
 
 __all__ = [
@@ -163,8 +164,10 @@ def add_data_source(
     share_enabled: bool = True,
     export_controls: Sequence[ExportControl] = (),
     retention_days: int = 720,
+    actor: str | None = None,
 ) -> DataSource:
-    """Create a data source; its id is the DPID partners put in file names and syncs."""
+    """Create a data source; its id is the DPID partners put in file names and syncs
+    (``actor``: who, for the audit trail; None: the operating-system user)."""
     if dpid in GLOBAL_DATA_SOURCES:
         raise InvalidInput(
             f"data source {dpid} is the global data source {GLOBAL_DATA_SOURCES[dpid].name}; "
@@ -194,7 +197,11 @@ def add_data_source(
         raise InvalidInput(
             f"data source {dpid} (or integration code {integration_code!r}) already exists"
         ) from None
-    return get_data_source(connection, dpid)
+    created = get_data_source(connection, dpid)
+    record_change(
+        connection, "data source created", actor=actor, after=created, data_source_id=dpid
+    )
+    return created
 
 
 def get_data_source(connection: Connection, dpid: int) -> DataSource:
@@ -226,6 +233,7 @@ def update_data_source(
     share_enabled: bool | None = None,
     export_controls: Sequence[ExportControl] | None = None,
     retention_days: int | None = None,
+    actor: str | None = None,
 ) -> DataSource:
     """Change a data source's name, sharing, export controls or retention.
 
@@ -233,7 +241,7 @@ def update_data_source(
     destination whose labels it forbids is refused then, not silently fed.
     Its DPID and ID types stay: IDs already stored were read by them.
     """
-    get_data_source(connection, dpid)
+    current = get_data_source(connection, dpid)
     if retention_days is not None and retention_days < 1:
         raise InvalidInput("retention of inactive customer IDs is at least one day")
     if name is not None and not name.strip():
@@ -249,12 +257,21 @@ def update_data_source(
     values = {column: value for column, value in changes.items() if value is not None}
     if values:
         connection.execute(update(data_sources).where(data_sources.c.id == dpid).values(**values))
-    return get_data_source(connection, dpid)
+    changed = get_data_source(connection, dpid)
+    record_change(
+        connection,
+        "data source changed",
+        actor=actor,
+        before=current,
+        after=changed,
+        data_source_id=dpid,
+    )
+    return changed
 
 
-def delete_data_source(connection: Connection, dpid: int) -> None:
+def delete_data_source(connection: Connection, dpid: int, *, actor: str | None = None) -> None:
     """Delete a data source nothing refers to: no trait, segment, destination or stored ID."""
-    get_data_source(connection, dpid)
+    current = get_data_source(connection, dpid)
     uses = {
         "trait": select(func.count()).select_from(traits).where(traits.c.data_source_id == dpid),
         "segment": select(func.count())
@@ -274,3 +291,6 @@ def delete_data_source(connection: Connection, dpid: int) -> None:
             "retention or opt-outs.",
         )
     connection.execute(delete(data_sources).where(data_sources.c.id == dpid))
+    record_change(
+        connection, "data source deleted", actor=actor, before=current, data_source_id=dpid
+    )

@@ -18,6 +18,7 @@ from typing_extensions import TypedDict
 
 from audiencehub.drops import check_location
 from audiencehub.errors import InvalidInput, NotFound
+from audiencehub.people.audit_trail import record_change
 from audiencehub.people.data_sources import ExportControl, get_data_source
 from audiencehub.people.lake import delete_rows
 from audiencehub.people.schema import data_sources, destinations, traits
@@ -67,8 +68,10 @@ def add_destination(
     export_labels: Sequence[str] = (),
     split_rows: int = 1_000_000,
     alias: str = "audiencehub",
+    actor: str | None = None,
 ) -> Destination:
-    """Create a campaign destination, refusing segments its labels may not carry."""
+    """Create a campaign destination, refusing segments its labels may not carry
+    (``actor``: who, for the audit trail; None: the operating-system user)."""
     if id_type not in ("visitor", "declared"):
         raise InvalidInput(f"ID type {id_type!r} is not visitor or declared")
     check_location(drop_url)
@@ -106,7 +109,15 @@ def add_destination(
             connection.execute(insert(destinations), row)
     except IntegrityError:
         raise InvalidInput(f"destination {destination_id} already exists") from None
-    return get_destination(connection, destination_id)
+    created = get_destination(connection, destination_id)
+    record_change(
+        connection,
+        "destination created",
+        actor=actor,
+        after=created,
+        destination_id=destination_id,
+    )
+    return created
 
 
 def check_controls(connection: Connection, segment_id: int, labels: Sequence[str]) -> None:
@@ -165,6 +176,7 @@ def update_destination(
     name: str | None = None,
     segment_ids: Sequence[int] | None = None,
     export_labels: Sequence[str] | None = None,
+    actor: str | None = None,
 ) -> Destination:
     """Change a destination's name, segments or labels, checked as at creation; the next
     publication sends the difference (a removed segment's members are removed there)."""
@@ -190,12 +202,23 @@ def update_destination(
     connection.execute(
         update(destinations).where(destinations.c.id == destination_id).values(**values)
     )
-    return get_destination(connection, destination_id)
+    changed = get_destination(connection, destination_id)
+    record_change(
+        connection,
+        "destination changed",
+        actor=actor,
+        before=current,
+        after=changed,
+        destination_id=destination_id,
+    )
+    return changed
 
 
-def delete_destination(connection: Connection, destination_id: int) -> None:
+def delete_destination(
+    connection: Connection, destination_id: int, *, actor: str | None = None
+) -> None:
     """Delete a destination and what was published to it (its files stay where they went)."""
-    get_destination(connection, destination_id)
+    current = get_destination(connection, destination_id)
     delete_rows(
         connection.engine,
         "published",
@@ -204,3 +227,10 @@ def delete_destination(connection: Connection, destination_id: int) -> None:
         why=f"destination {destination_id} deleted",
     )
     connection.execute(delete(destinations).where(destinations.c.id == destination_id))
+    record_change(
+        connection,
+        "destination deleted",
+        actor=actor,
+        before=current,
+        destination_id=destination_id,
+    )

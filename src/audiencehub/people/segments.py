@@ -20,6 +20,7 @@ from typing_extensions import TypedDict
 
 from audiencehub.engines.session import DuckBatch
 from audiencehub.errors import InUse, InvalidInput, NotFound
+from audiencehub.people.audit_trail import record_change
 from audiencehub.people.lake import reading
 from audiencehub.people.materialise import materialise
 from audiencehub.people.schema import destinations, segments, traits
@@ -71,8 +72,10 @@ def add_segment(
     rule: str,
     merge_rule: MergeRule = MergeRule.DEVICE,
     data_source_id: int | None = None,
+    actor: str | None = None,
 ) -> Segment:
-    """Create a segment after checking its rule parses and names only known traits."""
+    """Create a segment after checking its rule parses and names only known traits
+    (``actor``: who, for the audit trail; None: the operating-system user)."""
     _check_rule(connection, rule)
     _check_name(connection, name, segment_id)
     now = datetime.now(UTC)
@@ -92,7 +95,9 @@ def add_segment(
             )
     except IntegrityError:
         raise InvalidInput(f"segment {segment_id} (or one named {name!r}) already exists") from None
-    return get_segment(connection, segment_id)
+    created = get_segment(connection, segment_id)
+    record_change(connection, "segment created", actor=actor, after=created, segment_id=segment_id)
+    return created
 
 
 def _check_rule(connection: Connection, rule: str) -> None:
@@ -125,9 +130,10 @@ def update_segment(
     name: str | None = None,
     rule: str | None = None,
     merge_rule: MergeRule | None = None,
+    actor: str | None = None,
 ) -> Segment:
     """Rename a segment or change its rule; the next publication sends the difference."""
-    get_segment(connection, segment_id)
+    current = get_segment(connection, segment_id)
     values: dict[str, object] = {"updated_at": datetime.now(UTC)}
     if name is not None:
         if not name.strip():
@@ -142,12 +148,21 @@ def update_segment(
     if rule is not None or merge_rule is not None:
         values.update(size=None, sized_at=None)  # what it held no longer says what it holds
     connection.execute(update(segments).where(segments.c.id == segment_id).values(**values))
-    return get_segment(connection, segment_id)
+    changed = get_segment(connection, segment_id)
+    record_change(
+        connection,
+        "segment changed",
+        actor=actor,
+        before=current,
+        after=changed,
+        segment_id=segment_id,
+    )
+    return changed
 
 
-def delete_segment(connection: Connection, segment_id: int) -> None:
+def delete_segment(connection: Connection, segment_id: int, *, actor: str | None = None) -> None:
     """Delete a segment no destination publishes."""
-    get_segment(connection, segment_id)
+    current = get_segment(connection, segment_id)
     publishing = [
         destination_id
         for destination_id, carried in connection.execute(
@@ -164,6 +179,7 @@ def delete_segment(connection: Connection, segment_id: int) -> None:
         )
     forget_sizes(connection, segment_id)
     connection.execute(delete(segments).where(segments.c.id == segment_id))
+    record_change(connection, "segment deleted", actor=actor, before=current, segment_id=segment_id)
 
 
 def preview_rule(connection: Connection, rule: str, merge_rule: MergeRule) -> int:

@@ -88,7 +88,12 @@ def list_shared_audiences(connection: Connection) -> list[SharedAudience]:
 
 
 def create_shared_segment(
-    connection: Connection, *, name: str, data_source_id: int, segment_id: int | None = None
+    connection: Connection,
+    *,
+    name: str,
+    data_source_id: int,
+    segment_id: int | None = None,
+    actor: str | None = None,
 ) -> SharedSegment:
     """Create a segment a partner fills through inbound files.
 
@@ -111,6 +116,7 @@ def create_shared_segment(
         name=f"{name} (shared)",
         data_source_id=data_source_id,
         integration_code=code,
+        actor=actor,
     )
     segment = add_segment(
         connection,
@@ -119,6 +125,7 @@ def create_shared_segment(
         rule=f"T{trait_id}",
         merge_rule=MergeRule.DEVICE,
         data_source_id=data_source_id,
+        actor=actor,
     )
     return SharedSegment(
         id=segment["id"],

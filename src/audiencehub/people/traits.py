@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
 from audiencehub.errors import InUse, InvalidInput, NotFound
+from audiencehub.people.audit_trail import record_change
 from audiencehub.people.data_sources import get_data_source
 from audiencehub.people.lake import delete_rows
 from audiencehub.people.schema import segments, traits
@@ -77,8 +78,10 @@ def add_trait(
     data_source_id: int,
     integration_code: str | None = None,
     rule: Mapping[str, str] | None = None,
+    actor: str | None = None,
 ) -> Trait:
-    """Create a trait; with ``rule`` it is realised by matching key-values instead of by name."""
+    """Create a trait; with ``rule`` it is realised by matching key-values instead of by name
+    (``actor``: who, for the audit trail; None: the operating-system user)."""
     get_data_source(connection, data_source_id)
     row = Trait(
         id=trait_id,
@@ -96,6 +99,7 @@ def add_trait(
             f"trait {trait_id} (or integration code {integration_code!r} in data source "
             f"{data_source_id}) already exists"
         ) from None
+    record_change(connection, "trait created", actor=actor, after=row, trait_id=trait_id)
     return row
 
 
@@ -122,10 +126,11 @@ def update_trait(
     *,
     name: str | None = None,
     rule: Mapping[str, str] | None = None,
+    actor: str | None = None,
 ) -> Trait:
     """Rename a trait or change its rule (new inbound data is realised by the new rule;
     realisations already made stay until they expire)."""
-    get_trait(connection, trait_id)
+    current = get_trait(connection, trait_id)
     values: dict[str, object] = {}
     if name is not None:
         if not name.strip():
@@ -135,12 +140,16 @@ def update_trait(
         values["rule"] = dict(rule) or None
     if values:
         connection.execute(update(traits).where(traits.c.id == trait_id).values(**values))
-    return get_trait(connection, trait_id)
+    changed = get_trait(connection, trait_id)
+    record_change(
+        connection, "trait changed", actor=actor, before=current, after=changed, trait_id=trait_id
+    )
+    return changed
 
 
-def delete_trait(connection: Connection, trait_id: int) -> None:
+def delete_trait(connection: Connection, trait_id: int, *, actor: str | None = None) -> None:
     """Delete a trait no segment rule names, with its realisations."""
-    get_trait(connection, trait_id)
+    current = get_trait(connection, trait_id)
     using = [
         segment_id
         for segment_id, rule in connection.execute(select(segments.c.id, segments.c.rule))
@@ -155,3 +164,4 @@ def delete_trait(connection: Connection, trait_id: int) -> None:
         connection.engine, "realisations", "trait_id", trait_id, why=f"trait {trait_id} deleted"
     )
     connection.execute(delete(traits).where(traits.c.id == trait_id))
+    record_change(connection, "trait deleted", actor=actor, before=current, trait_id=trait_id)

@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from audiencehub.people.audit_trail import AuditEntry, list_audit
+from audiencehub.people.audit_trail import AuditEntry, AuditKind, list_audit
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
@@ -179,11 +179,13 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
             return page_of(list_data_sources(connection), lambda s: s["id"], cursor, limit)
 
     @router.post("/datasources", tags=["data sources"], status_code=201)
-    def create_data_source(body: NewDataSource, _: Admin) -> DataSource:
+    def create_data_source(body: NewDataSource, caller: Admin) -> DataSource:
         """Create a data source."""
         fields = body.model_dump()
         with engine.begin() as connection:
-            return add_data_source(connection, dpid=fields.pop("id"), **fields)
+            return add_data_source(
+                connection, dpid=fields.pop("id"), actor=actor_of(caller), **fields
+            )
 
     @router.get("/datasources/{dpid}", tags=["data sources"])
     def show_data_source(
@@ -197,19 +199,21 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
 
     @router.patch("/datasources/{dpid}", tags=["data sources"])
     def change_data_source(
-        dpid: Id, body: DataSourceChange, request: Request, response: Response, _: Admin
+        dpid: Id, body: DataSourceChange, request: Request, response: Response, caller: Admin
     ) -> DataSource:
         """Change a data source's name, sharing, export controls or retention."""
         with engine.begin() as connection:
             if_match(request, get_data_source(connection, dpid))
-            changed = update_data_source(connection, dpid, **body.model_dump())
+            changed = update_data_source(
+                connection, dpid, actor=actor_of(caller), **body.model_dump()
+            )
             return with_etag(response, changed)
 
     @router.delete("/datasources/{dpid}", tags=["data sources"], status_code=204)
-    def remove_data_source(dpid: Id, _: Admin) -> None:
+    def remove_data_source(dpid: Id, caller: Admin) -> None:
         """Delete a data source nothing refers to."""
         with engine.begin() as connection:
-            delete_data_source(connection, dpid)
+            delete_data_source(connection, dpid, actor=actor_of(caller))
 
     @router.get("/traits", tags=["traits"])
     def traits(_: Reader, cursor: Cursor = None, limit: Limit = 100) -> Page[Trait]:
@@ -218,11 +222,13 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
             return page_of(list_traits(connection), lambda t: t["id"], cursor, limit)
 
     @router.post("/traits", tags=["traits"], status_code=201)
-    def create_trait(body: NewTrait, _: Admin) -> Trait:
+    def create_trait(body: NewTrait, caller: Admin) -> Trait:
         """Create a trait."""
         fields = body.model_dump()
         with engine.begin() as connection:
-            return add_trait(connection, trait_id=fields.pop("id"), **fields)
+            return add_trait(
+                connection, trait_id=fields.pop("id"), actor=actor_of(caller), **fields
+            )
 
     @router.get("/traits/{trait_id}", tags=["traits"])
     def show_trait(trait_id: Id, response: Response, _: Reader) -> Trait:
@@ -232,18 +238,21 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
 
     @router.patch("/traits/{trait_id}", tags=["traits"])
     def change_trait(
-        trait_id: Id, body: TraitChange, request: Request, response: Response, _: Admin
+        trait_id: Id, body: TraitChange, request: Request, response: Response, caller: Admin
     ) -> Trait:
         """Rename a trait or change its rule."""
         with engine.begin() as connection:
             if_match(request, get_trait(connection, trait_id))
-            return with_etag(response, update_trait(connection, trait_id, **body.model_dump()))
+            changed = update_trait(
+                connection, trait_id, actor=actor_of(caller), **body.model_dump()
+            )
+            return with_etag(response, changed)
 
     @router.delete("/traits/{trait_id}", tags=["traits"], status_code=204)
-    def remove_trait(trait_id: Id, _: Admin) -> None:
+    def remove_trait(trait_id: Id, caller: Admin) -> None:
         """Delete a trait no segment names, with its realisations."""
         with engine.begin() as connection:
-            delete_trait(connection, trait_id)
+            delete_trait(connection, trait_id, actor=actor_of(caller))
 
     @router.get("/segments/{segment_id}", tags=["segments"])
     def show_segment(segment_id: Id, response: Response, _: Reader) -> Segment:
@@ -265,13 +274,18 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
         published to are sent its removal at their next publication."""
         return erase_id(engine, dpid, external_id, actor=actor_of(caller))
 
-    @router.get("/audit", tags=["ids"])
-    def audit(_: Admin, cursor: Cursor = None, limit: Limit = 100) -> Page[AuditEntry]:
-        """Who read or erased what is held about an ID, newest first (the ID as the SHA-256
-        of ``dpid:id``, never as itself)."""
+    @router.get("/audit", tags=["audit"])
+    def audit(
+        _: Admin, cursor: Cursor = None, limit: Limit = 100, kind: AuditKind | None = None
+    ) -> Page[AuditEntry]:
+        """The audit trail, newest first: who read or erased what is held about an ID (the
+        ID as the SHA-256 of ``dpid:id``, never as itself), and who created, changed or
+        deleted a data source, trait, segment, destination or API client (what it was
+        made, each setting from what to what, or what it was). ``kind``: only ``ids`` or
+        only ``changes``."""
         with engine.connect() as connection:
             return page_rows(
-                lambda before, n: list_audit(connection, n, before),
+                lambda before, n: list_audit(connection, n, before, kind=kind),
                 lambda e: e["id"],
                 cursor,
                 limit,
@@ -313,21 +327,23 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
 
     @router.patch("/segments/{segment_id}", tags=["segments"])
     def change_segment(
-        segment_id: Id, body: SegmentChange, request: Request, response: Response, _: Admin
+        segment_id: Id, body: SegmentChange, request: Request, response: Response, caller: Admin
     ) -> Segment:
         """Rename a segment or change its rule (checked: every trait it names exists)."""
         with engine.begin() as connection:
             if_match(request, get_segment(connection, segment_id))
-            changed = update_segment(connection, segment_id, **body.model_dump())
+            changed = update_segment(
+                connection, segment_id, actor=actor_of(caller), **body.model_dump()
+            )
         if changed["sized_at"] is None:  # a new rule: what it holds now
             changed = refresh_segment(engine, segment_id)
         return with_etag(response, changed)
 
     @router.delete("/segments/{segment_id}", tags=["segments"], status_code=204)
-    def remove_segment(segment_id: Id, _: Admin) -> None:
+    def remove_segment(segment_id: Id, caller: Admin) -> None:
         """Delete a segment no destination publishes."""
         with engine.begin() as connection:
-            delete_segment(connection, segment_id)
+            delete_segment(connection, segment_id, actor=actor_of(caller))
 
     @router.get("/destinations", tags=["destinations"])
     def destinations(_: Reader, cursor: Cursor = None, limit: Limit = 100) -> Page[Destination]:
@@ -336,11 +352,13 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
             return page_of(list_destinations(connection), lambda d: d["id"], cursor, limit)
 
     @router.post("/destinations", tags=["destinations"], status_code=201)
-    def create_destination(body: NewDestination, _: Admin) -> Destination:
+    def create_destination(body: NewDestination, caller: Admin) -> Destination:
         """Create a destination; segments its labels may not carry are refused."""
         fields = body.model_dump()
         with engine.begin() as connection:
-            return add_destination(connection, destination_id=fields.pop("id"), **fields)
+            return add_destination(
+                connection, destination_id=fields.pop("id"), actor=actor_of(caller), **fields
+            )
 
     @router.get("/destinations/{destination_id}", tags=["destinations"])
     def show_destination(destination_id: Id, response: Response, _: Reader) -> Destination:
@@ -354,18 +372,20 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
         body: DestinationChange,
         request: Request,
         response: Response,
-        _: Admin,
+        caller: Admin,
     ) -> Destination:
         """Change a destination's name, segments or labels (checked as at creation)."""
         with engine.begin() as connection:
             if_match(request, get_destination(connection, destination_id))
-            changed = update_destination(connection, destination_id, **body.model_dump())
+            changed = update_destination(
+                connection, destination_id, actor=actor_of(caller), **body.model_dump()
+            )
             return with_etag(response, changed)
 
     @router.delete("/destinations/{destination_id}", tags=["destinations"], status_code=204)
-    def remove_destination(destination_id: Id, _: Admin) -> None:
+    def remove_destination(destination_id: Id, caller: Admin) -> None:
         """Delete a destination and its published state."""
         with engine.begin() as connection:
-            delete_destination(connection, destination_id)
+            delete_destination(connection, destination_id, actor=actor_of(caller))
 
     return router

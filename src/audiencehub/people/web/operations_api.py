@@ -19,6 +19,7 @@ from audiencehub.errors import ConfigurationError, InvalidInput
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
+    actor_of,
     list_clients,
     register_client,
     revoke_client,
@@ -125,10 +126,12 @@ def operations_router(engine: Engine, admits: Any, jobs: JobRunner | None = None
             return page_of(list_clients(connection), lambda c: c["client_id"], cursor, limit)
 
     @router.post("/clients", tags=["clients"], status_code=201)
-    def create_client(body: NewClient, _: Admin) -> RegisteredClient:
+    def create_client(body: NewClient, caller: Admin) -> RegisteredClient:
         """Register a client; its secret is answered this once."""
         with engine.begin() as connection:
-            client_id, secret = register_client(connection, body.name, body.role)
+            client_id, secret = register_client(
+                connection, body.name, body.role, actor=actor_of(caller)
+            )
         return RegisteredClient(client_id=client_id, client_secret=secret, role=body.role)
 
     @router.delete("/clients/{client_id}", tags=["clients"], status_code=204)
@@ -140,6 +143,6 @@ def operations_router(engine: Engine, admits: Any, jobs: JobRunner | None = None
         if client_id == caller["client_id"]:
             raise InvalidInput("a client cannot revoke itself", hint="Use another admin client.")
         with engine.begin() as connection:
-            revoke_client(connection, client_id)
+            revoke_client(connection, client_id, actor=actor_of(caller))
 
     return router

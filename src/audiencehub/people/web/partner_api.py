@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from audiencehub.errors import InvalidCredentials
-from audiencehub.people.clients import ApiClient, ClientRole, issue_token
+from audiencehub.people.clients import ApiClient, ClientRole, actor_of, issue_token
 from audiencehub.people.segments import refresh_segment
 from audiencehub.people.shared_audiences import (
     SharedAudience,
@@ -140,12 +140,16 @@ def partner_router(engine: Engine, logins: Lockout, admits: Any) -> APIRouter:
 
     @router.post("/api/v1/segments", tags=["shared audiences"], status_code=201)
     def create_segment(
-        body: SegmentCreate, _: Annotated[ApiClient, Depends(creator)]
+        body: SegmentCreate, caller: Annotated[ApiClient, Depends(creator)]
     ) -> SharedSegment:
         """Create a segment the partner will fill (campaign's share mode)."""
         with engine.begin() as connection:
             created = create_shared_segment(
-                connection, name=body.name, data_source_id=body.data_source_id, segment_id=body.id
+                connection,
+                name=body.name,
+                data_source_id=body.data_source_id,
+                segment_id=body.id,
+                actor=actor_of(caller),
             )
         refresh_segment(engine, created["id"])
         return created

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from audiencehub.people.clients import ApiClient, ClientRole, require_role
 from audiencehub.people.ui_sessions import end_page_session, page_client, start_page_session
 from audiencehub.people.web.operations_api import JobRunner
+from audiencehub.people.web.ui.audit_pages import audit_pages
 from audiencehub.people.web.ui.id_pages import id_pages
 from audiencehub.people.web.ui.pages import people_pages
 from audiencehub.problems import HtmlError
@@ -37,6 +38,7 @@ NAV = [
     ("/receipts", "Receipts"),
     ("/publications", "Publications"),
     ("/clients", "API clients"),
+    ("/audit", "Audit"),
     ("/api/docs", "API"),
 ]
 _HOURS = 12
@@ -70,6 +72,7 @@ def install_people_pages(
     app.include_router(signin_router(pages, sign_in, logins, reader, tasks))
     app.include_router(people_pages(engine, pages, reader, admin, tasks, jobs))
     app.include_router(id_pages(engine, pages, reader, admin))
+    app.include_router(audit_pages(engine, pages, admin))
     app.add_exception_handler(SignInNeeded, sign_in_redirect)
 
     return pages.error_page

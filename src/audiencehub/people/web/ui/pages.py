@@ -18,6 +18,7 @@ from audiencehub.errors import AudienceHubError
 from audiencehub.people.clients import (
     ApiClient,
     ClientRole,
+    actor_of,
     list_clients,
     register_client,
     revoke_client,
@@ -137,24 +138,26 @@ def people_pages(
     @router.post("/datasources")
     def add_source(
         request: Request,
-        _: Admin,
+        caller: Admin,
         dpid: Annotated[int, Form(gt=0, le=2_147_483_647)],
         name: Annotated[str, Form(min_length=1, max_length=255)],
         inbound_id_type: Annotated[InboundIdType, Form()],
     ) -> Response:
         return change(
             request,
-            lambda c: add_data_source(c, dpid=dpid, name=name, inbound_id_type=inbound_id_type),
+            lambda c: add_data_source(
+                c, dpid=dpid, name=name, inbound_id_type=inbound_id_type, actor=actor_of(caller)
+            ),
             "/datasources",
             source_list,
         )
 
     @router.post("/datasources/{dpid}/controls")
-    async def set_controls(dpid: int, request: Request, _: Admin) -> Response:
+    async def set_controls(dpid: int, request: Request, caller: Admin) -> Response:
         form = await request.form()
         chosen = [ExportControl(v) for v in form.getlist("control") if isinstance(v, str)]
         with engine.begin() as connection:
-            update_data_source(connection, dpid, export_controls=chosen)
+            update_data_source(connection, dpid, export_controls=chosen, actor=actor_of(caller))
         return RedirectResponse("/datasources", status_code=303)
 
     def trait_list(request: Request, error: str = "", hint: str = "") -> Response:
@@ -170,7 +173,7 @@ def people_pages(
     @router.post("/traits")
     def add_trait_page(
         request: Request,
-        _: Admin,
+        caller: Admin,
         trait_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
         name: Annotated[str, Form(min_length=1, max_length=255)],
         data_source_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
@@ -184,6 +187,7 @@ def people_pages(
                 name=name,
                 data_source_id=data_source_id,
                 rule=parse_trait_rule(rule) if rule.strip() else None,
+                actor=actor_of(caller),
             ),
             "/traits",
             trait_list,
@@ -209,7 +213,7 @@ def people_pages(
     @router.post("/segments")
     def add_segment_page(
         request: Request,
-        _: Admin,
+        caller: Admin,
         segment_id: Annotated[int, Form(gt=0, le=2_147_483_647)],
         name: Annotated[str, Form(min_length=1, max_length=255)],
         rule: Annotated[str, Form(min_length=1, max_length=10_000)],
@@ -218,7 +222,12 @@ def people_pages(
         return change(
             request,
             lambda c: add_segment(
-                c, segment_id=segment_id, name=name, rule=rule, merge_rule=merge_rule
+                c,
+                segment_id=segment_id,
+                name=name,
+                rule=rule,
+                merge_rule=merge_rule,
+                actor=actor_of(caller),
             ),
             f"/segments/{segment_id}",
             segment_list,
@@ -288,13 +297,15 @@ def people_pages(
     def save_segment(
         request: Request,
         segment_id: int,
-        _: Admin,
+        caller: Admin,
         rule: Annotated[str, Form(max_length=10_000)],
         merge_rule: Annotated[MergeRule, Form()] = MergeRule.DEVICE,
     ) -> Response:
         try:
             with engine.begin() as connection:
-                update_segment(connection, segment_id, rule=rule, merge_rule=merge_rule)
+                update_segment(
+                    connection, segment_id, rule=rule, merge_rule=merge_rule, actor=actor_of(caller)
+                )
             refresh_segment(engine, segment_id)
         except AudienceHubError as exc:
             check = {"size": None, "error": exc.message, "hint": exc.hint}
@@ -324,7 +335,7 @@ def people_pages(
     @router.post("/destinations")
     def add_destination_page(
         request: Request,
-        _: Admin,
+        caller: Admin,
         destination_id: Annotated[int, Form(alias="id", gt=0, le=2_147_483_647)],
         name: Annotated[str, Form(min_length=1, max_length=255)],
         drop_url: Annotated[str, Form(min_length=1, max_length=2048)],
@@ -344,6 +355,7 @@ def people_pages(
                 data_source_id=int(data_source_id) if data_source_id.isdigit() else None,
                 segment_ids=segment or [],
                 export_labels=label or [],
+                actor=actor_of(caller),
             ),
             "/destinations",
             destination_list,
@@ -368,12 +380,12 @@ def people_pages(
     @router.post("/clients")
     def add_client(
         request: Request,
-        _: Admin,
+        caller: Admin,
         name: Annotated[str, Form(min_length=1, max_length=255)],
         role: Annotated[ClientRole, Form()] = ClientRole.PARTNER,
     ) -> Response:
         with engine.begin() as connection:
-            client_id, secret = register_client(connection, name, role)
+            client_id, secret = register_client(connection, name, role, actor=actor_of(caller))
             rows = list_clients(connection)
         made = {"client_id": client_id, "secret": secret}
         return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=made)
@@ -382,7 +394,7 @@ def people_pages(
     def revoke(client_id: str, caller: Admin) -> Response:
         if client_id != caller["client_id"]:
             with engine.begin() as connection:
-                revoke_client(connection, client_id)
+                revoke_client(connection, client_id, actor=actor_of(caller))
         return RedirectResponse("/clients", status_code=303)
 
     return router

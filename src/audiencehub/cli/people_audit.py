@@ -1,0 +1,60 @@
+"""``audiencehub people audit``: the people service's audit trail, newest first: who read
+or erased what it holds about an ID, and who changed its configuration (see
+:mod:`audiencehub.people.audit_trail`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from audiencehub.cli.options import JsonOption, WorkspaceOption
+from audiencehub.cli.output import print_or_json
+from audiencehub.cli.people import app
+from audiencehub.people.audit_trail import AuditEntry, AuditKind, list_audit, summary
+from audiencehub.workspace import open_workspace
+
+__all__ = ["LimitOption", "audit_rows", "show_audit"]
+
+LimitOption = Annotated[int, typer.Option(min=1, help="How many entries, newest first.")]
+
+
+def audit_rows(entries: list[AuditEntry]) -> list[dict[str, object]]:
+    """The entries as the table shows them."""
+    return [
+        {"at": e["at"], "actor": e["actor"], "action": e["action"], "what": summary(e)}
+        for e in entries
+    ]
+
+
+def show_audit(
+    workspace: WorkspaceOption,
+    limit: int,
+    *,
+    kind: AuditKind | None,
+    subject: str | None = None,
+    as_json: bool,
+    title: str,
+) -> None:
+    """Print the trail's newest entries (whole, as JSON)."""
+    with open_workspace(workspace).people.connect() as connection:
+        entries = list_audit(connection, limit, subject=subject, kind=kind)
+    print_or_json(entries if as_json else audit_rows(entries), title, as_json=as_json)
+
+
+@app.command("audit")
+def audit(
+    limit: LimitOption = 50,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="Only 'ids' (lookups and erasures) or 'changes' (configuration)."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who read or erased what is held about an ID (kept as a digest), and who created,
+    changed or deleted data sources, traits, segments, destinations and API clients."""
+    if kind not in (None, "ids", "changes"):
+        raise typer.BadParameter("--kind is 'ids' or 'changes'", param_hint="--kind")
+    chosen: AuditKind | None = "ids" if kind == "ids" else "changes" if kind else None
+    show_audit(workspace, limit, kind=chosen, as_json=as_json, title="Audit trail")
