@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
-from audiencehub.campaign.schema import user_tokens, users
+from audiencehub.campaign.schema import audit_log, user_tokens, users
+from audiencehub.db.audit_trail import record_change
 from audiencehub.errors import Forbidden, InvalidCredentials, InvalidInput, NotFound
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Role",
     "Token",
     "User",
+    "actor_of",
     "add_user",
     "authenticate_password",
     "authenticate_token",
@@ -113,8 +115,16 @@ def _check_password(password: str) -> None:
         )
 
 
-def add_user(connection: Connection, name: str, password: str, role: Role) -> User:
-    """Create a user; the name is unique and the password is kept only as its hash."""
+def actor_of(user: User) -> str:
+    """How the audit trail names what a user did through the API or the pages."""
+    return f"user {user['name']}"
+
+
+def add_user(
+    connection: Connection, name: str, password: str, role: Role, *, actor: str | None = None
+) -> User:
+    """Create a user; the name is unique and the password is kept only as its hash
+    (``actor``: who, for the audit trail; None: the operating-system user)."""
     if not name.strip() or len(name) > 255:
         raise InvalidInput("a user name is 1 to 255 characters")
     _check_password(password)
@@ -131,7 +141,16 @@ def add_user(connection: Connection, name: str, password: str, role: Role) -> Us
             )
     except IntegrityError:
         raise InvalidInput(f"a user named {name!r} already exists") from None
-    return get_user(connection, name)
+    created = get_user(connection, name)
+    record_change(
+        connection, audit_log, "user added", actor=actor, after=_shown(created), user=name
+    )
+    return created
+
+
+def _shown(user: User) -> dict[str, object]:
+    """What the trail keeps of a user: the settings an admin gives (ids are the name's)."""
+    return {"role": user["role"], "disabled": user["disabled"]}
 
 
 def get_user(connection: Connection, name: str) -> User:
@@ -149,26 +168,43 @@ def list_users(connection: Connection) -> list[User]:
     ]
 
 
-def set_password(connection: Connection, name: str, password: str) -> None:
-    """Replace a user's password."""
+def set_password(
+    connection: Connection, name: str, password: str, *, actor: str | None = None
+) -> None:
+    """Replace a user's password (the trail says it was, never what to)."""
     get_user(connection, name)
     _check_password(password)
     connection.execute(
         update(users).where(users.c.name == name).values(password_hash=_hasher.hash(password))
     )
+    record_change(connection, audit_log, "password replaced", actor=actor, user=name)
 
 
-def set_role(connection: Connection, name: str, role: Role) -> None:
+def set_role(connection: Connection, name: str, role: Role, *, actor: str | None = None) -> None:
     """Give a user another role."""
-    get_user(connection, name)
-    connection.execute(update(users).where(users.c.name == name).values(role=Role(role).value))
+    _change_user(connection, name, actor, role=Role(role).value)
 
 
-def disable_user(connection: Connection, name: str) -> None:
+def disable_user(connection: Connection, name: str, *, actor: str | None = None) -> None:
     """Disable a user: their password and every token stop working; nothing is deleted,
     so what they did stays attributed to them."""
-    get_user(connection, name)
-    connection.execute(update(users).where(users.c.name == name).values(disabled=True))
+    _change_user(connection, name, actor, disabled=True)
+
+
+def _change_user(connection: Connection, name: str, actor: str | None, **values: object) -> None:
+    """Set a user's ``values``, and write what changed to the audit trail."""
+    current = get_user(connection, name)
+    connection.execute(update(users).where(users.c.name == name).values(**values))
+    changed = get_user(connection, name)
+    record_change(
+        connection,
+        audit_log,
+        "user changed",
+        actor=actor,
+        before=_shown(current),
+        after=_shown(changed),
+        user=name,
+    )
 
 
 def authenticate_password(connection: Connection, name: str, password: str) -> User:
@@ -201,8 +237,11 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
-def create_token(connection: Connection, user_name: str, name: str) -> tuple[int, str]:
-    """A new personal token of ``user_name``: its id, and the token, shown this once."""
+def create_token(
+    connection: Connection, user_name: str, name: str, *, actor: str | None = None
+) -> tuple[int, str]:
+    """A new personal token of ``user_name``: its id, and the token, shown this once
+    (the trail keeps its id, owner and name)."""
     user = get_user(connection, user_name)
     if user["disabled"]:
         raise InvalidInput(f"user {user_name!r} is disabled")
@@ -215,7 +254,17 @@ def create_token(connection: Connection, user_name: str, name: str) -> tuple[int
             created_at=datetime.now(UTC),
         )
     )
-    return int(result.inserted_primary_key[0]), token  # type: ignore[index]
+    token_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    record_change(
+        connection,
+        audit_log,
+        "token created",
+        actor=actor,
+        after={"name": name},
+        token_id=token_id,
+        user=user_name,
+    )
+    return token_id, token
 
 
 def list_tokens(connection: Connection, owner: str | None = None) -> list[Token]:
@@ -238,7 +287,7 @@ def list_tokens(connection: Connection, owner: str | None = None) -> list[Token]
     return [cast(Token, dict(row)) for row in connection.execute(query).mappings()]
 
 
-def revoke_token(connection: Connection, token_id: int) -> None:
+def revoke_token(connection: Connection, token_id: int, *, actor: str | None = None) -> None:
     """Revoke a token for good (it stays listed, with when it was revoked)."""
     result = connection.execute(
         update(user_tokens)
@@ -247,6 +296,7 @@ def revoke_token(connection: Connection, token_id: int) -> None:
     )
     if result.rowcount == 0:
         raise NotFound(f"no active token {token_id}", hint="List them: audiencehub tokens list")
+    record_change(connection, audit_log, "token revoked", actor=actor, token_id=token_id)
 
 
 def authenticate_token(connection: Connection, token: str, *, touch: bool = True) -> User:

@@ -36,6 +36,7 @@ from audiencehub.campaign.sharing.shared_audiences import create_shared_audience
 from audiencehub.campaign.users import get_user
 from audiencehub.cli.options import JsonOption, WorkspaceOption, campaign_services
 from audiencehub.cli.output import console, print_json, print_or_json, print_table, print_value
+from audiencehub.db.audit_trail import change_summary
 from audiencehub.errors import InvalidInput
 from audiencehub.identity import HashScheme
 from audiencehub.runtime.policy import collector_paused
@@ -402,7 +403,19 @@ def audit_command(
     limit: Annotated[int, typer.Option(help="How many entries.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List the audit trail of imports and exports, newest first (the facts: --json)."""
+    """List the audit trail, newest first: imports and exports, and who changed users,
+    tokens, data sources, their terms, the accounts and the connection (each entry's
+    facts in one line; whole with --json)."""
     with open_workspace(workspace).campaign.connect() as connection:
         entries = list_audit(connection, limit)
-    print_or_json(entries, "Audit trail", as_json=as_json)
+    rows = [
+        {
+            "at": e["at"],
+            "actor": e["actor"],
+            "action": e["action"],
+            "data_source_id": e["data_source_id"],
+            "facts": change_summary(e["details"]),
+        }
+        for e in entries
+    ]
+    print_or_json(entries if as_json else rows, "Audit trail", as_json=as_json)

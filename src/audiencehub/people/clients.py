@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 from typing_extensions import TypedDict
 
+from audiencehub.db.audit_trail import record_change
 from audiencehub.errors import Forbidden, InvalidCredentials, NotFound
-from audiencehub.people.audit_trail import record_change
-from audiencehub.people.schema import api_clients, api_tokens, ui_sessions
+from audiencehub.people.schema import api_clients, api_tokens, audit_log, ui_sessions
 
 __all__ = [
     "TOKEN_HINT",
@@ -111,6 +111,7 @@ def register_client(
     )
     record_change(
         connection,
+        audit_log,
         "client registered",
         actor=actor,
         after={"name": name, "role": ClientRole(role).value},
@@ -203,6 +204,7 @@ def revoke_client(connection: Connection, client_id: str, *, actor: str | None =
     if current is not None:
         record_change(
             connection,
+            audit_log,
             "client revoked",
             actor=actor,
             before=dict(current._mapping),

@@ -13,9 +13,9 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
+from audiencehub.db.audit_trail import record_change
 from audiencehub.errors import InUse, InvalidInput, NotFound
-from audiencehub.people.audit_trail import record_change
-from audiencehub.people.schema import data_sources, destinations, segments, traits, users
+from audiencehub.people.schema import audit_log, data_sources, destinations, segments, traits, users
 
 __all__ = [
     "DEVICE_NAMESPACE",
@@ -199,7 +199,12 @@ def add_data_source(
         ) from None
     created = get_data_source(connection, dpid)
     record_change(
-        connection, "data source created", actor=actor, after=created, data_source_id=dpid
+        connection,
+        audit_log,
+        "data source created",
+        actor=actor,
+        after=created,
+        data_source_id=dpid,
     )
     return created
 
@@ -260,6 +265,7 @@ def update_data_source(
     changed = get_data_source(connection, dpid)
     record_change(
         connection,
+        audit_log,
         "data source changed",
         actor=actor,
         before=current,
@@ -292,5 +298,10 @@ def delete_data_source(connection: Connection, dpid: int, *, actor: str | None =
         )
     connection.execute(delete(data_sources).where(data_sources.c.id == dpid))
     record_change(
-        connection, "data source deleted", actor=actor, before=current, data_source_id=dpid
+        connection,
+        audit_log,
+        "data source deleted",
+        actor=actor,
+        before=current,
+        data_source_id=dpid,
     )

@@ -16,12 +16,12 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
+from audiencehub.db.audit_trail import record_change
 from audiencehub.drops import check_location
 from audiencehub.errors import InvalidInput, NotFound
-from audiencehub.people.audit_trail import record_change
 from audiencehub.people.data_sources import ExportControl, get_data_source
 from audiencehub.people.lake import delete_rows
-from audiencehub.people.schema import data_sources, destinations, traits
+from audiencehub.people.schema import audit_log, data_sources, destinations, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 from audiencehub.people.segments import get_segment
 
@@ -112,6 +112,7 @@ def add_destination(
     created = get_destination(connection, destination_id)
     record_change(
         connection,
+        audit_log,
         "destination created",
         actor=actor,
         after=created,
@@ -205,6 +206,7 @@ def update_destination(
     changed = get_destination(connection, destination_id)
     record_change(
         connection,
+        audit_log,
         "destination changed",
         actor=actor,
         before=current,
@@ -229,6 +231,7 @@ def delete_destination(
     connection.execute(delete(destinations).where(destinations.c.id == destination_id))
     record_change(
         connection,
+        audit_log,
         "destination deleted",
         actor=actor,
         before=current,

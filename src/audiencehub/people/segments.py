@@ -18,12 +18,12 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
+from audiencehub.db.audit_trail import record_change
 from audiencehub.engines.session import DuckBatch
 from audiencehub.errors import InUse, InvalidInput, NotFound
-from audiencehub.people.audit_trail import record_change
 from audiencehub.people.lake import reading
 from audiencehub.people.materialise import materialise
-from audiencehub.people.schema import destinations, segments, traits
+from audiencehub.people.schema import audit_log, destinations, segments, traits
 from audiencehub.people.segment_evaluation import Evaluation, evaluate
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 from audiencehub.people.segment_sizes import forget_sizes
@@ -96,7 +96,9 @@ def add_segment(
     except IntegrityError:
         raise InvalidInput(f"segment {segment_id} (or one named {name!r}) already exists") from None
     created = get_segment(connection, segment_id)
-    record_change(connection, "segment created", actor=actor, after=created, segment_id=segment_id)
+    record_change(
+        connection, audit_log, "segment created", actor=actor, after=created, segment_id=segment_id
+    )
     return created
 
 
@@ -151,6 +153,7 @@ def update_segment(
     changed = get_segment(connection, segment_id)
     record_change(
         connection,
+        audit_log,
         "segment changed",
         actor=actor,
         before=current,
@@ -179,7 +182,9 @@ def delete_segment(connection: Connection, segment_id: int, *, actor: str | None
         )
     forget_sizes(connection, segment_id)
     connection.execute(delete(segments).where(segments.c.id == segment_id))
-    record_change(connection, "segment deleted", actor=actor, before=current, segment_id=segment_id)
+    record_change(
+        connection, audit_log, "segment deleted", actor=actor, before=current, segment_id=segment_id
+    )
 
 
 def preview_rule(connection: Connection, rule: str, merge_rule: MergeRule) -> int:

@@ -10,11 +10,11 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
+from audiencehub.db.audit_trail import record_change
 from audiencehub.errors import InUse, InvalidInput, NotFound
-from audiencehub.people.audit_trail import record_change
 from audiencehub.people.data_sources import get_data_source
 from audiencehub.people.lake import delete_rows
-from audiencehub.people.schema import segments, traits
+from audiencehub.people.schema import audit_log, segments, traits
 from audiencehub.people.segment_rules import parse_rule, trait_ids
 
 __all__ = [
@@ -99,7 +99,7 @@ def add_trait(
             f"trait {trait_id} (or integration code {integration_code!r} in data source "
             f"{data_source_id}) already exists"
         ) from None
-    record_change(connection, "trait created", actor=actor, after=row, trait_id=trait_id)
+    record_change(connection, audit_log, "trait created", actor=actor, after=row, trait_id=trait_id)
     return row
 
 
@@ -142,7 +142,13 @@ def update_trait(
         connection.execute(update(traits).where(traits.c.id == trait_id).values(**values))
     changed = get_trait(connection, trait_id)
     record_change(
-        connection, "trait changed", actor=actor, before=current, after=changed, trait_id=trait_id
+        connection,
+        audit_log,
+        "trait changed",
+        actor=actor,
+        before=current,
+        after=changed,
+        trait_id=trait_id,
     )
     return changed
 
@@ -164,4 +170,6 @@ def delete_trait(connection: Connection, trait_id: int, *, actor: str | None = N
         connection.engine, "realisations", "trait_id", trait_id, why=f"trait {trait_id} deleted"
     )
     connection.execute(delete(traits).where(traits.c.id == trait_id))
-    record_change(connection, "trait deleted", actor=actor, before=current, trait_id=trait_id)
+    record_change(
+        connection, audit_log, "trait deleted", actor=actor, before=current, trait_id=trait_id
+    )

@@ -18,7 +18,8 @@ from sqlalchemy import Connection, delete, select
 from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.schema import external_accounts
+from audiencehub.campaign.schema import audit_log, external_accounts
+from audiencehub.db.audit_trail import record_change
 from audiencehub.db.bulk import upsert
 from audiencehub.drops import DropLocation, check_location, open_drop
 from audiencehub.errors import ConfigurationError, InvalidInput
@@ -65,9 +66,12 @@ def set_account(
     server_side_encryption: bool = False,
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
+    actor: str | None = None,
 ) -> AccountSettings:
-    """Point an account at a folder or an S3 prefix (with credentials, or the environment's)."""
+    """Point an account at a folder or an S3 prefix (with credentials, or the environment's;
+    ``actor``: who, for the audit trail, which says a secret was given, never the secret)."""
     check_location(url)
+    current = get_account(connection, name, Path())
     if (access_key_id is None) != (secret_access_key is None):
         raise InvalidInput(
             "give both an access key id and its secret access key, or neither",
@@ -103,7 +107,12 @@ def set_account(
             "secret",
         ),
     )
-    return get_account(connection, name, Path())
+    changed = get_account(connection, name, Path())
+    new = {**changed, "secret": "replaced"} if secret_access_key is not None else changed
+    record_change(
+        connection, audit_log, "account set", actor=actor, before=current, after=new, account=name
+    )
+    return changed
 
 
 def _settings(
@@ -147,10 +156,12 @@ def get_account(connection: Connection, name: Account, workspace: Path) -> Accou
     return _settings(connection, name, workspace)[0]
 
 
-def reset_account(connection: Connection, name: Account) -> None:
+def reset_account(connection: Connection, name: Account, *, actor: str | None = None) -> None:
     """Forget an account's settings and sealed secret: it points at its workspace folder
     again (an account always exists, so the jobs always know where to look)."""
+    current = get_account(connection, name, Path())
     connection.execute(delete(external_accounts).where(external_accounts.c.name == name.value))
+    record_change(connection, audit_log, "account reset", actor=actor, before=current, account=name)
 
 
 def account_drop(

@@ -18,8 +18,9 @@ from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
 from audiencehub.campaign.profiles.store import add_key_schemes
-from audiencehub.campaign.schema import audiences, shared_data_sources, shares
+from audiencehub.campaign.schema import audiences, audit_log, shared_data_sources, shares
 from audiencehub.campaign.users import Role, User, require
+from audiencehub.db.audit_trail import record_change
 from audiencehub.errors import ConfigurationError, InUse, InvalidInput, LegalRestriction, NotFound
 from audiencehub.identity.ciphers import AesCbcCipher, AesSivCipher, DeclaredIdCipher
 from audiencehub.identity.schemes import HashScheme, IdKind
@@ -143,8 +144,10 @@ def add_shared_data_source(
     destination_id: int | None = None,
     enc_key_env: str | None = None,
     enc_iv_env: str | None = None,
+    actor: str | None = None,
 ) -> SharedDataSource:
-    """Create a declared-ID source ``AMCDS<n>``; keys are checked, then stored sealed.
+    """Create a declared-ID source ``AMCDS<n>``; keys are checked, then stored sealed
+    (``actor``: who, for the audit trail, which says whether it has a key, never the key).
 
     ``enc_key_env`` / ``enc_iv_env`` reference environment variables instead:
     only their names are stored, and the values are read each time the key is
@@ -208,7 +211,16 @@ def add_shared_data_source(
     )
     if hashing:
         add_key_schemes(connection, [HashScheme(hashing)])
-    return get_shared_data_source(connection, source_id)
+    created = get_shared_data_source(connection, source_id)
+    record_change(
+        connection,
+        audit_log,
+        "data source created",
+        actor=actor,
+        after=created,
+        data_source_id=source_id,
+    )
+    return created
 
 
 def get_shared_data_source(connection: Connection, source_id: str) -> SharedDataSource:
@@ -236,9 +248,12 @@ def list_shared_data_sources(connection: Connection) -> list[SharedDataSource]:
     return [get_shared_data_source(connection, source_id) for source_id in ids]
 
 
-def accept_terms(connection: Connection, source_id: str, user: User) -> SharedDataSource:
+def accept_terms(
+    connection: Connection, source_id: str, user: User, *, actor: str | None = None
+) -> SharedDataSource:
     """Record which user accepted the data-use terms of a source, and when: an enabled admin,
-    named, since accepting them is a legal act on the organisation's behalf."""
+    named, since accepting them is a legal act on the organisation's behalf (``actor``:
+    who did it for them, for the audit trail: the user themselves on a page or the API)."""
     get_shared_data_source(connection, source_id)
     if user["disabled"]:
         raise InvalidInput(f"user {user['name']!r} is disabled")
@@ -247,6 +262,14 @@ def accept_terms(connection: Connection, source_id: str, user: User) -> SharedDa
         update(shared_data_sources)
         .where(shared_data_sources.c.id == source_id)
         .values(terms_accepted_by=user["name"], terms_accepted_at=datetime.now(UTC))
+    )
+    record_change(
+        connection,
+        audit_log,
+        "terms accepted",
+        actor=actor,
+        data_source_id=source_id,
+        user=user["name"],
     )
     return get_shared_data_source(connection, source_id)
 
@@ -258,13 +281,14 @@ def update_shared_data_source(
     label: str | None = None,
     priority: int | None = None,
     destination_id: int | None = None,
+    actor: str | None = None,
 ) -> SharedDataSource:
     """Change what can change without re-keying: the label, the priority, the destination.
 
     How IDs are compared (key, hashing, encryption) is fixed at creation: changing it
     would silently re-interpret every audience already imported through the source.
     """
-    get_shared_data_source(connection, source_id)
+    current = get_shared_data_source(connection, source_id)
     if label is not None and not label.strip():
         raise InvalidInput("a data source's label cannot be empty")
     changes = {
@@ -279,12 +303,24 @@ def update_shared_data_source(
             .where(shared_data_sources.c.id == source_id)
             .values(**values)
         )
-    return get_shared_data_source(connection, source_id)
+    changed = get_shared_data_source(connection, source_id)
+    record_change(
+        connection,
+        audit_log,
+        "data source changed",
+        actor=actor,
+        before=current,
+        after=changed,
+        data_source_id=source_id,
+    )
+    return changed
 
 
-def delete_shared_data_source(connection: Connection, source_id: str) -> None:
+def delete_shared_data_source(
+    connection: Connection, source_id: str, *, actor: str | None = None
+) -> None:
     """Delete a source no audience and no share uses (the built-in visitor source stays)."""
-    get_shared_data_source(connection, source_id)
+    current = get_shared_data_source(connection, source_id)
     if source_id == DEFAULT_SOURCE:
         raise InvalidInput(f"{DEFAULT_SOURCE} is built in and cannot be deleted")
     used = list(
@@ -305,6 +341,14 @@ def delete_shared_data_source(connection: Connection, source_id: str) -> None:
             hint="Delete or move those audiences and shares first.",
         )
     connection.execute(delete(shared_data_sources).where(shared_data_sources.c.id == source_id))
+    record_change(
+        connection,
+        audit_log,
+        "data source deleted",
+        actor=actor,
+        before=current,
+        data_source_id=source_id,
+    )
 
 
 def require_terms(source: SharedDataSource) -> None:

@@ -15,8 +15,9 @@ from sqlalchemy import Connection, delete, select
 from typing_extensions import TypedDict
 
 from audiencehub.campaign.key_vault import KeyVault
-from audiencehub.campaign.schema import people_connection
+from audiencehub.campaign.schema import audit_log, people_connection
 from audiencehub.config import placeholder_reason
+from audiencehub.db.audit_trail import record_change
 from audiencehub.db.bulk import upsert
 from audiencehub.errors import ConfigurationError, NotFound, RemoteError
 
@@ -76,8 +77,10 @@ def set_people_link(
     org_id: str,
     enabled: bool = True,
     demo: bool = False,
+    actor: str | None = None,
 ) -> PeopleLink:
-    """Store the connection settings (the secret sealed).
+    """Store the connection settings (the secret sealed; the audit trail says it was
+    replaced, never what to: ``actor`` is who, None the operating-system user).
 
     A placeholder secret is refused outside a demo workspace: a connection that
     cannot authenticate should fail here, not at the first hourly import.
@@ -90,6 +93,8 @@ def set_people_link(
             f"the client secret is refused: {reason}",
             hint="Pass the secret the people service issued for this client id.",
         )
+    found = connection.execute(select(people_connection)).mappings().first()
+    current = None if found is None else get_people_link(connection)
     upsert(
         connection,
         people_connection,
@@ -106,7 +111,16 @@ def set_people_link(
         keys=("id",),
         update=("people_url", "client_id", "secret", "org_id", "enabled"),
     )
-    return get_people_link(connection)
+    changed = get_people_link(connection)
+    record_change(
+        connection,
+        audit_log,
+        "connection set",
+        actor=actor,
+        before=None if current is None else {**current, "client_secret": "(sealed)"},
+        after={**changed, "client_secret": "replaced"},
+    )
+    return changed
 
 
 def get_people_link(connection: Connection) -> PeopleLink:
@@ -121,11 +135,12 @@ def get_people_link(connection: Connection) -> PeopleLink:
     return cast(PeopleLink, {k: v for k, v in row.items() if k != "secret"})
 
 
-def delete_people_link(connection: Connection) -> None:
+def delete_people_link(connection: Connection, *, actor: str | None = None) -> None:
     """Forget the connection and its sealed secret; tracking goes back to campaign's own
     cookie and imports and exports through the API stop until one is set again."""
-    get_people_link(connection)
+    current = get_people_link(connection)
     connection.execute(delete(people_connection))
+    record_change(connection, audit_log, "connection deleted", actor=actor, before=current)
 
 
 def people_link_enabled(connection: Connection) -> bool:

@@ -24,7 +24,7 @@ from audiencehub.campaign.sharing.data_sources import (
     list_shared_data_sources,
     update_shared_data_source,
 )
-from audiencehub.campaign.users import Role, User
+from audiencehub.campaign.users import Role, User, actor_of
 from audiencehub.campaign.web.access import Access
 from audiencehub.identity import HashScheme
 from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, with_etag
@@ -77,11 +77,13 @@ def data_sources_router(services: CampaignServices, access: Access) -> APIRouter
 
     @router.post("/datasources", tags=["data sources"], status_code=201)
     def create_data_source(
-        body: NewDataSource, _: Annotated[User, Depends(admin)]
+        body: NewDataSource, me: Annotated[User, Depends(admin)]
     ) -> SharedDataSource:
         """Create a declared-ID data source (AMCDS<n>)."""
         with engine.begin() as connection:
-            return add_shared_data_source(connection, vault, **body.model_dump())
+            return add_shared_data_source(
+                connection, vault, actor=actor_of(me), **body.model_dump()
+            )
 
     @router.get("/datasources/{source_id}", tags=["data sources"])
     def show_data_source(
@@ -97,20 +99,22 @@ def data_sources_router(services: CampaignServices, access: Access) -> APIRouter
         body: DataSourceChange,
         request: Request,
         response: Response,
-        _: Annotated[User, Depends(admin)],
+        me: Annotated[User, Depends(admin)],
     ) -> SharedDataSource:
         """Change a data source's label, priority or destination."""
         with engine.begin() as connection:
             current = get_shared_data_source(connection, source_id)
             check_if_match(request.headers.get("if-match"), current)
-            changed = update_shared_data_source(connection, source_id, **body.model_dump())
+            changed = update_shared_data_source(
+                connection, source_id, actor=actor_of(me), **body.model_dump()
+            )
             return with_etag(response, changed)
 
     @router.delete("/datasources/{source_id}", tags=["data sources"], status_code=204)
-    def remove_data_source(source_id: SourceId, _: Annotated[User, Depends(admin)]) -> None:
+    def remove_data_source(source_id: SourceId, me: Annotated[User, Depends(admin)]) -> None:
         """Delete a data source no audience or share uses."""
         with engine.begin() as connection:
-            delete_shared_data_source(connection, source_id)
+            delete_shared_data_source(connection, source_id, actor=actor_of(me))
 
     @router.post("/datasources/{source_id}/terms", tags=["data sources"])
     def accept_data_source_terms(
@@ -118,6 +122,6 @@ def data_sources_router(services: CampaignServices, access: Access) -> APIRouter
     ) -> SharedDataSource:
         """Accept the data-use terms, as the signed-in admin (recorded with the time)."""
         with engine.begin() as connection:
-            return accept_terms(connection, source_id, user)
+            return accept_terms(connection, source_id, user, actor=actor_of(user))
 
     return router

@@ -31,7 +31,7 @@ from audiencehub.campaign.sharing.people_link import (
     get_people_link,
     set_people_link,
 )
-from audiencehub.campaign.users import Role, User
+from audiencehub.campaign.users import Role, User, actor_of
 from audiencehub.campaign.web.access import Access
 from audiencehub.db.job_runs import JobRun
 from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_rows, with_etag
@@ -113,7 +113,7 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
         body: AccountBody,
         request: Request,
         response: Response,
-        _: Annotated[User, Depends(admin)],
+        me: Annotated[User, Depends(admin)],
     ) -> AccountSettings:
         """Point an account at a folder or an S3 prefix."""
         with engine.begin() as connection:
@@ -121,7 +121,9 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
                 request.headers.get("if-match"), get_account(connection, name, services.path)
             )
             settings: dict[str, Any] = body.model_dump()
-            set_account(connection, vault, name, settings.pop("url"), **settings)
+            set_account(
+                connection, vault, name, settings.pop("url"), actor=actor_of(me), **settings
+            )
             return with_etag(response, get_account(connection, name, services.path))
 
     @router.delete(
@@ -130,10 +132,10 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
         status_code=204,
         responses=example(204, "", "text/plain", "Reset to the workspace folder."),
     )
-    def reset_external_account(name: Account, _: Annotated[User, Depends(admin)]) -> None:
+    def reset_external_account(name: Account, me: Annotated[User, Depends(admin)]) -> None:
         """Forget an account's settings: it points at its workspace folder again."""
         with engine.begin() as connection:
-            reset_account(connection, name)
+            reset_account(connection, name, actor=actor_of(me))
 
     @router.post(
         "/accounts/{name}/test",
@@ -173,12 +175,16 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.put("/connection", tags=["connection"])
     def set_connection(
-        body: ConnectionBody, response: Response, _: Annotated[User, Depends(admin)]
+        body: ConnectionBody, response: Response, me: Annotated[User, Depends(admin)]
     ) -> PeopleLink:
         """Store the connection; the secret is sealed."""
         with engine.begin() as connection:
             link = set_people_link(
-                connection, vault, **body.model_dump(), demo=services.settings.demo
+                connection,
+                vault,
+                **body.model_dump(),
+                demo=services.settings.demo,
+                actor=actor_of(me),
             )
         return with_etag(response, link)
 
@@ -188,10 +194,10 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
         status_code=204,
         responses=example(204, "", "text/plain", "Forgotten, with its secret."),
     )
-    def remove_connection(_: Annotated[User, Depends(admin)]) -> None:
+    def remove_connection(me: Annotated[User, Depends(admin)]) -> None:
         """Forget the connection and its secret."""
         with engine.begin() as connection:
-            delete_people_link(connection)
+            delete_people_link(connection, actor=actor_of(me))
 
     @router.post(
         "/connection/test",

@@ -20,6 +20,7 @@ from audiencehub.campaign.users import (
     Role,
     Token,
     User,
+    actor_of,
     add_user,
     authenticate_password,
     create_token,
@@ -166,10 +167,10 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
             return page_of(list_users(connection), lambda u: u["name"], cursor, limit)
 
     @router.post("/users", tags=["users"], status_code=201)
-    def create_user(body: NewUser, _: Annotated[User, Depends(admin)]) -> User:
+    def create_user(body: NewUser, me: Annotated[User, Depends(admin)]) -> User:
         """Create a user (admins only)."""
         with engine.begin() as connection:
-            return add_user(connection, body.name, body.password, body.role)
+            return add_user(connection, body.name, body.password, body.role, actor=actor_of(me))
 
     @router.get(
         "/users/{name}",
@@ -198,11 +199,11 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
         with engine.begin() as connection:
             check_if_match(request.headers.get("if-match"), get_user(connection, name))
             if body.role is not None:
-                set_role(connection, name, body.role)
+                set_role(connection, name, body.role, actor=actor_of(me))
             if body.password is not None:
-                set_password(connection, name, body.password)
+                set_password(connection, name, body.password, actor=actor_of(me))
             if body.disabled:
-                disable_user(connection, name)
+                disable_user(connection, name, actor=actor_of(me))
             return with_etag(response, get_user(connection, name))
 
     @router.get("/tokens", tags=["tokens"])
@@ -222,7 +223,7 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
         if owner != me["name"] and me["role"] != Role.ADMIN:
             raise Forbidden("only an admin makes tokens for another user")
         with engine.begin() as connection:
-            token_id, token = create_token(connection, owner, body.name)
+            token_id, token = create_token(connection, owner, body.name, actor=actor_of(me))
         return CreatedToken(id=token_id, token=token)
 
     @router.delete("/tokens/{token_id}", tags=["tokens"], status_code=204)
@@ -235,6 +236,6 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
             mine = any(t["id"] == token_id for t in list_tokens(connection, me["name"]))
             if not mine and me["role"] != Role.ADMIN:
                 raise Forbidden(f"token {token_id} is not yours")
-            revoke_token(connection, token_id)
+            revoke_token(connection, token_id, actor=actor_of(me))
 
     return router

@@ -14,6 +14,7 @@ from audiencehub.campaign.sharing.jobs import CampaignJob, job_history, run_camp
 from audiencehub.campaign.sharing.people_link import get_people_link
 from audiencehub.campaign.users import Role, User
 from audiencehub.campaign.web.ui.access import PageAccess
+from audiencehub.db.audit_trail import change_summary
 from audiencehub.errors import NotFound
 
 __all__ = ["home_pages"]
@@ -82,6 +83,7 @@ def home_pages(access: PageAccess) -> APIRouter:
     ) -> Response:
         with engine.connect() as connection:
             entries = list_audit(connection, 50, before)
-        return pages.render(request, "audit.html", {"entries": entries})
+        rows = [{**entry, "facts": change_summary(entry["details"])} for entry in entries]
+        return pages.render(request, "audit.html", {"entries": rows})
 
     return router

@@ -18,7 +18,7 @@ from audiencehub.campaign.sharing.data_sources import (
     list_shared_data_sources,
 )
 from audiencehub.campaign.sharing.people_link import get_people_link
-from audiencehub.campaign.users import Role, User
+from audiencehub.campaign.users import Role, User, actor_of
 from audiencehub.campaign.web.ui.access import PageAccess
 from audiencehub.errors import AudienceHubError, NotFound
 from audiencehub.identity import HashScheme
@@ -70,7 +70,7 @@ def sharing_pages(access: PageAccess) -> APIRouter:
     @router.post("/datasources")
     def add(
         request: Request,
-        _: Annotated[User, Depends(admin)],
+        me: Annotated[User, Depends(admin)],
         label: Annotated[str, Form(max_length=255)],
         key: Annotated[ReconciliationKey, Form()],
         hashing: Annotated[str, Form(max_length=16)] = "",
@@ -87,6 +87,7 @@ def sharing_pages(access: PageAccess) -> APIRouter:
                     hashing=HashScheme(hashing) if hashing else None,
                     alias_dpid=int(alias_dpid) if alias_dpid.isdigit() else None,
                     destination_id=int(destination_id) if destination_id.isdigit() else None,
+                    actor=actor_of(me),
                 )
         except (AudienceHubError, ValueError) as exc:
             message = exc.message if isinstance(exc, AudienceHubError) else str(exc)
@@ -105,7 +106,7 @@ def sharing_pages(access: PageAccess) -> APIRouter:
     @router.post("/datasources/{source_id}/terms")
     def accept(source_id: str, user: Annotated[User, Depends(admin)]) -> Response:
         with engine.begin() as connection:
-            accept_terms(connection, source_id, user)
+            accept_terms(connection, source_id, user, actor=actor_of(user))
         return RedirectResponse(f"/datasources/{source_id}", status_code=303)
 
     @router.get("/accounts")
