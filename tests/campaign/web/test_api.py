@@ -168,6 +168,10 @@ def test_profile_changes_are_checked_whole_and_erasure_keeps_counts(api):
     assert gone.status_code == 204
     missing = api.client.get(f"/api/v1/profiles/{jo['id']}", headers=api.as_(Role.VIEWER))
     assert missing.status_code == 404
+    trail = api.client.get("/api/v1/audit", headers=api.as_(Role.VIEWER)).json()["items"]
+    erased = trail[0]  # who erased the profile of which id, and nothing of it
+    assert (erased["action"], erased["actor"]) == ("profile erased", "user marketer")
+    assert erased["details"] == {"profile_id": jo["id"]}
 
 
 def test_a_key_that_names_two_profiles_changes_and_erases_neither(api):

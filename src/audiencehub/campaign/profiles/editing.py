@@ -29,6 +29,7 @@ from audiencehub.campaign.schema import (
     audience_addresses,
     audience_members,
     audiences,
+    audit_log,
     messages,
     profiles,
     share_exports,
@@ -37,6 +38,7 @@ from audiencehub.campaign.schema import (
     visitor_links,
     workflow_sets,
 )
+from audiencehub.db.audit_trail import record_change
 from audiencehub.errors import InvalidInput, NotFound
 from audiencehub.identity.normalize import normalize_email
 from audiencehub.identity.schemes import HashScheme, IdKind
@@ -126,9 +128,10 @@ def _delete_keys(connection: Connection, row: Any, schemes: Sequence[HashScheme]
     delete_profile_keys(connection, profile_key_rows(row.id, keys, keys))
 
 
-def delete_profile(connection: Connection, profile_id: int) -> None:
+def delete_profile(connection: Connection, profile_id: int, *, actor: str | None = None) -> None:
     """Erase one profile (the right to be forgotten): everything personal goes, the message
-    and tracking counts stay with no one attached."""
+    and tracking counts stay with no one attached; the audit trail keeps that ``actor``
+    (None: the operating-system user) erased the profile of that id, nothing of it."""
     _delete_keys(connection, _profile_row(connection, profile_id), schemes_in_use(connection))
     # Memberships and exports are keyed by audience or share first: naming every
     # audience and share lets the database look the profile up in each, where a
@@ -155,3 +158,4 @@ def delete_profile(connection: Connection, profile_id: int) -> None:
         )
     connection.execute(delete(profiles).where(profiles.c.id == profile_id))
     keys_changed(connection)
+    record_change(connection, audit_log, "profile erased", actor=actor, profile_id=profile_id)

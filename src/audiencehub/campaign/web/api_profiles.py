@@ -22,7 +22,7 @@ from audiencehub.campaign.profiles.fields import UpsertKey
 from audiencehub.campaign.profiles.file_import import import_profiles
 from audiencehub.campaign.profiles.lookup import Profile, ProfileSummary, get_profile, profile_page
 from audiencehub.campaign.services import CampaignServices
-from audiencehub.campaign.users import Role, User
+from audiencehub.campaign.users import Role, User, actor_of
 from audiencehub.campaign.web.access import Access
 from audiencehub.campaign.workflows.targeting import compile_filter
 from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_rows, with_etag
@@ -116,10 +116,11 @@ def profiles_router(services: CampaignServices, access: Access) -> APIRouter:
             return with_etag(response, get_profile(connection, found["id"]))
 
     @router.delete("/{key}", status_code=204)
-    def erase_profile(key: ProfileKey, _: Annotated[User, Depends(marketer)]) -> None:
-        """Erase a profile everywhere it is personal; delivery counts stay, anonymous."""
+    def erase_profile(key: ProfileKey, me: Annotated[User, Depends(marketer)]) -> None:
+        """Erase a profile everywhere it is personal; delivery counts stay, anonymous (the
+        audit trail names who erased the profile of which id)."""
         with engine.begin() as connection:
-            delete_profile(connection, get_profile(connection, key)["id"])
+            delete_profile(connection, get_profile(connection, key)["id"], actor=actor_of(me))
 
     @router.post(
         "/imports",
