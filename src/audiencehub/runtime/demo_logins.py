@@ -53,7 +53,7 @@ def demo_logins(workspace: Workspace, people_url: str = "http://127.0.0.1:8081")
     with workspace.people.begin() as connection:
         partner_id, partner_secret = register_client(connection, "campaign (demo connection)")
         admin_id, admin_secret = register_client(
-            connection, "people admin (demo)", ClientRole.ADMIN
+            connection, "demo data team", ClientRole.ADMIN
         )
     services = CampaignServices.of(workspace)
     with workspace.campaign.begin() as connection:

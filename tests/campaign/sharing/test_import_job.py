@@ -143,7 +143,8 @@ def test_full_then_iter_then_rerun(campaign, tmp_path):
     with campaign.campaign.connect() as connection:
         audience = get_audience(connection, "Buyers")
         assert (audience["size"], audience["last_report"]["removed"]) == (2, 1)
-        assert [e["action"] for e in list_audit(connection)] == ["import", "import"]
+        moved = [e["action"] for e in list_audit(connection) if "import" in e["action"]]
+        assert moved == ["import", "import"]  # the setup's changes are in the trail too
 
 
 def test_a_batch_waits_until_it_matches_its_control_file(campaign, tmp_path):
