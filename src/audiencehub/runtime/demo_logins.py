@@ -52,9 +52,7 @@ def demo_logins(workspace: Workspace, people_url: str = "http://127.0.0.1:8081")
         return found
     with workspace.people.begin() as connection:
         partner_id, partner_secret = register_client(connection, "campaign (demo connection)")
-        admin_id, admin_secret = register_client(
-            connection, "demo data team", ClientRole.ADMIN
-        )
+        admin_id, admin_secret = register_client(connection, "demo data team", ClientRole.ADMIN)
     services = CampaignServices.of(workspace)
     with workspace.campaign.begin() as connection:
         demo_user(connection)
