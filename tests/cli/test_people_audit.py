@@ -19,7 +19,7 @@ def test_the_command_line_lists_the_trail(cli, tmp_path):
                                 "-w", ws).out)  # fmt: skip
     assert [e["action"] for e in entries] == ["data source changed", "data source created"]
     shown = cli_ok(cli, "people", "audit", "-w", ws).out
-    assert "data source 7001: name 'CRM' → 'CRM EU'" in shown
+    assert "data source id 7001: name 'CRM' → 'CRM EU'" in shown
     assert cli_ok(cli, "people", "ids", "audit", "--json", "-w", ws).out.strip() == "[]"
     wrong = cli("people", "audit", "--kind", "everything", "-w", ws)
     assert wrong.code == 2 and "--kind" in wrong.err

@@ -91,4 +91,4 @@ def test_a_change_and_its_entry_are_kept_or_lost_together(people):
         entries = list_audit(connection, kind="changes")
     assert len(entries) == before + 1
     assert entries[0]["action"] == "segment created" and entries[0]["actor"] != "someone"
-    assert summary(entries[0]) == "segment 901 (Bags)"
+    assert summary(entries[0]) == "segment id 901 (Bags)"

@@ -338,7 +338,7 @@ def test_a_data_engineer_adds_a_data_source_and_a_destination(people_tab, site, 
     assert str(tmp_path) in row and "900" in row
     page.goto(f"{site.people}/audit?kind=changes")  # both changes, by the signed-in client
     created = page.locator("tr", has_text="destination created").first.inner_text()
-    assert "destination 46400" in created and "(demo data team)" in created
-    assert page.locator("tr", has_text="data source 7200").count() == 1
+    assert "destination id 46400" in created and "(demo data team)" in created
+    assert page.locator("tr", has_text="data source id 7200").count() == 1
     assert page.locator("tr", has_text="id read").count() == 0
     people_tab.check("people-audit-changes")

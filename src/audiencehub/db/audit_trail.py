@@ -139,12 +139,16 @@ def record_change(
 
 
 def change_summary(details: Mapping[str, Any]) -> str:
-    """A change's facts in one line, for a table: the object (with its name, when made or
-    deleted) and each setting from what to what."""
+    """An entry's facts in one line, for a table: the object (with its name, when made or
+    deleted) and each setting from what to what; for an object with no key (the one
+    connection) what it was made with; for anything else (an import's report) its
+    facts."""
     facts = dict(details)
     changed = facts.pop("changed", None)
     values = facts.pop("values", None) or {}
-    named = ", ".join(f"{k.removesuffix('_id').replace('_', ' ')} {v}" for k, v in facts.items())
+    if not facts:  # nothing names the object: its settings do
+        facts, values = values, {}
+    named = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in facts.items())
     if values.get("name") or values.get("label"):
         named += f" ({values.get('name') or values.get('label')})"
     if changed:

@@ -73,6 +73,9 @@ def test_every_change_over_the_api_names_its_user_and_what_changed(api, tmp_path
     for secret in (SECRET, CLIENT_SECRET, NEW_PASSWORD, token["token"]):
         assert secret not in written
     assert change_summary(facts["user changed"]) == "user ann: role 'viewer' → 'marketer'"
+    connection_set = change_summary(facts["connection set"])  # names no object: its settings
+    assert connection_set.startswith("people url https://people.example, client id ah_1")
+    assert "client secret replaced" in connection_set
 
 
 def test_a_change_that_changes_nothing_or_is_rolled_back_writes_nothing(api):

@@ -117,8 +117,8 @@ def set_people_link(
         audit_log,
         "connection set",
         actor=actor,
-        before=None if current is None else {**current, "client_secret": "(sealed)"},
-        after={**changed, "client_secret": "replaced"},
+        before=None if current is None else {**_shown(current), "client_secret": "(sealed)"},
+        after={**_shown(changed), "client_secret": "replaced"},
     )
     return changed
 
@@ -140,7 +140,12 @@ def delete_people_link(connection: Connection, *, actor: str | None = None) -> N
     cookie and imports and exports through the API stop until one is set again."""
     current = get_people_link(connection)
     connection.execute(delete(people_connection))
-    record_change(connection, audit_log, "connection deleted", actor=actor, before=current)
+    record_change(connection, audit_log, "connection deleted", actor=actor, before=_shown(current))
+
+
+def _shown(link: PeopleLink) -> dict[str, object]:
+    """What the audit trail keeps of the connection: its settings (not its row's id)."""
+    return {k: v for k, v in link.items() if k != "id"}
 
 
 def people_link_enabled(connection: Connection) -> bool:
