@@ -11,13 +11,7 @@ import typer
 from sqlalchemy import Connection
 
 from audiencehub.cli.options import JsonOption, WorkspaceOption
-from audiencehub.cli.output import (
-    console,
-    print_json,
-    print_or_json,
-    print_records,
-    print_table,
-)
+from audiencehub.cli.output import console, print_json, print_or_json, print_records, print_table
 from audiencehub.drops import open_drop
 from audiencehub.errors import InvalidInput
 from audiencehub.people.clients import ClientRole, register_client

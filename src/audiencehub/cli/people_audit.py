@@ -4,7 +4,7 @@ or erased what it holds about an ID, and who changed its configuration (see
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast, get_args
 
 import typer
 
@@ -54,7 +54,7 @@ def audit(
 ) -> None:
     """Who read or erased what is held about an ID (kept as a digest), and who created,
     changed or deleted data sources, traits, segments, destinations and API clients."""
-    if kind not in (None, "ids", "changes"):
+    if kind is not None and kind not in get_args(AuditKind):
         raise typer.BadParameter("--kind is 'ids' or 'changes'", param_hint="--kind")
-    chosen: AuditKind | None = "ids" if kind == "ids" else "changes" if kind else None
+    chosen = cast("AuditKind | None", kind)
     show_audit(workspace, limit, kind=chosen, as_json=as_json, title="Audit trail")

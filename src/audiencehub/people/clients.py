@@ -192,21 +192,18 @@ def revoke_client(connection: Connection, client_id: str, *, actor: str | None =
     current = connection.execute(
         select(api_clients.c.name, api_clients.c.role).where(api_clients.c.client_id == client_id)
     ).first()
-    connection.execute(delete(api_tokens).where(api_tokens.c.client_id == client_id))
-    connection.execute(delete(ui_sessions).where(ui_sessions.c.client_id == client_id))
-    removed = connection.execute(
-        delete(api_clients).where(api_clients.c.client_id == client_id)
-    ).rowcount
-    if not removed:
+    if current is None:
         raise NotFound(
             f"no API client {client_id!r}", hint="List them: audiencehub people clients list"
         )
-    if current is not None:
-        record_change(
-            connection,
-            audit_log,
-            "client revoked",
-            actor=actor,
-            before=dict(current._mapping),
-            client_id=client_id,
-        )
+    connection.execute(delete(api_tokens).where(api_tokens.c.client_id == client_id))
+    connection.execute(delete(ui_sessions).where(ui_sessions.c.client_id == client_id))
+    connection.execute(delete(api_clients).where(api_clients.c.client_id == client_id))
+    record_change(
+        connection,
+        audit_log,
+        "client revoked",
+        actor=actor,
+        before=dict(current._mapping),
+        client_id=client_id,
+    )

@@ -124,8 +124,9 @@ segments = Table(
     Column("sized_at", UTCDateTime),
 )
 
-# who read or erased what the service holds about an ID (p0014): the trail an access or
-# erasure request is accounted for by; an ID is kept as a digest, never as itself
+# who read or erased what the service holds about an ID (p0014), and who changed its
+# configuration: the trail an access or erasure request, or a change of where data goes,
+# is accounted for by; an ID is kept as a digest, never as itself
 audit_log = audit_table(
     "people_audit_log",
     metadata,

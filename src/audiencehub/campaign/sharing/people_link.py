@@ -93,8 +93,7 @@ def set_people_link(
             f"the client secret is refused: {reason}",
             hint="Pass the secret the people service issued for this client id.",
         )
-    found = connection.execute(select(people_connection)).mappings().first()
-    current = None if found is None else get_people_link(connection)
+    current = _link(connection)
     upsert(
         connection,
         people_connection,
@@ -123,16 +122,24 @@ def set_people_link(
     return changed
 
 
+def _link(connection: Connection) -> PeopleLink | None:
+    """The connection settings, without the secret, or None when none is set."""
+    row = connection.execute(select(people_connection)).mappings().first()
+    return (
+        None if row is None else cast(PeopleLink, {k: v for k, v in row.items() if k != "secret"})
+    )
+
+
 def get_people_link(connection: Connection) -> PeopleLink:
     """The connection settings, without the secret."""
-    row = connection.execute(select(people_connection)).mappings().first()
-    if row is None:
+    link = _link(connection)
+    if link is None:
         raise NotFound(
             "no connection to the people service is set",
             hint="Set one with `audiencehub connection set --people-url URL --client-id ID "
             "--client-secret SECRET --org-id ORG`.",
         )
-    return cast(PeopleLink, {k: v for k, v in row.items() if k != "secret"})
+    return link
 
 
 def delete_people_link(connection: Connection, *, actor: str | None = None) -> None:

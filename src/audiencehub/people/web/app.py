@@ -16,12 +16,12 @@ from audiencehub.people.online import online_writes
 from audiencehub.people.schema import job_runs
 from audiencehub.people.web.admin_api import admin_router
 from audiencehub.people.web.client_auth import client_with
-from audiencehub.people.web.idservice import AddressLimit, id_service_router
+from audiencehub.people.web.idservice import id_service_router
 from audiencehub.people.web.operations_api import JobRunner, operations_router
 from audiencehub.people.web.partner_api import partner_router
 from audiencehub.people.web.ui import install_people_pages
 from audiencehub.problems import install_problem_handlers
-from audiencehub.ratelimit import Lockout
+from audiencehub.ratelimit import AddressLimit, Lockout
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument

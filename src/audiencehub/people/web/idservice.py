@@ -33,7 +33,7 @@ from audiencehub.ratelimit import AddressLimit
 from audiencehub.restapi.apps import example, problem_responses
 from audiencehub.spool import OnlineWrites
 
-__all__ = ["ID_SYNC_TTL", "MAX_SYNCS", "AddressLimit", "id_service_router"]
+__all__ = ["ID_SYNC_TTL", "MAX_SYNCS", "id_service_router"]
 
 ID_SYNC_TTL = 604_800  # seconds a browser waits before syncing the same IDs again
 MAX_SYNCS = 20  # declared-ID syncs (d_cid and d_cid_ic together) in one request

@@ -3,7 +3,6 @@ entries name who looked up or erased IDs, and who changed what decides where dat
 see :mod:`audiencehub.people.audit_trail`)."""
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,11 +11,11 @@ from sqlalchemy import Engine
 
 from audiencehub.people.audit_trail import AuditKind, list_audit, summary
 from audiencehub.people.clients import ApiClient
+from audiencehub.people.web.ui.pages import Guard
 from audiencehub.webui import Pages
 
 __all__ = ["audit_pages"]
 
-Guard = Callable[[Request], Awaitable[ApiClient]]
 _PAGE = 50
 
 

@@ -3,7 +3,6 @@ may erase it after ticking a confirmation (:mod:`audiencehub.people.id_record`);
 clients are told it is for admins."""
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -14,11 +13,11 @@ from audiencehub.errors import AudienceHubError, InvalidInput
 from audiencehub.people.clients import ApiClient, ClientRole, actor_of
 from audiencehub.people.data_sources import list_data_sources
 from audiencehub.people.id_record import ErasedId, IdRecord, erase_id, id_record
+from audiencehub.people.web.ui.pages import Guard
 from audiencehub.webui import Pages
 
 __all__ = ["id_pages"]
 
-Guard = Callable[[Request], Awaitable[ApiClient]]
 _MAX_DPID = 2_147_483_647
 
 
