@@ -110,8 +110,15 @@ class Lockout:
                     left = max(left, until - now)
             return math.ceil(left)
 
-    def failed(self, *keys: str) -> None:
-        """Count a failed attempt against every key; lock those that reach the limit."""
+    @property
+    def lock_seconds(self) -> float:
+        """How long a key stays locked."""
+        return self._lock_for
+
+    def failed(self, *keys: str) -> list[str]:
+        """Count a failed attempt against every key; lock those that reach the limit, and
+        answer which they are."""
+        locked: list[str] = []
         with self._lock:
             now = self._clock()
             for key in keys:
@@ -121,6 +128,7 @@ class Lockout:
                     attempts.popleft()
                 if len(attempts) >= self._failures:
                     self._locked[key] = now + self._lock_for
+                    locked.append(key)
                     attempts.clear()
                 self._attempts[key] = attempts
             while len(self._attempts) > self._max_keys:
@@ -128,6 +136,7 @@ class Lockout:
             if len(self._locked) > self._max_keys:
                 for key in [k for k, until in self._locked.items() if until <= now]:
                     del self._locked[key]
+        return locked
 
     def succeeded(self, *keys: str) -> None:
         """A successful attempt forgets the earlier failures of its keys."""

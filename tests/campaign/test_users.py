@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+from datetime import timedelta
 
-from audiencehub.campaign.schema import user_tokens, users
+import pytest
+from sqlalchemy import func, select
+
+from audiencehub.campaign.schema import user_sessions, user_tokens, users
+from audiencehub.campaign.sessions import session_user, start_session
 from audiencehub.campaign.users import (
     TOKEN_PREFIX,
     Role,
@@ -90,3 +93,25 @@ def test_roles_are_levels(workspace):
             require(viewer, Role.MARKETER)
         set_role(connection, "vic", Role.MARKETER)
         require(authenticate_password(connection, "vic", PASSWORD), Role.MARKETER)
+
+
+def test_a_new_password_or_disabling_signs_the_user_out_everywhere(workspace):
+    """Whoever signed in with a password that has been replaced is signed out; the user's
+    tokens are credentials of their own and stay; a disabled user's sessions are gone, not
+    only refused, so enabling them again would not bring them back."""
+    lifetime = timedelta(hours=1)
+    with workspace.campaign.begin() as connection:
+        ada = add_user(connection, "ada", PASSWORD, Role.ADMIN)
+        bob = add_user(connection, "bob", PASSWORD, Role.VIEWER)
+        _, token = create_token(connection, "ada", "ci")
+        old = [start_session(connection, ada, lifetime).token for _ in range(2)]
+        kept = start_session(connection, bob, lifetime).token
+        set_password(connection, "ada", "a brand new passphrase")
+        for session in old:
+            with pytest.raises(InvalidCredentials):
+                session_user(connection, session)
+        assert session_user(connection, kept)["name"] == "bob"  # another user's stays
+        assert authenticate_token(connection, token)["name"] == "ada"
+        disable_user(connection, "bob")
+        [(left,)] = connection.execute(select(func.count()).select_from(user_sessions))
+    assert left == 0

@@ -18,11 +18,11 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from typing_extensions import TypedDict
 
-from audiencehub.campaign.schema import audit_log, user_tokens, users
+from audiencehub.campaign.schema import audit_log, user_sessions, user_tokens, users
 from audiencehub.db.audit_trail import record_change
 from audiencehub.errors import Forbidden, InvalidCredentials, InvalidInput, NotFound
 
@@ -31,6 +31,7 @@ __all__ = [
     "Role",
     "Token",
     "User",
+    "actor_named",
     "actor_of",
     "add_user",
     "authenticate_password",
@@ -120,6 +121,12 @@ def actor_of(user: User) -> str:
     return f"user {user['name']}"
 
 
+def actor_named(connection: Connection, name: str) -> str | None:
+    """How the audit trail names the user ``name`` (None: there is no such user)."""
+    found = connection.execute(select(users.c.name).where(users.c.name == name)).first()
+    return None if found is None else f"user {found.name}"
+
+
 def add_user(
     connection: Connection, name: str, password: str, role: Role, *, actor: str | None = None
 ) -> User:
@@ -171,12 +178,15 @@ def list_users(connection: Connection) -> list[User]:
 def set_password(
     connection: Connection, name: str, password: str, *, actor: str | None = None
 ) -> None:
-    """Replace a user's password (the trail says it was, never what to)."""
-    get_user(connection, name)
+    """Replace a user's password (the trail says it was, never what to). The user's
+    sessions end: a password is replaced when it may be known to someone else, who may
+    have signed in with it. Their tokens are credentials of their own, revoked apart."""
+    user = get_user(connection, name)
     _check_password(password)
     connection.execute(
         update(users).where(users.c.name == name).values(password_hash=_hasher.hash(password))
     )
+    _end_sessions(connection, user["id"])
     record_change(connection, audit_log, "password replaced", actor=actor, user=name)
 
 
@@ -186,9 +196,15 @@ def set_role(connection: Connection, name: str, role: Role, *, actor: str | None
 
 
 def disable_user(connection: Connection, name: str, *, actor: str | None = None) -> None:
-    """Disable a user: their password and every token stop working; nothing is deleted,
-    so what they did stays attributed to them."""
+    """Disable a user: their password, sessions and every token stop working; nothing else
+    is deleted, so what they did stays attributed to them."""
     _change_user(connection, name, actor, disabled=True)
+    _end_sessions(connection, get_user(connection, name)["id"])
+
+
+def _end_sessions(connection: Connection, user_id: int) -> None:
+    """Sign a user out everywhere."""
+    connection.execute(delete(user_sessions).where(user_sessions.c.user_id == user_id))
 
 
 def _change_user(connection: Connection, name: str, actor: str | None, **values: object) -> None:

@@ -47,14 +47,19 @@ def audit(
     limit: LimitOption = 50,
     kind: Annotated[
         str | None,
-        typer.Option(help="Only 'ids' (lookups and erasures) or 'changes' (configuration)."),
+        typer.Option(
+            help="Only 'ids' (lookups and erasures), 'changes' (configuration) or "
+            "'sign-ins' (pages and tokens, signed in or refused)."
+        ),
     ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Who read or erased what is held about an ID (kept as a digest), and who created,
-    changed or deleted data sources, traits, segments, destinations and API clients."""
+    changed or deleted data sources, traits, segments, destinations and API clients, and
+    who signed in or was refused."""
     if kind is not None and kind not in get_args(AuditKind):
-        raise typer.BadParameter("--kind is 'ids' or 'changes'", param_hint="--kind")
+        kinds = " or ".join(repr(k) for k in get_args(AuditKind))
+        raise typer.BadParameter(f"--kind is {kinds}", param_hint="--kind")
     chosen = cast("AuditKind | None", kind)
     show_audit(workspace, limit, kind=chosen, as_json=as_json, title="Audit trail")

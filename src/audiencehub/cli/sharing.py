@@ -404,8 +404,8 @@ def audit_command(
     as_json: JsonOption = False,
 ) -> None:
     """List the audit trail, newest first: imports and exports, and who changed users,
-    tokens, data sources, their terms, the accounts and the connection (each entry's
-    facts in one line; whole with --json)."""
+    tokens, data sources, their terms, the accounts and the connection, and who signed in
+    or was refused (each entry's facts in one line; whole with --json)."""
     with open_workspace(workspace).campaign.connect() as connection:
         entries = list_audit(connection, limit)
     rows = [

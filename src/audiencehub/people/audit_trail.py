@@ -25,6 +25,7 @@ from typing_extensions import TypedDict
 
 from audiencehub.db.audit_trail import change_summary, list_entries, record_entry
 from audiencehub.people.schema import audit_log
+from audiencehub.sign_ins import SIGN_IN_ACTIONS
 
 __all__ = [
     "AuditEntry",
@@ -35,8 +36,9 @@ __all__ = [
     "summary",
 ]
 
-#: which entries: those about IDs (lookups, erasures) or changes to the configuration
-AuditKind = Literal["ids", "changes"]
+#: which entries: those about IDs (lookups, erasures), changes to the configuration, or
+#: sign-ins (:mod:`audiencehub.sign_ins`: pages and tokens, signed in or refused)
+AuditKind = Literal["ids", "changes", "sign-ins"]
 
 
 class AuditEntry(TypedDict):
@@ -81,8 +83,12 @@ def list_audit(
     ID's digest, if ``subject``; of one ``kind``, if given)."""
     where = None if subject is None else audit_log.c.subject == subject
     if kind is not None:
-        about_ids = audit_log.c.subject.is_not(None)
-        of_kind = about_ids if kind == "ids" else audit_log.c.subject.is_(None)
+        sign_ins = audit_log.c.action.in_(SIGN_IN_ACTIONS)
+        of_kind = {
+            "ids": audit_log.c.subject.is_not(None),
+            "changes": audit_log.c.subject.is_(None) & ~sign_ins,
+            "sign-ins": sign_ins,
+        }[kind]
         where = of_kind if where is None else where & of_kind
     entries = list_entries(connection, audit_log, limit, before, where=where)
     return [cast(AuditEntry, entry) for entry in entries]

@@ -31,6 +31,7 @@ __all__ = [
     "TOKEN_LIFETIME",
     "ApiClient",
     "ClientRole",
+    "actor_named",
     "actor_of",
     "authenticate_client",
     "client_of_row",
@@ -64,6 +65,12 @@ class ApiClient(TypedDict):
 def actor_of(client: ApiClient) -> str:
     """How an audit trail names what a client did."""
     return f"client {client['client_id']} ({client['name']})"
+
+
+def actor_named(connection: Connection, client_id: str) -> str | None:
+    """How an audit trail names the client ``client_id`` (None: there is no such client)."""
+    row = connection.execute(select(*_SHOWN).where(api_clients.c.client_id == client_id)).first()
+    return None if row is None else actor_of(client_of_row(row._mapping))
 
 
 TOKEN_LIFETIME = timedelta(hours=1)

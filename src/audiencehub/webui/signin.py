@@ -1,8 +1,9 @@
 """The sign-in and sign-out pages, and the progress of tasks, for either app.
 
 What signs in differs (a campaign user's name and password, a people client's
-id and secret); the pages, the lockout after failed attempts and the cookie do
-not. The cookie is HttpOnly, SameSite=Strict and Secure over HTTPS.
+id and secret); the pages, the lockout after failed attempts and the audit trail
+(:class:`~audiencehub.sign_ins.SignInGate`) and the cookie do not. The cookie is
+HttpOnly, SameSite=Strict and Secure over HTTPS.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
@@ -11,9 +12,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Connection
 
-from audiencehub.errors import InvalidCredentials
-from audiencehub.ratelimit import Lockout
+from audiencehub.errors import InvalidCredentials, TooManyRequests
+from audiencehub.sign_ins import SignInGate
 from audiencehub.webui.guard import local_path
 from audiencehub.webui.pages import Pages
 from audiencehub.webui.tasks import Tasks
@@ -22,20 +24,23 @@ __all__ = ["SignIn", "signin_router"]
 
 
 class SignIn:
-    """How one app signs people in: ``start(name, secret)`` opens a session and answers
-    its cookie value (or raises :class:`InvalidCredentials`); ``end(token)`` closes one."""
+    """How one app signs people in: ``start(connection, name, secret)`` opens a session and
+    answers its cookie value (or raises :class:`InvalidCredentials`), through ``gate``;
+    ``end(token)`` closes one."""
 
     def __init__(
         self,
         cookie: str,
         max_age: int,
-        start: Callable[[str, str], str],
+        gate: SignInGate,
+        start: Callable[[Connection, str, str], str],
         end: Callable[[str], None],
         labels: tuple[str, str] = ("User name", "Password"),
     ) -> None:
-        self.cookie, self.max_age, self.start, self.end, self.labels = (
+        self.cookie, self.max_age, self.gate, self.start, self.end, self.labels = (
             cookie,
             max_age,
+            gate,
             start,
             end,
             labels,
@@ -45,7 +50,6 @@ class SignIn:
 def signin_router(
     pages: Pages,
     sign_in: SignIn,
-    logins: Lockout,
     signed_in: Callable[[Request], Awaitable[Any]],
     tasks: Tasks,
 ) -> APIRouter:
@@ -75,22 +79,16 @@ def signin_router(
         password: Annotated[str, Form(max_length=1024)],
         next_path: Annotated[str, Form(alias="next", max_length=2048)] = "/",
     ) -> Response:
-        keys = (f"user:{name}", f"address:{request.client.host if request.client else ''}")
-        wait = logins.locked(*keys)
-        if wait:
-            return form(
-                request,
-                429,
-                name=name,
-                error="Too many failed sign-ins.",
-                hint=f"Try again in {wait} seconds.",
-            )
+        address = request.client.host if request.client else ""
         try:
-            token = sign_in.start(name, password)
+            token = sign_in.gate.attempt(
+                name, address, "pages", lambda connection: sign_in.start(connection, name, password)
+            )
+        except TooManyRequests as exc:
+            hint = f"Try again in {exc.retry_after} seconds."
+            return form(request, 429, name=name, error="Too many failed sign-ins.", hint=hint)
         except InvalidCredentials as exc:
-            logins.failed(*keys)
             return form(request, 401, name=name, error=exc.message, hint=exc.hint)
-        logins.succeeded(*keys)
         response = RedirectResponse(local_path(next_path), status_code=303)
         response.set_cookie(
             sign_in.cookie,

@@ -1,4 +1,9 @@
-"""The audit trail of data moving in and out of campaign: who, what, through which source."""
+"""Campaign's audit trail: data moving in and out (who, what, through which source), changes
+to users, tokens and sharing, and sign-ins (:mod:`audiencehub.sign_ins`).
+
+Sign-ins name the addresses people sign in from: the pages and the API show them to
+admins only (``sign_ins=False`` leaves them out for everyone else).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing_extensions import TypedDict
 
 from audiencehub.campaign.schema import audit_log
 from audiencehub.db.audit_trail import current_actor, list_entries, record_entry
+from audiencehub.sign_ins import SIGN_IN_ACTIONS
 
 __all__ = ["AuditEntry", "current_actor", "import_history", "list_audit", "record"]
 
@@ -38,10 +44,13 @@ def record(
 
 
 def list_audit(
-    connection: Connection, limit: int = 100, before: int | None = None
+    connection: Connection, limit: int = 100, before: int | None = None, *, sign_ins: bool = True
 ) -> list[AuditEntry]:
-    """The newest entries first (those older than the entry ``before``, if given)."""
-    return [cast(AuditEntry, entry) for entry in list_entries(connection, audit_log, limit, before)]
+    """The newest entries first (those older than the entry ``before``, if given; without
+    the sign-ins unless ``sign_ins``)."""
+    where = None if sign_ins else audit_log.c.action.not_in(SIGN_IN_ACTIONS)
+    entries = list_entries(connection, audit_log, limit, before, where=where)
+    return [cast(AuditEntry, entry) for entry in entries]
 
 
 def import_history(connection: Connection, audience: str, limit: int = 100) -> list[AuditEntry]:

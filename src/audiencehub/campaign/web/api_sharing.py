@@ -231,12 +231,15 @@ def sharing_router(services: CampaignServices, access: Access) -> APIRouter:
 
     @router.get("/audit", tags=["audit"])
     def audit(
-        _: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
+        user: Annotated[User, Depends(viewer)], cursor: Cursor = None, limit: Limit = 100
     ) -> Page[AuditEntry]:
-        """Who moved which data through which source, newest first."""
+        """Who moved which data through which source, and who changed users, tokens, data
+        sources, terms, accounts or the connection, newest first; for an admin, also who
+        signed in (from which address, through the pages or the API) or was refused."""
+        sign_ins = Role(user["role"]).allows(Role.ADMIN)
         with engine.connect() as connection:
             return page_rows(
-                lambda before, n: list_audit(connection, n, before),
+                lambda before, n: list_audit(connection, n, before, sign_ins=sign_ins),
                 lambda e: e["id"],
                 cursor,
                 limit,

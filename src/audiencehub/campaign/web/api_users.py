@@ -3,8 +3,8 @@
 Signing in sets the session cookie (HttpOnly, SameSite=Strict, Secure over
 HTTPS) and answers the CSRF token the UI sends with every change. Failed
 sign-ins lock the user name and the address out for a while, like the people
-service's token endpoint. An admin manages users; everyone manages their own
-tokens, and an admin anyone's.
+service's token endpoint, and every sign-in and refusal is in the audit trail. An
+admin manages users; everyone manages their own tokens, and an admin anyone's.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
@@ -13,9 +13,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Depends, Path, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
 from audiencehub.campaign.services import CampaignServices
-from audiencehub.campaign.sessions import end_session, start_session
+from audiencehub.campaign.sessions import Session, end_session, start_session
 from audiencehub.campaign.users import (
     Role,
     Token,
@@ -33,10 +34,10 @@ from audiencehub.campaign.users import (
     set_role,
 )
 from audiencehub.campaign.web.access import SESSION_COOKIE, Access
-from audiencehub.errors import Forbidden, InvalidCredentials, TooManyRequests
-from audiencehub.ratelimit import Lockout
+from audiencehub.errors import Forbidden
 from audiencehub.restapi import Cursor, Limit, Page, check_if_match, page_of, with_etag
 from audiencehub.restapi.apps import example
+from audiencehub.sign_ins import SignInGate
 
 __all__ = ["users_router"]
 
@@ -97,7 +98,7 @@ class CreatedToken(BaseModel):
     token: str
 
 
-def users_router(services: CampaignServices, access: Access, logins: Lockout) -> APIRouter:
+def users_router(services: CampaignServices, access: Access, gate: SignInGate) -> APIRouter:
     """Session, user and token routes."""
     router = APIRouter(prefix="/api/v1")
     viewer, admin = access.needs(Role.VIEWER), access.needs(Role.ADMIN)
@@ -106,20 +107,14 @@ def users_router(services: CampaignServices, access: Access, logins: Lockout) ->
     @router.post("/session", tags=["session"])
     def sign_in(body: SignIn, request: Request, response: Response) -> SignedIn:
         """Sign in with a name and password: sets the session cookie."""
-        keys = (f"user:{body.name}", f"address:{request.client.host if request.client else ''}")
-        wait = logins.locked(*keys)
-        if wait:
-            raise TooManyRequests("too many failed sign-ins; try again later", retry_after=wait)
-        try:
-            with engine.begin() as connection:
-                user = authenticate_password(connection, body.name, body.password)
-                session = start_session(
-                    connection, user, timedelta(hours=services.settings.session_hours)
-                )
-        except InvalidCredentials:
-            logins.failed(*keys)
-            raise
-        logins.succeeded(*keys)
+        lifetime = timedelta(hours=services.settings.session_hours)
+
+        def start(connection: Connection) -> tuple[User, Session]:
+            user = authenticate_password(connection, body.name, body.password)
+            return user, start_session(connection, user, lifetime)
+
+        address = request.client.host if request.client else ""
+        user, session = gate.attempt(body.name, address, "API", start)
         response.set_cookie(
             SESSION_COOKIE,
             session.token,

@@ -14,9 +14,9 @@ from fastapi import Depends, FastAPI
 
 from audiencehub.campaign.messaging.online import online_writes
 from audiencehub.campaign.messaging.trigger_queue import TriggerQueue
-from audiencehub.campaign.schema import job_runs
+from audiencehub.campaign.schema import audit_log, job_runs
 from audiencehub.campaign.services import CampaignServices
-from audiencehub.campaign.users import Role
+from audiencehub.campaign.users import Role, actor_named
 from audiencehub.campaign.web.access import Access
 from audiencehub.campaign.web.api_audiences import audiences_router
 from audiencehub.campaign.web.api_data_sources import data_sources_router
@@ -33,6 +33,7 @@ from audiencehub.ratelimit import Lockout
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument
+from audiencehub.sign_ins import SignInGate
 from audiencehub.spool import Spool, with_appliers
 from audiencehub.webui import SecurityHeaders, mount_static
 
@@ -80,6 +81,7 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         window=settings.login_lockout_seconds,
         lock=settings.login_lockout_seconds,
     )
+    gate = SignInGate(services.engine, audit_log, logins, actor_named, "user")
     spools = {"tracking": online.backlog, "triggers": queue.spool.count}
     app.include_router(health_router([database_check("database", services.engine)], spools))
     instrument(
@@ -89,7 +91,7 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         engine=services.engine,
         job_runs=job_runs,
     )
-    app.include_router(users_router(services, access, logins))
+    app.include_router(users_router(services, access, gate))
     app.include_router(profiles_router(services, access))
     app.include_router(audiences_router(services, access))
     app.include_router(data_sources_router(services, access))
@@ -98,7 +100,7 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
     app.include_router(messaging_router(services, access))
     app.include_router(triggers_router(services, queue))
     app.include_router(tracking_router(services, online))
-    pages = install_pages(app, services, logins)
+    pages = install_pages(app, services, gate)
     install_problem_handlers(app, html=pages.error_page)
     mount_static(app)
     app.add_middleware(SecurityHeaders)

@@ -281,8 +281,9 @@ def admin_router(engine: Engine, admits: Any) -> APIRouter:
         """The audit trail, newest first: who read or erased what is held about an ID (the
         ID as the SHA-256 of ``dpid:id``, never as itself), and who created, changed or
         deleted a data source, trait, segment, destination or API client (what it was
-        made, each setting from what to what, or what it was). ``kind``: only ``ids`` or
-        only ``changes``."""
+        made, each setting from what to what, or what it was), and who signed in to the
+        pages or took a token, or was refused. ``kind``: only ``ids``, ``changes`` or
+        ``sign-ins``."""
         with engine.connect() as connection:
             return page_rows(
                 lambda before, n: list_audit(connection, n, before, kind=kind),

@@ -11,9 +11,9 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from audiencehub.config import Settings
-from audiencehub.people.clients import ClientRole
+from audiencehub.people.clients import ClientRole, actor_named
 from audiencehub.people.online import online_writes
-from audiencehub.people.schema import job_runs
+from audiencehub.people.schema import audit_log, job_runs
 from audiencehub.people.web.admin_api import admin_router
 from audiencehub.people.web.client_auth import client_with
 from audiencehub.people.web.idservice import id_service_router
@@ -25,6 +25,7 @@ from audiencehub.ratelimit import AddressLimit, Lockout
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument
+from audiencehub.sign_ins import SignInGate
 from audiencehub.spool import OnlineWrites, with_appliers
 from audiencehub.webui import SecurityHeaders, mount_static
 
@@ -67,6 +68,7 @@ def create_people_app(
         window=limits.login_lockout_seconds,
         lock=limits.login_lockout_seconds,
     )
+    gate = SignInGate(engine, audit_log, logins, actor_named, "client")
     spools = {"id": online.backlog}
     app.include_router(health_router([database_check("database", engine)], spools))
     instrument(
@@ -84,10 +86,10 @@ def create_people_app(
             limit=AddressLimit(limits.id_requests_per_minute, limits.id_unlimited_networks),
         )
     )
-    app.include_router(partner_router(engine, logins, admits))
+    app.include_router(partner_router(engine, gate, admits))
     app.include_router(admin_router(engine, admits))
     app.include_router(operations_router(engine, admits, jobs))
-    install_problem_handlers(app, html=install_people_pages(app, engine, logins, jobs))
+    install_problem_handlers(app, html=install_people_pages(app, engine, gate, jobs))
     mount_static(app)
     app.add_middleware(SecurityHeaders)
     return app

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from audiencehub.errors import InvalidCredentials
+from audiencehub.errors import InvalidCredentials, TooManyRequests
 from audiencehub.people.clients import ApiClient, ClientRole, actor_of, issue_token
 from audiencehub.people.segments import refresh_segment
 from audiencehub.people.shared_audiences import (
@@ -26,8 +26,8 @@ from audiencehub.people.shared_audiences import (
     create_shared_segment,
     list_shared_audiences,
 )
-from audiencehub.ratelimit import Lockout
 from audiencehub.restapi.apps import example
+from audiencehub.sign_ins import SignInGate
 
 __all__ = ["MAX_ID", "SegmentCreate", "partner_router"]
 
@@ -52,10 +52,10 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
     return client_id, secret
 
 
-def partner_router(engine: Engine, logins: Lockout, admits: Any) -> APIRouter:
-    """Token endpoint and partner routes on ``engine``'s people database; ``logins`` locks
-    out a client id or an address after too many failed token requests; ``admits(*roles)``
-    lets clients of those roles in."""
+def partner_router(engine: Engine, gate: SignInGate, admits: Any) -> APIRouter:
+    """Token endpoint and partner routes on ``engine``'s people database; ``gate`` locks
+    out a client id or an address after too many failed token requests, and records each
+    token issued or refused; ``admits(*roles)`` lets clients of those roles in."""
     router = APIRouter()
     lister = admits(ClientRole.PARTNER, ClientRole.VIEWER, ClientRole.ADMIN)
     creator = admits(ClientRole.PARTNER, ClientRole.ADMIN)
@@ -86,29 +86,27 @@ def partner_router(engine: Engine, logins: Lockout, admits: Any) -> APIRouter:
         if grant_type != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         credentials = _basic(authorization) or (client_id or "", client_secret or "")
-        keys = (
-            f"client:{credentials[0]}",
-            f"address:{request.client.host if request.client else ''}",
-        )
-        wait = logins.locked(*keys)
-        if wait:
+        address = request.client.host if request.client else ""
+        try:
+            access_token, lifetime = gate.attempt(
+                credentials[0],
+                address,
+                "OAuth token",
+                lambda connection: issue_token(connection, *credentials),
+            )
+        except TooManyRequests as exc:
             return JSONResponse(
                 {
                     "error": "temporarily_unavailable",
                     "error_description": "too many failed attempts; try again later",
                 },
                 status_code=429,
-                headers={"Retry-After": str(wait)},
+                headers={"Retry-After": str(exc.retry_after)},
             )
-        try:
-            with engine.begin() as connection:
-                access_token, lifetime = issue_token(connection, *credentials)
         except InvalidCredentials:
-            logins.failed(*keys)
             return JSONResponse(
                 {"error": "invalid_client"}, status_code=401, headers={"WWW-Authenticate": "Basic"}
             )
-        logins.succeeded(*keys)
         return JSONResponse(
             {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime},
             headers={"Cache-Control": "no-store"},

@@ -18,7 +18,7 @@ from audiencehub.campaign.web.ui.home_pages import home_pages
 from audiencehub.campaign.web.ui.profile_pages import profile_pages
 from audiencehub.campaign.web.ui.sharing_pages import sharing_pages
 from audiencehub.campaign.web.ui.workflow_pages import workflow_pages
-from audiencehub.ratelimit import Lockout
+from audiencehub.sign_ins import SignInGate
 from audiencehub.webui import Pages, Tasks
 from audiencehub.webui.guard import SignInNeeded, sign_in_redirect
 
@@ -38,10 +38,10 @@ NAV = [
 ]
 
 
-def install_pages(app: FastAPI, services: CampaignServices, logins: Lockout) -> Pages:
+def install_pages(app: FastAPI, services: CampaignServices, gate: SignInGate) -> Pages:
     """Add the pages to ``app``; returns their renderer (for error pages)."""
     pages = Pages(Path(__file__).parent.parent / "templates", "audiencehub campaign", NAV)
-    access = PageAccess(services, pages, logins, Tasks())
+    access = PageAccess(services, pages, gate, Tasks())
     router = APIRouter(include_in_schema=False)
     for part in (
         access.router(),

@@ -6,12 +6,13 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
+from sqlalchemy import Connection
 
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.sessions import end_session, session_user, start_session
 from audiencehub.campaign.users import Role, User, authenticate_password, require
 from audiencehub.campaign.web.access import SESSION_COOKIE
-from audiencehub.ratelimit import Lockout
+from audiencehub.sign_ins import SignInGate
 from audiencehub.webui import Pages, Tasks
 from audiencehub.webui.guard import guard
 from audiencehub.webui.signin import SignIn, signin_router
@@ -23,9 +24,9 @@ class PageAccess:
     """Sessions for the pages of one app."""
 
     def __init__(
-        self, services: CampaignServices, pages: Pages, logins: Lockout, tasks: Tasks
+        self, services: CampaignServices, pages: Pages, gate: SignInGate, tasks: Tasks
     ) -> None:
-        self.services, self.pages, self.logins, self.tasks = services, pages, logins, tasks
+        self.services, self.pages, self.gate, self.tasks = services, pages, gate, tasks
 
     def needs(self, role: Role) -> Callable[[Request], Awaitable[User]]:
         """A page dependency: the signed-in user, if their role allows ``role``."""
@@ -41,14 +42,13 @@ class PageAccess:
         """Sign-in, sign-out and the progress of background tasks."""
         engine, hours = self.services.engine, self.services.settings.session_hours
 
-        def start(name: str, password: str) -> str:
-            with engine.begin() as connection:
-                user = authenticate_password(connection, name, password)
-                return start_session(connection, user, timedelta(hours=hours)).token
+        def start(connection: Connection, name: str, password: str) -> str:
+            user = authenticate_password(connection, name, password)
+            return start_session(connection, user, timedelta(hours=hours)).token
 
         def end(token: str) -> None:
             with engine.begin() as connection:
                 end_session(connection, token)
 
-        sign_in = SignIn(SESSION_COOKIE, hours * 3600, start, end)
-        return signin_router(self.pages, sign_in, self.logins, self.needs(Role.VIEWER), self.tasks)
+        sign_in = SignIn(SESSION_COOKIE, hours * 3600, self.gate, start, end)
+        return signin_router(self.pages, sign_in, self.needs(Role.VIEWER), self.tasks)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from audiencehub.people.clients import ApiClient, ClientRole, require_role
 from audiencehub.people.ui_sessions import end_page_session, page_client, start_page_session
@@ -20,7 +20,7 @@ from audiencehub.people.web.ui.audit_pages import audit_pages
 from audiencehub.people.web.ui.id_pages import id_pages
 from audiencehub.people.web.ui.pages import people_pages
 from audiencehub.problems import HtmlError
-from audiencehub.ratelimit import Lockout
+from audiencehub.sign_ins import SignInGate
 from audiencehub.webui import Pages, Tasks
 from audiencehub.webui.guard import SignInNeeded, guard, sign_in_redirect
 from audiencehub.webui.signin import SignIn, signin_router
@@ -45,7 +45,7 @@ _HOURS = 12
 
 
 def install_people_pages(
-    app: FastAPI, engine: Engine, logins: Lockout, jobs: JobRunner | None = None
+    app: FastAPI, engine: Engine, gate: SignInGate, jobs: JobRunner | None = None
 ) -> HtmlError:
     """Add the pages to ``app``; returns the renderer of error pages."""
     pages = Pages(Path(__file__).parent.parent / "templates", "audiencehub people service", NAV)
@@ -57,9 +57,8 @@ def install_people_pages(
     def admits(*roles: ClientRole) -> Callable[[Request], Awaitable[ApiClient]]:
         return guard(COOKIE, lookup, lambda client: require_role(client, *roles))
 
-    def start(client_id: str, secret: str) -> str:
-        with engine.begin() as connection:
-            return start_page_session(connection, client_id, secret, timedelta(hours=_HOURS)).token
+    def start(connection: Connection, client_id: str, secret: str) -> str:
+        return start_page_session(connection, client_id, secret, timedelta(hours=_HOURS)).token
 
     def end(token: str) -> None:
         with engine.begin() as connection:
@@ -68,8 +67,9 @@ def install_people_pages(
     tasks = Tasks()
     reader = admits(ClientRole.VIEWER, ClientRole.ADMIN)
     admin = admits(ClientRole.ADMIN)
-    sign_in = SignIn(COOKIE, _HOURS * 3600, start, end, labels=("Client id", "Client secret"))
-    app.include_router(signin_router(pages, sign_in, logins, reader, tasks))
+    labels = ("Client id", "Client secret")
+    sign_in = SignIn(COOKIE, _HOURS * 3600, gate, start, end, labels=labels)
+    app.include_router(signin_router(pages, sign_in, reader, tasks))
     app.include_router(people_pages(engine, pages, reader, admin, tasks, jobs))
     app.include_router(id_pages(engine, pages, reader, admin))
     app.include_router(audit_pages(engine, pages, admin))

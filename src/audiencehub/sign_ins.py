@@ -1,0 +1,92 @@
+"""Sign-in attempts, for every way into either system (the pages, campaign's API
+session, the people service's OAuth tokens): the lockout after failed attempts, and
+the audit trail of who signed in, who was refused and what was locked (the name, the
+address, or both).
+
+A security team reviewing access to customer data asks who signed in, from where
+and how, and whether someone tried passwords until locked out. Each system writes
+that to its own trail (:mod:`audiencehub.db.audit_trail`). A sign-in's entry is
+written in the transaction that opens the session or issues the token, so one is not
+kept without the other; a refusal's in a transaction of its own, since the attempt's
+is rolled back.
+
+What is recorded of a refused attempt is the name tried only when it is one of the
+system's users or clients: an unknown name may be a password typed in the wrong
+field. Attempts refused while locked out are not recorded one by one (a flood would
+fill the trail): the attempt that set the lock is, with what it locked and for how
+long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Table
+
+from audiencehub.db.audit_trail import record_entry
+from audiencehub.errors import InvalidCredentials, TooManyRequests
+from audiencehub.ratelimit import Lockout
+
+__all__ = ["SIGN_IN_ACTIONS", "SignInGate"]
+
+#: the trail's actions about sign-ins
+SIGN_IN_ACTIONS = ("signed in", "sign-in refused", "sign-ins locked")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SignInGate:
+    """How one system's sign-ins are locked out and recorded.
+
+    ``actor(connection, name)`` answers how the trail names the user or client
+    ``name`` (None when there is none); ``noun`` is what a name is (``user``,
+    ``client``), for the lockout's keys.
+    """
+
+    engine: Engine
+    trail: Table
+    logins: Lockout
+    actor: Callable[[Connection, str], str | None]
+    noun: str
+
+    def attempt(self, name: str, address: str, via: str, sign_in: Callable[[Connection], T]) -> T:
+        """What ``sign_in`` answers for ``name``'s attempt from ``address`` through ``via``
+        (the pages, the API), in one transaction with the entry that records it.
+
+        Raises :class:`TooManyRequests` while the name or the address is locked out, and
+        the :class:`InvalidCredentials` of a refused attempt once it is counted and
+        recorded.
+        """
+        keys = (f"{self.noun}:{name}", f"address:{address}")
+        wait = self.logins.locked(*keys)
+        if wait:
+            raise TooManyRequests("too many failed sign-ins; try again later", retry_after=wait)
+        try:
+            with self.engine.begin() as connection:
+                answer = sign_in(connection)
+                actor = self.actor(connection, name) or f"{self.noun} {name}"
+                details = {"via": via, "address": address}
+                record_entry(connection, self.trail, "signed in", details, actor=actor)
+        except InvalidCredentials:
+            locked = self.logins.failed(*keys)
+            self._refused(name, address, via, locked)
+            raise
+        self.logins.succeeded(*keys)
+        return answer
+
+    def _refused(self, name: str, address: str, via: str, locked: list[str]) -> None:
+        with self.engine.begin() as connection:
+            details: dict[str, Any] = {
+                "as": self.actor(connection, name) or f"an unknown {self.noun} name",
+                "via": via,
+                "address": address,
+            }
+            action = "sign-in refused"
+            if locked:
+                action = "sign-ins locked"
+                details["locked"] = [key.partition(":")[0] for key in locked]
+                details["for_seconds"] = self.logins.lock_seconds
+            record_entry(connection, self.trail, action, details, actor=f"someone at {address}")
