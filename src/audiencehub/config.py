@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     # failed token requests per client id or address before a lockout, and its length
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
+    # where every server process counts the limits and lockouts above (redis://host:6379/0,
+    # the redis extra); unset, each process counts its own, so N workers allow N times them
+    limits_redis_url: str | None = None
     # how long a web session lasts after signing in
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     # declared-ID mode of the tracking server: on click, sync this source's ID with /id
@@ -154,6 +157,16 @@ class Settings(BaseSettings):
                 f"spark_conf keys are Spark settings starting with 'spark.': {', '.join(wrong)}"
             )
         return value
+
+    @field_validator("limits_redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "limits_redis_url is a Redis URL such as redis://127.0.0.1:6379/0 "
+                "(rediss:// over TLS, unix:///path/to/redis.sock)"
+            )
+        return value or None
 
     @field_validator("id_unlimited_networks")
     @classmethod
@@ -186,7 +199,7 @@ class Settings(BaseSettings):
             "sms_gateway_token": self.sms_gateway_token,
             "api_token": self.api_token,
         }
-        for name in ("campaign_db_url", "people_db_url"):
+        for name in ("campaign_db_url", "people_db_url", "limits_redis_url"):
             url = getattr(self, name)
             secrets[f"the password in {name}"] = make_url(url).password if url else None
         for name, value in secrets.items():

@@ -1,55 +1,298 @@
-"""Request rate limits and login lockouts, in the memory of one server process.
+"""Request rate limits and login lockouts, counted by one server process or shared by all.
 
 A :class:`RateLimiter` keeps a token bucket per key (an API token's digest): a steady
 rate with a burst allowance; an :class:`AddressLimit` keeps one per client address,
 except for the networks trusted to call as often as they need. A :class:`Lockout` counts
 failed logins per key (a client id, an address) in a sliding window and locks the key
-for a while once there are too many. All forget the least recently seen keys beyond a
-bound, so a flood of new keys cannot exhaust memory. Each server process keeps its own
-counts: with N processes behind a balancer, the effective limit is N times the setting.
+for a while once there are too many.
+
+Where they count (:class:`Counts`): by default in the memory of the server process
+(:class:`MemoryCounts`), which forgets the least recently seen keys beyond a bound, so
+a flood of new keys cannot exhaust memory; with N processes behind a balancer the
+effective limit is then N times the setting, and a password guesser gets N times the
+attempts. With ``limits_redis_url`` set, every process counts in one Redis
+(:class:`RedisCounts`), so a limit holds across workers and hosts. Should Redis stop
+answering, each process counts in its own memory until it answers again, and says so
+in its log (and asks Redis again a few seconds later): limits that refused every
+request while a cache is down would be an outage of their own.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import threading
 import time
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from ipaddress import ip_address, ip_network
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["AddressLimit", "Lockout", "RateLimiter"]
+from audiencehub.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = [
+    "AddressLimit",
+    "Counts",
+    "Lockout",
+    "MemoryCounts",
+    "RateLimiter",
+    "RedisCounts",
+    "shared_counts",
+]
 
 _MAX_KEYS = 10_000
+# after Redis fails to answer, how long a process counts alone before it asks again: a
+# Redis that times out would otherwise add its timeout to every request
+_RETRY_SECONDS = 5.0
+_log = logging.getLogger(__name__)
+
+
+class Counts(Protocol):
+    """Where limits keep their counts; every operation is atomic per key."""
+
+    def take(self, key: str, rate: float, burst: float) -> int:
+        """Take one token from the bucket ``key`` (``rate`` tokens a second, at most
+        ``burst`` kept): 0 when there was one, else the seconds until there is."""
+        ...
+
+    def locked(self, keys: Sequence[str]) -> int:
+        """Seconds until the last of ``keys`` is unlocked (0: none is locked)."""
+        ...
+
+    def fail(self, keys: Sequence[str], failures: int, window: float, lock: float) -> list[str]:
+        """Count a failure against each key; lock for ``lock`` seconds those with
+        ``failures`` within ``window`` seconds, and answer which they are."""
+        ...
+
+    def forget(self, keys: Sequence[str]) -> None:
+        """Forget the failures counted against ``keys``."""
+        ...
+
+
+class MemoryCounts:
+    """Counts in this process's memory, the least recently seen keys beyond
+    ``max_keys`` forgotten."""
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, max_keys: int = _MAX_KEYS
+    ) -> None:
+        self._clock, self._max_keys = clock, max_keys
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
+        self._locked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, rate: float, burst: float) -> int:
+        with self._lock:
+            now = self._clock()
+            tokens, seen = self._buckets.pop(key, (burst, now))
+            tokens = min(burst, tokens + (now - seen) * rate)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            while len(self._buckets) > self._max_keys:
+                self._buckets.popitem(last=False)
+            return 0 if allowed else max(1, math.ceil((1.0 - tokens) / rate))
+
+    def locked(self, keys: Sequence[str]) -> int:
+        with self._lock:
+            now = self._clock()
+            left = 0.0
+            for key in keys:
+                until = self._locked.get(key)
+                if until is not None and until <= now:
+                    del self._locked[key]
+                elif until is not None:
+                    left = max(left, until - now)
+            return math.ceil(left)
+
+    def fail(self, keys: Sequence[str], failures: int, window: float, lock: float) -> list[str]:
+        locked: list[str] = []
+        with self._lock:
+            now = self._clock()
+            for key in keys:
+                attempts = self._attempts.pop(key, deque())
+                attempts.append(now)
+                while attempts and attempts[0] <= now - window:
+                    attempts.popleft()
+                if len(attempts) >= failures:
+                    self._locked[key] = now + lock
+                    locked.append(key)
+                    attempts.clear()
+                self._attempts[key] = attempts
+            while len(self._attempts) > self._max_keys:
+                self._attempts.popitem(last=False)
+            if len(self._locked) > self._max_keys:
+                for key in [k for k, until in self._locked.items() if until <= now]:
+                    del self._locked[key]
+        return locked
+
+    def forget(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._attempts.pop(key, None)
+
+
+# Each script reads Redis's own clock, so every process counts on the same one.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'seen')
+local tokens = tonumber(state[1]) or burst
+local seen = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - seen) * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.max(1, math.ceil((1 - tokens) / rate))
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'seen', tostring(now))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return wait
+"""
+_FAIL = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+"""
+
+
+class RedisCounts:
+    """Counts shared by every process through the Redis at ``url``, under ``scope`` (one
+    workspace's app: two workspaces may share a Redis). Scope and key are kept as their
+    digests: the Redis holds no user name, address or database URL, and a key's length
+    is bounded."""
+
+    def __init__(self, url: str, scope: str, *, timeout: float = 0.25) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise ConfigurationError(
+                "limits_redis_url is set, and the Redis client is not installed",
+                hint="Install the redis extra (pip install 'audiencehub[redis]'), or unset "
+                "limits_redis_url to count limits in each server process.",
+            ) from None
+        self._redis: redis.Redis = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._scope = hashlib.sha256(scope.encode()).hexdigest()[:16]
+        self._take = self._redis.register_script(_TAKE)
+        self._fail = self._redis.register_script(_FAIL)
+        self._fallback = MemoryCounts()
+        self._warned = self._down_until = -math.inf
+        self._warn_lock = threading.Lock()
+
+    def _key(self, kind: str, key: str) -> str:
+        return f"audiencehub:{self._scope}:{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    def _down(self) -> bool:
+        """Whether Redis failed to answer a moment ago (this process counts alone)."""
+        return time.monotonic() < self._down_until
+
+    def _unreachable(self, error: Exception) -> None:
+        """Count alone for a few seconds, and say so once a minute at most (the URL is not
+        said: it may hold a password)."""
+        with self._warn_lock:
+            now = time.monotonic()
+            self._down_until = now + _RETRY_SECONDS
+            if now - self._warned < 60:
+                return
+            self._warned = now
+        _log.warning(
+            "the Redis of limits_redis_url does not answer (%s); this process counts "
+            "limits and lockouts in its own memory until it does",
+            type(error).__name__,
+        )
+
+    def take(self, key: str, rate: float, burst: float) -> int:
+        refill_ms = math.ceil(burst / rate * 1000) + 1000  # a full bucket is no state
+        if self._down():
+            return self._fallback.take(key, rate, burst)
+        try:
+            answer: Any = self._take(keys=[self._key("bucket", key)], args=[rate, burst, refill_ms])
+        except self._errors as error:
+            self._unreachable(error)
+            return self._fallback.take(key, rate, burst)
+        return int(answer)
+
+    def locked(self, keys: Sequence[str]) -> int:
+        if self._down():
+            return self._fallback.locked(keys)
+        try:
+            left = [self._redis.pttl(self._key("lock", key)) for key in keys]
+        except self._errors as error:
+            self._unreachable(error)
+            return self._fallback.locked(keys)
+        return math.ceil(max([0, *(int(ms) for ms in left)]) / 1000)
+
+    def fail(self, keys: Sequence[str], failures: int, window: float, lock: float) -> list[str]:
+        window_ms, lock_ms = math.ceil(window * 1000), math.ceil(lock * 1000)
+        if self._down():
+            return self._fallback.fail(keys, failures, window, lock)
+        try:
+            return [
+                key
+                for key in keys
+                if self._fail(
+                    keys=[self._key("attempts", key), self._key("lock", key)],
+                    args=[failures, window_ms, lock_ms, uuid.uuid4().hex],
+                )
+            ]
+        except self._errors as error:
+            self._unreachable(error)
+            return self._fallback.fail(keys, failures, window, lock)
+
+    def forget(self, keys: Sequence[str]) -> None:
+        self._fallback.forget(keys)
+        if self._down():
+            return
+        try:
+            self._redis.delete(*(self._key("attempts", key) for key in keys))
+        except self._errors as error:
+            self._unreachable(error)
+
+
+def shared_counts(url: str | None, scope: str) -> Counts | None:
+    """The counts every server process of ``scope`` shares (None: each counts its own)."""
+    return RedisCounts(url, scope) if url else None
 
 
 class RateLimiter:
-    """``per_minute`` requests a minute per key on average, ``burst`` of them at once."""
+    """``per_minute`` requests a minute per key on average, ``burst`` of them at once,
+    counted in ``counts`` (under ``name``) or in this process."""
 
     def __init__(
         self,
         per_minute: int,
         burst: int,
         *,
+        name: str = "requests",
+        counts: Counts | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = _MAX_KEYS,
     ) -> None:
-        self._rate, self._burst = per_minute / 60.0, float(burst)
-        self._clock, self._max_keys = clock, max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._rate, self._burst, self._name = per_minute / 60.0, float(burst), name
+        self._counts = counts or MemoryCounts(clock=clock, max_keys=max_keys)
 
     def wait(self, key: str) -> int:
         """Take one request for ``key``: 0 when allowed, else the seconds to wait."""
-        with self._lock:
-            now = self._clock()
-            tokens, seen = self._buckets.pop(key, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - seen) * self._rate)
-            allowed = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
-            while len(self._buckets) > self._max_keys:
-                self._buckets.popitem(last=False)
-            return 0 if allowed else max(1, math.ceil((1.0 - tokens) / self._rate))
+        return self._counts.take(f"{self._name}:{key}", self._rate, self._burst)
 
 
 class AddressLimit:
@@ -62,9 +305,12 @@ class AddressLimit:
         per_minute: int,
         unlimited: Sequence[str] = (),
         *,
+        name: str = "addresses",
+        counts: Counts | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._limiter = RateLimiter(per_minute, burst=max(1, per_minute // 10), clock=clock)
+        burst = max(1, per_minute // 10)
+        self._limiter = RateLimiter(per_minute, burst, name=name, counts=counts, clock=clock)
         self._unlimited = [ip_network(network, strict=False) for network in unlimited]
 
     def wait(self, address: str | None) -> int:
@@ -80,7 +326,8 @@ class AddressLimit:
 
 
 class Lockout:
-    """``failures`` failed attempts within ``window`` seconds lock a key for ``lock`` seconds."""
+    """``failures`` failed attempts within ``window`` seconds lock a key for ``lock``
+    seconds, counted in ``counts`` (under ``name``) or in this process."""
 
     def __init__(
         self,
@@ -88,58 +335,34 @@ class Lockout:
         window: float,
         lock: float,
         *,
+        name: str = "logins",
+        counts: Counts | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_keys: int = _MAX_KEYS,
     ) -> None:
         self._failures, self._window, self._lock_for = failures, window, lock
-        self._clock, self._max_keys = clock, max_keys
-        self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
-        self._locked: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def locked(self, *keys: str) -> int:
-        """Seconds until the last of ``keys`` is unlocked (0: none is locked)."""
-        with self._lock:
-            now = self._clock()
-            left = 0.0
-            for key in keys:
-                until = self._locked.get(key)
-                if until is not None and until <= now:
-                    del self._locked[key]
-                elif until is not None:
-                    left = max(left, until - now)
-            return math.ceil(left)
+        self._name = name
+        self._counts = counts or MemoryCounts(clock=clock, max_keys=max_keys)
 
     @property
     def lock_seconds(self) -> float:
         """How long a key stays locked."""
         return self._lock_for
 
+    def _keys(self, keys: Sequence[str]) -> list[str]:
+        return [f"{self._name}:{key}" for key in keys]
+
+    def locked(self, *keys: str) -> int:
+        """Seconds until the last of ``keys`` is unlocked (0: none is locked)."""
+        return self._counts.locked(self._keys(keys))
+
     def failed(self, *keys: str) -> list[str]:
         """Count a failed attempt against every key; lock those that reach the limit, and
         answer which they are."""
-        locked: list[str] = []
-        with self._lock:
-            now = self._clock()
-            for key in keys:
-                attempts = self._attempts.pop(key, deque())
-                attempts.append(now)
-                while attempts and attempts[0] <= now - self._window:
-                    attempts.popleft()
-                if len(attempts) >= self._failures:
-                    self._locked[key] = now + self._lock_for
-                    locked.append(key)
-                    attempts.clear()
-                self._attempts[key] = attempts
-            while len(self._attempts) > self._max_keys:
-                self._attempts.popitem(last=False)
-            if len(self._locked) > self._max_keys:
-                for key in [k for k, until in self._locked.items() if until <= now]:
-                    del self._locked[key]
-        return locked
+        named = dict(zip(self._keys(keys), keys, strict=True))
+        locked = self._counts.fail(list(named), self._failures, self._window, self._lock_for)
+        return [named[key] for key in locked]
 
     def succeeded(self, *keys: str) -> None:
         """A successful attempt forgets the earlier failures of its keys."""
-        with self._lock:
-            for key in keys:
-                self._attempts.pop(key, None)
+        self._counts.forget(self._keys(keys))

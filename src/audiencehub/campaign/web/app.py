@@ -29,7 +29,7 @@ from audiencehub.campaign.web.tracking import tracking_router
 from audiencehub.campaign.web.triggers import triggers_router
 from audiencehub.campaign.web.ui import install_pages
 from audiencehub.problems import install_problem_handlers
-from audiencehub.ratelimit import Lockout
+from audiencehub.ratelimit import Lockout, shared_counts
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument
@@ -76,10 +76,15 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
     )
     app.state.online, app.state.triggers = online, queue  # drained by tests and at shutdown
     access = Access(services)
+    counts = shared_counts(
+        settings.limits_redis_url,
+        f"campaign {services.engine.url.render_as_string(hide_password=True)}",
+    )
     logins = Lockout(
         settings.login_max_failures,
         window=settings.login_lockout_seconds,
         lock=settings.login_lockout_seconds,
+        counts=counts,
     )
     gate = SignInGate(services.engine, audit_log, logins, actor_named, "user")
     spools = {"tracking": online.backlog, "triggers": queue.spool.count}
@@ -98,7 +103,7 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
     app.include_router(sharing_router(services, access))
     app.include_router(workflows_router(services, access))
     app.include_router(messaging_router(services, access))
-    app.include_router(triggers_router(services, queue))
+    app.include_router(triggers_router(services, queue, counts))
     app.include_router(tracking_router(services, online))
     pages = install_pages(app, services, gate)
     install_problem_handlers(app, html=pages.error_page)

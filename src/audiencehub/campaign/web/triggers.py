@@ -25,7 +25,7 @@ from audiencehub.campaign.messaging.triggers import TriggerResult
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.users import TOKEN_PREFIX, Role, authenticate_token, require
 from audiencehub.errors import InvalidCredentials, TooManyRequests
-from audiencehub.ratelimit import RateLimiter
+from audiencehub.ratelimit import Counts, RateLimiter
 from audiencehub.restapi.apps import problem_responses
 
 __all__ = ["TriggerBody", "triggers_router"]
@@ -57,12 +57,15 @@ def _answer(result: TriggerResult) -> JSONResponse:
     )
 
 
-def triggers_router(services: CampaignServices, queue: TriggerQueue) -> APIRouter:
+def triggers_router(
+    services: CampaignServices, queue: TriggerQueue, counts: Counts | None = None
+) -> APIRouter:
     """``POST /api/triggers`` on ``services``, open only with the workspace's API token;
-    an event that comes while a bulk job holds the database waits in ``queue``."""
+    an event that comes while a bulk job holds the database waits in ``queue``; each
+    token's rate is counted in ``counts`` (None: in this process)."""
     router = APIRouter(tags=["triggers"])
     per_minute = services.settings.triggers_per_minute
-    limits = RateLimiter(per_minute, burst=max(1, per_minute // 10))
+    limits = RateLimiter(per_minute, burst=max(1, per_minute // 10), name="triggers", counts=counts)
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         """The caller holds the workspace's API token, or a personal token of a marketer or

@@ -21,7 +21,7 @@ from audiencehub.people.web.operations_api import JobRunner, operations_router
 from audiencehub.people.web.partner_api import partner_router
 from audiencehub.people.web.ui import install_people_pages
 from audiencehub.problems import install_problem_handlers
-from audiencehub.ratelimit import AddressLimit, Lockout
+from audiencehub.ratelimit import AddressLimit, Lockout, shared_counts
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument
@@ -63,10 +63,14 @@ def create_people_app(
     )
     app.state.online = online  # drained by tests and a clean shutdown
     admits = client_with(engine)
+    counts = shared_counts(
+        limits.limits_redis_url, f"people {engine.url.render_as_string(hide_password=True)}"
+    )
     logins = Lockout(
         limits.login_max_failures,
         window=limits.login_lockout_seconds,
         lock=limits.login_lockout_seconds,
+        counts=counts,
     )
     gate = SignInGate(engine, audit_log, logins, actor_named, "client")
     spools = {"id": online.backlog}
@@ -83,7 +87,12 @@ def create_people_app(
             engine,
             online,
             region=region,
-            limit=AddressLimit(limits.id_requests_per_minute, limits.id_unlimited_networks),
+            limit=AddressLimit(
+                limits.id_requests_per_minute,
+                limits.id_unlimited_networks,
+                name="id",
+                counts=counts,
+            ),
         )
     )
     app.include_router(partner_router(engine, gate, admits))
@@ -117,6 +126,7 @@ class HttpLimits:
     login_lockout_seconds: int = 900
     id_requests_per_minute: int = 1200
     id_unlimited_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    limits_redis_url: str | None = None  # where every process counts them (None: each its own)
 
     @classmethod
     def of(cls, settings: Settings) -> HttpLimits:
@@ -127,4 +137,5 @@ class HttpLimits:
             settings.login_lockout_seconds,
             settings.id_requests_per_minute,
             tuple(settings.id_unlimited_networks),
+            settings.limits_redis_url,
         )
