@@ -21,5 +21,8 @@ def test_the_command_line_lists_the_trail(cli, tmp_path):
     shown = cli_ok(cli, "people", "audit", "-w", ws).out
     assert "data source id 7001: name 'CRM' → 'CRM EU'" in shown
     assert cli_ok(cli, "people", "ids", "audit", "--json", "-w", ws).out.strip() == "[]"
+    assert (
+        cli_ok(cli, "people", "audit", "--kind", "sign-ins", "--json", "-w", ws).out.strip() == "[]"
+    )
     wrong = cli("people", "audit", "--kind", "everything", "-w", ws)
-    assert wrong.code == 2 and "--kind" in wrong.err
+    assert wrong.code == 2 and "'ids', 'changes' or 'sign-ins'" in " ".join(wrong.err.split())

@@ -59,7 +59,7 @@ def audit(
     changed or deleted data sources, traits, segments, destinations and API clients, and
     who signed in or was refused."""
     if kind is not None and kind not in get_args(AuditKind):
-        kinds = " or ".join(repr(k) for k in get_args(AuditKind))
-        raise typer.BadParameter(f"--kind is {kinds}", param_hint="--kind")
+        *first, last = (repr(k) for k in get_args(AuditKind))
+        raise typer.BadParameter(f"--kind is {', '.join(first)} or {last}", param_hint="--kind")
     chosen = cast("AuditKind | None", kind)
     show_audit(workspace, limit, kind=chosen, as_json=as_json, title="Audit trail")
