@@ -1,7 +1,7 @@
 """Sign-in attempts, for every way into either system (the pages, campaign's API
 session, the people service's OAuth tokens): the lockout after failed attempts, and
-the audit trail of who signed in, who was refused and what was locked (the name, the
-address, or both).
+the audit trail of who signed in, who was refused, what was locked (the name, the
+address, or both) and who signed out.
 
 A security team reviewing access to customer data asks who signed in, from where
 and how, and whether someone tried passwords until locked out. Each system writes
@@ -32,7 +32,7 @@ from audiencehub.ratelimit import Lockout
 __all__ = ["SIGN_IN_ACTIONS", "SignInGate"]
 
 #: the trail's actions about sign-ins
-SIGN_IN_ACTIONS = ("signed in", "sign-in refused", "sign-ins locked")
+SIGN_IN_ACTIONS = ("signed in", "sign-in refused", "sign-ins locked", "signed out")
 
 T = TypeVar("T")
 
@@ -76,6 +76,16 @@ class SignInGate:
             raise
         self.logins.succeeded(*keys)
         return answer
+
+    def sign_out(self, address: str, via: str, end: Callable[[Connection], str | None]) -> None:
+        """End a session (``end`` answers the name of its user or client, None when there
+        was none) and record who signed out, in one transaction."""
+        with self.engine.begin() as connection:
+            name = end(connection)
+            if name is not None:
+                actor = self.actor(connection, name) or f"{self.noun} {name}"
+                details = {"via": via, "address": address}
+                record_entry(connection, self.trail, "signed out", details, actor=actor)
 
     def _refused(self, name: str, address: str, via: str, locked: list[str]) -> None:
         with self.engine.begin() as connection:

@@ -1,5 +1,5 @@
 """The people service's trail of sign-ins: tokens issued or refused at ``/oauth/token``,
-sign-ins to the pages, and a lockout; a kind of entries of their own."""
+sign-ins to the pages and sign-outs, and a lockout; a kind of entries of their own."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def test_tokens_and_page_sign_ins_are_recorded_with_the_client_the_way_and_the_a
     assert http.post("/oauth/token", data={**form, "client_secret": "guess"}).status_code == 401
     signed = http.post("/login", data={"name": ops_id, "password": ops_secret, "next": "/"})
     assert signed.status_code == 303
+    page = http.get("/").text
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert http.post("/logout", data={"csrf_token": csrf}).status_code == 303
     # a partner client may take tokens, not sign in to the pages: refused, and recorded so
     page = http.post("/login", data={"name": partner_id, "password": partner_secret})
     assert page.status_code == 401
@@ -38,6 +41,7 @@ def test_tokens_and_page_sign_ins_are_recorded_with_the_client_the_way_and_the_a
             {"as": partner, "via": "OAuth token", "address": "testclient"},
         ),
         ("signed in", ops, {"via": "pages", "address": "testclient"}),
+        ("signed out", ops, {"via": "pages", "address": "testclient"}),
         (
             "sign-in refused",
             "someone at testclient",

@@ -58,11 +58,17 @@ def session_user(connection: Connection, token: str) -> User:
     return user_of_row(row)
 
 
-def end_session(connection: Connection, token: str) -> None:
-    """Sign out: the session stops working at once."""
-    connection.execute(
-        delete(user_sessions).where(user_sessions.c.session_hash == session_digest(token))
-    )
+def end_session(connection: Connection, token: str) -> str | None:
+    """Sign out: the session stops working at once. Returns the name of the user whose
+    session it was (None: no session had that token)."""
+    digest = session_digest(token)
+    owner = connection.execute(
+        select(users.c.name)
+        .join(user_sessions, user_sessions.c.user_id == users.c.id)
+        .where(user_sessions.c.session_hash == digest)
+    ).scalar()
+    connection.execute(delete(user_sessions).where(user_sessions.c.session_hash == digest))
+    return owner
 
 
 SIGN_IN = "Sign in again (POST /api/v1/session)."

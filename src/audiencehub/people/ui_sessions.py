@@ -62,8 +62,12 @@ def page_client(connection: Connection, token: str) -> ApiClient:
     return client_of_row(row._mapping)
 
 
-def end_page_session(connection: Connection, token: str) -> None:
-    """Sign out."""
-    connection.execute(
-        delete(ui_sessions).where(ui_sessions.c.session_hash == session_digest(token))
-    )
+def end_page_session(connection: Connection, token: str) -> str | None:
+    """Sign out. Returns the id of the client whose session it was (None: no session had
+    that token)."""
+    digest = session_digest(token)
+    owner = connection.execute(
+        select(ui_sessions.c.client_id).where(ui_sessions.c.session_hash == digest)
+    ).scalar()
+    connection.execute(delete(ui_sessions).where(ui_sessions.c.session_hash == digest))
+    return owner

@@ -26,7 +26,7 @@ __all__ = ["SignIn", "signin_router"]
 class SignIn:
     """How one app signs people in: ``start(connection, name, secret)`` opens a session and
     answers its cookie value (or raises :class:`InvalidCredentials`), through ``gate``;
-    ``end(token)`` closes one."""
+    ``end(connection, token)`` closes one and answers whose it was (None: nobody's)."""
 
     def __init__(
         self,
@@ -34,7 +34,7 @@ class SignIn:
         max_age: int,
         gate: SignInGate,
         start: Callable[[Connection, str, str], str],
-        end: Callable[[str], None],
+        end: Callable[[Connection, str], str | None],
         labels: tuple[str, str] = ("User name", "Password"),
     ) -> None:
         self.cookie, self.max_age, self.gate, self.start, self.end, self.labels = (
@@ -104,7 +104,9 @@ def signin_router(
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         await signed_in(request)
-        sign_in.end(request.cookies.get(sign_in.cookie, ""))
+        token = request.cookies.get(sign_in.cookie, "")
+        address = request.client.host if request.client else ""
+        sign_in.gate.sign_out(address, "pages", lambda connection: sign_in.end(connection, token))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(sign_in.cookie, path="/")
         return response

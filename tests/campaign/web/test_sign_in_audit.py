@@ -1,5 +1,5 @@
-"""Campaign's trail of sign-ins: who signed in (pages or API) and from where, who was
-refused, and what a run of failures locked; shown to admins only."""
+"""Campaign's trail of sign-ins: who signed in and out (pages or API) and from where, who
+was refused, and what a run of failures locked; shown to admins only."""
 
 from __future__ import annotations
 
@@ -37,14 +37,22 @@ def sign_ins(engine) -> list[dict]:
     return [e for e in reversed(entries) if e["action"] in SIGN_IN_ACTIONS]
 
 
-def test_sign_ins_through_the_pages_and_the_api_name_the_user_the_way_and_the_address(site):
+def test_sign_ins_and_outs_through_the_pages_and_the_api_name_the_user_way_and_address(site):
     client, _, engine = site
-    assert client.post("/api/v1/session", json={"name": "ann", "password": PASSWORD}).is_success
+    signed = client.post("/api/v1/session", json={"name": "ann", "password": PASSWORD})
+    assert signed.is_success
+    csrf = {"X-CSRF-Token": signed.json()["csrf_token"]}
+    assert client.delete("/api/v1/session", headers=csrf).status_code == 204
     page = client.post("/login", data={"name": "vic", "password": PASSWORD, "next": "/"})
     assert page.status_code == 303
+    form = client.get("/").text
+    token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 303
     assert [(e["action"], e["actor"], e["details"]) for e in sign_ins(engine)] == [
         ("signed in", "user ann", {"via": "API", "address": "testclient"}),
+        ("signed out", "user ann", {"via": "API", "address": "testclient"}),
         ("signed in", "user vic", {"via": "pages", "address": "testclient"}),
+        ("signed out", "user vic", {"via": "pages", "address": "testclient"}),
     ]
 
 

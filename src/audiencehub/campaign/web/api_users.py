@@ -143,14 +143,15 @@ def users_router(services: CampaignServices, access: Access, gate: SignInGate) -
         responses=example(204, "", "text/plain", "Signed out; the cookie is cleared."),
     )
     def sign_out(
+        request: Request,
         response: Response,
         _: Annotated[User, Depends(viewer)],
         session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
     ) -> None:
         """Sign out: the session stops working at once."""
         if session:
-            with engine.begin() as connection:
-                end_session(connection, session)
+            address = request.client.host if request.client else ""
+            gate.sign_out(address, "API", lambda connection: end_session(connection, session))
         response.delete_cookie(SESSION_COOKIE, path="/")
 
     @router.get("/users", tags=["users"])

@@ -40,15 +40,11 @@ class PageAccess:
 
     def router(self) -> APIRouter:
         """Sign-in, sign-out and the progress of background tasks."""
-        engine, hours = self.services.engine, self.services.settings.session_hours
+        hours = self.services.settings.session_hours
 
         def start(connection: Connection, name: str, password: str) -> str:
             user = authenticate_password(connection, name, password)
             return start_session(connection, user, timedelta(hours=hours)).token
 
-        def end(token: str) -> None:
-            with engine.begin() as connection:
-                end_session(connection, token)
-
-        sign_in = SignIn(SESSION_COOKIE, hours * 3600, self.gate, start, end)
+        sign_in = SignIn(SESSION_COOKIE, hours * 3600, self.gate, start, end_session)
         return signin_router(self.pages, sign_in, self.needs(Role.VIEWER), self.tasks)

@@ -60,15 +60,11 @@ def install_people_pages(
     def start(connection: Connection, client_id: str, secret: str) -> str:
         return start_page_session(connection, client_id, secret, timedelta(hours=_HOURS)).token
 
-    def end(token: str) -> None:
-        with engine.begin() as connection:
-            end_page_session(connection, token)
-
     tasks = Tasks()
     reader = admits(ClientRole.VIEWER, ClientRole.ADMIN)
     admin = admits(ClientRole.ADMIN)
     labels = ("Client id", "Client secret")
-    sign_in = SignIn(COOKIE, _HOURS * 3600, gate, start, end, labels=labels)
+    sign_in = SignIn(COOKIE, _HOURS * 3600, gate, start, end_page_session, labels=labels)
     app.include_router(signin_router(pages, sign_in, reader, tasks))
     app.include_router(people_pages(engine, pages, reader, admin, tasks, jobs))
     app.include_router(id_pages(engine, pages, reader, admin))
