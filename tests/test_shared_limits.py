@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -15,6 +19,7 @@ from audiencehub.config import Settings
 from audiencehub.people.clients import register_client
 from audiencehub.people.web.app import HttpLimits, create_people_app
 from audiencehub.ratelimit import Lockout, RateLimiter, RedisCounts
+from tests.helpers import free_port
 
 REDIS_URL = os.environ.get("AUDIENCEHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -117,3 +122,48 @@ def test_the_setting_takes_redis_urls_only_and_no_placeholder_password(tmp_path)
         Settings(workspace=tmp_path, limits_redis_url="http://cache:6379")
     with pytest.raises(ValueError, match="limits_redis_url"):
         Settings(workspace=tmp_path, limits_redis_url="redis://:changeme@cache:6379/0")
+
+
+def test_a_redis_that_stops_and_comes_back_is_counted_in_again(tmp_path):
+    """A Redis of the test's own is stopped: the process counts alone; it is started
+    again: once the pause is over (5 s on the process's clock), the counts go to it again."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed here (make test installs it)")
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+
+    def start() -> subprocess.Popen[bytes]:
+        args = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            with contextlib.suppress(redis.RedisError):
+                client.ping()
+                return process
+            time.sleep(0.05)
+        process.kill()
+        pytest.fail("the test's Redis did not start")
+
+    def stop(process: subprocess.Popen[bytes]) -> None:
+        process.terminate()
+        process.wait(10)
+
+    now = [0.0]
+    counts = RedisCounts(url, "comes back", clock=lambda: now[0])
+    lockout = Lockout(10, window=60, lock=30, counts=counts)
+    process = start()
+    try:
+        lockout.failed("user:ann")
+        assert len(list(client.scan_iter("audiencehub:*"))) == 1  # counted in Redis
+        stop(process)
+        assert lockout.failed("user:ann") == []  # counted alone, not refused
+        process = start()  # an empty Redis: it kept nothing
+        lockout.failed("user:ann")
+        assert list(client.scan_iter("audiencehub:*")) == []  # still alone, for a moment
+        now[0] += 5
+        lockout.failed("user:ann")
+        assert len(list(client.scan_iter("audiencehub:*"))) == 1  # shared again
+    finally:
+        stop(process)

@@ -178,7 +178,14 @@ class RedisCounts:
     digests: the Redis holds no user name, address or database URL, and a key's length
     is bounded."""
 
-    def __init__(self, url: str, scope: str, *, timeout: float = 0.25) -> None:
+    def __init__(
+        self,
+        url: str,
+        scope: str,
+        *,
+        timeout: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         try:
             import redis
         except ImportError:
@@ -195,6 +202,7 @@ class RedisCounts:
         self._take = self._redis.register_script(_TAKE)
         self._fail = self._redis.register_script(_FAIL)
         self._fallback = MemoryCounts()
+        self._clock = clock
         self._warned = self._down_until = -math.inf
         self._warn_lock = threading.Lock()
 
@@ -203,13 +211,13 @@ class RedisCounts:
 
     def _down(self) -> bool:
         """Whether Redis failed to answer a moment ago (this process counts alone)."""
-        return time.monotonic() < self._down_until
+        return self._clock() < self._down_until
 
     def _unreachable(self, error: Exception) -> None:
         """Count alone for a few seconds, and say so once a minute at most (the URL is not
         said: it may hold a password)."""
         with self._warn_lock:
-            now = time.monotonic()
+            now = self._clock()
             self._down_until = now + _RETRY_SECONDS
             if now - self._warned < 60:
                 return
