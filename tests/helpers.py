@@ -24,13 +24,15 @@ from typing import Any
 import boto3
 import pytest
 import uvicorn
-from sqlalchemy import Table, create_engine, insert, select, text
+from sqlalchemy import Engine, Table, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from audiencehub.campaign.services import CampaignServices
 from audiencehub.campaign.sharing.people_link import PeopleClient
 from audiencehub.config import CONFIG_FILE
+from audiencehub.errors import InvalidCredentials
+from audiencehub.people.clients import authenticate_client
 from audiencehub.workspace import PEOPLE_LAKE, Workspace, init_workspace, open_workspace
 
 PG_ADMIN_URL = os.environ.get(
@@ -370,3 +372,13 @@ def bench_module(name: str) -> Any:
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCH))
+
+
+def client_secret_works(engine: Engine, client_id: str, secret: str) -> bool:
+    """Whether the people service takes ``secret`` as the client's now."""
+    with engine.begin() as connection:
+        try:
+            authenticate_client(connection, client_id, secret)
+        except InvalidCredentials:
+            return False
+    return True

@@ -7,6 +7,7 @@ refused with what refers to it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -21,7 +22,7 @@ from audiencehub.cli.people import (
     segments_app,
     traits_app,
 )
-from audiencehub.people.clients import list_clients, revoke_client
+from audiencehub.people.clients import list_clients, replace_secret, revoke_client
 from audiencehub.people.data_sources import (
     ExportControl,
     delete_data_source,
@@ -193,6 +194,34 @@ def clients_list(workspace: WorkspaceOption = None, as_json: JsonOption = False)
     with open_workspace(workspace).people.connect() as connection:
         rows = list_clients(connection)
     print_or_json(rows, "API clients", as_json=as_json)
+
+
+@clients_app.command("rotate")
+def clients_rotate(
+    client_id: str,
+    overlap_hours: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=24 * 30,
+            help="How long the previous secret keeps working beside the new one; 0 when "
+            "it leaked (it stops at once, and so do the client's tokens and sessions).",
+        ),
+    ] = 24,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Give a client a new secret (shown this once); the previous one keeps working for
+    --overlap-hours, so the partner switches with no gap."""
+    with open_workspace(workspace).people.begin() as connection:
+        secret, until = replace_secret(
+            connection, client_id, overlap=timedelta(hours=overlap_hours)
+        )
+    console.print(f"client id:     {client_id}\nclient secret: {secret}")
+    console.print("Store the secret now: it is kept only as a hash and cannot be shown again.")
+    if until is None:
+        console.print("The previous secret, and every token issued with it, stopped working.")
+    else:
+        console.print(f"The previous secret works until {until:%Y-%m-%d %H:%M} UTC.")
 
 
 @clients_app.command("revoke")

@@ -2,7 +2,10 @@
 
 Client secrets and tokens are random 256-bit values, so a SHA-256 of each is
 what is stored: a leaked database reveals neither. Secrets are shown once, at
-registration, and never logged or returned again.
+registration or replacement, and never logged or returned again. A secret is
+replaced as credentials are rotated: the previous one keeps working for a while
+(a day by default), so a partner deploys the new one with no gap in service; a
+secret that leaked is replaced with no overlap, which also ends its tokens.
 
 A client's role says which routes it may call: a *partner* (campaign's
 connection) lists and creates shared audiences and reads a data source; a
@@ -19,14 +22,15 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 from typing_extensions import TypedDict
 
 from audiencehub.db.audit_trail import record_change
-from audiencehub.errors import Forbidden, InvalidCredentials, NotFound
+from audiencehub.errors import Forbidden, InvalidCredentials, InvalidInput, NotFound
 from audiencehub.people.schema import api_clients, api_tokens, audit_log, ui_sessions
 
 __all__ = [
+    "SECRET_OVERLAP",
     "TOKEN_HINT",
     "TOKEN_LIFETIME",
     "ApiClient",
@@ -38,6 +42,7 @@ __all__ = [
     "issue_token",
     "list_clients",
     "register_client",
+    "replace_secret",
     "require_role",
     "revoke_client",
     "verify_client",
@@ -128,15 +133,82 @@ def register_client(
 
 
 def authenticate_client(connection: Connection, client_id: str, client_secret: str) -> ApiClient:
-    """The client whose credentials these are; one answer for every failure."""
+    """The client whose credentials these are (its secret, or its previous one while that
+    still works); one answer for every failure."""
     row = connection.execute(
-        select(*_SHOWN, api_clients.c.secret_sha256).where(api_clients.c.client_id == client_id)
+        select(
+            *_SHOWN,
+            api_clients.c.secret_sha256,
+            api_clients.c.previous_secret_sha256,
+            api_clients.c.previous_secret_until,
+        ).where(api_clients.c.client_id == client_id)
     ).first()
-    # compare in constant time, and spend the same work for unknown clients
-    expected = row.secret_sha256 if row is not None else _digest(secrets.token_hex(16))
-    if not hmac.compare_digest(expected, _digest(client_secret)) or row is None:
+    # compare in constant time, both secrets always, and spend the same work for unknown
+    # clients and clients with no previous secret
+    given = _digest(client_secret)
+    current = row.secret_sha256 if row is not None else _digest(secrets.token_hex(16))
+    previous = (row.previous_secret_sha256 if row is not None else None) or _digest(
+        secrets.token_hex(16)
+    )
+    until = row.previous_secret_until if row is not None else None
+    matches = hmac.compare_digest(current, given)
+    matches_previous = hmac.compare_digest(previous, given)
+    if row is None or not (
+        matches or (matches_previous and until is not None and until > datetime.now(UTC))
+    ):
         raise InvalidCredentials("the client id or secret is wrong", hint=TOKEN_HINT)
     return client_of_row(row._mapping)
+
+
+#: how long a replaced secret keeps working unless told otherwise
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+def replace_secret(
+    connection: Connection,
+    client_id: str,
+    *,
+    overlap: timedelta = SECRET_OVERLAP,
+    actor: str | None = None,
+) -> tuple[str, datetime | None]:
+    """Give a client a new secret, shown this once; returns it and until when the previous
+    one still works. With an ``overlap`` (a routine rotation) the previous secret works
+    that long beside the new one, and the tokens already issued run out as they would
+    (within the hour). With none (a secret that leaked) it stops at once, and so do the
+    client's tokens and page sessions."""
+    found = connection.execute(
+        select(api_clients.c.secret_sha256).where(api_clients.c.client_id == client_id)
+    ).first()
+    if found is None:
+        raise NotFound(
+            f"no API client {client_id!r}", hint="List them: audiencehub people clients list"
+        )
+    if overlap < timedelta(0):
+        raise InvalidInput("the overlap is a duration of zero or more")
+    secret = secrets.token_urlsafe(32)
+    until = datetime.now(UTC) + overlap if overlap else None
+    connection.execute(
+        update(api_clients)
+        .where(api_clients.c.client_id == client_id)
+        .values(
+            secret_sha256=_digest(secret),
+            previous_secret_sha256=found.secret_sha256 if until else None,
+            previous_secret_until=until,
+        )
+    )
+    if until is None:
+        connection.execute(delete(api_tokens).where(api_tokens.c.client_id == client_id))
+        connection.execute(delete(ui_sessions).where(ui_sessions.c.client_id == client_id))
+    previous = until.isoformat(timespec="seconds") if until else "stopped at once"
+    record_change(
+        connection,
+        audit_log,
+        "client secret replaced",
+        actor=actor,
+        client_id=client_id,
+        previous_secret=previous,
+    )
+    return secret, until
 
 
 def issue_token(connection: Connection, client_id: str, client_secret: str) -> tuple[str, int]:

@@ -176,6 +176,9 @@ api_clients = Table(
     Column("secret_sha256", String(64), nullable=False),  # secrets are random 256-bit values
     Column("role", String(16), nullable=False, server_default="partner"),  # p0010
     Column("created_at", UTCDateTime, nullable=False),
+    # p0015: a replaced secret, working until then, so a partner switches with no gap
+    Column("previous_secret_sha256", String(64), nullable=True),
+    Column("previous_secret_until", UTCDateTime, nullable=True),
 )
 
 api_tokens = Table(

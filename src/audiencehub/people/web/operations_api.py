@@ -7,10 +7,10 @@ and manages the clients (a secret is answered once, at registration).
 
 # No `from __future__ import annotations`: FastAPI reads these annotations at run time.
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
@@ -22,6 +22,7 @@ from audiencehub.people.clients import (
     actor_of,
     list_clients,
     register_client,
+    replace_secret,
     revoke_client,
 )
 from audiencehub.people.jobs import PeopleJob, job_history
@@ -57,6 +58,25 @@ class RegisteredClient(BaseModel):
     client_id: str
     client_secret: str
     role: ClientRole
+
+
+class SecretRotation(BaseModel):
+    """How long a client's previous secret keeps working beside the new one."""
+
+    overlap_hours: int = Field(
+        default=24,
+        ge=0,
+        le=24 * 30,
+        description="0 when the secret leaked: it stops at once, with the client's tokens.",
+    )
+
+
+class ReplacedSecret(BaseModel):
+    """A client's new secret, shown this once, and until when the previous one works."""
+
+    client_id: str
+    client_secret: str
+    previous_secret_until: datetime | None
 
 
 def _receipt_key(value: Any) -> bool:
@@ -126,13 +146,36 @@ def operations_router(engine: Engine, admits: Any, jobs: JobRunner | None = None
             return page_of(list_clients(connection), lambda c: c["client_id"], cursor, limit)
 
     @router.post("/clients", tags=["clients"], status_code=201)
-    def create_client(body: NewClient, caller: Admin) -> RegisteredClient:
+    def create_client(body: NewClient, caller: Admin, response: Response) -> RegisteredClient:
         """Register a client; its secret is answered this once."""
+        response.headers["Cache-Control"] = "no-store"  # it holds a secret
         with engine.begin() as connection:
             client_id, secret = register_client(
                 connection, body.name, body.role, actor=actor_of(caller)
             )
         return RegisteredClient(client_id=client_id, client_secret=secret, role=body.role)
+
+    @router.post("/clients/{client_id}/secret", tags=["clients"])
+    def rotate_secret(
+        client_id: Annotated[str, Path(max_length=64, examples=["ah_1f2e3d4c5b6a7988"])],
+        body: SecretRotation,
+        caller: Admin,
+        response: Response,
+    ) -> ReplacedSecret:
+        """Give a client a new secret, answered this once. The previous one keeps working
+        for ``overlap_hours`` beside it (a routine rotation, with no gap for the partner);
+        with 0 it stops at once, and so do the client's tokens and page sessions."""
+        response.headers["Cache-Control"] = "no-store"  # it holds a secret
+        with engine.begin() as connection:
+            secret, until = replace_secret(
+                connection,
+                client_id,
+                overlap=timedelta(hours=body.overlap_hours),
+                actor=actor_of(caller),
+            )
+        return ReplacedSecret(
+            client_id=client_id, client_secret=secret, previous_secret_until=until
+        )
 
     @router.delete("/clients/{client_id}", tags=["clients"], status_code=204)
     def remove_client(

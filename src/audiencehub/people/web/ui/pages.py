@@ -7,7 +7,7 @@ import calendar
 import json
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -16,11 +16,13 @@ from sqlalchemy import Connection, Engine
 
 from audiencehub.errors import AudienceHubError
 from audiencehub.people.clients import (
+    SECRET_OVERLAP,
     ApiClient,
     ClientRole,
     actor_of,
     list_clients,
     register_client,
+    replace_secret,
     revoke_client,
 )
 from audiencehub.people.data_sources import (
@@ -388,6 +390,22 @@ def people_pages(
             client_id, secret = register_client(connection, name, role, actor=actor_of(caller))
             rows = list_clients(connection)
         made = {"client_id": client_id, "secret": secret}
+        return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=made)
+
+    @router.post("/clients/{client_id}/secret")
+    def rotate(
+        request: Request,
+        client_id: str,
+        caller: Admin,
+        leaked: Annotated[bool, Form()] = False,
+    ) -> Response:
+        overlap = timedelta(0) if leaked else SECRET_OVERLAP
+        with engine.begin() as connection:
+            secret, until = replace_secret(
+                connection, client_id, overlap=overlap, actor=actor_of(caller)
+            )
+            rows = list_clients(connection)
+        made = {"client_id": client_id, "secret": secret, "replaced": True, "until": until}
         return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=made)
 
     @router.post("/clients/{client_id}/revoke")
