@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     limits_redis_url: str | None = None
     # how long a web session lasts after signing in
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # days the audit trails keep sign-ins (they name addresses, which are personal data)
+    sign_in_retention_days: int = Field(default=365, ge=1, le=3650)
     # declared-ID mode of the tracking server: on click, sync this source's ID with /id
     tracking_declared_source: str | None = None
     # a demo workspace (``audiencehub demo``) may carry example secrets; no other may

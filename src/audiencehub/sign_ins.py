@@ -15,15 +15,22 @@ system's users or clients: an unknown name may be a password typed in the wrong
 field. Attempts refused while locked out are not recorded one by one (a flood would
 fill the trail): the attempt that set the lock is, with what it locked and for how
 long.
+
+Sign-in entries name addresses, which are personal data: they are kept for
+``retention`` (a year by default, ``sign_in_retention_days``), long enough to look back
+on an incident, and deleted after it by the gate itself (at most once an hour, in a
+sign-in's transaction), so neither system needs a job for it. Other entries stay.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine, Table, delete
 
 from audiencehub.db.audit_trail import record_entry
 from audiencehub.errors import InvalidCredentials, TooManyRequests
@@ -35,6 +42,7 @@ __all__ = ["SIGN_IN_ACTIONS", "SignInGate"]
 SIGN_IN_ACTIONS = ("signed in", "sign-in refused", "sign-ins locked", "signed out")
 
 T = TypeVar("T")
+_PRUNE_SECONDS = 3600.0  # how often a process deletes the sign-ins past their retention
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,10 @@ class SignInGate:
     logins: Lockout
     actor: Callable[[Connection, str], str | None]
     noun: str
+    retention: timedelta = timedelta(days=365)
+    _pruned: list[float] = field(
+        default_factory=lambda: [-_PRUNE_SECONDS], init=False, repr=False, compare=False
+    )
 
     def attempt(self, name: str, address: str, via: str, sign_in: Callable[[Connection], T]) -> T:
         """What ``sign_in`` answers for ``name``'s attempt from ``address`` through ``via``
@@ -70,6 +82,7 @@ class SignInGate:
                 actor = self.actor(connection, name) or f"{self.noun} {name}"
                 details = {"via": via, "address": address}
                 record_entry(connection, self.trail, "signed in", details, actor=actor)
+                self._prune(connection)
         except InvalidCredentials:
             locked = self.logins.failed(*keys)
             self._refused(name, address, via, locked)
@@ -86,6 +99,19 @@ class SignInGate:
                 actor = self.actor(connection, name) or f"{self.noun} {name}"
                 details = {"via": via, "address": address}
                 record_entry(connection, self.trail, "signed out", details, actor=actor)
+
+    def _prune(self, connection: Connection) -> None:
+        """Delete the sign-in entries older than the retention, at most once an hour."""
+        now = time.monotonic()
+        if now - self._pruned[0] < _PRUNE_SECONDS:
+            return
+        self._pruned[0] = now
+        cutoff = datetime.now(UTC) - self.retention
+        connection.execute(
+            delete(self.trail).where(
+                self.trail.c.action.in_(SIGN_IN_ACTIONS), self.trail.c.at < cutoff
+            )
+        )
 
     def _refused(self, name: str, address: str, via: str, locked: list[str]) -> None:
         with self.engine.begin() as connection:

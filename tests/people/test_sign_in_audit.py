@@ -3,10 +3,15 @@ sign-ins to the pages and sign-outs, and a lockout; a kind of entries of their o
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+from datetime import UTC, datetime, timedelta
 
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from audiencehub.db.audit_trail import record_entry
 from audiencehub.people.audit_trail import list_audit, summary
 from audiencehub.people.clients import ClientRole, register_client
+from audiencehub.people.schema import audit_log
 from audiencehub.people.web.app import HttpLimits, create_people_app
 
 
@@ -74,3 +79,25 @@ def test_a_lockout_is_recorded_once_with_what_it_locked(workspace):
         "locked": ["client", "address"],
         "for_seconds": 30,
     }
+
+
+def test_sign_ins_past_their_retention_are_deleted_and_other_entries_kept(workspace):
+    """Sign-ins name addresses: a sign-in deletes those older than the retention (other
+    entries stay, however old)."""
+    with workspace.people.begin() as connection:
+        client_id, secret = register_client(connection, "partner")
+        long_ago = datetime.now(UTC) - timedelta(days=31)
+        for action in ("signed in", "client registered"):
+            record_entry(connection, audit_log, action, {"address": "192.0.2.1"}, actor="x")
+        connection.execute(update(audit_log).values(at=long_ago))
+    limits = HttpLimits(sign_in_retention_days=30)
+    http = TestClient(create_people_app(workspace.people, limits=limits))
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    assert http.post("/oauth/token", data=form).is_success
+    with workspace.people.connect() as connection:
+        entries = list_audit(connection, 100)
+    assert sorted((e["action"], e["at"] < long_ago + timedelta(days=1)) for e in entries) == [
+        ("client registered", True),  # both made old above: kept
+        ("client registered", True),
+        ("signed in", False),  # the one just now; the old one is gone
+    ]

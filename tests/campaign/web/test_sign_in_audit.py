@@ -4,13 +4,17 @@ was refused, and what a run of failures locked; shown to admins only."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from audiencehub.campaign.schema import audit_log
 from audiencehub.campaign.sharing.audit import list_audit
 from audiencehub.campaign.users import Role, add_user, create_token
 from audiencehub.campaign.web.app import create_campaign_app
+from audiencehub.db.audit_trail import record_entry
 from audiencehub.sign_ins import SIGN_IN_ACTIONS
 from tests.helpers import services_of
 
@@ -123,3 +127,16 @@ def test_admins_see_the_sign_ins_and_other_roles_do_not(site):
 
     assert "user added" in page_as("vic") and "address testclient" not in page_as("vic")
     assert "address testclient" in page_as("ann")
+
+
+def test_sign_ins_past_their_retention_are_deleted_on_a_sign_in(workspace):
+    services = services_of(workspace, sign_in_retention_days=30)
+    with workspace.campaign.begin() as connection:
+        add_user(connection, "ann", PASSWORD, Role.ADMIN)
+        record_entry(connection, audit_log, "sign-in refused", {"address": "x"}, actor="x")
+        connection.execute(update(audit_log).values(at=datetime.now(UTC) - timedelta(days=31)))
+    with TestClient(create_campaign_app(services)) as client:
+        assert client.post("/api/v1/session", json={"name": "ann", "password": PASSWORD}).is_success
+    with workspace.campaign.connect() as connection:
+        actions = [e["action"] for e in list_audit(connection, 100)]
+    assert actions == ["signed in", "user added"]  # the old refusal is gone, the rest kept

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 
 from fastapi import Depends, FastAPI
 
@@ -86,7 +87,8 @@ def create_campaign_app(services: CampaignServices, *, lifespan: Lifespan | None
         lock=settings.login_lockout_seconds,
         counts=counts,
     )
-    gate = SignInGate(services.engine, audit_log, logins, actor_named, "user")
+    retention = timedelta(days=settings.sign_in_retention_days)
+    gate = SignInGate(services.engine, audit_log, logins, actor_named, "user", retention)
     spools = {"tracking": online.backlog, "triggers": queue.spool.count}
     app.include_router(health_router([database_check("database", services.engine)], spools))
     instrument(

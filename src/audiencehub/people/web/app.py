@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
@@ -72,7 +73,8 @@ def create_people_app(
         lock=limits.login_lockout_seconds,
         counts=counts,
     )
-    gate = SignInGate(engine, audit_log, logins, actor_named, "client")
+    retention = timedelta(days=limits.sign_in_retention_days)
+    gate = SignInGate(engine, audit_log, logins, actor_named, "client", retention)
     spools = {"id": online.backlog}
     app.include_router(health_router([database_check("database", engine)], spools))
     instrument(
@@ -118,8 +120,8 @@ send the ETag it read in `If-Match`."""
 
 @dataclass(frozen=True)
 class HttpLimits:
-    """How much the app reads, how many failed logins and ID service requests it allows
-    (see the settings)."""
+    """How much the app reads, how many failed logins and ID service requests it allows,
+    where they are counted, and how long sign-ins stay in the trail (see the settings)."""
 
     max_request_bytes: int = 1_048_576
     login_max_failures: int = 5
@@ -127,6 +129,7 @@ class HttpLimits:
     id_requests_per_minute: int = 1200
     id_unlimited_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     limits_redis_url: str | None = None  # where every process counts them (None: each its own)
+    sign_in_retention_days: int = 365  # how long the trail keeps sign-ins
 
     @classmethod
     def of(cls, settings: Settings) -> HttpLimits:
@@ -138,4 +141,5 @@ class HttpLimits:
             settings.id_requests_per_minute,
             tuple(settings.id_unlimited_networks),
             settings.limits_redis_url,
+            settings.sign_in_retention_days,
         )
