@@ -143,3 +143,18 @@ def test_spark_reaches_the_workspace_s3_endpoint(tmp_path, monkeypatch):
     conf = Workspace(load_settings(tmp_path)).spark.conf
     assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://minio:9000"
     assert conf["spark.hadoop.fs.s3a.path.style.access"] == "false"
+
+
+def test_no_secret_shows_in_the_settings_repr(tmp_path):
+    """A settings object that ends up in a log or a traceback does not carry its secrets."""
+    settings = Settings(
+        workspace=tmp_path,
+        campaign_db_url="postgresql+psycopg://app:Zq8-db-password@db/campaign",
+        people_db_url="postgresql+psycopg://app:Zq8-db-password@db/people",
+        smtp_password="Zq8-smtp-password",
+        sms_gateway_token="Zq8-sms-token",
+        api_token="Zq8-api-token-value",
+        limits_redis_url="redis://:Zq8-redis-password@cache:6379/0",
+    )
+    assert "Zq8" not in repr(settings) and "Zq8" not in str(settings)
+    assert settings.smtp_password == "Zq8-smtp-password"  # the values themselves are kept

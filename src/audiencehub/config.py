@@ -86,8 +86,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUDIENCEHUB_", extra="forbid")
 
     workspace: Path
-    campaign_db_url: str = ""
-    people_db_url: str = ""
+    # repr=False: a URL may hold a password, and a settings object can end up in a log
+    campaign_db_url: str = Field(default="", repr=False)
+    people_db_url: str = Field(default="", repr=False)
     # where the people service's bulk state (a DuckLake: Parquet files) is kept: a folder
     # or s3://bucket/prefix/; by default WORKSPACE/people_lake beside a SQLite database
     people_lake_path: str = ""
@@ -117,11 +118,13 @@ class Settings(BaseSettings):
     smtp_port: int = 25
     smtp_security: str = "none"  # none | starttls | tls
     smtp_user: str | None = None
-    smtp_password: str | None = None  # prefer AUDIENCEHUB_SMTP_PASSWORD over the file
+    # prefer AUDIENCEHUB_SMTP_PASSWORD over the file
+    smtp_password: str | None = Field(default=None, repr=False)
     smtp_ca_file: str | None = None  # a CA bundle to trust besides the system's (private relays)
     sms_gateway_url: str | None = None  # with none, SMS go to WORKSPACE/outbox as .sms.json
-    sms_gateway_token: str | None = None
-    api_token: str | None = None  # bearer token of campaign's API (AUDIENCEHUB_API_TOKEN)
+    sms_gateway_token: str | None = Field(default=None, repr=False)
+    # bearer token of campaign's API (AUDIENCEHUB_API_TOKEN)
+    api_token: str | None = Field(default=None, repr=False)
     # largest request body either app reads; a larger one is refused before it is read
     max_request_bytes: int = Field(default=1_048_576, ge=1_024)
     # triggered messages a minute per API token (a tenth of it may come at once)
@@ -135,7 +138,7 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(default=900, ge=1)
     # where every server process counts the limits and lockouts above (redis://host:6379/0,
     # the redis extra); unset, each process counts its own, so N workers allow N times them
-    limits_redis_url: str | None = None
+    limits_redis_url: str | None = Field(default=None, repr=False)
     # how long a web session lasts after signing in
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     # days the audit trails keep sign-ins (they name addresses, which are personal data)
