@@ -101,7 +101,7 @@ def test_an_unreachable_redis_leaves_each_process_counting_alone_and_says_so_onc
 
 
 def test_two_servers_of_the_people_service_share_a_lockout(workspace, redis_url):
-    """Two failed token requests on each of two servers lock the client on both, where
+    """Two failed token requests on each of two servers lock the address on both, where
     each server counting alone would have allowed four on each."""
     with workspace.people.begin() as connection:
         client_id, secret = register_client(connection, "partner")

@@ -133,7 +133,11 @@ class Settings(BaseSettings):
     # (a tenth of them may come at once); addresses in id_unlimited_networks are not limited
     id_requests_per_minute: int = Field(default=1200, ge=1)
     id_unlimited_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
-    # failed token requests per client id or address before a lockout, and its length
+    # tokens a minute one API client may take from the people service (a tenth at once):
+    # a token lasts an hour, and each one issued is written to the audit trail
+    token_requests_per_minute: int = Field(default=60, ge=1)
+    # failed sign-ins before a lockout (campaign: per user name and address; the people
+    # service: per address, its client secrets being unguessable), and its length
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=900, ge=1)
     # where every server process counts the limits and lockouts above (redis://host:6379/0,

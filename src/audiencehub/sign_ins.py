@@ -51,7 +51,11 @@ class SignInGate:
 
     ``actor(connection, name)`` answers how the trail names the user or client
     ``name`` (None when there is none); ``noun`` is what a name is (``user``,
-    ``client``), for the lockout's keys.
+    ``client``), for the lockout's keys. ``lock_names``: failures lock the name as well
+    as the address. That stops a password being guessed from many addresses, at the cost
+    of letting anyone lock a user out for a while; a secret of 256 random bits cannot
+    be guessed, so where the secrets are such (API clients) only the address is locked,
+    and nobody can lock a partner out by sending its client id with wrong secrets.
     """
 
     engine: Engine
@@ -60,6 +64,7 @@ class SignInGate:
     actor: Callable[[Connection, str], str | None]
     noun: str
     retention: timedelta = timedelta(days=365)
+    lock_names: bool = True
     _pruned: list[float] = field(
         default_factory=lambda: [-_PRUNE_SECONDS], init=False, repr=False, compare=False
     )
@@ -72,7 +77,8 @@ class SignInGate:
         the :class:`InvalidCredentials` of a refused attempt once it is counted and
         recorded.
         """
-        keys = (f"{self.noun}:{name}", f"address:{address}")
+        keys = [f"{self.noun}:{name}"] if self.lock_names else []
+        keys.append(f"address:{address}")
         wait = self.logins.locked(*keys)
         if wait:
             raise TooManyRequests("too many failed sign-ins; try again later", retry_after=wait)

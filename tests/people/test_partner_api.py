@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from audiencehub.people.audit_trail import list_audit
 from audiencehub.people.clients import register_client
 from audiencehub.people.data_sources import ExportControl, InboundIdType, add_data_source
 from audiencehub.people.destinations import add_destination
@@ -163,19 +164,20 @@ def test_create_a_segment_to_fill_and_look_up_a_data_source(api):
     assert bad.status_code == 422
 
 
-def test_failed_logins_lock_the_client_and_the_address(workspace):
-    """After five wrong secrets the client id is locked out, the right secret included,
-    and answered 429 with Retry-After; another client from the same address is locked too."""
+def test_failed_logins_lock_the_address_and_nobody_can_lock_a_partner_out(workspace):
+    """After five wrong secrets the address is locked out, the right secret included, and
+    answered 429 with Retry-After, for every client id. The client id itself is not
+    locked: its secret (256 random bits) cannot be guessed, and a lock on it would let
+    anyone who knows it keep the partner out."""
     with workspace.people.begin() as connection:
         client_id, secret = register_client(connection, "campaign")
-    http = TestClient(
-        create_people_app(
-            workspace.people,
-            limits=HttpLimits(login_max_failures=5, login_lockout_seconds=60),
-        )
+    app = create_people_app(
+        workspace.people, limits=HttpLimits(login_max_failures=5, login_lockout_seconds=60)
     )
+    http = TestClient(app, client=("203.0.113.9", 50000))
+    partner = TestClient(app, client=("198.51.100.4", 50000))
 
-    def ask(who, what):
+    def ask(who, what, http=http):
         return http.post(
             "/oauth/token",
             data={"grant_type": "client_credentials", "client_id": who, "client_secret": what},
@@ -185,7 +187,8 @@ def test_failed_logins_lock_the_client_and_the_address(workspace):
     locked = ask(client_id, secret)
     assert locked.status_code == 429 and 0 < int(locked.headers["retry-after"]) <= 60
     assert locked.json()["error"] == "temporarily_unavailable"
-    assert ask("ah_other", "x").status_code == 429  # the address is locked as well
+    assert ask("ah_other", "x").status_code == 429  # the address, for every client id
+    assert ask(client_id, secret, partner).status_code == 200  # the partner, elsewhere
 
 
 def test_a_success_forgets_earlier_failures(workspace):
@@ -246,3 +249,33 @@ def test_segment_names_are_unique(api):
     )
     assert response.status_code == 400
     assert "segment 900 is already named 'Shoe lovers'" in response.json()["detail"]
+
+
+def test_a_client_takes_tokens_within_its_rate_and_no_one_else_uses_it_up(workspace):
+    """Tokens last an hour and each is written to the trail: a client takes at most
+    token_requests_per_minute (a tenth at once). Only requests with its secret count, so
+    wrong secrets sent with its id do not use up its share."""
+    with workspace.people.begin() as connection:
+        client_id, secret = register_client(connection, "campaign")
+        other_id, other_secret = register_client(connection, "another partner")
+    app = create_people_app(workspace.people, limits=HttpLimits(token_requests_per_minute=20))
+    stranger = TestClient(app, client=("203.0.113.9", 50000))
+    http = TestClient(app)
+
+    def ask(who, what, client=http):
+        form = {"grant_type": "client_credentials", "client_id": who, "client_secret": what}
+        return client.post("/oauth/token", data=form)
+
+    assert [ask(client_id, "guess", stranger).status_code for _ in range(3)] == [401] * 3
+    assert [ask(client_id, secret).status_code for _ in range(2)] == [200, 200]
+    refused = ask(client_id, secret)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.json() == {
+        "error": "temporarily_unavailable",
+        "error_description": "too many tokens for this client; reuse one until it expires",
+    }
+    assert ask(other_id, other_secret).status_code == 200  # a share per client
+    with workspace.people.connect() as connection:
+        issued = [e for e in list_audit(connection, 100, kind="sign-ins")
+                  if e["action"] == "signed in"]  # fmt: skip
+    assert len(issued) == 3  # the refused token was rolled back with its entry

@@ -76,7 +76,7 @@ def test_a_lockout_is_recorded_once_with_what_it_locked(workspace):
         "as": "an unknown client name",
         "via": "OAuth token",
         "address": "testclient",
-        "locked": ["client", "address"],
+        "locked": ["address"],  # a client's secret cannot be guessed: only the address
         "for_seconds": 30,
     }
 

@@ -22,7 +22,7 @@ from audiencehub.people.web.operations_api import JobRunner, operations_router
 from audiencehub.people.web.partner_api import partner_router
 from audiencehub.people.web.ui import install_people_pages
 from audiencehub.problems import install_problem_handlers
-from audiencehub.ratelimit import AddressLimit, Lockout, shared_counts
+from audiencehub.ratelimit import AddressLimit, Lockout, RateLimiter, shared_counts
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument
@@ -74,7 +74,7 @@ def create_people_app(
         counts=counts,
     )
     retention = timedelta(days=limits.sign_in_retention_days)
-    gate = SignInGate(engine, audit_log, logins, actor_named, "client", retention)
+    gate = SignInGate(engine, audit_log, logins, actor_named, "client", retention, lock_names=False)
     spools = {"id": online.backlog}
     app.include_router(health_router([database_check("database", engine)], spools))
     instrument(
@@ -97,7 +97,19 @@ def create_people_app(
             ),
         )
     )
-    app.include_router(partner_router(engine, gate, admits))
+    app.include_router(
+        partner_router(
+            engine,
+            gate,
+            admits,
+            RateLimiter(
+                limits.token_requests_per_minute,
+                burst=max(1, limits.token_requests_per_minute // 10),
+                name="tokens",
+                counts=counts,
+            ),
+        )
+    )
     app.include_router(admin_router(engine, admits))
     app.include_router(operations_router(engine, admits, jobs))
     install_problem_handlers(app, html=install_people_pages(app, engine, gate, jobs))
@@ -130,6 +142,7 @@ class HttpLimits:
     id_unlimited_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     limits_redis_url: str | None = None  # where every process counts them (None: each its own)
     sign_in_retention_days: int = 365  # how long the trail keeps sign-ins
+    token_requests_per_minute: int = 60  # tokens one client may take
 
     @classmethod
     def of(cls, settings: Settings) -> HttpLimits:
@@ -142,4 +155,5 @@ class HttpLimits:
             tuple(settings.id_unlimited_networks),
             settings.limits_redis_url,
             settings.sign_in_retention_days,
+            settings.token_requests_per_minute,
         )

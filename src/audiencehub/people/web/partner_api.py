@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from audiencehub.errors import InvalidCredentials, TooManyRequests
 from audiencehub.people.clients import ApiClient, ClientRole, actor_of, issue_token
@@ -26,6 +26,7 @@ from audiencehub.people.shared_audiences import (
     create_shared_segment,
     list_shared_audiences,
 )
+from audiencehub.ratelimit import RateLimiter
 from audiencehub.restapi.apps import example
 from audiencehub.sign_ins import SignInGate
 
@@ -52,10 +53,12 @@ def _basic(authorization: str | None) -> tuple[str, str] | None:
     return client_id, secret
 
 
-def partner_router(engine: Engine, gate: SignInGate, admits: Any) -> APIRouter:
+def partner_router(engine: Engine, gate: SignInGate, admits: Any, tokens: RateLimiter) -> APIRouter:
     """Token endpoint and partner routes on ``engine``'s people database; ``gate`` locks
-    out a client id or an address after too many failed token requests, and records each
-    token issued or refused; ``admits(*roles)`` lets clients of those roles in."""
+    out an address after too many failed token requests, and records each token issued
+    or refused; ``tokens`` limits the tokens one client takes (counted once its secret is
+    proved, so no one else can use up a partner's share); ``admits(*roles)`` lets clients
+    of those roles in."""
     router = APIRouter()
     lister = admits(ClientRole.PARTNER, ClientRole.VIEWER, ClientRole.ADMIN)
     creator = admits(ClientRole.PARTNER, ClientRole.ADMIN)
@@ -87,19 +90,22 @@ def partner_router(engine: Engine, gate: SignInGate, admits: Any) -> APIRouter:
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         credentials = _basic(authorization) or (client_id or "", client_secret or "")
         address = request.client.host if request.client else ""
+
+        def issue(connection: Connection) -> tuple[str, int]:
+            issued = issue_token(connection, *credentials)
+            wait = tokens.wait(credentials[0])
+            if wait:  # rolls the token back, with its entry
+                raise TooManyRequests(
+                    "too many tokens for this client; reuse one until it expires",
+                    retry_after=wait,
+                )
+            return issued
+
         try:
-            access_token, lifetime = gate.attempt(
-                credentials[0],
-                address,
-                "OAuth token",
-                lambda connection: issue_token(connection, *credentials),
-            )
+            access_token, lifetime = gate.attempt(credentials[0], address, "OAuth token", issue)
         except TooManyRequests as exc:
             return JSONResponse(
-                {
-                    "error": "temporarily_unavailable",
-                    "error_description": "too many failed attempts; try again later",
-                },
+                {"error": "temporarily_unavailable", "error_description": exc.message},
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after)},
             )
