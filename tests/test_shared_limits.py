@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from audiencehub.config import Settings
 from audiencehub.people.clients import register_client
 from audiencehub.people.web.app import HttpLimits, create_people_app
-from audiencehub.ratelimit import Lockout, RateLimiter, RedisCounts
+from audiencehub.ratelimit import Lockout, RateLimiter
+from audiencehub.redis_counts import RedisCounts
 from tests.helpers import free_port
 
 REDIS_URL = os.environ.get("AUDIENCEHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -90,7 +91,7 @@ def test_an_unreachable_redis_leaves_each_process_counting_alone_and_says_so_onc
     url = "redis://:a-password-never-logged@127.0.0.1:1/0"  # nothing listens on port 1
     lockout = Lockout(2, window=60, lock=30, counts=RedisCounts(url, "down"))
     limiter = RateLimiter(60, burst=1, counts=RedisCounts(url, "down"))
-    with caplog.at_level(logging.WARNING, logger="audiencehub.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="audiencehub.redis_counts"):
         assert lockout.failed("user:ann") == []
         assert lockout.failed("user:ann") == ["user:ann"]
         assert lockout.locked("user:ann") > 0

@@ -85,9 +85,7 @@ class SignInGate:
         try:
             with self.engine.begin() as connection:
                 answer = sign_in(connection)
-                actor = self.actor(connection, name) or f"{self.noun} {name}"
-                details = {"via": via, "address": address}
-                record_entry(connection, self.trail, "signed in", details, actor=actor)
+                self._record(connection, "signed in", name, address, via)
                 self._prune(connection)
         except InvalidCredentials:
             locked = self.logins.failed(*keys)
@@ -102,9 +100,15 @@ class SignInGate:
         with self.engine.begin() as connection:
             name = end(connection)
             if name is not None:
-                actor = self.actor(connection, name) or f"{self.noun} {name}"
-                details = {"via": via, "address": address}
-                record_entry(connection, self.trail, "signed out", details, actor=actor)
+                self._record(connection, "signed out", name, address, via)
+
+    def _record(
+        self, connection: Connection, action: str, name: str, address: str, via: str
+    ) -> None:
+        """Write that ``name`` (proved: the trail names it as the system does) did ``action``."""
+        actor = self.actor(connection, name) or f"{self.noun} {name}"
+        details = {"via": via, "address": address}
+        record_entry(connection, self.trail, action, details, actor=actor)
 
     def _prune(self, connection: Connection) -> None:
         """Delete the sign-in entries older than the retention, at most once an hour."""

@@ -65,7 +65,7 @@ def triggers_router(
     token's rate is counted in ``counts`` (None: in this process)."""
     router = APIRouter(tags=["triggers"])
     per_minute = services.settings.triggers_per_minute
-    limits = RateLimiter(per_minute, burst=max(1, per_minute // 10), name="triggers", counts=counts)
+    limits = RateLimiter(per_minute, name="triggers", counts=counts)  # a tenth at once
 
     def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         """The caller holds the workspace's API token, or a personal token of a marketer or

@@ -102,12 +102,7 @@ def create_people_app(
             engine,
             gate,
             admits,
-            RateLimiter(
-                limits.token_requests_per_minute,
-                burst=max(1, limits.token_requests_per_minute // 10),
-                name="tokens",
-                counts=counts,
-            ),
+            RateLimiter(limits.token_requests_per_minute, name="tokens", counts=counts),
         )
     )
     app.include_router(admin_router(engine, admits))

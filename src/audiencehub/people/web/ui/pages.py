@@ -75,6 +75,13 @@ def people_pages(
     def page(request: Request, template: str, **context: Any) -> Response:
         return pages.render(request, template, context)
 
+    def clients_page(
+        request: Request, connection: Connection, made: dict[str, Any] | None = None
+    ) -> Response:
+        """The clients, with the secret just made (``made``) shown this once."""
+        clients = list_clients(connection)
+        return page(request, "clients.html", clients=clients, roles=list(ClientRole), made=made)
+
     def change(
         request: Request,
         work: Callable[[Connection], object],
@@ -376,8 +383,7 @@ def people_pages(
     @router.get("/clients")
     def clients(request: Request, _: Admin) -> Response:
         with engine.connect() as connection:
-            rows = list_clients(connection)
-        return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=None)
+            return clients_page(request, connection)
 
     @router.post("/clients")
     def add_client(
@@ -388,9 +394,7 @@ def people_pages(
     ) -> Response:
         with engine.begin() as connection:
             client_id, secret = register_client(connection, name, role, actor=actor_of(caller))
-            rows = list_clients(connection)
-        made = {"client_id": client_id, "secret": secret}
-        return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=made)
+            return clients_page(request, connection, {"client_id": client_id, "secret": secret})
 
     @router.post("/clients/{client_id}/secret")
     def rotate(
@@ -404,9 +408,8 @@ def people_pages(
             secret, until = replace_secret(
                 connection, client_id, overlap=overlap, actor=actor_of(caller)
             )
-            rows = list_clients(connection)
-        made = {"client_id": client_id, "secret": secret, "replaced": True, "until": until}
-        return page(request, "clients.html", clients=rows, roles=list(ClientRole), made=made)
+            made = {"client_id": client_id, "secret": secret, "replaced": True, "until": until}
+            return clients_page(request, connection, made)
 
     @router.post("/clients/{client_id}/revoke")
     def revoke(client_id: str, caller: Admin) -> Response:
