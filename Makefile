@@ -9,8 +9,9 @@ WORKSPACE ?= demo-workspace
 .PHONY: serve demo test lint typecheck unit prerequisites bench install-check lock clean
 
 # Installs are reproducible: the exact versions (and hashes) of requirements-dev.lock,
-# then the package itself without resolving anything again.
-$(STAMP): pyproject.toml requirements-dev.lock
+# then the package itself without resolving anything again (which compiles the inbound
+# pass where a C compiler is found).
+$(STAMP): pyproject.toml setup.py requirements-dev.lock src/audiencehub/people/inbound_pass.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
@@ -36,7 +37,10 @@ typecheck: $(STAMP)
 prerequisites:
 	.ci/prerequisites
 
+# the prerequisites may have just installed the C compiler the inbound pass needs
 unit: $(STAMP) prerequisites
+	$(BIN)/python -c "from audiencehub.people.inbound_pass import pass_available as a; a() or exit(1)" \
+		|| $(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/pytest
 
 # The package installs and runs with its runtime dependencies alone (no dev extra).
@@ -46,6 +50,8 @@ install-check:
 	.venv-runtime/bin/python -m pip install --quiet --require-hashes -r requirements.lock
 	.venv-runtime/bin/python -m pip install --quiet --no-deps .
 	.venv-runtime/bin/audiencehub --help > /dev/null
+	.venv-runtime/bin/python -c "from audiencehub.people.inbound_pass import pass_available as a; \
+		print('the inbound pass is', 'compiled' if a() else 'not compiled: ingest by SQL')"
 	.venv-runtime/bin/audiencehub init .runtime-workspace
 	.venv-runtime/bin/audiencehub profiles count -w .runtime-workspace
 	.venv-runtime/bin/audiencehub id hash --scheme aam --kind email jo@example.com

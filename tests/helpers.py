@@ -365,7 +365,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 def bench_module(name: str) -> Any:
     """The benchmark script ``bench/<name>.py`` as a module. The scripts import their
-    neighbours (``measure``, ``compiled_pass``) by name, so ``bench`` is on the path
+    neighbours (``measure``) by name, so ``bench`` is on the path
     while they load."""
     sys.path.insert(0, str(BENCH))
     try:

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     people_lake_path: str = ""
     # DuckDB's memory limit in bulk jobs; beyond it they spill to a scratch folder
     bulk_memory_limit: str = Field(default="1GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$")
+    # what the compiled inbound pass's tables may take; a batch needing more is read by
+    # DuckDB's SQL plan, which spills (docs/people-lake.md)
+    inbound_pass_memory_limit: str = Field(
+        default="2GB", pattern=r"^[0-9]+(\.[0-9]+)?\s*[KMGT]i?B$"
+    )
     # where bulk jobs make their scratch folders (staged and inflated copies of batches,
     # spills): the system's temporary folder by default; relative to the workspace
     scratch_path: Path | None = None

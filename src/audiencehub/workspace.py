@@ -60,7 +60,9 @@ class Workspace:
                 require_current(engine, system)
             if system is System.PEOPLE:
                 bind_lake(engine, self.people_lake)
-            bind_memory_limit(engine, self.settings.bulk_memory_limit)
+            bind_memory_limit(
+                engine, self.settings.bulk_memory_limit, self.settings.inbound_pass_memory_limit
+            )
             bind_scratch(engine, self.settings.scratch_path)
             if self.settings.bulk_engine == "spark":
                 bind_spark(engine, self.spark)

@@ -20,7 +20,7 @@ import pyarrow as pa
 from sqlalchemy import Connection
 
 from audiencehub.engines.identifiers import visitor_valid
-from audiencehub.engines.session import BatchSession, streamed
+from audiencehub.engines.session import BatchSession, sql_text, streamed
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import MAX_LINES_PER_USER
 from audiencehub.people.data_sources import GLOBAL_DATA_SOURCES, check_device_id
@@ -29,7 +29,44 @@ from audiencehub.people.inbound_rows import line_place
 from audiencehub.people.lake import LakeTables
 from audiencehub.people.receipts import Receipt
 
-__all__ = ["Target", "classify", "count_receipt", "known_users", "resolve_users"]
+__all__ = [
+    "COUNTED",
+    "CROWDED",
+    "FOREIGN",
+    "NOT_VISITOR",
+    "NO_TRAIT",
+    "UNSEEN",
+    "Target",
+    "classify",
+    "count_receipt",
+    "fill_receipt",
+    "known_users",
+    "resolve_users",
+]
+
+#: what the lines that reach the ID checks and the matching say (UNSEEN after the
+#: line's ID, FOREIGN after the count of the other source's traits)
+CROWDED = f"more than {MAX_LINES_PER_USER} lines for one user ID"
+NOT_VISITOR = "the user ID is not a 38-digit visitor ID"
+UNSEEN = " is not a visitor ID the service has seen"
+FOREIGN = " trait(s) of another data source"
+NO_TRAIT = "no trait of the row exists"
+
+#: the receipt's counters that a batch's lines give (the lines received aside)
+COUNTED = (
+    "format_errors",
+    "invalid_ids",
+    "no_matching_id",
+    "realized_traits",
+    "removed_traits",
+    "traits_failed_validation",
+    "users_failed_validation",
+    "total_signals",
+    "unused_signals",
+    "stored_records",
+    "total_devices",
+    "no_trait_realized",
+)
 
 
 @dataclass(frozen=True)
@@ -151,6 +188,7 @@ def resolve_users(
     # an unknown ID that is not a visitor ID at all
     check = f"NOT {visitor_valid('user_id', sql)}" if target.device else "false"
     limit = MAX_LINES_PER_USER
+    crowded_said, not_visitor, unseen = map(sql_text, (CROWDED, NOT_VISITOR, UNSEEN))
     session.create_table(
         "unmatched", f"SELECT k, user_id, {check} AS invalid FROM {resolved} WHERE uid IS NULL"
     )
@@ -175,14 +213,11 @@ def resolve_users(
     session.insert(
         "line_problems",
         f"""
-        SELECT k, 0, 'format_errors', 'more than {limit} lines for one user ID'
-        FROM crowded_keys
+        SELECT k, 0, 'format_errors', {crowded_said} FROM crowded_keys
         UNION ALL
-        SELECT k, 0, 'invalid_ids', 'the user ID is not a 38-digit visitor ID'
-        FROM unmatched WHERE invalid
+        SELECT k, 0, 'invalid_ids', {not_visitor} FROM unmatched WHERE invalid
         UNION ALL
-        SELECT k, 0, 'no_matching_id', user_id || ' is not a visitor ID the service has seen'
-        FROM unmatched u
+        SELECT k, 0, 'no_matching_id', user_id || {unseen} FROM unmatched u
         WHERE NOT invalid AND NOT EXISTS (SELECT 1 FROM crowded_keys c WHERE c.k = u.k)
         """,
     )
@@ -231,11 +266,11 @@ def count_receipt(
     )
     session.insert(
         "line_problems",
-        """
-        SELECT k, 1, 'failed', CAST(failed AS STRING) || ' trait(s) of another data source'
+        f"""
+        SELECT k, 1, 'failed', CAST(failed AS STRING) || {sql_text(FOREIGN)}
         FROM line_counts WHERE failed > 0
         UNION ALL
-        SELECT k, 2, 'no_trait', 'no trait of the row exists'
+        SELECT k, 2, 'no_trait', {sql_text(NO_TRAIT)}
         FROM line_counts WHERE added = 0 AND dropped = 0 AND n_pairs = 0
         """,
     )
@@ -274,20 +309,29 @@ def count_receipt(
             "WHERE counter IN ('format_errors', 'invalid_ids', 'no_matching_id') GROUP BY counter"
         )
     )
-    receipt.format_errors = int(counters.get("format_errors", 0))
-    receipt.invalid_ids = int(counters.get("invalid_ids", 0))
-    receipt.no_matching_id = int(counters.get("no_matching_id", 0))
-    receipt.realized_traits = int(realized)
-    receipt.removed_traits = int(removed)
-    receipt.traits_failed_validation = int(failed)
-    receipt.users_failed_validation = int(users_failed)
-    receipt.total_signals = int(signals)
-    receipt.unused_signals = int(unused)
-    receipt.stored_records = int(records)
-    receipt.total_devices = int(devices)
-    receipt.no_trait_realized = int(no_trait)
+    fill_receipt(
+        receipt,
+        {
+            **{name: int(counters.get(name, 0)) for name in COUNTED[:3]},
+            "realized_traits": realized,
+            "removed_traits": removed,
+            "traits_failed_validation": failed,
+            "users_failed_validation": users_failed,
+            "total_signals": signals,
+            "unused_signals": unused,
+            "stored_records": records,
+            "total_devices": devices,
+            "no_trait_realized": no_trait,
+        },
+    )
     for k, message in session.rows(
         "SELECT k, message FROM line_problems ORDER BY k, rank LIMIT 20"
     ):
         f, n = line_place(int(k))
         receipt.problem(n, files[f], str(message))
+
+
+def fill_receipt(receipt: Receipt, counts: Mapping[str, int]) -> None:
+    """Set the receipt's :data:`COUNTED` counters, every one of them, from ``counts``."""
+    for name in COUNTED:
+        setattr(receipt, name, int(counts[name]))

@@ -29,7 +29,7 @@ from audiencehub.people.inbound_batch import Target
 from audiencehub.people.lake import LakeTables
 from audiencehub.people.trait_index import TraitIndex
 
-__all__ = ["Effects", "apply_effects", "work_out_effects"]
+__all__ = ["Effects", "apply_effects", "keep_last_values", "signal_effects", "work_out_effects"]
 
 
 def _add_folds(session: BatchSession, values_sql: str) -> None:
@@ -114,7 +114,6 @@ def work_out_effects(
     they hold after the batch (``rule_holds``) among those a rule tests (``rule_users``
     times the rule traits: what is dropped before)."""
     sync = "false" if target.overwrite else "true"
-    sql = session.dialect
     session.create_table(
         "final_traits",
         f"""
@@ -125,18 +124,33 @@ def work_out_effects(
         GROUP BY m.uid, r.trait_id
         """,
     )
+    keep_last_values(
+        session,
+        "SELECT m.uid, p.key, p.value, p.pos, p.k FROM in_pairs p JOIN matched m ON m.k = p.k",
+    )
+    return signal_effects(session, index, tables)
+
+
+def keep_last_values(session: BatchSession, pairs: str) -> None:
+    """``last_values(user_id, key, value, pos)``: of the key-values ``pairs(uid, key, value,
+    pos, k)`` of the matched lines, those of each user's last line with the key."""
     session.create_table(
         "last_values",
-        """
+        f"""
         SELECT uid AS user_id, key, value, pos
         FROM (
-            SELECT m.uid, p.key, p.value, p.pos, p.k,
-                   max(p.k) OVER (PARTITION BY m.uid, p.key) AS last
-            FROM in_pairs p JOIN matched m ON m.k = p.k
+            SELECT uid, key, value, pos, k, max(k) OVER (PARTITION BY uid, key) AS last
+            FROM ({pairs}) p
         ) s
         WHERE k = last
         """,
     )
+
+
+def signal_effects(session: BatchSession, index: TraitIndex, tables: LakeTables) -> Effects:
+    """The batch's effects once ``final_traits`` and ``last_values`` are made (see
+    :func:`work_out_effects`): ``new_signals``, and the rule traits they realise."""
+    sql = session.dialect
     _new_signals(session)
     [(changed,)] = session.rows("SELECT count(*) FROM new_signals")
     if not changed or not index.rules:

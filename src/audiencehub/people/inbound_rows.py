@@ -37,7 +37,7 @@ import duckdb
 import pyarrow as pa
 
 from audiencehub.drops.staging import StagedBatch
-from audiencehub.engines.session import BatchSession, DuckBatch, streamed
+from audiencehub.engines.session import BatchSession, DuckBatch, sql_text, streamed
 from audiencehub.errors import InvalidInput
 from audiencehub.formats.inbound import (
     MAX_LINE_BYTES,
@@ -47,10 +47,37 @@ from audiencehub.formats.inbound import (
 from audiencehub.people.inbound_reference import BLOCK_LINES, add_parsed, reference_lines
 from audiencehub.people.trait_index import TraitIndex
 
-__all__ = ["LINE_KEY", "drop_lines", "line_place", "read_batch", "read_files"]
+__all__ = [
+    "LINE_CHECKS",
+    "LINE_KEY",
+    "VERDICT_FIELDS",
+    "drop_lines",
+    "id_length_problem",
+    "line_place",
+    "part_verdict",
+    "read_batch",
+    "read_files",
+]
 
 #: a line's key: ``file index * LINE_KEY + line number``
 LINE_KEY = 1_000_000_000_000
+
+
+#: what each of a line's own checks says, in the order they are made (the ID's length,
+#: after the empty ID, is :func:`id_length_problem`'s)
+LINE_CHECKS = {
+    "long": f"the line is over {MAX_LINE_BYTES:,} bytes",
+    "no_tab": "no TAB between the user ID and the traits",
+    "no_id": "the user ID is empty",
+    "control": "the user ID holds control characters (NUL, tab, line feed, ...)",
+    "colon": "the user ID contains ':' or '%3A'",
+    "quote": "a quoted key or value is not closed",
+}
+
+
+def id_length_problem(length: int) -> str:
+    """What a line whose user ID is ``length`` characters long (over the limit) says."""
+    return f"the user ID is {length:,} characters; at most {MAX_USER_ID}"
 
 
 def line_place(key: int) -> tuple[int, int]:
@@ -99,6 +126,7 @@ def _split_lines(session: BatchSession, files: Sequence[Path]) -> None:
         f"CASE WHEN contains(traits, '\"') THEN {sql.matches_of('traits', sql.text(_ITEM))} "
         f"ELSE {sql.split('traits', ',')} END"
     )
+    said = {name: sql_text(message) for name, message in LINE_CHECKS.items()}
     stages = [
         f"""line, instr(line, chr(9)) AS tab,
             line IS NULL OR (left(line, 1) IN ({_BLANK_STARTS}) AND {blank}) AS blank,
@@ -107,10 +135,9 @@ def _split_lines(session: BatchSession, files: Sequence[Path]) -> None:
             CASE WHEN NOT odd_line AND tab > 1 THEN substring(line, 1, tab - 1) END AS uid,
             CASE WHEN NOT odd_line THEN substring(line, tab + 1) END AS traits,
             CASE WHEN odd_line THEN NULL
-              WHEN {sql.byte_length("line")} > {MAX_LINE_BYTES}
-                THEN 'the line is over {MAX_LINE_BYTES:,} bytes'
-              WHEN tab = 0 THEN 'no TAB between the user ID and the traits'
-              WHEN tab = 1 THEN 'the user ID is empty'
+              WHEN {sql.byte_length("line")} > {MAX_LINE_BYTES} THEN {said["long"]}
+              WHEN tab = 0 THEN {said["no_tab"]}
+              WHEN tab = 1 THEN {said["no_id"]}
               WHEN tab - 1 > {MAX_USER_ID}
                 THEN 'the user ID is ' || {sql.thousands("tab - 1")}
                      || ' characters; at most {MAX_USER_ID}'
@@ -118,12 +145,10 @@ def _split_lines(session: BatchSession, files: Sequence[Path]) -> None:
         f"""blank, odd, uid, traits,
             CASE WHEN odd IS NOT NULL THEN NULL
               WHEN early IS NOT NULL THEN early
-              WHEN {control}
-                THEN 'the user ID holds control characters (NUL, tab, line feed, ...)'
+              WHEN {control} THEN {said["control"]}
               WHEN contains(uid, ':') OR (contains(uid, '%') AND contains(lower(uid), '%3a'))
-                THEN 'the user ID contains '':'' or ''%3A'''
-              WHEN contains(traits, '"') AND ({quotes}) % 2 = 1
-                THEN 'a quoted key or value is not closed'
+                THEN {said["colon"]}
+              WHEN contains(traits, '"') AND ({quotes}) % 2 = 1 THEN {said["quote"]}
             END AS error""",
         """blank, uid, error, odd,
             CASE WHEN error IS NULL AND odd IS NULL THEN traits END AS traits""",
@@ -269,34 +294,47 @@ def _python_only_lines(session: BatchSession) -> Iterator[tuple[int, str]]:
     session.drop("python_only_lines")
 
 
+def part_verdict(part: str, index: TraitIndex) -> dict[str, Any]:
+    """What the reference parser makes of one trait item as written (``part``): an
+    ``error``, a trait reference (``action``, ``trait_id`` resolved against ``index``,
+    ``foreign_``), a key-value (``key``, ``value``, ``tested`` by some rule trait), or
+    nothing (a blank part)."""
+    entry: dict[str, Any] = dict.fromkeys(VERDICT_FIELDS)
+    entry["part"] = part
+    item = part.strip()
+    if item:
+        try:
+            row = parse_general_row(f"x\t{item}")
+        except InvalidInput as exc:
+            entry["error"] = exc.message
+        else:
+            refs = [("realize", r) for r in row.realize] + [("remove", r) for r in row.remove]
+            if refs:
+                action, ref = refs[0]
+                trait_id, foreign = index.resolve(ref)
+                entry.update(action=action, trait_id=trait_id, foreign_=foreign)
+            for key, values in row.signals.items():
+                entry.update(key=key, value=values[0], tested=index.tested(key, values[0]))
+    return entry
+
+
+#: a verdict's fields (:func:`part_verdict`), and their Arrow types where not text
+VERDICT_FIELDS = ("part", "error", "action", "trait_id", "foreign_", "key", "value", "tested")
+_VERDICT_TYPES = {"trait_id": pa.int32(), "foreign_": pa.bool_(), "tested": pa.bool_()}
+
+
 def _vocabulary(session: BatchSession, index: TraitIndex) -> None:
     """``vocabulary``: each distinct part of the batch, as the reference parser reads it
-    (an error, a trait reference resolved here, a key-value, or nothing: a blank part)."""
-    columns: dict[str, list[Any]] = {
-        name: [] for name in ("part", "error", "action", "trait_id", "foreign_", "key", "value")
-    }
-    columns["tested"] = []
+    (:func:`part_verdict`)."""
+    columns: dict[str, list[Any]] = {name: [] for name in VERDICT_FIELDS}
     for (part,) in streamed(session, "SELECT DISTINCT part FROM parts"):
-        entry: dict[str, Any] = dict.fromkeys(columns)
-        entry["part"] = part
-        item = part.strip()
-        if item:
-            try:
-                row = parse_general_row(f"x\t{item}")
-            except InvalidInput as exc:
-                entry["error"] = exc.message
-            else:
-                refs = [("realize", r) for r in row.realize] + [("remove", r) for r in row.remove]
-                if refs:
-                    action, ref = refs[0]
-                    trait_id, foreign = index.resolve(ref)
-                    entry.update(action=action, trait_id=trait_id, foreign_=foreign)
-                for key, values in row.signals.items():
-                    entry.update(key=key, value=values[0], tested=index.tested(key, values[0]))
+        entry = part_verdict(part, index)
         for name, column in columns.items():
             column.append(entry[name])
-    types = {"trait_id": pa.int32(), "foreign_": pa.bool_(), "tested": pa.bool_()}
     table = pa.table(
-        {name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()}
+        {
+            name: pa.array(values, _VERDICT_TYPES.get(name, pa.string()))
+            for name, values in columns.items()
+        }
     )
     session.keep("vocabulary", table)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +27,8 @@ from sqlalchemy.exc import DBAPIError
 
 from audiencehub.drops import DropLocation, DropObject, FolderDrop
 from audiencehub.drops.staging import StagedBatch, stage_files
-from audiencehub.engines.bulk_settings import scratch_of
-from audiencehub.engines.session import DuckBatch
+from audiencehub.engines.bulk_settings import pass_memory_limit_of, scratch_of
+from audiencehub.engines.session import BatchSession, DuckBatch
 from audiencehub.engines.spark import SparkBatch
 from audiencehub.errors import AudienceHubError, InputFileError, InvalidInput
 from audiencehub.files import scratch_folder
@@ -56,10 +57,16 @@ from audiencehub.people.inbound_batch import (
     known_users,
     resolve_users,
 )
-from audiencehub.people.inbound_effects import Effects, apply_effects, work_out_effects
+from audiencehub.people.inbound_effects import (
+    Effects,
+    apply_effects,
+    signal_effects,
+    work_out_effects,
+)
 from audiencehub.people.inbound_limits import size_problem
+from audiencehub.people.inbound_pass import Batch, run_pass
 from audiencehub.people.inbound_rows import drop_lines, read_batch, read_files
-from audiencehub.people.lake import commit, sync_users, writing
+from audiencehub.people.lake import LakeTables, commit, sync_users, writing
 from audiencehub.people.materialise import materialise
 from audiencehub.people.pgp_keys import PgpKeys
 from audiencehub.people.receipts import Receipt
@@ -255,27 +262,26 @@ def _refused(batch: _Batch, problem: str) -> Receipt:
     return receipt
 
 
-def _read_in_place(
-    session: DuckBatch, drop: DropLocation, batch: _Batch, index: TraitIndex, folder: Path
-) -> bool:
-    """Let DuckDB read a folder's files where they are; False when the files are elsewhere,
-    encrypted, damaged or not plain UTF-8 lines (then they are staged, which says what is
-    wrong). A gzip file is first inflated into ``folder`` by ISA-L, and checked whole
-    there: DuckDB inflates on one core, and its read of a batch's lines, their checks and
-    their split is one pass that would then run on that core alone."""
+def _plain_files(
+    drop: DropLocation, batch: _Batch, folder: Path, stack: ExitStack
+) -> list[Path] | None:
+    """The batch's files as plain files read where they are (kept until ``stack`` closes);
+    None when the files are elsewhere, encrypted or damaged (then they are staged, which
+    says what is wrong). A gzip file is first inflated into ``folder`` by ISA-L, and
+    checked whole there: DuckDB inflates on one core, and its read of a batch's lines,
+    their checks and their split is one pass that would then run on that core alone."""
     if not isinstance(drop, FolderDrop):
-        return False
+        return None
     files: list[Path] = []
-    with ExitStack() as stack:
-        for number, obj in enumerate(batch.objects):
-            path = drop.local_path(obj.key)
-            if obj.name.endswith(".gz"):
-                inflated = gzip_inflated(path, folder / f"inflated-{number}.txt")
-                if (plain := stack.enter_context(inflated)) is None:
-                    return False
-                path = plain
-            files.append(path)
-        return read_files(session, files, index)
+    for number, obj in enumerate(batch.objects):
+        path = drop.local_path(obj.key)
+        if obj.name.endswith(".gz"):
+            inflated = gzip_inflated(path, folder / f"inflated-{number}.txt")
+            if (plain := stack.enter_context(inflated)) is None:
+                return None
+            path = plain
+        files.append(path)
+    return files
 
 
 def _stage(drop: DropLocation, batch: _Batch, folder: Path) -> StagedBatch:
@@ -326,20 +332,23 @@ def _apply_inbound(
         sync_users(engine, work)  # the IDs earlier batches of this run created
         run, tables = stack.enter_context(job_session(engine, work, ["graph_users", "signals"]))
         spark = run if isinstance(run, SparkBatch) else None
-        if spark is not None or not _read_in_place(DuckBatch(work), drop, batch, index, folder):
-            read_batch(run, _stage(drop, batch, Path(folder)), index)
-        [(lines,)] = run.rows("SELECT count(*) FROM in_lines")
-        receipt.records_received = int(lines)
-        _finish(receipt, batch.key)
-        classify(run, target)
-        known_users(run, target.namespace, tables)
-        with engine.begin() as connection:
-            resolve_users(connection, run, target, now)
-        drop_lines(run)  # every line's ID: what follows reads the matched lines
-        count_receipt(run, target, receipt, files)
-        for counted in ("line_counts", "line_problems", "id_problems"):
-            run.drop(counted)  # what the effects need is matched, in_refs and in_pairs
-        effects = work_out_effects(run, target, index, tables)
+        plain, compiled = None, False
+        if spark is None:  # the files made ready while the pass loads the graph's IDs
+            with ThreadPoolExecutor(1) as pool:
+                ready = pool.submit(_plain_files, drop, batch, Path(folder), stack)
+                compiled = isinstance(run, DuckBatch) and run_pass(
+                    run,
+                    Batch(ready.result, files, index, target, tables, engine.begin, now,
+                          budget=pass_memory_limit_of(engine)),
+                    receipt,
+                )  # fmt: skip
+                plain = ready.result()
+        if compiled:
+            _finish(receipt, batch.key)
+            effects = signal_effects(run, index, tables)
+        else:
+            reading = _Reading(drop, batch, plain, Path(folder), index, target, tables)
+            effects = _read_by_plan(engine, run, reading, receipt, now)
         added: dict[str, list[str]] = {"realisations": [], "signals": []}
         if spark is not None:
             added = _write_effects(engine, spark, effects, now)
@@ -358,6 +367,43 @@ def _apply_inbound(
         commit(work, f"ingest {batch.key}")
     with engine.begin() as connection:
         _record(connection, asdict(receipt), now)
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What reading an inbound batch needs: where its files are, and what they name."""
+
+    drop: DropLocation
+    batch: _Batch
+    plain: list[Path] | None  # its files read in place (see _plain_files)
+    folder: Path  # the job's scratch folder, where the files are staged otherwise
+    index: TraitIndex
+    target: Target
+    tables: LakeTables
+
+
+def _read_by_plan(
+    engine: Engine, run: BatchSession, reading: _Reading, receipt: Receipt, now: datetime
+) -> Effects:
+    """The batch read, checked, resolved and counted by the SQL plan, in DuckDB (its
+    plain files read in place, else staged) or Spark, and its effects worked out."""
+    batch, index, target, tables = reading.batch, reading.index, reading.target, reading.tables
+    files = [o.key for o in batch.objects]
+    plain = reading.plain
+    if plain is None or not isinstance(run, DuckBatch) or not read_files(run, plain, index):
+        read_batch(run, _stage(reading.drop, batch, reading.folder), index)
+    [(lines,)] = run.rows("SELECT count(*) FROM in_lines")
+    receipt.records_received = int(lines)
+    _finish(receipt, batch.key)
+    classify(run, target)
+    known_users(run, target.namespace, tables)
+    with engine.begin() as connection:
+        resolve_users(connection, run, target, now)
+    drop_lines(run)  # every line's ID: what follows reads the matched lines
+    count_receipt(run, target, receipt, files)
+    for counted in ("line_counts", "line_problems", "id_problems"):
+        run.drop(counted)  # what the effects need is matched, in_refs and in_pairs
+    return work_out_effects(run, target, index, tables)
 
 
 # the relations work_out_effects makes (and the lines matched) that the lake's writes read
