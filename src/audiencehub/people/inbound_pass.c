@@ -1028,6 +1028,15 @@ int64_t pass_users(const pass_state *s, uint32_t flag, int64_t *out) {
     return n;
 }
 
+/* Each row of ``users`` (n of them) replaced by its user's id, the ids fetched ahead:
+ * the rows come in the tables' order, at random in the ids. */
+static void rows_to_ids(const pass_state *s, int64_t *users, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        if (i + 16 < n) __builtin_prefetch(&s->ids[users[i + 16]]);
+        users[i] = s->ids[users[i]];
+    }
+}
+
 /* The last words (C_WORDS of them): users' ids, traits, and whether the trait is held. */
 void pass_words(const pass_state *s, int64_t *users, int32_t *traits, uint8_t *held) {
     int64_t n = 0;
@@ -1036,12 +1045,13 @@ void pass_words(const pass_state *s, int64_t *users, int32_t *traits, uint8_t *h
         for (uint64_t i = 0; i <= q->words_mask; i++) {
             const word_slot *w = &q->words[i];
             if (!w->key) continue;
-            users[n] = s->ids[(w->key >> 32) - 1];
+            users[n] = (int64_t)(w->key >> 32) - 1;
             traits[n] = (int32_t)(w->key & 0xffffffffu);
             held[n] = !(w->val & 1);
             n++;
         }
     }
+    rows_to_ids(s, users, n);
 }
 
 /* The matched lines' pairs (C_PAIRS of them): users' ids, line keys, codes, places. */
@@ -1051,10 +1061,37 @@ void pass_pairs(const pass_state *s, int64_t *users, int64_t *keys, int32_t *cod
     for (int t = 0; t < s->threads; t++) {
         const part *q = s->part[t];
         for (int64_t i = 0; i < q->pairs_count; i++, n++) {
-            users[n] = s->ids[q->pairs[i].row];
+            users[n] = q->pairs[i].row;
             keys[n] = q->pairs[i].k;
             codes[n] = (int32_t)q->pairs[i].code;
             places[n] = (int32_t)q->pairs[i].pos;
+        }
+    }
+    rows_to_ids(s, users, n);
+}
+
+/* Frees what the hand-over no longer needs, so that DuckDB's work after it has the room:
+ * ``what`` 1, the graph's table and the threads' unknown IDs and items (once the
+ * counts, the problems, the new IDs and the flagged users are read); 2, the words
+ * (once read). */
+void pass_release(pass_state *s, int what) {
+    if (what == 1) {
+        budget_free(s, s->users, (s->users_mask + 1) * sizeof *s->users);
+        s->users = NULL;
+    }
+    for (int t = 0; t < s->threads; t++) {
+        part *q = s->part[t];
+        if (!q) continue;
+        if (what == 1) {
+            budget_free(s, q->unknown, (q->unknown_mask + 1) * sizeof *q->unknown);
+            budget_free(s, q->items, (q->items_mask + 1) * sizeof *q->items);
+            budget_free(s, q->arena, q->arena_room);
+            q->unknown = NULL;
+            q->items = NULL;
+            q->arena = NULL;
+        } else if (what == 2) {
+            budget_free(s, q->words, (q->words_mask + 1) * sizeof *q->words);
+            q->words = NULL;
         }
     }
 }

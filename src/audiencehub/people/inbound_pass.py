@@ -131,6 +131,7 @@ def _library() -> ctypes.CDLL | None:
         "pass_words": (None, [_P, _P, _P, _P]),
         "pass_pairs": (None, [_P, _P, _P, _P, _P]),
         "pass_used": (_I64, [_P]),
+        "pass_release": (None, [_P, _I32]),
         "pass_close": (None, [_P]),
     }
     for name, (result, arguments) in signatures.items():
@@ -244,16 +245,23 @@ def run_pass(session: DuckBatch, batch: Batch, receipt: Receipt) -> bool:
                 return False
         status = lib.pass_run(state, LINE_KEY)
         _log.debug("the inbound pass's tables: %d MB", lib.pass_used(state) >> 20)
-        if status == _OK and judge.failure is None:
-            _results(lib, state, session, judge, batch, receipt)
-            return True
-        if judge.failure is not None:
-            _log.warning("the inbound pass left a batch to SQL: %r", judge.failure)
-        elif status != _ELSEWHERE:
-            _log.info("the inbound pass left a batch to SQL (status %d)", status)
-        return False
+        if status != _OK or judge.failure is not None:
+            if judge.failure is not None:
+                _log.warning("the inbound pass left a batch to SQL: %r", judge.failure)
+            elif status != _ELSEWHERE:
+                _log.info("the inbound pass left a batch to SQL (status %d)", status)
+            return False
+        _results(lib, state, session, judge, batch, receipt)
     finally:
         lib.pass_close(state)
+    keep_last_values(  # with the pass's memory free
+        session,
+        "SELECT p.uid, v.key, v.value, p.pos, p.k FROM pass_pairs p "
+        "JOIN pass_pair_values v ON v.code = p.code",
+    )
+    session.unregister("pass_pairs")
+    session.drop("pass_pair_values")
+    return True
 
 
 def _add_users(lib: ctypes.CDLL, state: int, session: DuckBatch, users: str) -> int:
@@ -286,6 +294,9 @@ def _array(kind: pa.DataType, length: int, buffer: pa.Buffer) -> pa.Array:
 def _results(
     lib: ctypes.CDLL, state: int, session: DuckBatch, judge: _Judge, batch: Batch, receipt: Receipt
 ) -> None:
+    """The receipt, the graph's new IDs, and the tables handed to DuckDB (``final_traits``,
+    ``pass_pairs`` and ``pass_pair_values``, ``matched``), each of the pass's tables freed
+    once read."""
     counts = (ctypes.c_int64 * len(_COUNTERS))()
     lib.pass_counts(state, counts)
     count = dict(zip(_COUNTERS, counts, strict=True))
@@ -295,10 +306,12 @@ def _results(
     if not batch.target.device:
         with batch.graph() as connection:
             _new_users(lib, state, count["new"], batch, connection)
-    _keep_words(lib, state, session, count["words"])
-    _keep_pairs(lib, state, session, judge, count["pairs"])
     if batch.target.overwrite:  # what an overwrite file replaces
         session.keep("matched", pa.table({"uid": _users(lib, state, _MATCHED)}))
+    lib.pass_release(state, 1)
+    _keep_words(lib, state, session, count["words"])
+    lib.pass_release(state, 2)
+    _keep_pairs(lib, state, session, judge, count["pairs"])
 
 
 def _users(lib: ctypes.CDLL, state: int, flag: int) -> pa.Array:
@@ -393,10 +406,3 @@ def _keep_pairs(
             }
         ),
     )
-    keep_last_values(
-        session,
-        "SELECT p.uid, v.key, v.value, p.pos, p.k FROM pass_pairs p "
-        "JOIN pass_pair_values v ON v.code = p.code",
-    )
-    session.unregister("pass_pairs")
-    session.drop("pass_pair_values")
