@@ -336,12 +336,13 @@ def _apply_inbound(
         if spark is None:  # the files made ready while the pass loads the graph's IDs
             with ThreadPoolExecutor(1) as pool:
                 ready = pool.submit(_plain_files, drop, batch, Path(folder), stack)
-                compiled = isinstance(run, DuckBatch) and run_pass(
-                    run,
-                    Batch(ready.result, files, index, target, tables, engine.begin, now,
-                          budget=pass_memory_limit_of(engine)),
-                    receipt,
-                )  # fmt: skip
+                budget = pass_memory_limit_of(engine)
+                by_pass = Batch(
+                    ready.result, files, index, target, tables, engine.begin, now, budget
+                )
+                # files elsewhere (S3, encrypted) are staged: no pass, no graph loaded
+                if isinstance(run, DuckBatch) and isinstance(drop, FolderDrop):
+                    compiled = run_pass(run, by_pass, receipt)
                 plain = ready.result()
         if compiled:
             _finish(receipt, batch.key)
