@@ -12,7 +12,9 @@
  *
  * Each distinct trait item is judged once, by the reference parser in Python (the
  * ``judge`` callback, under a lock), and its verdict kept in the thread's own table.
- * IDs and items are compared on two 64-bit hashes of their text.
+ * IDs and items are compared on two 64-bit hashes of their text (as the plan floor
+ * joined on them): two IDs are taken for one only if both hashes collide, about 1 in
+ * 10^23 for 10^8 IDs.
  *
  * A line this pass does not read as the SQL plan would (a CR, U+0001, invalid
  * UTF-8, an ID beyond ASCII, a non-ASCII line without an ASCII ID) stops it with
