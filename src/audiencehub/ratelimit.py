@@ -34,7 +34,6 @@ __all__ = [
     "Lockout",
     "MemoryCounts",
     "RateLimiter",
-    "shared_counts",
 ]
 
 _MAX_KEYS = 10_000
@@ -123,15 +122,6 @@ class MemoryCounts:
         with self._lock:
             for key in keys:
                 self._attempts.pop(key, None)
-
-
-def shared_counts(url: str | None, scope: str) -> Counts | None:
-    """The counts every server process of ``scope`` shares (None: each counts its own)."""
-    if not url:
-        return None
-    from audiencehub.redis_counts import RedisCounts  # the redis extra, needed only then
-
-    return RedisCounts(url, scope)
 
 
 class RateLimiter:

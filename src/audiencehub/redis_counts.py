@@ -23,7 +23,7 @@ from audiencehub.ratelimit import MemoryCounts
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["RedisCounts"]
+__all__ = ["RedisCounts", "shared_counts"]
 
 # after Redis fails to answer, how long a process counts alone before it asks again: a
 # Redis that times out would otherwise add its timeout to every request
@@ -167,3 +167,9 @@ class RedisCounts:
             self._redis.delete(*(self._key("attempts", key) for key in keys))
         except self._errors as error:
             self._unreachable(error)
+
+
+def shared_counts(url: str | None, scope: str) -> RedisCounts | None:
+    """The counts every server process of ``scope`` shares (None: each counts its own).
+    The redis package (the ``redis`` extra) is needed only when ``url`` is set."""
+    return RedisCounts(url, scope) if url else None

@@ -30,7 +30,8 @@ from audiencehub.campaign.web.tracking import tracking_router
 from audiencehub.campaign.web.triggers import triggers_router
 from audiencehub.campaign.web.ui import install_pages
 from audiencehub.problems import install_problem_handlers
-from audiencehub.ratelimit import Lockout, shared_counts
+from audiencehub.ratelimit import Lockout
+from audiencehub.redis_counts import shared_counts
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument

@@ -22,7 +22,8 @@ from audiencehub.people.web.operations_api import JobRunner, operations_router
 from audiencehub.people.web.partner_api import partner_router
 from audiencehub.people.web.ui import install_people_pages
 from audiencehub.problems import install_problem_handlers
-from audiencehub.ratelimit import AddressLimit, Lockout, RateLimiter, shared_counts
+from audiencehub.ratelimit import AddressLimit, Lockout, RateLimiter
+from audiencehub.redis_counts import shared_counts
 from audiencehub.restapi import create_api_app
 from audiencehub.restapi.health import database_check, health_router
 from audiencehub.restapi.metrics import instrument
