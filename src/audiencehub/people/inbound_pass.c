@@ -674,8 +674,9 @@ static int line(part *q, const pending *l) {
         row = u->row;
     }
     *lines |= U_SEEN;
-    place = (*lines & U_LINES) + 1;
-    *lines = (*lines & ~U_LINES) | (place & U_LINES);
+    /* a user's count of lines stops at its largest value, far past the limit */
+    place = (*lines & U_LINES) + ((*lines & U_LINES) < U_LINES);
+    *lines = (*lines & ~U_LINES) | place;
     if (place > (uint32_t)s->limit) {
         q->counts[C_FORMAT]++;
         note(q, k, 0, P_CROWDED, 0, NULL, 0);
