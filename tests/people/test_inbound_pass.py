@@ -316,3 +316,23 @@ def test_empty_files_are_read_as_no_lines(ingest_graph, tmp_path):
         compiled = _run(ingest_graph, files, target, compiled=True)
         assert compiled is not None
         assert compiled == _run(ingest_graph, files, target, compiled=False)
+
+
+def test_the_limits_of_a_line_are_the_sql_plan_s(ingest_graph, tmp_path):
+    """Lines at and one byte past the longest line, IDs at and one past the longest ID:
+    the pass's limits are the formats' (both paths agree on which lines break them)."""
+    from audiencehub.formats.inbound import MAX_LINE_BYTES, MAX_USER_ID
+
+    filler = "d_sid=101," * (MAX_LINE_BYTES // 10)
+    lines = [
+        ("c1\t" + filler)[:MAX_LINE_BYTES],
+        ("c1\t" + filler)[: MAX_LINE_BYTES - 1] + "7,",
+        "x" * MAX_USER_ID + "\td_sid=101",
+        "y" * (MAX_USER_ID + 1) + "\td_sid=101",
+    ]
+    files = _files(tmp_path, lines)
+    target = Target(7001, False, 7001, overwrite=False)
+    compiled = _run(ingest_graph, files, target, compiled=True)
+    assert compiled is not None
+    assert compiled == _run(ingest_graph, files, target, compiled=False)
+    assert compiled[0]["format_errors"] == 2

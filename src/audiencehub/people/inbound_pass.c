@@ -4,11 +4,16 @@
  * inbound_batch.py says what every step means, and a differential test holds the two
  * to the same receipts and effects).
  *
- * The files are read a block of lines at a time, and every thread reads every line of
- * the block; a line belongs to the thread its ID hashes to, which alone resolves it, counts it and keeps its words, so no
- * two threads write the same slot and nothing is merged but the sums. Thread 0
- * also counts the lines and the checks a line fails before its ID is read. A user's
- * lines reach its thread in their order, so its 201st line is known when it is read.
+ * The files are read a block of 32 MB of whole lines at a time. Every thread finds
+ * every line of the block and hashes its ID (the text before the first TAB); a line
+ * belongs to the thread its ID hashes to, which alone checks it, resolves it, counts it
+ * and keeps its words, so no two threads write the same slot and nothing is merged but
+ * the sums and the first problems. A user's lines reach its thread in their order, so
+ * its 201st line is known when it is read. Lines go through in groups of 16, their
+ * users' slots fetched ahead, and words are applied 256 at a time, so that the cache
+ * misses of a group overlap.
+ *
+ * The C's limits (MAX_LINE_BYTES, MAX_USER_ID) are those of audiencehub.formats.inbound.
  *
  * Each distinct trait item is judged once, by the reference parser in Python (the
  * ``judge`` callback, under a lock), and its verdict kept in the thread's own table.
@@ -17,9 +22,10 @@
  * 10^23 for 10^8 IDs.
  *
  * A line this pass does not read as the SQL plan would (a CR, U+0001, invalid
- * UTF-8, an ID beyond ASCII, a non-ASCII line without an ASCII ID) stops it with
- * PASS_ELSEWHERE: the caller reads the batch by the SQL plan, which sends such lines
- * to the reference parser.
+ * UTF-8, an ID beyond ASCII, a non-ASCII line without an ASCII ID, a line longer than a
+ * block) stops it with PASS_ELSEWHERE, and tables past the budget with PASS_NO_MEMORY:
+ * the caller then reads the batch by the SQL plan, which sends such lines to the
+ * reference parser, and spills. Nothing the pass does is seen before it ends well.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
