@@ -67,7 +67,7 @@ SCALES: dict[str, list[tuple[str, list[str]]]] = {
         _share(5_000_000),
         _share(10_000_000),
         _share(50_000_000, "audiencehub,DuckDB join"),
-        ("shared_export.py", ["--members", "3000000", "--data", str(DATA / "ah-suite-export")]),
+        ("shared_export.py", ["--members", "10000000", "--data", str(DATA / "ah-suite-export")]),
         ("people_pipeline.py", ["--lines", "1000000", "--engines", "duckdb,spark"]),
         ("people_pipeline.py", ["--lines", "5000000", "--engines", "duckdb,spark"]),
         ("people_pipeline.py", ["--lines", "10000000", "--engines", "duckdb,spark"]),
