@@ -11,6 +11,7 @@ so that both paths meet it often. Storage runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -296,16 +297,19 @@ def test_lines_only_the_reference_reads_leave_the_batch_to_sql(ingest_graph, tmp
     assert receipt["stored_records"] == 2 and ("zoë", 101, True) in final
 
 
-def test_a_batch_over_the_memory_limit_is_left_to_sql(ingest_graph, tmp_path):
-    """Tables that would not fit in the pass's memory limit: the batch goes by SQL."""
+def test_a_batch_over_the_memory_limit_is_left_to_sql(ingest_graph, tmp_path, caplog):
+    """Tables that would not fit in the pass's memory limit: the batch goes by SQL, and
+    the log says why, naming the setting."""
     session = _session(_graph(ingest_graph))
     receipt = Receipt("batch", ["batch-0.sync"])
     files = _files(tmp_path, ["c1\td_sid=101"])
     with ingest_graph.connect() as connection:
         batch = _batch(files, Target(7001, False, 7001, overwrite=False), connection)
-        took = run_pass(session, replace(batch, budget=1 << 16), receipt)
+        with caplog.at_level(logging.INFO, logger="audiencehub.people.inbound_pass"):
+            took = run_pass(session, replace(batch, budget=1 << 16), receipt)
     assert not took
     assert receipt.records_received == 0  # nothing counted
+    assert "inbound_pass_memory_limit" in caplog.text
 
 
 def test_empty_files_are_read_as_no_lines(ingest_graph, tmp_path):

@@ -70,6 +70,11 @@ __all__ = ["Batch", "pass_available", "run_pass"]
 _log = logging.getLogger(__name__)
 
 _OK, _ELSEWHERE, _NO_MEMORY, _UNREADABLE = 0, 1, -1, -2
+# why the pass left a batch to the SQL plan, as its log says it
+_LEFT_BECAUSE = {
+    _NO_MEMORY: "its tables would pass inbound_pass_memory_limit",
+    _UNREADABLE: "it could not read a file of the batch",
+}
 
 # the verdict's bits (inbound_pass.c)
 _REF, _REMOVAL, _NO_TRAIT, _FOREIGN, _PAIR, _TESTED, _ERROR = (1 << b for b in range(7))
@@ -238,19 +243,20 @@ def run_pass(session: DuckBatch, batch: Batch, receipt: Receipt) -> bool:
         files = batch.files()
         if status == _OK and files is not None:
             status = lib.pass_parts(state, _FIRST_WORDS)
-        if status != _OK or files is None:
+        if status != _OK:
+            return _left(status)
+        if files is None:  # not plain files in a folder: the plan reads them
             return False
         for path in files:
             if (status := lib.pass_add_file(state, os.fsencode(path))) != _OK:
-                return False
+                return _left(status)
         status = lib.pass_run(state, LINE_KEY)
         _log.debug("the inbound pass's tables: %d MB", lib.pass_used(state) >> 20)
-        if status != _OK or judge.failure is not None:
-            if judge.failure is not None:
-                _log.warning("the inbound pass left a batch to SQL: %r", judge.failure)
-            elif status != _ELSEWHERE:
-                _log.info("the inbound pass left a batch to SQL (status %d)", status)
+        if judge.failure is not None:
+            _log.warning("the inbound pass left a batch to SQL: %r", judge.failure)
             return False
+        if status != _OK:
+            return _left(status)
         _results(lib, state, session, judge, batch, receipt)
     finally:
         lib.pass_close(state)
@@ -262,6 +268,19 @@ def run_pass(session: DuckBatch, batch: Batch, receipt: Receipt) -> bool:
     session.unregister("pass_pairs")
     session.drop("pass_pair_values")
     return True
+
+
+def _left(status: int) -> bool:
+    """Say why the pass leaves a batch to the SQL plan (``status`` is not ``_OK``): what
+    it leaves by design (a line only the reference parser reads, a line longer than its
+    block, too many files) at debug level; the rest (its memory limit, a file it could
+    not read) at info. Returns False."""
+    if status == _ELSEWHERE:
+        _log.debug("the inbound pass left a batch to SQL: it holds what the plan reads")
+    else:
+        why = _LEFT_BECAUSE.get(status, f"status {status}")
+        _log.info("the inbound pass left a batch to SQL: %s", why)
+    return False
 
 
 def _add_users(lib: ctypes.CDLL, state: int, session: DuckBatch, users: str) -> int:
