@@ -311,6 +311,12 @@ def _spark_floor(step: str, data: Path, lines: int, folder: Path) -> dict[str, f
     }
 
 
+def _removal(item: Any) -> Any:
+    """Whether a trait item removes its trait (``d_unsid=``, ``N:-1``), as the plan floor
+    tells it."""
+    return item.contains("unsid") | item.contains(":-1")
+
+
 def _spark_plan(step: str, data: Path, lines: int, folder: Path) -> dict[str, float]:
     """The least work any Spark plan of the step's semantics does, each part as lean as
     Spark runs it, in local mode with its session started before the clock: the ingest's
@@ -341,7 +347,7 @@ def _spark_plan(step: str, data: Path, lines: int, folder: Path) -> dict[str, fl
             .select(
                 f.col("id").alias("user_id"),
                 f.regexp_extract("item", "[0-9]+", 0).cast("int").alias("trait_id"),
-                (f.col("k") * 2 + f.col("item").contains("unsid").cast("int")).alias("word"),
+                (f.col("k") * 2 + _removal(f.col("item")).cast("int")).alias("word"),
             )
         )
         items.groupBy("user_id", "trait_id").agg(f.max("word").alias("word")).where(

@@ -46,6 +46,11 @@ def _share(size: int, runs: str = _SHARE_RUNS) -> tuple[str, list[str]]:
     return "shared_import.py", ["--ids", str(size), "--data", str(data), "--runs", runs]
 
 
+def _export(size: int) -> tuple[str, list[str]]:
+    data = DATA / f"ah-suite-export-{size}"
+    return "shared_export.py", ["--members", str(size), "--data", str(data)]
+
+
 SCALES: dict[str, list[tuple[str, list[str]]]] = {
     "small": [
         ("profile_import.py", ["--rows", "100000"]),
@@ -67,7 +72,7 @@ SCALES: dict[str, list[tuple[str, list[str]]]] = {
         _share(5_000_000),
         _share(10_000_000),
         _share(50_000_000, "audiencehub,DuckDB join"),
-        ("shared_export.py", ["--members", "10000000", "--data", str(DATA / "ah-suite-export")]),
+        *(_export(size) for size in (1_000_000, 5_000_000, 10_000_000, 50_000_000)),
         ("people_pipeline.py", ["--lines", "1000000", "--engines", "duckdb,spark"]),
         ("people_pipeline.py", ["--lines", "5000000", "--engines", "duckdb,spark"]),
         ("people_pipeline.py", ["--lines", "10000000", "--engines", "duckdb,spark"]),
