@@ -300,14 +300,20 @@ def _add_users(lib: ctypes.CDLL, state: int, session: DuckBatch, users: str) -> 
     return _OK
 
 
-def _column(kind: pa.DataType, length: int) -> tuple[pa.Buffer, int]:
-    """A buffer for ``length`` values of the fixed-width ``kind``, and its address."""
-    buffer = pa.allocate_buffer(max(1, length * kind.byte_width))
-    return buffer, buffer.address
-
-
-def _array(kind: pa.DataType, length: int, buffer: pa.Buffer) -> pa.Array:
-    return pa.Array.from_buffers(kind, length, [None, buffer])
+def _fetched(
+    fill: Callable[..., Any], kinds: dict[str, pa.DataType], length: int
+) -> dict[str, pa.Array]:
+    """Columns of ``length`` fixed-width values each, of ``kinds``, written by the pass:
+    ``fill`` is given their buffers' addresses, in order, and the buffers become the
+    arrays (no copy)."""
+    buffers = {
+        name: pa.allocate_buffer(max(1, length * kind.byte_width)) for name, kind in kinds.items()
+    }
+    fill(*(buffer.address for buffer in buffers.values()))
+    return {
+        name: pa.Array.from_buffers(kinds[name], length, [None, buffer])
+        for name, buffer in buffers.items()
+    }
 
 
 def _results(
@@ -336,9 +342,8 @@ def _results(
 def _users(lib: ctypes.CDLL, state: int, flag: int) -> pa.Array:
     """The ids of the users the pass flagged so."""
     length = int(lib.pass_users(state, flag, None))
-    buffer, address = _column(pa.int64(), length)
-    lib.pass_users(state, flag, address)
-    return _array(pa.int64(), length, buffer)
+    ids = _fetched(lambda at: lib.pass_users(state, flag, at), {"id": pa.int64()}, length)
+    return ids["id"]
 
 
 def _text(address: int, length: int) -> str:
@@ -393,9 +398,7 @@ def _new_users(lib: ctypes.CDLL, state: int, new: int, batch: Batch, graph: Conn
 def _keep_words(lib: ctypes.CDLL, state: int, session: DuckBatch, words: int) -> None:
     """``final_traits(user_id, trait_id, held)``: the batch's last word on each user's trait."""
     kinds = {"user_id": pa.int64(), "trait_id": pa.int32(), "held": pa.uint8()}
-    columns = {name: _column(kind, words) for name, kind in kinds.items()}
-    lib.pass_words(state, *(address for _, address in columns.values()))
-    arrays = {name: _array(kinds[name], words, buffer) for name, (buffer, _) in columns.items()}
+    arrays = _fetched(lambda *at: lib.pass_words(state, *at), kinds, words)
     arrays["held"] = arrays["held"].cast(pa.bool_())
     # read in place by the lake's writes, not copied: a copy took 1.5 s at 10 M lines
     session.register("final_traits", pa.table(arrays))
@@ -406,13 +409,8 @@ def _keep_pairs(
 ) -> None:
     """``last_values``: from each matched line's key-values (each once, at its first place)."""
     kinds = {"uid": pa.int64(), "k": pa.int64(), "code": pa.int32(), "pos": pa.int32()}
-    columns = {name: _column(kind, pairs) for name, kind in kinds.items()}
-    lib.pass_pairs(state, *(address for _, address in columns.values()))
     session.keep(
-        "pass_pairs",
-        pa.table(
-            {name: _array(kinds[name], pairs, buffer) for name, (buffer, _) in columns.items()}
-        ),
+        "pass_pairs", pa.table(_fetched(lambda *at: lib.pass_pairs(state, *at), kinds, pairs))
     )
     known = list(judge.pairs)
     session.keep(
